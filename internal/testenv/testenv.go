@@ -1,0 +1,50 @@
+// Package testenv holds what tests share about where they run: the repository
+// root, the shared conformance corpus, and the rule that a test which cannot
+// run where it must fails unless a variable explicitly allows the skip.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// RepoRoot returns the directory holding go.mod, walking up from the working directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// CorpusVar names the variable that points at the policy conformance corpus.
+const CorpusVar = "NRI_ARMOR_CORPUS"
+
+// Corpus returns the policy-templates corpus directory: $NRI_ARMOR_CORPUS, by
+// default ../shared/testdata/policy-templates beside the checkout. Where it is
+// absent the test fails when CI is set, and otherwise skips saying why.
+func Corpus(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv(CorpusVar)
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(t), "..", "shared", "testdata", "policy-templates")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "expectations.tsv")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("policy corpus not found at %s (set %s): %v", dir, CorpusVar, err)
+		}
+		t.Skipf("policy corpus not found at %s (set %s to its path); CI fails here", dir, CorpusVar)
+	}
+	return dir
+}

@@ -1,0 +1,215 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Pod is what selection needs to know about a pod.
+type Pod struct {
+	Namespace   string            `json:"namespace"`
+	Name        string            `json:"name,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Catalog is a set of loaded policies, indexed for selection. It is
+// immutable once built: a changed directory builds a new Catalog.
+type Catalog struct {
+	ksp map[string]map[string]*Policy // namespace → name → policy
+	csp map[string]*Policy
+	hsp []*Policy
+	// kspSelected[ns] are the ksps of ns that select by label, sorted by name.
+	kspSelected map[string][]*Policy
+	cspSelected []*Policy
+	all         []*Policy
+}
+
+// NewCatalog indexes policies. Two documents with the same kind, namespace
+// and name are an error naming both places.
+func NewCatalog(policies []*Policy) (*Catalog, error) {
+	c := &Catalog{ksp: map[string]map[string]*Policy{}, csp: map[string]*Policy{}, kspSelected: map[string][]*Policy{}}
+	seen := map[string]*Policy{}
+	sorted := append([]*Policy(nil), policies...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref() < sorted[j].Ref() })
+	for _, p := range sorted {
+		if prev, dup := seen[p.Ref()]; dup {
+			return nil, fmt.Errorf("%s:%d: %s is already defined at %s:%d", p.Source.File, p.Source.Line, p.Ref(), prev.Source.File, prev.Source.Line)
+		}
+		seen[p.Ref()] = p
+		c.all = append(c.all, p)
+		switch p.Kind {
+		case KindPolicy:
+			ns := p.Metadata.Namespace
+			if c.ksp[ns] == nil {
+				c.ksp[ns] = map[string]*Policy{}
+			}
+			c.ksp[ns][p.Metadata.Name] = p
+			if p.Spec.Selector != nil {
+				c.kspSelected[ns] = append(c.kspSelected[ns], p)
+			}
+		case KindClusterPolicy:
+			c.csp[p.Metadata.Name] = p
+			c.cspSelected = append(c.cspSelected, p)
+		case KindHostPolicy:
+			c.hsp = append(c.hsp, p)
+		}
+	}
+	return c, nil
+}
+
+// Policies returns every policy of the catalog, sorted by Ref.
+func (c *Catalog) Policies() []*Policy { return c.all }
+
+// Len is the number of policies.
+func (c *Catalog) Len() int { return len(c.all) }
+
+// containerNames parses the kubearmor.io/container.name label value: "[a, b]" or "a".
+func containerNames(v string) []string {
+	v = strings.TrimSpace(v)
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	var out []string
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func labelIn(labels map[string]string, values []string) bool {
+	for _, kv := range values {
+		k, v, _ := strings.Cut(kv, "=")
+		if got, ok := labels[k]; ok && got == v {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// matchLabels checks a ksp's matchLabels; the container-name label narrows
+// to containers instead of comparing pod labels.
+func matchLabels(want map[string]string, pod Pod, container string) bool {
+	for k, v := range want {
+		if k == ContainerNameLabel {
+			if !contains(containerNames(v), container) {
+				return false
+			}
+			continue
+		}
+		if got, ok := pod.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// matchExpressions ANDs the expressions. Key label: In means the pod has at
+// least one of the k=v values, NotIn means it has none. Key namespace (csp).
+func matchExpressions(exprs []Expression, pod Pod) bool {
+	for _, e := range exprs {
+		var hit bool
+		switch e.Key {
+		case "label":
+			hit = labelIn(pod.Labels, e.Values)
+		case "namespace":
+			hit = contains(e.Values, pod.Namespace)
+		}
+		if (e.Operator == "In") != hit {
+			return false
+		}
+	}
+	return true
+}
+
+// Selects reports whether p applies by its selector to container of pod.
+// Host policies never select pods; a ksp without selector selects only by
+// annotation.
+func (p *Policy) Selects(pod Pod, container string) bool {
+	sel := p.Spec.Selector
+	switch p.Kind {
+	case KindPolicy:
+		if sel == nil || p.Metadata.Namespace != pod.Namespace {
+			return false
+		}
+		return matchLabels(sel.MatchLabels, pod, container) && matchExpressions(sel.MatchExpressions, pod)
+	case KindClusterPolicy:
+		// No selector, or no In on namespace: every namespace but the NotIn ones.
+		return sel == nil || matchExpressions(sel.MatchExpressions, pod)
+	}
+	return false
+}
+
+// Target is what a container's rule set is compiled from.
+type Target struct {
+	Policies []*Policy
+	Settings *PodSettings
+}
+
+// Resolve finds the policies that apply to one container of a pod, by
+// selector and by the nri-armor.dev/policies annotation, and the pod's
+// settings. A name that no policy has is an AnnotationError.
+func (c *Catalog) Resolve(pod Pod, container string, defaults Defaults) (*Target, error) {
+	settings, err := ParseAnnotations(pod.Annotations, container, defaults)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{Settings: settings}
+	if settings.Mode == ModeDisabled {
+		return t, nil
+	}
+	chosen := map[*Policy]bool{}
+	for _, p := range c.kspSelected[pod.Namespace] {
+		if p.Selects(pod, container) {
+			chosen[p] = true
+		}
+	}
+	for _, p := range c.cspSelected {
+		if p.Selects(pod, container) {
+			chosen[p] = true
+		}
+	}
+	for _, name := range settings.PolicyNames {
+		if p := c.ksp[pod.Namespace][name]; p != nil {
+			chosen[p] = true
+		} else if p := c.csp[name]; p != nil {
+			chosen[p] = true
+		} else {
+			key := AnnotationPolicies
+			if ck := AnnotationPolicies + containerInfix + container; container != "" && contains(strings.Split(strings.ReplaceAll(pod.Annotations[ck], " ", ""), ","), name) {
+				key = ck
+			}
+			return nil, &AnnotationError{Key: key, Value: pod.Annotations[key],
+				Reason: fmt.Sprintf("no policy named %q (no KubeArmorPolicy in namespace %q, no KubeArmorClusterPolicy)", name, pod.Namespace)}
+		}
+	}
+	for p := range chosen {
+		t.Policies = append(t.Policies, p)
+	}
+	sort.Slice(t.Policies, func(i, j int) bool { return t.Policies[i].Ref() < t.Policies[j].Ref() })
+	return t, nil
+}
+
+// ResolveHost returns the host policies whose nodeSelector matches the
+// node's labels; a host policy without nodeSelector applies to every node
+// that loads it.
+func (c *Catalog) ResolveHost(nodeLabels map[string]string) []*Policy {
+	var out []*Policy
+	for _, p := range c.hsp {
+		ns := p.Spec.NodeSelector
+		if ns == nil || matchLabels(ns.MatchLabels, Pod{Labels: nodeLabels}, "") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
