@@ -123,8 +123,39 @@ func IsPolicyFile(name string) bool {
 }
 
 // LoadPaths loads files and, recursively, the .yaml/.yml files of directories,
-// in lexical order.
+// in lexical order. A policy defined again in a later file makes that later
+// file invalid: two definitions of one name must never be merged silently.
 func LoadPaths(paths ...string) []*FileResult {
+	out := loadPaths(paths)
+	seen := map[string]*Policy{}
+	for _, r := range out {
+		for _, p := range r.Policies {
+			if prev, dup := seen[p.Ref()]; dup {
+				r.Issues = append(r.Issues, &Issue{Level: LevelError, File: r.File, Line: p.Source.Line, Field: "metadata.name",
+					Message: fmt.Sprintf("%s is already defined at %s:%d", p.Ref(), prev.Source.File, prev.Source.Line)})
+			}
+		}
+		if r.Err() != nil {
+			r.Policies = nil
+			continue
+		}
+		for _, p := range r.Policies {
+			seen[p.Ref()] = p
+		}
+	}
+	return out
+}
+
+// Policies returns the policies of every valid file.
+func Policies(results []*FileResult) []*Policy {
+	var out []*Policy
+	for _, r := range results {
+		out = append(out, r.Policies...)
+	}
+	return out
+}
+
+func loadPaths(paths []string) []*FileResult {
 	var out []*FileResult
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -199,12 +230,19 @@ func LoadBytes(file string, data []byte) (res *FileResult) {
 		return res
 	}
 	var policies []*Policy
+	byRef := map[string]*Policy{}
 	for _, doc := range docs {
 		p, issues := loadDocument(file, doc)
 		res.Issues = append(res.Issues, issues...)
-		if p != nil {
-			policies = append(policies, p)
+		if p == nil {
+			continue
 		}
+		if prev, dup := byRef[p.Ref()]; dup {
+			res.Issues = append(res.Issues, &Issue{Level: LevelError, File: file, Line: p.Source.Line, Field: "metadata.name",
+				Message: fmt.Sprintf("%s is already defined at line %d", p.Ref(), prev.Source.Line)})
+		}
+		byRef[p.Ref()] = p
+		policies = append(policies, p)
 	}
 	if len(res.Errors()) == 0 {
 		res.Policies = policies

@@ -36,15 +36,24 @@ const CorpusVar = "NRI_ARMOR_CORPUS"
 // absent the test fails when CI is set, and otherwise skips saying why.
 func Corpus(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv(CorpusVar)
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), "..", "shared", "testdata", "policy-templates")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "expectations.tsv")); err != nil {
+	dir, err := CorpusDir(t)
+	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("policy corpus not found at %s (set %s): %v", dir, CorpusVar, err)
 		}
 		t.Skipf("policy corpus not found at %s (set %s to its path); CI fails here", dir, CorpusVar)
 	}
 	return dir
+}
+
+// CorpusDir returns the corpus directory and whether it is usable, without
+// failing or skipping: for tests that only take seeds from it.
+func CorpusDir(t testing.TB) (string, error) {
+	t.Helper()
+	dir := os.Getenv(CorpusVar)
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(t), "..", "shared", "testdata", "policy-templates")
+	}
+	_, err := os.Stat(filepath.Join(dir, "expectations.tsv"))
+	return dir, err
 }

@@ -1,0 +1,50 @@
+// Command armorctl validates and explains nri-armor policies and answers
+// "what would happen if" before anything is deployed.
+//
+//	armorctl validate PATH...
+//	armorctl explain --policies PATH... --namespace NS --labels k=v,... [--annotations k=v,...] [--container NAME] [-o text|json]
+//	armorctl check   (the same pod flags) --op OP [--path P] [--write] [--source EXE] [--uid N] [--owner N]
+//	                 [--protocol P] [--capability C] [--syscall S] [-o text|json]
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `armorctl — nri-armor's policy tool
+
+Commands:
+  validate PATH...   check policy files and directories; exit 1 if any file is invalid
+  explain            print the rule set a container would get, with provenance and digest
+  check              print the verdict for one operation and the rule that decided it
+
+Run "armorctl COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status, so tests
+// drive every command in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "validate":
+		return runValidate(args[1:], stdout, stderr)
+	case "explain":
+		return runExplain(args[1:], stdout, stderr)
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "armorctl: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

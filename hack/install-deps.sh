@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing nri-armor needs on a fresh Debian
+# machine: Debian packages from apt, Go modules from the module proxy.
+# Idempotent: a second run changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need_apt=()
+for cmd in git make gcc; do
+	command -v "$cmd" >/dev/null || need_apt+=("$cmd")
+done
+if ((${#need_apt[@]})); then
+	echo "install-deps: apt-get install ${need_apt[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+command -v go >/dev/null || { echo "install-deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
+echo "install-deps: go mod download"
+go mod download
