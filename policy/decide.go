@@ -194,11 +194,24 @@ func (r *Rule) applies(ev *Event) bool {
 type classIndex struct {
 	exact    map[string][]*Rule // MatchPath: path
 	execname map[string][]*Rule // MatchExecName: file name
-	dirs     map[string][]*Rule // MatchDir: directory, ending in '/'
-	// patterns are bucketed by their literal prefix up to its last '/': a
-	// path can only match patterns in the buckets of its ancestors.
-	patterns map[string][]*Rule
-	keys     map[string][]*Rule // protocol, capability, syscall name
+	// dirs holds, per directory (ending in '/'), its MatchDir rules and the
+	// patterns whose literal prefix ends in it: a path can only match
+	// patterns in its ancestors' buckets. One map, one lookup per ancestor.
+	dirs map[string]*dirBucket
+	keys map[string][]*Rule // protocol, capability, syscall name
+}
+
+type dirBucket struct {
+	dirs, patterns []*Rule
+}
+
+func (ix *classIndex) bucket(dir string) *dirBucket {
+	b := ix.dirs[dir]
+	if b == nil {
+		b = &dirBucket{}
+		ix.dirs[dir] = b
+	}
+	return b
 }
 
 func (rs *RuleSet) indexFor(c Class) *classIndex {
@@ -213,8 +226,8 @@ func (rs *RuleSet) indexFor(c Class) *classIndex {
 
 func buildIndex(rules []*Rule) *classIndex {
 	ix := &classIndex{
-		exact: map[string][]*Rule{}, execname: map[string][]*Rule{}, dirs: map[string][]*Rule{},
-		patterns: map[string][]*Rule{}, keys: map[string][]*Rule{},
+		exact: map[string][]*Rule{}, execname: map[string][]*Rule{}, dirs: map[string]*dirBucket{},
+		keys: map[string][]*Rule{},
 	}
 	for _, r := range rules {
 		switch r.Match.Type {
@@ -223,15 +236,16 @@ func buildIndex(rules []*Rule) *classIndex {
 		case MatchExecName:
 			ix.execname[r.Match.Value] = append(ix.execname[r.Match.Value], r)
 		case MatchDir:
-			ix.dirs[r.Match.Value] = append(ix.dirs[r.Match.Value], r)
+			b := ix.bucket(r.Match.Value)
+			b.dirs = append(b.dirs, r)
 		case MatchPattern:
 			g, err := CompileGlob(r.Match.Value)
 			if err != nil {
 				continue // validation rejected it already; unreachable for loaded policies
 			}
 			r.glob = g
-			bucket := g.Prefix[:strings.LastIndexByte(g.Prefix, '/')+1]
-			ix.patterns[bucket] = append(ix.patterns[bucket], r)
+			b := ix.bucket(g.Prefix[:strings.LastIndexByte(g.Prefix, '/')+1])
+			b.patterns = append(b.patterns, r)
 		default:
 			ix.keys[r.Match.Value] = append(ix.keys[r.Match.Value], r)
 		}
@@ -256,9 +270,11 @@ func (ix *classIndex) candidates(ev *Event, f func(*Rule)) {
 		if ev.Class == ClassProcess {
 			each(ix.execname[p[strings.LastIndexByte(p, '/')+1:]])
 		}
-		for _, r := range ix.patterns[""] { // patterns that start with a wildcard
-			if r.glob.Match(p) {
-				f(r)
+		if b := ix.dirs[""]; b != nil { // patterns that start with a wildcard
+			for _, r := range b.patterns {
+				if r.glob.Match(p) {
+					f(r)
+				}
 			}
 		}
 		// Every ancestor directory of p, and p itself as a directory.
@@ -267,21 +283,26 @@ func (ix *classIndex) candidates(ev *Event, f func(*Rule)) {
 			if p[i] != '/' {
 				continue
 			}
-			dir := p[:i+1]
-			for _, r := range ix.dirs[dir] {
+			b := ix.dirs[p[:i+1]]
+			if b == nil {
+				continue
+			}
+			for _, r := range b.dirs {
 				if r.Match.Recursive || i == last {
 					f(r)
 				}
 			}
-			for _, r := range ix.patterns[dir] {
+			for _, r := range b.patterns {
 				if r.glob.Match(p) {
 					f(r)
 				}
 			}
 		}
-		if len(ix.dirs) > 0 {
-			for _, r := range ix.dirs[p+"/"] {
-				f(r)
+		if len(ix.dirs) > 0 && p[len(p)-1] != '/' {
+			if b := ix.dirs[p+"/"]; b != nil {
+				for _, r := range b.dirs {
+					f(r)
+				}
 			}
 		}
 	case ClassNetwork:

@@ -92,6 +92,7 @@ type podFlags struct {
 	posture     string
 	mode        string
 	output      string
+	host        bool
 }
 
 func (p *podFlags) register(fs *flag.FlagSet) {
@@ -104,6 +105,7 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.posture, "default-posture", "file=audit,network=audit,capabilities=audit", "the node's default postures")
 	fs.StringVar(&p.mode, "default-mode", "enforce", "the node's default mode: enforce, audit or disabled")
 	fs.StringVar(&p.output, "o", "text", "output: text or json")
+	fs.BoolVar(&p.host, "host", false, "compile the node's host policies instead of a pod's (--labels are the node's labels)")
 }
 
 // compile loads the policies (all or nothing), resolves the pod and compiles
@@ -142,8 +144,12 @@ func (p *podFlags) compile(stderr io.Writer) (*policy.Explanation, error) {
 		return nil, err
 	}
 	pod := policy.Pod{Namespace: p.namespace, Name: p.name, Labels: p.labels.m, Annotations: p.annotations.m}
-	target, err := cat.Resolve(pod, p.container, defaults)
-	if err != nil {
+	var target *policy.Target
+	if p.host {
+		pod = policy.Pod{Labels: p.labels.m}
+		target = &policy.Target{Policies: cat.ResolveHost(p.labels.m),
+			Settings: &policy.PodSettings{Postures: defaults.Postures, Mode: defaults.Mode, Visibility: defaults.Visibility}}
+	} else if target, err = cat.Resolve(pod, p.container, defaults); err != nil {
 		return nil, err
 	}
 	s := target.Settings

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func armorctl(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: block-pkg
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: web
+  process:
+    matchPaths:
+    - path: /usr/bin/apt
+  file:
+    matchPaths:
+    - path: /etc/shadow
+      action: Audit
+      severity: 7
+  action: block
+`
+
+const badPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: bad
+spec:
+  selector:
+    matchLabels:
+      app: web
+  file:
+    matchDirectories:
+    - dir: /etc/
+      recurive: true
+`
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "good.yaml", goodPolicy)
+	bad := writeFile(t, dir, "sub/bad.yaml", badPolicy)
+	writeFile(t, dir, "netpol.yml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\n")
+	writeFile(t, dir, "notes.txt", "not a policy")
+
+	out, _, code := armorctl(t, "validate", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (one invalid file)\n%s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; last != "3 files: 1 valid, 1 invalid, 1 skipped" {
+		t.Fatalf("last line %q", last)
+	}
+	if want := bad + ":12: spec.file.matchDirectories[0].recurive: unknown field"; !strings.Contains(out, want+"\n") {
+		t.Fatalf("missing %q in\n%s", want, out)
+	}
+	if !strings.Contains(out, `good.yaml:18: warning: spec.action: "block" read as "Block"`) {
+		t.Fatalf("missing lower-case action warning in\n%s", out)
+	}
+	if !strings.Contains(out, "netpol.yml:1: notice: skipped: networking.k8s.io/v1 NetworkPolicy is not a KubeArmor policy") {
+		t.Fatalf("missing skip notice in\n%s", out)
+	}
+
+	out, _, code = armorctl(t, "validate", filepath.Join(dir, "good.yaml"))
+	if code != 0 || !strings.HasSuffix(out, "1 files: 1 valid, 0 invalid, 0 skipped\n") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if _, _, code = armorctl(t, "validate"); code != 2 {
+		t.Fatalf("no paths: exit %d, want 2", code)
+	}
+	out, _, code = armorctl(t, "validate", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(out, "missing.yaml: ") {
+		t.Fatalf("missing file: exit %d\n%s", code, out)
+	}
+}
+
+func TestExplainAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "good.yaml", goodPolicy)
+	pod := []string{"--policies", p, "--namespace", "shop", "--labels", "app=web,tier=front"}
+
+	out, errOut, code := armorctl(t, append([]string{"explain"}, pod...)...)
+	if code != 0 {
+		t.Fatalf("explain exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"policies:   KubeArmorPolicy/shop/block-pkg", "digest:     sha256:", "Block path /usr/bin/apt", "Audit path /etc/shadow"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, _, code = armorctl(t, append([]string{"check", "--op", "process", "--path", "/usr/bin/apt"}, pod...)...)
+	if code != 0 || !strings.HasPrefix(out, "Block ") {
+		t.Fatalf("check apt: exit %d\n%s", code, out)
+	}
+	out, _, _ = armorctl(t, append([]string{"check", "--op", "process", "--path", "/bin/ls"}, pod...)...)
+	if !strings.HasPrefix(out, "Allow") {
+		t.Fatalf("check ls:\n%s", out)
+	}
+	out, _, code = armorctl(t, append([]string{"check", "-o", "json", "--op", "file", "--path", "/etc/shadow"}, pod...)...)
+	if code != 0 {
+		t.Fatalf("check json exit %d", code)
+	}
+	var v struct {
+		Action, Policy string
+		Rule           *struct {
+			ID       int
+			Severity int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Action != "Audit" || v.Policy != "block-pkg" || v.Rule == nil || v.Rule.Severity != 7 {
+		t.Fatalf("check json: %+v\n%s", v, out)
+	}
+
+	// Audit mode by annotation: the Block becomes an Audit.
+	out, _, _ = armorctl(t, append([]string{"check", "--op", "process", "--path", "/usr/bin/apt", "--annotations", "nri-armor.dev/mode=audit"}, pod...)...)
+	if !strings.HasPrefix(out, "Audit ") {
+		t.Fatalf("audit mode:\n%s", out)
+	}
+	// A pod in another namespace is not selected.
+	out, _, _ = armorctl(t, "check", "--policies", p, "--namespace", "other", "--labels", "app=web", "--op", "process", "--path", "/usr/bin/apt")
+	if !strings.HasPrefix(out, "Allow") {
+		t.Fatalf("other namespace:\n%s", out)
+	}
+	// A pod that names an unknown policy: the error names the annotation and value.
+	_, errOut, code = armorctl(t, append([]string{"explain", "--annotations", "nri-armor.dev/policies=block-pkg,nope"}, pod...)...)
+	if code != 1 || !strings.Contains(errOut, `annotation nri-armor.dev/policies="block-pkg,nope": no policy named "nope"`) {
+		t.Fatalf("unknown policy: exit %d: %s", code, errOut)
+	}
+	// An invalid file anywhere: nothing is compiled.
+	bad := writeFile(t, dir, "bad.yaml", badPolicy)
+	_, errOut, code = armorctl(t, "explain", "--policies", p+","+bad, "--namespace", "shop", "--labels", "app=web")
+	if code != 1 || !strings.Contains(errOut, "recurive: unknown field") || !strings.Contains(errOut, "nothing compiled") {
+		t.Fatalf("invalid file: exit %d: %s", code, errOut)
+	}
+	// Usage errors.
+	if _, _, code = armorctl(t, append([]string{"check", "--op", "file"}, pod...)...); code != 2 {
+		t.Fatalf("check without --path: exit %d", code)
+	}
+	if _, _, code = armorctl(t, append([]string{"check", "--op", "teleport"}, pod...)...); code != 2 {
+		t.Fatalf("unknown op: exit %d", code)
+	}
+}
+
+// TestExplainGolden compares `explain -o json` on real policies of the shared
+// corpus with the golden files; run with -update to rewrite them.
+func TestExplainGolden(t *testing.T) {
+	corpus := testenv.Corpus(t)
+	cases := []struct {
+		name, file string
+		args       []string
+	}{
+		{"amf-zero-trust", "5gsec/oai-core/ksp-core-amf-zero-trust.yaml",
+			[]string{"--namespace", "oai-core", "--labels", "workload.nephio.org/oai=amf"}},
+		{"amf-zero-trust-block-posture", "5gsec/oai-core/ksp-core-amf-zero-trust.yaml",
+			[]string{"--namespace", "oai-core", "--labels", "workload.nephio.org/oai=amf", "--annotations", "nri-armor.dev/posture=file=block,network=block"}},
+		{"netcat-subprocesses", "mitre/system/ksp-block-sub-processes-of-netcat.yaml", []string{"--namespace", "default", "--labels", "app=testpod"}},
+		{"stig-syscalls-host", "stigs/system/hsp-audit-stig-ubuntu-20-010267-sensitive-syscall.yaml", []string{"--host"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(corpus, c.file)
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("corpus file: %v", err)
+			}
+			out, errOut, code := armorctl(t, append([]string{"explain", "-o", "json", "--policies", path}, c.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			golden := filepath.Join("testdata", "golden", c.name+".json")
+			if *update {
+				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if out != string(want) {
+				t.Fatalf("explain -o json differs from %s (run go test ./cmd/armorctl -update after checking the change):\n%s", golden, out)
+			}
+		})
+	}
+}
