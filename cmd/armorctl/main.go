@@ -5,6 +5,7 @@
 //	armorctl explain --policies PATH... --namespace NS --labels k=v,... [--annotations k=v,...] [--container NAME] [-o text|json]
 //	armorctl check   (the same pod flags) --op OP [--path P] [--write] [--source EXE] [--uid N] [--owner N]
 //	                 [--protocol P] [--capability C] [--syscall S] [-o text|json]
+//	armorctl probe   [-o text|json]
 package main
 
 import (
@@ -19,6 +20,7 @@ Commands:
   validate PATH...   check policy files and directories; exit 1 if any file is invalid
   explain            print the rule set a container would get, with provenance and digest
   check              print the verdict for one operation and the rule that decided it
+  probe              show what this node can enforce, per class (needs root)
 
 Run "armorctl COMMAND -h" for a command's flags.
 `
@@ -41,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runExplain(args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "probe":
+		return runProbe(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -57,3 +57,20 @@ func CorpusDir(t testing.TB) (string, error) {
 	_, err := os.Stat(filepath.Join(dir, "expectations.tsv"))
 	return dir, err
 }
+
+// AllowSkipPrivilegedVar names the variable that lets privileged tests skip
+// where they cannot run (not root). CI sets none: there they must run.
+const AllowSkipPrivilegedVar = "NRI_ARMOR_ALLOW_SKIP_PRIVILEGED"
+
+// RequireRoot fails the test unless it runs as root, or skips it when
+// NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1 says so explicitly.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv(AllowSkipPrivilegedVar) == "1" {
+		t.Skipf("needs root; skipped because %s=1", AllowSkipPrivilegedVar)
+	}
+	t.Fatalf("needs root (set %s=1 to skip it explicitly)", AllowSkipPrivilegedVar)
+}

@@ -1,0 +1,341 @@
+// Package enforce decides how this node can enforce each class of rules
+// and holds the backend interface the NRI plugin calls; each backend lives
+// in a package of its own below this one.
+package enforce
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Backend names, as alerts' Enforcer field and the probe show them.
+const (
+	BackendBPFLSM    = "BPFLSM"
+	BackendCgroupBPF = "CgroupBPF"
+	BackendSeccomp   = "Seccomp"
+	BackendAuditOnly = "audit only"
+)
+
+// Check is the outcome of loading (and attaching) one trivial program.
+type Check struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+func checkOf(err error) Check {
+	if errors.Is(err, syscall.EPERM) {
+		// cilium/ebpf suggests MEMLOCK for any EPERM; the probe already
+		// lifted the limit, so the kernel itself refused.
+		msg, _, _ := strings.Cut(err.Error(), " (MEMLOCK")
+		return Check{Error: msg + " (refused by the kernel)"}
+	}
+	if err != nil {
+		return Check{Error: err.Error()}
+	}
+	return Check{OK: true}
+}
+
+// ClassSupport says how one class is enforced on this node.
+type ClassSupport struct {
+	Backend   string `json:"backend"`
+	Enforcing bool   `json:"enforcing"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Probe is what the node can do, found by trying rather than by reading
+// configuration: a program type counts only once it loaded and attached.
+type Probe struct {
+	Kernel  string                        `json:"kernel"`
+	LSMs    []string                      `json:"lsms"`
+	LSMErr  string                        `json:"lsmsError,omitempty"`
+	Cgroup2 string                        `json:"cgroup2"`
+	Loads   map[string]Check              `json:"loads"`
+	Classes map[policy.Class]ClassSupport `json:"classes"`
+}
+
+// The trivial programs tried, by the name the probe reports.
+const (
+	loadLSM         = "lsm/file_open"
+	loadCgroupSock  = "cgroup/sock_create"
+	loadCgroupConn4 = "cgroup/connect4"
+	loadCgroupConn6 = "cgroup/connect6"
+	loadTracepoint  = "tracepoint/sched/sched_process_exec"
+	loadCapTP       = "tracepoint/capability/cap_capable"
+	loadRingbuf     = "ringbuf"
+)
+
+// RunProbe probes the node. It needs root (CAP_BPF, CAP_SYS_ADMIN); without
+// it every load fails, and the probe says so for each.
+func RunProbe() *Probe {
+	p := &Probe{Loads: map[string]Check{}, Classes: map[policy.Class]ClassSupport{}}
+	var uts syscall.Utsname
+	if err := syscall.Uname(&uts); err == nil {
+		p.Kernel = charsToString(uts.Release[:])
+	}
+	p.LSMs, p.LSMErr = activeLSMs()
+	cg, cgErr := Cgroup2Mount()
+	p.Cgroup2 = cg
+	_ = rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
+
+	p.Loads[loadLSM] = checkOf(tryLSM())
+	for name, attach := range map[string]ebpf.AttachType{
+		loadCgroupSock:  ebpf.AttachCGroupInetSockCreate,
+		loadCgroupConn4: ebpf.AttachCGroupInet4Connect,
+		loadCgroupConn6: ebpf.AttachCGroupInet6Connect,
+	} {
+		if cgErr != nil {
+			p.Loads[name] = checkOf(cgErr)
+			continue
+		}
+		p.Loads[name] = checkOf(tryCgroup(cg, attach))
+	}
+	ensureTracefs()
+	p.Loads[loadTracepoint] = checkOf(tryTracepoint("sched", "sched_process_exec"))
+	p.Loads[loadCapTP] = checkOf(tryTracepoint("capability", "cap_capable"))
+	p.Loads[loadRingbuf] = checkOf(tryRingbuf())
+
+	lsm := p.Loads[loadLSM]
+	lsmActive := contains(p.LSMs, "bpf")
+	lsmOK := lsm.OK && lsmActive
+	lsmWhy := "BPF-LSM unavailable: "
+	switch {
+	case !lsm.OK:
+		lsmWhy += "loading " + loadLSM + " failed: " + lsm.Error
+	case !lsmActive:
+		lsmWhy += "\"bpf\" is not among the active LSMs (boot with lsm=...,bpf)"
+	}
+	for _, c := range []policy.Class{policy.ClassProcess, policy.ClassFile, policy.ClassCapabilities} {
+		if lsmOK {
+			p.Classes[c] = ClassSupport{Backend: BackendBPFLSM, Enforcing: true}
+		} else {
+			p.Classes[c] = ClassSupport{Backend: BackendAuditOnly, Reason: lsmWhy}
+		}
+	}
+	cgOK := p.Loads[loadCgroupSock].OK && p.Loads[loadCgroupConn4].OK && p.Loads[loadCgroupConn6].OK
+	switch {
+	case lsmOK:
+		p.Classes[policy.ClassNetwork] = ClassSupport{Backend: BackendBPFLSM, Enforcing: true}
+	case cgOK:
+		p.Classes[policy.ClassNetwork] = ClassSupport{Backend: BackendCgroupBPF, Enforcing: true, Reason: lsmWhy}
+	default:
+		p.Classes[policy.ClassNetwork] = ClassSupport{Backend: BackendAuditOnly,
+			Reason: lsmWhy + "; cgroup-BPF: " + firstError(p.Loads[loadCgroupSock], p.Loads[loadCgroupConn4], p.Loads[loadCgroupConn6])}
+	}
+	if err := seccompAvailable(); err != nil {
+		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendAuditOnly, Reason: "seccomp unavailable: " + err.Error()}
+	} else {
+		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendSeccomp, Enforcing: true}
+	}
+	return p
+}
+
+func firstError(cs ...Check) string {
+	for _, c := range cs {
+		if !c.OK {
+			return c.Error
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func charsToString(b []int8) string {
+	var sb strings.Builder
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		sb.WriteByte(byte(c))
+	}
+	return sb.String()
+}
+
+// activeLSMs reads the active LSM list, mounting securityfs if it is not.
+func activeLSMs() ([]string, string) {
+	const lsmFile = "/sys/kernel/security/lsm"
+	data, err := os.ReadFile(lsmFile)
+	if errors.Is(err, os.ErrNotExist) {
+		if merr := syscall.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, ""); merr == nil {
+			data, err = os.ReadFile(lsmFile)
+		}
+	}
+	if err != nil {
+		return nil, err.Error()
+	}
+	return strings.Split(strings.TrimSpace(string(data)), ","), ""
+}
+
+// ensureTracefs mounts tracefs where tracepoint attachment looks for it,
+// if neither tracefs nor debugfs is mounted.
+func ensureTracefs() {
+	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+	}
+	_ = syscall.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, "")
+}
+
+// WriteText prints the probe for people.
+func (p *Probe) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kernel:   %s\n", p.Kernel)
+	if p.LSMErr != "" {
+		fmt.Fprintf(&b, "lsms:     unknown (%s)\n", p.LSMErr)
+	} else {
+		fmt.Fprintf(&b, "lsms:     %s\n", strings.Join(p.LSMs, ","))
+	}
+	fmt.Fprintf(&b, "cgroup2:  %s\n\nprograms:\n", p.Cgroup2)
+	names := make([]string, 0, len(p.Loads))
+	for n := range p.Loads {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if c := p.Loads[n]; c.OK {
+			fmt.Fprintf(&b, "  %-40s loads\n", n)
+		} else {
+			fmt.Fprintf(&b, "  %-40s FAILS: %s\n", n, c.Error)
+		}
+	}
+	b.WriteString("\nclasses:\n")
+	for _, c := range policy.Classes {
+		s := p.Classes[c]
+		state := "enforced"
+		if !s.Enforcing {
+			state = "NOT enforced"
+		}
+		fmt.Fprintf(&b, "  %-13s %-11s %s", c, s.Backend, state)
+		if s.Reason != "" && !s.Enforcing {
+			fmt.Fprintf(&b, ": %s", s.Reason)
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Cgroup2Mount returns the cgroup v2 mount point: /sys/fs/cgroup on a pure
+// v2 host, /sys/fs/cgroup/unified on a hybrid one.
+func Cgroup2Mount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE SUPER
+		fields := strings.Fields(sc.Text())
+		for i, fld := range fields {
+			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
+				return fields[4], nil
+			}
+		}
+	}
+	return "", errors.New("no cgroup2 mount in /proc/self/mountinfo")
+}
+
+var allow = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+var allowSock = asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}
+
+func tryLSM() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "probe_lsm", Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "file_open",
+		Instructions: allow, License: "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func tryCgroup(cgroot string, attach ebpf.AttachType) error {
+	typ := ebpf.CGroupSockAddr
+	if attach == ebpf.AttachCGroupInetSockCreate {
+		typ = ebpf.CGroupSock
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "probe_cg", Type: typ, AttachType: attach, Instructions: allowSock, License: "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	dir := filepath.Join(cgroot, fmt.Sprintf("nri-armor-probe-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: dir, Attach: attach, Program: prog})
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func tryTracepoint(group, name string) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "probe_tp", Type: ebpf.TracePoint, Instructions: allow, License: "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	l, err := link.Tracepoint(group, name, prog, nil)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func tryRingbuf() error {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 1 << 16})
+	if err != nil {
+		return err
+	}
+	return m.Close()
+}
+
+// seccompAvailable checks that the kernel has seccomp filters, from the
+// calling process's status.
+func seccompAvailable() error {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(data), "\nSeccomp:") {
+		return errors.New("kernel without CONFIG_SECCOMP (no Seccomp line in /proc/self/status)")
+	}
+	if _, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail"); err != nil {
+		return fmt.Errorf("kernel without seccomp filters: %v", err)
+	}
+	return nil
+}
