@@ -5,16 +5,17 @@ FUZZTIME     ?= 15s
 BIN          := bin
 PKGS         := ./...
 
-.PHONY: all build test unit fuzz lint bench clean
+.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# Every test: lint, unit and conformance tests with the race detector, then
-# a short run of each fuzz target.
-test: lint unit fuzz
+# Every test: lint, the BPF regeneration check, unit, conformance and host
+# privileged tests (root) with the race detector, then a short run of each
+# fuzz target.
+test: lint bpf-check unit fuzz
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -27,6 +28,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
+
+# The committed BPF objects must be what the pinned clang builds.
+bpf-generate:
+	./hack/bpf-generate.sh
+
+bpf-check:
+	./hack/bpf-generate.sh --check
 
 # Benchmarks; hack/bench.sh prints the figures the issues ask for.
 bench:

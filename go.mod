@@ -8,3 +8,5 @@ require (
 )
 
 require golang.org/x/sys v0.43.0 // indirect
+
+tool github.com/cilium/ebpf/cmd/bpf2go

@@ -8,6 +8,10 @@ need_apt=()
 for cmd in git make gcc; do
 	command -v "$cmd" >/dev/null || need_apt+=("$cmd")
 done
+# The BPF toolchain, pinned to Debian 12's clang 14 (make bpf-check).
+command -v clang-14 >/dev/null || need_apt+=(clang-14)
+command -v llvm-strip >/dev/null || need_apt+=(llvm)
+dpkg -s libbpf-dev >/dev/null 2>&1 || need_apt+=(libbpf-dev)
 if ((${#need_apt[@]})); then
 	echo "install-deps: apt-get install ${need_apt[*]}"
 	apt-get update -qq

@@ -167,6 +167,35 @@ func parseVisibility(key, value string) (Visibility, error) {
 	return v, nil
 }
 
+// parsePosture applies "file=block,network=audit" to p.
+func parsePosture(k, v string, p *Postures) error {
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		class, val, found := strings.Cut(item, "=")
+		if !found {
+			return &AnnotationError{Key: k, Value: v, Reason: fmt.Sprintf("%q is not class=action", item)}
+		}
+		a, err := parsePostureAction(k, val)
+		if err != nil {
+			return &AnnotationError{Key: k, Value: v, Reason: fmt.Sprintf("%s: posture must be audit or block, got %q", strings.TrimSpace(class), strings.TrimSpace(val))}
+		}
+		switch Class(strings.ToLower(strings.TrimSpace(class))) {
+		case ClassFile:
+			p.File = a
+		case ClassNetwork:
+			p.Network = a
+		case ClassCapabilities:
+			p.Capabilities = a
+		default:
+			return &AnnotationError{Key: k, Value: v, Reason: fmt.Sprintf("unknown class %q (use file, network or capabilities; process follows file)", strings.TrimSpace(class))}
+		}
+	}
+	return nil
+}
+
 // knownKey says whether k (without any .container.<name> suffix) is one of ours.
 func knownKey(k string) bool {
 	if i := strings.Index(k, containerInfix); i >= 0 {
@@ -244,30 +273,15 @@ func ParseAnnotations(ann map[string]string, container string, defaults Defaults
 			return nil, &AnnotationError{Key: k, Value: v, Reason: "mode must be enforce, audit or disabled"}
 		}
 	}
-	if k, v, ok := lookup(ann, AnnotationPosture, container); ok {
-		for _, item := range strings.Split(v, ",") {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				continue
-			}
-			class, val, found := strings.Cut(item, "=")
-			if !found {
-				return nil, &AnnotationError{Key: k, Value: v, Reason: fmt.Sprintf("%q is not class=action", item)}
-			}
-			a, err := parsePostureAction(k, val)
-			if err != nil {
-				return nil, &AnnotationError{Key: k, Value: v, Reason: fmt.Sprintf("%s: posture must be audit or block, got %q", strings.TrimSpace(class), strings.TrimSpace(val))}
-			}
-			switch Class(strings.ToLower(strings.TrimSpace(class))) {
-			case ClassFile:
-				s.Postures.File = a
-			case ClassNetwork:
-				s.Postures.Network = a
-			case ClassCapabilities:
-				s.Postures.Capabilities = a
-			default:
-				return nil, &AnnotationError{Key: k, Value: v, Reason: fmt.Sprintf("unknown class %q (use file, network or capabilities; process follows file)", strings.TrimSpace(class))}
-			}
+	// Posture: the pod-level key, then the container-level key on top, class
+	// by class: a container key overrides only the classes it names.
+	for _, k := range []string{AnnotationPosture, AnnotationPosture + containerInfix + container} {
+		v, ok := ann[k]
+		if !ok || (k != AnnotationPosture && container == "") {
+			continue
+		}
+		if err := parsePosture(k, v, &s.Postures); err != nil {
+			return nil, err
 		}
 	}
 	if k, v, ok := lookup(ann, AnnotationVisibility, container); ok {

@@ -51,6 +51,15 @@ func inherit(levels ...*Provenance) inherited {
 	return out
 }
 
+func hasAction(levels []*Provenance) bool {
+	for _, p := range levels {
+		if p.Action != "" {
+			return true
+		}
+	}
+	return false
+}
+
 type builder struct {
 	rs   *RuleSet
 	p    *Policy
@@ -59,6 +68,11 @@ type builder struct {
 
 func (b *builder) add(class Class, field string, m Match, src []SourceMatcher, ownerOnly, readOnly bool, prov ...*Provenance) {
 	in := inherit(prov...)
+	if class == ClassSyscalls && !hasAction(prov) {
+		// KubeArmor only audits syscall rules: without an action written
+		// somewhere, nri-armor audits them too rather than block.
+		in.action = Audit
+	}
 	if b.mode == ModeAudit && in.action == Block {
 		in.action = Audit
 	}

@@ -306,9 +306,10 @@ func (ix *classIndex) candidates(ev *Event, f func(*Rule)) {
 			}
 		}
 	case ClassNetwork:
-		each(ix.keys[ev.Protocol])
-		if ev.SocketType != ev.Protocol {
-			each(ix.keys[ev.SocketType])
+		proto, st := strings.ToLower(ev.Protocol), strings.ToLower(ev.SocketType)
+		each(ix.keys[proto])
+		if st != proto {
+			each(ix.keys[st])
 		}
 		each(ix.keys["all"])
 	case ClassCapabilities:

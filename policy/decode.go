@@ -201,8 +201,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			}
 			kp := path + "." + k.Value
 			if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
-				d.fail(k.Line, kp, "duplicate key")
-				continue
+				d.warnAt(k.Line, kp, "duplicate key: this value replaces the earlier one")
 			}
 			ev := reflect.New(v.Type().Elem()).Elem()
 			d.decode(val, ev, kp)

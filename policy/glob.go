@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Glob is a compiled AppArmor-style pattern, as matchPatterns use them:
@@ -121,7 +122,11 @@ func CompileGlob(pattern string) (*Glob, error) {
 			depth--
 			b.WriteString(`)`)
 		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			// Copy the whole UTF-8 sequence: quoting its bytes one by one
+			// would turn each into a character of its own.
+			_, size := utf8.DecodeRuneInString(pattern[i:])
+			b.WriteString(regexp.QuoteMeta(pattern[i : i+size]))
+			i += size - 1
 		}
 	}
 	if depth > 0 {

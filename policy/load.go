@@ -195,6 +195,11 @@ func yamlIssue(file string, err error, offset int) *Issue {
 	msg := err.Error()
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if strings.HasPrefix(m[2], "did not find expected") {
+			// yaml.v3 reports its parser's errors at the 0-based line where
+			// the unclosed construct began (scanner errors are 1-based).
+			line++
+		}
 		return &Issue{Level: LevelError, File: file, Line: line + offset, Message: "yaml: " + m[2]}
 	}
 	return &Issue{Level: LevelError, File: file, Message: msg}
@@ -334,13 +339,18 @@ func tabLine(data []byte, docs []*yaml.Node) int {
 	if !bytes.ContainsRune(data, '\t') {
 		return 0
 	}
-	block := map[int]bool{}
+	// A block scalar's content runs from the line after its header to the
+	// line before the next node; counting its value's line breaks would miss
+	// lines that folding (>) joined.
+	var starts []int
+	var scalars []*yaml.Node
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
+		if n.Line > 0 {
+			starts = append(starts, n.Line)
+		}
 		if n.Kind == yaml.ScalarNode && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-			for l := n.Line + 1; l <= n.Line+1+strings.Count(n.Value, "\n"); l++ {
-				block[l] = true
-			}
+			scalars = append(scalars, n)
 		}
 		for _, c := range n.Content {
 			walk(c)
@@ -348,6 +358,18 @@ func tabLine(data []byte, docs []*yaml.Node) int {
 	}
 	for _, d := range docs {
 		walk(d)
+	}
+	sort.Ints(starts)
+	lines := strings.Count(string(data), "\n") + 1
+	block := map[int]bool{}
+	for _, n := range scalars {
+		end := lines + 1
+		if i := sort.SearchInts(starts, n.Line+1); i < len(starts) {
+			end = starts[i]
+		}
+		for l := n.Line + 1; l < end; l++ {
+			block[l] = true
+		}
 	}
 	for i, line := range strings.Split(string(data), "\n") {
 		if block[i+1] || !strings.Contains(line, "\t") {

@@ -165,9 +165,6 @@ func (c *Catalog) Resolve(pod Pod, container string, defaults Defaults) (*Target
 		return nil, err
 	}
 	t := &Target{Settings: settings}
-	if settings.Mode == ModeDisabled {
-		return t, nil
-	}
 	chosen := map[*Policy]bool{}
 	for _, p := range c.kspSelected[pod.Namespace] {
 		if p.Selects(pod, container) {
@@ -192,6 +189,10 @@ func (c *Catalog) Resolve(pod Pod, container string, defaults Defaults) (*Target
 			return nil, &AnnotationError{Key: key, Value: pod.Annotations[key],
 				Reason: fmt.Sprintf("no policy named %q (no KubeArmorPolicy in namespace %q, no KubeArmorClusterPolicy)", name, pod.Namespace)}
 		}
+	}
+	if settings.Mode == ModeDisabled {
+		// Names were still checked above: a typo is an error in every mode.
+		return t, nil
 	}
 	for p := range chosen {
 		t.Policies = append(t.Policies, p)

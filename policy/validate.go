@@ -408,3 +408,18 @@ func (v *validator) syscalls(s *SyscallsSection) {
 		v.provenance(path, &r.Provenance)
 	}
 }
+
+// CapabilityNumber returns the Linux number of a capability name.
+func CapabilityNumber(name string) (int, bool) {
+	n, ok := NormalizeCapability(name)
+	if !ok {
+		return 0, false
+	}
+	return capabilityNumbers[n], true
+}
+
+// SyscallNumber returns the x86_64 number of a system call name.
+func SyscallNumber(name string) (int, bool) {
+	n, ok := syscallNumbers[strings.ToLower(strings.TrimSpace(name))]
+	return n, ok
+}

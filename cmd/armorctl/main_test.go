@@ -22,15 +22,7 @@ func armorctl(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testenv.WriteFile(t, dir, name, content)
 }
 
 const goodPolicy = `apiVersion: security.kubearmor.com/v1

@@ -74,3 +74,16 @@ func RequireRoot(t testing.TB) {
 	}
 	t.Fatalf("needs root (set %s=1 to skip it explicitly)", AllowSkipPrivilegedVar)
 }
+
+// WriteFile writes content to dir/name, creating folders, or fails the test.
+func WriteFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

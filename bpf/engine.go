@@ -1,0 +1,532 @@
+package bpf
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Config sizes and places the kernel state. Capacities are configuration,
+// not constants of the programs.
+type Config struct {
+	// PinPath is the bpffs folder for maps and links (default /sys/fs/bpf/nri-armor).
+	PinPath string
+	// MaxContainers bounds cgroups with a rule set, and distinct sets (default 16384).
+	MaxContainers int
+	// MaxRuleEntries bounds rule entries over all sets (default 1<<20); a set
+	// being replaced and its replacement coexist for a moment.
+	MaxRuleEntries int
+	// MaxSlots bounds rules that share one matcher (default 1024).
+	MaxSlots int
+	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two).
+	RingBytes int
+	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
+	WakeupBytes int
+}
+
+// DefaultPinPath is where nri-armor pins its kernel state.
+const DefaultPinPath = "/sys/fs/bpf/nri-armor"
+
+func (c *Config) defaults() {
+	if c.PinPath == "" {
+		c.PinPath = DefaultPinPath
+	}
+	if c.MaxContainers <= 0 {
+		c.MaxContainers = 16384
+	}
+	if c.MaxRuleEntries <= 0 {
+		c.MaxRuleEntries = 1 << 20
+	}
+	if c.MaxSlots <= 0 {
+		c.MaxSlots = DefaultMaxSlots
+	}
+	if c.RingBytes <= 0 {
+		c.RingBytes = 4 << 20
+	}
+	if c.WakeupBytes <= 0 {
+		c.WakeupBytes = 64 << 10
+	}
+}
+
+// Hook groups: which programs a node attaches is the probe's decision.
+type Hooks int
+
+// The program groups.
+const (
+	// HooksLSM are the BPF-LSM programs: process, file, network, capabilities.
+	HooksLSM Hooks = 1 << iota
+	// HooksCgroupNet are the cgroup-BPF network programs, for nodes without BPF-LSM.
+	HooksCgroupNet
+)
+
+// Engine owns nri-armor's kernel state: the pinned maps, the attached
+// programs and the rule sets loaded into the maps. Sets are shared: each
+// distinct set (by digest) is written once and cgroups point at it.
+type Engine struct {
+	cfg   Config
+	coll  *ebpf.Collection
+	maps  armorMaps
+	names *ebpf.Map // set id → digest, so that a restarted engine knows its sets
+	links []link.Link
+
+	mu      sync.Mutex
+	sets    map[string]*loadedSet // by digest
+	byID    map[uint32]*loadedSet
+	cgroups map[uint64]*loadedSet
+	nextID  uint32
+}
+
+type loadedSet struct {
+	id         uint32
+	digest     string
+	keys       []armorRuleKey // nil after a restart: found by scanning the map when freed
+	refs       int
+	unenforced []Unenforced
+}
+
+// setNameLen is the size of a digest in the names map (sha256).
+const setNameLen = 32
+
+// Open loads (or re-opens, from the pins) the kernel state and attaches the
+// programs of hooks. Re-opening reuses pinned maps, so the rule sets and the
+// cgroup assignments of a previous run stay in force throughout.
+func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
+	cfg.defaults()
+	_ = rlimit.RemoveMemlock()
+	if err := ensureBPFFS(filepath.Dir(cfg.PinPath)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.PinPath, "links"), 0o700); err != nil {
+		return nil, fmt.Errorf("bpffs pin folder: %w", err)
+	}
+	spec, err := loadArmor()
+	if err != nil {
+		return nil, err
+	}
+	spec.Maps[armorMapCgSets].MaxEntries = uint32(cfg.MaxContainers)
+	spec.Maps[armorMapSetHdrs].MaxEntries = uint32(cfg.MaxContainers)
+	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
+	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
+	if err := spec.Variables[armorVarMaxSlots].Set(uint32(cfg.MaxSlots)); err != nil {
+		return nil, err
+	}
+	if err := spec.Variables[armorVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	if hooks&HooksLSM != 0 {
+		for _, p := range lsmPrograms {
+			want[p.name] = true
+		}
+	}
+	if hooks&HooksCgroupNet != 0 {
+		for _, p := range cgroupPrograms {
+			want[p.name] = true
+		}
+	}
+	for name := range spec.Programs {
+		if !want[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: cfg.PinPath}})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading BPF programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("loading BPF programs: %w", err)
+	}
+	e := &Engine{cfg: cfg, coll: coll, sets: map[string]*loadedSet{}, byID: map[uint32]*loadedSet{}, cgroups: map[uint64]*loadedSet{}, nextID: 1}
+	if err := coll.Assign(&e.maps); err != nil {
+		coll.Close()
+		return nil, err
+	}
+	e.names, err = ebpf.NewMapWithOptions(&ebpf.MapSpec{
+		Name: "set_names", Type: ebpf.Hash, KeySize: 4, ValueSize: setNameLen,
+		MaxEntries: uint32(cfg.MaxContainers), Pinning: ebpf.PinByName,
+	}, ebpf.MapOptions{PinPath: cfg.PinPath})
+	if err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("set names map: %w", err)
+	}
+	if err := e.recover(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.attach(hooks, cgroup2); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+type progAttach struct {
+	name   string
+	cgroup ebpf.AttachType // 0 for LSM programs
+}
+
+var lsmPrograms = []progAttach{
+	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
+	{name: armorProgArmorFileOpen}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorCapable},
+}
+
+var cgroupPrograms = []progAttach{
+	{armorProgArmorCgSockCreate, ebpf.AttachCGroupInetSockCreate},
+	{armorProgArmorCgConnect4, ebpf.AttachCGroupInet4Connect},
+	{armorProgArmorCgConnect6, ebpf.AttachCGroupInet6Connect},
+}
+
+// attach links every loaded program, reusing pinned links: a cgroup link is
+// updated in place (atomic); an LSM link whose program is unchanged is kept,
+// and a changed one is replaced by attaching the new program before the old
+// one is detached — there is no instant without enforcement.
+func (e *Engine) attach(hooks Hooks, cgroup2 string) error {
+	var progs []progAttach
+	if hooks&HooksLSM != 0 {
+		progs = append(progs, lsmPrograms...)
+	}
+	if hooks&HooksCgroupNet != 0 {
+		if cgroup2 == "" {
+			return errors.New("cgroup-BPF programs need the cgroup2 mount point")
+		}
+		progs = append(progs, cgroupPrograms...)
+	}
+	for _, p := range progs {
+		prog := e.coll.Programs[p.name]
+		pin := filepath.Join(e.cfg.PinPath, "links", p.name)
+		old, err := link.LoadPinnedLink(pin, nil)
+		if err == nil {
+			if p.cgroup != 0 {
+				if err := old.Update(prog); err != nil {
+					old.Close()
+					return fmt.Errorf("updating pinned link %s: %w", pin, err)
+				}
+				e.links = append(e.links, old)
+				continue
+			}
+			if sameProgram(old, prog) {
+				e.links = append(e.links, old)
+				continue
+			}
+		}
+		var l link.Link
+		if p.cgroup != 0 {
+			l, err = link.AttachCgroup(link.CgroupOptions{Path: cgroup2, Attach: p.cgroup, Program: prog})
+		} else {
+			l, err = link.AttachLSM(link.LSMOptions{Program: prog})
+		}
+		if err != nil {
+			if old != nil {
+				old.Close()
+			}
+			return fmt.Errorf("attaching %s: %w", p.name, err)
+		}
+		if old != nil { // the new program is attached: now the old one may go
+			_ = old.Unpin()
+			old.Close()
+		}
+		if err := l.Pin(pin); err != nil {
+			l.Close()
+			return fmt.Errorf("pinning %s: %w", pin, err)
+		}
+		e.links = append(e.links, l)
+	}
+	return nil
+}
+
+// sameProgram compares the tag (a hash of the instructions) of a pinned
+// link's program with a freshly loaded one.
+func sameProgram(l link.Link, p *ebpf.Program) bool {
+	li, err := l.Info()
+	if err != nil {
+		return false
+	}
+	old, err := ebpf.NewProgramFromID(li.Program)
+	if err != nil {
+		return false
+	}
+	defer old.Close()
+	oi, err1 := old.Info()
+	ni, err2 := p.Info()
+	return err1 == nil && err2 == nil && oi.Tag == ni.Tag
+}
+
+// recover rebuilds the engine's view of the sets from the pinned maps.
+func (e *Engine) recover() error {
+	var id uint32
+	var name [setNameLen]byte
+	it := e.names.Iterate()
+	for it.Next(&id, &name) {
+		s := &loadedSet{id: id, digest: "sha256:" + hex.EncodeToString(name[:])}
+		e.sets[s.digest] = s
+		e.byID[id] = s
+		if id >= e.nextID {
+			e.nextID = id + 1
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading pinned set names: %w", err)
+	}
+	var cg uint64
+	it = e.maps.CgSets.Iterate()
+	for it.Next(&cg, &id) {
+		s := e.byID[id]
+		if s == nil {
+			continue // a set without name cannot be shared; it is replaced on the next Apply
+		}
+		s.refs++
+		e.cgroups[cg] = s
+	}
+	return it.Err()
+}
+
+// Apply points cgroup cg at rule set rs, loading rs first if no other
+// cgroup uses it. The switch is one map update: the cgroup has the old set
+// or the new one, never a mix or none. The old set is freed once unused.
+func (e *Engine) Apply(cg uint64, rs *policy.RuleSet) ([]Unenforced, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev := e.cgroups[cg]
+	if prev != nil && prev.digest == rs.Digest {
+		return prev.unenforced, nil
+	}
+	s, err := e.load(rs)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.maps.CgSets.Update(cg, s.id, ebpf.UpdateAny); err != nil {
+		if s.refs == 0 {
+			e.free(s)
+		}
+		return nil, fmt.Errorf("assigning cgroup %d: %w", cg, err)
+	}
+	s.refs++
+	e.cgroups[cg] = s
+	if prev != nil {
+		e.unref(prev)
+	}
+	return s.unenforced, nil
+}
+
+// Remove stops enforcing on cgroup cg.
+func (e *Engine) Remove(cg uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.cgroups[cg]
+	if s == nil {
+		return nil
+	}
+	if err := e.maps.CgSets.Delete(cg); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("releasing cgroup %d: %w", cg, err)
+	}
+	delete(e.cgroups, cg)
+	e.unref(s)
+	return nil
+}
+
+func (e *Engine) unref(s *loadedSet) {
+	if s.refs--; s.refs <= 0 {
+		e.free(s)
+	}
+}
+
+// load writes rs into the maps unless it is there already.
+func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
+	if s := e.sets[rs.Digest]; s != nil {
+		if s.keys == nil && s.unenforced == nil {
+			// Recovered after a restart: recompute what the set does not enforce.
+			if enc, err := Encode(rs, s.id, e.cfg.MaxSlots); err == nil {
+				s.unenforced = enc.Unenforced
+			}
+		}
+		return s, nil
+	}
+	id, err := e.allocID()
+	if err != nil {
+		return nil, err
+	}
+	enc, err := Encode(rs, id, e.cfg.MaxSlots)
+	if err != nil {
+		return nil, err
+	}
+	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, unenforced: enc.Unenforced}
+	if len(enc.Keys) > 0 {
+		if _, err := e.maps.Rules.BatchUpdate(enc.Keys, enc.Values, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
+			// Batch operations need 5.6; fall back to one update per entry.
+			for i := range enc.Keys {
+				if err := e.maps.Rules.Update(&enc.Keys[i], &enc.Values[i], ebpf.UpdateAny); err != nil {
+					e.deleteKeys(s)
+					return nil, fmt.Errorf("writing rule set %s: %w (rules map holds %d entries at most)", rs.ShortDigest(), err, e.cfg.MaxRuleEntries)
+				}
+			}
+		}
+	}
+	var name [setNameLen]byte
+	if b, err := hex.DecodeString(strings.TrimPrefix(rs.Digest, "sha256:")); err == nil {
+		copy(name[:], b)
+	}
+	if err := e.maps.SetHdrs.Update(id, &enc.Header, ebpf.UpdateAny); err != nil {
+		e.deleteKeys(s)
+		return nil, fmt.Errorf("writing rule set header: %w", err)
+	}
+	if err := e.names.Update(id, name, ebpf.UpdateAny); err != nil {
+		e.deleteKeys(s)
+		_ = e.maps.SetHdrs.Delete(id)
+		return nil, fmt.Errorf("naming rule set: %w", err)
+	}
+	e.sets[s.digest] = s
+	e.byID[id] = s
+	return s, nil
+}
+
+func (e *Engine) allocID() (uint32, error) {
+	if len(e.byID) >= e.cfg.MaxContainers {
+		return 0, fmt.Errorf("%d rule sets loaded: the configured maximum", len(e.byID))
+	}
+	for {
+		id := e.nextID
+		e.nextID++
+		if e.nextID == 0 {
+			e.nextID = 1 // 0 means "no set" to the programs
+		}
+		if id != 0 && e.byID[id] == nil {
+			return id, nil
+		}
+	}
+}
+
+// free removes an unused set from the maps.
+func (e *Engine) free(s *loadedSet) {
+	_ = e.names.Delete(s.id)
+	_ = e.maps.SetHdrs.Delete(s.id)
+	e.deleteKeys(s)
+	delete(e.sets, s.digest)
+	delete(e.byID, s.id)
+}
+
+func (e *Engine) deleteKeys(s *loadedSet) {
+	keys := s.keys
+	if keys == nil { // recovered set: find its keys
+		var k armorRuleKey
+		var v armorRuleVal
+		it := e.maps.Rules.Iterate()
+		for it.Next(&k, &v) {
+			if k.SetId == s.id {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if _, err := e.maps.Rules.BatchDelete(keys, nil); err != nil {
+		for i := range keys {
+			_ = e.maps.Rules.Delete(&keys[i])
+		}
+	}
+}
+
+// Stats is what the kernel state holds now.
+type Stats struct {
+	Cgroups     int    `json:"cgroups"`
+	Sets        int    `json:"sets"`
+	RuleEntries int    `json:"ruleEntries"`
+	KernelBytes uint64 `json:"kernelBytes"` // memory charged to the maps
+	Capacity    Config `json:"capacity"`
+}
+
+// Stats counts cgroups, sets and rule entries, and the maps' kernel memory.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := Stats{Cgroups: len(e.cgroups), Sets: len(e.byID), Capacity: e.cfg}
+	for _, s := range e.byID {
+		st.RuleEntries += len(s.keys)
+	}
+	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.SetHdrs, e.maps.Rules, e.maps.Events, e.maps.ExeStore, e.maps.Scratch, e.names} {
+		if info, err := m.Info(); err == nil {
+			if b, ok := info.Memlock(); ok {
+				st.KernelBytes += b
+			}
+		}
+	}
+	return st
+}
+
+// Cgroups returns the cgroups with a set and that set's digest.
+func (e *Engine) Cgroups() map[uint64]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[uint64]string, len(e.cgroups))
+	for cg, s := range e.cgroups {
+		out[cg] = s.digest
+	}
+	return out
+}
+
+// SetIDs returns the loaded sets' ids, sorted (for tests and diagnostics).
+func (e *Engine) SetIDs() []uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := make([]uint32, 0, len(e.byID))
+	for id := range e.byID {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// EventsMap is the pinned ring buffer of Audit and Block events.
+func (e *Engine) EventsMap() *ebpf.Map { return e.maps.Events }
+
+// Close releases the engine's file descriptors. Pinned maps and links stay:
+// enforcement continues after the process exits, until Unpin.
+func (e *Engine) Close() error {
+	for _, l := range e.links {
+		l.Close()
+	}
+	if e.names != nil {
+		e.names.Close()
+	}
+	e.coll.Close()
+	return nil
+}
+
+const bpffsMagic = 0xcafe4a11
+
+// ensureBPFFS mounts bpffs at dir (normally /sys/fs/bpf) unless it is one.
+func ensureBPFFS(dir string) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err == nil && uint32(st.Type) == bpffsMagic {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("bpffs at %s: %w", dir, err)
+	}
+	if err := syscall.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("%s is not a bpffs and mounting one failed: %w", dir, err)
+	}
+	return nil
+}
+
+// Unpin removes every pin: enforcement ends once the last descriptor closes.
+func Unpin(pinPath string) error {
+	if pinPath == "" {
+		pinPath = DefaultPinPath
+	}
+	return os.RemoveAll(pinPath)
+}

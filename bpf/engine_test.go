@@ -1,0 +1,393 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// helperEnv makes the test binary act as a probe process: it performs one
+// operation and prints "ok" or the errno name. TestMain dispatches it.
+const helperEnv = "NRI_ARMOR_BPF_HELPER"
+
+func TestMain(m *testing.M) {
+	if op := os.Getenv(helperEnv); op != "" {
+		os.Exit(runHelper(op))
+	}
+	os.Exit(m.Run())
+}
+
+func runHelper(op string) int {
+	var err error
+	switch op {
+	case "raw":
+		var fd int
+		fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+		if err == nil {
+			syscall.Close(fd)
+		}
+	case "tcp":
+		var fd int
+		fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err == nil {
+			syscall.Close(fd)
+		}
+	case "udp6":
+		var fd int
+		fd, err = syscall.Socket(syscall.AF_INET6, syscall.SOCK_DGRAM, 0)
+		if err == nil {
+			syscall.Close(fd)
+		}
+	case "unix":
+		var fd int
+		fd, err = syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err == nil {
+			syscall.Close(fd)
+		}
+	default:
+		fmt.Println("unknown op", op)
+		return 3
+	}
+	if err != nil {
+		fmt.Println(errName(err))
+		return 1
+	}
+	fmt.Println("ok")
+	return 0
+}
+
+func errName(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		switch en {
+		case syscall.EPERM:
+			return "EPERM"
+		case syscall.EACCES:
+			return "EACCES"
+		}
+		return fmt.Sprintf("errno %d", int(en))
+	}
+	return err.Error()
+}
+
+// testCgroup creates a cgroup v2 child for the test and removes it after.
+type testCgroup struct {
+	path string
+	id   uint64
+	fd   *os.File
+}
+
+var cgroupSeq int
+
+func newTestCgroup(t *testing.T, root string) *testCgroup {
+	t.Helper()
+	cgroupSeq++
+	dir := filepath.Join(root, fmt.Sprintf("nri-armor-test-%d-%d", os.Getpid(), cgroupSeq))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		fd.Close()
+		// Processes exit before the cgroup can go; retry briefly.
+		for i := 0; i < 50; i++ {
+			if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Errorf("could not remove test cgroup %s", dir)
+	})
+	return &testCgroup{path: dir, id: st.Ino, fd: fd}
+}
+
+// run starts the helper for op, inside cg when cg is not nil.
+func run(t *testing.T, cg *testCgroup, op string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+op)
+	if cg != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.fd.Fd())}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("helper %s: %v", op, err)
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func compileYAML(t *testing.T, doc string) *policy.RuleSet {
+	t.Helper()
+	res := policy.LoadBytes("test.yaml", []byte(doc))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
+}
+
+const netPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: no-raw, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  severity: 6
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: udp
+      action: Audit
+  action: Block
+`
+
+const tcpPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: no-tcp, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  network:
+    matchProtocols:
+    - protocol: tcp
+  action: Block
+`
+
+func openEngine(t *testing.T, pin string) *Engine {
+	t.Helper()
+	cg2, err := cgroup2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, HooksCgroupNet, cg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func cgroup2Root() (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" {
+				return f[4], nil
+			}
+		}
+	}
+	return "", errors.New("no cgroup2 mount")
+}
+
+func testPinPath(t *testing.T) string {
+	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-test-%d", os.Getpid())
+	t.Cleanup(func() { _ = Unpin(pin) })
+	return pin
+}
+
+// TestCgroupNetEnforces: on the host's own kernel, the cgroup-BPF programs
+// deny a blocked socket to a process in the enforced cgroup, leave other
+// protocols and other cgroups alone, and write exactly the expected event.
+func TestCgroupNetEnforces(t *testing.T) {
+	testenv.RequireRoot(t)
+	e := openEngine(t, testPinPath(t))
+	defer e.Close()
+	root, _ := cgroup2Root()
+	cg := newTestCgroup(t, root)
+	other := newTestCgroup(t, root)
+
+	rd, err := ringbuf.NewReader(e.EventsMap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+
+	if got := run(t, cg, "raw"); got != "ok" {
+		t.Fatalf("before Apply: raw socket %s, want ok", got)
+	}
+	rs := compileYAML(t, netPolicy)
+	if _, err := e.Apply(cg.id, rs); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, cg, "raw"); got != "EPERM" {
+		t.Fatalf("blocked raw socket in enforced cgroup: %s, want EPERM", got)
+	}
+	ev := readEvent(t, rd)
+	want := rs.Network.Rules[0] // raw: Block
+	if ev.CgroupId != cg.id || ev.Action != actBlock || ev.Retval != -int32(syscall.EPERM) || ev.Cls != classNetwork || ev.RuleId != uint32(ruleID(t, rs, "raw")) {
+		t.Fatalf("event %+v, want cgroup %d Block rule %d (%s)", ev, cg.id, ruleID(t, rs, "raw"), want.Describe())
+	}
+	if ev.Arg>>16 != syscall.AF_INET || (ev.Arg>>8)&0xff != syscall.SOCK_RAW {
+		t.Fatalf("event arg %#x: want AF_INET/SOCK_RAW", ev.Arg)
+	}
+	if got := run(t, cg, "udp6"); got != "ok" {
+		t.Fatalf("audited udp6 socket: %s, want ok", got)
+	}
+	ev = readEvent(t, rd)
+	if ev.Action != actAudit || ev.Retval != 0 || ev.RuleId != uint32(ruleID(t, rs, "udp")) {
+		t.Fatalf("audit event %+v", ev)
+	}
+	if got := run(t, cg, "tcp"); got != "ok" {
+		t.Fatalf("tcp socket: %s, want ok", got)
+	}
+	if got := run(t, cg, "unix"); got != "ok" {
+		t.Fatalf("unix socket: %s, want ok", got)
+	}
+	if got := run(t, other, "raw"); got != "ok" {
+		t.Fatalf("raw socket in another cgroup: %s, want ok", got)
+	}
+	if got := run(t, nil, "raw"); got != "ok" {
+		t.Fatalf("raw socket outside any test cgroup: %s, want ok", got)
+	}
+	expectNoEvent(t, rd)
+
+	// Swap to another set: raw passes, tcp is denied.
+	rs2 := compileYAML(t, tcpPolicy)
+	if _, err := e.Apply(cg.id, rs2); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, cg, "raw"); got != "ok" {
+		t.Fatalf("after swap: raw %s, want ok", got)
+	}
+	if got := run(t, cg, "tcp"); got != "EPERM" {
+		t.Fatalf("after swap: tcp %s, want EPERM", got)
+	}
+	readEvent(t, rd)
+	if ids := e.SetIDs(); len(ids) != 1 {
+		t.Fatalf("old set not freed: sets %v", ids)
+	}
+	if st := e.Stats(); st.Cgroups != 1 || st.Sets != 1 || st.KernelBytes == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	if err := e.Remove(cg.id); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, cg, "tcp"); got != "ok" {
+		t.Fatalf("after Remove: tcp %s, want ok", got)
+	}
+	if ids := e.SetIDs(); len(ids) != 0 {
+		t.Fatalf("sets after Remove: %v", ids)
+	}
+	n := 0
+	var k armorRuleKey
+	var v armorRuleVal
+	for it := e.maps.Rules.Iterate(); it.Next(&k, &v); {
+		n++
+	}
+	if n != 0 {
+		t.Fatalf("%d rule entries left after Remove", n)
+	}
+}
+
+// TestPinnedStateSurvivesRestart: enforcement continues after the loader
+// exits, and a new loader picks the state up and can change it.
+func TestPinnedStateSurvivesRestart(t *testing.T) {
+	testenv.RequireRoot(t)
+	pin := testPinPath(t)
+	root, _ := cgroup2Root()
+	cg := newTestCgroup(t, root)
+	shared := newTestCgroup(t, root)
+
+	e := openEngine(t, pin)
+	rs := compileYAML(t, netPolicy)
+	for _, c := range []*testCgroup{cg, shared} {
+		if _, err := e.Apply(c.id, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids := e.SetIDs(); len(ids) != 1 {
+		t.Fatalf("two cgroups with one set: %d sets loaded", len(ids))
+	}
+	e.Close() // the loader is gone
+
+	if got := run(t, cg, "raw"); got != "EPERM" {
+		t.Fatalf("with the loader gone: raw %s, want EPERM", got)
+	}
+
+	e2 := openEngine(t, pin)
+	defer e2.Close()
+	if got := e2.Cgroups(); got[cg.id] != rs.Digest || got[shared.id] != rs.Digest {
+		t.Fatalf("recovered cgroups %v, want both on %s", got, rs.Digest)
+	}
+	if got := run(t, cg, "raw"); got != "EPERM" {
+		t.Fatalf("after restart: raw %s, want EPERM", got)
+	}
+	// Re-applying the same set is a no-op; removing one cgroup keeps the
+	// set for the other; removing both frees it, keys found by scanning.
+	if _, err := e2.Apply(cg.id, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Remove(cg.id); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, shared, "raw"); got != "EPERM" {
+		t.Fatalf("other cgroup after removing one: raw %s, want EPERM", got)
+	}
+	if err := e2.Remove(shared.id); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, shared, "raw"); got != "ok" {
+		t.Fatalf("after removing both: raw %s, want ok", got)
+	}
+	var k armorRuleKey
+	var v armorRuleVal
+	if e2.maps.Rules.Iterate().Next(&k, &v) {
+		t.Fatalf("rule entries left after the last cgroup went: %+v", k)
+	}
+}
+
+func ruleID(t *testing.T, rs *policy.RuleSet, proto string) int {
+	t.Helper()
+	for _, r := range rs.Network.Rules {
+		if r.Match.Value == proto {
+			return r.ID
+		}
+	}
+	t.Fatalf("no rule for %s", proto)
+	return 0
+}
+
+func readEvent(t *testing.T, rd *ringbuf.Reader) armorEvent {
+	t.Helper()
+	rd.SetDeadline(time.Now().Add(5 * time.Second))
+	rec, err := rd.Read()
+	if err != nil {
+		t.Fatalf("reading event: %v", err)
+	}
+	ev, err := DecodeEvent(rec.RawSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.raw
+}
+
+func expectNoEvent(t *testing.T, rd *ringbuf.Reader) {
+	t.Helper()
+	rd.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if rec, err := rd.Read(); err == nil {
+		ev, _ := DecodeEvent(rec.RawSample)
+		t.Fatalf("unexpected event %+v", ev)
+	}
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The few kernel types nri-armor's programs read, declared with
+ * preserve_access_index so that clang records CO-RE relocations: libbpf /
+ * cilium/ebpf fix every field offset against the running kernel's BTF at
+ * load time. Only the fields used are declared; their order and the
+ * structs' sizes here do not matter.
+ */
+#ifndef ARMOR_TYPES_H
+#define ARMOR_TYPES_H
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef short __s16;
+typedef int __s32;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+enum { false = 0, true = 1 };
+
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_RINGBUF = 27,
+	BPF_MAP_TYPE_TASK_STORAGE = 29,
+};
+
+enum {
+	BPF_ANY = 0,
+	BPF_NOEXIST = 1,
+	BPF_F_NO_PREALLOC = 1,
+	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+	BPF_RB_AVAIL_DATA = 0,
+};
+
+typedef struct {
+	unsigned int val;
+} kuid_t;
+
+struct path {
+	void *mnt;
+	void *dentry;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	kuid_t i_uid;
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct path f_path;
+	struct inode *f_inode;
+	unsigned int f_mode;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	struct file *file;
+} __attribute__((preserve_access_index));
+
+struct cred {
+	kuid_t uid;
+	kuid_t euid;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct task_struct *real_parent;
+	const struct cred *cred;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	unsigned short skc_family;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_type;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	short type;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct sockaddr {
+	unsigned short sa_family;
+} __attribute__((preserve_access_index));
+
+struct user_namespace;
+
+/* The context of cgroup/sock_create (struct bpf_sock) and of
+ * cgroup/connect4|6 (struct bpf_sock_addr): UAPI, fixed layout. */
+struct bpf_sock {
+	__u32 bound_dev_if;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+};
+
+struct bpf_sock_addr {
+	__u32 user_family;
+	__u32 user_ip4;
+	__u32 user_ip6[4];
+	__u32 user_port;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+};
+
+#define FMODE_WRITE 0x2
+#define EPERM 1
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_PACKET 17
+
+#endif
