@@ -28,43 +28,43 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// extraHelpers are helper operations that other test files add.
+var extraHelpers = map[string]func() int{}
+
 func runHelper(op string) int {
-	var err error
-	switch op {
-	case "raw":
-		var fd int
-		fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
-		if err == nil {
-			syscall.Close(fd)
-		}
-	case "tcp":
-		var fd int
-		fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-		if err == nil {
-			syscall.Close(fd)
-		}
-	case "udp6":
-		var fd int
-		fd, err = syscall.Socket(syscall.AF_INET6, syscall.SOCK_DGRAM, 0)
-		if err == nil {
-			syscall.Close(fd)
-		}
-	case "unix":
-		var fd int
-		fd, err = syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-		if err == nil {
-			syscall.Close(fd)
-		}
-	default:
-		fmt.Println("unknown op", op)
-		return 3
+	if f := extraHelpers[op]; f != nil {
+		return f()
 	}
-	if err != nil {
+	if err := helperOp(op); err != nil {
 		fmt.Println(errName(err))
 		return 1
 	}
 	fmt.Println("ok")
 	return 0
+}
+
+// helperOp opens one socket of the kind op names.
+func helperOp(op string) error {
+	var family, typ, proto int
+	switch op {
+	case "raw":
+		family, typ, proto = syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP
+	case "tcp":
+		family, typ = syscall.AF_INET, syscall.SOCK_STREAM
+	case "udp":
+		family, typ = syscall.AF_INET, syscall.SOCK_DGRAM
+	case "udp6":
+		family, typ = syscall.AF_INET6, syscall.SOCK_DGRAM
+	case "unix":
+		family, typ = syscall.AF_UNIX, syscall.SOCK_STREAM
+	default:
+		return fmt.Errorf("unknown op %q", op)
+	}
+	fd, err := syscall.Socket(family, typ, proto)
+	if err == nil {
+		syscall.Close(fd)
+	}
+	return err
 }
 
 func errName(err error) string {
