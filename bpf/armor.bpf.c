@@ -48,6 +48,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define KIND_SOCKTYPE 6
 #define KIND_ALL 7
 #define KIND_CAP 8
+#define KIND_PATTERN 9
+
+#define PATTERN_MAX 256
 
 #define ACT_NONE 0
 #define ACT_ALLOW 1
@@ -66,7 +69,20 @@ struct set_hdr {
 	__u8 allowlist[NUM_CLASSES];
 	__u8 posture[NUM_CLASSES];
 	__u8 has_source[NUM_CLASSES];
-	__u32 pad;
+	__u8 has_patterns[NUM_CLASSES];
+};
+
+/* A pattern rule's remainder after its directory prefix (bpf/glob.go). */
+struct pat_key {
+	__u32 set_id;
+	__u32 rule_id;
+};
+
+struct pat_val {
+	__u16 len;
+	__u8 tail; /* the pattern ended in "**" */
+	__u8 pad;
+	char pat[PATTERN_MAX];
 };
 
 struct rule_key {
@@ -143,6 +159,15 @@ struct {
 } rules SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct pat_key);
+	__type(value, struct pat_val);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} patterns SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -187,7 +212,69 @@ struct match_ctx {
 	__u8 has_exe;
 	struct exe_info exe;
 	struct best best;
+	/* For pattern rules: the path, and where the text after the bucket
+	 * prefix starts. */
+	struct event *e;
+	__u32 len;
+	__u32 text_off;
 };
+
+/* glob_ctx is globMatch of bpf/glob.go, one step per bpf_loop iteration. */
+struct glob_ctx {
+	struct pat_val *p;
+	struct event *e;
+	__u32 off, tlen; /* the text is e->res[off .. off+tlen) */
+	__s32 i, j, star_i, star_j;
+	__u8 result;
+};
+
+static long glob_step(__u32 n, void *data)
+{
+	struct glob_ctx *g = data;
+	__u32 plen = g->p->len;
+	if (plen > PATTERN_MAX)
+		return 1;
+	if (g->p->tail && g->j == plen) {
+		g->result = 1;
+		return 1;
+	}
+	if (g->i >= g->tlen) {
+		while (g->j < plen && g->j >= 0 && g->p->pat[g->j & (PATTERN_MAX - 1)] == '*')
+			g->j++;
+		g->result = g->j == plen;
+		return 1;
+	}
+	char pc = g->j < plen ? g->p->pat[g->j & (PATTERN_MAX - 1)] : 0;
+	char tc = g->e->res[(g->off + g->i) & PATH_MASK];
+	if (g->j < plen && pc == '*') {
+		g->star_j = g->j;
+		g->star_i = g->i;
+		g->j++;
+	} else if (g->j < plen && (pc == tc || (pc == '?' && tc != '/'))) {
+		g->i++;
+		g->j++;
+	} else if (g->star_j >= 0 && g->e->res[(g->off + g->star_i) & PATH_MASK] != '/') {
+		g->star_i++;
+		g->i = g->star_i;
+		g->j = g->star_j + 1;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* pattern_matches runs the rule's pattern over the text after its prefix. */
+static __always_inline bool pattern_matches(struct match_ctx *m, __u32 rule_id)
+{
+	struct pat_key pk = {.set_id = m->set_id, .rule_id = rule_id};
+	struct pat_val *p = bpf_map_lookup_elem(&patterns, &pk);
+	if (!p || !m->e || m->text_off > m->len)
+		return false;
+	struct glob_ctx g = {.p = p, .e = m->e, .off = m->text_off, .tlen = m->len - m->text_off, .star_j = -1};
+	/* The algorithm takes at most (text+1) * (pattern+1) steps. */
+	bpf_loop((g.tlen + 1) * (PATTERN_MAX + 1), glob_step, &g, 0);
+	return g.result;
+}
 
 static __always_inline bool beats(__u8 sourced, __u8 action, __u32 spec, __u32 id, const struct best *b)
 {
@@ -220,7 +307,9 @@ static long slot_step(__u32 slot, void *data)
 		return 1;
 	bool ok = true;
 	bool allow = v->action == ACT_ALLOW;
-	if (v->flags & F_SOURCE)
+	if (s->k.kind == KIND_PATTERN)
+		ok = pattern_matches(m, v->rule_id);
+	if (ok && (v->flags & F_SOURCE))
 		ok = m->has_exe && v->src_hash == m->exe.hash && v->src_len == m->exe.len;
 	if (ok && (v->flags & F_OWNER_ONLY))
 		ok = m->is_owner == allow;
@@ -246,6 +335,7 @@ static __always_inline void consider(struct match_ctx *m, __u8 kind, __u64 hash,
 struct walk_ctx {
 	struct match_ctx *m;
 	struct event *e;
+	__u8 patterns;	 /* the class has pattern rules */
 	__u32 len;	 /* bytes of the path, without the NUL */
 	__u64 hash;	 /* FNV-1a of path[0..i] */
 	__u64 base;	 /* FNV-1a of the bytes after the last '/' */
@@ -265,15 +355,22 @@ static long walk_byte(__u32 i, void *data)
 		w->last_dir = w->hash;
 		w->last_dir_len = i + 1;
 		consider(w->m, KIND_DIR_REC, w->hash, i + 1);
+		if (w->patterns) {
+			w->m->text_off = i + 1;
+			consider(w->m, KIND_PATTERN, w->hash, i + 1);
+		}
 	} else {
 		w->base = (w->base ^ c) * FNV_PRIME;
 	}
 	return 0;
 }
 
-static __always_inline void match_path(struct match_ctx *m, struct event *e, __u32 len)
+static __always_inline void match_path(struct match_ctx *m, struct set_hdr *h, struct event *e, __u32 len)
 {
 	struct walk_ctx w = {.m = m, .e = e, .len = len, .hash = FNV_OFFSET, .base = FNV_OFFSET};
+	w.patterns = h->has_patterns[m->cls & 3];
+	m->e = e;
+	m->len = len;
 
 	bpf_loop(len, walk_byte, &w, 0);
 	consider(m, KIND_PATH, w.hash, len);
@@ -391,7 +488,7 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 	m.is_owner = BPF_CORE_READ(f, f_inode, i_uid.val) == (__u32)bpf_get_current_uid_gid();
 	load_exe(&m, h);
 	e->arg = 0;
-	match_path(&m, e, len);
+	match_path(&m, h, e, len);
 	return finish(&m, h, e, cgid, len, true);
 }
 

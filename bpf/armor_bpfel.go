@@ -42,6 +42,20 @@ type armorExeInfo struct {
 	Pad  uint32
 }
 
+type armorPatKey struct {
+	_      structs.HostLayout
+	SetId  uint32
+	RuleId uint32
+}
+
+type armorPatVal struct {
+	_    structs.HostLayout
+	Len  uint16
+	Tail uint8
+	Pad  uint8
+	Pat  [256]int8
+}
+
 type armorRuleKey struct {
 	_     structs.HostLayout
 	SetId uint32
@@ -65,11 +79,11 @@ type armorRuleVal struct {
 }
 
 type armorSetHdr struct {
-	_         structs.HostLayout
-	Allowlist [4]uint8
-	Posture   [4]uint8
-	HasSource [4]uint8
-	Pad       uint32
+	_           structs.HostLayout
+	Allowlist   [4]uint8
+	Posture     [4]uint8
+	HasSource   [4]uint8
+	HasPatterns [4]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -79,6 +93,7 @@ const (
 	armorMapCgSets              = "cg_sets"
 	armorMapEvents              = "events"
 	armorMapExeStore            = "exe_store"
+	armorMapPatterns            = "patterns"
 	armorMapRules               = "rules"
 	armorMapScratch             = "scratch"
 	armorMapSetHdrs             = "set_hdrs"
@@ -157,6 +172,7 @@ type armorMapSpecs struct {
 	CgSets   *ebpf.MapSpec `ebpf:"cg_sets"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	ExeStore *ebpf.MapSpec `ebpf:"exe_store"`
+	Patterns *ebpf.MapSpec `ebpf:"patterns"`
 	Rules    *ebpf.MapSpec `ebpf:"rules"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	SetHdrs  *ebpf.MapSpec `ebpf:"set_hdrs"`
@@ -193,6 +209,7 @@ type armorMaps struct {
 	CgSets   *ebpf.Map `ebpf:"cg_sets"`
 	Events   *ebpf.Map `ebpf:"events"`
 	ExeStore *ebpf.Map `ebpf:"exe_store"`
+	Patterns *ebpf.Map `ebpf:"patterns"`
 	Rules    *ebpf.Map `ebpf:"rules"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	SetHdrs  *ebpf.Map `ebpf:"set_hdrs"`
@@ -203,6 +220,7 @@ func (m *armorMaps) Close() error {
 		m.CgSets,
 		m.Events,
 		m.ExeStore,
+		m.Patterns,
 		m.Rules,
 		m.Scratch,
 		m.SetHdrs,

@@ -22,6 +22,7 @@ const (
 	kindSockType  = 6
 	kindAll       = 7
 	kindCap       = 8
+	kindPattern   = 9
 
 	actAllow = 1
 	actAudit = 2
@@ -101,9 +102,11 @@ type Unenforced struct {
 // Encoded is a rule set as map entries.
 type Encoded struct {
 	Header     armorSetHdr
-	Keys       []armorRuleKey
-	Values     []armorRuleVal
-	Unenforced []Unenforced
+	Keys        []armorRuleKey
+	Values      []armorRuleVal
+	PatternKeys []armorPatKey
+	Patterns    []armorPatVal
+	Unenforced  []Unenforced
 }
 
 // Encode turns rs into the entries of set setID. Rules that the programs
@@ -155,8 +158,22 @@ func Encode(rs *policy.RuleSet, setID uint32, maxSlots int) (*Encoded, error) {
 				}
 				key.Kind, key.Hash = kindCap, uint64(n)
 			case policy.MatchPattern:
-				enc.Unenforced = append(enc.Unenforced, Unenforced{r, "patterns are matched in user space (audit only) on this version"})
-				continue
+				g, why := splitKernelGlob(m.Value)
+				if why != "" {
+					enc.Unenforced = append(enc.Unenforced, Unenforced{r, "the kernel matcher does not support " + why + ": matched in user space only (audit)"})
+					continue
+				}
+				key.Kind, key.Hash, key.Len = kindPattern, fnv(g.prefix), uint32(len(g.prefix))
+				enc.Header.HasPatterns[kc.code] = 1
+				pv := armorPatVal{Len: uint16(len(g.rest))}
+				if g.tail {
+					pv.Tail = 1
+				}
+				for i := 0; i < len(g.rest); i++ {
+					pv.Pat[i] = int8(g.rest[i])
+				}
+				enc.PatternKeys = append(enc.PatternKeys, armorPatKey{SetId: setID, RuleId: uint32(r.ID)})
+				enc.Patterns = append(enc.Patterns, pv)
 			default:
 				enc.Unenforced = append(enc.Unenforced, Unenforced{r, fmt.Sprintf("matcher %s is not enforced by the BPF programs", m.Type)})
 				continue

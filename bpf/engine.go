@@ -92,6 +92,7 @@ type loadedSet struct {
 	id         uint32
 	digest     string
 	keys       []armorRuleKey // nil after a restart: found by scanning the map when freed
+	patKeys    []armorPatKey
 	refs       int
 	unenforced []Unenforced
 }
@@ -118,6 +119,7 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	spec.Maps[armorMapCgSets].MaxEntries = uint32(cfg.MaxContainers)
 	spec.Maps[armorMapSetHdrs].MaxEntries = uint32(cfg.MaxContainers)
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
+	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
 	if err := spec.Variables[armorVarMaxSlots].Set(uint32(cfg.MaxSlots)); err != nil {
 		return nil, err
@@ -363,7 +365,14 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, unenforced: enc.Unenforced}
+	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, patKeys: enc.PatternKeys, unenforced: enc.Unenforced}
+	// Patterns first: a rule entry must never point at a missing pattern.
+	for i := range enc.PatternKeys {
+		if err := e.maps.Patterns.Update(&enc.PatternKeys[i], &enc.Patterns[i], ebpf.UpdateAny); err != nil {
+			e.deleteKeys(s)
+			return nil, fmt.Errorf("writing rule set %s patterns: %w", rs.ShortDigest(), err)
+		}
+	}
 	if len(enc.Keys) > 0 {
 		if _, err := e.maps.Rules.BatchUpdate(enc.Keys, enc.Values, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)}); err != nil {
 			// Batch operations need 5.6; fall back to one update per entry.
@@ -419,8 +428,15 @@ func (e *Engine) free(s *loadedSet) {
 }
 
 func (e *Engine) deleteKeys(s *loadedSet) {
-	keys := s.keys
+	keys, patKeys := s.keys, s.patKeys
 	if keys == nil { // recovered set: find its keys
+		var pk armorPatKey
+		var pv armorPatVal
+		for it := e.maps.Patterns.Iterate(); it.Next(&pk, &pv); {
+			if pk.SetId == s.id {
+				patKeys = append(patKeys, pk)
+			}
+		}
 		var k armorRuleKey
 		var v armorRuleVal
 		it := e.maps.Rules.Iterate()
@@ -430,13 +446,16 @@ func (e *Engine) deleteKeys(s *loadedSet) {
 			}
 		}
 	}
-	if len(keys) == 0 {
-		return
-	}
-	if _, err := e.maps.Rules.BatchDelete(keys, nil); err != nil {
-		for i := range keys {
-			_ = e.maps.Rules.Delete(&keys[i])
+	if len(keys) > 0 {
+		if _, err := e.maps.Rules.BatchDelete(keys, nil); err != nil {
+			for i := range keys {
+				_ = e.maps.Rules.Delete(&keys[i])
+			}
 		}
+	}
+	// Rule entries first, then the patterns they point at.
+	for i := range patKeys {
+		_ = e.maps.Patterns.Delete(&patKeys[i])
 	}
 }
 
@@ -457,7 +476,7 @@ func (e *Engine) Stats() Stats {
 	for _, s := range e.byID {
 		st.RuleEntries += len(s.keys)
 	}
-	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.SetHdrs, e.maps.Rules, e.maps.Events, e.maps.ExeStore, e.maps.Scratch, e.names} {
+	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.SetHdrs, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.Scratch, e.names} {
 		if info, err := m.Info(); err == nil {
 			if b, ok := info.Memlock(); ok {
 				st.KernelBytes += b

@@ -283,6 +283,11 @@ spec:
       - path: /tmp/vmt/bin/trusted
     - dir: %s
       recursive: true
+    matchPatterns:
+    - pattern: /tmp/vmt/pat/*.key
+    - pattern: /tmp/vmt/logs/**
+      action: Audit
+    - pattern: /tmp/vmt/q/file?
   action: Block
 `
 
@@ -307,8 +312,10 @@ func TestLSMFileAndProcess(t *testing.T) {
 	copyFile(t, "/bin/busybox", "/tmp/vmt/bin/audited-tool")
 	copyFile(t, "/bin/busybox", "/tmp/vmt/bin/fine")
 	deepFile := deepDir + "a/b/c/file-beyond-200-bytes"
-	for _, p := range []string{"/tmp/vmt/secret", "/tmp/vmt/audited", "/tmp/vmt/etc/conf", "/tmp/vmt/etc/sub/conf",
-		"/tmp/vmt/flat/x", "/tmp/vmt/flat/sub/y", "/tmp/vmt/guarded/token", "/tmp/vmt/free", deepFile} {
+	patFiles := []string{"/tmp/vmt/pat/a.key", "/tmp/vmt/pat/a.keys", "/tmp/vmt/pat/sub/b.key", "/tmp/vmt/logs/x/y.log",
+		"/tmp/vmt/q/file1", "/tmp/vmt/q/file12"}
+	for _, p := range append([]string{"/tmp/vmt/secret", "/tmp/vmt/audited", "/tmp/vmt/etc/conf", "/tmp/vmt/etc/sub/conf",
+		"/tmp/vmt/flat/x", "/tmp/vmt/flat/sub/y", "/tmp/vmt/guarded/token", "/tmp/vmt/free", deepFile}, patFiles...) {
 		touch(t, p, 0)
 	}
 	touch(t, "/tmp/vmt/mine", 1000)
@@ -322,8 +329,8 @@ func TestLSMFileAndProcess(t *testing.T) {
 	for _, exe := range []string{trusted, other} {
 		for _, uid := range []int{0, 1000} {
 			var ops []probeOp
-			for _, p := range []string{"/tmp/vmt/secret", "/tmp/vmt/audited", "/tmp/vmt/etc/conf", "/tmp/vmt/etc/sub/conf",
-				"/tmp/vmt/flat/x", "/tmp/vmt/flat/sub/y", "/tmp/vmt/guarded/token", "/tmp/vmt/free", "/tmp/vmt/mine", deepFile, "/tmp/vmt/etc"} {
+			for _, p := range append([]string{"/tmp/vmt/secret", "/tmp/vmt/audited", "/tmp/vmt/etc/conf", "/tmp/vmt/etc/sub/conf",
+				"/tmp/vmt/flat/x", "/tmp/vmt/flat/sub/y", "/tmp/vmt/guarded/token", "/tmp/vmt/free", "/tmp/vmt/mine", deepFile, "/tmp/vmt/etc"}, patFiles...) {
 				for _, w := range []bool{false, true} {
 					owner := 0
 					if p == "/tmp/vmt/mine" {
@@ -427,7 +434,7 @@ func TestLSMAllowListPosture(t *testing.T) {
 func TestLSMDifferential(t *testing.T) {
 	f := newLSMFixture(t)
 	self, _ := os.Executable()
-	exes := []string{"/tmp/vmd/bin/a", "/tmp/vmd/bin/b"}
+	exes := []string{"/tmp/vmx/a", "/tmp/vmx/b"} // outside /tmp/vmd: "/tmp/vmd/**" rules must not stop the helpers
 	for _, e := range exes {
 		copyFile(t, self, e)
 	}
@@ -446,6 +453,8 @@ func TestLSMDifferential(t *testing.T) {
 	rng := rand.New(rand.NewSource(int64(os.Getpid())))
 	pick := func(list []string) string { return list[rng.Intn(len(list))] }
 	actions := []string{"Allow", "Audit", "Block"}
+	patterns := []string{"/tmp/vmd/t/*/f", "/tmp/vmd/t/x/**", "/tmp/vmd/t/?/*", "/tmp/vmd/t/*z*/**", "/tmp/vmd/t/a-very-*-on/?/f",
+		"/tmp/vmd/t/*y", "/tmp/vmd/**", "/tmp/vmd/t/*/*/f"}
 	sets := 12
 	if testing.Short() {
 		sets = 4
@@ -468,9 +477,17 @@ func TestLSMDifferential(t *testing.T) {
 				fmt.Fprintf(&y, "      fromSource: [{path: %s}]\n", pick(exes))
 			}
 		}
+		y.WriteString("    matchPatterns:\n")
+		for i := 0; i < 3; i++ {
+			fmt.Fprintf(&y, "    - pattern: %s\n      action: %s\n      readOnly: %t\n", pick(patterns), pick(actions), rng.Intn(3) == 0)
+		}
 		rs := compileYAML(t, y.String())
-		if _, err := f.e.Apply(f.cg.id, rs); err != nil {
+		unenforced, err := f.e.Apply(f.cg.id, rs)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if len(unenforced) > 0 {
+			t.Fatalf("set %d: rules not enforced in the kernel: %+v", s, unenforced)
 		}
 		for _, exe := range exes {
 			for _, uid := range []int{0, 1000} {

@@ -32,7 +32,7 @@ func CompileGlob(pattern string) (*Glob, error) {
 		return nil, fmt.Errorf("empty pattern")
 	}
 	var b strings.Builder
-	b.WriteString(`^`)
+	b.WriteString(`(?s)^`) // (?s): "**" matches newlines too, which file names may hold
 	depth := 0 // open '{' groups
 	prefixEnd := -1
 	markWild := func(i int) {
