@@ -4,17 +4,25 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME     ?= 15s
 BIN          := bin
 PKGS         := ./...
+# Packages whose tests (build tag vmtest) run as root inside the QEMU VM of
+# hack/vmtest, each as one statically linked test binary; VMTEST_ARGS are
+# passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh.
+VMTEST_PKGS      ?= ./hack/vmtest/smoke
+VMTEST_BIN       := .cache/vmtest/bin
+VMTEST_ARGS      ?= -test.v
+VMTEST_RUN_FLAGS ?= --timeout 600
+vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build test unit fuzz lint bench clean
+.PHONY: all build test unit fuzz lint bench clean vmtest
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# Every test: lint, unit and conformance tests with the race detector, then
-# a short run of each fuzz target.
-test: lint unit fuzz
+# Every test: lint, unit and conformance tests with the race detector, a short
+# run of each fuzz target, then the tests that need the VM.
+test: lint unit fuzz vmtest
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -27,6 +35,16 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
+
+# VM tests: one VM runs every VMTEST_PKGS binary (run.sh fetches the Debian
+# kernel and installs qemu on first use); then selfcheck.sh proves that a
+# failing test, a kernel panic and a timeout in the VM fail run.sh.
+vmtest:
+	$(GO) vet -tags vmtest $(VMTEST_PKGS)
+	@rm -rf $(VMTEST_BIN) && mkdir -p $(VMTEST_BIN)
+	$(foreach p,$(VMTEST_PKGS),CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/$(call vmtest_name,$(p)).test $(p) &&) true
+	hack/vmtest/run.sh $(VMTEST_RUN_FLAGS) $(foreach p,$(VMTEST_PKGS),--run '$(VMTEST_BIN)/$(call vmtest_name,$(p)).test $(VMTEST_ARGS)')
+	hack/vmtest/selfcheck.sh $(VMTEST_BIN)/hack-vmtest-smoke.test
 
 # Benchmarks; hack/bench.sh prints the figures the issues ask for.
 bench:
