@@ -6,9 +6,12 @@ BIN          := bin
 PKGS         := ./...
 # Packages whose tests (build tag vmtest) run as root inside the QEMU VM of
 # hack/vmtest, each as one statically linked test binary; VMTEST_ARGS are
-# passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh.
+# passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh. The kernel,
+# the binaries and the logs go to VMTEST_CACHE.
 VMTEST_PKGS      ?= ./hack/vmtest/smoke
-VMTEST_BIN       := .cache/vmtest/bin
+VMTEST_CACHE     ?= $(CURDIR)/.cache/vmtest
+export VMTEST_CACHE
+VMTEST_BIN       := $(VMTEST_CACHE)/bin
 VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))

@@ -61,7 +61,7 @@ if [[ -z $pkg ]]; then
 		pkg=$(resolve_pkg)
 	fi
 	[[ -n $pkg ]] || die "cannot resolve linux-image-amd64 to a linux-image-<version>-amd64 package with apt-cache"
-	[[ $(wc -l <<<"$pkg") -eq 1 ]] || die "linux-image-amd64 depends on several kernel packages: $(echo $pkg)"
+	[[ $(wc -l <<<"$pkg") -eq 1 ]] || die "linux-image-amd64 depends on several kernel packages: ${pkg//$'\n'/ }"
 fi
 
 # The candidate version of the concrete package (the one apt-get download fetches).

@@ -122,12 +122,19 @@ if ((${#need[@]})); then
 	((EUID == 0)) || die 2 "missing Debian packages ${need[*]}; run as root or apt-get install them"
 	log "installing ${need[*]} with apt-get ..."
 	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >&2; then
+	aptlog=$(mktemp)
+	start=$SECONDS
+	if ! apt-get install -y -q --no-install-recommends "${need[@]}" >"$aptlog" 2>&1; then
+		# A fresh machine may have empty or stale package lists.
 		log "apt-get install failed; running apt-get update and retrying"
-		apt-get update -qq >&2
-		apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
+		if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"; } >"$aptlog" 2>&1; then
+			cat "$aptlog" >&2
+			rm -f "$aptlog"
 			die 2 "apt-get install ${need[*]} failed"
+		fi
 	fi
+	rm -f "$aptlog"
+	log "installed ${need[*]} in $((SECONDS - start)) s"
 fi
 busybox=/bin/busybox
 [[ -x $busybox ]] || die 2 "$busybox missing although busybox-static is installed"
@@ -144,6 +151,7 @@ fi
 # --- initramfs ---------------------------------------------------------------
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/run.XXXXXX")
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	# timeout runs qemu in a process group of its own: stop it explicitly
 	# when this script is interrupted.
