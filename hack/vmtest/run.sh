@@ -211,11 +211,13 @@ for t in "${tests[@]}"; do
 	name=$(printf '%02d-%s' "$i" "$(basename "$bin")")
 	# A binary named by several runs is copied once.
 	key=$(realpath "$bin")
+	# Each binary keeps its base name (argv[0]), in a directory of its own.
 	if [[ -z ${copied[$key]:-} ]]; then
 		is_static_elf "$bin"
-		cp "$bin" "$stage/vmtest/bin/$name"
-		chmod 0755 "$stage/vmtest/bin/$name"
-		copied[$key]=$name
+		mkdir -p "$stage/vmtest/bin/$i"
+		cp "$bin" "$stage/vmtest/bin/$i/"
+		chmod 0755 "$stage/vmtest/bin/$i/$(basename "$bin")"
+		copied[$key]=$i/$(basename "$bin")
 	fi
 	line="run_test $(shq "$name") $(shq "${copied[$key]}")"
 	for w in "${words[@]:1}"; do
