@@ -4,8 +4,19 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME     ?= 15s
 BIN          := bin
 PKGS         := ./...
+# Packages whose tests (build tag vmtest) run as root inside the QEMU VM of
+# hack/vmtest, each as one statically linked test binary; VMTEST_ARGS are
+# passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh. The kernel,
+# the binaries and the logs go to VMTEST_CACHE.
+VMTEST_PKGS      ?= ./hack/vmtest/smoke ./bpf
+VMTEST_CACHE     ?= $(CURDIR)/.cache/vmtest
+export VMTEST_CACHE
+VMTEST_BIN       := $(VMTEST_CACHE)/bin
+VMTEST_ARGS      ?= -test.v
+VMTEST_RUN_FLAGS ?= --timeout 600
+vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check
+.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check vmtest
 
 all: build
 
@@ -13,9 +24,9 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # Every test: lint, the BPF regeneration check, unit, conformance and host
-# privileged tests (root) with the race detector, then a short run of each
-# fuzz target.
-test: lint bpf-check unit fuzz
+# privileged tests (root) with the race detector, a short run of each fuzz
+# target, then the tests that need the VM (BPF-LSM).
+test: lint bpf-check unit fuzz vmtest
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -23,6 +34,7 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./policy
+	$(GO) test -run '^$$' -fuzz '^FuzzKernelGlob$$' -fuzztime $(FUZZTIME) ./bpf
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -36,7 +48,17 @@ bpf-generate:
 bpf-check:
 	./hack/bpf-generate.sh --check
 
-# Benchmarks; hack/bench.sh prints the figures the issues ask for.
+# VM tests: one VM runs every VMTEST_PKGS binary (run.sh fetches the Debian
+# kernel and installs qemu on first use); then selfcheck.sh proves that a
+# failing test, a kernel panic and a timeout in the VM fail run.sh.
+vmtest:
+	$(GO) vet -tags vmtest $(VMTEST_PKGS)
+	@rm -rf $(VMTEST_BIN) && mkdir -p $(VMTEST_BIN)
+	$(foreach p,$(VMTEST_PKGS),CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/$(call vmtest_name,$(p)).test $(p) &&) true
+	hack/vmtest/run.sh $(VMTEST_RUN_FLAGS) $(foreach p,$(VMTEST_PKGS),--run '$(VMTEST_BIN)/$(call vmtest_name,$(p)).test $(VMTEST_ARGS)')
+	hack/vmtest/selfcheck.sh $(VMTEST_BIN)/hack-vmtest-smoke.test
+
+# Benchmarks; hack/bench-policy.sh prints the policy engine's figures.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
