@@ -16,7 +16,7 @@ VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check vmtest
+.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench
 
 all: build
 
@@ -57,6 +57,13 @@ vmtest:
 	$(foreach p,$(VMTEST_PKGS),CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/$(call vmtest_name,$(p)).test $(p) &&) true
 	hack/vmtest/run.sh $(VMTEST_RUN_FLAGS) $(foreach p,$(VMTEST_PKGS),--run '$(VMTEST_BIN)/$(call vmtest_name,$(p)).test $(VMTEST_ARGS)')
 	hack/vmtest/selfcheck.sh $(VMTEST_BIN)/hack-vmtest-smoke.test
+
+# What enforcement costs, measured in the VM with one CPU: interleaved A/B
+# rounds and the kernel's per-program statistics (figures, not a test).
+vmbench:
+	@mkdir -p $(VMTEST_BIN)
+	CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/bpf-bench.test ./bpf
+	hack/vmtest/run.sh --smp 1 --timeout 1800 $(VMTEST_BIN)/bpf-bench.test -test.run '^$$' -test.bench LSMOverhead -test.benchtime 1x
 
 # Benchmarks; hack/bench-policy.sh prints the policy engine's figures.
 bench:

@@ -8,20 +8,29 @@
  * up in cg_sets; a task whose cgroup has no rule set returns at once (that is
  * the whole cost for unprotected processes). Otherwise the event's resource
  * (path, protocol, capability) is matched against the set's rules, which the
- * loader (bpf/encode.go) wrote into the rules map, keyed by
- * (set, class, kind, hash of the matched text, slot).
+ * loader (bpf/encode.go) wrote into the rules map.
  *
  * The verdict follows policy.Decide exactly (see policy/decide.go):
  *   fromSource rules beat generic ones; then Block > Audit > Allow; among
  *   equals the most specific and then the lowest rule id is reported; no
  *   rule in an allow-list class gives the class posture (DefaultPosture).
  *
+ * A rules entry is keyed by what a rule matches — (set, class, kind, hash
+ * and length of the matched text, and for fromSource rules the hash and
+ * length of the source executable) — and holds the verdict that its rules
+ * give for each of the four cases (owner or not) × (write or not), resolved
+ * by the encoder: one lookup per matcher, whatever the number of rules.
+ * Pattern rules are the exception: they share a bucket (their directory
+ * prefix) and are tried one by one, each with its own glob.
+ *
  * Paths come from bpf_d_path (as the process sees them, up to PATH_MAX) and
- * are walked byte by byte in bpf_loop, hashing with FNV-1a 64: at every '/'
- * the prefix's hash looks up recursive directory rules; at the end the whole
- * path looks up exact rules, its last directory the direct-children rules,
- * and its base name the execname rules. Cost follows the path's length and
- * depth, never the number of rules.
+ * are hashed with FNV-1a 64 while walked: at every '/' the prefix's hash is
+ * a candidate for recursive directory rules and pattern buckets; at the end
+ * the whole path is one for exact rules, its last directory for the direct-
+ * children rules, its base name for execname rules. The walk, the lookups
+ * and the glob steps all run in one bpf_loop as a small state machine: one
+ * callback, no nesting, so the verifier's work stays small. Cost follows the
+ * path's length and depth, never the number of rules.
  */
 #include "include/armor_types.h"
 #include <bpf/bpf_helpers.h>
@@ -33,7 +42,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define PATH_MAX 4096
 #define PATH_MASK (PATH_MAX - 1)
 
-/* Classes, kinds, actions and flags: keep in step with bpf/abi.go. */
+/* Classes, kinds and actions: keep in step with bpf/encode.go. */
 #define CLASS_PROCESS 0
 #define CLASS_FILE 1
 #define CLASS_NETWORK 2
@@ -57,10 +66,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define ACT_AUDIT 2
 #define ACT_BLOCK 3
 
-#define F_OWNER_ONLY 1
-#define F_READ_ONLY 2
-#define F_SOURCE 4
-#define F_MORE 8
+/* bounded(x, mask) is x & mask, computed so that the compiler cannot drop
+ * the mask because of an earlier comparison: the verifier needs to see it. */
+#define bounded(x, mask) ({ __u32 __v = (x); asm volatile("" : "+r"(__v)); __v & (mask); })
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -69,40 +77,46 @@ struct set_hdr {
 	__u8 allowlist[NUM_CLASSES];
 	__u8 posture[NUM_CLASSES];
 	__u8 has_source[NUM_CLASSES];
-	__u8 has_patterns[NUM_CLASSES];
-};
-
-/* A pattern rule's remainder after its directory prefix (bpf/glob.go). */
-struct pat_key {
-	__u32 set_id;
-	__u32 rule_id;
-};
-
-struct pat_val {
-	__u16 len;
-	__u8 tail; /* the pattern ended in "**" */
-	__u8 pad;
-	char pat[PATTERN_MAX];
+	__u8 pad[NUM_CLASSES];
+	/* Pre-filters, so that a lookup that cannot hit is not made:
+	 * kinds: bit k when the class has rules of kind k;
+	 * depths: bit d when a recursive directory or a pattern prefix has d
+	 * slashes (bit 63: 63 or more). */
+	__u32 kinds[NUM_CLASSES];
+	__u64 depths[NUM_CLASSES];
 };
 
 struct rule_key {
 	__u32 set_id;
 	__u8 cls;
 	__u8 kind;
-	__u16 slot;
+	__u16 slot; /* patterns: the rule's place in its bucket */
 	__u32 len;
-	__u32 pad;
+	__u32 src_len; /* fromSource entries: the source's length, else 0 */
 	__u64 hash;
+	__u64 src_hash; /* fromSource entries: the source's hash, else 0 */
 };
 
-struct rule_val {
+/* What a matcher's rules decide in one of the four cases. */
+struct verdict {
 	__u32 rule_id;
-	__u8 action;
-	__u8 flags;
-	__u16 pad;
 	__u32 spec;
-	__u32 src_len;
-	__u64 src_hash;
+	__u8 action;
+	__u8 pad[3];
+};
+
+/* Indexed by (write << 1) | is_owner. */
+struct rule_val {
+	struct verdict v[4];
+};
+
+/* A pattern rule: its verdicts and its remainder after the bucket prefix. */
+struct pat_val {
+	struct verdict v[4];
+	__u16 len;
+	__u8 tail; /* the pattern ended in "**" */
+	__u8 pad;
+	char pat[PATTERN_MAX];
 };
 
 struct exe_info {
@@ -160,7 +174,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct pat_key);
+	__type(key, struct rule_key);
 	__type(value, struct pat_val);
 	__uint(max_entries, 65536);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -181,10 +195,73 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exe_store SEC(".maps");
 
+/* A key to look up, collected by the walk. */
+struct cand {
+	__u64 hash;
+	__u32 len;
+	__u16 text_off; /* patterns: where the text after the prefix starts */
+	__u8 kind;
+	__u8 pad;
+};
+
+/* Candidates are looked up in chunks: a walk that fills the array pauses,
+ * the chunk is looked up, and the walk goes on (a path can have 2048 '/'). */
+#define MAX_CANDS 512
+#define CAND_ROOM (MAX_CANDS - 8) /* the walk pauses here; the rest is for the final keys */
+
+/* The machine's state. It lives in the per-CPU scratch map, not on the
+ * stack: the verifier treats map memory as unknown, so it checks every
+ * branch of the step function. (Kernels before 6.8 verify a bpf_loop
+ * callback once, with the state of its first call: values it could see as
+ * constants there would have their other branches pruned as dead code.) */
+struct machine {
+	__u32 set_id;
+	__u32 kinds;
+	__u64 depths;
+	struct exe_info exe;
+	__u8 cls;
+	__u8 combo; /* (write << 1) | is_owner */
+	__u8 has_exe;
+	__u8 has_source;
+	__u8 state;
+	__u8 walked; /* the walk reached the path's end and pushed the final keys */
+	__u8 paths;  /* the event has a path to walk */
+	__u8 gtail;
+	/* the best verdict so far, in the order of policy.Rule.beats */
+	__u32 best_id;
+	__u32 best_spec;
+	__u8 best_action;
+	__u8 best_sourced;
+	__u8 pad[2];
+	/* the walk */
+	__u32 len;
+	__u32 pos;
+	__u32 depth;
+	__u32 last_dir_len;
+	__u64 hash;
+	__u64 base;
+	__u64 last_dir;
+	/* the candidates */
+	__u32 ncands;
+	__u32 ci;
+	/* a pattern bucket: its key, the slot, the glob's state */
+	struct rule_key pk;
+	__u32 gplen;
+	__u32 goff, gtlen;
+	__s32 gi, gj, gstar_i, gstar_j;
+};
+
+struct scratch {
+	struct event ev;
+	struct machine m;
+	struct pat_val pat; /* a copy of the pattern being matched */
+	struct cand cands[MAX_CANDS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
-	__type(value, struct event);
+	__type(value, struct scratch);
 	__uint(max_entries, 1);
 } scratch SEC(".maps");
 
@@ -193,196 +270,244 @@ struct {
  * poll with a deadline, so a lone event waits at most that long). */
 const volatile __u64 wakeup_bytes = 64 * 1024;
 
-/* The most rules that may share one matcher; the encoder refuses more. */
-const volatile __u32 max_slots = 1024;
+/* The most steps one decision may take (BPF_MAX_LOOPS); a decision that
+ * needs more (many long patterns over a long path) is taken as Block. */
+const volatile __u32 max_steps = 1 << 23;
 
-/* A candidate rule, in the order of policy.Rule.beats. */
-struct best {
-	__u32 rule_id;
-	__u8 action;
-	__u8 sourced;
-	__u32 spec;
+/* The machine's states. */
+enum {
+	ST_WALK = 0, /* hash the next byte of the path */
+	ST_CAND,     /* look the next candidate up */
+	ST_SLOT,     /* look the next pattern of a bucket up */
+	ST_GLOB,     /* one step of that pattern's glob */
+	ST_DONE,
 };
 
-struct match_ctx {
-	__u32 set_id;
-	__u8 cls;
-	__u8 write;
-	__u8 is_owner;
-	__u8 has_exe;
-	struct exe_info exe;
-	struct best best;
-	/* For pattern rules: the path, and where the text after the bucket
-	 * prefix starts. */
-	struct event *e;
-	__u32 len;
-	__u32 text_off;
+/* The bpf_loop context: only the scratch pointer; all state is in it. */
+struct loop_ctx {
+	struct scratch *sc;
 };
 
-/* glob_ctx is globMatch of bpf/glob.go, one step per bpf_loop iteration. */
-struct glob_ctx {
-	struct pat_val *p;
-	struct event *e;
-	__u32 off, tlen; /* the text is e->res[off .. off+tlen) */
-	__s32 i, j, star_i, star_j;
-	__u8 result;
-};
-
-static long glob_step(__u32 n, void *data)
+static __always_inline void take(struct machine *m, const struct verdict *v, __u8 sourced)
 {
-	struct glob_ctx *g = data;
-	__u32 plen = g->p->len;
-	if (plen > PATTERN_MAX)
-		return 1;
-	if (g->p->tail && g->j == plen) {
-		g->result = 1;
-		return 1;
+	if (v->action == ACT_NONE)
+		return;
+	bool better;
+	if (m->best_action == ACT_NONE)
+		better = true;
+	else if (sourced != m->best_sourced)
+		better = sourced > m->best_sourced;
+	else if (v->action != m->best_action)
+		better = v->action > m->best_action;
+	else if (v->spec != m->best_spec)
+		better = v->spec > m->best_spec;
+	else
+		better = v->rule_id < m->best_id;
+	if (better) {
+		m->best_id = v->rule_id;
+		m->best_spec = v->spec;
+		m->best_action = v->action;
+		m->best_sourced = sourced;
 	}
-	if (g->i >= g->tlen) {
-		while (g->j < plen && g->j >= 0 && g->p->pat[g->j & (PATTERN_MAX - 1)] == '*')
-			g->j++;
-		g->result = g->j == plen;
-		return 1;
+}
+
+static __always_inline bool depth_has_rules(struct machine *m, __u32 depth)
+{
+	return m->depths & (1ULL << (depth < 63 ? depth : 63));
+}
+
+static __always_inline void push(struct scratch *sc, __u8 kind, __u64 hash, __u32 len, __u32 text_off)
+{
+	struct machine *m = &sc->m;
+	if (!(m->kinds & (1U << kind)) || m->ncands >= MAX_CANDS)
+		return;
+	struct cand *c = &sc->cands[bounded(m->ncands, MAX_CANDS - 1)];
+	c->hash = hash;
+	c->len = len;
+	c->kind = kind;
+	c->text_off = text_off;
+	m->ncands++;
+}
+
+/* push_finals adds the keys known once the whole path is walked. */
+static __always_inline void push_finals(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	__u32 len = m->len;
+	push(sc, KIND_PATH, m->hash, len, 0);
+	if (m->cls == CLASS_PROCESS && len > m->last_dir_len)
+		push(sc, KIND_EXECNAME, m->base, len - m->last_dir_len, 0);
+	if (len > m->last_dir_len)
+		push(sc, KIND_DIR_DIRECT, m->last_dir, m->last_dir_len, 0);
+	/* The directory itself: "/etc" is covered by dir rules on "/etc/". */
+	if (len > 0 && sc->ev.res[(len - 1) & PATH_MASK] != '/') {
+		__u64 self = (m->hash ^ '/') * FNV_PRIME;
+		if (depth_has_rules(m, m->depth + 1))
+			push(sc, KIND_DIR_REC, self, len + 1, 0);
+		push(sc, KIND_DIR_DIRECT, self, len + 1, 0);
 	}
-	char pc = g->j < plen ? g->p->pat[g->j & (PATTERN_MAX - 1)] : 0;
-	char tc = g->e->res[(g->off + g->i) & PATH_MASK];
-	if (g->j < plen && pc == '*') {
-		g->star_j = g->j;
-		g->star_i = g->i;
-		g->j++;
-	} else if (g->j < plen && (pc == tc || (pc == '?' && tc != '/'))) {
-		g->i++;
-		g->j++;
-	} else if (g->star_j >= 0 && g->e->res[(g->off + g->star_i) & PATH_MASK] != '/') {
-		g->star_i++;
-		g->i = g->star_i;
-		g->j = g->star_j + 1;
-	} else {
-		return 1;
+	m->walked = 1;
+}
+
+static __always_inline void step_walk(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	if (m->pos >= m->len || m->ncands >= CAND_ROOM) {
+		if (m->pos >= m->len)
+			push_finals(sc);
+		m->ci = 0;
+		m->state = ST_CAND;
+		return;
 	}
-	return 0;
-}
-
-/* pattern_matches runs the rule's pattern over the text after its prefix. */
-static __always_inline bool pattern_matches(struct match_ctx *m, __u32 rule_id)
-{
-	struct pat_key pk = {.set_id = m->set_id, .rule_id = rule_id};
-	struct pat_val *p = bpf_map_lookup_elem(&patterns, &pk);
-	if (!p || !m->e || m->text_off > m->len)
-		return false;
-	struct glob_ctx g = {.p = p, .e = m->e, .off = m->text_off, .tlen = m->len - m->text_off, .star_j = -1};
-	/* The algorithm takes at most (text+1) * (pattern+1) steps. */
-	bpf_loop((g.tlen + 1) * (PATTERN_MAX + 1), glob_step, &g, 0);
-	return g.result;
-}
-
-static __always_inline bool beats(__u8 sourced, __u8 action, __u32 spec, __u32 id, const struct best *b)
-{
-	if (b->action == ACT_NONE)
-		return true;
-	if (sourced != b->sourced)
-		return sourced > b->sourced;
-	if (action != b->action)
-		return action > b->action;
-	if (spec != b->spec)
-		return spec > b->spec;
-	return id < b->rule_id;
-}
-
-struct slot_ctx {
-	struct match_ctx *m;
-	struct rule_key k;
-};
-
-/* slot_step looks at one slot of a key; slots hold the rules that share a
- * matcher (same path with other sources, actions or modifiers). */
-static long slot_step(__u32 slot, void *data)
-{
-	struct slot_ctx *s = data;
-	struct match_ctx *m = s->m;
-
-	s->k.slot = slot;
-	struct rule_val *v = bpf_map_lookup_elem(&rules, &s->k);
-	if (!v)
-		return 1;
-	bool ok = true;
-	bool allow = v->action == ACT_ALLOW;
-	if (s->k.kind == KIND_PATTERN)
-		ok = pattern_matches(m, v->rule_id);
-	if (ok && (v->flags & F_SOURCE))
-		ok = m->has_exe && v->src_hash == m->exe.hash && v->src_len == m->exe.len;
-	if (ok && (v->flags & F_OWNER_ONLY))
-		ok = m->is_owner == allow;
-	if (ok && (v->flags & F_READ_ONLY))
-		ok = m->write != allow;
-	__u8 sourced = (v->flags & F_SOURCE) ? 1 : 0;
-	if (ok && beats(sourced, v->action, v->spec, v->rule_id, &m->best)) {
-		m->best.rule_id = v->rule_id;
-		m->best.action = v->action;
-		m->best.sourced = sourced;
-		m->best.spec = v->spec;
-	}
-	return (v->flags & F_MORE) ? 0 : 1;
-}
-
-/* consider keeps the best applicable rule among those of one key. */
-static __always_inline void consider(struct match_ctx *m, __u8 kind, __u64 hash, __u32 len)
-{
-	struct slot_ctx s = {.m = m, .k = {.set_id = m->set_id, .cls = m->cls, .kind = kind, .len = len, .hash = hash}};
-	bpf_loop(max_slots, slot_step, &s, 0);
-}
-
-struct walk_ctx {
-	struct match_ctx *m;
-	struct event *e;
-	__u8 patterns;	 /* the class has pattern rules */
-	__u32 len;	 /* bytes of the path, without the NUL */
-	__u64 hash;	 /* FNV-1a of path[0..i] */
-	__u64 base;	 /* FNV-1a of the bytes after the last '/' */
-	__u64 last_dir;	 /* hash of the prefix through the last '/' */
-	__u32 last_dir_len;
-};
-
-static long walk_byte(__u32 i, void *data)
-{
-	struct walk_ctx *w = data;
-	if (i >= w->len)
-		return 1;
-	__u8 c = w->e->res[i & PATH_MASK];
-	w->hash = (w->hash ^ c) * FNV_PRIME;
+	__u32 i = m->pos++;
+	__u8 c = sc->ev.res[i & PATH_MASK];
+	m->hash = (m->hash ^ c) * FNV_PRIME;
 	if (c == '/') {
-		w->base = FNV_OFFSET;
-		w->last_dir = w->hash;
-		w->last_dir_len = i + 1;
-		consider(w->m, KIND_DIR_REC, w->hash, i + 1);
-		if (w->patterns) {
-			w->m->text_off = i + 1;
-			consider(w->m, KIND_PATTERN, w->hash, i + 1);
+		m->base = FNV_OFFSET;
+		m->last_dir = m->hash;
+		m->last_dir_len = i + 1;
+		m->depth++;
+		if (depth_has_rules(m, m->depth)) {
+			push(sc, KIND_DIR_REC, m->hash, i + 1, 0);
+			push(sc, KIND_PATTERN, m->hash, i + 1, i + 1);
 		}
 	} else {
-		w->base = (w->base ^ c) * FNV_PRIME;
+		m->base = (m->base ^ c) * FNV_PRIME;
 	}
-	return 0;
 }
 
-static __always_inline void match_path(struct match_ctx *m, struct set_hdr *h, struct event *e, __u32 len)
+static __always_inline void step_cand(struct scratch *sc)
 {
-	struct walk_ctx w = {.m = m, .e = e, .len = len, .hash = FNV_OFFSET, .base = FNV_OFFSET};
-	w.patterns = h->has_patterns[m->cls & 3];
-	m->e = e;
-	m->len = len;
+	struct machine *m = &sc->m;
+	if (m->ci >= m->ncands) {
+		if (m->walked || !m->paths) {
+			m->state = ST_DONE;
+		} else {
+			m->ncands = 0; /* the chunk is done: walk on */
+			m->state = ST_WALK;
+		}
+		return;
+	}
+	struct cand *c = &sc->cands[bounded(m->ci, MAX_CANDS - 1)];
+	m->ci++;
+	struct rule_key k = {.set_id = m->set_id, .cls = m->cls, .kind = c->kind, .len = c->len, .hash = c->hash};
+	if (c->kind == KIND_PATTERN) {
+		m->pk = k;
+		m->goff = c->text_off;
+		m->state = ST_SLOT;
+		return;
+	}
+	struct rule_val *v = bpf_map_lookup_elem(&rules, &k);
+	if (v)
+		take(m, &v->v[m->combo & 3], 0);
+	if (m->has_source && m->has_exe) {
+		k.src_hash = m->exe.hash;
+		k.src_len = m->exe.len;
+		v = bpf_map_lookup_elem(&rules, &k);
+		if (v)
+			take(m, &v->v[m->combo & 3], 1);
+	}
+}
 
-	bpf_loop(len, walk_byte, &w, 0);
-	consider(m, KIND_PATH, w.hash, len);
-	if (m->cls == CLASS_PROCESS && len > w.last_dir_len)
-		consider(m, KIND_EXECNAME, w.base, len - w.last_dir_len);
-	if (len > w.last_dir_len)
-		consider(m, KIND_DIR_DIRECT, w.last_dir, w.last_dir_len);
-	/* The directory itself: "/etc" is covered by dir rules on "/etc/". */
-	if (len > 0 && e->res[(len - 1) & PATH_MASK] != '/') {
-		__u64 self = (w.hash ^ '/') * FNV_PRIME;
-		consider(m, KIND_DIR_REC, self, len + 1);
-		consider(m, KIND_DIR_DIRECT, self, len + 1);
+static __always_inline void step_slot(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	struct pat_val *p = bpf_map_lookup_elem(&patterns, &m->pk);
+	if (!p || m->goff > m->len) {
+		m->state = ST_CAND; /* the bucket is done */
+		return;
+	}
+	sc->pat = *p; /* the glob reads it from scratch, step by step */
+	m->gplen = p->len < PATTERN_MAX ? p->len : PATTERN_MAX;
+	m->gtail = p->tail;
+	m->gtlen = m->len - m->goff;
+	m->gi = 0;
+	m->gj = 0;
+	m->gstar_i = 0;
+	m->gstar_j = -1;
+	m->state = ST_GLOB;
+}
+
+/* glob_done applies the pattern's verdict if it matched, and moves on to
+ * the bucket's next slot. */
+static __always_inline void glob_done(struct scratch *sc, bool matched)
+{
+	struct machine *m = &sc->m;
+	if (matched)
+		take(m, &sc->pat.v[m->combo & 3], 0);
+	m->pk.slot++;
+	m->state = ST_SLOT;
+}
+
+/* step_glob is one step of globMatch (bpf/glob.go): the classic wildcard
+ * algorithm, backtracking to the last '*'; '*' and '?' never cross '/'. */
+static __always_inline void step_glob(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	__s32 plen = m->gplen;
+	if (m->gtail && m->gj == plen) {
+		glob_done(sc, true);
+		return;
+	}
+	if (m->gi >= (__s32)m->gtlen) {
+		if (m->gj < plen && sc->pat.pat[bounded(m->gj, PATTERN_MAX - 1)] == '*') {
+			m->gj++; /* trailing '*' match the empty rest; one per step */
+			return;
+		}
+		glob_done(sc, m->gj == plen);
+		return;
+	}
+	char pc = m->gj < plen ? sc->pat.pat[bounded(m->gj, PATTERN_MAX - 1)] : 0;
+	char tc = sc->ev.res[(m->goff + m->gi) & PATH_MASK];
+	if (m->gj < plen && pc == '*') {
+		m->gstar_j = m->gj;
+		m->gstar_i = m->gi;
+		m->gj++;
+	} else if (m->gj < plen && (pc == tc || (pc == '?' && tc != '/'))) {
+		m->gi++;
+		m->gj++;
+	} else if (m->gstar_j >= 0 && sc->ev.res[(m->goff + m->gstar_i) & PATH_MASK] != '/') {
+		m->gstar_i++;
+		m->gi = m->gstar_i;
+		m->gj = m->gstar_j + 1;
+	} else {
+		glob_done(sc, false);
+	}
+}
+
+static long machine_step(__u32 n, void *data)
+{
+	struct scratch *sc = ((struct loop_ctx *)data)->sc;
+	switch (sc->m.state) {
+	case ST_WALK:
+		step_walk(sc);
+		return 0;
+	case ST_CAND:
+		step_cand(sc);
+		return 0;
+	case ST_SLOT:
+		step_slot(sc);
+		return 0;
+	case ST_GLOB:
+		step_glob(sc);
+		return 0;
+	}
+	return 1;
+}
+
+/* run decides: walk the path if there is one, look every candidate up. */
+static __always_inline void run(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	struct loop_ctx ctx = {.sc = sc};
+	m->hash = FNV_OFFSET;
+	m->base = FNV_OFFSET;
+	m->state = m->paths ? ST_WALK : ST_CAND;
+	bpf_loop(max_steps, machine_step, &ctx, 0);
+	if (m->state != ST_DONE) {
+		/* Out of steps: fail closed. */
+		m->best_action = ACT_BLOCK;
+		m->best_id = 0;
 	}
 }
 
@@ -394,28 +519,42 @@ static __always_inline __u32 lookup_set(__u64 *cgid)
 	return set ? *set : 0;
 }
 
-static __always_inline struct event *new_event(void)
+static __always_inline struct scratch *new_scratch(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-/* enter is every hook's start: the current cgroup's set, its header and the
- * per-CPU event buffer; NULL when the cgroup has no set (the fast path). */
-static __always_inline struct set_hdr *enter(__u64 *cgid, __u32 *set_id, struct event **e)
+/* enter is every hook's start: the current cgroup's set and its header, and
+ * the per-CPU scratch; NULL when the cgroup has no set (the fast path). */
+static __always_inline struct set_hdr *enter(__u64 *cgid, __u32 *set_id, struct scratch **sc)
 {
 	*set_id = lookup_set(cgid);
 	if (!*set_id)
 		return NULL;
-	*e = new_event();
-	if (!*e)
+	*sc = new_scratch();
+	if (!*sc)
 		return NULL;
 	return bpf_map_lookup_elem(&set_hdrs, set_id);
 }
 
-static __always_inline void load_exe(struct match_ctx *m, struct set_hdr *h)
+static __always_inline struct machine *init_match(struct set_hdr *h, struct scratch *sc, __u32 set_id, __u8 cls)
 {
-	if (!h->has_source[m->cls & 3])
+	struct machine *m = &sc->m;
+	__builtin_memset(m, 0, sizeof(*m));
+	m->set_id = set_id;
+	m->cls = cls;
+	m->kinds = h->kinds[cls & 3];
+	m->depths = h->depths[cls & 3];
+	m->has_source = h->has_source[cls & 3];
+	return m;
+}
+
+/* load_exe reads the acting task's executable (for fromSource), when the
+ * class has fromSource rules; only LSM programs can. */
+static __always_inline void load_exe(struct machine *m)
+{
+	if (!m->has_source)
 		return;
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, 0);
 	if (x) {
@@ -426,9 +565,11 @@ static __always_inline void load_exe(struct match_ctx *m, struct set_hdr *h)
 
 /* finish turns the best rule (or the posture) into the hook's return value
  * and writes an event for Audit and Block. */
-static __always_inline int finish(struct match_ctx *m, struct set_hdr *h, struct event *e, __u64 cgid, __u32 res_len, bool lsm)
+static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u32 res_len, __u8 write, bool lsm)
 {
-	__u8 action = m->best.action;
+	struct machine *m = &sc->m;
+	struct event *e = &sc->ev;
+	__u8 action = m->best_action;
 	__u8 posture = 0;
 	__u8 cls = m->cls & 3;
 
@@ -451,13 +592,13 @@ static __always_inline int finish(struct match_ctx *m, struct set_hdr *h, struct
 	if (lsm)
 		e->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->rule_id = posture ? 0 : m->best.rule_id;
+	e->rule_id = posture ? 0 : m->best_id;
 	e->set_id = m->set_id;
 	e->retval = ret;
 	e->cls = cls;
 	e->action = action;
 	e->posture = posture;
-	e->write = m->write;
+	e->write = write;
 	e->res_len = res_len;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	__u64 size = __builtin_offsetof(struct event, res) + (res_len & PATH_MASK);
@@ -475,21 +616,24 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 {
 	__u64 cgid;
 	__u32 set_id;
-	struct event *e;
-	struct set_hdr *h = enter(&cgid, &set_id, &e);
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
 	if (!h)
 		return 0;
-	long n = bpf_d_path(&f->f_path, e->res, PATH_MAX);
+	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
 	if (n <= 1)
 		return 0; /* no path (anonymous or deleted file): nothing to match */
 	__u32 len = (n - 1) & PATH_MASK;
 
-	struct match_ctx m = {.set_id = set_id, .cls = cls, .write = write};
-	m.is_owner = BPF_CORE_READ(f, f_inode, i_uid.val) == (__u32)bpf_get_current_uid_gid();
-	load_exe(&m, h);
-	e->arg = 0;
-	match_path(&m, h, e, len);
-	return finish(&m, h, e, cgid, len, true);
+	struct machine *m = init_match(h, sc, set_id, cls);
+	__u8 is_owner = BPF_CORE_READ(f, f_inode, i_uid.val) == (__u32)bpf_get_current_uid_gid();
+	m->combo = (write << 1) | is_owner;
+	m->paths = 1;
+	m->len = len;
+	load_exe(m);
+	sc->ev.arg = 0;
+	run(sc);
+	return finish(sc, h, cgid, len, write, true);
 }
 
 SEC("lsm/file_open")
@@ -506,7 +650,7 @@ int BPF_PROG(armor_bprm_check, struct linux_binprm *bprm)
 
 /* exe_hash_byte hashes the executable's path for fromSource. */
 struct exe_walk {
-	struct event *e;
+	struct scratch *sc;
 	__u32 len;
 	__u64 hash;
 };
@@ -516,7 +660,7 @@ static long exe_hash_byte(__u32 i, void *data)
 	struct exe_walk *w = data;
 	if (i >= w->len)
 		return 1;
-	w->hash = (w->hash ^ (__u8)w->e->res[i & PATH_MASK]) * FNV_PRIME;
+	w->hash = (w->hash ^ (__u8)w->sc->ev.res[i & PATH_MASK]) * FNV_PRIME;
 	return 0;
 }
 
@@ -528,13 +672,13 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 	__u64 cgid;
 	if (!lookup_set(&cgid))
 		return 0;
-	struct event *e = new_event();
-	if (!e)
+	struct scratch *sc = new_scratch();
+	if (!sc)
 		return 0;
-	long n = bpf_d_path(&bprm->file->f_path, e->res, PATH_MAX);
+	long n = bpf_d_path(&bprm->file->f_path, sc->ev.res, PATH_MAX);
 	if (n <= 1)
 		return 0;
-	struct exe_walk w = {.e = e, .len = (n - 1) & PATH_MASK, .hash = FNV_OFFSET};
+	struct exe_walk w = {.sc = sc, .len = (n - 1) & PATH_MASK, .hash = FNV_OFFSET};
 	bpf_loop(w.len, exe_hash_byte, &w, 0);
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (x) {
@@ -560,7 +704,6 @@ int BPF_PROG(armor_task_alloc, struct task_struct *task, unsigned long clone_fla
 /* Socket numbers as the kernel defines them. */
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
-#define SOCK_RAW 3
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 
@@ -574,8 +717,8 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 		return 0;
 	__u64 cgid;
 	__u32 set_id;
-	struct event *e;
-	struct set_hdr *h = enter(&cgid, &set_id, &e);
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
 	if (!h)
 		return 0;
 	type &= 0xf; /* without SOCK_NONBLOCK / SOCK_CLOEXEC */
@@ -585,15 +728,16 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 		else if (type == SOCK_DGRAM)
 			protocol = IPPROTO_UDP;
 	}
-	struct match_ctx m = {.set_id = set_id, .cls = CLASS_NETWORK};
+	struct machine *m = init_match(h, sc, set_id, CLASS_NETWORK);
 	if (lsm)
-		load_exe(&m, h);
+		load_exe(m);
 	if (family != AF_PACKET)
-		consider(&m, KIND_PROTO, protocol, 0);
-	consider(&m, KIND_SOCKTYPE, family == AF_PACKET ? 0x100 : type, 0);
-	consider(&m, KIND_ALL, 0, 0);
-	e->arg = (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);
-	return finish(&m, h, e, cgid, 0, lsm);
+		push(sc, KIND_PROTO, protocol, 0, 0);
+	push(sc, KIND_SOCKTYPE, family == AF_PACKET ? 0x100 : type, 0, 0);
+	push(sc, KIND_ALL, 0, 0, 0);
+	run(sc);
+	sc->ev.arg = (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);
+	return finish(sc, h, cgid, 0, 0, lsm);
 }
 
 /* Cgroup socket programs return 1 to allow and 0 to deny (EPERM). */
@@ -624,15 +768,16 @@ int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, 
 {
 	__u64 cgid;
 	__u32 set_id;
-	struct event *e;
-	struct set_hdr *h = enter(&cgid, &set_id, &e);
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
 	if (!h)
 		return 0;
-	struct match_ctx m = {.set_id = set_id, .cls = CLASS_CAPS};
-	load_exe(&m, h);
-	consider(&m, KIND_CAP, (__u32)cap, 0);
-	e->arg = cap;
-	return finish(&m, h, e, cgid, 0, true);
+	struct machine *m = init_match(h, sc, set_id, CLASS_CAPS);
+	load_exe(m);
+	push(sc, KIND_CAP, (__u32)cap, 0, 0);
+	run(sc);
+	sc->ev.arg = cap;
+	return finish(sc, h, cgid, 0, 0, true);
 }
 
 SEC("cgroup/sock_create")

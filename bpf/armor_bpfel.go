@@ -42,14 +42,9 @@ type armorExeInfo struct {
 	Pad  uint32
 }
 
-type armorPatKey struct {
-	_      structs.HostLayout
-	SetId  uint32
-	RuleId uint32
-}
-
 type armorPatVal struct {
 	_    structs.HostLayout
+	V    [4]armorVerdict
 	Len  uint16
 	Tail uint8
 	Pad  uint8
@@ -57,33 +52,92 @@ type armorPatVal struct {
 }
 
 type armorRuleKey struct {
-	_     structs.HostLayout
-	SetId uint32
-	Cls   uint8
-	Kind  uint8
-	Slot  uint16
-	Len   uint32
-	Pad   uint32
-	Hash  uint64
-}
-
-type armorRuleVal struct {
 	_       structs.HostLayout
-	RuleId  uint32
-	Action  uint8
-	Flags   uint8
-	Pad     uint16
-	Spec    uint32
+	SetId   uint32
+	Cls     uint8
+	Kind    uint8
+	Slot    uint16
+	Len     uint32
 	SrcLen  uint32
+	Hash    uint64
 	SrcHash uint64
 }
 
+type armorRuleVal struct {
+	_ structs.HostLayout
+	V [4]armorVerdict
+}
+
+type armorScratch struct {
+	_  structs.HostLayout
+	Ev armorEvent
+	M  struct {
+		_           structs.HostLayout
+		SetId       uint32
+		Kinds       uint32
+		Depths      uint64
+		Exe         armorExeInfo
+		Cls         uint8
+		Combo       uint8
+		HasExe      uint8
+		HasSource   uint8
+		State       uint8
+		Walked      uint8
+		Paths       uint8
+		Gtail       uint8
+		BestId      uint32
+		BestSpec    uint32
+		BestAction  uint8
+		BestSourced uint8
+		Pad         [2]uint8
+		Len         uint32
+		Pos         uint32
+		Depth       uint32
+		LastDirLen  uint32
+		_           [4]byte
+		Hash        uint64
+		Base        uint64
+		LastDir     uint64
+		Ncands      uint32
+		Ci          uint32
+		Pk          armorRuleKey
+		Gplen       uint32
+		Goff        uint32
+		Gtlen       uint32
+		Gi          int32
+		Gj          int32
+		GstarI      int32
+		GstarJ      int32
+		_           [4]byte
+	}
+	Pat   armorPatVal
+	_     [4]byte
+	Cands [512]struct {
+		_       structs.HostLayout
+		Hash    uint64
+		Len     uint32
+		TextOff uint16
+		Kind    uint8
+		Pad     uint8
+	}
+}
+
 type armorSetHdr struct {
-	_           structs.HostLayout
-	Allowlist   [4]uint8
-	Posture     [4]uint8
-	HasSource   [4]uint8
-	HasPatterns [4]uint8
+	_         structs.HostLayout
+	Allowlist [4]uint8
+	Posture   [4]uint8
+	HasSource [4]uint8
+	Pad       [4]uint8
+	Kinds     [4]uint32
+	Depths    [4]uint64
+}
+
+type armorVerdict struct {
+	_      structs.HostLayout
+	RuleId uint32
+	Spec   uint32
+	Action uint8
+	Pad    [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -107,7 +161,7 @@ const (
 	armorProgArmorSocketConnect = "armor_socket_connect"
 	armorProgArmorSocketCreate  = "armor_socket_create"
 	armorProgArmorTaskAlloc     = "armor_task_alloc"
-	armorVarMaxSlots            = "max_slots"
+	armorVarMaxSteps            = "max_steps"
 	armorVarWakeupBytes         = "wakeup_bytes"
 )
 
@@ -182,7 +236,7 @@ type armorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type armorVariableSpecs struct {
-	MaxSlots    *ebpf.VariableSpec `ebpf:"max_slots"`
+	MaxSteps    *ebpf.VariableSpec `ebpf:"max_steps"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -231,7 +285,7 @@ func (m *armorMaps) Close() error {
 //
 // It can be passed to loadArmorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type armorVariables struct {
-	MaxSlots    *ebpf.Variable `ebpf:"max_slots"`
+	MaxSteps    *ebpf.Variable `ebpf:"max_steps"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -2,7 +2,7 @@ package bpf
 
 import (
 	"fmt"
-	"sort"
+	"strings"
 
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -28,17 +28,12 @@ const (
 	actAudit = 2
 	actBlock = 3
 
-	flagOwnerOnly = 1
-	flagReadOnly  = 2
-	flagSource    = 4
-	flagMore      = 8
-
 	// sockTypePacket stands for AF_PACKET sockets in KIND_SOCKTYPE keys.
 	sockTypePacket = 0x100
 
-	// DefaultMaxSlots is how many rules may share one matcher (the program's
-	// max_slots): the same path with other sources, actions or modifiers.
-	DefaultMaxSlots = 1024
+	// maxPatternsPerBucket bounds the pattern rules that share a directory
+	// prefix (the key's 16-bit slot).
+	maxPatternsPerBucket = 1 << 16
 )
 
 // kernelClasses are the classes the BPF programs enforce; syscalls go to seccomp.
@@ -101,32 +96,67 @@ type Unenforced struct {
 
 // Encoded is a rule set as map entries.
 type Encoded struct {
-	Header     armorSetHdr
+	Header      armorSetHdr
 	Keys        []armorRuleKey
 	Values      []armorRuleVal
-	PatternKeys []armorPatKey
+	PatternKeys []armorRuleKey
 	Patterns    []armorPatVal
 	Unenforced  []Unenforced
 }
 
+// group is the rules that share one kernel key: the same matcher and, for
+// fromSource rules, the same source.
+type group struct {
+	key    armorRuleKey
+	source string // the source these rules are looked up for ("" for none)
+	rules  []*policy.Rule
+}
+
+// verdicts resolves what a group decides in each of the four cases the
+// programs tell apart, (write << 1) | is_owner, with policy's own Applies
+// and Beats: the kernel only compares across keys.
+func verdicts(class policy.Class, source string, rules []*policy.Rule) [4]armorVerdict {
+	var out [4]armorVerdict
+	for combo := 0; combo < 4; combo++ {
+		ev := policy.Event{Class: class, Write: combo&2 != 0, Source: source, UID: 0, Owner: 1}
+		if combo&1 != 0 {
+			ev.Owner = 0
+		}
+		var best *policy.Rule
+		for _, r := range rules {
+			if r.Applies(&ev) && (best == nil || r.Beats(best)) {
+				best = r
+			}
+		}
+		if best != nil {
+			out[combo] = armorVerdict{RuleId: uint32(best.ID), Spec: specificity(best), Action: actionCode(best.Action)}
+		}
+	}
+	return out
+}
+
 // Encode turns rs into the entries of set setID. Rules that the programs
 // cannot express are listed in Unenforced.
-func Encode(rs *policy.RuleSet, setID uint32, maxSlots int) (*Encoded, error) {
-	if maxSlots <= 0 {
-		maxSlots = DefaultMaxSlots
-	}
+func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 	enc := &Encoded{}
-	type entry struct {
-		key armorRuleKey
-		val armorRuleVal
+	groups := map[armorRuleKey]*group{}
+	var order []armorRuleKey
+	add := func(key armorRuleKey, source string, r *policy.Rule) {
+		g := groups[key]
+		if g == nil {
+			g = &group{key: key, source: source}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.rules = append(g.rules, r)
 	}
-	var entries []entry
 	for _, kc := range kernelClasses {
 		cr := rs.Class(kc.class)
 		if cr.AllowList {
 			enc.Header.Allowlist[kc.code] = 1
 			enc.Header.Posture[kc.code] = actionCode(cr.Posture)
 		}
+		buckets := map[armorRuleKey]uint32{} // pattern bucket → next slot
 		for _, r := range cr.Rules {
 			key := armorRuleKey{SetId: setID, Cls: kc.code}
 			switch m := r.Match; m.Type {
@@ -138,6 +168,7 @@ func Encode(rs *policy.RuleSet, setID uint32, maxSlots int) (*Encoded, error) {
 				key.Kind, key.Hash, key.Len = kindDirDirect, fnv(m.Value), uint32(len(m.Value))
 				if m.Recursive {
 					key.Kind = kindDirRec
+					enc.Header.Depths[kc.code] |= depthBit(m.Value)
 				}
 			case policy.MatchProtocol:
 				if n, ok := protoNumbers[m.Value]; ok {
@@ -164,29 +195,31 @@ func Encode(rs *policy.RuleSet, setID uint32, maxSlots int) (*Encoded, error) {
 					continue
 				}
 				key.Kind, key.Hash, key.Len = kindPattern, fnv(g.prefix), uint32(len(g.prefix))
-				enc.Header.HasPatterns[kc.code] = 1
-				pv := armorPatVal{Len: uint16(len(g.rest))}
+				slot := buckets[key]
+				if slot >= maxPatternsPerBucket {
+					return nil, fmt.Errorf("more than %d patterns share the prefix %q", maxPatternsPerBucket, g.prefix)
+				}
+				buckets[key] = slot + 1
+				enc.Header.Depths[kc.code] |= depthBit(g.prefix)
+				enc.Header.Kinds[kc.code] |= 1 << kindPattern
+				pv := armorPatVal{V: verdicts(kc.class, "", []*policy.Rule{r}), Len: uint16(len(g.rest))}
 				if g.tail {
 					pv.Tail = 1
 				}
 				for i := 0; i < len(g.rest); i++ {
 					pv.Pat[i] = int8(g.rest[i])
 				}
-				enc.PatternKeys = append(enc.PatternKeys, armorPatKey{SetId: setID, RuleId: uint32(r.ID)})
+				key.Slot = uint16(slot)
+				enc.PatternKeys = append(enc.PatternKeys, key)
 				enc.Patterns = append(enc.Patterns, pv)
+				continue
 			default:
 				enc.Unenforced = append(enc.Unenforced, Unenforced{r, fmt.Sprintf("matcher %s is not enforced by the BPF programs", m.Type)})
 				continue
 			}
-			val := armorRuleVal{RuleId: uint32(r.ID), Action: actionCode(r.Action), Spec: specificity(r)}
-			if r.OwnerOnly {
-				val.Flags |= flagOwnerOnly
-			}
-			if r.ReadOnly {
-				val.Flags |= flagReadOnly
-			}
+			enc.Header.Kinds[kc.code] |= 1 << key.Kind
 			if len(r.FromSource) == 0 {
-				entries = append(entries, entry{key, val})
+				add(key, "", r)
 				continue
 			}
 			enc.Header.HasSource[kc.code] = 1
@@ -195,48 +228,35 @@ func Encode(rs *policy.RuleSet, setID uint32, maxSlots int) (*Encoded, error) {
 					enc.Unenforced = append(enc.Unenforced, Unenforced{r, "fromSource directories are not enforced by the BPF programs"})
 					continue
 				}
-				v := val
-				v.Flags |= flagSource
-				v.SrcHash, v.SrcLen = fnv(s.Path), uint32(len(s.Path))
-				entries = append(entries, entry{key, v})
+				k := key
+				k.SrcHash, k.SrcLen = fnv(s.Path), uint32(len(s.Path))
+				add(k, s.Path, r)
 			}
 		}
 	}
-	// Rules sharing a matcher take consecutive slots; all but the last say
-	// that more follow. Sorting by key, then rule id, keeps this canonical.
-	sort.SliceStable(entries, func(i, j int) bool {
-		a, b := entries[i].key, entries[j].key
-		if a.Cls != b.Cls {
-			return a.Cls < b.Cls
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		if a.Hash != b.Hash {
-			return a.Hash < b.Hash
-		}
-		if a.Len != b.Len {
-			return a.Len < b.Len
-		}
-		return entries[i].val.RuleId < entries[j].val.RuleId
-	})
-	for i := range entries {
-		if i > 0 && sameMatcher(entries[i-1].key, entries[i].key) {
-			entries[i].key.Slot = entries[i-1].key.Slot + 1
-			entries[i-1].val.Flags |= flagMore
-			if int(entries[i].key.Slot) >= maxSlots {
-				return nil, fmt.Errorf("more than %d rules share one matcher (rule %d)", maxSlots, entries[i].val.RuleId)
-			}
-		}
-	}
-	for _, e := range entries {
-		enc.Keys = append(enc.Keys, e.key)
-		enc.Values = append(enc.Values, e.val)
+	for _, k := range order {
+		g := groups[k]
+		enc.Keys = append(enc.Keys, g.key)
+		enc.Values = append(enc.Values, armorRuleVal{V: verdicts(policy.Class(classOf(g.key.Cls)), g.source, g.rules)})
 	}
 	return enc, nil
 }
 
-func sameMatcher(a, b armorRuleKey) bool {
-	a.Slot, b.Slot = 0, 0
-	return a == b
+func classOf(code uint8) policy.Class {
+	for _, kc := range kernelClasses {
+		if kc.code == code {
+			return kc.class
+		}
+	}
+	return ""
+}
+
+// depthBit is the header's depth bit for a directory prefix: its number of
+// slashes, 63 standing for 63 or more.
+func depthBit(prefix string) uint64 {
+	d := strings.Count(prefix, "/")
+	if d > 63 {
+		d = 63
+	}
+	return 1 << d
 }

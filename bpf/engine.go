@@ -28,8 +28,6 @@ type Config struct {
 	// MaxRuleEntries bounds rule entries over all sets (default 1<<20); a set
 	// being replaced and its replacement coexist for a moment.
 	MaxRuleEntries int
-	// MaxSlots bounds rules that share one matcher (default 1024).
-	MaxSlots int
 	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two).
 	RingBytes int
 	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
@@ -48,9 +46,6 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRuleEntries <= 0 {
 		c.MaxRuleEntries = 1 << 20
-	}
-	if c.MaxSlots <= 0 {
-		c.MaxSlots = DefaultMaxSlots
 	}
 	if c.RingBytes <= 0 {
 		c.RingBytes = 4 << 20
@@ -92,7 +87,7 @@ type loadedSet struct {
 	id         uint32
 	digest     string
 	keys       []armorRuleKey // nil after a restart: found by scanning the map when freed
-	patKeys    []armorPatKey
+	patKeys    []armorRuleKey
 	refs       int
 	unenforced []Unenforced
 }
@@ -121,9 +116,6 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
-	if err := spec.Variables[armorVarMaxSlots].Set(uint32(cfg.MaxSlots)); err != nil {
-		return nil, err
-	}
 	if err := spec.Variables[armorVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
 		return nil, err
 	}
@@ -351,7 +343,7 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if s := e.sets[rs.Digest]; s != nil {
 		if s.keys == nil && s.unenforced == nil {
 			// Recovered after a restart: recompute what the set does not enforce.
-			if enc, err := Encode(rs, s.id, e.cfg.MaxSlots); err == nil {
+			if enc, err := Encode(rs, s.id); err == nil {
 				s.unenforced = enc.Unenforced
 			}
 		}
@@ -361,7 +353,7 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, err := Encode(rs, id, e.cfg.MaxSlots)
+	enc, err := Encode(rs, id)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +422,7 @@ func (e *Engine) free(s *loadedSet) {
 func (e *Engine) deleteKeys(s *loadedSet) {
 	keys, patKeys := s.keys, s.patKeys
 	if keys == nil { // recovered set: find its keys
-		var pk armorPatKey
+		var pk armorRuleKey
 		var pv armorPatVal
 		for it := e.maps.Patterns.Iterate(); it.Next(&pk, &pv); {
 			if pk.SetId == s.id {
@@ -507,6 +499,18 @@ func (e *Engine) SetIDs() []uint32 {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
+}
+
+// ProgramStats returns each attached program's run count and run time (the
+// kernel counts them while kernel.bpf_stats_enabled is on).
+func (e *Engine) ProgramStats() map[string]ebpf.ProgramStats {
+	out := map[string]ebpf.ProgramStats{}
+	for name, p := range e.coll.Programs {
+		if st, err := p.Stats(); err == nil {
+			out[name] = *st
+		}
+	}
+	return out
 }
 
 // EventsMap is the pinned ring buffer of Audit and Block events.

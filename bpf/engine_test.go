@@ -90,7 +90,7 @@ type testCgroup struct {
 
 var cgroupSeq int
 
-func newTestCgroup(t *testing.T, root string) *testCgroup {
+func newTestCgroup(t testing.TB, root string) *testCgroup {
 	t.Helper()
 	cgroupSeq++
 	dir := filepath.Join(root, fmt.Sprintf("nri-armor-test-%d-%d", os.Getpid(), cgroupSeq))
@@ -200,7 +200,7 @@ func cgroup2Root() (string, error) {
 	return "", errors.New("no cgroup2 mount")
 }
 
-func testPinPath(t *testing.T) string {
+func testPinPath(t testing.TB) string {
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-test-%d", os.Getpid())
 	t.Cleanup(func() { _ = Unpin(pin) })
 	return pin

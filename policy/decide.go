@@ -88,7 +88,7 @@ func Decide(rs *RuleSet, ev Event) Decision {
 	idx := rs.indexFor(ev.Class)
 	var best *Rule
 	consider := func(r *Rule) {
-		if r.applies(&ev) && (best == nil || r.beats(best)) {
+		if r.Applies(&ev) && (best == nil || r.Beats(best)) {
 			best = r
 		}
 	}
@@ -126,8 +126,8 @@ func (r *Rule) specificity() int {
 	return 0
 }
 
-// beats reports whether r takes precedence over o (rules 2–4 above).
-func (r *Rule) beats(o *Rule) bool {
+// Beats reports whether r takes precedence over o (rules 2–4 above).
+func (r *Rule) Beats(o *Rule) bool {
 	if rs, os := len(r.FromSource) > 0, len(o.FromSource) > 0; rs != os {
 		return rs
 	}
@@ -159,9 +159,9 @@ func (s SourceMatcher) matches(exe string) bool {
 	return exe != "" && inDir(exe, s.Dir, s.Recursive)
 }
 
-// applies checks the rule's modifiers (rule 1 above); the matcher itself
-// was checked by the index, except for syscall paths.
-func (r *Rule) applies(ev *Event) bool {
+// Applies checks the rule's modifiers (rule 1 above); the matcher itself
+// is the index's business, except for syscall paths.
+func (r *Rule) Applies(ev *Event) bool {
 	if len(r.FromSource) > 0 {
 		ok := false
 		for _, s := range r.FromSource {

@@ -151,10 +151,10 @@ func decideByScan(rs *RuleSet, ev Event) Decision {
 	cr := rs.Class(ev.Class)
 	var best *Rule
 	for _, r := range cr.Rules {
-		if !scanMatches(r, ev) || !r.applies(&ev) {
+		if !scanMatches(r, ev) || !r.Applies(&ev) {
 			continue
 		}
-		if best == nil || r.beats(best) {
+		if best == nil || r.Beats(best) {
 			best = r
 		}
 	}

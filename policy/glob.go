@@ -33,7 +33,7 @@ func CompileGlob(pattern string) (*Glob, error) {
 	}
 	var b strings.Builder
 	b.WriteString(`(?s)^`) // (?s): "**" matches newlines too, which file names may hold
-	depth := 0 // open '{' groups
+	depth := 0             // open '{' groups
 	prefixEnd := -1
 	markWild := func(i int) {
 		if prefixEnd < 0 {

@@ -1,0 +1,235 @@
+//go:build vmtest
+
+package bpf
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/nri-armor/nri-armor/internal/vmtest"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// BenchmarkLSMOverhead measures what enforcement costs, in the VM (`make
+// vmbench`), two ways in one boot:
+//
+//   - interleaved A/B rounds: the same open+close and fork+exec loops with no
+//     programs attached (A) and with them (B: in an enforced cgroup with
+//     10, 1,000 and 100,000 rules; C: a process outside any enforced cgroup),
+//     reporting the median ratio over the rounds;
+//   - the kernel's own statistics (kernel.bpf_stats_enabled): each program's
+//     run time ÷ run count, set against the cost of the operation in A.
+//
+// Software emulation is noisy: one ratio is good to about ±10–15%.
+func BenchmarkLSMOverhead(b *testing.B) {
+	vmtest.RequireLSM(b, "bpf")
+	root, err := cgroup2Root()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cg := newTestCgroup(b, root)
+	self, _ := os.Executable()
+	exe := "/tmp/bench/bin/app"
+	copyFile(b, self, exe)
+	copyFile(b, "/bin/busybox", "/tmp/bench/bin/true")
+	target := "/tmp/bench/data/a/b/c/file"
+	touch(b, target, 0)
+
+	rounds := envInt("NRI_ARMOR_BENCH_ROUNDS", 6)
+	opens := envInt("NRI_ARMOR_BENCH_OPENS", 20000)
+	execs := envInt("NRI_ARMOR_BENCH_EXECS", 200)
+	sets := map[int]*policy.RuleSet{}
+	for _, n := range []int{10, 1000, 100000} {
+		sets[n] = benchRuleSet(b, n)
+	}
+	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-bench-%d", os.Getpid())
+	defer Unpin(pin)
+
+	samples := map[string][]float64{}
+	progNs := map[string][]float64{}
+	for r := 0; r < rounds; r++ {
+		// A: no programs attached at all.
+		samples["open A"] = append(samples["open A"], loop(b, cg, exe, "openloop", target, opens))
+		samples["exec A"] = append(samples["exec A"], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
+
+		e, err := Open(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, n := range []int{10, 1000, 100000} {
+			if _, err := e.Apply(cg.id, sets[n]); err != nil {
+				b.Fatal(err)
+			}
+			samples[fmt.Sprintf("open B %d", n)] = append(samples[fmt.Sprintf("open B %d", n)], loop(b, cg, exe, "openloop", target, opens))
+			samples[fmt.Sprintf("exec B %d", n)] = append(samples[fmt.Sprintf("exec B %d", n)], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
+		}
+		// The same loops again with the kernel's statistics on (they cost
+		// two clock reads per run, so the ratios above are taken without).
+		stats, err := ebpf.EnableStats(uint32(0)) // BPF_STATS_RUN_TIME
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, n := range []int{10, 1000, 100000} {
+			if _, err := e.Apply(cg.id, sets[n]); err != nil {
+				b.Fatal(err)
+			}
+			before := e.ProgramStats()
+			loop(b, cg, exe, "openloop", target, opens)
+			loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs)
+			after := e.ProgramStats()
+			for name, a := range after {
+				if d := a.RunCount - before[name].RunCount; d > 0 {
+					key := fmt.Sprintf("%s %d", name, n)
+					progNs[key] = append(progNs[key], float64(a.Runtime-before[name].Runtime)/float64(d))
+				}
+			}
+		}
+		stats.Close()
+		// C: a process outside any enforced cgroup, programs attached.
+		samples["open C"] = append(samples["open C"], loop(b, nil, exe, "openloop", target, opens))
+		samples["exec C"] = append(samples["exec C"], loop(b, nil, exe, "execloop", "/tmp/bench/bin/true", execs))
+		e.Remove(cg.id)
+		e.Close()
+		Unpin(pin) // detach everything for the next A
+	}
+
+	med := func(k string) float64 { return median(samples[k]) }
+	fmt.Printf("\nLSM overhead, %d interleaved rounds, medians (software emulation: ±10–15%% per ratio)\n", rounds)
+	fmt.Printf("  open+close, no programs:             %8.0f ns\n", med("open A"))
+	for _, n := range []int{10, 1000, 100000} {
+		k := fmt.Sprintf("open B %d", n)
+		fmt.Printf("  open+close, enforced, %6d rules:  %8.0f ns  %.3fx\n", n, med(k), med(k)/med("open A"))
+	}
+	fmt.Printf("  open+close, outside enforced cgroups:%8.0f ns  %.3fx\n", med("open C"), med("open C")/med("open A"))
+	fmt.Printf("  fork+exec /bin/true, no programs:    %8.0f ns\n", med("exec A"))
+	for _, n := range []int{10, 1000, 100000} {
+		k := fmt.Sprintf("exec B %d", n)
+		fmt.Printf("  fork+exec, enforced, %6d rules:   %8.0f ns  %.3fx\n", n, med(k), med(k)/med("exec A"))
+	}
+	fmt.Printf("  fork+exec, outside enforced cgroups: %8.0f ns  %.3fx\n", med("exec C"), med("exec C")/med("exec A"))
+	fmt.Printf("\nkernel statistics (run time / run count, median over rounds) against the operation's cost in A\n")
+	var keys []string
+	for k := range progNs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ns := median(progNs[k])
+		base := med("open A")
+		if strings.HasPrefix(k, armorProgArmorBprmCheck) || strings.HasPrefix(k, armorProgArmorBprmCommitted) || strings.HasPrefix(k, armorProgArmorTaskAlloc) {
+			base = med("exec A")
+		}
+		fmt.Printf("  %-32s %8.0f ns per run  (%.2f%% of the operation)\n", k, ns, 100*ns/base)
+	}
+	b.ReportMetric(med("open B 1000")/med("open A"), "open-ratio-1000")
+	b.ReportMetric(med("open C")/med("open A"), "open-ratio-outside")
+	b.ReportMetric(med("exec B 1000")/med("exec A"), "exec-ratio-1000")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchRuleSet has n file rules and n process rules, none of which match
+// the benchmark's file or executable (the common case: most operations of
+// an enforced container match no rule).
+func benchRuleSet(tb testing.TB, n int) *policy.RuleSet {
+	var y strings.Builder
+	y.WriteString("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: bench}\nspec:\n  selector: {matchLabels: {a: b}}\n")
+	y.WriteString("  file:\n    matchPaths:\n")
+	for i := 0; i < n*6/10; i++ {
+		fmt.Fprintf(&y, "    - path: /srv/app%d/conf/file%d.yaml\n", i%997, i)
+	}
+	y.WriteString("    matchDirectories:\n")
+	for i := 0; i < n-n*6/10; i++ {
+		fmt.Fprintf(&y, "    - dir: /data/vol%d/part%d/\n      recursive: %t\n", i%991, i, i%2 == 0)
+	}
+	y.WriteString("  process:\n    matchPaths:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&y, "    - path: /opt/tool%d/bin/run\n", i)
+	}
+	y.WriteString("  action: Block\n")
+	res := policy.LoadBytes("bench.yaml", []byte(y.String()))
+	if err := res.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
+}
+
+// loop runs a helper (in cg, or outside when nil) doing n operations and
+// returns its own measure of ns per operation.
+func loop(tb testing.TB, cg *testCgroup, exe, op, arg string, n int) float64 {
+	tb.Helper()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+op, "NRI_ARMOR_LOOP_ARG="+arg, "NRI_ARMOR_LOOP_N="+strconv.Itoa(n))
+	if cg != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.fd.Fd())}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("%s %s: %v (%s)", op, arg, err, out)
+	}
+	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		tb.Fatalf("%s: %q", op, out)
+	}
+	return ns
+}
+
+func init() {
+	extraHelpers["openloop"] = func() int {
+		path, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 1000)
+		p, _ := syscall.BytePtrFromString(path)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(0xffffff9c), uintptr(unsafe.Pointer(p)), syscall.O_RDONLY, 0, 0, 0)
+			if errno != 0 {
+				fmt.Println("open:", errno)
+				return 1
+			}
+			syscall.Close(int(fd))
+		}
+		fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(n))
+		return 0
+	}
+	extraHelpers["execloop"] = func() int {
+		path, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 100)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			pid, err := syscall.ForkExec(path, []string{"true"}, &syscall.ProcAttr{})
+			if err != nil {
+				fmt.Println("exec:", err)
+				return 1
+			}
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+		}
+		fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(n))
+		return 0
+	}
+}
