@@ -8,7 +8,7 @@ PKGS         := ./...
 # hack/vmtest, each as one statically linked test binary; VMTEST_ARGS are
 # passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh. The kernel,
 # the binaries and the logs go to VMTEST_CACHE.
-VMTEST_PKGS      ?= ./hack/vmtest/smoke ./bpf
+VMTEST_PKGS      ?= ./hack/vmtest/smoke ./bpf ./enforce/bpflsm
 VMTEST_CACHE     ?= $(CURDIR)/.cache/vmtest
 export VMTEST_CACHE
 VMTEST_BIN       := $(VMTEST_CACHE)/bin

@@ -138,7 +138,7 @@ struct event {
 	__u32 arg; /* network: family<<16|type<<8|protocol; capabilities: cap */
 	__u8 cls;
 	__u8 action;
-	__u8 posture;
+	__u8 posture; /* 1: the class posture decided; 2: a built-in protection */
 	__u8 write;
 	__u16 res_len;
 	__u16 pad;
@@ -565,12 +565,12 @@ static __always_inline void load_exe(struct machine *m)
 
 /* finish turns the best rule (or the posture) into the hook's return value
  * and writes an event for Audit and Block. */
-static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u32 res_len, __u8 write, bool lsm)
+static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u32 res_len, __u8 write, bool lsm, __u8 builtin)
 {
 	struct machine *m = &sc->m;
 	struct event *e = &sc->ev;
 	__u8 action = m->best_action;
-	__u8 posture = 0;
+	__u8 posture = builtin;
 	__u8 cls = m->cls & 3;
 
 	if (action == ACT_NONE) {
@@ -592,7 +592,7 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	if (lsm)
 		e->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->rule_id = posture ? 0 : m->best_id;
+	e->rule_id = posture ? 0 : m->best_id; /* no rule for the posture or a built-in */
 	e->set_id = m->set_id;
 	e->retval = ret;
 	e->cls = cls;
@@ -626,6 +626,16 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 	__u32 len = (n - 1) & PATH_MASK;
 
 	struct machine *m = init_match(h, sc, set_id, cls);
+	if (write && cls == CLASS_FILE) {
+		/* Built in: an enforced container may not write to cgroupfs,
+		 * which would let a process move itself out of its cgroup,
+		 * and out of its rule set. */
+		unsigned long magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
+		if (magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC) {
+			m->best_action = ACT_BLOCK;
+			return finish(sc, h, cgid, len, write, true, 2);
+		}
+	}
 	__u8 is_owner = BPF_CORE_READ(f, f_inode, i_uid.val) == (__u32)bpf_get_current_uid_gid();
 	m->combo = (write << 1) | is_owner;
 	m->paths = 1;
@@ -633,7 +643,7 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 	load_exe(m);
 	sc->ev.arg = 0;
 	run(sc);
-	return finish(sc, h, cgid, len, write, true);
+	return finish(sc, h, cgid, len, write, true, 0);
 }
 
 SEC("lsm/file_open")
@@ -737,7 +747,7 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 	push(sc, KIND_ALL, 0, 0, 0);
 	run(sc);
 	sc->ev.arg = (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);
-	return finish(sc, h, cgid, 0, 0, lsm);
+	return finish(sc, h, cgid, 0, 0, lsm, 0);
 }
 
 /* Cgroup socket programs return 1 to allow and 0 to deny (EPERM). */
@@ -777,7 +787,7 @@ int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, 
 	push(sc, KIND_CAP, (__u32)cap, 0, 0);
 	run(sc);
 	sc->ev.arg = cap;
-	return finish(sc, h, cgid, 0, 0, true);
+	return finish(sc, h, cgid, 0, 0, true, 0);
 }
 
 SEC("cgroup/sock_create")

@@ -189,29 +189,33 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 				}
 				key.Kind, key.Hash = kindCap, uint64(n)
 			case policy.MatchPattern:
-				g, why := splitKernelGlob(m.Value)
+				gs, why := kernelGlobs(m.Value)
 				if why != "" {
 					enc.Unenforced = append(enc.Unenforced, Unenforced{r, "the kernel matcher does not support " + why + ": matched in user space only (audit)"})
 					continue
 				}
-				key.Kind, key.Hash, key.Len = kindPattern, fnv(g.prefix), uint32(len(g.prefix))
-				slot := buckets[key]
-				if slot >= maxPatternsPerBucket {
-					return nil, fmt.Errorf("more than %d patterns share the prefix %q", maxPatternsPerBucket, g.prefix)
+				v := verdicts(kc.class, "", []*policy.Rule{r})
+				for _, g := range gs {
+					pk := key
+					pk.Kind, pk.Hash, pk.Len = kindPattern, fnv(g.prefix), uint32(len(g.prefix))
+					slot := buckets[pk]
+					if slot >= maxPatternsPerBucket {
+						return nil, fmt.Errorf("more than %d patterns share the prefix %q", maxPatternsPerBucket, g.prefix)
+					}
+					buckets[pk] = slot + 1
+					enc.Header.Depths[kc.code] |= depthBit(g.prefix)
+					enc.Header.Kinds[kc.code] |= 1 << kindPattern
+					pv := armorPatVal{V: v, Len: uint16(len(g.rest))}
+					if g.tail {
+						pv.Tail = 1
+					}
+					for i := 0; i < len(g.rest); i++ {
+						pv.Pat[i] = int8(g.rest[i])
+					}
+					pk.Slot = uint16(slot)
+					enc.PatternKeys = append(enc.PatternKeys, pk)
+					enc.Patterns = append(enc.Patterns, pv)
 				}
-				buckets[key] = slot + 1
-				enc.Header.Depths[kc.code] |= depthBit(g.prefix)
-				enc.Header.Kinds[kc.code] |= 1 << kindPattern
-				pv := armorPatVal{V: verdicts(kc.class, "", []*policy.Rule{r}), Len: uint16(len(g.rest))}
-				if g.tail {
-					pv.Tail = 1
-				}
-				for i := 0; i < len(g.rest); i++ {
-					pv.Pat[i] = int8(g.rest[i])
-				}
-				key.Slot = uint16(slot)
-				enc.PatternKeys = append(enc.PatternKeys, key)
-				enc.Patterns = append(enc.Patterns, pv)
 				continue
 			default:
 				enc.Unenforced = append(enc.Unenforced, Unenforced{r, fmt.Sprintf("matcher %s is not enforced by the BPF programs", m.Type)})

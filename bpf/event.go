@@ -24,6 +24,7 @@ type Event struct {
 	Class    policy.Class
 	Action   policy.Action
 	Posture  bool // DefaultPosture decided
+	Builtin  bool // a built-in protection decided (writing cgroupfs)
 	Write    bool
 	Comm     string
 	Resource string // path, for process and file events
@@ -60,7 +61,7 @@ func DecodeEvent(b []byte) (Event, error) {
 	ev.PID, ev.TGID, ev.PPID, ev.UID = r.Pid, r.Tgid, r.Ppid, r.Uid
 	ev.RuleID, ev.SetID, ev.Retval = r.RuleId, r.SetId, r.Retval
 	ev.Class, ev.Action = classNames[r.Cls], actionNames[r.Action]
-	ev.Posture, ev.Write = r.Posture != 0, r.Write != 0
+	ev.Posture, ev.Builtin, ev.Write = r.Posture == 1, r.Posture == 2, r.Write != 0
 	ev.Comm = cString(b[unsafe.Offsetof(r.Comm) : unsafe.Offsetof(r.Comm)+16])
 	n := int(r.ResLen)
 	if n > len(b)-eventHeader {

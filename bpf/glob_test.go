@@ -13,6 +13,15 @@ func kernelGlobMatches(g kernelGlob, path string) bool {
 	return strings.HasPrefix(path, g.prefix) && globMatch(g.rest, path[len(g.prefix):], g.tail)
 }
 
+func kernelGlobsMatch(gs []kernelGlob, path string) bool {
+	for _, g := range gs {
+		if kernelGlobMatches(g, path) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestKernelGlob(t *testing.T) {
 	for _, c := range []struct {
 		pattern, path string
@@ -49,9 +58,29 @@ func TestKernelGlob(t *testing.T) {
 			t.Errorf("%s ~ %s: reference says %t", c.pattern, c.path, !c.want)
 		}
 	}
-	for _, p := range []string{"/etc/[ab]", "/x/{a,b}", "/a/**/b", "relative/*", `/a\*`} {
-		if _, why := splitKernelGlob(p); why == "" {
+	for _, p := range []string{"/etc/[^ab]", "/a/**/b", "relative/*", `/a\*`, "/{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}"} {
+		if _, why := kernelGlobs(p); why == "" {
 			t.Errorf("%s: kernel form accepted, want it reported", p)
+		}
+	}
+	for _, c := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"/home/*/.ssh/{id_rsa,id_ed25519}", "/home/u/.ssh/id_rsa", true},
+		{"/home/*/.ssh/{id_rsa,id_ed25519}", "/home/u/.ssh/id_dsa", false},
+		{"/etc/[ab]*.conf", "/etc/b1.conf", true},
+		{"/etc/[a-c]x", "/etc/cx", true},
+		{"/etc/[a-c]x", "/etc/dx", false},
+		{"/{usr/,}bin/{ba,}sh", "/usr/bin/bash", true},
+		{"/{usr/,}bin/{ba,}sh", "/bin/sh", true},
+	} {
+		gs, why := kernelGlobs(c.pattern)
+		if why != "" {
+			t.Fatalf("%s: %s", c.pattern, why)
+		}
+		if got := kernelGlobsMatch(gs, c.path); got != c.want {
+			t.Errorf("%s ~ %s: %t, want %t", c.pattern, c.path, got, c.want)
 		}
 	}
 }
@@ -62,8 +91,9 @@ func FuzzKernelGlob(f *testing.F) {
 	f.Add("/a/*b?/c**", "/a/xbz/cdef/g")
 	f.Add("/*/*", "/x/y")
 	f.Add("/a*a*a*b", "/aaaaaaaaaaaaaaaaaaab")
+	f.Add("/x/{a,b[0-3]}/*.c", "/x/b2/y.c")
 	f.Fuzz(func(t *testing.T, pattern, path string) {
-		g, why := splitKernelGlob(pattern)
+		gs, why := kernelGlobs(pattern)
 		if why != "" {
 			return
 		}
@@ -71,8 +101,8 @@ func FuzzKernelGlob(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got, want := kernelGlobMatches(g, path), ref.Match(path); got != want {
-			t.Fatalf("%q ~ %q: kernel %t, reference %t (prefix %q rest %q tail %t)", pattern, path, got, want, g.prefix, g.rest, g.tail)
+		if got, want := kernelGlobsMatch(gs, path), ref.Match(path); got != want {
+			t.Fatalf("%q ~ %q: kernel %t, reference %t (%+v)", pattern, path, got, want, gs)
 		}
 	})
 }

@@ -79,6 +79,9 @@ func batch(t *testing.T, cg *testCgroup, exe string, uid int, ops []string) []st
 	return res
 }
 
+// bypassOps are more batch operations, taking the rest of the line.
+var bypassOps = map[string]func(arg string) error{}
+
 func init() {
 	extraHelpers["batch"] = func() int { return runBatch(os.Stdin) }
 }
@@ -106,7 +109,11 @@ func runBatch(in io.Reader) int {
 				err = nil // it ran
 			}
 		default:
-			err = helperOp(op)
+			if f := bypassOps[op]; f != nil {
+				err = f(arg)
+			} else {
+				err = helperOp(op)
+			}
 		}
 		if err != nil {
 			fmt.Println(errName(err))
@@ -454,7 +461,8 @@ func TestLSMDifferential(t *testing.T) {
 	pick := func(list []string) string { return list[rng.Intn(len(list))] }
 	actions := []string{"Allow", "Audit", "Block"}
 	patterns := []string{"/tmp/vmd/t/*/f", "/tmp/vmd/t/x/**", "/tmp/vmd/t/?/*", "/tmp/vmd/t/*z*/**", "/tmp/vmd/t/a-very-*-on/?/f",
-		"/tmp/vmd/t/*y", "/tmp/vmd/**", "/tmp/vmd/t/*/*/f", "/tmp/vmd/t/a-*-*-on/*", "/tmp/vmd/t/*-*n/?*/**", "/tmp/vmd/t/*z/**"}
+		"/tmp/vmd/t/*y", "/tmp/vmd/**", "/tmp/vmd/t/*/*/f", "/tmp/vmd/t/a-*-*-on/*", "/tmp/vmd/t/*-*n/?*/**", "/tmp/vmd/t/*z/**",
+		"/tmp/vmd/t/{x,zz}/*", "/tmp/vmd/t/[xy]/[xy]/f", "/tmp/vmd/t/{y/**,x/?}"}
 	sets := 12
 	if testing.Short() {
 		sets = 4

@@ -18,6 +18,8 @@ import (
 //
 // It compiles to an anchored RE2 regular expression: matching is linear in
 // the path's length whatever the pattern, so no pattern can make Decide slow.
+// Paths are bytes, as the kernel sees them: '?' and a class match one byte,
+// whatever the encoding (the expression runs over the bytes as Latin-1).
 type Glob struct {
 	Pattern string
 	re      *regexp.Regexp
@@ -49,7 +51,7 @@ func CompileGlob(pattern string) (*Glob, error) {
 			}
 			markWild(i) // keep the prefix free of escapes: it is compared as plain text
 			i++
-			b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+			b.WriteString(regexp.QuoteMeta(string(rune(pattern[i]))))
 		case '*':
 			markWild(i)
 			if i+1 < len(pattern) && pattern[i+1] == '*' {
@@ -100,7 +102,7 @@ func CompileGlob(pattern string) (*Glob, error) {
 					b.WriteByte('\\')
 					b.WriteByte(ch)
 				default:
-					b.WriteByte(ch)
+					b.WriteRune(rune(ch)) // one byte, as Latin-1
 				}
 			}
 			b.WriteString("]")
@@ -122,11 +124,7 @@ func CompileGlob(pattern string) (*Glob, error) {
 			depth--
 			b.WriteString(`)`)
 		default:
-			// Copy the whole UTF-8 sequence: quoting its bytes one by one
-			// would turn each into a character of its own.
-			_, size := utf8.DecodeRuneInString(pattern[i:])
-			b.WriteString(regexp.QuoteMeta(pattern[i : i+size]))
-			i += size - 1
+			b.WriteString(regexp.QuoteMeta(string(rune(c))))
 		}
 	}
 	if depth > 0 {
@@ -145,7 +143,22 @@ func CompileGlob(pattern string) (*Glob, error) {
 }
 
 // Match reports whether path matches the whole pattern.
-func (g *Glob) Match(path string) bool { return g.re.MatchString(path) }
+func (g *Glob) Match(path string) bool { return g.re.MatchString(latin1(path)) }
+
+// latin1 maps each byte of s to the rune of the same value, so that the
+// expression sees bytes; ASCII needs no copy.
+func latin1(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			r := make([]rune, len(s))
+			for j := 0; j < len(s); j++ {
+				r[j] = rune(s[j])
+			}
+			return string(r)
+		}
+	}
+	return s
+}
 
 // IsLiteral reports whether the pattern has no wildcard at all.
 func (g *Glob) IsLiteral() bool { return g.Prefix == g.Pattern }

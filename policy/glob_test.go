@@ -85,7 +85,9 @@ func TestGlobNonASCII(t *testing.T) {
 		{"/data/naïve/**", "/data/naïve/a/b"},
 		{"/srv/{café,bar}/x", "/srv/café/x"},
 		{"/tmp/\\é", "/tmp/é"},
-		{"/tmp/[éa]", "/tmp/é"},
+		// '?' and classes match bytes, as the kernel sees paths: é is two.
+		{"/tmp/??", "/tmp/é"},
+		{"/tmp/[\xc3][\xa9a]", "/tmp/é"},
 	}
 	for _, c := range cases {
 		g, err := CompileGlob(c.pattern)
@@ -96,6 +98,9 @@ func TestGlobNonASCII(t *testing.T) {
 		if !g.Match(c.path) {
 			t.Errorf("%q should match %q", c.pattern, c.path)
 		}
+	}
+	if g, _ := CompileGlob("/tmp/?"); g.Match("/tmp/é") {
+		t.Error(`"/tmp/?" matches the two bytes of "é"`)
 	}
 }
 

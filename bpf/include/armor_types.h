@@ -50,9 +50,14 @@ struct path {
 	void *dentry;
 } __attribute__((preserve_access_index));
 
+struct super_block {
+	unsigned long s_magic;
+} __attribute__((preserve_access_index));
+
 struct inode {
 	kuid_t i_uid;
 	unsigned short i_mode;
+	struct super_block *i_sb;
 } __attribute__((preserve_access_index));
 
 struct file {
@@ -118,6 +123,8 @@ struct bpf_sock_addr {
 };
 
 #define FMODE_WRITE 0x2
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#define CGROUP2_SUPER_MAGIC 0x63677270
 #define EPERM 1
 #define AF_INET 2
 #define AF_INET6 10

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -182,10 +183,21 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
 		return 1
 	}
+	un, err := kernelUnenforced(e.RuleSet)
+	if err != nil {
+		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
+		return 1
+	}
 	if pf.output == "json" {
-		err = writeJSON(stdout, e)
-	} else {
-		err = e.WriteText(stdout)
+		err = writeJSON(stdout, struct {
+			*policy.Explanation
+			KernelUnenforced []unenforcedRule `json:"kernelUnenforced"`
+		}{e, un})
+	} else if err = e.WriteText(stdout); err == nil && len(un) > 0 {
+		fmt.Fprintf(stdout, "\nnot enforced by the BPF programs (reported in user space, audit only):\n")
+		for _, u := range un {
+			fmt.Fprintf(stdout, "  #%-4d %s: %s\n", u.Rule, u.Describe, u.Reason)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
@@ -289,4 +301,28 @@ func completeEvent(ev *policy.Event, op string) error {
 		return fmt.Errorf("--op is required (process, file, network, capabilities or syscall)")
 	}
 	return fmt.Errorf("unknown --op %q (process, file, network, capabilities or syscall)", op)
+}
+
+// unenforcedRule is a rule the kernel programs cannot enforce.
+type unenforcedRule struct {
+	Rule     int    `json:"rule"`
+	Describe string `json:"matcher"`
+	Reason   string `json:"reason"`
+}
+
+// kernelUnenforced lists the rules of rs that BPF-LSM would not enforce:
+// patterns beyond the in-kernel matcher, and syscall rules (seccomp's).
+func kernelUnenforced(rs *policy.RuleSet) ([]unenforcedRule, error) {
+	enc, err := bpf.Encode(rs, 1)
+	if err != nil {
+		return nil, err
+	}
+	out := []unenforcedRule{}
+	for _, u := range enc.Unenforced {
+		out = append(out, unenforcedRule{u.Rule.ID, u.Rule.Describe(), u.Reason})
+	}
+	for _, r := range rs.Syscalls.Rules {
+		out = append(out, unenforcedRule{r.ID, r.Describe(), "syscall rules are enforced with seccomp, not BPF-LSM"})
+	}
+	return out, nil
 }

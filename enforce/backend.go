@@ -1,0 +1,52 @@
+package enforce
+
+import (
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Backend enforces compiled rule sets on containers, which it knows by
+// their cgroup v2 id. The NRI plugin calls it; each backend lives in a
+// package of its own (enforce/bpflsm, enforce/cgroupnet).
+type Backend interface {
+	// Name is the backend as alerts' Enforcer field names it.
+	Name() string
+	// Classes are the classes it enforces on this node.
+	Classes() []policy.Class
+	// Apply points the cgroup at rs, atomically replacing its previous set.
+	// The report lists the rules of rs that this backend does not enforce.
+	Apply(cgroupID uint64, rs *policy.RuleSet) (Report, error)
+	// Remove stops enforcing on the cgroup.
+	Remove(cgroupID uint64) error
+	// Close releases the backend's descriptors; pinned kernel state stays.
+	Close() error
+}
+
+// Report says what of a rule set a backend does not enforce, and why: such
+// rules are matched in user space (audit only), never silently dropped.
+type Report struct {
+	Unenforced []Unenforced
+}
+
+// Unenforced is one rule the backend cannot enforce.
+type Unenforced struct {
+	Rule   *policy.Rule
+	Reason string
+}
+
+// NotEnforced lists every rule of rs in a class outside classes, with reason.
+func NotEnforced(rs *policy.RuleSet, classes []policy.Class, reason string) []Unenforced {
+	var out []Unenforced
+	for _, c := range policy.Classes {
+		covered := false
+		for _, k := range classes {
+			covered = covered || k == c
+		}
+		if covered {
+			continue
+		}
+		for _, r := range rs.Class(c).Rules {
+			out = append(out, Unenforced{Rule: r, Reason: reason})
+		}
+	}
+	return out
+}

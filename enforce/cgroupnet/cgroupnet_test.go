@@ -1,0 +1,85 @@
+package cgroupnet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+const mixed = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: mixed, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  process:
+    matchPaths:
+    - path: /usr/bin/apt
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: tcp
+      fromSource:
+      - path: /usr/bin/curl
+  action: Block
+`
+
+// TestBackendReportsWhatItCannotEnforce: on a node without BPF-LSM, the
+// network backend enforces network rules and says which others it cannot.
+func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
+	testenv.RequireRoot(t)
+	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-cgnet-test-%d", os.Getpid())
+	defer bpf.Unpin(pin)
+	b, err := Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var _ enforce.Backend = b
+	if b.Name() != enforce.BackendCgroupBPF || len(b.Classes()) != 1 || b.Classes()[0] != policy.ClassNetwork {
+		t.Fatalf("name %s classes %v", b.Name(), b.Classes())
+	}
+	root, err := enforce.Cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("nri-armor-cgnet-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	res := policy.LoadBytes("m.yaml", []byte(mixed))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rs := policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
+	rep, err := b.Apply(st.Ino, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range rep.Unenforced {
+		got = append(got, u.Rule.Describe()+": "+u.Reason)
+	}
+	want := []string{
+		"path /usr/bin/apt: this node has no BPF-LSM: audit only",
+		"protocol tcp fromSource=/usr/bin/curl: cgroup-BPF programs cannot see the acting executable (fromSource)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("unenforced:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := b.Remove(st.Ino); err != nil {
+		t.Fatal(err)
+	}
+}
