@@ -620,6 +620,11 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 	struct set_hdr *h = enter(&cgid, &set_id, &sc);
 	if (!h)
 		return 0;
+	/* A class without rules and not in allow-list mode cannot decide
+	 * anything but Allow: skip the path (writes still meet the built-in
+	 * cgroupfs check). */
+	if (!h->kinds[cls & 3] && !h->allowlist[cls & 3] && !(write && cls == CLASS_FILE))
+		return 0;
 	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
 	if (n <= 1)
 		return 0; /* no path (anonymous or deleted file): nothing to match */

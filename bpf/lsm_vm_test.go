@@ -516,3 +516,59 @@ func TestLSMDifferential(t *testing.T) {
 		}
 	}
 }
+
+// TestLSMPinnedStateSurvivesRestart: with BPF-LSM, enforcement goes on
+// after the loader exits, and a new loader reuses the pinned links (the
+// programs are unchanged) and the sets.
+func TestLSMPinnedStateSurvivesRestart(t *testing.T) {
+	vmtest.RequireLSM(t, "bpf")
+	root, _ := cgroup2Root()
+	pin := testPinPath(t)
+	cg := newTestCgroup(t, root)
+	touch(t, "/tmp/vmr/secret", 0)
+	rs := compileYAML(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: r, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/vmr/secret
+  action: Block
+`)
+	cfg := Config{PinPath: pin, MaxContainers: 16, MaxRuleEntries: 1024, RingBytes: 1 << 16}
+	e, err := Open(cfg, HooksLSM, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Apply(cg.id, rs); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	copyFile(t, self, "/tmp/vmr/app")
+	e.Close()
+	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "EPERM" {
+		t.Fatalf("with the loader gone: %s, want EPERM", got[0])
+	}
+	e2, err := Open(cfg, HooksLSM, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if got := e2.Cgroups()[cg.id]; got != rs.Digest {
+		t.Fatalf("recovered set %q, want %q", got, rs.Digest)
+	}
+	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "EPERM" {
+		t.Fatalf("after restart: %s, want EPERM", got[0])
+	}
+	links, _ := os.ReadDir(filepath.Join(pin, "links"))
+	if len(links) != len(lsmPrograms) {
+		t.Fatalf("%d pinned links, want one per LSM program (%d): the restart must reuse them", len(links), len(lsmPrograms))
+	}
+	if err := e2.Remove(cg.id); err != nil {
+		t.Fatal(err)
+	}
+	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "ok" {
+		t.Fatalf("after Remove: %s, want ok", got[0])
+	}
+}
