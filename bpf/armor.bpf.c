@@ -86,6 +86,15 @@ struct set_hdr {
 	__u64 depths[NUM_CLASSES];
 };
 
+/* What a cgroup points at: its set, and the set's header copied in, so
+ * that a hook needs one lookup to know both (and a switch of set is still
+ * one map update). */
+struct cg_val {
+	__u32 set_id;
+	__u32 pad;
+	struct set_hdr hdr;
+};
+
 struct rule_key {
 	__u32 set_id;
 	__u8 cls;
@@ -150,18 +159,10 @@ struct event {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u64);
-	__type(value, __u32);
+	__type(value, struct cg_val);
 	__uint(max_entries, 16384);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cg_sets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct set_hdr);
-	__uint(max_entries, 16384);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} set_hdrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -349,30 +350,35 @@ static __always_inline void push_finals(struct scratch *sc)
 	m->walked = 1;
 }
 
+/* step_walk hashes up to 8 bytes of the path, then returns to the loop. */
 static __always_inline void step_walk(struct scratch *sc)
 {
 	struct machine *m = &sc->m;
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		if (m->pos >= m->len || m->ncands >= CAND_ROOM)
+			break;
+		__u32 i = m->pos++;
+		__u8 c = sc->ev.res[i & PATH_MASK];
+		m->hash = (m->hash ^ c) * FNV_PRIME;
+		if (c == '/') {
+			m->base = FNV_OFFSET;
+			m->last_dir = m->hash;
+			m->last_dir_len = i + 1;
+			m->depth++;
+			if (depth_has_rules(m, m->depth)) {
+				push(sc, KIND_DIR_REC, m->hash, i + 1, 0);
+				push(sc, KIND_PATTERN, m->hash, i + 1, i + 1);
+			}
+		} else {
+			m->base = (m->base ^ c) * FNV_PRIME;
+		}
+	}
 	if (m->pos >= m->len || m->ncands >= CAND_ROOM) {
 		if (m->pos >= m->len)
 			push_finals(sc);
 		m->ci = 0;
 		m->state = ST_CAND;
-		return;
-	}
-	__u32 i = m->pos++;
-	__u8 c = sc->ev.res[i & PATH_MASK];
-	m->hash = (m->hash ^ c) * FNV_PRIME;
-	if (c == '/') {
-		m->base = FNV_OFFSET;
-		m->last_dir = m->hash;
-		m->last_dir_len = i + 1;
-		m->depth++;
-		if (depth_has_rules(m, m->depth)) {
-			push(sc, KIND_DIR_REC, m->hash, i + 1, 0);
-			push(sc, KIND_PATTERN, m->hash, i + 1, i + 1);
-		}
-	} else {
-		m->base = (m->base ^ c) * FNV_PRIME;
 	}
 }
 
@@ -511,12 +517,11 @@ static __always_inline void run(struct scratch *sc)
 	}
 }
 
-/* lookup_set returns the current cgroup's set id, or 0 when it has none. */
-static __always_inline __u32 lookup_set(__u64 *cgid)
+/* lookup_set returns the current cgroup's entry, or NULL when it has none. */
+static __always_inline struct cg_val *lookup_set(__u64 *cgid)
 {
 	*cgid = bpf_get_current_cgroup_id();
-	__u32 *set = bpf_map_lookup_elem(&cg_sets, cgid);
-	return set ? *set : 0;
+	return bpf_map_lookup_elem(&cg_sets, cgid);
 }
 
 static __always_inline struct scratch *new_scratch(void)
@@ -529,13 +534,14 @@ static __always_inline struct scratch *new_scratch(void)
  * the per-CPU scratch; NULL when the cgroup has no set (the fast path). */
 static __always_inline struct set_hdr *enter(__u64 *cgid, __u32 *set_id, struct scratch **sc)
 {
-	*set_id = lookup_set(cgid);
-	if (!*set_id)
+	struct cg_val *v = lookup_set(cgid);
+	if (!v)
 		return NULL;
+	*set_id = v->set_id;
 	*sc = new_scratch();
 	if (!*sc)
 		return NULL;
-	return bpf_map_lookup_elem(&set_hdrs, set_id);
+	return &v->hdr;
 }
 
 static __always_inline struct machine *init_match(struct set_hdr *h, struct scratch *sc, __u32 set_id, __u8 cls)

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type armorCgVal struct {
+	_     structs.HostLayout
+	SetId uint32
+	Pad   uint32
+	Hdr   armorSetHdr
+}
+
 type armorEvent struct {
 	_        structs.HostLayout
 	CgroupId uint64
@@ -150,7 +157,6 @@ const (
 	armorMapPatterns            = "patterns"
 	armorMapRules               = "rules"
 	armorMapScratch             = "scratch"
-	armorMapSetHdrs             = "set_hdrs"
 	armorProgArmorBprmCheck     = "armor_bprm_check"
 	armorProgArmorBprmCommitted = "armor_bprm_committed"
 	armorProgArmorCapable       = "armor_capable"
@@ -229,7 +235,6 @@ type armorMapSpecs struct {
 	Patterns *ebpf.MapSpec `ebpf:"patterns"`
 	Rules    *ebpf.MapSpec `ebpf:"rules"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	SetHdrs  *ebpf.MapSpec `ebpf:"set_hdrs"`
 }
 
 // armorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -266,7 +271,6 @@ type armorMaps struct {
 	Patterns *ebpf.Map `ebpf:"patterns"`
 	Rules    *ebpf.Map `ebpf:"rules"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
-	SetHdrs  *ebpf.Map `ebpf:"set_hdrs"`
 }
 
 func (m *armorMaps) Close() error {
@@ -277,7 +281,6 @@ func (m *armorMaps) Close() error {
 		m.Patterns,
 		m.Rules,
 		m.Scratch,
-		m.SetHdrs,
 	)
 }
 

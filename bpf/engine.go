@@ -88,6 +88,7 @@ type loadedSet struct {
 	digest     string
 	keys       []armorRuleKey // nil after a restart: found by scanning the map when freed
 	patKeys    []armorRuleKey
+	header     armorSetHdr // copied into each cgroup's entry
 	refs       int
 	unenforced []Unenforced
 }
@@ -112,7 +113,6 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		return nil, err
 	}
 	spec.Maps[armorMapCgSets].MaxEntries = uint32(cfg.MaxContainers)
-	spec.Maps[armorMapSetHdrs].MaxEntries = uint32(cfg.MaxContainers)
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
@@ -276,12 +276,14 @@ func (e *Engine) recover() error {
 		return fmt.Errorf("reading pinned set names: %w", err)
 	}
 	var cg uint64
+	var v armorCgVal
 	it = e.maps.CgSets.Iterate()
-	for it.Next(&cg, &id) {
-		s := e.byID[id]
+	for it.Next(&cg, &v) {
+		s := e.byID[v.SetId]
 		if s == nil {
 			continue // a set without name cannot be shared; it is replaced on the next Apply
 		}
+		s.header = v.Hdr
 		s.refs++
 		e.cgroups[cg] = s
 	}
@@ -302,7 +304,7 @@ func (e *Engine) Apply(cg uint64, rs *policy.RuleSet) ([]Unenforced, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.maps.CgSets.Update(cg, s.id, ebpf.UpdateAny); err != nil {
+	if err := e.maps.CgSets.Update(cg, armorCgVal{SetId: s.id, Hdr: s.header}, ebpf.UpdateAny); err != nil {
 		if s.refs == 0 {
 			e.free(s)
 		}
@@ -344,7 +346,7 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 		if s.keys == nil && s.unenforced == nil {
 			// Recovered after a restart: recompute what the set does not enforce.
 			if enc, err := Encode(rs, s.id); err == nil {
-				s.unenforced = enc.Unenforced
+				s.unenforced, s.header = enc.Unenforced, enc.Header
 			}
 		}
 		return s, nil
@@ -357,7 +359,7 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, patKeys: enc.PatternKeys, unenforced: enc.Unenforced}
+	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, patKeys: enc.PatternKeys, unenforced: enc.Unenforced, header: enc.Header}
 	// Patterns first: a rule entry must never point at a missing pattern.
 	for i := range enc.PatternKeys {
 		if err := e.maps.Patterns.Update(&enc.PatternKeys[i], &enc.Patterns[i], ebpf.UpdateAny); err != nil {
@@ -380,13 +382,8 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if b, err := hex.DecodeString(strings.TrimPrefix(rs.Digest, "sha256:")); err == nil {
 		copy(name[:], b)
 	}
-	if err := e.maps.SetHdrs.Update(id, &enc.Header, ebpf.UpdateAny); err != nil {
-		e.deleteKeys(s)
-		return nil, fmt.Errorf("writing rule set header: %w", err)
-	}
 	if err := e.names.Update(id, name, ebpf.UpdateAny); err != nil {
 		e.deleteKeys(s)
-		_ = e.maps.SetHdrs.Delete(id)
 		return nil, fmt.Errorf("naming rule set: %w", err)
 	}
 	e.sets[s.digest] = s
@@ -413,7 +410,6 @@ func (e *Engine) allocID() (uint32, error) {
 // free removes an unused set from the maps.
 func (e *Engine) free(s *loadedSet) {
 	_ = e.names.Delete(s.id)
-	_ = e.maps.SetHdrs.Delete(s.id)
 	e.deleteKeys(s)
 	delete(e.sets, s.digest)
 	delete(e.byID, s.id)
@@ -468,7 +464,7 @@ func (e *Engine) Stats() Stats {
 	for _, s := range e.byID {
 		st.RuleEntries += len(s.keys)
 	}
-	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.SetHdrs, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.Scratch, e.names} {
+	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.Scratch, e.names} {
 		if info, err := m.Info(); err == nil {
 			if b, ok := info.Memlock(); ok {
 				st.KernelBytes += b

@@ -85,8 +85,16 @@ func BenchmarkLSMOverhead(b *testing.B) {
 			}
 			before := e.ProgramStats()
 			loop(b, cg, exe, "openloop", target, opens)
+			mid := e.ProgramStats()
 			loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs)
 			after := e.ProgramStats()
+			if r == 0 && n == 1000 {
+				for name, m := range mid {
+					if d := m.RunCount - before[name].RunCount; d > 0 {
+						fmt.Printf("  runs per open+close: %-24s %.2f\n", name, float64(d)/float64(opens))
+					}
+				}
+			}
 			for name, a := range after {
 				if d := a.RunCount - before[name].RunCount; d > 0 {
 					key := fmt.Sprintf("%s %d", name, n)
