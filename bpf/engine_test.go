@@ -391,3 +391,53 @@ func expectNoEvent(t *testing.T, rd *ringbuf.Reader) {
 		t.Fatalf("unexpected event %+v", ev)
 	}
 }
+
+// TestDefaultCapacities: with the default configuration, 16,384 cgroups and
+// a set of 65,536 rules fit, and a set over capacity fails whole, leaving
+// nothing behind.
+func TestDefaultCapacities(t *testing.T) {
+	testenv.RequireRoot(t)
+	root, err := cgroup2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Config{PinPath: testPinPath(t), RingBytes: 1 << 16}, HooksCgroupNet, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var y strings.Builder
+	y.WriteString("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: big}\nspec:\n  selector: {matchLabels: {a: b}}\n  file:\n    matchPaths:\n")
+	for i := 0; i < 65536; i++ {
+		fmt.Fprintf(&y, "    - path: /srv/d%d/f%d\n", i%512, i)
+	}
+	y.WriteString("  action: Block\n")
+	big := compileYAML(t, y.String())
+	small := compileYAML(t, netPolicy)
+	// Cgroup ids need not exist for the maps; ids far above real inodes.
+	const base = uint64(1) << 40
+	if _, err := e.Apply(base, big); err != nil {
+		t.Fatalf("a set of 65,536 rules: %v", err)
+	}
+	for i := uint64(1); i < 16384; i++ {
+		if _, err := e.Apply(base+i, small); err != nil {
+			t.Fatalf("cgroup %d of 16,384: %v", i+1, err)
+		}
+	}
+	st := e.Stats()
+	if st.Cgroups != 16384 || st.Sets != 2 || st.RuleEntries < 65536 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("16,384 cgroups, a 65,536-rule set: %d rule entries, %d KiB of kernel memory", st.RuleEntries, st.KernelBytes/1024)
+	if _, err := e.Apply(base+16384, compileYAML(t, tcpPolicy)); err == nil {
+		t.Fatal("a 16,385th cgroup with a third set was accepted")
+	}
+	for i := uint64(0); i < 16384; i++ {
+		if err := e.Remove(base + i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := e.Stats(); st.Cgroups != 0 || st.Sets != 0 || st.RuleEntries != 0 {
+		t.Fatalf("after removing all: %+v", st)
+	}
+}
