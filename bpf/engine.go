@@ -25,9 +25,12 @@ type Config struct {
 	PinPath string
 	// MaxContainers bounds cgroups with a rule set, and distinct sets (default 16384).
 	MaxContainers int
-	// MaxRuleEntries bounds rule entries over all sets (default 1<<20); a set
-	// being replaced and its replacement coexist for a moment.
+	// MaxRuleEntries bounds rule entries over all sets (default 262,144: a
+	// 65,536-rule set, its replacement while it is swapped, and the rest);
+	// the kernel allocates 16 bytes of buckets per entry up front.
 	MaxRuleEntries int
+	// MaxPatternEntries bounds pattern entries over all sets (default 65,536).
+	MaxPatternEntries int
 	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two).
 	RingBytes int
 	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
@@ -45,7 +48,10 @@ func (c *Config) defaults() {
 		c.MaxContainers = 16384
 	}
 	if c.MaxRuleEntries <= 0 {
-		c.MaxRuleEntries = 1 << 20
+		c.MaxRuleEntries = 1 << 18
+	}
+	if c.MaxPatternEntries <= 0 {
+		c.MaxPatternEntries = 1 << 16
 	}
 	if c.RingBytes <= 0 {
 		c.RingBytes = 4 << 20
@@ -114,7 +120,7 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	}
 	spec.Maps[armorMapCgSets].MaxEntries = uint32(cfg.MaxContainers)
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
-	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxRuleEntries)
+	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxPatternEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
 	if err := spec.Variables[armorVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
 		return nil, err
@@ -452,15 +458,16 @@ type Stats struct {
 	Cgroups     int    `json:"cgroups"`
 	Sets        int    `json:"sets"`
 	RuleEntries int    `json:"ruleEntries"`
-	KernelBytes uint64 `json:"kernelBytes"` // memory charged to the maps
-	Capacity    Config `json:"capacity"`
+	KernelBytes uint64            `json:"kernelBytes"` // memory charged to the maps
+	MapBytes    map[string]uint64 `json:"mapBytes"`    // the same, per map
+	Capacity    Config            `json:"capacity"`
 }
 
 // Stats counts cgroups, sets and rule entries, and the maps' kernel memory.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := Stats{Cgroups: len(e.cgroups), Sets: len(e.byID), Capacity: e.cfg}
+	st := Stats{Cgroups: len(e.cgroups), Sets: len(e.byID), Capacity: e.cfg, MapBytes: map[string]uint64{}}
 	for _, s := range e.byID {
 		st.RuleEntries += len(s.keys)
 	}
@@ -468,6 +475,7 @@ func (e *Engine) Stats() Stats {
 		if info, err := m.Info(); err == nil {
 			if b, ok := info.Memlock(); ok {
 				st.KernelBytes += b
+				st.MapBytes[info.Name] = b
 			}
 		}
 	}

@@ -428,7 +428,7 @@ func TestDefaultCapacities(t *testing.T) {
 	if st.Cgroups != 16384 || st.Sets != 2 || st.RuleEntries < 65536 {
 		t.Fatalf("stats %+v", st)
 	}
-	t.Logf("16,384 cgroups, a 65,536-rule set: %d rule entries, %d KiB of kernel memory", st.RuleEntries, st.KernelBytes/1024)
+	t.Logf("16,384 cgroups, a 65,536-rule set: %d rule entries, %d KiB of kernel memory %v", st.RuleEntries, st.KernelBytes/1024, st.MapBytes)
 	if _, err := e.Apply(base+16384, compileYAML(t, tcpPolicy)); err == nil {
 		t.Fatal("a 16,385th cgroup with a third set was accepted")
 	}
