@@ -118,7 +118,7 @@ func TestLSMBypassAttempts(t *testing.T) {
 	root, _ := cgroup2Root()
 
 	rs := compileYAML(t, bypassPolicy)
-	if _, err := f.e.Apply(f.cg.id, rs); err != nil {
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -165,7 +165,7 @@ func TestLSMBypassAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs = policy.Compile(res.Policies, policy.Options{Postures: policy.Postures{File: policy.Block, Network: policy.Audit, Capabilities: policy.Audit}, Mode: policy.ModeEnforce})
-	if _, err := f.e.Apply(f.cg.id, rs); err != nil {
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
 	got = batch(t, f.cg, app, 0, []string{"exec /tmp/vmb/copy", "memfd /tmp/vmb/bin/blocked", "exec /tmp/vmb/bin/blocked"})

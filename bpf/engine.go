@@ -455,9 +455,9 @@ func (e *Engine) deleteKeys(s *loadedSet) {
 
 // Stats is what the kernel state holds now.
 type Stats struct {
-	Cgroups     int    `json:"cgroups"`
-	Sets        int    `json:"sets"`
-	RuleEntries int    `json:"ruleEntries"`
+	Cgroups     int               `json:"cgroups"`
+	Sets        int               `json:"sets"`
+	RuleEntries int               `json:"ruleEntries"`
 	KernelBytes uint64            `json:"kernelBytes"` // memory charged to the maps
 	MapBytes    map[string]uint64 `json:"mapBytes"`    // the same, per map
 	Capacity    Config            `json:"capacity"`

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -81,43 +81,10 @@ func errName(err error) string {
 	return err.Error()
 }
 
-// testCgroup creates a cgroup v2 child for the test and removes it after.
-type testCgroup struct {
-	path string
-	id   uint64
-	fd   *os.File
-}
+// testCgroup is a cgroup the test created (testenv.NewCgroup).
+type testCgroup = testenv.Cgroup
 
-var cgroupSeq int
-
-func newTestCgroup(t testing.TB, root string) *testCgroup {
-	t.Helper()
-	cgroupSeq++
-	dir := filepath.Join(root, fmt.Sprintf("nri-armor-test-%d-%d", os.Getpid(), cgroupSeq))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		fd.Close()
-		// Processes exit before the cgroup can go; retry briefly.
-		for i := 0; i < 50; i++ {
-			if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Errorf("could not remove test cgroup %s", dir)
-	})
-	return &testCgroup{path: dir, id: st.Ino, fd: fd}
-}
+func newTestCgroup(t testing.TB, _ string) *testCgroup { return testenv.NewCgroup(t) }
 
 // run starts the helper for op, inside cg when cg is not nil.
 func run(t *testing.T, cg *testCgroup, op string) string {
@@ -125,7 +92,7 @@ func run(t *testing.T, cg *testCgroup, op string) string {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+op)
 	if cg != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.fd.Fd())}
+		cg.Into(cmd)
 	}
 	out, err := cmd.Output()
 	if err != nil {
@@ -184,21 +151,7 @@ func openEngine(t *testing.T, pin string) *Engine {
 	return e
 }
 
-func cgroup2Root() (string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" {
-				return f[4], nil
-			}
-		}
-	}
-	return "", errors.New("no cgroup2 mount")
-}
+func cgroup2Root() (string, error) { return cgroups.Mount() }
 
 func testPinPath(t testing.TB) string {
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-test-%d", os.Getpid())
@@ -227,7 +180,7 @@ func TestCgroupNetEnforces(t *testing.T) {
 		t.Fatalf("before Apply: raw socket %s, want ok", got)
 	}
 	rs := compileYAML(t, netPolicy)
-	if _, err := e.Apply(cg.id, rs); err != nil {
+	if _, err := e.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, cg, "raw"); got != "EPERM" {
@@ -235,8 +188,8 @@ func TestCgroupNetEnforces(t *testing.T) {
 	}
 	ev := readEvent(t, rd)
 	want := rs.Network.Rules[0] // raw: Block
-	if ev.CgroupId != cg.id || ev.Action != actBlock || ev.Retval != -int32(syscall.EPERM) || ev.Cls != classNetwork || ev.RuleId != uint32(ruleID(t, rs, "raw")) {
-		t.Fatalf("event %+v, want cgroup %d Block rule %d (%s)", ev, cg.id, ruleID(t, rs, "raw"), want.Describe())
+	if ev.CgroupId != cg.ID || ev.Action != actBlock || ev.Retval != -int32(syscall.EPERM) || ev.Cls != classNetwork || ev.RuleId != uint32(ruleID(t, rs, "raw")) {
+		t.Fatalf("event %+v, want cgroup %d Block rule %d (%s)", ev, cg.ID, ruleID(t, rs, "raw"), want.Describe())
 	}
 	if ev.Arg>>16 != syscall.AF_INET || (ev.Arg>>8)&0xff != syscall.SOCK_RAW {
 		t.Fatalf("event arg %#x: want AF_INET/SOCK_RAW", ev.Arg)
@@ -264,7 +217,7 @@ func TestCgroupNetEnforces(t *testing.T) {
 
 	// Swap to another set: raw passes, tcp is denied.
 	rs2 := compileYAML(t, tcpPolicy)
-	if _, err := e.Apply(cg.id, rs2); err != nil {
+	if _, err := e.Apply(cg.ID, rs2); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, cg, "raw"); got != "ok" {
@@ -281,7 +234,7 @@ func TestCgroupNetEnforces(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 
-	if err := e.Remove(cg.id); err != nil {
+	if err := e.Remove(cg.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, cg, "tcp"); got != "ok" {
@@ -313,7 +266,7 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 	e := openEngine(t, pin)
 	rs := compileYAML(t, netPolicy)
 	for _, c := range []*testCgroup{cg, shared} {
-		if _, err := e.Apply(c.id, rs); err != nil {
+		if _, err := e.Apply(c.ID, rs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -328,7 +281,7 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 
 	e2 := openEngine(t, pin)
 	defer e2.Close()
-	if got := e2.Cgroups(); got[cg.id] != rs.Digest || got[shared.id] != rs.Digest {
+	if got := e2.Cgroups(); got[cg.ID] != rs.Digest || got[shared.ID] != rs.Digest {
 		t.Fatalf("recovered cgroups %v, want both on %s", got, rs.Digest)
 	}
 	if got := run(t, cg, "raw"); got != "EPERM" {
@@ -336,16 +289,16 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 	}
 	// Re-applying the same set is a no-op; removing one cgroup keeps the
 	// set for the other; removing both frees it, keys found by scanning.
-	if _, err := e2.Apply(cg.id, rs); err != nil {
+	if _, err := e2.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
-	if err := e2.Remove(cg.id); err != nil {
+	if err := e2.Remove(cg.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, shared, "raw"); got != "EPERM" {
 		t.Fatalf("other cgroup after removing one: raw %s, want EPERM", got)
 	}
-	if err := e2.Remove(shared.id); err != nil {
+	if err := e2.Remove(shared.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, shared, "raw"); got != "ok" {

@@ -62,7 +62,7 @@ func batch(t *testing.T, cg *testCgroup, exe string, uid int, ops []string) []st
 	cmd.Env = append(os.Environ(), helperEnv+"=batch")
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if cg != nil {
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.fd.Fd())
+		cg.Into(cmd)
 	}
 	if uid != 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}
@@ -329,7 +329,7 @@ func TestLSMFileAndProcess(t *testing.T) {
 	if len(deepFile) < 300 || strings.Count(deepFile, "/") < 25 {
 		t.Fatalf("deep path too short: %d bytes", len(deepFile))
 	}
-	if _, err := f.e.Apply(f.cg.id, rs); err != nil {
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
 
@@ -418,7 +418,7 @@ func TestLSMAllowListPosture(t *testing.T) {
 	}
 	for _, posture := range []policy.Action{policy.Block, policy.Audit} {
 		rs := policy.Compile(res.Policies, policy.Options{Postures: policy.Postures{File: posture, Network: posture, Capabilities: posture}, Mode: policy.ModeEnforce})
-		if _, err := f.e.Apply(f.cg.id, rs); err != nil {
+		if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 			t.Fatal(err)
 		}
 		t.Run(string(posture), func(t *testing.T) {
@@ -490,7 +490,7 @@ func TestLSMDifferential(t *testing.T) {
 			fmt.Fprintf(&y, "    - pattern: %s\n      action: %s\n      readOnly: %t\n", pick(patterns), pick(actions), rng.Intn(3) == 0)
 		}
 		rs := compileYAML(t, y.String())
-		unenforced, err := f.e.Apply(f.cg.id, rs)
+		unenforced, err := f.e.Apply(f.cg.ID, rs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -541,7 +541,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Apply(cg.id, rs); err != nil {
+	if _, err := e.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
 	self, _ := os.Executable()
@@ -555,7 +555,7 @@ spec:
 		t.Fatal(err)
 	}
 	defer e2.Close()
-	if got := e2.Cgroups()[cg.id]; got != rs.Digest {
+	if got := e2.Cgroups()[cg.ID]; got != rs.Digest {
 		t.Fatalf("recovered set %q, want %q", got, rs.Digest)
 	}
 	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "EPERM" {
@@ -565,7 +565,7 @@ spec:
 	if len(links) != len(lsmPrograms) {
 		t.Fatalf("%d pinned links, want one per LSM program (%d): the restart must reuse them", len(links), len(lsmPrograms))
 	}
-	if err := e2.Remove(cg.id); err != nil {
+	if err := e2.Remove(cg.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "ok" {

@@ -67,7 +67,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, n := range []int{10, 1000, 100000} {
-			if _, err := e.Apply(cg.id, sets[n]); err != nil {
+			if _, err := e.Apply(cg.ID, sets[n]); err != nil {
 				b.Fatal(err)
 			}
 			samples[fmt.Sprintf("open B %d", n)] = append(samples[fmt.Sprintf("open B %d", n)], loop(b, cg, exe, "openloop", target, opens))
@@ -80,7 +80,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, n := range []int{10, 1000, 100000} {
-			if _, err := e.Apply(cg.id, sets[n]); err != nil {
+			if _, err := e.Apply(cg.ID, sets[n]); err != nil {
 				b.Fatal(err)
 			}
 			before := e.ProgramStats()
@@ -106,7 +106,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		// C: a process outside any enforced cgroup, programs attached.
 		samples["open C"] = append(samples["open C"], loop(b, nil, exe, "openloop", target, opens))
 		samples["exec C"] = append(samples["exec C"], loop(b, nil, exe, "execloop", "/tmp/bench/bin/true", execs))
-		e.Remove(cg.id)
+		e.Remove(cg.ID)
 		e.Close()
 		Unpin(pin) // detach everything for the next A
 	}
@@ -196,7 +196,7 @@ func loop(tb testing.TB, cg *testCgroup, exe, op, arg string, n int) float64 {
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+op, "NRI_ARMOR_LOOP_ARG="+arg, "NRI_ARMOR_LOOP_N="+strconv.Itoa(n))
 	if cg != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.fd.Fd())}
+		cg.Into(cmd)
 	}
 	out, err := cmd.Output()
 	if err != nil {

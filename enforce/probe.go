@@ -4,7 +4,6 @@
 package enforce
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -239,24 +239,7 @@ func (p *Probe) WriteText(w io.Writer) error {
 
 // Cgroup2Mount returns the cgroup v2 mount point: /sys/fs/cgroup on a pure
 // v2 host, /sys/fs/cgroup/unified on a hybrid one.
-func Cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE SUPER
-		fields := strings.Fields(sc.Text())
-		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4], nil
-			}
-		}
-	}
-	return "", errors.New("no cgroup2 mount in /proc/self/mountinfo")
-}
+func Cgroup2Mount() (string, error) { return cgroups.Mount() }
 
 var allow = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 var allowSock = asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}

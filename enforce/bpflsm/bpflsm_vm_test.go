@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -47,24 +46,7 @@ func TestBackend(t *testing.T) {
 	}
 	b = lsm
 	defer b.Close()
-	root, err := enforce.Cgroup2Mount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "bpflsm-test")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(dir)
-	cg, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cg.Close()
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
+	cg := testenv.NewCgroup(t)
 	os.MkdirAll("/tmp/bl", 0o755)
 	os.WriteFile("/tmp/bl/secret", []byte("s"), 0o644)
 
@@ -73,7 +55,7 @@ func TestBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
-	rep, err := b.Apply(st.Ino, rs)
+	rep, err := b.Apply(cg.ID, rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,14 +68,14 @@ func TestBackend(t *testing.T) {
 	}
 	cat := func() string {
 		cmd := exec.Command("/bin/busybox", "cat", "/tmp/bl/secret")
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		cg.Into(cmd)
 		out, _ := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out))
 	}
 	if got := cat(); !strings.Contains(got, "Operation not permitted") {
 		t.Fatalf("cat of the blocked file in the cgroup: %q", got)
 	}
-	if err := b.Remove(st.Ino); err != nil {
+	if err := b.Remove(cg.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := cat(); got != "s" {

@@ -3,9 +3,7 @@ package cgroupnet
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/nri-armor/nri-armor/bpf"
@@ -46,25 +44,13 @@ func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
 	if b.Name() != enforce.BackendCgroupBPF || len(b.Classes()) != 1 || b.Classes()[0] != policy.ClassNetwork {
 		t.Fatalf("name %s classes %v", b.Name(), b.Classes())
 	}
-	root, err := enforce.Cgroup2Mount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, fmt.Sprintf("nri-armor-cgnet-test-%d", os.Getpid()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(dir)
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
+	cg := testenv.NewCgroup(t)
 	res := policy.LoadBytes("m.yaml", []byte(mixed))
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
 	rs := policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
-	rep, err := b.Apply(st.Ino, rs)
+	rep, err := b.Apply(cg.ID, rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +65,7 @@ func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("unenforced:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if err := b.Remove(st.Ino); err != nil {
+	if err := b.Remove(cg.ID); err != nil {
 		t.Fatal(err)
 	}
 }
