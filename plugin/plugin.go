@@ -409,12 +409,15 @@ func (p *Plugin) forget(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
+	if c.cgroupID != 0 {
+		if err := p.backend.Remove(c.cgroupID); err != nil {
+			// Kept, so that the runtime's retry of the removal retries this.
+			return fmt.Errorf("nri-armor: container %s: releasing cgroup %d: %w", id, c.cgroupID, err)
+		}
+	}
 	delete(p.containers, id)
 	if c.cgroupID == 0 {
 		return nil
-	}
-	if err := p.backend.Remove(c.cgroupID); err != nil {
-		return fmt.Errorf("nri-armor: container %s: releasing cgroup %d: %w", id, c.cgroupID, err)
 	}
 	nrilog.Infof(ctx, "container %s: cgroup %d released", id, c.cgroupID)
 	return nil

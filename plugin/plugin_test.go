@@ -607,3 +607,53 @@ func TestCgroupID(t *testing.T) {
 		t.Fatal("a missing pid gave a cgroup id")
 	}
 }
+
+// TestSynchronizeForgetsVanished: a container that went away while the
+// plugin was not listening (its RemoveContainer missed) is released by the
+// next Synchronize; a pod removed with its containers still known releases
+// them.
+func TestSynchronizeForgetsVanished(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	p := newPlugin(t, b)
+	rt.connect(p)
+	ann := map[string]string{policy.AnnotationPolicies: "no-raw"}
+	sbA := rt.runPod("pod-a", "shop", "web-0", nil, ann)
+	ctrA, _, err := rt.create(sbA, "ctr-a", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prA := startProc(t)
+	if err := rt.start(sbA, ctrA, prA.pid()); err != nil {
+		t.Fatal(err)
+	}
+	sbB := rt.runPod("pod-b", "shop", "web-1", nil, ann)
+	ctrB, _, err := rt.create(sbB, "ctr-b", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prB := startProc(t)
+	if err := rt.start(sbB, ctrB, prB.pid()); err != nil {
+		t.Fatal(err)
+	}
+	b.take()
+
+	// ctr-a and pod-a vanish without a word to the plugin.
+	if _, err := p.Synchronize(context.Background(), []*api.PodSandbox{sbB}, []*api.Container{ctrB}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := p.containerState("ctr-b")
+	expectCalls(t, b, fmt.Sprintf("apply %d %s", prB.cgroupID, st.digest), fmt.Sprintf("remove %d", prA.cgroupID))
+	if _, ok := p.containerState("ctr-a"); ok || p.hasPod("pod-a") {
+		t.Fatal("vanished container or pod still known")
+	}
+
+	if err := rt.nri.RemovePodSandbox(context.Background(), &api.RemovePodSandboxRequest{Pod: sbB}); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b, fmt.Sprintf("remove %d", prB.cgroupID))
+	if _, ok := p.containerState("ctr-b"); ok || p.hasPod("pod-b") {
+		t.Fatal("container or pod still known after RemovePodSandbox")
+	}
+}
