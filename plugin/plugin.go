@@ -1,0 +1,489 @@
+// Package plugin is the NRI glue of nri-armor: it follows the runtime's pod
+// and container lifecycle over NRI, resolves each container's policies,
+// compiles them, and has an enforce.Backend install the compiled set for the
+// container's cgroup v2 id before the container's first instruction runs.
+//
+// The lifecycle, as containerd 2.4 delivers it:
+//
+//   - RunPodSandbox: the pod is recorded (namespace, name, uid, labels,
+//     annotations).
+//   - CreateContainer: the container's policies are resolved and compiled.
+//     An unknown policy name or a bad nri-armor annotation is returned as an
+//     error, so the runtime refuses the container. A non-empty set is named
+//     on the container by the OCI annotation nri-armor.dev/policy-set (its
+//     digest). A container whose set is empty (no policy, or mode disabled)
+//     is remembered as such and costs nothing afterwards.
+//   - StartContainer: the container's init process exists (pid > 0) and so
+//     does its cgroup, and the runtime waits for the answer. The cgroup id
+//     is resolved from the pid and the set is applied; an error refuses the
+//     start (fail closed) when the container is in enforce mode.
+//   - StopContainer: nothing. Stopping only signals the container; its
+//     processes keep running through the grace period, and they must stay
+//     confined while they do. The cgroup (and so its id) stays until the
+//     container is removed, so there is no stale id to worry about either.
+//   - RemoveContainer, RemovePodSandbox: the backend stops enforcing on the
+//     cgroup and the container is forgotten.
+//   - Synchronize (on every connection, e.g. after nri-armor restarts): the
+//     state is rebuilt from the runtime's list of pods and containers, and
+//     the set of every live container is applied again (idempotent).
+//   - UpdateContainer changes nothing of ours and is not subscribed to.
+//
+// The plugin must see the host's /proc and the host's cgroup2 mount in the
+// host's cgroup namespace (a privileged DaemonSet with hostPID): cgroup
+// paths in /proc/<pid>/cgroup are relative to the reader's namespace.
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/nri/pkg/api"
+	nrilog "github.com/containerd/nri/pkg/log"
+	"github.com/containerd/nri/pkg/stub"
+
+	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Name and Index are how the plugin registers with the runtime.
+const (
+	Name  = "nri-armor"
+	Index = "10"
+)
+
+// Config is what a Plugin is built from.
+type Config struct {
+	// Catalog holds the loaded policies; nil means none.
+	Catalog *policy.Catalog
+	// Defaults are the node's settings that pods may override.
+	Defaults policy.Defaults
+	// Compiler compiles (and caches) rule sets; nil makes one.
+	Compiler *policy.Compiler
+	// Backend installs sets for cgroups. Required.
+	Backend enforce.Backend
+	// Cgroup2 is the cgroup v2 mount point; empty finds it (enforce.Cgroup2Mount).
+	Cgroup2 string
+	// Proc is where the host's procfs is mounted; empty means /proc.
+	Proc string
+}
+
+// Plugin is the NRI plugin. Its handlers are safe for concurrent use.
+type Plugin struct {
+	backend  enforce.Backend
+	compiler *policy.Compiler
+	defaults policy.Defaults
+	cgroup2  string
+	proc     string
+
+	catMu   sync.RWMutex
+	catalog *policy.Catalog
+
+	mu         sync.Mutex
+	pods       map[string]*pod       // by sandbox id
+	containers map[string]*container // by container id
+}
+
+// pod is what the plugin remembers of a pod sandbox.
+type pod struct {
+	namespace, name, uid string
+	labels, annotations  map[string]string
+}
+
+// container is what the plugin remembers of a container.
+type container struct {
+	pod, name string
+	// set is the compiled set; nil when the container has nothing to enforce.
+	set  *policy.RuleSet
+	mode policy.Mode
+	// cgroupID is the cgroup the set was applied to; 0 until then.
+	cgroupID uint64
+}
+
+// digest is the container's set digest, "" when it has none.
+func (c *container) digest() string {
+	if c.set == nil {
+		return ""
+	}
+	return c.set.Digest
+}
+
+// New returns a plugin for cfg.
+func New(cfg Config) (*Plugin, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("plugin: no enforcement backend")
+	}
+	if cfg.Compiler == nil {
+		cfg.Compiler = policy.NewCompiler(0)
+	}
+	if cfg.Catalog == nil {
+		c, err := policy.NewCatalog(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Catalog = c
+	}
+	if cfg.Cgroup2 == "" {
+		m, err := enforce.Cgroup2Mount()
+		if err != nil {
+			return nil, fmt.Errorf("plugin: %w", err)
+		}
+		cfg.Cgroup2 = m
+	}
+	if cfg.Proc == "" {
+		cfg.Proc = "/proc"
+	}
+	return &Plugin{
+		backend:    cfg.Backend,
+		compiler:   cfg.Compiler,
+		defaults:   cfg.Defaults,
+		cgroup2:    cfg.Cgroup2,
+		proc:       cfg.Proc,
+		catalog:    cfg.Catalog,
+		pods:       map[string]*pod{},
+		containers: map[string]*container{},
+	}, nil
+}
+
+// NewStub returns the NRI stub that connects p to the runtime, registered as
+// Index-Name and asking the runtime to fail a request rather than go on
+// without nri-armor when the plugin does not answer in time (ignored by
+// runtimes whose NRI predates failure policies). opts come after, and may
+// override these.
+func (p *Plugin) NewStub(opts ...stub.Option) (stub.Stub, error) {
+	base := []stub.Option{
+		stub.WithPluginName(Name),
+		stub.WithPluginIdx(Index),
+		stub.WithFailurePolicy(&api.FailurePolicy{FailRequest: true}),
+	}
+	return stub.New(p, append(base, opts...)...)
+}
+
+// Catalog returns the current catalog.
+func (p *Plugin) Catalog() *policy.Catalog {
+	p.catMu.RLock()
+	defer p.catMu.RUnlock()
+	return p.catalog
+}
+
+// SetCatalog swaps the catalog. Containers created from now on resolve
+// against it; the sets of existing containers are not changed.
+func (p *Plugin) SetCatalog(c *policy.Catalog) {
+	p.catMu.Lock()
+	p.catalog = c
+	p.catMu.Unlock()
+}
+
+// RunPodSandbox records the pod.
+func (p *Plugin) RunPodSandbox(_ context.Context, sb *api.PodSandbox) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recordPod(sb)
+	return nil
+}
+
+// RemovePodSandbox forgets the pod and releases any container of it that is
+// still known.
+func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for id, c := range p.containers {
+		if c.pod == sb.GetId() {
+			errs = append(errs, p.forget(ctx, id))
+		}
+	}
+	delete(p.pods, sb.GetId())
+	return errors.Join(errs...)
+}
+
+// CreateContainer resolves and compiles the container's set, refusing the
+// container when its annotations cannot be honoured, and names the set on the
+// container by the nri-armor.dev/policy-set annotation.
+func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recordPod(sb)
+	c, err := p.track(sb, ctr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.set == nil {
+		return nil, nil, nil
+	}
+	adjust := &api.ContainerAdjustment{}
+	adjust.AddAnnotation(policy.AnnotationPolicySet, c.set.Digest)
+	return adjust, nil, nil
+}
+
+// StartContainer applies the container's set to its cgroup. The runtime
+// waits for it; an error refuses the start in enforce mode. In audit mode
+// nothing would be blocked anyway, so a failure is logged and the start
+// goes on.
+func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *api.Container) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recordPod(sb)
+	c, ok := p.containers[ctr.GetId()]
+	if !ok {
+		// Created before nri-armor was connected and missed by Synchronize.
+		var err error
+		if c, err = p.track(sb, ctr); err != nil {
+			return err
+		}
+	}
+	if c.set == nil {
+		return nil
+	}
+	if err := p.apply(ctx, ctr, c); err != nil {
+		if c.mode == policy.ModeAudit {
+			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// RemoveContainer stops enforcing on the container's cgroup and forgets it.
+func (p *Plugin) RemoveContainer(ctx context.Context, _ *api.PodSandbox, ctr *api.Container) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.forget(ctx, ctr.GetId())
+}
+
+// Synchronize rebuilds the state from the runtime's pods and containers and
+// applies the set of every container that has a process again. It does not
+// fail on one container: the runtime would drop the plugin and every other
+// container would go unprotected. Each failure is logged instead.
+func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	livePods := map[string]bool{}
+	byID := map[string]*api.PodSandbox{}
+	for _, sb := range pods {
+		p.recordPod(sb)
+		livePods[sb.GetId()] = true
+		byID[sb.GetId()] = sb
+	}
+	live := map[string]bool{}
+	for _, ctr := range ctrs {
+		live[ctr.GetId()] = true
+		switch ctr.GetState() {
+		case api.ContainerState_CONTAINER_STOPPED:
+			// Its cgroup may be gone; Remove will follow. Keep what we knew.
+			continue
+		}
+		sb := byID[ctr.GetPodSandboxId()]
+		if sb == nil {
+			nrilog.Errorf(ctx, "synchronize: container %s: pod %s not in the runtime's list", ctr.GetId(), ctr.GetPodSandboxId())
+			continue
+		}
+		// Resolve again, against the current catalog.
+		old := p.containers[ctr.GetId()]
+		c, err := p.track(sb, ctr)
+		if err != nil {
+			nrilog.Errorf(ctx, "synchronize: container %s: %v", ctr.GetId(), err)
+			if old != nil {
+				p.containers[ctr.GetId()] = old
+			}
+			continue
+		}
+		if old != nil && old.cgroupID != 0 {
+			if c.set == nil {
+				if err := p.backend.Remove(old.cgroupID); err != nil {
+					nrilog.Errorf(ctx, "synchronize: container %s: releasing cgroup %d: %v", ctr.GetId(), old.cgroupID, err)
+				}
+			} else {
+				c.cgroupID = old.cgroupID
+			}
+		}
+		if c.set == nil || ctr.GetPid() == 0 {
+			continue
+		}
+		if err := p.apply(ctx, ctr, c); err != nil {
+			nrilog.Errorf(ctx, "synchronize: %v", err)
+		}
+	}
+	for id := range p.containers {
+		if !live[id] {
+			if err := p.forget(ctx, id); err != nil {
+				nrilog.Errorf(ctx, "synchronize: %v", err)
+			}
+		}
+	}
+	for id := range p.pods {
+		if !livePods[id] {
+			delete(p.pods, id)
+		}
+	}
+	return nil, nil
+}
+
+// recordPod remembers sb. The caller holds p.mu.
+func (p *Plugin) recordPod(sb *api.PodSandbox) {
+	if sb == nil || sb.GetId() == "" {
+		return
+	}
+	p.pods[sb.GetId()] = &pod{
+		namespace:   sb.GetNamespace(),
+		name:        sb.GetName(),
+		uid:         sb.GetUid(),
+		labels:      sb.GetLabels(),
+		annotations: sb.GetAnnotations(),
+	}
+}
+
+// track resolves and compiles the container's set and remembers the
+// container. The caller holds p.mu.
+func (p *Plugin) track(sb *api.PodSandbox, ctr *api.Container) (*container, error) {
+	pd := p.pods[ctr.GetPodSandboxId()]
+	if pd == nil {
+		// The runtime always sends the pod with the container.
+		p.recordPod(sb)
+		if pd = p.pods[ctr.GetPodSandboxId()]; pd == nil {
+			return nil, fmt.Errorf("nri-armor: container %s: unknown pod %s", ctr.GetId(), ctr.GetPodSandboxId())
+		}
+	}
+	target, err := p.Catalog().Resolve(policy.Pod{
+		Namespace:   pd.namespace,
+		Name:        pd.name,
+		Labels:      pd.labels,
+		Annotations: pd.annotations,
+	}, ctr.GetName(), p.defaults)
+	if err != nil {
+		return nil, fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, ctr.GetName(), err)
+	}
+	c := &container{pod: ctr.GetPodSandboxId(), name: ctr.GetName(), mode: target.Settings.Mode}
+	if target.Settings.Mode != policy.ModeDisabled && len(target.Policies) > 0 {
+		rs := p.compiler.Compile(target.Policies, policy.Options{Postures: target.Settings.Postures, Mode: target.Settings.Mode})
+		if !rs.Empty() {
+			c.set = rs
+		}
+	}
+	p.containers[ctr.GetId()] = c
+	return c, nil
+}
+
+// apply resolves the container's cgroup from its pid and applies its set.
+// The caller holds p.mu.
+func (p *Plugin) apply(ctx context.Context, ctr *api.Container, c *container) error {
+	pd := p.pods[c.pod]
+	who := ctr.GetId()
+	if pd != nil {
+		who = fmt.Sprintf("%s/%s container %s (%s)", pd.namespace, pd.name, c.name, ctr.GetId())
+	}
+	id, err := CgroupID(p.proc, p.cgroup2, int(ctr.GetPid()))
+	if err != nil {
+		return fmt.Errorf("nri-armor: pod %s: %w", who, err)
+	}
+	if c.cgroupID != 0 && c.cgroupID != id {
+		// Not expected for one container; release the old id rather than leak it.
+		if err := p.backend.Remove(c.cgroupID); err != nil {
+			nrilog.Warnf(ctx, "pod %s: releasing cgroup %d: %v", who, c.cgroupID, err)
+		}
+	}
+	rep, err := p.backend.Apply(id, c.set)
+	if err != nil {
+		return fmt.Errorf("nri-armor: pod %s: applying policy set %s to cgroup %d: %w", who, c.set.ShortDigest(), id, err)
+	}
+	c.cgroupID = id
+	for _, u := range rep.Unenforced {
+		nrilog.Warnf(ctx, "pod %s: %s: rule %s not enforced by %s: %s", who, c.set.ShortDigest(), u.Rule.Describe(), p.backend.Name(), u.Reason)
+	}
+	nrilog.Infof(ctx, "pod %s: policy set %s (%d policies) applied to cgroup %d by %s", who, c.set.ShortDigest(), len(c.set.Policies), id, p.backend.Name())
+	return nil
+}
+
+// forget stops enforcing on the container's cgroup and drops it. The caller
+// holds p.mu.
+func (p *Plugin) forget(ctx context.Context, id string) error {
+	c, ok := p.containers[id]
+	if !ok {
+		return nil
+	}
+	if c.cgroupID != 0 {
+		if err := p.backend.Remove(c.cgroupID); err != nil {
+			// Kept, so that the runtime's retry of the removal retries this.
+			return fmt.Errorf("nri-armor: container %s: releasing cgroup %d: %w", id, c.cgroupID, err)
+		}
+	}
+	delete(p.containers, id)
+	if c.cgroupID == 0 {
+		return nil
+	}
+	nrilog.Infof(ctx, "container %s: cgroup %d released", id, c.cgroupID)
+	return nil
+}
+
+// CgroupID returns the cgroup v2 id (the inode of its directory) of the
+// cgroup that process pid is in: the "0::" line of <proc>/<pid>/cgroup joined
+// to the cgroup2 mount point cgroup2.
+func CgroupID(proc, cgroup2 string, pid int) (uint64, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("no process (pid %d) to find the cgroup of", pid)
+	}
+	f, err := os.Open(filepath.Join(proc, strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	rel, found := "", false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if r, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			rel, found = r, true
+			break
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
+	}
+	if !found {
+		return 0, fmt.Errorf("cgroup of pid %d: no cgroup v2 (0::) line", pid)
+	}
+	if !strings.HasPrefix(rel, "/") || strings.Contains(rel, "/../") || strings.HasSuffix(rel, "/..") {
+		return 0, fmt.Errorf("cgroup of pid %d: path %q is outside this cgroup namespace", pid, rel)
+	}
+	if rel == "/" {
+		return 0, fmt.Errorf("cgroup of pid %d: the process is in the root cgroup, not a container's", pid)
+	}
+	dir := filepath.Join(cgroup2, rel)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
+	}
+	return st.Ino, nil
+}
+
+// state is a snapshot of what the plugin knows about one container, for tests.
+type state struct {
+	pod, name, digest string
+	cgroupID          uint64
+}
+
+// containerState returns the plugin's view of container id.
+func (p *Plugin) containerState(id string) (state, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.containers[id]
+	if !ok {
+		return state{}, false
+	}
+	return state{pod: c.pod, name: c.name, digest: c.digest(), cgroupID: c.cgroupID}, true
+}
+
+// hasPod says whether the plugin knows sandbox id.
+func (p *Plugin) hasPod(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.pods[id]
+	return ok
+}

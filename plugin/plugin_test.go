@@ -1,0 +1,659 @@
+package plugin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+
+	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// helperEnv makes the test binary act as a container's process: it reads
+// lines from stdin and answers each "raw" with the outcome of opening a raw
+// socket ("ok" or the errno name); it exits when stdin closes.
+const helperEnv = "NRI_ARMOR_PLUGIN_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helper())
+	}
+	os.Exit(m.Run())
+}
+
+func helper() int {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() != "raw" {
+			fmt.Println("unknown op", sc.Text())
+			continue
+		}
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+		switch {
+		case err == nil:
+			syscall.Close(fd)
+			fmt.Println("ok")
+		case errors.Is(err, syscall.EPERM):
+			fmt.Println("EPERM")
+		default:
+			fmt.Println(err)
+		}
+	}
+	return 0
+}
+
+const policies = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: no-raw, namespace: shop}
+spec:
+  selector: {matchLabels: {app: armored}}
+  network:
+    matchProtocols:
+    - protocol: raw
+  action: Block
+`
+
+func testCatalog(t *testing.T) *policy.Catalog {
+	t.Helper()
+	res := policy.LoadBytes("policies.yaml", []byte(policies))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := policy.NewCatalog(res.Policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// recorder is an enforce.Backend that records what it is asked to do.
+type recorder struct {
+	mu       sync.Mutex
+	calls    []string
+	applyErr error
+}
+
+func (r *recorder) Name() string            { return "recorder" }
+func (r *recorder) Classes() []policy.Class { return policy.Classes }
+func (r *recorder) Close() error            { return nil }
+
+func (r *recorder) Apply(id uint64, rs *policy.RuleSet) (enforce.Report, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf("apply %d %s", id, rs.Digest))
+	return enforce.Report{}, r.applyErr
+}
+
+func (r *recorder) Remove(id uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf("remove %d", id))
+	return nil
+}
+
+// take returns the calls since the last take.
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+func expectCalls(t *testing.T, r *recorder, want ...string) {
+	t.Helper()
+	got := r.take()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("backend calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// runtime is the runtime side as containerd embeds it: the real NRI
+// adaptation on a temporary socket, with the pods and containers it reports
+// to plugins in Synchronize.
+type runtime struct {
+	t      *testing.T
+	nri    *adaptation.Adaptation
+	sock   string
+	synced chan struct{}
+
+	mu   sync.Mutex
+	pods map[string]*api.PodSandbox
+	ctrs map[string]*api.Container
+}
+
+func newRuntime(t *testing.T) *runtime {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nri-armor-plugin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r := &runtime{
+		t:      t,
+		sock:   filepath.Join(dir, "nri.sock"),
+		synced: make(chan struct{}, 16),
+		pods:   map[string]*api.PodSandbox{},
+		ctrs:   map[string]*api.Container{},
+	}
+	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error {
+		r.mu.Lock()
+		var pods []*api.PodSandbox
+		var ctrs []*api.Container
+		for _, p := range r.pods {
+			pods = append(pods, p)
+		}
+		for _, c := range r.ctrs {
+			ctrs = append(ctrs, c)
+		}
+		r.mu.Unlock()
+		_, err := cb(ctx, pods, ctrs)
+		r.synced <- struct{}{}
+		return err
+	}
+	updateFn := func(context.Context, []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
+		return nil, nil
+	}
+	r.nri, err = adaptation.New("containerd", "v2.4.2", syncFn, updateFn,
+		adaptation.WithSocketPath(r.sock),
+		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
+		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nri.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.nri.Stop)
+	<-r.synced // Start synchronizes the (no) pre-installed plugins once itself.
+	return r
+}
+
+// connect starts p's stub against the runtime and returns once the runtime
+// has synchronized it and counts it among its plugins.
+func (r *runtime) connect(p *Plugin) stub.Stub {
+	r.t.Helper()
+	s, err := p.NewStub(stub.WithSocketPath(r.sock))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(s.Stop)
+	select {
+	case <-r.synced:
+	case <-ctx.Done():
+		r.t.Fatal("plugin not synchronized")
+	}
+	// The runtime registers the plugin while it holds the sync lock, which
+	// BlockPluginSync waits for: from here on, events reach the plugin.
+	r.nri.BlockPluginSync().Unblock()
+	return s
+}
+
+// settle returns once the runtime has dropped plugins whose connection is
+// gone. It notices a closed connection asynchronously; until then a request
+// is still relayed to the plugin and, because nri-armor asks for
+// FailRequest, fails with "ttrpc: closed" (and drops the plugin). A probe
+// request shows when that window has passed.
+func (r *runtime) settle() {
+	r.t.Helper()
+	probe := &api.PodSandbox{Id: "settle-probe", Name: "probe", Namespace: "probe"}
+	for i := 0; ; i++ {
+		err := r.nri.RunPodSandbox(context.Background(), &api.RunPodSandboxRequest{Pod: probe})
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "ttrpc: closed") || i == 100 {
+			r.t.Fatalf("probe: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := r.nri.RemovePodSandbox(context.Background(), &api.RemovePodSandboxRequest{Pod: probe}); err != nil {
+		r.t.Fatalf("probe: %v", err)
+	}
+}
+
+func (r *runtime) runPod(id, ns, name string, labels, ann map[string]string) *api.PodSandbox {
+	r.t.Helper()
+	sb := &api.PodSandbox{Id: id, Name: name, Uid: "uid-" + id, Namespace: ns, Labels: labels, Annotations: ann}
+	if err := r.nri.RunPodSandbox(context.Background(), &api.RunPodSandboxRequest{Pod: sb}); err != nil {
+		r.t.Fatalf("RunPodSandbox %s: %v", id, err)
+	}
+	r.mu.Lock()
+	r.pods[id] = sb
+	r.mu.Unlock()
+	return sb
+}
+
+func (r *runtime) create(sb *api.PodSandbox, id, name string) (*api.Container, *api.CreateContainerResponse, error) {
+	ctr := &api.Container{Id: id, PodSandboxId: sb.Id, Name: name, State: api.ContainerState_CONTAINER_CREATED}
+	resp, err := r.nri.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: sb, Container: ctr})
+	if err == nil {
+		r.mu.Lock()
+		r.ctrs[id] = ctr
+		r.mu.Unlock()
+	}
+	return ctr, resp, err
+}
+
+func (r *runtime) start(sb *api.PodSandbox, ctr *api.Container, pid int) error {
+	r.mu.Lock()
+	ctr.Pid = uint32(pid)
+	ctr.State = api.ContainerState_CONTAINER_RUNNING
+	r.mu.Unlock()
+	return r.nri.StartContainer(context.Background(), &api.StartContainerRequest{Pod: sb, Container: ctr})
+}
+
+func (r *runtime) remove(sb *api.PodSandbox, ctr *api.Container) error {
+	r.mu.Lock()
+	ctr.State = api.ContainerState_CONTAINER_STOPPED
+	delete(r.ctrs, ctr.Id)
+	r.mu.Unlock()
+	return r.nri.RemoveContainer(context.Background(), &api.RemoveContainerRequest{Pod: sb, Container: ctr})
+}
+
+// proc is a process in a cgroup of its own, as a container's init is.
+type proc struct {
+	cgroupID uint64
+	cmd      *exec.Cmd
+	in       io.WriteCloser
+	out      *bufio.Reader
+	cgFD     *os.File
+}
+
+var cgroupSeq int
+
+// startProc creates a test cgroup under the cgroup2 mount and starts the
+// helper in it; both go when the test ends.
+func startProc(t *testing.T) *proc {
+	t.Helper()
+	root, err := enforce.Cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cgroupSeq++
+	dir := filepath.Join(root, fmt.Sprintf("nri-armor-plugin-test-%d-%d", os.Getpid(), cgroupSeq))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{}
+	t.Cleanup(func() {
+		if p.in != nil {
+			p.in.Close()
+		}
+		if p.cmd != nil && p.cmd.Process != nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+		if p.cgFD != nil {
+			p.cgFD.Close()
+		}
+		for i := 0; i < 50; i++ {
+			if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Errorf("could not remove test cgroup %s", dir)
+	})
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	p.cgroupID = st.Ino
+	if p.cgFD, err = os.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	p.cmd.Env = append(os.Environ(), helperEnv+"=1")
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(p.cgFD.Fd())}
+	if p.in, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.out = bufio.NewReader(stdout)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func newPlugin(t *testing.T, b enforce.Backend) *Plugin {
+	t.Helper()
+	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAnnotatedPodIsEnforcedAtStart: the lifecycle as containerd drives it.
+// CreateContainer names the set on the container; StartContainer applies it
+// to exactly the cgroup of the container's process; RemoveContainer
+// releases that cgroup.
+func TestAnnotatedPodIsEnforcedAtStart(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	p := newPlugin(t, b)
+	rt.connect(p)
+
+	sb := rt.runPod("pod-1", "shop", "web-0", map[string]string{"app": "web"}, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, resp, err := rt.create(sb, "ctr-1", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := p.containerState("ctr-1")
+	if !ok || st.digest == "" || st.pod != "pod-1" || st.name != "nginx" {
+		t.Fatalf("state after create: %+v %v", st, ok)
+	}
+	if got := resp.GetAdjust().GetAnnotations()[policy.AnnotationPolicySet]; got != st.digest {
+		t.Fatalf("annotation %s = %q, want %q (adjust %v)", policy.AnnotationPolicySet, got, st.digest, resp.GetAdjust())
+	}
+	expectCalls(t, b) // nothing before the process exists
+
+	pr := startProc(t)
+	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b, fmt.Sprintf("apply %d %s", pr.cgroupID, st.digest))
+	if st, _ := p.containerState("ctr-1"); st.cgroupID != pr.cgroupID {
+		t.Fatalf("recorded cgroup %d, want %d", st.cgroupID, pr.cgroupID)
+	}
+
+	if err := rt.remove(sb, ctr); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b, fmt.Sprintf("remove %d", pr.cgroupID))
+	if _, ok := p.containerState("ctr-1"); ok {
+		t.Fatal("container still known after RemoveContainer")
+	}
+}
+
+// TestUnselectedPodCostsNothing: no annotation and no selecting policy: no
+// annotation on the container and no backend call at any point.
+func TestUnselectedPodCostsNothing(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	p := newPlugin(t, b)
+	rt.connect(p)
+
+	for i, tc := range []struct {
+		ns  string
+		ann map[string]string
+	}{
+		{"shop", nil},
+		{"other", nil}, // the policy lives in shop
+		{"shop", map[string]string{policy.AnnotationPolicies: "no-raw", policy.AnnotationMode: "disabled"}},
+	} {
+		sb := rt.runPod(fmt.Sprintf("pod-%d", i), tc.ns, "plain", map[string]string{"app": "plain"}, tc.ann)
+		ctr, resp, err := rt.create(sb, fmt.Sprintf("ctr-%d", i), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := resp.GetAdjust().GetAnnotations()[policy.AnnotationPolicySet]; ok {
+			t.Fatalf("case %d: policy-set annotation %q on a container without policies", i, v)
+		}
+		pr := startProc(t)
+		if err := rt.start(sb, ctr, pr.pid()); err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.remove(sb, ctr); err != nil {
+			t.Fatal(err)
+		}
+		expectCalls(t, b)
+	}
+}
+
+// TestSelectedByLabel: a policy whose selector matches the pod's labels
+// applies without any annotation.
+func TestSelectedByLabel(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	p := newPlugin(t, b)
+	rt.connect(p)
+	sb := rt.runPod("pod-1", "shop", "db-0", map[string]string{"app": "armored"}, nil)
+	ctr, resp, err := rt.create(sb, "ctr-1", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetAdjust().GetAnnotations()[policy.AnnotationPolicySet]
+	if d == "" {
+		t.Fatal("no policy-set annotation for a label-selected pod")
+	}
+	pr := startProc(t)
+	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b, fmt.Sprintf("apply %d %s", pr.cgroupID, d))
+}
+
+// TestUnknownPolicyRefusesContainer: a name no policy has fails
+// CreateContainer, and the error the runtime sees names the annotation and
+// its value.
+func TestUnknownPolicyRefusesContainer(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	p := newPlugin(t, b)
+	rt.connect(p)
+	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw, no-such"})
+	_, _, err := rt.create(sb, "ctr-1", "nginx")
+	if err == nil {
+		t.Fatal("CreateContainer succeeded with an unknown policy name")
+	}
+	for _, want := range []string{policy.AnnotationPolicies, `"no-raw, no-such"`, `no policy named "no-such"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not contain %q", err, want)
+		}
+	}
+	t.Logf("runtime sees: %v", err)
+	if _, ok := p.containerState("ctr-1"); ok {
+		t.Fatal("refused container is tracked")
+	}
+	expectCalls(t, b)
+}
+
+// TestApplyFailureRefusesStart: in enforce mode an error from the backend
+// fails StartContainer at the runtime; in audit mode the start goes on.
+func TestApplyFailureRefusesStart(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{applyErr: errors.New("map full")}
+	p := newPlugin(t, b)
+	rt.connect(p)
+
+	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, _, err := rt.create(sb, "ctr-1", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := startProc(t)
+	err = rt.start(sb, ctr, pr.pid())
+	if err == nil || !strings.Contains(err.Error(), "map full") || !strings.Contains(err.Error(), "shop/web-0") {
+		t.Fatalf("StartContainer: %v, want the backend's error naming the pod", err)
+	}
+	t.Logf("runtime sees: %v", err)
+
+	sb2 := rt.runPod("pod-2", "shop", "web-1", nil, map[string]string{policy.AnnotationPolicies: "no-raw", policy.AnnotationMode: "audit"})
+	ctr2, _, err := rt.create(sb2, "ctr-2", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.start(sb2, ctr2, startProc(t).pid()); err != nil {
+		t.Fatalf("audit mode: StartContainer: %v", err)
+	}
+
+	// A container without a process cannot be enforced: refused too.
+	ctr3, _, err := rt.create(sb, "ctr-3", "sidecar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.applyErr = nil
+	if err := rt.start(sb, ctr3, 0); err == nil {
+		t.Fatal("StartContainer without a pid succeeded")
+	}
+}
+
+// TestSynchronizeReappliesExisting: a new plugin instance (nri-armor
+// restarted) connecting to the same runtime rebuilds its state in
+// Synchronize: it applies the set of every running container again to the
+// right cgroup, knows the rest, and can release them later.
+func TestSynchronizeReappliesExisting(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b1 := &recorder{}
+	p1 := newPlugin(t, b1)
+	s1 := rt.connect(p1)
+
+	sbA := rt.runPod("pod-a", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctrA, _, err := rt.create(sbA, "ctr-a", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prA := startProc(t)
+	if err := rt.start(sbA, ctrA, prA.pid()); err != nil {
+		t.Fatal(err)
+	}
+	sbB := rt.runPod("pod-b", "shop", "plain-0", map[string]string{"app": "plain"}, nil)
+	ctrB, _, err := rt.create(sbB, "ctr-b", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.start(sbB, ctrB, startProc(t).pid()); err != nil {
+		t.Fatal(err)
+	}
+	stA, _ := p1.containerState("ctr-a")
+	expectCalls(t, b1, fmt.Sprintf("apply %d %s", prA.cgroupID, stA.digest))
+
+	// A second instance connects while the first is still there, then the
+	// first goes away: the second must know everything by itself.
+	b2 := &recorder{}
+	p2 := newPlugin(t, b2)
+	rt.connect(p2)
+	expectCalls(t, b2, fmt.Sprintf("apply %d %s", prA.cgroupID, stA.digest))
+	if st, ok := p2.containerState("ctr-a"); !ok || st != stA {
+		t.Fatalf("rebuilt state %+v %v, want %+v", st, ok, stA)
+	}
+	if !p2.hasPod("pod-b") {
+		t.Fatal("pod-b unknown after Synchronize")
+	}
+	s1.Stop()
+	rt.settle()
+
+	// Synchronize is idempotent: once more gives the same state and the same call.
+	if _, err := p2.Synchronize(context.Background(), []*api.PodSandbox{sbA, sbB}, []*api.Container{ctrA, ctrB}); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b2, fmt.Sprintf("apply %d %s", prA.cgroupID, stA.digest))
+	if st, _ := p2.containerState("ctr-a"); st != stA {
+		t.Fatalf("state after second sync %+v, want %+v", st, stA)
+	}
+
+	if err := rt.remove(sbA, ctrA); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.remove(sbB, ctrB); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b2, fmt.Sprintf("remove %d", prA.cgroupID))
+}
+
+// TestCgroupID: the id is the inode of the cgroup2 directory the process is in.
+func TestCgroupID(t *testing.T) {
+	testenv.RequireRoot(t)
+	root, err := enforce.Cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := startProc(t)
+	id, err := CgroupID("/proc", root, pr.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != pr.cgroupID {
+		t.Fatalf("cgroup id %d, want %d", id, pr.cgroupID)
+	}
+	if _, err := CgroupID("/proc", root, 0); err == nil {
+		t.Fatal("pid 0 gave a cgroup id")
+	}
+	if _, err := CgroupID("/proc", root, 1<<30); err == nil {
+		t.Fatal("a missing pid gave a cgroup id")
+	}
+}
+
+// TestSynchronizeForgetsVanished: a container that went away while the
+// plugin was not listening (its RemoveContainer missed) is released by the
+// next Synchronize; a pod removed with its containers still known releases
+// them.
+func TestSynchronizeForgetsVanished(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	p := newPlugin(t, b)
+	rt.connect(p)
+	ann := map[string]string{policy.AnnotationPolicies: "no-raw"}
+	sbA := rt.runPod("pod-a", "shop", "web-0", nil, ann)
+	ctrA, _, err := rt.create(sbA, "ctr-a", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prA := startProc(t)
+	if err := rt.start(sbA, ctrA, prA.pid()); err != nil {
+		t.Fatal(err)
+	}
+	sbB := rt.runPod("pod-b", "shop", "web-1", nil, ann)
+	ctrB, _, err := rt.create(sbB, "ctr-b", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prB := startProc(t)
+	if err := rt.start(sbB, ctrB, prB.pid()); err != nil {
+		t.Fatal(err)
+	}
+	b.take()
+
+	// ctr-a and pod-a vanish without a word to the plugin.
+	if _, err := p.Synchronize(context.Background(), []*api.PodSandbox{sbB}, []*api.Container{ctrB}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := p.containerState("ctr-b")
+	expectCalls(t, b, fmt.Sprintf("apply %d %s", prB.cgroupID, st.digest), fmt.Sprintf("remove %d", prA.cgroupID))
+	if _, ok := p.containerState("ctr-a"); ok || p.hasPod("pod-a") {
+		t.Fatal("vanished container or pod still known")
+	}
+
+	if err := rt.nri.RemovePodSandbox(context.Background(), &api.RemovePodSandboxRequest{Pod: sbB}); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, b, fmt.Sprintf("remove %d", prB.cgroupID))
+	if _, ok := p.containerState("ctr-b"); ok || p.hasPod("pod-b") {
+		t.Fatal("container or pod still known after RemovePodSandbox")
+	}
+}
