@@ -34,22 +34,17 @@
 package plugin
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/containerd/nri/pkg/api"
 	nrilog "github.com/containerd/nri/pkg/log"
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -380,7 +375,7 @@ func (p *Plugin) apply(ctx context.Context, ctr *api.Container, c *container) er
 	if pd != nil {
 		who = fmt.Sprintf("%s/%s container %s (%s)", pd.namespace, pd.name, c.name, ctr.GetId())
 	}
-	id, err := CgroupID(p.proc, p.cgroup2, int(ctr.GetPid()))
+	id, err := cgroups.IDOfPID(p.proc, p.cgroup2, int(ctr.GetPid()))
 	if err != nil {
 		return fmt.Errorf("nri-armor: pod %s: %w", who, err)
 	}
@@ -421,46 +416,6 @@ func (p *Plugin) forget(ctx context.Context, id string) error {
 	}
 	nrilog.Infof(ctx, "container %s: cgroup %d released", id, c.cgroupID)
 	return nil
-}
-
-// CgroupID returns the cgroup v2 id (the inode of its directory) of the
-// cgroup that process pid is in: the "0::" line of <proc>/<pid>/cgroup joined
-// to the cgroup2 mount point cgroup2.
-func CgroupID(proc, cgroup2 string, pid int) (uint64, error) {
-	if pid <= 0 {
-		return 0, fmt.Errorf("no process (pid %d) to find the cgroup of", pid)
-	}
-	f, err := os.Open(filepath.Join(proc, strconv.Itoa(pid), "cgroup"))
-	if err != nil {
-		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
-	}
-	defer f.Close()
-	rel, found := "", false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if r, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			rel, found = r, true
-			break
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
-	}
-	if !found {
-		return 0, fmt.Errorf("cgroup of pid %d: no cgroup v2 (0::) line", pid)
-	}
-	if !strings.HasPrefix(rel, "/") || strings.Contains(rel, "/../") || strings.HasSuffix(rel, "/..") {
-		return 0, fmt.Errorf("cgroup of pid %d: path %q is outside this cgroup namespace", pid, rel)
-	}
-	if rel == "/" {
-		return 0, fmt.Errorf("cgroup of pid %d: the process is in the root cgroup, not a container's", pid)
-	}
-	dir := filepath.Join(cgroup2, rel)
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
-	}
-	return st.Ino, nil
 }
 
 // state is a snapshot of what the plugin knows about one container, for tests.

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -593,17 +594,17 @@ func TestCgroupID(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr := startProc(t)
-	id, err := CgroupID("/proc", root, pr.pid())
+	id, err := cgroups.IDOfPID("/proc", root, pr.pid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id != pr.cgroupID {
 		t.Fatalf("cgroup id %d, want %d", id, pr.cgroupID)
 	}
-	if _, err := CgroupID("/proc", root, 0); err == nil {
+	if _, err := cgroups.IDOfPID("/proc", root, 0); err == nil {
 		t.Fatal("pid 0 gave a cgroup id")
 	}
-	if _, err := CgroupID("/proc", root, 1<<30); err == nil {
+	if _, err := cgroups.IDOfPID("/proc", root, 1<<30); err == nil {
 		t.Fatal("a missing pid gave a cgroup id")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -43,23 +44,42 @@ func ID(dir string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// OfPID returns the cgroup v2 directory and id of process pid, from the
-// "0::" line of /proc/PID/cgroup joined to the cgroup2 mount.
-func OfPID(pid int) (string, uint64, error) {
-	root, err := Mount()
-	if err != nil {
-		return "", 0, err
+// IDOfPID returns the cgroup v2 id (the inode of its directory) of the
+// cgroup that process pid is in: the "0::" line of <proc>/<pid>/cgroup joined
+// to the cgroup2 mount point cgroup2.
+func IDOfPID(proc, cgroup2 string, pid int) (uint64, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("no process (pid %d) to find the cgroup of", pid)
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	f, err := os.Open(filepath.Join(proc, strconv.Itoa(pid), "cgroup"))
 	if err != nil {
-		return "", 0, err
+		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rel, ok := strings.CutPrefix(line, "0::"); ok {
-			dir := filepath.Join(root, rel)
-			id, err := ID(dir)
-			return dir, id, err
+	defer f.Close()
+	rel, found := "", false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if r, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			rel, found = r, true
+			break
 		}
 	}
-	return "", 0, fmt.Errorf("process %d has no cgroup v2 membership in /proc/%d/cgroup", pid, pid)
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
+	}
+	if !found {
+		return 0, fmt.Errorf("cgroup of pid %d: no cgroup v2 (0::) line", pid)
+	}
+	if !strings.HasPrefix(rel, "/") || strings.Contains(rel, "/../") || strings.HasSuffix(rel, "/..") {
+		return 0, fmt.Errorf("cgroup of pid %d: path %q is outside this cgroup namespace", pid, rel)
+	}
+	if rel == "/" {
+		return 0, fmt.Errorf("cgroup of pid %d: the process is in the root cgroup, not a container's", pid)
+	}
+	dir := filepath.Join(cgroup2, rel)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return 0, fmt.Errorf("cgroup of pid %d: %w", pid, err)
+	}
+	return st.Ino, nil
 }
