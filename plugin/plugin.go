@@ -38,6 +38,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	nrilog "github.com/containerd/nri/pkg/log"
@@ -68,6 +70,12 @@ type Config struct {
 	Cgroup2 string
 	// Proc is where the host's procfs is mounted; empty means /proc.
 	Proc string
+	// FailOpen lets a container start when its set cannot be installed
+	// (logged). The default, fail closed, refuses the start in enforce mode.
+	FailOpen bool
+	// Observe, when set, is told of every NRI event handled: its name, how
+	// long it took and its error (for metrics).
+	Observe func(event string, took time.Duration, err error)
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -77,6 +85,9 @@ type Plugin struct {
 	defaults policy.Defaults
 	cgroup2  string
 	proc     string
+	failOpen bool
+	observe  func(event string, took time.Duration, err error)
+	synced   atomic.Bool
 
 	catMu   sync.RWMutex
 	catalog *policy.Catalog
@@ -141,6 +152,8 @@ func New(cfg Config) (*Plugin, error) {
 		defaults:   cfg.Defaults,
 		cgroup2:    cfg.Cgroup2,
 		proc:       cfg.Proc,
+		failOpen:   cfg.FailOpen,
+		observe:    cfg.Observe,
 		catalog:    cfg.Catalog,
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},
@@ -169,15 +182,72 @@ func (p *Plugin) Catalog() *policy.Catalog {
 }
 
 // SetCatalog swaps the catalog. Containers created from now on resolve
-// against it; the sets of existing containers are not changed.
+// against it; the sets of existing containers are not changed (Reapply
+// changes them).
 func (p *Plugin) SetCatalog(c *policy.Catalog) {
 	p.catMu.Lock()
 	p.catalog = c
 	p.catMu.Unlock()
 }
 
+// Reapply swaps the catalog and resolves every known container again: a
+// running container whose set changed gets the new one (the backend swaps
+// it atomically), one whose set became empty is released. A container that
+// no longer resolves (its annotation names a policy that is gone) keeps its
+// last set: a policy edit never leaves a container with less than it had
+// without saying so; the error is returned for each such container.
+func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
+	p.SetCatalog(cat)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for id, c := range p.containers {
+		pd := p.pods[c.pod]
+		if pd == nil {
+			continue
+		}
+		set, mode, err := p.resolve(pd, c.name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("nri-armor: container %s keeps policy set %s: %w", id, c.digest(), err))
+			continue
+		}
+		if set.digestOrEmpty() == c.digest() {
+			c.mode = mode
+			continue
+		}
+		c.set, c.mode = set.orNil(), mode
+		if c.cgroupID == 0 {
+			continue // not started yet: StartContainer applies the new set
+		}
+		if c.set == nil {
+			if err := p.backend.Remove(c.cgroupID); err != nil {
+				errs = append(errs, fmt.Errorf("nri-armor: container %s: releasing cgroup %d: %w", id, c.cgroupID, err))
+			}
+			continue
+		}
+		if _, err := p.backend.Apply(c.cgroupID, c.set); err != nil {
+			errs = append(errs, fmt.Errorf("nri-armor: container %s: applying policy set %s: %w", id, c.set.ShortDigest(), err))
+			continue
+		}
+		nrilog.Infof(ctx, "container %s: policy set %s applied to cgroup %d after a policy change", id, c.set.ShortDigest(), c.cgroupID)
+	}
+	return errors.Join(errs...)
+}
+
+// Synchronized reports whether the runtime's first Synchronize has been
+// handled: until then the plugin does not know the running containers.
+func (p *Plugin) Synchronized() bool { return p.synced.Load() }
+
+// done reports a handled event to the observer.
+func (p *Plugin) done(event string, start time.Time, err error) {
+	if p.observe != nil {
+		p.observe(event, time.Since(start), err)
+	}
+}
+
 // RunPodSandbox records the pod.
-func (p *Plugin) RunPodSandbox(_ context.Context, sb *api.PodSandbox) error {
+func (p *Plugin) RunPodSandbox(_ context.Context, sb *api.PodSandbox) (err error) {
+	defer func(start time.Time) { p.done("RunPodSandbox", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recordPod(sb)
@@ -186,7 +256,8 @@ func (p *Plugin) RunPodSandbox(_ context.Context, sb *api.PodSandbox) error {
 
 // RemovePodSandbox forgets the pod and releases any container of it that is
 // still known.
-func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) error {
+func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) (err error) {
+	defer func(start time.Time) { p.done("RemovePodSandbox", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
@@ -202,7 +273,8 @@ func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) error
 // CreateContainer resolves and compiles the container's set, refusing the
 // container when its annotations cannot be honoured, and names the set on the
 // container by the nri-armor.dev/policy-set annotation.
-func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api.Container) (_ *api.ContainerAdjustment, _ []*api.ContainerUpdate, err error) {
+	defer func(start time.Time) { p.done("CreateContainer", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recordPod(sb)
@@ -222,7 +294,8 @@ func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api
 // waits for it; an error refuses the start in enforce mode. In audit mode
 // nothing would be blocked anyway, so a failure is logged and the start
 // goes on.
-func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *api.Container) error {
+func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *api.Container) (err error) {
+	defer func(start time.Time) { p.done("StartContainer", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recordPod(sb)
@@ -242,13 +315,18 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)
 			return nil
 		}
+		if p.failOpen {
+			nrilog.Errorf(ctx, "%v (fail mode open: the container starts UNPROTECTED)", err)
+			return nil
+		}
 		return err
 	}
 	return nil
 }
 
 // RemoveContainer stops enforcing on the container's cgroup and forgets it.
-func (p *Plugin) RemoveContainer(ctx context.Context, _ *api.PodSandbox, ctr *api.Container) error {
+func (p *Plugin) RemoveContainer(ctx context.Context, _ *api.PodSandbox, ctr *api.Container) (err error) {
+	defer func(start time.Time) { p.done("RemoveContainer", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.forget(ctx, ctr.GetId())
@@ -258,7 +336,8 @@ func (p *Plugin) RemoveContainer(ctx context.Context, _ *api.PodSandbox, ctr *ap
 // applies the set of every container that has a process again. It does not
 // fail on one container: the runtime would drop the plugin and every other
 // container would go unprotected. Each failure is logged instead.
-func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs []*api.Container) (_ []*api.ContainerUpdate, err error) {
+	defer func(start time.Time) { p.done("Synchronize", start, err); p.synced.Store(true) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	livePods := map[string]bool{}
@@ -347,24 +426,47 @@ func (p *Plugin) track(sb *api.PodSandbox, ctr *api.Container) (*container, erro
 			return nil, fmt.Errorf("nri-armor: container %s: unknown pod %s", ctr.GetId(), ctr.GetPodSandboxId())
 		}
 	}
+	set, mode, err := p.resolve(pd, ctr.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c := &container{pod: ctr.GetPodSandboxId(), name: ctr.GetName(), mode: mode, set: set.orNil()}
+	p.containers[ctr.GetId()] = c
+	return c, nil
+}
+
+// compiled is a resolved set, nil when there is nothing to enforce.
+type compiled struct{ rs *policy.RuleSet }
+
+func (c compiled) orNil() *policy.RuleSet { return c.rs }
+
+func (c compiled) digestOrEmpty() string {
+	if c.rs == nil {
+		return ""
+	}
+	return c.rs.Digest
+}
+
+// resolve finds and compiles the set of container name of pod pd against
+// the current catalog.
+func (p *Plugin) resolve(pd *pod, name string) (compiled, policy.Mode, error) {
 	target, err := p.Catalog().Resolve(policy.Pod{
 		Namespace:   pd.namespace,
 		Name:        pd.name,
 		Labels:      pd.labels,
 		Annotations: pd.annotations,
-	}, ctr.GetName(), p.defaults)
+	}, name, p.defaults)
 	if err != nil {
-		return nil, fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, ctr.GetName(), err)
+		return compiled{}, "", fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, name, err)
 	}
-	c := &container{pod: ctr.GetPodSandboxId(), name: ctr.GetName(), mode: target.Settings.Mode}
-	if target.Settings.Mode != policy.ModeDisabled && len(target.Policies) > 0 {
-		rs := p.compiler.Compile(target.Policies, policy.Options{Postures: target.Settings.Postures, Mode: target.Settings.Mode})
-		if !rs.Empty() {
-			c.set = rs
-		}
+	if target.Settings.Mode == policy.ModeDisabled || len(target.Policies) == 0 {
+		return compiled{}, target.Settings.Mode, nil
 	}
-	p.containers[ctr.GetId()] = c
-	return c, nil
+	rs := p.compiler.Compile(target.Policies, target.Settings.Options())
+	if rs.Empty() {
+		return compiled{}, target.Settings.Mode, nil
+	}
+	return compiled{rs}, target.Settings.Mode, nil
 }
 
 // apply resolves the container's cgroup from its pid and applies its set.

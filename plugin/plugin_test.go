@@ -658,3 +658,93 @@ func TestSynchronizeForgetsVanished(t *testing.T) {
 		t.Fatal("container or pod still known after RemovePodSandbox")
 	}
 }
+
+func catalogOf(t *testing.T, docs string) *policy.Catalog {
+	t.Helper()
+	res := policy.LoadBytes("edited.yaml", []byte(docs))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := policy.NewCatalog(res.Policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const editedNoRaw = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: no-raw, namespace: shop}
+spec:
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: udp
+  action: Block
+`
+
+// TestReapplySwapsRunningContainers: a policy edit changes the set of the
+// running containers that use it (through the backend's atomic swap); a
+// policy that disappears while a pod names it leaves that pod's container
+// with its last set, and says so; events are observed.
+func TestReapplySwapsRunningContainers(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := newRuntime(t)
+	b := &recorder{}
+	var events []string
+	var mu sync.Mutex
+	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b,
+		Observe: func(ev string, _ time.Duration, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, fmt.Sprintf("%s %t", ev, err == nil))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.connect(p)
+	if !p.Synchronized() {
+		t.Fatal("not synchronized after connecting")
+	}
+	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, _, err := rt.create(sb, "ctr-1", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := startProc(t)
+	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := p.containerState("ctr-1")
+	b.take()
+
+	if err := p.Reapply(context.Background(), catalogOf(t, editedNoRaw)); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := p.containerState("ctr-1")
+	if after.digest == before.digest || after.digest == "" {
+		t.Fatalf("digest %q after the edit, was %q", after.digest, before.digest)
+	}
+	expectCalls(t, b, fmt.Sprintf("apply %d %s", pr.cgroupID, after.digest))
+
+	// The policy goes away: the pod still names it; the set stays.
+	err = p.Reapply(context.Background(), catalogOf(t, ""))
+	if err == nil || !strings.Contains(err.Error(), `no policy named "no-raw"`) || !strings.Contains(err.Error(), "keeps policy set") {
+		t.Fatalf("error %v", err)
+	}
+	if st, _ := p.containerState("ctr-1"); st.digest != after.digest {
+		t.Fatalf("digest %q after the policy went, want the last one %q", st.digest, after.digest)
+	}
+	expectCalls(t, b)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"Synchronize true", "RunPodSandbox true", "CreateContainer true", "StartContainer true"} {
+		found := false
+		for _, e := range events {
+			found = found || e == want
+		}
+		if !found {
+			t.Errorf("event %q not observed: %v", want, events)
+		}
+	}
+}
