@@ -161,14 +161,19 @@ func New(cfg Config) (*Plugin, error) {
 }
 
 // NewStub returns the NRI stub that connects p to the runtime, registered as
-// Index-Name and asking the runtime to fail a request rather than go on
-// without nri-armor when the plugin does not answer in time (ignored by
-// runtimes whose NRI predates failure policies). opts come after, and may
-// override these.
-func (p *Plugin) NewStub(opts ...stub.Option) (stub.Stub, error) {
+// idx-name (Index and Name when empty) and asking the runtime to fail a
+// request rather than go on without nri-armor when the plugin does not
+// answer in time (ignored by runtimes whose NRI predates failure policies).
+func (p *Plugin) NewStub(name, idx string, opts ...stub.Option) (stub.Stub, error) {
+	if name == "" {
+		name = Name
+	}
+	if idx == "" {
+		idx = Index
+	}
 	base := []stub.Option{
-		stub.WithPluginName(Name),
-		stub.WithPluginIdx(Index),
+		stub.WithPluginName(name),
+		stub.WithPluginIdx(idx),
 		stub.WithFailurePolicy(&api.FailurePolicy{FailRequest: true}),
 	}
 	return stub.New(p, append(base, opts...)...)
@@ -543,4 +548,23 @@ func (p *Plugin) hasPod(id string) bool {
 	defer p.mu.Unlock()
 	_, ok := p.pods[id]
 	return ok
+}
+
+// Enforced counts the started containers that have a rule set, per class
+// in which their set has rules.
+func (p *Plugin) Enforced() map[policy.Class]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[policy.Class]int{}
+	for _, c := range p.containers {
+		if c.set == nil || c.cgroupID == 0 {
+			continue
+		}
+		for _, cl := range policy.Classes {
+			if cr := c.set.Class(cl); len(cr.Rules) > 0 || cr.AllowList {
+				out[cl]++
+			}
+		}
+	}
+	return out
 }

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/nritest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -127,150 +127,33 @@ func expectCalls(t *testing.T, r *recorder, want ...string) {
 // runtime is the runtime side as containerd embeds it: the real NRI
 // adaptation on a temporary socket, with the pods and containers it reports
 // to plugins in Synchronize.
-type runtime struct {
-	t      *testing.T
-	nri    *adaptation.Adaptation
-	sock   string
-	synced chan struct{}
+// runtime is the test runtime side (internal/nritest), with connect for a
+// Plugin.
+type runtime struct{ *nritest.Runtime }
 
-	mu   sync.Mutex
-	pods map[string]*api.PodSandbox
-	ctrs map[string]*api.Container
-}
+func newRuntime(t *testing.T) *runtime { return &runtime{nritest.New(t)} }
 
-func newRuntime(t *testing.T) *runtime {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nri-armor-plugin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &runtime{
-		t:      t,
-		sock:   filepath.Join(dir, "nri.sock"),
-		synced: make(chan struct{}, 16),
-		pods:   map[string]*api.PodSandbox{},
-		ctrs:   map[string]*api.Container{},
-	}
-	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error {
-		r.mu.Lock()
-		var pods []*api.PodSandbox
-		var ctrs []*api.Container
-		for _, p := range r.pods {
-			pods = append(pods, p)
-		}
-		for _, c := range r.ctrs {
-			ctrs = append(ctrs, c)
-		}
-		r.mu.Unlock()
-		_, err := cb(ctx, pods, ctrs)
-		r.synced <- struct{}{}
-		return err
-	}
-	updateFn := func(context.Context, []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
-		return nil, nil
-	}
-	r.nri, err = adaptation.New("containerd", "v2.4.2", syncFn, updateFn,
-		adaptation.WithSocketPath(r.sock),
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.nri.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.nri.Stop)
-	<-r.synced // Start synchronizes the (no) pre-installed plugins once itself.
-	return r
-}
-
-// connect starts p's stub against the runtime and returns once the runtime
-// has synchronized it and counts it among its plugins.
+// connect starts p's stub against the runtime, once synchronized.
 func (r *runtime) connect(p *Plugin) stub.Stub {
-	r.t.Helper()
-	s, err := p.NewStub(stub.WithSocketPath(r.sock))
+	s, err := p.NewStub("", "", stub.WithSocketPath(r.Sock))
 	if err != nil {
-		r.t.Fatal(err)
+		panic(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(s.Stop)
-	select {
-	case <-r.synced:
-	case <-ctx.Done():
-		r.t.Fatal("plugin not synchronized")
-	}
-	// The runtime registers the plugin while it holds the sync lock, which
-	// BlockPluginSync waits for: from here on, events reach the plugin.
-	r.nri.BlockPluginSync().Unblock()
+	r.Connect(s)
 	return s
 }
 
-// settle returns once the runtime has dropped plugins whose connection is
-// gone. It notices a closed connection asynchronously; until then a request
-// is still relayed to the plugin and, because nri-armor asks for
-// FailRequest, fails with "ttrpc: closed" (and drops the plugin). A probe
-// request shows when that window has passed.
-func (r *runtime) settle() {
-	r.t.Helper()
-	probe := &api.PodSandbox{Id: "settle-probe", Name: "probe", Namespace: "probe"}
-	for i := 0; ; i++ {
-		err := r.nri.RunPodSandbox(context.Background(), &api.RunPodSandboxRequest{Pod: probe})
-		if err == nil {
-			break
-		}
-		if !strings.Contains(err.Error(), "ttrpc: closed") || i == 100 {
-			r.t.Fatalf("probe: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := r.nri.RemovePodSandbox(context.Background(), &api.RemovePodSandboxRequest{Pod: probe}); err != nil {
-		r.t.Fatalf("probe: %v", err)
-	}
-}
-
+func (r *runtime) settle() { r.Settle() }
 func (r *runtime) runPod(id, ns, name string, labels, ann map[string]string) *api.PodSandbox {
-	r.t.Helper()
-	sb := &api.PodSandbox{Id: id, Name: name, Uid: "uid-" + id, Namespace: ns, Labels: labels, Annotations: ann}
-	if err := r.nri.RunPodSandbox(context.Background(), &api.RunPodSandboxRequest{Pod: sb}); err != nil {
-		r.t.Fatalf("RunPodSandbox %s: %v", id, err)
-	}
-	r.mu.Lock()
-	r.pods[id] = sb
-	r.mu.Unlock()
-	return sb
+	return r.RunPod(id, ns, name, labels, ann)
 }
-
 func (r *runtime) create(sb *api.PodSandbox, id, name string) (*api.Container, *api.CreateContainerResponse, error) {
-	ctr := &api.Container{Id: id, PodSandboxId: sb.Id, Name: name, State: api.ContainerState_CONTAINER_CREATED}
-	resp, err := r.nri.CreateContainer(context.Background(), &api.CreateContainerRequest{Pod: sb, Container: ctr})
-	if err == nil {
-		r.mu.Lock()
-		r.ctrs[id] = ctr
-		r.mu.Unlock()
-	}
-	return ctr, resp, err
+	return r.Create(sb, id, name)
 }
-
 func (r *runtime) start(sb *api.PodSandbox, ctr *api.Container, pid int) error {
-	r.mu.Lock()
-	ctr.Pid = uint32(pid)
-	ctr.State = api.ContainerState_CONTAINER_RUNNING
-	r.mu.Unlock()
-	return r.nri.StartContainer(context.Background(), &api.StartContainerRequest{Pod: sb, Container: ctr})
+	return r.Start(sb, ctr, pid)
 }
-
-func (r *runtime) remove(sb *api.PodSandbox, ctr *api.Container) error {
-	r.mu.Lock()
-	ctr.State = api.ContainerState_CONTAINER_STOPPED
-	delete(r.ctrs, ctr.Id)
-	r.mu.Unlock()
-	return r.nri.RemoveContainer(context.Background(), &api.RemoveContainerRequest{Pod: sb, Container: ctr})
-}
+func (r *runtime) remove(sb *api.PodSandbox, ctr *api.Container) error { return r.Remove(sb, ctr) }
 
 // proc is a process in a cgroup of its own, as a container's init is.
 type proc struct {
@@ -650,7 +533,7 @@ func TestSynchronizeForgetsVanished(t *testing.T) {
 		t.Fatal("vanished container or pod still known")
 	}
 
-	if err := rt.nri.RemovePodSandbox(context.Background(), &api.RemovePodSandboxRequest{Pod: sbB}); err != nil {
+	if err := rt.NRI.RemovePodSandbox(context.Background(), &api.RemovePodSandboxRequest{Pod: sbB}); err != nil {
 		t.Fatal(err)
 	}
 	expectCalls(t, b, fmt.Sprintf("remove %d", prB.cgroupID))

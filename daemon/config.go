@@ -1,0 +1,144 @@
+// Package daemon wires nri-armor's daemon together: its configuration, the
+// node probe choosing the backend, the policies, the NRI plugin connected to
+// the runtime (reconnecting when the runtime restarts), and the metrics and
+// readiness endpoint. cmd/nri-armor only parses flags and calls Run.
+package daemon
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Config is the daemon's configuration: config/nri-armor.yaml documents
+// every key, and every key is also a flag of the same name.
+type Config struct {
+	// Socket is the runtime's NRI socket.
+	Socket string `yaml:"socket"`
+	// PluginName and PluginIndex are how nri-armor registers (IDX-NAME).
+	PluginName  string `yaml:"pluginName"`
+	PluginIndex string `yaml:"pluginIndex"`
+	// PolicyDirs are read recursively for *.yaml and *.yml policies.
+	PolicyDirs []string `yaml:"policyDirs"`
+	// DefaultPosture, DefaultMode and DefaultVisibility are the node's
+	// defaults; pods override them by annotation. Same syntax as the
+	// annotations: "file=audit,network=audit,capabilities=audit".
+	DefaultPosture    string `yaml:"defaultPosture"`
+	DefaultMode       string `yaml:"defaultMode"`
+	DefaultVisibility string `yaml:"defaultVisibility"`
+	// FailMode is "closed" (a container whose rule set cannot be installed
+	// does not start) or "open" (it starts, unprotected, and it is logged).
+	FailMode string `yaml:"failMode"`
+	// MetricsAddress serves /metrics and /readyz; empty disables it.
+	MetricsAddress string `yaml:"metricsAddress"`
+	// BPFFS is where kernel state is pinned.
+	BPFFS string `yaml:"bpffs"`
+	// MaxContainers and MaxRuleEntries size the kernel maps.
+	MaxContainers  int `yaml:"maxContainers"`
+	MaxRuleEntries int `yaml:"maxRuleEntries"`
+	// ReconnectMax bounds the back-off between attempts to reach the runtime.
+	ReconnectMax time.Duration `yaml:"reconnectMax"`
+	// LogLevel (debug, info, warn, error) and LogFormat (text, json).
+	LogLevel  string `yaml:"logLevel"`
+	LogFormat string `yaml:"logFormat"`
+}
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		Socket:            "/var/run/nri/nri.sock",
+		PluginName:        "nri-armor",
+		PluginIndex:       "10",
+		PolicyDirs:        []string{"/etc/nri-armor/policies"},
+		DefaultPosture:    "file=audit,network=audit,capabilities=audit",
+		DefaultMode:       string(policy.ModeEnforce),
+		DefaultVisibility: "process,file,network",
+		FailMode:          "closed",
+		MetricsAddress:    ":9481",
+		BPFFS:             bpf.DefaultPinPath,
+		MaxContainers:     16384,
+		MaxRuleEntries:    1 << 18,
+		ReconnectMax:      30 * time.Second,
+		LogLevel:          "info",
+		LogFormat:         "text",
+	}
+}
+
+// Load reads a config file over the defaults. Unknown keys are errors with
+// their line, as policies' are: a typo must not silently keep a default.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && err.Error() != "EOF" {
+		return cfg, fmt.Errorf("%s: %v", path, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks every value that has a fixed set of choices.
+func (c Config) Validate() error {
+	if _, err := c.Defaults(); err != nil {
+		return err
+	}
+	if c.FailMode != "closed" && c.FailMode != "open" {
+		return fmt.Errorf("failMode must be closed or open, got %q", c.FailMode)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("logFormat must be text or json, got %q", c.LogFormat)
+	}
+	if len(c.PolicyDirs) == 0 {
+		return fmt.Errorf("policyDirs: at least one directory")
+	}
+	return nil
+}
+
+// Defaults returns the node defaults the config describes.
+func (c Config) Defaults() (policy.Defaults, error) {
+	d := policy.DefaultDefaults()
+	s, err := policy.ParseAnnotations(map[string]string{
+		policy.AnnotationPosture:    c.DefaultPosture,
+		policy.AnnotationMode:       c.DefaultMode,
+		policy.AnnotationVisibility: c.DefaultVisibility,
+	}, "", d)
+	if err != nil {
+		return d, fmt.Errorf("defaultPosture/defaultMode/defaultVisibility: %v", err)
+	}
+	d.Postures, d.Mode, d.Visibility = s.Postures, s.Mode, s.Visibility
+	return d, nil
+}
+
+// BindFlags registers a flag for every key, writing into c. Call it with
+// the file's values in c, then parse: flags given override the file.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Socket, "socket", c.Socket, "the runtime's NRI socket")
+	fs.StringVar(&c.PluginName, "pluginName", c.PluginName, "plugin name to register")
+	fs.StringVar(&c.PluginIndex, "pluginIndex", c.PluginIndex, "plugin index to register")
+	fs.Func("policyDirs", "policy directories, comma-separated (replaces the config's)", func(v string) error {
+		c.PolicyDirs = strings.Split(v, ",")
+		return nil
+	})
+	fs.StringVar(&c.DefaultPosture, "defaultPosture", c.DefaultPosture, "node default postures")
+	fs.StringVar(&c.DefaultMode, "defaultMode", c.DefaultMode, "node default mode: enforce, audit or disabled")
+	fs.StringVar(&c.DefaultVisibility, "defaultVisibility", c.DefaultVisibility, "node default visibility")
+	fs.StringVar(&c.FailMode, "failMode", c.FailMode, "closed or open")
+	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
+	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
+	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers with a rule set, at most")
+	fs.IntVar(&c.MaxRuleEntries, "maxRuleEntries", c.MaxRuleEntries, "kernel rule entries, at most")
+	fs.DurationVar(&c.ReconnectMax, "reconnectMax", c.ReconnectMax, "longest wait between attempts to reach the runtime")
+	fs.StringVar(&c.LogLevel, "logLevel", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "logFormat", c.LogFormat, "text or json")
+}

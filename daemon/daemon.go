@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+	"github.com/sirupsen/logrus"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
+	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
+	"github.com/nri-armor/nri-armor/plugin"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Daemon is a running nri-armor: its plugin, backend and metrics.
+type Daemon struct {
+	cfg     Config
+	log     *logrus.Logger
+	Plugin  *plugin.Plugin
+	Backend *enforce.BPFBackend
+	metrics *metrics
+	ln      net.Listener
+}
+
+// New probes the node, opens the backend the probe chooses, loads the
+// policies and builds the plugin. Policies that fail validation are
+// rejected whole, logged with file and line and counted; a daemon starts
+// with the valid ones.
+func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	defaults, err := cfg.Defaults()
+	if err != nil {
+		return nil, err
+	}
+	probe := enforce.RunProbe()
+	bcfg := bpf.Config{PinPath: cfg.BPFFS, MaxContainers: cfg.MaxContainers, MaxRuleEntries: cfg.MaxRuleEntries}
+	var backend *enforce.BPFBackend
+	if probe.Classes[policy.ClassFile].Backend == enforce.BackendBPFLSM {
+		backend, err = bpflsm.Open(bcfg)
+	} else {
+		backend, err = cgroupnet.Open(bcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enforcement backend: %w", err)
+	}
+	for _, c := range policy.Classes {
+		s := probe.Classes[c]
+		if s.Enforcing {
+			log.Infof("class %s: enforced by %s", c, s.Backend)
+		} else {
+			log.Warnf("class %s: NOT enforced on this node (audit only): %s", c, s.Reason)
+		}
+	}
+	d := &Daemon{cfg: cfg, log: log, Backend: backend}
+	cat, rejected := d.loadPolicies()
+	d.Plugin, err = plugin.New(plugin.Config{
+		Catalog: cat, Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
+		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
+	})
+	if err != nil {
+		backend.Close()
+		return nil, err
+	}
+	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine())
+	d.metrics.rejected.Add(float64(rejected))
+	return d, nil
+}
+
+// loadPolicies reads the policy directories. A file with an error is left
+// out whole; its errors are logged.
+func (d *Daemon) loadPolicies() (*policy.Catalog, int) {
+	results := policy.LoadPaths(d.cfg.PolicyDirs...)
+	rejected := 0
+	for _, r := range results {
+		for _, i := range r.Issues {
+			switch i.Level {
+			case policy.LevelError:
+				d.log.Errorf("policy rejected: %s", i)
+			case policy.LevelWarning:
+				d.log.Warnf("policy: %s", i)
+			}
+		}
+		if r.Status() == policy.FileInvalid {
+			rejected++
+		}
+	}
+	cat, err := policy.NewCatalog(policy.Policies(results))
+	if err != nil { // LoadPaths already refused duplicates; keep going without policies
+		d.log.Errorf("policies: %v", err)
+		cat, _ = policy.NewCatalog(nil)
+	}
+	d.log.Infof("%d policies loaded from %v (%d files rejected)", cat.Len(), d.cfg.PolicyDirs, rejected)
+	return cat, rejected
+}
+
+// ServeMetrics starts /metrics and /readyz on the configured address.
+func (d *Daemon) ServeMetrics() error {
+	if d.cfg.MetricsAddress == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.MetricsAddress)
+	if err != nil {
+		return fmt.Errorf("metrics address: %w", err)
+	}
+	d.ln = ln
+	go func() { _ = http.Serve(ln, d.metrics.handler(d.Plugin)) }()
+	d.log.Infof("metrics and readiness on http://%s/metrics, /readyz", ln.Addr())
+	return nil
+}
+
+// MetricsAddr is where metrics are served ("" when they are not).
+func (d *Daemon) MetricsAddr() string {
+	if d.ln == nil {
+		return ""
+	}
+	return d.ln.Addr().String()
+}
+
+// Run connects the plugin to the runtime until ctx ends. When the runtime
+// goes away (it restarted), it reconnects with a growing back-off. Started
+// by the runtime itself (a pre-installed plugin, the connection handed over
+// in the environment), it returns when that connection closes.
+func (d *Daemon) Run(ctx context.Context) error {
+	preinstalled := os.Getenv(api.PluginSocketEnvVar) != ""
+	backoff := 100 * time.Millisecond
+	for {
+		s, err := d.Plugin.NewStub(d.cfg.PluginName, d.cfg.PluginIndex, stub.WithSocketPath(d.cfg.Socket))
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		err = s.Run(ctx)
+		if ctx.Err() != nil || preinstalled {
+			return ctx.Err()
+		}
+		if time.Since(start) > time.Minute {
+			backoff = 100 * time.Millisecond // it was connected: start over
+		}
+		d.log.Warnf("runtime connection ended (%v); reconnecting in %s", err, backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > d.cfg.ReconnectMax {
+			backoff = d.cfg.ReconnectMax
+		}
+	}
+}
+
+// Close stops serving metrics and releases the backend's descriptors. The
+// kernel state stays pinned: containers stay enforced while nri-armor is
+// down or restarting.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.ln != nil {
+		errs = append(errs, d.ln.Close())
+	}
+	errs = append(errs, d.Backend.Close())
+	return errors.Join(errs...)
+}

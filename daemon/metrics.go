@@ -1,0 +1,110 @@
+package daemon
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/plugin"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// metrics are the daemon's own: what it handled, what it enforces, what the
+// kernel holds. Gauges are read at scrape time from their sources.
+type metrics struct {
+	reg      *prometheus.Registry
+	events   *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	rejected prometheus.Counter
+}
+
+func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nri_armor_nri_events_total", Help: "NRI events handled, by event and result.",
+	}, []string{"event", "result"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "nri_armor_nri_event_duration_seconds", Help: "Time to handle an NRI event, by event.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
+	}, []string{"event"})
+	m.rejected = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "nri_armor_policy_files_rejected_total", Help: "Policy files rejected by validation (the last good version stays).",
+	})
+	m.reg.MustRegister(m.events, m.latency, m.rejected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&stateCollector{p: p, backend: backend, engine: engine})
+	return m
+}
+
+// observe is the plugin's Observe hook.
+func (m *metrics) observe(event string, took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.events.WithLabelValues(event, result).Inc()
+	m.latency.WithLabelValues(event).Observe(took.Seconds())
+}
+
+var (
+	descEnforced = prometheus.NewDesc("nri_armor_containers_enforced",
+		"Running containers with rules in a class, by enforcing backend and class.", []string{"backend", "class"}, nil)
+	descSets = prometheus.NewDesc("nri_armor_policy_sets_loaded",
+		"Distinct rule sets loaded in the kernel.", nil, nil)
+	descEntries = prometheus.NewDesc("nri_armor_kernel_rule_entries",
+		"Rule entries in the kernel maps.", nil, nil)
+	descCapacity = prometheus.NewDesc("nri_armor_kernel_capacity",
+		"Configured capacity of the kernel maps, by what they bound.", []string{"what"}, nil)
+	descMemory = prometheus.NewDesc("nri_armor_kernel_memory_bytes",
+		"Kernel memory charged to nri-armor's maps, by map.", []string{"map"}, nil)
+)
+
+// stateCollector reads the plugin's and the engine's state at scrape time.
+type stateCollector struct {
+	p       *plugin.Plugin
+	backend string
+	engine  *bpf.Engine
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	enforced := c.p.Enforced()
+	for _, cl := range policy.Classes {
+		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl]), c.backend, string(cl))
+	}
+	if c.engine == nil {
+		return
+	}
+	st := c.engine.Stats()
+	ch <- prometheus.MustNewConstMetric(descSets, prometheus.GaugeValue, float64(st.Sets))
+	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(st.RuleEntries))
+	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.Capacity.MaxContainers), "containers")
+	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.Capacity.MaxRuleEntries), "rule_entries")
+	for name, b := range st.MapBytes {
+		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(b), name)
+	}
+}
+
+// handler serves /metrics, and /readyz: 200 once the runtime's Synchronize
+// has been handled, 503 before.
+func (m *metrics) handler(p *plugin.Plugin) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !p.Synchronized() {
+			http.Error(w, "not synchronized with the runtime yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
