@@ -239,14 +239,19 @@ func (s *Store) Files() []FileState {
 	out := make([]FileState, 0, len(s.files))
 	for _, f := range s.files {
 		st := FileState{Path: f.path, Status: f.status, Policies: len(f.inForce)}
+		var issues []*policy.Issue
 		if f.result != nil {
-			st.Issues = append([]*policy.Issue(nil), f.result.Issues...)
+			issues = f.result.Issues
 		}
 		if f.err != nil {
 			st.Error = f.err.Error()
 			if f.result == nil || len(f.result.Errors()) == 0 {
-				st.Issues = append(st.Issues, f.err.Issues...)
+				issues = append(issues[:len(issues):len(issues)], f.err.Issues...)
 			}
+		}
+		for _, is := range issues { // copies: the caller may keep or change them
+			c := *is
+			st.Issues = append(st.Issues, &c)
 		}
 		out = append(out, st)
 	}
