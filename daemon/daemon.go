@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/bpf"
@@ -19,16 +20,19 @@ import (
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/store"
 )
 
 // Daemon is a running nri-armor: its plugin, backend and metrics.
 type Daemon struct {
-	cfg     Config
-	log     *logrus.Logger
-	Plugin  *plugin.Plugin
-	Backend *enforce.BPFBackend
-	metrics *metrics
-	ln      net.Listener
+	cfg      Config
+	log      *logrus.Logger
+	Plugin   *plugin.Plugin
+	Backend  *enforce.BPFBackend
+	store    *store.Store
+	metrics  *metrics
+	rejected prometheus.Counter
+	ln       net.Listener
 }
 
 // New probes the node, opens the backend the probe chooses, loads the
@@ -62,47 +66,51 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 			log.Warnf("class %s: NOT enforced on this node (audit only): %s", c, s.Reason)
 		}
 	}
-	d := &Daemon{cfg: cfg, log: log, Backend: backend}
-	cat, rejected := d.loadPolicies()
-	d.Plugin, err = plugin.New(plugin.Config{
-		Catalog: cat, Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
-		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
+	d := &Daemon{cfg: cfg, log: log, Backend: backend, rejected: newRejectedCounter()}
+	d.store, err = store.New(cfg.PolicyDirs, store.Options{
+		Logger:   log,
+		Rejected: func(string, error) { d.rejected.Inc() },
 	})
 	if err != nil {
 		backend.Close()
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	log.Infof("%d policies loaded from %v", d.store.Catalog().Len(), cfg.PolicyDirs)
+	d.Plugin, err = plugin.New(plugin.Config{
+		Catalog: d.store.Catalog(), Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
+		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
+	})
+	if err != nil {
+		d.store.Close()
+		backend.Close()
 		return nil, err
 	}
-	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine())
-	d.metrics.rejected.Add(float64(rejected))
+	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine(), d.rejected)
 	return d, nil
 }
 
-// loadPolicies reads the policy directories. A file with an error is left
-// out whole; its errors are logged.
-func (d *Daemon) loadPolicies() (*policy.Catalog, int) {
-	results := policy.LoadPaths(d.cfg.PolicyDirs...)
-	rejected := 0
-	for _, r := range results {
-		for _, i := range r.Issues {
-			switch i.Level {
-			case policy.LevelError:
-				d.log.Errorf("policy rejected: %s", i)
-			case policy.LevelWarning:
-				d.log.Warnf("policy: %s", i)
+// follow applies every new catalog the store publishes to the running
+// containers, until ctx ends.
+func (d *Daemon) follow(ctx context.Context) {
+	updates := d.store.Subscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cat, ok := <-updates:
+			if !ok {
+				return
+			}
+			d.log.Infof("policies changed: %d in force; updating running containers", cat.Len())
+			if err := d.Plugin.Reapply(ctx, cat); err != nil {
+				d.log.Errorf("%v", err)
 			}
 		}
-		if r.Status() == policy.FileInvalid {
-			rejected++
-		}
 	}
-	cat, err := policy.NewCatalog(policy.Policies(results))
-	if err != nil { // LoadPaths already refused duplicates; keep going without policies
-		d.log.Errorf("policies: %v", err)
-		cat, _ = policy.NewCatalog(nil)
-	}
-	d.log.Infof("%d policies loaded from %v (%d files rejected)", cat.Len(), d.cfg.PolicyDirs, rejected)
-	return cat, rejected
 }
+
+// Reload reads the policy directories again (on SIGHUP).
+func (d *Daemon) Reload() error { return d.store.Reload() }
 
 // ServeMetrics starts /metrics and /readyz on the configured address.
 func (d *Daemon) ServeMetrics() error {
@@ -132,6 +140,7 @@ func (d *Daemon) MetricsAddr() string {
 // by the runtime itself (a pre-installed plugin, the connection handed over
 // in the environment), it returns when that connection closes.
 func (d *Daemon) Run(ctx context.Context) error {
+	go d.follow(ctx)
 	preinstalled := os.Getenv(api.PluginSocketEnvVar) != ""
 	backoff := 100 * time.Millisecond
 	for {
@@ -167,6 +176,6 @@ func (d *Daemon) Close() error {
 	if d.ln != nil {
 		errs = append(errs, d.ln.Close())
 	}
-	errs = append(errs, d.Backend.Close())
+	errs = append(errs, d.store.Close(), d.Backend.Close())
 	return errors.Join(errs...)
 }

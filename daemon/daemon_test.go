@@ -57,6 +57,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 300; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -177,6 +188,24 @@ func TestDaemon(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	// The policy file is edited: the running container gets the new set.
+	before := d.Backend.Engine().Cgroups()[cg.ID]
+	testenv.WriteFile(t, dir, "policies/no-raw.yaml", strings.Replace(noRaw, "- protocol: raw", "- protocol: raw\n    - protocol: udp", 1))
+	waitFor(t, "the edited policy to reach the running container", func() bool {
+		got := d.Backend.Engine().Cgroups()[cg.ID]
+		return got != "" && got != before
+	})
+	edited := d.Backend.Engine().Cgroups()[cg.ID]
+	// A bad edit: rejected, counted, and the last good version stays.
+	testenv.WriteFile(t, dir, "policies/no-raw.yaml", noRaw+"    recurive: true\n")
+	waitFor(t, "the bad edit to be counted", func() bool {
+		_, m := get(t, base+"/metrics")
+		return strings.Contains(m, "nri_armor_policy_files_rejected_total 2\n")
+	})
+	if got := d.Backend.Engine().Cgroups()[cg.ID]; got != edited {
+		t.Fatalf("set %s after a bad edit, want the last good %s", got, edited)
+	}
+
 	// An unknown policy: the container is refused with the annotation named.
 	sb2 := rt.RunPod("pod-2", "shop", "web-1", nil, map[string]string{policy.AnnotationPolicies: "nope"})
 	if _, _, err := rt.Create(sb2, "ctr-2", "web"); err == nil || !strings.Contains(err.Error(), `annotation nri-armor.dev/policies="nope"`) {

@@ -22,8 +22,14 @@ type metrics struct {
 	rejected prometheus.Counter
 }
 
-func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+func newRejectedCounter() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "nri_armor_policy_files_rejected_total", Help: "Policy file versions rejected by validation (the last good version stays).",
+	})
+}
+
+func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine, rejected prometheus.Counter) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), rejected: rejected}
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nri_armor_nri_events_total", Help: "NRI events handled, by event and result.",
 	}, []string{"event", "result"})
@@ -31,9 +37,6 @@ func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine) *metrics {
 		Name: "nri_armor_nri_event_duration_seconds", Help: "Time to handle an NRI event, by event.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 	}, []string{"event"})
-	m.rejected = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "nri_armor_policy_files_rejected_total", Help: "Policy files rejected by validation (the last good version stays).",
-	})
 	m.reg.MustRegister(m.events, m.latency, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{p: p, backend: backend, engine: engine})

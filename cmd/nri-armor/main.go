@@ -78,6 +78,16 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading the policy directories")
+			if err := d.Reload(); err != nil {
+				log.Errorf("reload: %v", err)
+			}
+		}
+	}()
 	if err := d.Run(ctx); err != nil && ctx.Err() == nil {
 		log.Errorf("%v", err)
 		return 1

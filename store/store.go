@@ -1,0 +1,617 @@
+// Package store is the daemon's policy store: it loads the policy files of
+// configured directories, keeps the last good version of each file in force,
+// watches the directories and publishes a new policy.Catalog after a change.
+//
+// Rules:
+//
+//   - Every *.yaml/*.yml file below a directory is read, recursively, in
+//     lexical order. Entries whose name starts with "." are ignored: editors'
+//     temporary and swap files, and the timestamped directories of a
+//     Kubernetes ConfigMap volume (its files are read through their
+//     symlinks).
+//   - A file whose current content has any error, or defines a policy that
+//     another file already has in force, is rejected whole: the policies of
+//     its last good version stay in force, the rejection is logged with
+//     FILE:LINE and reported once through Options.Rejected. A rejected file
+//     is evaluated again on every reload, so it takes effect as soon as the
+//     conflict is gone.
+//   - A deleted file's policies are removed. A directory that cannot be read
+//     removes nothing: its files keep their state until it can be read again.
+//   - A burst of file system events (an editor writing a temporary file and
+//     renaming it) within Options.Debounce is one reload.
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/sirupsen/logrus"
+)
+
+// DefaultDebounce is how long the store waits after a file system event for
+// the burst to end before it reloads.
+const DefaultDebounce = 100 * time.Millisecond
+
+// maxDelayFactor bounds how long a continuous stream of events can delay a
+// reload: at most this many debounce periods after the first event.
+const maxDelayFactor = 10
+
+// ErrClosed is returned by Reload after Close.
+var ErrClosed = errors.New("policy store: closed")
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Logger receives the store's messages; nil means logrus's standard logger.
+	Logger logrus.FieldLogger
+	// Rejected is called once for each rejected version of a file (the
+	// daemon counts it in a metric). err is a *FileError; its text names the
+	// file and line of each error. A directory that cannot be read is also
+	// reported here, with the directory as file.
+	Rejected func(file string, err error)
+	// OnChange is called with each new catalog after a change, in order, from
+	// the goroutine that reloaded.
+	//
+	// Rejected and OnChange are called with the store's lock held: they may
+	// call Catalog, not the store's other methods.
+	OnChange func(*policy.Catalog)
+	// Debounce is the quiet time that ends a burst of events;
+	// 0 means DefaultDebounce.
+	Debounce time.Duration
+}
+
+// FileError is why a version of a file was rejected: its error issues, each
+// FILE:LINE: FIELD: MESSAGE.
+type FileError struct {
+	File   string
+	Issues []*policy.Issue
+}
+
+func (e *FileError) Error() string {
+	var b strings.Builder
+	for i, is := range e.Issues {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(is.Error())
+	}
+	return b.String()
+}
+
+// Unwrap gives the issues to errors.As.
+func (e *FileError) Unwrap() []error {
+	out := make([]error, len(e.Issues))
+	for i, is := range e.Issues {
+		out[i] = is
+	}
+	return out
+}
+
+// FileState describes one file for an operator.
+type FileState struct {
+	Path string `json:"path"`
+	// Status is the verdict on the file's current content. An invalid file
+	// still has the policies of its last good version in force.
+	Status policy.FileStatus `json:"status"`
+	// Policies is the number of policies of this file in force.
+	Policies int `json:"policies"`
+	// Error is why the current content was rejected; empty when it is in force.
+	Error string `json:"error,omitempty"`
+	// Issues are the errors, warnings and notices of the current content.
+	Issues []*policy.Issue `json:"issues,omitempty"`
+}
+
+// fileState is what the store keeps per file.
+type fileState struct {
+	path    string
+	sum     [32]byte // of the content last read
+	result  *policy.FileResult
+	inForce []*policy.Policy
+	status  policy.FileStatus
+	err     *FileError // rejection of the current content, nil if in force
+	// reported is the rejection last reported, so that one rejected version
+	// is reported once however many reloads see it.
+	reported string
+	// warned is the content whose warnings were last logged.
+	warned [32]byte
+}
+
+// Store holds the policies in force. Its methods are safe for concurrent use.
+type Store struct {
+	dirs []string
+	opts Options
+	log  logrus.FieldLogger
+
+	catalog atomic.Pointer[policy.Catalog]
+
+	mu          sync.Mutex // serializes reloads; guards the fields below
+	files       map[string]*fileState
+	fingerprint string
+	subs        []chan *policy.Catalog
+	closed      bool
+	dirErrs     map[string]string // directory → its read error last reported
+
+	watcher *fsnotify.Watcher
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+// New loads every policy file of dirs and starts watching them. Invalid files
+// are not an error (they are rejected and reported); a directory that does
+// not exist or cannot be watched is.
+func New(dirs []string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = logrus.StandardLogger()
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	s := &Store{
+		opts:    opts,
+		log:     opts.Logger.WithField("component", "policy-store"),
+		files:   map[string]*fileState{},
+		dirErrs: map[string]string{},
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		d = filepath.Clean(d)
+		info, err := os.Stat(d)
+		if err != nil {
+			return nil, fmt.Errorf("policy store: %w", err)
+		}
+		if !info.IsDir() {
+			return nil, fmt.Errorf("policy store: %s is not a directory", d)
+		}
+		if !seen[d] {
+			seen[d] = true
+			s.dirs = append(s.dirs, d)
+		}
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("policy store: %w", err)
+	}
+	s.watcher = w
+	for _, d := range s.dirs {
+		if err := w.Add(d); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("policy store: watch %s: %w", d, err)
+		}
+	}
+	s.mu.Lock()
+	s.reloadLocked(false)
+	s.mu.Unlock()
+	go s.watch()
+	return s, nil
+}
+
+// Catalog returns the catalog in force. It is immutable: a change builds a
+// new one.
+func (s *Store) Catalog() *policy.Catalog { return s.catalog.Load() }
+
+// Subscribe returns a channel that receives each new catalog after a change.
+// The channel holds one catalog: a subscriber that falls behind receives the
+// newest one, never a stale one. It is closed by Close. Subscribe, then read
+// Catalog, to miss no change.
+func (s *Store) Subscribe() <-chan *policy.Catalog {
+	ch := make(chan *policy.Catalog, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		close(ch)
+		return ch
+	}
+	s.subs = append(s.subs, ch)
+	return ch
+}
+
+// Reload reads the directories again now (the daemon calls it on SIGHUP).
+// Rejections are reported as for any reload; the error is ErrClosed after
+// Close, else nil.
+func (s *Store) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.reloadLocked(true)
+	return nil
+}
+
+// Files describes each file, sorted by path.
+func (s *Store) Files() []FileState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]FileState, 0, len(s.files))
+	for _, f := range s.files {
+		st := FileState{Path: f.path, Status: f.status, Policies: len(f.inForce)}
+		var issues []*policy.Issue
+		if f.result != nil {
+			issues = f.result.Issues
+		}
+		if f.err != nil {
+			st.Error = f.err.Error()
+			if f.result == nil || len(f.result.Errors()) == 0 {
+				issues = append(issues[:len(issues):len(issues)], f.err.Issues...)
+			}
+		}
+		for _, is := range issues { // copies: the caller may keep or change them
+			c := *is
+			st.Issues = append(st.Issues, &c)
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// Close stops watching and delivering. Subscribers' channels are closed;
+// Catalog and Files still answer.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.mu.Unlock()
+	<-s.stopped // the watch loop may be waiting for mu: release it first
+	err := s.watcher.Close()
+	s.mu.Lock()
+	for _, ch := range s.subs {
+		close(ch)
+	}
+	s.subs = nil
+	s.mu.Unlock()
+	return err
+}
+
+// watch turns file system events into debounced reloads.
+func (s *Store) watch() {
+	defer close(s.stopped)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var first time.Time // first event of the pending burst; zero if none
+	for {
+		select {
+		case <-s.done:
+			return
+		case ev, ok := <-s.watcher.Events:
+			if !ok {
+				return
+			}
+			s.log.WithField("event", ev.String()).Trace("file system event")
+			now := time.Now()
+			if first.IsZero() {
+				first = now
+			}
+			wait := s.opts.Debounce
+			if limit := first.Add(maxDelayFactor * s.opts.Debounce).Sub(now); limit < wait {
+				wait = max(limit, 0)
+			}
+			timer.Reset(wait)
+		case err, ok := <-s.watcher.Errors:
+			if !ok {
+				return
+			}
+			// An overflow lost events: read everything again.
+			s.log.WithError(err).Warn("watching policy directories")
+			if first.IsZero() {
+				first = time.Now()
+			}
+			timer.Reset(s.opts.Debounce)
+		case <-timer.C:
+			first = time.Time{}
+			s.mu.Lock()
+			if !s.closed {
+				s.reloadLocked(false)
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// hidden says whether a directory walk skips this entry.
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
+
+// scan walks the directories, watching every directory it finds before
+// reading it, and returns the policy files in load order and the
+// directories that could not be read.
+func (s *Store) scan() (files []string, failed []string) {
+	watched := map[string]bool{}
+	for _, d := range s.watcher.WatchList() {
+		watched[d] = true
+	}
+	seen := map[string]bool{}
+	errsNow := map[string]string{}
+	for _, root := range s.dirs {
+		// The trailing separator makes the walk follow a root that is a
+		// symbolic link to a directory.
+		walkRoot := root
+		if !strings.HasSuffix(root, string(filepath.Separator)) {
+			walkRoot += string(filepath.Separator)
+		}
+		var found []string
+		err := filepath.WalkDir(walkRoot, func(path string, d fs.DirEntry, err error) error {
+			path = filepath.Clean(path)
+			if err != nil {
+				failed = append(failed, path)
+				errsNow[path] = err.Error()
+				if errsNow[path] != s.dirErrs[path] {
+					s.log.WithError(err).WithField("dir", path).Error("cannot read policy directory; its files keep their state")
+					if s.opts.Rejected != nil {
+						s.opts.Rejected(path, err)
+					}
+				}
+				if d == nil || d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if path != root && hidden(d.Name()) {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				if !watched[path] {
+					if err := s.watcher.Add(path); err != nil {
+						s.log.WithError(err).WithField("dir", path).Warn("cannot watch directory; changes below it are seen on the next reload")
+					} else {
+						watched[path] = true
+					}
+				}
+				return nil
+			}
+			if IsPolicyFile(path) && !seen[path] {
+				seen[path] = true
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil { // cannot happen: the walk function returns no error
+			failed = append(failed, root)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	s.dirErrs = errsNow
+	// A removed or moved directory's watch is dropped by fsnotify itself
+	// (IN_DELETE_SELF, IN_MOVE_SELF); it is added again here if a directory
+	// appears under that name.
+	return files, failed
+}
+
+// IsPolicyFile says whether the store reads this file: *.yaml or *.yml, not
+// hidden.
+func IsPolicyFile(path string) bool {
+	return policy.IsPolicyFile(path) && !hidden(filepath.Base(path))
+}
+
+// under says whether path is one of dirs or below one.
+func under(path string, dirs []string) bool {
+	for _, d := range dirs {
+		if path == d || strings.HasPrefix(path, d+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// reloadLocked reads every file, decides what is in force, and publishes a
+// new catalog if that changed. manual is true for Reload.
+func (s *Store) reloadLocked(manual bool) {
+	paths, failed := s.scan()
+	order := map[string]int{}
+	for i, p := range paths {
+		order[p] = i
+	}
+
+	// Deleted files: gone from the walk, and not below an unreadable directory.
+	for p, f := range s.files {
+		if _, ok := order[p]; !ok && !under(p, failed) {
+			if len(f.inForce) > 0 {
+				s.log.WithField("file", p).Infof("file removed: %d policies withdrawn", len(f.inForce))
+			}
+			delete(s.files, p)
+		}
+	}
+
+	// Read each file; candidates are the valid versions not yet in force.
+	var pending []*fileState
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			delete(s.files, p) // removed since the walk
+			continue
+		}
+		f := s.files[p]
+		if f == nil {
+			f = &fileState{path: p}
+			s.files[p] = f
+		}
+		var sum [32]byte
+		if err != nil {
+			sum = sha256.Sum256([]byte("read error: " + err.Error()))
+			f.result = &policy.FileResult{File: p, Issues: []*policy.Issue{{Level: policy.LevelError, File: p, Message: err.Error()}}}
+		} else {
+			sum = sha256.Sum256(data)
+			if f.result == nil || sum != f.sum {
+				f.result = policy.LoadBytes(p, data)
+			}
+		}
+		f.sum = sum
+		f.status = f.result.Status()
+		if f.status == policy.FileInvalid {
+			s.reject(f, &FileError{File: p, Issues: f.result.Errors()})
+			continue
+		}
+		if samePolicies(f.inForce, f.result.Policies) {
+			s.accept(f)
+			continue
+		}
+		pending = append(pending, f)
+	}
+
+	// Accept the pending versions that define no policy another file has in
+	// force, in load order; repeat while an acceptance (which may withdraw
+	// policies) lets another in. In force, no name is ever defined twice.
+	claims := map[string]*policy.Policy{}
+	for _, f := range s.files {
+		for _, p := range f.inForce {
+			claims[p.Ref()] = p
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool { return order[pending[i].path] < order[pending[j].path] })
+	conflicts := map[*fileState][]*policy.Issue{}
+	for progress := true; progress; {
+		progress = false
+		rest := pending[:0]
+		for _, f := range pending {
+			var issues []*policy.Issue
+			for _, p := range f.result.Policies {
+				if prev, ok := claims[p.Ref()]; ok && prev.Source.File != f.path {
+					issues = append(issues, &policy.Issue{Level: policy.LevelError, File: f.path, Line: p.Source.Line, Field: "metadata.name",
+						Message: fmt.Sprintf("%s is already defined at %s:%d", p.Ref(), prev.Source.File, prev.Source.Line)})
+				}
+			}
+			if len(issues) > 0 {
+				conflicts[f] = issues
+				rest = append(rest, f)
+				continue
+			}
+			for _, p := range f.inForce {
+				delete(claims, p.Ref())
+			}
+			f.inForce = f.result.Policies
+			for _, p := range f.inForce {
+				claims[p.Ref()] = p
+			}
+			s.accept(f)
+			progress = true
+		}
+		pending = rest
+	}
+	for _, f := range pending {
+		f.status = policy.FileInvalid
+		s.reject(f, &FileError{File: f.path, Issues: conflicts[f]})
+	}
+
+	s.publish(manual)
+}
+
+// accept marks f's current content as in force.
+func (s *Store) accept(f *fileState) {
+	if f.err != nil || f.reported != "" {
+		s.log.WithField("file", f.path).Infof("file accepted: %d policies in force", len(f.inForce))
+	}
+	f.err = nil
+	f.reported = ""
+	if f.warned != f.sum {
+		f.warned = f.sum
+		for _, is := range f.result.Issues {
+			switch is.Level {
+			case policy.LevelWarning:
+				s.log.WithField("file", f.path).Warn(is.Error())
+			case policy.LevelNotice:
+				s.log.WithField("file", f.path).Debug(is.Error())
+			}
+		}
+	}
+}
+
+// reject keeps f's last good version in force and reports the rejection
+// unless this very rejection was reported already.
+func (s *Store) reject(f *fileState, err *FileError) {
+	f.err = err
+	key := string(f.sum[:]) + "\x00" + err.Error()
+	if key == f.reported {
+		return
+	}
+	f.reported = key
+	log := s.log.WithField("file", f.path)
+	for _, is := range err.Issues {
+		log.Error(is.Error())
+	}
+	log.Errorf("file rejected: keeping its last good version (%d policies) in force", len(f.inForce))
+	if s.opts.Rejected != nil {
+		s.opts.Rejected(f.path, err)
+	}
+}
+
+// samePolicies says whether two versions of a file mean the same policies,
+// at the same places.
+func samePolicies(a, b []*policy.Policy) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Digest != b[i].Digest || a[i].Ref() != b[i].Ref() || a[i].Source != b[i].Source {
+			return false
+		}
+	}
+	return true
+}
+
+// publish builds the catalog of the policies in force and delivers it if it
+// differs from the last one (or, the first time, installs it).
+func (s *Store) publish(manual bool) {
+	var all []*policy.Policy
+	for _, f := range s.files {
+		all = append(all, f.inForce...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Ref() < all[j].Ref() })
+	var fp bytes.Buffer
+	for _, p := range all {
+		fp.WriteString(p.Ref() + "\x00" + p.Digest + "\x00" + p.Source.File + "\x00" + strconv.Itoa(p.Source.Line) + "\n")
+	}
+	first := s.catalog.Load() == nil
+	if !first && fp.String() == s.fingerprint {
+		if manual {
+			s.log.Infof("reload: no change (%d policies)", len(all))
+		}
+		return
+	}
+	cat, err := policy.NewCatalog(all)
+	if err != nil {
+		// Cannot happen: no name is ever in force twice. Keep the old catalog.
+		s.log.WithError(err).Error("internal error: building the catalog")
+		return
+	}
+	s.fingerprint = fp.String()
+	s.catalog.Store(cat)
+	s.log.Infof("policy catalog: %d policies from %d files", cat.Len(), len(s.files))
+	if first {
+		return
+	}
+	if s.opts.OnChange != nil {
+		s.opts.OnChange(cat)
+	}
+	for _, ch := range s.subs {
+		select {
+		case <-ch: // drop the stale catalog the subscriber has not read
+		default:
+		}
+		select {
+		case ch <- cat:
+		default:
+		}
+	}
+}
