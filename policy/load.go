@@ -119,8 +119,13 @@ func LoadFile(path string) *FileResult {
 // IsPolicyFile says whether a directory walk should read this file.
 func IsPolicyFile(name string) bool {
 	ext := strings.ToLower(filepath.Ext(name))
-	return ext == ".yaml" || ext == ".yml"
+	return (ext == ".yaml" || ext == ".yml") && !IsHidden(filepath.Base(name))
 }
+
+// IsHidden says whether a directory walk passes over a file or directory:
+// names starting with '.' are editors' temporary files or a Kubernetes
+// ConfigMap's "..data" copies, which would load every policy twice.
+func IsHidden(name string) bool { return strings.HasPrefix(name, ".") && name != "." && name != ".." }
 
 // LoadPaths loads files and, recursively, the .yaml/.yml files of directories,
 // in lexical order. A policy defined again in a later file makes that later
@@ -171,6 +176,9 @@ func loadPaths(paths []string) []*FileResult {
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
+			}
+			if d.IsDir() && path != p && IsHidden(d.Name()) {
+				return filepath.SkipDir
 			}
 			if !d.IsDir() && IsPolicyFile(path) {
 				files = append(files, path)

@@ -328,7 +328,7 @@ func (s *Store) watch() {
 }
 
 // hidden says whether a directory walk skips this entry.
-func hidden(name string) bool { return strings.HasPrefix(name, ".") }
+func hidden(name string) bool { return policy.IsHidden(name) }
 
 // scan walks the directories, watching every directory it finds before
 // reading it, and returns the policy files in load order and the
@@ -380,7 +380,7 @@ func (s *Store) scan() (files []string, failed []string) {
 				}
 				return nil
 			}
-			if IsPolicyFile(path) && !seen[path] {
+			if policy.IsPolicyFile(path) && !seen[path] {
 				seen[path] = true
 				found = append(found, path)
 			}
@@ -397,12 +397,6 @@ func (s *Store) scan() (files []string, failed []string) {
 	// (IN_DELETE_SELF, IN_MOVE_SELF); it is added again here if a directory
 	// appears under that name.
 	return files, failed
-}
-
-// IsPolicyFile says whether the store reads this file: *.yaml or *.yml, not
-// hidden.
-func IsPolicyFile(path string) bool {
-	return policy.IsPolicyFile(path) && !hidden(filepath.Base(path))
 }
 
 // under says whether path is one of dirs or below one.

@@ -209,3 +209,16 @@ func TestExplainGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateSkipsHidden: a ConfigMap volume's "..data" copies and editors'
+// dot-files are not read (they would define every policy twice).
+func TestValidateSkipsHidden(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "..2026_11_27/good.yaml", goodPolicy)
+	writeFile(t, dir, "good.yaml", goodPolicy)
+	writeFile(t, dir, ".good.yaml.swp.yaml", goodPolicy)
+	out, _, code := armorctl(t, "validate", dir)
+	if code != 0 || !strings.HasSuffix(out, "1 files: 1 valid, 0 invalid, 0 skipped\n") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
