@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
+	validator "github.com/containerd/nri/plugins/default-validator"
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
@@ -629,5 +631,31 @@ func TestReapplySwapsRunningContainers(t *testing.T) {
 		if !found {
 			t.Errorf("event %q not observed: %v", want, events)
 		}
+	}
+}
+
+// TestFailClosed: with the runtime configured as config/containerd-nri.toml
+// says (NRI's default validator requiring nri-armor), no container is
+// created while nri-armor is not connected — except in a pod that
+// tolerates it (nri-armor's own) — and containers are created again once
+// it is.
+func TestFailClosed(t *testing.T) {
+	testenv.RequireRoot(t)
+	rt := &runtime{nritest.New(t, adaptation.WithDefaultValidator(&validator.DefaultValidatorConfig{
+		Enable:                    true,
+		RequiredPlugins:           []string{Name},
+		TolerateMissingAnnotation: policy.AnnotationTolerateMissing,
+	}))}
+	sb := rt.runPod("pod-1", "shop", "web-0", nil, nil)
+	if _, _, err := rt.create(sb, "ctr-1", "web"); err == nil || !strings.Contains(err.Error(), Name) {
+		t.Fatalf("created without nri-armor: %v", err)
+	}
+	own := rt.runPod("pod-armor", "kube-system", "nri-armor-x", nil, map[string]string{policy.AnnotationTolerateMissing: "true"})
+	if _, _, err := rt.create(own, "ctr-armor", "nri-armor"); err != nil {
+		t.Fatalf("nri-armor's own pod, tolerating: %v", err)
+	}
+	rt.connect(newPlugin(t, &recorder{}))
+	if _, _, err := rt.create(sb, "ctr-2", "web"); err != nil {
+		t.Fatalf("with nri-armor connected: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -14,6 +15,10 @@ const (
 	AnnotationPosture    = "nri-armor.dev/posture"
 	AnnotationVisibility = "nri-armor.dev/visibility"
 	AnnotationMode       = "nri-armor.dev/mode"
+	// AnnotationTolerateMissing ("true") lets a pod be created while
+	// nri-armor is not connected, when the runtime requires nri-armor
+	// (config/containerd-nri.toml): nri-armor's own pod needs it.
+	AnnotationTolerateMissing = "nri-armor.dev/tolerate-missing"
 	// AnnotationPolicySet is written by nri-armor (an OCI annotation on the
 	// container), never read from pods.
 	AnnotationPolicySet = "nri-armor.dev/policy-set"
@@ -205,7 +210,7 @@ func knownKey(k string) bool {
 		k = k[:i]
 	}
 	switch k {
-	case AnnotationPolicies, AnnotationPosture, AnnotationVisibility, AnnotationMode:
+	case AnnotationPolicies, AnnotationPosture, AnnotationVisibility, AnnotationMode, AnnotationTolerateMissing:
 		return true
 	}
 	return false
@@ -224,7 +229,12 @@ func ParseAnnotations(ann map[string]string, container string, defaults Defaults
 	sort.Strings(keys)
 	for _, k := range keys {
 		if strings.HasPrefix(k, AnnotationPrefix) && !knownKey(k) {
-			return nil, &AnnotationError{Key: k, Value: ann[k], Reason: "unknown nri-armor annotation (known: policies, posture, visibility, mode, each optionally .container.<name>)"}
+			return nil, &AnnotationError{Key: k, Value: ann[k], Reason: "unknown nri-armor annotation (known: policies, posture, visibility, mode, each optionally .container.<name>, and tolerate-missing)"}
+		}
+	}
+	if v, ok := ann[AnnotationTolerateMissing]; ok {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return nil, &AnnotationError{Key: AnnotationTolerateMissing, Value: v, Reason: "must be true or false"}
 		}
 	}
 

@@ -420,3 +420,13 @@ func TestResolveUnknownPolicyDisabledMode(t *testing.T) {
 		utCheckAnnotationError(t, err, AnnotationPolicies, "nope")
 	}
 }
+
+func TestTolerateMissingAnnotation(t *testing.T) {
+	if _, err := ParseAnnotations(map[string]string{AnnotationTolerateMissing: "true"}, "c", DefaultDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ParseAnnotations(map[string]string{AnnotationTolerateMissing: "maybe"}, "c", DefaultDefaults())
+	if err == nil || !strings.Contains(err.Error(), `annotation nri-armor.dev/tolerate-missing="maybe"`) {
+		t.Fatalf("bad value: %v", err)
+	}
+}

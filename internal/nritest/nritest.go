@@ -31,19 +31,19 @@ type Runtime struct {
 
 // New starts a runtime side (NRI's adaptation, as containerd embeds it) on
 // a temporary socket; it stops with the test.
-func New(t testing.TB) *Runtime {
+func New(t testing.TB, opts ...adaptation.Option) *Runtime {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "nri-armor-plugin-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return NewAt(t, dir)
+	return NewAt(t, dir, opts...)
 }
 
 // NewAt starts a runtime side whose socket is dir/nri.sock: a second one in
 // the same dir is the runtime restarted.
-func NewAt(t testing.TB, dir string) *Runtime {
+func NewAt(t testing.TB, dir string, opts ...adaptation.Option) *Runtime {
 	t.Helper()
 	var err error
 	r := &Runtime{
@@ -71,10 +71,12 @@ func NewAt(t testing.TB, dir string) *Runtime {
 	updateFn := func(context.Context, []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
 		return nil, nil
 	}
-	r.NRI, err = adaptation.New("containerd", "v2.4.2", syncFn, updateFn,
+	opts = append([]adaptation.Option{
 		adaptation.WithSocketPath(r.Sock),
 		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
+		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
+	}, opts...)
+	r.NRI, err = adaptation.New("containerd", "v2.4.2", syncFn, updateFn, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
