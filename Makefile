@@ -2,6 +2,8 @@
 GO           ?= go
 STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME     ?= 15s
+# Minimizing every new input for up to 60 s (the default) stalls short runs.
+FUZZFLAGS    ?= -fuzztime $(FUZZTIME) -fuzzminimizetime 2s
 BIN          := bin
 PKGS         := ./...
 # Packages whose tests (build tag vmtest) run as root inside the QEMU VM of
@@ -32,9 +34,9 @@ unit:
 	$(GO) test -race -count=1 $(PKGS)
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzKernelGlob$$' -fuzztime $(FUZZTIME) ./bpf
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' $(FUZZFLAGS) ./policy
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' $(FUZZFLAGS) ./policy
+	$(GO) test -run '^$$' -fuzz '^FuzzKernelGlob$$' $(FUZZFLAGS) ./bpf
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

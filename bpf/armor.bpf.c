@@ -338,8 +338,9 @@ static __always_inline void push_finals(struct scratch *sc)
 	push(sc, KIND_PATH, m->hash, len, 0);
 	if (m->cls == CLASS_PROCESS && len > m->last_dir_len)
 		push(sc, KIND_EXECNAME, m->base, len - m->last_dir_len, 0);
-	if (len > m->last_dir_len)
-		push(sc, KIND_DIR_DIRECT, m->last_dir, m->last_dir_len, 0);
+	/* The last directory's direct children; a path ending in '/' (only
+	 * "/" does) is that directory itself, which its rules cover too. */
+	push(sc, KIND_DIR_DIRECT, m->last_dir, m->last_dir_len, 0);
 	/* The directory itself: "/etc" is covered by dir rules on "/etc/". */
 	if (len > 0 && sc->ev.res[(len - 1) & PATH_MASK] != '/') {
 		__u64 self = (m->hash ^ '/') * FNV_PRIME;

@@ -290,6 +290,8 @@ spec:
       - path: /tmp/vmt/bin/trusted
     - dir: %s
       recursive: true
+    - dir: /
+      action: Audit
     matchPatterns:
     - pattern: /tmp/vmt/pat/*.key
     - pattern: /tmp/vmt/logs/**
@@ -337,13 +339,13 @@ func TestLSMFileAndProcess(t *testing.T) {
 		for _, uid := range []int{0, 1000} {
 			var ops []probeOp
 			for _, p := range append([]string{"/tmp/vmt/secret", "/tmp/vmt/audited", "/tmp/vmt/etc/conf", "/tmp/vmt/etc/sub/conf",
-				"/tmp/vmt/flat/x", "/tmp/vmt/flat/sub/y", "/tmp/vmt/guarded/token", "/tmp/vmt/free", "/tmp/vmt/mine", deepFile, "/tmp/vmt/etc"}, patFiles...) {
+				"/tmp/vmt/flat/x", "/tmp/vmt/flat/sub/y", "/tmp/vmt/guarded/token", "/tmp/vmt/free", "/tmp/vmt/mine", deepFile, "/tmp/vmt/etc", "/"}, patFiles...) {
 				for _, w := range []bool{false, true} {
 					owner := 0
 					if p == "/tmp/vmt/mine" {
 						owner = 1000
 					}
-					if p == "/tmp/vmt/etc" && w {
+					if (p == "/tmp/vmt/etc" || p == "/") && w {
 						continue // a directory cannot be opened for writing
 					}
 					ops = append(ops, fileOp(rs, p, w, exe, uid, owner))

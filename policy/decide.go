@@ -143,7 +143,7 @@ func (r *Rule) Beats(o *Rule) bool {
 // inDir reports whether path lies in dir (ending in '/'): directly, or at
 // any depth when recursive. The directory itself counts as inside.
 func inDir(path, dir string, recursive bool) bool {
-	if path+"/" == dir {
+	if path == dir || path+"/" == dir { // the directory itself ("/" is its own)
 		return true
 	}
 	if !strings.HasPrefix(path, dir) || len(path) == len(dir) {
