@@ -104,7 +104,7 @@ func run(t *testing.T, cg *testCgroup, op string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func compileYAML(t *testing.T, doc string) *policy.RuleSet {
+func compileYAML(t testing.TB, doc string) *policy.RuleSet {
 	t.Helper()
 	res := policy.LoadBytes("test.yaml", []byte(doc))
 	if err := res.Err(); err != nil {
@@ -392,5 +392,30 @@ func TestDefaultCapacities(t *testing.T) {
 	}
 	if st := e.Stats(); st.Cgroups != 0 || st.Sets != 0 || st.RuleEntries != 0 {
 		t.Fatalf("after removing all: %+v", st)
+	}
+}
+
+// BenchmarkApplySwap: the kernel side of a set change for one cgroup —
+// encode, write the new set beside the old one, switch, free the old —
+// with a set of 3 rules (as a typical pod's). Issue 4's budget for
+// CreateContainer+StartContainer including the map update is 5 ms.
+func BenchmarkApplySwap(b *testing.B) {
+	testenv.RequireRoot(b)
+	root, err := cgroup2Root()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := Open(Config{PinPath: testPinPath(b), MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16}, HooksCgroupNet, root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	sets := []*policy.RuleSet{compileYAML(b, netPolicy), compileYAML(b, tcpPolicy)}
+	n := 0
+	for b.Loop() {
+		if _, err := e.Apply(1<<40, sets[n%2]); err != nil {
+			b.Fatal(err)
+		}
+		n++
 	}
 }
