@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -115,7 +116,7 @@ func TestLSMBypassAttempts(t *testing.T) {
 	if err := os.Link("/tmp/vmb/secret", "/tmp/vmb/hardlink"); err != nil {
 		t.Fatal(err)
 	}
-	root, _ := cgroup2Root()
+	root, _ := cgroups.Mount()
 
 	rs := compileYAML(t, bypassPolicy)
 	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {

@@ -92,8 +92,9 @@ type Engine struct {
 type loadedSet struct {
 	id         uint32
 	digest     string
-	keys       []armorRuleKey // nil after a restart: found by scanning the map when freed
-	patKeys    []armorRuleKey
+	keys       []armorRuleKey // its entries in the rules map
+	patKeys    []armorRuleKey // its entries in the patterns map
+	recovered  bool           // found in the pins at Open: unenforced not known yet
 	header     armorSetHdr // copied into each cgroup's entry
 	refs       int
 	unenforced []Unenforced
@@ -271,7 +272,7 @@ func (e *Engine) recover() error {
 	var name [setNameLen]byte
 	it := e.names.Iterate()
 	for it.Next(&id, &name) {
-		s := &loadedSet{id: id, digest: "sha256:" + hex.EncodeToString(name[:])}
+		s := &loadedSet{id: id, digest: "sha256:" + hex.EncodeToString(name[:]), recovered: true}
 		e.sets[s.digest] = s
 		e.byID[id] = s
 		if id >= e.nextID {
@@ -280,6 +281,21 @@ func (e *Engine) recover() error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading pinned set names: %w", err)
+	}
+	// One scan of the rule maps gives every recovered set its keys, so that
+	// freeing and counting work as for sets written by this process.
+	var k armorRuleKey
+	var rv armorRuleVal
+	for it := e.maps.Rules.Iterate(); it.Next(&k, &rv); {
+		if s := e.byID[k.SetId]; s != nil {
+			s.keys = append(s.keys, k)
+		}
+	}
+	var pv armorPatVal
+	for it := e.maps.Patterns.Iterate(); it.Next(&k, &pv); {
+		if s := e.byID[k.SetId]; s != nil {
+			s.patKeys = append(s.patKeys, k)
+		}
 	}
 	var cg uint64
 	var v armorCgVal
@@ -349,10 +365,10 @@ func (e *Engine) unref(s *loadedSet) {
 // load writes rs into the maps unless it is there already.
 func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if s := e.sets[rs.Digest]; s != nil {
-		if s.keys == nil && s.unenforced == nil {
-			// Recovered after a restart: recompute what the set does not enforce.
+		if s.recovered {
+			// Found in the pins: recompute what the set does not enforce.
 			if enc, err := Encode(rs, s.id); err == nil {
-				s.unenforced, s.header = enc.Unenforced, enc.Header
+				s.unenforced, s.header, s.recovered = enc.Unenforced, enc.Header, false
 			}
 		}
 		return s, nil
@@ -422,34 +438,16 @@ func (e *Engine) free(s *loadedSet) {
 }
 
 func (e *Engine) deleteKeys(s *loadedSet) {
-	keys, patKeys := s.keys, s.patKeys
-	if keys == nil { // recovered set: find its keys
-		var pk armorRuleKey
-		var pv armorPatVal
-		for it := e.maps.Patterns.Iterate(); it.Next(&pk, &pv); {
-			if pk.SetId == s.id {
-				patKeys = append(patKeys, pk)
-			}
-		}
-		var k armorRuleKey
-		var v armorRuleVal
-		it := e.maps.Rules.Iterate()
-		for it.Next(&k, &v) {
-			if k.SetId == s.id {
-				keys = append(keys, k)
-			}
-		}
-	}
-	if len(keys) > 0 {
-		if _, err := e.maps.Rules.BatchDelete(keys, nil); err != nil {
-			for i := range keys {
-				_ = e.maps.Rules.Delete(&keys[i])
-			}
-		}
-	}
 	// Rule entries first, then the patterns they point at.
-	for i := range patKeys {
-		_ = e.maps.Patterns.Delete(&patKeys[i])
+	if len(s.keys) > 0 {
+		if _, err := e.maps.Rules.BatchDelete(s.keys, nil); err != nil {
+			for i := range s.keys {
+				_ = e.maps.Rules.Delete(&s.keys[i])
+			}
+		}
+	}
+	for i := range s.patKeys {
+		_ = e.maps.Patterns.Delete(&s.patKeys[i])
 	}
 }
 

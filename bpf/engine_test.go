@@ -84,8 +84,6 @@ func errName(err error) string {
 // testCgroup is a cgroup the test created (testenv.NewCgroup).
 type testCgroup = testenv.Cgroup
 
-func newTestCgroup(t testing.TB, _ string) *testCgroup { return testenv.NewCgroup(t) }
-
 // run starts the helper for op, inside cg when cg is not nil.
 func run(t *testing.T, cg *testCgroup, op string) string {
 	t.Helper()
@@ -140,7 +138,7 @@ spec:
 
 func openEngine(t *testing.T, pin string) *Engine {
 	t.Helper()
-	cg2, err := cgroup2Root()
+	cg2, err := cgroups.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +148,6 @@ func openEngine(t *testing.T, pin string) *Engine {
 	}
 	return e
 }
-
-func cgroup2Root() (string, error) { return cgroups.Mount() }
 
 func testPinPath(t testing.TB) string {
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-test-%d", os.Getpid())
@@ -166,9 +162,8 @@ func TestCgroupNetEnforces(t *testing.T) {
 	testenv.RequireRoot(t)
 	e := openEngine(t, testPinPath(t))
 	defer e.Close()
-	root, _ := cgroup2Root()
-	cg := newTestCgroup(t, root)
-	other := newTestCgroup(t, root)
+	cg := testenv.NewCgroup(t)
+	other := testenv.NewCgroup(t)
 
 	rd, err := ringbuf.NewReader(e.EventsMap())
 	if err != nil {
@@ -259,9 +254,8 @@ func TestCgroupNetEnforces(t *testing.T) {
 func TestPinnedStateSurvivesRestart(t *testing.T) {
 	testenv.RequireRoot(t)
 	pin := testPinPath(t)
-	root, _ := cgroup2Root()
-	cg := newTestCgroup(t, root)
-	shared := newTestCgroup(t, root)
+	cg := testenv.NewCgroup(t)
+	shared := testenv.NewCgroup(t)
 
 	e := openEngine(t, pin)
 	rs := compileYAML(t, netPolicy)
@@ -273,6 +267,7 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 	if ids := e.SetIDs(); len(ids) != 1 {
 		t.Fatalf("two cgroups with one set: %d sets loaded", len(ids))
 	}
+	entries := e.Stats().RuleEntries
 	e.Close() // the loader is gone
 
 	if got := run(t, cg, "raw"); got != "EPERM" {
@@ -283,6 +278,9 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 	defer e2.Close()
 	if got := e2.Cgroups(); got[cg.ID] != rs.Digest || got[shared.ID] != rs.Digest {
 		t.Fatalf("recovered cgroups %v, want both on %s", got, rs.Digest)
+	}
+	if got := e2.Stats().RuleEntries; got != entries || entries == 0 {
+		t.Fatalf("recovered %d rule entries, had %d", got, entries)
 	}
 	if got := run(t, cg, "raw"); got != "EPERM" {
 		t.Fatalf("after restart: raw %s, want EPERM", got)
@@ -350,7 +348,7 @@ func expectNoEvent(t *testing.T, rd *ringbuf.Reader) {
 // nothing behind.
 func TestDefaultCapacities(t *testing.T) {
 	testenv.RequireRoot(t)
-	root, err := cgroup2Root()
+	root, err := cgroups.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +399,7 @@ func TestDefaultCapacities(t *testing.T) {
 // CreateContainer+StartContainer including the map update is 5 ms.
 func BenchmarkApplySwap(b *testing.B) {
 	testenv.RequireRoot(b)
-	root, err := cgroup2Root()
+	root, err := cgroups.Mount()
 	if err != nil {
 		b.Fatal(err)
 	}

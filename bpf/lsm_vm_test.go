@@ -18,6 +18,8 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -36,7 +38,7 @@ type lsmFixture struct {
 func newLSMFixture(t *testing.T) *lsmFixture {
 	t.Helper()
 	vmtest.RequireLSM(t, "bpf")
-	root, err := cgroup2Root()
+	root, err := cgroups.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func newLSMFixture(t *testing.T) *lsmFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rd.Close() })
-	return &lsmFixture{e: e, cg: newTestCgroup(t, root), rd: rd}
+	return &lsmFixture{e: e, cg: testenv.NewCgroup(t), rd: rd}
 }
 
 // batch runs one helper process (as exe, with uid) in cg that performs ops,
@@ -524,9 +526,9 @@ func TestLSMDifferential(t *testing.T) {
 // programs are unchanged) and the sets.
 func TestLSMPinnedStateSurvivesRestart(t *testing.T) {
 	vmtest.RequireLSM(t, "bpf")
-	root, _ := cgroup2Root()
+	root, _ := cgroups.Mount()
 	pin := testPinPath(t)
-	cg := newTestCgroup(t, root)
+	cg := testenv.NewCgroup(t)
 	touch(t, "/tmp/vmr/secret", 0)
 	rs := compileYAML(t, `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -33,11 +35,11 @@ import (
 // Software emulation is noisy: one ratio is good to about ±10–15%.
 func BenchmarkLSMOverhead(b *testing.B) {
 	vmtest.RequireLSM(b, "bpf")
-	root, err := cgroup2Root()
+	root, err := cgroups.Mount()
 	if err != nil {
 		b.Fatal(err)
 	}
-	cg := newTestCgroup(b, root)
+	cg := testenv.NewCgroup(b)
 	self, _ := os.Executable()
 	exe := "/tmp/bench/bin/app"
 	copyFile(b, self, exe)

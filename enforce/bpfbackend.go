@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -19,7 +20,7 @@ type BPFBackend struct {
 
 // OpenBPF loads (or re-opens from the pins) the engine with hooks attached.
 func OpenBPF(name string, classes []policy.Class, hooks bpf.Hooks, cfg bpf.Config, limits func(*policy.RuleSet) []Unenforced) (*BPFBackend, error) {
-	cg2, err := Cgroup2Mount()
+	cg2, err := cgroups.Mount()
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func RunProbe() *Probe {
 		p.Kernel = charsToString(uts.Release[:])
 	}
 	p.LSMs, p.LSMErr = activeLSMs()
-	cg, cgErr := Cgroup2Mount()
+	cg, cgErr := cgroups.Mount()
 	p.Cgroup2 = cg
 	_ = rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
 
@@ -236,10 +236,6 @@ func (p *Probe) WriteText(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
-
-// Cgroup2Mount returns the cgroup v2 mount point: /sys/fs/cgroup on a pure
-// v2 host, /sys/fs/cgroup/unified on a hybrid one.
-func Cgroup2Mount() (string, error) { return cgroups.Mount() }
 
 var allow = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 var allowSock = asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}

@@ -23,15 +23,7 @@ func benchCatalog(tb testing.TB, n, variant int) *policy.Catalog {
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&sb, "---\napiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: p%d, namespace: ns%d}\nspec:\n  selector: {matchLabels: {app: app%d}}\n  file:\n    matchPaths:\n    - path: /etc/secret%d-%d\n  network:\n    matchProtocols:\n    - protocol: raw\n  action: Block\n", i, i%10, i%100, i, variant)
 	}
-	res := policy.LoadBytes("bench.yaml", []byte(sb.String()))
-	if err := res.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	c, err := policy.NewCatalog(res.Policies)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return catalogOf(tb, sb.String())
 }
 
 // benchPlugin is a plugin with 1,000 policies and 500 running containers,

@@ -45,8 +45,8 @@ func TestCgroupNetEndToEnd(t *testing.T) {
 	p := newPlugin(t, b)
 	rt.connect(p)
 
-	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctr, _, err := rt.create(sb, "ctr-1", "nginx")
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, _, err := rt.Create(sb, "ctr-1", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCgroupNetEndToEnd(t *testing.T) {
 	if got := pr.raw(t); got != "ok" {
 		t.Fatalf("before StartContainer: raw socket %s, want ok", got)
 	}
-	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+	if err := rt.Start(sb, ctr, pr.pid()); err != nil {
 		t.Fatal(err)
 	}
 	if got := pr.raw(t); got != "EPERM" {
@@ -64,7 +64,7 @@ func TestCgroupNetEndToEnd(t *testing.T) {
 	if got := other.raw(t); got != "ok" {
 		t.Fatalf("process in another cgroup: raw socket %s, want ok", got)
 	}
-	if err := rt.remove(sb, ctr); err != nil {
+	if err := rt.Remove(sb, ctr); err != nil {
 		t.Fatal(err)
 	}
 	if got := pr.raw(t); got != "ok" {

@@ -66,7 +66,7 @@ type Config struct {
 	Compiler *policy.Compiler
 	// Backend installs sets for cgroups. Required.
 	Backend enforce.Backend
-	// Cgroup2 is the cgroup v2 mount point; empty finds it (enforce.Cgroup2Mount).
+	// Cgroup2 is the cgroup v2 mount point; empty finds it (cgroups.Mount).
 	Cgroup2 string
 	// Proc is where the host's procfs is mounted; empty means /proc.
 	Proc string
@@ -137,7 +137,7 @@ func New(cfg Config) (*Plugin, error) {
 		cfg.Catalog = c
 	}
 	if cfg.Cgroup2 == "" {
-		m, err := enforce.Cgroup2Mount()
+		m, err := cgroups.Mount()
 		if err != nil {
 			return nil, fmt.Errorf("plugin: %w", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,18 +70,7 @@ spec:
   action: Block
 `
 
-func testCatalog(t *testing.T) *policy.Catalog {
-	t.Helper()
-	res := policy.LoadBytes("policies.yaml", []byte(policies))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := policy.NewCatalog(res.Policies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func testCatalog(t *testing.T) *policy.Catalog { return catalogOf(t, policies) }
 
 // recorder is an enforce.Backend that records what it is asked to do.
 type recorder struct {
@@ -145,43 +133,20 @@ func (r *runtime) connect(p *Plugin) stub.Stub {
 	return s
 }
 
-func (r *runtime) settle() { r.Settle() }
-func (r *runtime) runPod(id, ns, name string, labels, ann map[string]string) *api.PodSandbox {
-	return r.RunPod(id, ns, name, labels, ann)
-}
-func (r *runtime) create(sb *api.PodSandbox, id, name string) (*api.Container, *api.CreateContainerResponse, error) {
-	return r.Create(sb, id, name)
-}
-func (r *runtime) start(sb *api.PodSandbox, ctr *api.Container, pid int) error {
-	return r.Start(sb, ctr, pid)
-}
-func (r *runtime) remove(sb *api.PodSandbox, ctr *api.Container) error { return r.Remove(sb, ctr) }
-
 // proc is a process in a cgroup of its own, as a container's init is.
 type proc struct {
 	cgroupID uint64
 	cmd      *exec.Cmd
 	in       io.WriteCloser
 	out      *bufio.Reader
-	cgFD     *os.File
 }
 
-var cgroupSeq int
-
-// startProc creates a test cgroup under the cgroup2 mount and starts the
-// helper in it; both go when the test ends.
+// startProc starts the helper in a test cgroup of its own; both go when
+// the test ends.
 func startProc(t *testing.T) *proc {
 	t.Helper()
-	root, err := enforce.Cgroup2Mount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cgroupSeq++
-	dir := filepath.Join(root, fmt.Sprintf("nri-armor-plugin-test-%d-%d", os.Getpid(), cgroupSeq))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{}
+	cg := testenv.NewCgroup(t)
+	p := &proc{cgroupID: cg.ID}
 	t.Cleanup(func() {
 		if p.in != nil {
 			p.in.Close()
@@ -190,28 +155,11 @@ func startProc(t *testing.T) *proc {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()
 		}
-		if p.cgFD != nil {
-			p.cgFD.Close()
-		}
-		for i := 0; i < 50; i++ {
-			if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Errorf("could not remove test cgroup %s", dir)
 	})
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	p.cgroupID = st.Ino
-	if p.cgFD, err = os.Open(dir); err != nil {
-		t.Fatal(err)
-	}
 	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	p.cmd.Env = append(os.Environ(), helperEnv+"=1")
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(p.cgFD.Fd())}
+	cg.Into(p.cmd)
+	var err error
 	if p.in, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +196,8 @@ func TestAnnotatedPodIsEnforcedAtStart(t *testing.T) {
 	p := newPlugin(t, b)
 	rt.connect(p)
 
-	sb := rt.runPod("pod-1", "shop", "web-0", map[string]string{"app": "web"}, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctr, resp, err := rt.create(sb, "ctr-1", "nginx")
+	sb := rt.RunPod("pod-1", "shop", "web-0", map[string]string{"app": "web"}, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, resp, err := rt.Create(sb, "ctr-1", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +211,7 @@ func TestAnnotatedPodIsEnforcedAtStart(t *testing.T) {
 	expectCalls(t, b) // nothing before the process exists
 
 	pr := startProc(t)
-	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+	if err := rt.Start(sb, ctr, pr.pid()); err != nil {
 		t.Fatal(err)
 	}
 	expectCalls(t, b, fmt.Sprintf("apply %d %s", pr.cgroupID, st.digest))
@@ -271,7 +219,7 @@ func TestAnnotatedPodIsEnforcedAtStart(t *testing.T) {
 		t.Fatalf("recorded cgroup %d, want %d", st.cgroupID, pr.cgroupID)
 	}
 
-	if err := rt.remove(sb, ctr); err != nil {
+	if err := rt.Remove(sb, ctr); err != nil {
 		t.Fatal(err)
 	}
 	expectCalls(t, b, fmt.Sprintf("remove %d", pr.cgroupID))
@@ -297,8 +245,8 @@ func TestUnselectedPodCostsNothing(t *testing.T) {
 		{"other", nil}, // the policy lives in shop
 		{"shop", map[string]string{policy.AnnotationPolicies: "no-raw", policy.AnnotationMode: "disabled"}},
 	} {
-		sb := rt.runPod(fmt.Sprintf("pod-%d", i), tc.ns, "plain", map[string]string{"app": "plain"}, tc.ann)
-		ctr, resp, err := rt.create(sb, fmt.Sprintf("ctr-%d", i), "app")
+		sb := rt.RunPod(fmt.Sprintf("pod-%d", i), tc.ns, "plain", map[string]string{"app": "plain"}, tc.ann)
+		ctr, resp, err := rt.Create(sb, fmt.Sprintf("ctr-%d", i), "app")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,10 +254,10 @@ func TestUnselectedPodCostsNothing(t *testing.T) {
 			t.Fatalf("case %d: policy-set annotation %q on a container without policies", i, v)
 		}
 		pr := startProc(t)
-		if err := rt.start(sb, ctr, pr.pid()); err != nil {
+		if err := rt.Start(sb, ctr, pr.pid()); err != nil {
 			t.Fatal(err)
 		}
-		if err := rt.remove(sb, ctr); err != nil {
+		if err := rt.Remove(sb, ctr); err != nil {
 			t.Fatal(err)
 		}
 		expectCalls(t, b)
@@ -324,8 +272,8 @@ func TestSelectedByLabel(t *testing.T) {
 	b := &recorder{}
 	p := newPlugin(t, b)
 	rt.connect(p)
-	sb := rt.runPod("pod-1", "shop", "db-0", map[string]string{"app": "armored"}, nil)
-	ctr, resp, err := rt.create(sb, "ctr-1", "db")
+	sb := rt.RunPod("pod-1", "shop", "db-0", map[string]string{"app": "armored"}, nil)
+	ctr, resp, err := rt.Create(sb, "ctr-1", "db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +282,7 @@ func TestSelectedByLabel(t *testing.T) {
 		t.Fatal("no policy-set annotation for a label-selected pod")
 	}
 	pr := startProc(t)
-	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+	if err := rt.Start(sb, ctr, pr.pid()); err != nil {
 		t.Fatal(err)
 	}
 	expectCalls(t, b, fmt.Sprintf("apply %d %s", pr.cgroupID, d))
@@ -349,8 +297,8 @@ func TestUnknownPolicyRefusesContainer(t *testing.T) {
 	b := &recorder{}
 	p := newPlugin(t, b)
 	rt.connect(p)
-	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw, no-such"})
-	_, _, err := rt.create(sb, "ctr-1", "nginx")
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw, no-such"})
+	_, _, err := rt.Create(sb, "ctr-1", "nginx")
 	if err == nil {
 		t.Fatal("CreateContainer succeeded with an unknown policy name")
 	}
@@ -375,34 +323,34 @@ func TestApplyFailureRefusesStart(t *testing.T) {
 	p := newPlugin(t, b)
 	rt.connect(p)
 
-	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctr, _, err := rt.create(sb, "ctr-1", "nginx")
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, _, err := rt.Create(sb, "ctr-1", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr := startProc(t)
-	err = rt.start(sb, ctr, pr.pid())
+	err = rt.Start(sb, ctr, pr.pid())
 	if err == nil || !strings.Contains(err.Error(), "map full") || !strings.Contains(err.Error(), "shop/web-0") {
 		t.Fatalf("StartContainer: %v, want the backend's error naming the pod", err)
 	}
 	t.Logf("runtime sees: %v", err)
 
-	sb2 := rt.runPod("pod-2", "shop", "web-1", nil, map[string]string{policy.AnnotationPolicies: "no-raw", policy.AnnotationMode: "audit"})
-	ctr2, _, err := rt.create(sb2, "ctr-2", "nginx")
+	sb2 := rt.RunPod("pod-2", "shop", "web-1", nil, map[string]string{policy.AnnotationPolicies: "no-raw", policy.AnnotationMode: "audit"})
+	ctr2, _, err := rt.Create(sb2, "ctr-2", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.start(sb2, ctr2, startProc(t).pid()); err != nil {
+	if err := rt.Start(sb2, ctr2, startProc(t).pid()); err != nil {
 		t.Fatalf("audit mode: StartContainer: %v", err)
 	}
 
 	// A container without a process cannot be enforced: refused too.
-	ctr3, _, err := rt.create(sb, "ctr-3", "sidecar")
+	ctr3, _, err := rt.Create(sb, "ctr-3", "sidecar")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.applyErr = nil
-	if err := rt.start(sb, ctr3, 0); err == nil {
+	if err := rt.Start(sb, ctr3, 0); err == nil {
 		t.Fatal("StartContainer without a pid succeeded")
 	}
 }
@@ -418,21 +366,21 @@ func TestSynchronizeReappliesExisting(t *testing.T) {
 	p1 := newPlugin(t, b1)
 	s1 := rt.connect(p1)
 
-	sbA := rt.runPod("pod-a", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctrA, _, err := rt.create(sbA, "ctr-a", "nginx")
+	sbA := rt.RunPod("pod-a", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctrA, _, err := rt.Create(sbA, "ctr-a", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
 	prA := startProc(t)
-	if err := rt.start(sbA, ctrA, prA.pid()); err != nil {
+	if err := rt.Start(sbA, ctrA, prA.pid()); err != nil {
 		t.Fatal(err)
 	}
-	sbB := rt.runPod("pod-b", "shop", "plain-0", map[string]string{"app": "plain"}, nil)
-	ctrB, _, err := rt.create(sbB, "ctr-b", "app")
+	sbB := rt.RunPod("pod-b", "shop", "plain-0", map[string]string{"app": "plain"}, nil)
+	ctrB, _, err := rt.Create(sbB, "ctr-b", "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.start(sbB, ctrB, startProc(t).pid()); err != nil {
+	if err := rt.Start(sbB, ctrB, startProc(t).pid()); err != nil {
 		t.Fatal(err)
 	}
 	stA, _ := p1.containerState("ctr-a")
@@ -451,7 +399,7 @@ func TestSynchronizeReappliesExisting(t *testing.T) {
 		t.Fatal("pod-b unknown after Synchronize")
 	}
 	s1.Stop()
-	rt.settle()
+	rt.Settle()
 
 	// Synchronize is idempotent: once more gives the same state and the same call.
 	if _, err := p2.Synchronize(context.Background(), []*api.PodSandbox{sbA, sbB}, []*api.Container{ctrA, ctrB}); err != nil {
@@ -462,10 +410,10 @@ func TestSynchronizeReappliesExisting(t *testing.T) {
 		t.Fatalf("state after second sync %+v, want %+v", st, stA)
 	}
 
-	if err := rt.remove(sbA, ctrA); err != nil {
+	if err := rt.Remove(sbA, ctrA); err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.remove(sbB, ctrB); err != nil {
+	if err := rt.Remove(sbB, ctrB); err != nil {
 		t.Fatal(err)
 	}
 	expectCalls(t, b2, fmt.Sprintf("remove %d", prA.cgroupID))
@@ -474,7 +422,7 @@ func TestSynchronizeReappliesExisting(t *testing.T) {
 // TestCgroupID: the id is the inode of the cgroup2 directory the process is in.
 func TestCgroupID(t *testing.T) {
 	testenv.RequireRoot(t)
-	root, err := enforce.Cgroup2Mount()
+	root, err := cgroups.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,22 +453,22 @@ func TestSynchronizeForgetsVanished(t *testing.T) {
 	p := newPlugin(t, b)
 	rt.connect(p)
 	ann := map[string]string{policy.AnnotationPolicies: "no-raw"}
-	sbA := rt.runPod("pod-a", "shop", "web-0", nil, ann)
-	ctrA, _, err := rt.create(sbA, "ctr-a", "nginx")
+	sbA := rt.RunPod("pod-a", "shop", "web-0", nil, ann)
+	ctrA, _, err := rt.Create(sbA, "ctr-a", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
 	prA := startProc(t)
-	if err := rt.start(sbA, ctrA, prA.pid()); err != nil {
+	if err := rt.Start(sbA, ctrA, prA.pid()); err != nil {
 		t.Fatal(err)
 	}
-	sbB := rt.runPod("pod-b", "shop", "web-1", nil, ann)
-	ctrB, _, err := rt.create(sbB, "ctr-b", "nginx")
+	sbB := rt.RunPod("pod-b", "shop", "web-1", nil, ann)
+	ctrB, _, err := rt.Create(sbB, "ctr-b", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
 	prB := startProc(t)
-	if err := rt.start(sbB, ctrB, prB.pid()); err != nil {
+	if err := rt.Start(sbB, ctrB, prB.pid()); err != nil {
 		t.Fatal(err)
 	}
 	b.take()
@@ -544,9 +492,10 @@ func TestSynchronizeForgetsVanished(t *testing.T) {
 	}
 }
 
-func catalogOf(t *testing.T, docs string) *policy.Catalog {
+// catalogOf loads docs into a catalog, or fails the test.
+func catalogOf(t testing.TB, docs string) *policy.Catalog {
 	t.Helper()
-	res := policy.LoadBytes("edited.yaml", []byte(docs))
+	res := policy.LoadBytes("policies.yaml", []byte(docs))
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -591,13 +540,13 @@ func TestReapplySwapsRunningContainers(t *testing.T) {
 	if !p.Synchronized() {
 		t.Fatal("not synchronized after connecting")
 	}
-	sb := rt.runPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctr, _, err := rt.create(sb, "ctr-1", "nginx")
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, _, err := rt.Create(sb, "ctr-1", "nginx")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr := startProc(t)
-	if err := rt.start(sb, ctr, pr.pid()); err != nil {
+	if err := rt.Start(sb, ctr, pr.pid()); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := p.containerState("ctr-1")
@@ -646,16 +595,16 @@ func TestFailClosed(t *testing.T) {
 		RequiredPlugins:           []string{Name},
 		TolerateMissingAnnotation: policy.AnnotationTolerateMissing,
 	}))}
-	sb := rt.runPod("pod-1", "shop", "web-0", nil, nil)
-	if _, _, err := rt.create(sb, "ctr-1", "web"); err == nil || !strings.Contains(err.Error(), Name) {
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, nil)
+	if _, _, err := rt.Create(sb, "ctr-1", "web"); err == nil || !strings.Contains(err.Error(), Name) {
 		t.Fatalf("created without nri-armor: %v", err)
 	}
-	own := rt.runPod("pod-armor", "kube-system", "nri-armor-x", nil, map[string]string{policy.AnnotationTolerateMissing: "true"})
-	if _, _, err := rt.create(own, "ctr-armor", "nri-armor"); err != nil {
+	own := rt.RunPod("pod-armor", "kube-system", "nri-armor-x", nil, map[string]string{policy.AnnotationTolerateMissing: "true"})
+	if _, _, err := rt.Create(own, "ctr-armor", "nri-armor"); err != nil {
 		t.Fatalf("nri-armor's own pod, tolerating: %v", err)
 	}
 	rt.connect(newPlugin(t, &recorder{}))
-	if _, _, err := rt.create(sb, "ctr-2", "web"); err != nil {
+	if _, _, err := rt.Create(sb, "ctr-2", "web"); err != nil {
 		t.Fatalf("with nri-armor connected: %v", err)
 	}
 }

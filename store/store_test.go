@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/store"
 	"github.com/sirupsen/logrus"
@@ -62,12 +63,7 @@ func docs(d ...string) string { return strings.Join(d, "---\n") }
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, filepath.Dir(path), filepath.Base(path), content)
 }
 
 // writeAtomic writes as editors do: a temporary file, then a rename over.

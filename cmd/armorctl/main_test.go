@@ -21,10 +21,6 @@ func armorctl(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-func writeFile(t *testing.T, dir, name, content string) string {
-	return testenv.WriteFile(t, dir, name, content)
-}
-
 const goodPolicy = `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata:
@@ -61,10 +57,10 @@ spec:
 
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "good.yaml", goodPolicy)
-	bad := writeFile(t, dir, "sub/bad.yaml", badPolicy)
-	writeFile(t, dir, "netpol.yml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\n")
-	writeFile(t, dir, "notes.txt", "not a policy")
+	testenv.WriteFile(t, dir, "good.yaml", goodPolicy)
+	bad := testenv.WriteFile(t, dir, "sub/bad.yaml", badPolicy)
+	testenv.WriteFile(t, dir, "netpol.yml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\n")
+	testenv.WriteFile(t, dir, "notes.txt", "not a policy")
 
 	out, _, code := armorctl(t, "validate", dir)
 	if code != 1 {
@@ -99,7 +95,7 @@ func TestValidate(t *testing.T) {
 
 func TestExplainAndCheck(t *testing.T) {
 	dir := t.TempDir()
-	p := writeFile(t, dir, "good.yaml", goodPolicy)
+	p := testenv.WriteFile(t, dir, "good.yaml", goodPolicy)
 	pod := []string{"--policies", p, "--namespace", "shop", "--labels", "app=web,tier=front"}
 
 	out, errOut, code := armorctl(t, append([]string{"explain"}, pod...)...)
@@ -154,7 +150,7 @@ func TestExplainAndCheck(t *testing.T) {
 		t.Fatalf("unknown policy: exit %d: %s", code, errOut)
 	}
 	// An invalid file anywhere: nothing is compiled.
-	bad := writeFile(t, dir, "bad.yaml", badPolicy)
+	bad := testenv.WriteFile(t, dir, "bad.yaml", badPolicy)
 	_, errOut, code = armorctl(t, "explain", "--policies", p+","+bad, "--namespace", "shop", "--labels", "app=web")
 	if code != 1 || !strings.Contains(errOut, "recurive: unknown field") || !strings.Contains(errOut, "nothing compiled") {
 		t.Fatalf("invalid file: exit %d: %s", code, errOut)
@@ -214,9 +210,9 @@ func TestExplainGolden(t *testing.T) {
 // dot-files are not read (they would define every policy twice).
 func TestValidateSkipsHidden(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "..2026_11_27/good.yaml", goodPolicy)
-	writeFile(t, dir, "good.yaml", goodPolicy)
-	writeFile(t, dir, ".good.yaml.swp.yaml", goodPolicy)
+	testenv.WriteFile(t, dir, "..2026_11_27/good.yaml", goodPolicy)
+	testenv.WriteFile(t, dir, "good.yaml", goodPolicy)
+	testenv.WriteFile(t, dir, ".good.yaml.swp.yaml", goodPolicy)
 	out, _, code := armorctl(t, "validate", dir)
 	if code != 0 || !strings.HasSuffix(out, "1 files: 1 valid, 0 invalid, 0 skipped\n") {
 		t.Fatalf("exit %d\n%s", code, out)
