@@ -95,7 +95,7 @@ type loadedSet struct {
 	keys       []armorRuleKey // its entries in the rules map
 	patKeys    []armorRuleKey // its entries in the patterns map
 	recovered  bool           // found in the pins at Open: unenforced not known yet
-	header     armorSetHdr // copied into each cgroup's entry
+	header     armorSetHdr    // copied into each cgroup's entry
 	refs       int
 	unenforced []Unenforced
 }
