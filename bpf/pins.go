@@ -1,0 +1,52 @@
+package bpf
+
+import (
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+)
+
+// Pinned is what a reader of nri-armor's kernel state (armor-tracer) opens
+// from the pins, without loading anything: the event ring buffer and the
+// set-names map. It works while nri-armor is down, and keeps working across
+// its restarts (a restarted engine reuses the same pinned maps).
+type Pinned struct {
+	Events *ebpf.Map // the Audit/Block event ring buffer
+	names  *ebpf.Map // set id → digest
+}
+
+// OpenPinned opens the pins under pinPath ("" means DefaultPinPath).
+func OpenPinned(pinPath string) (*Pinned, error) {
+	if pinPath == "" {
+		pinPath = DefaultPinPath
+	}
+	// Not read-only: a ring buffer reader writes its consumer position.
+	ev, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "events"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("opening nri-armor's event ring buffer: %w", err)
+	}
+	names, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "set_names"), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		ev.Close()
+		return nil, fmt.Errorf("opening nri-armor's set names: %w", err)
+	}
+	return &Pinned{Events: ev, names: names}, nil
+}
+
+// SetDigest returns the digest of kernel set id ("sha256:…"), or "" when
+// no set has that id now.
+func (p *Pinned) SetDigest(id uint32) string {
+	var name [setNameLen]byte
+	if err := p.names.Lookup(id, &name); err != nil {
+		return ""
+	}
+	return "sha256:" + hex.EncodeToString(name[:])
+}
+
+// Close closes the maps (the pins stay).
+func (p *Pinned) Close() error {
+	p.names.Close()
+	return p.Events.Close()
+}
