@@ -12,11 +12,13 @@
 //     error, so the runtime refuses the container. A non-empty set is named
 //     on the container by the OCI annotation nri-armor.dev/policy-set (its
 //     digest). A container whose set is empty (no policy, or mode disabled)
-//     is remembered as such and costs nothing afterwards.
+//     is remembered as such and costs no kernel state.
 //   - StartContainer: the container's init process exists (pid > 0) and so
 //     does its cgroup, and the runtime waits for the answer. The cgroup id
-//     is resolved from the pid and the set is applied; an error refuses the
-//     start (fail closed) when the container is in enforce mode.
+//     is resolved from the pid (for every container not in mode disabled,
+//     so that a policy added later reaches it) and the set is applied; an
+//     error refuses the start (fail closed) when the container is in
+//     enforce mode and has a set.
 //   - StopContainer: nothing. Stopping only signals the container; its
 //     processes keep running through the grace period, and they must stay
 //     confined while they do. The cgroup (and so its id) stays until the

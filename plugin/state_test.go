@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"reflect"
 	"sort"
 	"testing"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 
-	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
-	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -103,13 +100,7 @@ func sortedIDs(ids ...uint64) []uint64 {
 // period.
 func TestStatePublished(t *testing.T) {
 	testenv.RequireRoot(t)
-	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-plugin-state-test-%d", os.Getpid())
-	t.Cleanup(func() { _ = bpf.Unpin(pin) })
-	b, err := cgroupnet.Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := cgroupNetBackend(t)
 	dir := openState(t)
 	rt := newRuntime(t)
 	cat := catalogOf(t, guard)
@@ -172,15 +163,7 @@ func TestStatePublished(t *testing.T) {
 	}
 
 	// No policy, default visibility: published, without a set.
-	sb2 := rt.RunPod("pod-2", "shop", "plain-0", nil, nil)
-	ctr2, _, err := rt.Create(sb2, "ctr-2", "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr2 := startProc(t)
-	if err := rt.Start(sb2, ctr2, pr2.pid()); err != nil {
-		t.Fatal(err)
-	}
+	_, _, pr2 := rt.runStarted(t, "pod-2", "plain-0", nil, nil, "ctr-2", "app")
 	if rec := record(t, dir, pr2.cgroupID); rec.PolicySet != "" || rec.Enforcers != nil || rec.PodName != "plain-0" || !rec.Visibility.Process {
 		t.Fatalf("record without set: %+v", rec)
 	}
@@ -209,15 +192,7 @@ func TestStatePublished(t *testing.T) {
 		}
 		expectNoRecord(t, dir, pr.cgroupID)
 	}
-	sb3 := rt.RunPod("pod-3", "shop", "quiet-2", nil, map[string]string{policy.AnnotationVisibility: "none"})
-	ctr3, _, err := rt.Create(sb3, "ctr-3", "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr3 := startProc(t)
-	if err := rt.Start(sb3, ctr3, pr3.pid()); err != nil {
-		t.Fatal(err)
-	}
+	_, _, pr3 := rt.runStarted(t, "pod-3", "quiet-2", nil, map[string]string{policy.AnnotationVisibility: "none"}, "ctr-3", "app")
 	expectNoRecord(t, dir, pr3.cgroupID)
 
 	// Removal deletes the record; the set stays while another container
@@ -255,24 +230,8 @@ func TestStateFollowsEditsAndRestart(t *testing.T) {
 	p1 := statePlugin(t, &recorder{}, testCatalog(t), dir)
 	s1 := rt.connect(p1)
 
-	sbA := rt.RunPod("pod-a", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctrA, _, err := rt.Create(sbA, "ctr-a", "nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prA := startProc(t)
-	if err := rt.Start(sbA, ctrA, prA.pid()); err != nil {
-		t.Fatal(err)
-	}
-	sbB := rt.RunPod("pod-b", "shop", "db-0", map[string]string{"app": "db"}, nil)
-	ctrB, _, err := rt.Create(sbB, "ctr-b", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prB := startProc(t)
-	if err := rt.Start(sbB, ctrB, prB.pid()); err != nil {
-		t.Fatal(err)
-	}
+	_, _, prA := rt.runStarted(t, "pod-a", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"}, "ctr-a", "nginx")
+	sbB, ctrB, prB := rt.runStarted(t, "pod-b", "db-0", map[string]string{"app": "db"}, nil, "ctr-b", "db")
 	first := record(t, dir, prA.cgroupID)
 	if first.PolicySet == "" || record(t, dir, prB.cgroupID).PolicySet != "" {
 		t.Fatalf("records before the edit: %+v / %+v", first, record(t, dir, prB.cgroupID))
