@@ -27,8 +27,9 @@
 //     cgroup, the container's state record is deleted and the container is
 //     forgotten.
 //   - Synchronize (on every connection, e.g. after nri-armor restarts): the
-//     state is rebuilt from the runtime's list of pods and containers, and
-//     the set of every live container is applied again (idempotent).
+//     state is rebuilt from the runtime's list of pods and containers, the
+//     set of every live container is applied again (idempotent), and the
+//     published state records are rewritten.
 //   - UpdateContainer changes nothing of ours and is not subscribed to.
 //
 // With Config.State set, every started container that has a rule set or
@@ -517,7 +518,8 @@ func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) er
 		c.image = img
 	}
 	if c.set == nil && c.applied {
-		// Its set became empty while nri-armor was away: release the cgroup.
+		// Its set became empty since it was applied (a policy changed while
+		// the runtime reconnected): release the cgroup.
 		if err := p.enforce(ctx, c); err != nil {
 			return err
 		}
