@@ -16,6 +16,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
 )
 
 // Config is the daemon's configuration: config/nri-armor.yaml documents
@@ -41,6 +42,9 @@ type Config struct {
 	MetricsAddress string `yaml:"metricsAddress"`
 	// BPFFS is where kernel state is pinned.
 	BPFFS string `yaml:"bpffs"`
+	// StateDir is where containers and rule sets are published for
+	// armor-tracer (package state); empty publishes nothing.
+	StateDir string `yaml:"stateDir"`
 	// MaxContainers and MaxRuleEntries size the kernel maps.
 	MaxContainers  int `yaml:"maxContainers"`
 	MaxRuleEntries int `yaml:"maxRuleEntries"`
@@ -64,6 +68,7 @@ func Default() Config {
 		FailMode:          "closed",
 		MetricsAddress:    ":9481",
 		BPFFS:             bpf.DefaultPinPath,
+		StateDir:          state.DefaultRoot,
 		MaxContainers:     16384,
 		MaxRuleEntries:    1 << 18,
 		ReconnectMax:      30 * time.Second,
@@ -136,6 +141,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.FailMode, "failMode", c.FailMode, "closed or open")
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
+	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")
 	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers with a rule set, at most")
 	fs.IntVar(&c.MaxRuleEntries, "maxRuleEntries", c.MaxRuleEntries, "kernel rule entries, at most")
 	fs.DurationVar(&c.ReconnectMax, "reconnectMax", c.ReconnectMax, "longest wait between attempts to reach the runtime")
