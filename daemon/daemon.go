@@ -92,15 +92,27 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 			dir, stateErrs = nil, 1
 		}
 	}
+	node, err := cfg.Node()
+	if err != nil {
+		d.store.Close()
+		backend.Close()
+		return nil, err
+	}
 	d.Plugin, err = plugin.New(plugin.Config{
 		Catalog: d.store.Catalog(), Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
 		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
 		State:   dir,
+		Node:    node,
 	})
 	if err != nil {
 		d.store.Close()
 		backend.Close()
 		return nil, err
+	}
+	// Host policies: an error leaves the node's own processes without them,
+	// which is logged loudly; the containers' protection does not wait.
+	if err := d.Plugin.ApplyHost(context.Background()); err != nil {
+		log.Errorf("%v", err)
 	}
 	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine(), d.rejected, stateErrs)
 	return d, nil

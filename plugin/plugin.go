@@ -90,6 +90,8 @@ type Config struct {
 	// SetGrace is how long a published rule set outlives its last
 	// container; 0 means DefaultSetGrace.
 	SetGrace time.Duration
+	// Node is this node, as host policies' nodeSelector sees it (host.go).
+	Node Node
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -109,6 +111,10 @@ type Plugin struct {
 
 	catMu   sync.RWMutex
 	catalog *policy.Catalog
+
+	node   Node
+	hostMu sync.Mutex // never held while taking mu
+	host   host
 
 	mu         sync.Mutex
 	pods       map[string]*pod       // by sandbox id
@@ -178,6 +184,7 @@ func New(cfg Config) (*Plugin, error) {
 		state:      cfg.State,
 		setGrace:   cfg.SetGrace,
 		catalog:    cfg.Catalog,
+		node:       cfg.Node,
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},
 	}, nil
@@ -228,9 +235,12 @@ func (p *Plugin) SetCatalog(c *policy.Catalog) {
 // container.
 func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 	p.SetCatalog(cat)
+	var errs []error
+	if err := p.ApplyHost(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var errs []error
 	for id, c := range p.containers {
 		pd := p.pods[c.pod]
 		if pd == nil {
@@ -473,12 +483,7 @@ type resolved struct {
 }
 
 // digest is the set's digest, "" when there is none.
-func (r resolved) digest() string {
-	if r.set == nil {
-		return ""
-	}
-	return r.set.Digest
-}
+func (r resolved) digest() string { return digestOf(r.set) }
 
 // resolve finds and compiles the set of container name of pod pd against
 // the current catalog.
@@ -524,10 +529,8 @@ func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) er
 			return err
 		}
 	}
-	if c.mode == policy.ModeDisabled {
-		p.publish(ctx, c) // deletes a record it may have had
-		return nil
-	}
+	// A container in mode disabled has no set and no record, but is
+	// located like any other: it is a container, out of the host set's reach.
 	// Every started container's cgroup is looked up, not only those with a
 	// set: a policy added later must reach it, and the tracer wants it.
 	if err := p.locate(ctx, ctr, c); err != nil {
@@ -570,6 +573,17 @@ func (p *Plugin) locate(ctx context.Context, ctr *api.Container, c *container) e
 func (p *Plugin) enforce(ctx context.Context, c *container) error {
 	if c.set == nil {
 		c.enforcers, c.unenforced = nil, nil
+		if hb, ok := p.backend.(enforce.HostBackend); ok {
+			// A container, even without rules: the host set is not its.
+			// Failing to mark it is not a reason to refuse it (the host
+			// set is more than it asked for, never less): say so.
+			if err := hb.Exempt(c.cgroupID); err != nil {
+				nrilog.Warnf(ctx, "%s: marking cgroup %d as a container without rules: %v (host policies may reach it)", p.who(c), c.cgroupID, err)
+				return nil
+			}
+			c.applied = true
+			return nil
+		}
 		if !c.applied {
 			return nil
 		}

@@ -201,6 +201,9 @@ func (p *Plugin) prune(ctx context.Context) {
 			inUse[c.set.Digest] = true
 		}
 	}
+	p.hostMu.Lock()
+	inUse[digestOf(p.host.set)] = true
+	p.hostMu.Unlock()
 	if err := p.state.PruneSets(inUse, p.setGrace); err != nil {
 		p.publishFailed(ctx, nil, err)
 	}

@@ -69,9 +69,12 @@ type Container struct {
 // process outside a container.
 type Host struct {
 	NodeName   string                  `json:"nodeName,omitempty"`
+	NodeLabels map[string]string       `json:"nodeLabels,omitempty"`
 	PolicySet  string                  `json:"policySet,omitempty"`
+	Mode       policy.Mode             `json:"mode,omitempty"`
 	Visibility policy.Visibility       `json:"visibility"`
 	Enforcers  map[policy.Class]string `json:"enforcers,omitempty"`
+	Unenforced []int                   `json:"unenforced,omitempty"`
 	Updated    time.Time               `json:"updated"`
 }
 
