@@ -223,9 +223,10 @@ struct {
  *   - the trees: every rename and every mount change (mount, move_mount,
  *     umount, pivot_root) bumps memo_epoch[0], which invalidates every memo
  *     (renames and mounts are rare next to opens);
- *   - the dentry and mount pointers are part of the identity, and the mount's id too
- *     (a mount freed with its namespace, without a hook, may see its
- *     address reused; its id is another check);
+ *   - the dentry and mount pointers are part of the identity, and so is
+ *     the mount's mount point (a mount freed with its namespace, without a
+ *     hook, may see its address reused by a copy made without a hook; the
+ *     copy is then also checked for where it is mounted);
  *   - a file with more than one name (i_nlink != 1) is never memoized: a
  *     reused dentry address could then be another of its names; unlinked
  *     (0) neither;
@@ -727,7 +728,7 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 /* open_tag hashes what the verdict of opening f depends on, besides the
  * (write, owner) case; 0 when f may not be memoized. This is the hot path
  * of every repeated open: fields are read with direct (BTF) loads, not
- * bpf_probe_read calls, except the mount's id (container_of). */
+ * bpf_probe_read calls, except the mount's mount point (container_of). */
 static __always_inline __u64 open_tag(struct file *f, struct scratch *sc, __u32 set_id, __u8 cls, bool has_source)
 {
 	if (f->f_inode->i_nlink != 1)
@@ -743,7 +744,7 @@ static __always_inline __u64 open_tag(struct file *f, struct scratch *sc, __u32 
 	__u64 mnt = as_number(sc, 0, f->f_path.mnt);
 	h = mix(h, mnt);
 	struct mount *m = (void *)(mnt - bpf_core_field_offset(struct mount, mnt));
-	h = mix(h, (__u64)BPF_CORE_READ(m, mnt_id));
+	h = mix(h, (__u64)BPF_CORE_READ(m, mnt_mountpoint));
 	h = mix(h, as_number(sc, 1, f->f_path.dentry));
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct fs_struct *fs = t->fs;

@@ -52,8 +52,8 @@ struct vfsmount {
 
 /* fs/mount.h: a vfsmount lives inside its struct mount. */
 struct mount {
+	void *mnt_mountpoint;
 	struct vfsmount mnt;
-	int mnt_id;
 } __attribute__((preserve_access_index));
 
 struct path {
