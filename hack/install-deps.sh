@@ -12,10 +12,12 @@ done
 command -v clang-14 >/dev/null || need_apt+=(clang-14)
 command -v llvm-strip >/dev/null || need_apt+=(llvm)
 dpkg -s libbpf-dev >/dev/null 2>&1 || need_apt+=(libbpf-dev)
+# promtool checks armor-tracer's /metrics exposition (tracer.TestMetrics).
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
 	echo "install-deps: apt-get install ${need_apt[*]}"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 command -v go >/dev/null || { echo "install-deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
 echo "install-deps: go mod download"

@@ -7,6 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
@@ -242,4 +246,19 @@ func counterValue(t testing.TB, m *Metrics, name, key, val string) float64 {
 		}
 	}
 	return sum
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func readRepoFile(t testing.TB, rel string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(testenv.RepoRoot(t), rel))
 }
