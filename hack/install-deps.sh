@@ -17,7 +17,7 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
 	echo "install-deps: apt-get install ${need_apt[*]}"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 command -v go >/dev/null || { echo "install-deps: Go 1.26 is required (go not on PATH)" >&2; exit 1; }
 echo "install-deps: go mod download"
