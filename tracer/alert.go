@@ -83,9 +83,11 @@ type Alert struct {
 	Result            string   `json:"Result,omitempty"`
 	Cwd               string   `json:"Cwd,omitempty"`
 
-	// Not encoded: what the pipeline keys floods and metrics on.
-	cgroup uint64
-	time   time.Time
+	// Not encoded: what the pipeline keys floods and metrics on, and the
+	// pre-encoded identity and rule fields (nil: encode the fields).
+	cgroup           uint64
+	time             time.Time
+	idJSON, ruleJSON []byte
 }
 
 // IsAlert reports whether a is an alert (a policy matched, or a flood
@@ -95,20 +97,25 @@ func (a *Alert) IsAlert() bool {
 }
 
 // AppendJSON appends a's JSON object, byte for byte what encoding/json
-// gives for Alert (a test holds them equal). Written out by hand because
+// gives for Alert (a test holds them equal); an empty UpdatedTime is
+// taken from the event's time. Written out by hand because
 // reflection would cost more than all the rest of an event's handling.
 func (a *Alert) AppendJSON(b []byte) []byte {
 	b = append(b, `{"Timestamp":`...)
 	b = strconv.AppendInt(b, a.Timestamp, 10)
-	b = appendField(b, "UpdatedTime", a.UpdatedTime, false)
-	b = appendField(b, "ClusterName", a.ClusterName, false)
-	b = appendField(b, "HostName", a.HostName, false)
-	b = appendField(b, "NamespaceName", a.NamespaceName, true)
-	b = appendField(b, "PodName", a.PodName, true)
-	b = appendField(b, "Labels", a.Labels, true)
-	b = appendField(b, "ContainerID", a.ContainerID, true)
-	b = appendField(b, "ContainerName", a.ContainerName, true)
-	b = appendField(b, "ContainerImage", a.ContainerImage, true)
+	if a.UpdatedTime == "" && !a.time.IsZero() {
+		// The pipeline's alerts: the time appended in place, no string.
+		b = append(b, `,"UpdatedTime":"`...)
+		b = a.time.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	} else {
+		b = appendField(b, "UpdatedTime", a.UpdatedTime, false)
+	}
+	if a.idJSON != nil {
+		b = append(b, a.idJSON...)
+	} else {
+		b = appendIdentity(b, a)
+	}
 	b = appendInt(b, "HostPPID", a.HostPPID, true)
 	b = appendInt(b, "HostPID", a.HostPID, true)
 	b = appendInt(b, "PPID", a.PPID, true)
@@ -116,6 +123,40 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 	b = appendInt(b, "UID", a.UID, false)
 	b = appendField(b, "ParentProcessName", a.ParentProcessName, true)
 	b = appendField(b, "ProcessName", a.ProcessName, true)
+	if a.ruleJSON != nil {
+		b = append(b, a.ruleJSON...)
+	} else {
+		b = appendRule(b, a)
+	}
+	b = appendField(b, "Type", a.Type, false)
+	b = appendField(b, "Source", a.Source, true)
+	b = appendField(b, "Operation", a.Operation, false)
+	b = appendField(b, "Resource", a.Resource, true)
+	b = appendField(b, "Data", a.Data, true)
+	b = appendField(b, "Enforcer", a.Enforcer, true)
+	b = appendField(b, "Action", a.Action, true)
+	b = appendField(b, "Result", a.Result, true)
+	b = appendField(b, "Cwd", a.Cwd, true)
+	return append(b, '}')
+}
+
+// appendIdentity appends the fields that name the container: the same
+// for every alert of a container, so the pipeline encodes them once per
+// container (idJSON) instead of once per alert.
+func appendIdentity(b []byte, a *Alert) []byte {
+	b = appendField(b, "ClusterName", a.ClusterName, false)
+	b = appendField(b, "HostName", a.HostName, false)
+	b = appendField(b, "NamespaceName", a.NamespaceName, true)
+	b = appendField(b, "PodName", a.PodName, true)
+	b = appendField(b, "Labels", a.Labels, true)
+	b = appendField(b, "ContainerID", a.ContainerID, true)
+	b = appendField(b, "ContainerName", a.ContainerName, true)
+	return appendField(b, "ContainerImage", a.ContainerImage, true)
+}
+
+// appendRule appends the fields that come from the rule, encoded once per
+// rule (ruleJSON) for the same reason.
+func appendRule(b []byte, a *Alert) []byte {
 	b = appendField(b, "PolicyName", a.PolicyName, true)
 	b = appendField(b, "Severity", a.Severity, true)
 	b = appendField(b, "Tags", a.Tags, true)
@@ -129,17 +170,7 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
-	b = appendField(b, "Message", a.Message, true)
-	b = appendField(b, "Type", a.Type, false)
-	b = appendField(b, "Source", a.Source, true)
-	b = appendField(b, "Operation", a.Operation, false)
-	b = appendField(b, "Resource", a.Resource, true)
-	b = appendField(b, "Data", a.Data, true)
-	b = appendField(b, "Enforcer", a.Enforcer, true)
-	b = appendField(b, "Action", a.Action, true)
-	b = appendField(b, "Result", a.Result, true)
-	b = appendField(b, "Cwd", a.Cwd, true)
-	return append(b, '}')
+	return appendField(b, "Message", a.Message, true)
 }
 
 func appendField(b []byte, key, v string, omitEmpty bool) []byte {
@@ -164,6 +195,16 @@ func appendInt(b []byte, key string, v int64, omitEmpty bool) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe holds the ASCII bytes that go into a JSON string as they are
+// (encoding/json's htmlSafeSet): one table lookup per byte, the encoder's
+// hottest loop.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string the way encoding/json does
 // (HTML-safe escapes, invalid UTF-8 as U+FFFD): paths and comm names come
 // from processes and may hold anything.
@@ -173,7 +214,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}

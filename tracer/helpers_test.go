@@ -262,3 +262,5 @@ func atoi(t testing.TB, s string) int {
 func readRepoFile(t testing.TB, rel string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(testenv.RepoRoot(t), rel))
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

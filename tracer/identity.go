@@ -21,6 +21,7 @@ import (
 type container struct {
 	state.Container
 	labels  string
+	idJSON  []byte   // the identity fields encoded (Alert.idJSON), on first use
 	set     *ruleSet // nil until resolved; see Identity.containerSet
 	missing bool     // no such file: a negative entry
 	readAt  time.Time
@@ -35,11 +36,38 @@ type ruleSet struct {
 	ownerOnly map[policy.Class]bool
 	missing   bool
 	readAt    time.Time
+	rules     map[int]*ruleInfo // by rule id, filled on first use
+}
+
+// ruleInfo is a rule's alert fields, rendered and encoded once.
+type ruleInfo struct {
+	severity, tags string
+	json           []byte
+}
+
+// info returns r's rendered alert fields.
+func (s *ruleSet) info(r *policy.Rule) *ruleInfo {
+	if ri := s.rules[r.ID]; ri != nil {
+		return ri
+	}
+	ri := &ruleInfo{}
+	if r.Severity > 0 {
+		ri.severity = strconv.Itoa(r.Severity)
+	}
+	ri.tags = strings.Join(r.Tags, ",")
+	a := Alert{PolicyName: r.Policy, Severity: ri.severity, Tags: ri.tags, ATags: r.Tags, Message: r.Message}
+	ri.json = appendRule(nil, &a)
+	if s.rules == nil {
+		s.rules = map[int]*ruleInfo{}
+	}
+	s.rules[r.ID] = ri
+	return ri
 }
 
 // host is the node's own record (host.json), or a negative entry.
 type host struct {
 	state.Host
+	idJSON  []byte
 	set     *ruleSet
 	missing bool
 	readAt  time.Time

@@ -28,12 +28,27 @@ type Metrics struct {
 	limited     *prometheus.CounterVec
 	unknown     *prometheus.CounterVec
 	streamDrops prometheus.Counter
+	// alertCache maps an alert's (container, rule, action, operation) to
+	// its counter: the same labels recur, and hashing six label values
+	// per alert cost more than the rest of the counting. Bounded: cleared
+	// when full.
+	alertCache map[alertKey]prometheus.Counter
 }
+
+// alertKey names an alert series by the pre-encoded identity and rule
+// fragments (one per container, one per rule: their addresses identify
+// them) plus what varies per alert.
+type alertKey struct {
+	id, rule          *byte
+	action, operation string
+}
+
+const alertCacheMax = 1 << 14
 
 // NewMetrics registers the tracer's metrics; watched and clients are read
 // at scrape time, progs may be empty.
 func NewMetrics(podLabel bool, watched, clients func() int, progs ...ProgramStats) *Metrics {
-	m := &Metrics{Registry: prometheus.NewRegistry(), podLabel: podLabel}
+	m := &Metrics{Registry: prometheus.NewRegistry(), podLabel: podLabel, alertCache: map[alertKey]prometheus.Counter{}}
 	labels := []string{"namespace", "container", "policy", "action", "operation", "severity"}
 	if podLabel {
 		labels = append(labels, "pod")
@@ -104,11 +119,27 @@ func (m *Metrics) countAlert(a *Alert) {
 	if a.Operation == OpAlertThreshold {
 		return // a summary, counted in rate_limited_total
 	}
-	if m.podLabel {
-		m.alerts.WithLabelValues(a.NamespaceName, a.ContainerName, a.PolicyName, a.Action, a.Operation, a.Severity, a.PodName).Inc()
-		return
+	var key alertKey
+	if len(a.idJSON) > 0 && len(a.ruleJSON) > 0 {
+		key = alertKey{&a.idJSON[0], &a.ruleJSON[0], a.Action, a.Operation}
+		if c, ok := m.alertCache[key]; ok {
+			c.Inc()
+			return
+		}
 	}
-	m.alerts.WithLabelValues(a.NamespaceName, a.ContainerName, a.PolicyName, a.Action, a.Operation, a.Severity).Inc()
+	var c prometheus.Counter
+	if m.podLabel {
+		c = m.alerts.WithLabelValues(a.NamespaceName, a.ContainerName, a.PolicyName, a.Action, a.Operation, a.Severity, a.PodName)
+	} else {
+		c = m.alerts.WithLabelValues(a.NamespaceName, a.ContainerName, a.PolicyName, a.Action, a.Operation, a.Severity)
+	}
+	c.Inc()
+	if key.id != nil {
+		if len(m.alertCache) >= alertCacheMax {
+			clear(m.alertCache)
+		}
+		m.alertCache[key] = c
+	}
 }
 
 var (

@@ -114,22 +114,29 @@ func (h *Hub) Clients() int {
 // Publish offers one encoded line (newline included; copied) to every
 // client whose filter matches a.
 func (h *Hub) Publish(a *Alert, line []byte) {
-	m := message{meta: metaOf(a), line: append([]byte(nil), line...)}
+	mt := metaOf(a)
 	dropped := 0
 	h.mu.Lock()
 	if len(h.backlog) > 0 {
-		h.backlog[h.next] = m
+		// The slot's buffer is reused (no allocation per message): clients
+		// get backlog lines copied out under the lock (subscribe).
+		slot := &h.backlog[h.next]
+		slot.meta, slot.line = mt, append(slot.line[:0], line...)
 		h.next++
 		if h.next == len(h.backlog) {
 			h.next, h.full = 0, true
 		}
 	}
+	var shared []byte // one copy for all clients, made only when one matches
 	for s := range h.subs {
-		if !s.f.match(&m.meta) {
+		if !s.f.match(&mt) {
 			continue
 		}
+		if shared == nil {
+			shared = append([]byte(nil), line...)
+		}
 		select {
-		case s.ch <- m.line:
+		case s.ch <- shared:
 		default:
 			s.dropped.Add(1)
 			dropped++
@@ -150,7 +157,7 @@ func (h *Hub) subscribe(f Filter, follow bool) (*subscriber, [][]byte, error) {
 	add := func(ms []message) {
 		for i := range ms {
 			if ms[i].line != nil && f.match(&ms[i].meta) {
-				recent = append(recent, ms[i].line)
+				recent = append(recent, append([]byte(nil), ms[i].line...))
 			}
 		}
 	}

@@ -187,16 +187,24 @@ func (t *Tracer) countEvent(source, kind string) {
 	c.Inc()
 }
 
-// identify fills a's identity from the container of cg, or from the host
-// record; typ is the alert's Type for a match there, "" when cg is
-// neither (such events are attributed to nothing).
+// identify fills a's identity from the container c, or from the host
+// record h, or with the node's names only when both are nil.
 func (t *Tracer) identify(a *Alert, c *container, h *host) {
 	a.ClusterName, a.HostName = t.cfg.ClusterName, t.hostName
-	if c == nil {
-		return
+	switch {
+	case c != nil:
+		a.NamespaceName, a.PodName, a.Labels = c.PodNamespace, c.PodName, c.labels
+		a.ContainerID, a.ContainerName, a.ContainerImage = c.ContainerID, c.ContainerName, c.Image
+		if c.idJSON == nil {
+			c.idJSON = appendIdentity(nil, a)
+		}
+		a.idJSON = c.idJSON
+	case h != nil:
+		if h.idJSON == nil {
+			h.idJSON = appendIdentity(nil, a)
+		}
+		a.idJSON = h.idJSON
 	}
-	a.NamespaceName, a.PodName, a.Labels = c.PodNamespace, c.PodName, c.labels
-	a.ContainerID, a.ContainerName, a.ContainerImage = c.ContainerID, c.ContainerName, c.Image
 }
 
 // process fills a's process fields from the process table.
@@ -318,7 +326,7 @@ func (t *Tracer) Enforcement(ev *bpf.Event) {
 	case ev.Posture:
 		a.PolicyName = "DefaultPosture"
 	case rule != nil:
-		setRule(a, rule)
+		setRule(a, set, rule)
 	}
 	data := "set=" + shortDigest(digest)
 	if ev.RuleID != 0 {
@@ -335,16 +343,14 @@ func (t *Tracer) Enforcement(ev *bpf.Event) {
 	t.emit(a)
 }
 
-func setRule(a *Alert, r *policy.Rule) {
-	a.PolicyName = r.Policy
-	if r.Severity > 0 {
-		a.Severity = strconv.Itoa(r.Severity)
-	}
+// setRule fills the rule's alert fields, rendered once per rule of set.
+func setRule(a *Alert, set *ruleSet, r *policy.Rule) {
+	ri := set.info(r)
+	a.PolicyName, a.Severity, a.Tags, a.Message = r.Policy, ri.severity, ri.tags, r.Message
 	if len(r.Tags) > 0 {
-		a.Tags = strings.Join(r.Tags, ",")
 		a.ATags = r.Tags
 	}
-	a.Message = r.Message
+	a.ruleJSON = ri.json
 }
 
 func shortDigest(d string) string {
@@ -435,7 +441,7 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 			case d.DefaultPosture:
 				a.PolicyName = "DefaultPosture"
 			case d.Rule != nil:
-				setRule(a, d.Rule)
+				setRule(a, set, d.Rule)
 				a.Data += " rule=" + strconv.Itoa(d.Rule.ID)
 			}
 			if d.Action == policy.Block && a.Result == ResultPassed {
@@ -506,7 +512,6 @@ func (t *Tracer) emit(a *Alert) {
 // write encodes a to the sinks and the stream, and counts it.
 func (t *Tracer) write(a *Alert) {
 	a.Timestamp = a.time.Unix()
-	a.UpdatedTime = string(a.time.UTC().AppendFormat(t.fbuf[:0], time.RFC3339Nano))
 	t.buf = append(a.AppendJSON(t.buf[:0]), '\n')
 	if t.cfg.Format == "falco" {
 		t.fbuf = append(appendFalco(t.fbuf[:0], a), '\n')
