@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
@@ -142,5 +147,142 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 	if v := counterValue(t, m, "nri_armor_tracer_alerts_total", "", ""); v != 1 {
 		t.Fatalf("alerts_total %v", v)
+	}
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func openTestEngine(t *testing.T, pin string) *bpf.Engine {
+	t.Helper()
+	cg2, err := cgroups.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := bpf.Open(bpf.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, bpf.HooksCgroupNet, cg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// rawSocketIn runs the helper in cg and returns once it has tried.
+func rawSocketIn(t *testing.T, cg *testenv.Cgroup) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=raw")
+	cmd.Stdin = strings.NewReader("\n")
+	cg.Into(cmd)
+	if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "true" {
+		t.Fatalf("raw socket in the enforced cgroup: %q (%v), want EPERM", out, err)
+	}
+}
+
+// TestServe runs the whole tracer as armor-tracer does (Serve): it starts
+// before nri-armor has pinned anything (not ready), picks the pins up when
+// they appear, streams the alert of a denied socket over HTTP, and when
+// nri-armor's pins are removed and created anew (a new ring buffer), it
+// follows to the new one without being restarted.
+func TestServe(t *testing.T) {
+	testenv.RequireRoot(t)
+	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-tracer-serve-%d", os.Getpid())
+	t.Cleanup(func() { _ = bpf.Unpin(pin) })
+	stateDir := t.TempDir()
+	cfg := testConfig()
+	cfg.ProcRoot, cfg.BPFFS, cfg.StateDir, cfg.Stdout = "/proc", pin, stateDir, false
+	cfg.RetryInterval = 50 * time.Millisecond
+	cfg.MetricsAddress = freeAddr(t)
+	cfg.StreamAddress = cfg.MetricsAddress
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, cfg, logrus.New(), nil) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	base := "http://" + cfg.MetricsAddress
+	waitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
+	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz before nri-armor pinned anything: %d", r.StatusCode)
+	}
+
+	engine := openTestEngine(t, pin)
+	cg := testenv.NewCgroup(t)
+	rs := compileYAML(t, shopPolicy)
+	dir, _ := state.Open(stateDir, true)
+	if err := dir.PutSet(rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.PutContainer(state.Container{CgroupID: cg.ID, ContainerName: "nginx", PodName: "web-1", PodNamespace: "shop",
+		PolicySet: rs.Digest, Enforcers: map[policy.Class]string{policy.ClassNetwork: "CgroupBPF"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready", func() bool { r, err := http.Get(base + "/readyz"); return err == nil && r.StatusCode == http.StatusOK })
+
+	resp, err := http.Get(base + StreamPath + "?follow=true&type=alert&pod=web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	next := func() Alert {
+		t.Helper()
+		got := make(chan Alert, 1)
+		go func() {
+			var a Alert
+			if lines.Scan() {
+				_ = jsonUnmarshal(lines.Bytes(), &a)
+			}
+			got <- a
+		}()
+		select {
+		case a := <-got:
+			return a
+		case <-time.After(5 * time.Second):
+			t.Fatal("no alert streamed within 5 s")
+		}
+		return Alert{}
+	}
+	rawSocketIn(t, cg)
+	if a := next(); a.PodName != "web-1" || a.Enforcer != "CgroupBPF" || a.PolicyName != "shop-guard" {
+		t.Fatalf("streamed %+v", a)
+	}
+
+	// nri-armor goes away with its pins, and comes back with new ones.
+	engine.Close()
+	if err := bpf.Unpin(pin); err != nil {
+		t.Fatal(err)
+	}
+	engine = openTestEngine(t, pin)
+	defer engine.Close()
+	if _, err := engine.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * cfg.RetryInterval) // the tracer notices the new ring buffer
+	rawSocketIn(t, cg)
+	if a := next(); a.PodName != "web-1" || a.Action != "Block" {
+		t.Fatalf("after the pins were replaced: %+v", a)
+	}
+	r, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(body), `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) {
+		t.Fatalf("/metrics:\n%s", body)
 	}
 }

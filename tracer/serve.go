@@ -86,9 +86,13 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel <-chan t
 	go t.ids.Watch(ctx, cfg.RetryInterval)
 	enf := make(chan bpf.Event, 4096)
 	go func() {
+		last := "" // log a failure once, not at every retry while nri-armor is down
 		for ctx.Err() == nil {
-			if err := readPins(ctx, cfg, pins, enf, m, &reading, log); err != nil {
+			if err := readPins(ctx, cfg, pins, enf, m, &reading, log); err != nil && err.Error() != last {
+				last = err.Error()
 				log.Warnf("enforcement events: %v; retrying every %v", err, cfg.RetryInterval)
+			} else if err == nil {
+				last = ""
 			}
 			reading.Store(false)
 			select {
