@@ -69,7 +69,9 @@ func TestLogsFollow(t *testing.T) {
 	defer srv.Close()
 	pr, pw := io.Pipe()
 	done := make(chan int)
-	go func() { done <- run([]string{"logs", "--server", srv.URL, "--follow", "--type", "log"}, pw, io.Discard) }()
+	go func() {
+		done <- run([]string{"logs", "--server", srv.URL, "--follow", "--type", "log"}, pw, io.Discard)
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for hub.Clients() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
