@@ -211,7 +211,7 @@ func TestServe(t *testing.T) {
 		}
 	}()
 	base := "http://" + cfg.MetricsAddress
-	waitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
+	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
 	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz before nri-armor pinned anything: %d", r.StatusCode)
 	}
@@ -230,7 +230,7 @@ func TestServe(t *testing.T) {
 	if _, err := engine.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ready", func() bool { r, err := http.Get(base + "/readyz"); return err == nil && r.StatusCode == http.StatusOK })
+	testenv.WaitFor(t, "ready", func() bool { r, err := http.Get(base + "/readyz"); return err == nil && r.StatusCode == http.StatusOK })
 
 	resp, err := http.Get(base + StreamPath + "?follow=true&type=alert&pod=web-1")
 	if err != nil {

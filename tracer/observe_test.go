@@ -41,7 +41,7 @@ func TestStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stalled.Body.Close()
-	waitFor(t, "two clients", func() bool { return e.hub.Clients() == 2 })
+	testenv.WaitFor(t, "two clients", func() bool { return e.hub.Clients() == 2 })
 
 	ev := e.rawSocketBlock(t)
 	e.t.Enforcement(&ev)
@@ -71,7 +71,7 @@ func TestStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Body.Close()
-	waitFor(t, "slow client", func() bool { return e2.hub.Clients() == 1 })
+	testenv.WaitFor(t, "slow client", func() bool { return e2.hub.Clients() == 1 })
 	start := time.Now()
 	ev2 := e2.rawSocketBlock(t)
 	for i := 0; i < 20_000; i++ {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
@@ -252,15 +253,15 @@ func TestIdentityFollowsState(t *testing.T) {
 	if err := dir.PutContainer(state.Container{CgroupID: 7, PodName: "a", PodNamespace: "ns"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "new container seen", func() bool { c := tr.ids.Container(7); return c != nil && c.PodName == "a" })
+	testenv.WaitFor(t, "new container seen", func() bool { c := tr.ids.Container(7); return c != nil && c.PodName == "a" })
 	if err := dir.PutContainer(state.Container{CgroupID: 7, PodName: "b", PodNamespace: "ns"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "changed container seen", func() bool { c := tr.ids.Container(7); return c != nil && c.PodName == "b" })
+	testenv.WaitFor(t, "changed container seen", func() bool { c := tr.ids.Container(7); return c != nil && c.PodName == "b" })
 	if err := dir.DeleteContainer(7); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "removed container gone", func() bool { return tr.ids.Container(7) == nil })
+	testenv.WaitFor(t, "removed container gone", func() bool { return tr.ids.Container(7) == nil })
 	if n := tr.ids.Watched(); n != 0 {
 		t.Fatalf("watched %d", n)
 	}
@@ -304,13 +305,3 @@ func TestResult(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 250; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
