@@ -304,4 +304,3 @@ func TestResult(t *testing.T) {
 		}
 	}
 }
-
