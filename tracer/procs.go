@@ -39,9 +39,16 @@ func newProcTable(root string, max int) *procTable {
 func (t *procTable) observe(ev *telemetry.Event) (prevExe string) {
 	switch ev.Kind {
 	case telemetry.KindExec:
-		p := t.get(ev.TGID)
-		prevExe = p.exe
-		np := *p
+		// The exec has happened when the event is seen: /proc already shows
+		// the new executable. So the one before comes from the table, or,
+		// for a process not seen before, from its parent (fork then exec:
+		// the child ran its parent's executable until now).
+		var np proc
+		if p, ok := t.m.Get(ev.TGID); ok {
+			prevExe, np = p.exe, *p
+		} else if ev.PPID != 0 {
+			prevExe = t.get(ev.PPID).exe
+		}
 		np.exe, np.comm = ev.Path, ev.Comm
 		if ev.PPID != 0 {
 			np.ppid = ev.PPID

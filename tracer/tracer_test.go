@@ -134,6 +134,14 @@ func TestTelemetryMatching(t *testing.T) {
 		t.Fatalf("audit-only Block alert: %+v", a)
 	}
 
+	// A process the tracer never saw before execs: the caller's executable
+	// is taken from its parent, not from /proc (which shows the new one).
+	ex := execEv(e.cg, 400, 301, "/usr/bin/env")
+	tr.Telemetry(&ex)
+	if l := e.alerts(t); len(l) != 1 || l[0].Source != "/bin/cat" || l[0].ProcessName != "/usr/bin/env" || l[0].ParentProcessName != "/bin/cat" {
+		t.Fatalf("exec of an unseen process: %+v", l)
+	}
+
 	// An Audit rule on a file; a write under it.
 	ev := openEv(e.cg, 301, "/var/log/app/x.log", syscall.O_WRONLY|syscall.O_APPEND)
 	tr.Telemetry(&ev)
