@@ -282,7 +282,8 @@ func TestServe(t *testing.T) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if !strings.Contains(string(body), `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) {
+	if !strings.Contains(string(body), `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) ||
+		!strings.Contains(string(body), `nri_armor_tracer_bpf_program_runs_total{program="armor_cg_sock_create"}`) {
 		t.Fatalf("/metrics:\n%s", body)
 	}
 }

@@ -1,10 +1,13 @@
 package tracer
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -169,4 +172,36 @@ func (c *progCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRunTime, prometheus.CounterValue, st.Runtime.Seconds(), name)
 		}
 	}
+}
+
+// PinnedPrograms reads the statistics of nri-armor's enforcement programs
+// through their pinned links (<Dir>/links/<program>), at each scrape: they
+// follow the programs across nri-armor's restarts and updates, and the
+// tracer holds no program descriptor between scrapes.
+type PinnedPrograms struct{ Dir string }
+
+// ProgramStats returns each pinned link's program statistics, by pin name.
+func (p PinnedPrograms) ProgramStats() map[string]ebpf.ProgramStats {
+	out := map[string]ebpf.ProgramStats{}
+	ents, err := os.ReadDir(filepath.Join(p.Dir, "links"))
+	if err != nil {
+		return out // not pinned (yet): nothing to report
+	}
+	for _, e := range ents {
+		// Not ReadOnly: opening a link pin with BPF_F_RDONLY fails (EINVAL).
+		l, err := link.LoadPinnedLink(filepath.Join(p.Dir, "links", e.Name()), nil)
+		if err != nil {
+			continue
+		}
+		if info, err := l.Info(); err == nil {
+			if prog, err := ebpf.NewProgramFromID(info.Program); err == nil {
+				if st, err := prog.Stats(); err == nil {
+					out[e.Name()] = *st
+				}
+				prog.Close()
+			}
+		}
+		l.Close()
+	}
+	return out
 }

@@ -24,7 +24,7 @@ import (
 // (reopened whenever nri-armor's pins are created anew), the telemetry
 // events of tel (nil: none), the state directory followed, alerts to the
 // sinks, /metrics and the stream. progs are sources of BPF program
-// statistics. cmd/armor-tracer only parses flags and calls it.
+// statistics besides the enforcement programs' (read through their pins). cmd/armor-tracer only parses flags and calls it.
 func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel <-chan telemetry.Event, progs ...ProgramStats) error {
 	dir, err := state.Open(cfg.StateDir, false)
 	if err != nil {
@@ -45,6 +45,7 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel <-chan t
 	var t *Tracer
 	var hub *Hub
 	var reading atomic.Bool
+	progs = append(progs, PinnedPrograms{Dir: cfg.BPFFS}) // the enforcement programs
 	m := NewMetrics(cfg.MetricsPodLabel, func() int { return t.ids.Watched() }, func() int { return hub.Clients() }, progs...)
 	hub = NewHub(cfg.StreamBacklog, cfg.StreamQueue, cfg.StreamMaxClients, func(n int) { m.streamDrops.Add(float64(n)) })
 	pins := &pinnedDigests{}
