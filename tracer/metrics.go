@@ -188,7 +188,7 @@ func (p PinnedPrograms) ProgramStats() map[string]ebpf.ProgramStats {
 		return out // not pinned (yet): nothing to report
 	}
 	for _, e := range ents {
-		// Not ReadOnly: opening a link pin with BPF_F_RDONLY fails (EINVAL).
+		// Not ReadOnly: opening a link pin read-only failed on this kernel.
 		l, err := link.LoadPinnedLink(filepath.Join(p.Dir, "links", e.Name()), nil)
 		if err != nil {
 			continue
