@@ -3,8 +3,11 @@ package tracer
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -12,13 +15,16 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -288,5 +294,89 @@ func TestConfig(t *testing.T) {
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if keys := reflect.TypeOf(c).NumField(); n != keys {
 		t.Fatalf("%d flags for %d config keys", n, keys)
+	}
+}
+
+// fakeTelemetry stands in for the telemetry loader (unit test only).
+type fakeTelemetry struct {
+	ch   chan telemetry.Event
+	lost atomic.Uint64
+}
+
+func (f *fakeTelemetry) Events() <-chan telemetry.Event { return f.ch }
+func (f *fakeTelemetry) Lost() uint64                   { return f.lost.Load() }
+
+// TestServeTelemetry: Serve takes a telemetry source's events through the
+// pipeline (here an audit-only Block, reported by "eBPF Monitor" on the
+// stream) and exports its losses; without nri-armor's pins it is not ready.
+func TestServeTelemetry(t *testing.T) {
+	dir, err := state.Open(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := compileYAML(t, shopPolicy)
+	if err := dir.PutSet(rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.PutContainer(state.Container{CgroupID: 77, ContainerName: "nginx", PodName: "web-1", PodNamespace: "shop", PolicySet: rs.Digest}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.StateDir, cfg.BPFFS, cfg.Stdout = dir.Root(), filepath.Join(t.TempDir(), "no-pins"), false
+	cfg.RetryInterval = 20 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MetricsAddress = ln.Addr().String()
+	ln.Close()
+	cfg.StreamAddress = cfg.MetricsAddress
+	tel := &fakeTelemetry{ch: make(chan telemetry.Event, 4)}
+	tel.lost.Store(3)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, cfg, logrus.New(), tel) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	base := "http://" + cfg.MetricsAddress
+	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
+	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without pins: %d", r.StatusCode)
+	}
+	resp, err := http.Get(base + StreamPath + "?follow=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	testenv.WaitFor(t, "stream client", func() bool {
+		r, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		return strings.Contains(string(b), "nri_armor_tracer_stream_clients 1")
+	})
+	tel.ch <- openEv(77, 5, "/etc/shadow", 0)
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a Alert
+	if err := json.Unmarshal(line, &a); err != nil || a.Enforcer != EnforcerMonitor || a.Action != "Block" || a.PodName != "web-1" {
+		t.Fatalf("streamed %s (%v)", line, err)
+	}
+	r, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(b), `nri_armor_tracer_events_lost_total{source="telemetry"} 3`) {
+		t.Fatalf("no telemetry losses in\n%s", b)
 	}
 }

@@ -20,12 +20,22 @@ import (
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
+// TelemetrySource is the telemetry programs' side of the tracer (their
+// loader, tracer/telemetry): their decoded events, and how many events
+// their ring buffer lost so far (cumulative; exported as
+// nri_armor_tracer_events_lost_total{source="telemetry"}).
+type TelemetrySource interface {
+	Events() <-chan telemetry.Event
+	Lost() uint64
+}
+
 // Serve runs armor-tracer until ctx ends: the enforcement ring buffer
 // (reopened whenever nri-armor's pins are created anew), the telemetry
 // events of tel (nil: none), the state directory followed, alerts to the
 // sinks, /metrics and the stream. progs are sources of BPF program
-// statistics besides the enforcement programs' (read through their pins). cmd/armor-tracer only parses flags and calls it.
-func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel <-chan telemetry.Event, progs ...ProgramStats) error {
+// statistics besides the enforcement programs' (read through their pins).
+// cmd/armor-tracer only parses flags and calls it.
+func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel TelemetrySource, progs ...ProgramStats) error {
 	dir, err := state.Open(cfg.StateDir, false)
 	if err != nil {
 		return err
@@ -102,7 +112,29 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel <-chan t
 			}
 		}
 	}()
-	return t.Run(ctx, enf, tel)
+	var events <-chan telemetry.Event
+	if tel != nil {
+		events = tel.Events()
+		go pollLost(ctx, tel, m, cfg.RetryInterval)
+	}
+	return t.Run(ctx, enf, events)
+}
+
+// pollLost adds what the telemetry source lost since the last poll.
+func pollLost(ctx context.Context, tel TelemetrySource, m *Metrics, every time.Duration) {
+	m.lost.WithLabelValues("telemetry").Add(0) // exported from the start
+	var seen uint64
+	for {
+		if n := tel.Lost(); n > seen {
+			m.AddLost("telemetry", n-seen)
+			seen = n
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // pinnedDigests is the set names of the pins currently open.
