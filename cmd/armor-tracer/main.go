@@ -67,8 +67,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// The telemetry programs' loader (tracer/telemetry) feeds the second
-	// input once it is wired in; until then only enforcement events come.
+	// The telemetry programs' loader (tracer/telemetry) is passed here as
+	// the TelemetrySource (and a ProgramStats) once it is wired in; until
+	// then only enforcement events come.
 	if err := tracer.Serve(ctx, cfg, log, nil); err != nil {
 		log.Errorf("%v", err)
 		return 1
