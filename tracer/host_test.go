@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
@@ -150,17 +146,6 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func openTestEngine(t *testing.T, pin string) *bpf.Engine {
 	t.Helper()
 	cg2, err := cgroups.Mount()
@@ -197,24 +182,9 @@ func TestServe(t *testing.T) {
 	t.Cleanup(func() { _ = bpf.Unpin(pin) })
 	stateDir := t.TempDir()
 	cfg := testConfig()
-	cfg.ProcRoot, cfg.BPFFS, cfg.StateDir, cfg.Stdout = "/proc", pin, stateDir, false
+	cfg.ProcRoot, cfg.BPFFS, cfg.StateDir = "/proc", pin, stateDir
 	cfg.RetryInterval = 50 * time.Millisecond
-	cfg.MetricsAddress = freeAddr(t)
-	cfg.StreamAddress = cfg.MetricsAddress
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, cfg, logrus.New(), nil) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	base := "http://" + cfg.MetricsAddress
-	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
-	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz before nri-armor pinned anything: %d", r.StatusCode)
-	}
+	base := serve(t, cfg, nil)
 
 	engine := openTestEngine(t, pin)
 	cg := testenv.NewCgroup(t)
@@ -276,14 +246,9 @@ func TestServe(t *testing.T) {
 	if a := next(); a.PodName != "web-1" || a.Action != "Block" {
 		t.Fatalf("after the pins were replaced: %+v", a)
 	}
-	r, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	if !strings.Contains(string(body), `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) ||
-		!strings.Contains(string(body), `nri_armor_tracer_bpf_program_runs_total{program="armor_cg_sock_create"}`) {
+	body := get(t, base+"/metrics")
+	if !strings.Contains(body, `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) ||
+		!strings.Contains(body, `nri_armor_tracer_bpf_program_runs_total{program="armor_cg_sock_create"}`) {
 		t.Fatalf("/metrics:\n%s", body)
 	}
 }

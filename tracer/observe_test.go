@@ -3,11 +3,8 @@ package tracer
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -21,10 +18,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
-	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -310,58 +305,22 @@ func (f *fakeTelemetry) Lost() uint64                   { return f.lost.Load() }
 // pipeline (here an audit-only Block, reported by "eBPF Monitor" on the
 // stream) and exports its losses; without nri-armor's pins it is not ready.
 func TestServeTelemetry(t *testing.T) {
-	dir, err := state.Open(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := compileYAML(t, shopPolicy)
-	if err := dir.PutSet(rs); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.PutContainer(state.Container{CgroupID: 77, ContainerName: "nginx", PodName: "web-1", PodNamespace: "shop", PolicySet: rs.Digest}); err != nil {
-		t.Fatal(err)
-	}
+	e := newEnv(t, testConfig())
 	cfg := testConfig()
-	cfg.StateDir, cfg.BPFFS, cfg.Stdout = dir.Root(), filepath.Join(t.TempDir(), "no-pins"), false
+	cfg.StateDir, cfg.BPFFS = e.dir.Root(), filepath.Join(t.TempDir(), "no-pins")
 	cfg.RetryInterval = 20 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MetricsAddress = ln.Addr().String()
-	ln.Close()
-	cfg.StreamAddress = cfg.MetricsAddress
 	tel := &fakeTelemetry{ch: make(chan telemetry.Event, 4)}
 	tel.lost.Store(3)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, cfg, logrus.New(), tel) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	base := "http://" + cfg.MetricsAddress
-	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
-	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz without pins: %d", r.StatusCode)
-	}
+	base := serve(t, cfg, tel)
 	resp, err := http.Get(base + StreamPath + "?follow=true")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	testenv.WaitFor(t, "stream client", func() bool {
-		r, err := http.Get(base + "/metrics")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		return strings.Contains(string(b), "nri_armor_tracer_stream_clients 1")
+		return strings.Contains(get(t, base+"/metrics"), "nri_armor_tracer_stream_clients 1")
 	})
-	tel.ch <- openEv(77, 5, "/etc/shadow", 0)
+	tel.ch <- openEv(e.cg, 5, "/etc/shadow", 0)
 	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
 	if err != nil {
 		t.Fatal(err)
@@ -370,13 +329,7 @@ func TestServeTelemetry(t *testing.T) {
 	if err := json.Unmarshal(line, &a); err != nil || a.Enforcer != EnforcerMonitor || a.Action != "Block" || a.PodName != "web-1" {
 		t.Fatalf("streamed %s (%v)", line, err)
 	}
-	r, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	if !strings.Contains(string(b), `nri_armor_tracer_events_lost_total{source="telemetry"} 3`) {
-		t.Fatalf("no telemetry losses in\n%s", b)
+	if m := get(t, base+"/metrics"); !strings.Contains(m, `nri_armor_tracer_events_lost_total{source="telemetry"} 3`) {
+		t.Fatalf("no telemetry losses in\n%s", m)
 	}
 }
