@@ -59,7 +59,7 @@ type Tracer struct {
 	setNames  map[uint32]setName
 	buf, fbuf []byte
 	scratch   Alert
-	evCount   map[string]prometheus.Counter
+	evCount   map[[2]string]prometheus.Counter // (source, type): no label hashing per event
 }
 
 type setName struct {
@@ -95,7 +95,7 @@ func New(o Options) *Tracer {
 		limiter: newLimiter(cfg.RateBurst, cfg.RatePerSecond, cfg.MaxContainers),
 		out:     bufio.NewWriterSize(io.MultiWriter(o.Sinks...), 64<<10),
 		hub:     o.Hub, m: o.Metrics, now: now, hostName: host,
-		setNames: map[uint32]setName{}, evCount: map[string]prometheus.Counter{},
+		setNames: map[uint32]setName{}, evCount: map[[2]string]prometheus.Counter{},
 	}
 	t.syncBootClock()
 	return t
@@ -178,7 +178,7 @@ func (t *Tracer) Flush() {
 }
 
 func (t *Tracer) countEvent(source, kind string) {
-	key := source + "/" + kind
+	key := [2]string{source, kind}
 	c, ok := t.evCount[key]
 	if !ok {
 		c = t.m.events.WithLabelValues(source, kind)
