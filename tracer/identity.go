@@ -20,11 +20,12 @@ import (
 // rendered once, its rule set resolved on first use.
 type container struct {
 	state.Container
-	labels  string
-	idJSON  []byte   // the identity fields encoded (Alert.idJSON), on first use
-	set     *ruleSet // nil until resolved; see Identity.containerSet
-	missing bool     // no such file: a negative entry
-	readAt  time.Time
+	labels     string
+	idJSON     []byte       // the identity fields encoded (Alert.idJSON), on first use
+	unenforced map[int]bool // Container.Unenforced as a set
+	set        *ruleSet     // nil until resolved; see Identity.containerSet
+	missing    bool         // no such file: a negative entry
+	readAt     time.Time
 }
 
 // ruleSet is a published rule set with what the matcher wants to know
@@ -67,10 +68,11 @@ func (s *ruleSet) info(r *policy.Rule) *ruleInfo {
 // host is the node's own record (host.json), or a negative entry.
 type host struct {
 	state.Host
-	idJSON  []byte
-	set     *ruleSet
-	missing bool
-	readAt  time.Time
+	idJSON     []byte
+	unenforced map[int]bool
+	set        *ruleSet
+	missing    bool
+	readAt     time.Time
 }
 
 // Identity answers "which container is cgroup id X, and what are its
@@ -135,6 +137,7 @@ func (id *Identity) Container(cg uint64) *container {
 		return nil
 	}
 	c.labels = renderLabels(sc.PodLabels)
+	c.unenforced = idSet(sc.Unenforced)
 	id.containers.Put(cg, c)
 	return c
 }
@@ -189,7 +192,7 @@ func (id *Identity) Host() *host {
 	h := id.host
 	if h == nil || !id.fresh(h.readAt, h.missing, now) {
 		sh, err := id.dir.Host()
-		h = &host{Host: sh, readAt: now, missing: err != nil}
+		h = &host{Host: sh, readAt: now, missing: err != nil, unenforced: idSet(sh.Unenforced)}
 		id.host = h
 	}
 	id.mu.Unlock()
@@ -289,6 +292,18 @@ func (id *Identity) follow(ctx context.Context, w *fsnotify.Watcher, containers,
 			}
 		}
 	}
+}
+
+// idSet is ids as a set (nil when empty: most containers).
+func idSet(ids []int) map[int]bool {
+	if len(ids) == 0 {
+		return nil
+	}
+	m := make(map[int]bool, len(ids))
+	for _, i := range ids {
+		m[i] = true
+	}
+	return m
 }
 
 // renderLabels gives KubeArmor's Labels form: "k=v,k=v", sorted.

@@ -407,14 +407,15 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 
 	var set *ruleSet
 	var enforcers map[policy.Class]string
+	var unenforced map[int]bool
 	var vis policy.Visibility
 	if c != nil {
-		set, enforcers, vis = t.ids.containerSet(c), c.Enforcers, c.Visibility
+		set, enforcers, unenforced, vis = t.ids.containerSet(c), c.Enforcers, c.unenforced, c.Visibility
 	} else {
 		if h.set != nil && !h.set.missing {
 			set = h.set
 		}
-		enforcers, vis = h.Enforcers, h.Visibility
+		enforcers, unenforced, vis = h.Enforcers, h.unenforced, h.Visibility
 	}
 	if set != nil && matchable {
 		if set.ownerOnly[pev.Class] && pev.Path != "" {
@@ -422,10 +423,12 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 		}
 		d := policy.Decide(set.rs, pev)
 		if d.Action != policy.Allow {
-			if enforcers[pev.Class] != "" {
+			if enforcers[pev.Class] != "" && (d.Rule == nil || !unenforced[d.Rule.ID]) {
 				// The kernel enforced this class and reported the decision
 				// on the enforcement ring buffer: that is the alert, and a
-				// log of the same operation would report it twice.
+				// log of the same operation would report it twice. Rules
+				// that the enforcer cannot express (the record's
+				// Unenforced ids) are the exception: only this path sees them.
 				return
 			}
 			a.Type = TypeMatchedPolicy

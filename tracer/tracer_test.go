@@ -176,6 +176,33 @@ func TestTelemetryMatching(t *testing.T) {
 	}
 }
 
+// TestUnenforcedRules: in a class the kernel enforces, the rules its
+// enforcer cannot express (the record's Unenforced ids) are matched in user
+// space and reported by "eBPF Monitor"; the others are left to the kernel.
+func TestUnenforcedRules(t *testing.T) {
+	e := newEnv(t, testConfig())
+	shadow := e.ruleID(t, policy.ClassFile, "/etc/shadow")
+	err := e.dir.PutContainer(state.Container{CgroupID: 88, ContainerName: "nginx", PodName: "web-2", PodNamespace: "shop",
+		PolicySet: e.rs.Digest, Visibility: policy.Visibility{File: true},
+		Enforcers:  map[policy.Class]string{policy.ClassFile: "BPFLSM", policy.ClassNetwork: "BPFLSM"},
+		Unenforced: []int{shadow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []telemetry.Event{
+		openEv(88, 9, "/etc/shadow", 0),               // unenforced rule: reported here
+		openEv(88, 9, "/var/log/x", syscall.O_WRONLY), // enforced Audit rule: the kernel's alert
+		{Kind: telemetry.KindSocket, CgroupID: 88, TGID: 9, PID: 9, Family: syscall.AF_INET, SockType: syscall.SOCK_RAW, Protocol: 1},
+	} {
+		e.t.Telemetry(&ev)
+	}
+	got := e.alerts(t)
+	if len(got) != 1 || got[0].Resource != "/etc/shadow" || got[0].Enforcer != EnforcerMonitor || got[0].Action != "Block" ||
+		got[0].Result != ResultPassed || !strings.Contains(got[0].Data, "unenforced=true") || got[0].PodName != "web-2" {
+		t.Fatalf("alerts %+v", got)
+	}
+}
+
 // TestHostPolicy: with host.json naming a set, host processes' events
 // give MatchedHostPolicy alerts and HostLogs.
 func TestHostPolicy(t *testing.T) {
