@@ -18,6 +18,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
@@ -331,5 +332,46 @@ func TestServeTelemetry(t *testing.T) {
 	}
 	if m := get(t, base+"/metrics"); !strings.Contains(m, `nri_armor_tracer_events_lost_total{source="telemetry"} 3`) {
 		t.Fatalf("no telemetry losses in\n%s", m)
+	}
+}
+
+// TestDaemonSetConfig: the armor-tracer.yaml that config/daemonset.yaml
+// ships loads (strictly), and agrees with nri-armor's on where the state
+// and the pins are.
+func TestDaemonSetConfig(t *testing.T) {
+	b, err := readRepoFile(t, "config/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var tracerYAML, daemonYAML string
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		if doc.Kind == "ConfigMap" && doc.Data["armor-tracer.yaml"] != "" {
+			tracerYAML, daemonYAML = doc.Data["armor-tracer.yaml"], doc.Data["nri-armor.yaml"]
+		}
+	}
+	if tracerYAML == "" {
+		t.Fatal("no armor-tracer.yaml in a ConfigMap of config/daemonset.yaml")
+	}
+	c, err := LoadConfig(testenv.WriteFile(t, t.TempDir(), "armor-tracer.yaml", tracerYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		StateDir string `yaml:"stateDir"`
+		BPFFS    string `yaml:"bpffs"`
+	}
+	if err := yaml.Unmarshal([]byte(daemonYAML), &d); err != nil {
+		t.Fatal(err)
+	}
+	if c.StateDir != d.StateDir || c.BPFFS != d.BPFFS {
+		t.Fatalf("tracer reads %s and %s, nri-armor writes %s and %s", c.StateDir, c.BPFFS, d.StateDir, d.BPFFS)
 	}
 }
