@@ -93,6 +93,39 @@ type Identity struct {
 	containers *lru[uint64, *container]
 	sets       *lru[string, *ruleSet]
 	host       *host
+	// changes, when subscribed (SyncTelemetry), hears of every container
+	// record that changed (its cgroup id), or 0 when anything may have.
+	changes chan uint64
+}
+
+// subscribeChanges returns the channel of changed cgroup ids.
+func (id *Identity) subscribeChanges() <-chan uint64 {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if id.changes == nil {
+		id.changes = make(chan uint64, 1024)
+	}
+	return id.changes
+}
+
+// notify tells the subscriber that cg changed (0: anything may have).
+// Never blocks the watch: when the subscriber is behind, a 0 replaces
+// what does not fit, and failing that its periodic full pass repairs.
+func (id *Identity) notify(cg uint64) {
+	id.mu.Lock()
+	ch := id.changes
+	id.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- cg:
+	default:
+		select {
+		case ch <- 0:
+		default:
+		}
+	}
 }
 
 // NewIdentity caches at most maxContainers containers and as many sets.
@@ -219,6 +252,7 @@ func (id *Identity) forget(cg uint64) {
 	id.mu.Lock()
 	id.containers.Delete(cg)
 	id.mu.Unlock()
+	id.notify(cg)
 }
 
 func (id *Identity) forgetHost() {
@@ -232,6 +266,7 @@ func (id *Identity) forgetAll() {
 	id.containers = newLRU[uint64, *container](id.containers.max)
 	id.host = nil
 	id.mu.Unlock()
+	id.notify(0)
 }
 
 // Watch follows the state directory with fsnotify until ctx ends. The

@@ -116,6 +116,11 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	if tel != nil {
 		events = tel.Events()
 		go pollLost(ctx, tel, m, cfg.RetryInterval)
+		if f, ok := tel.(TelemetryFilter); ok {
+			// The kernel reports only the cgroups watched: follow the
+			// published containers and what each needs.
+			go t.ids.SyncTelemetry(ctx, f, cfg.StateMaxAge, log)
+		}
 	}
 	return t.Run(ctx, enf, events)
 }
