@@ -18,7 +18,9 @@ import (
 // needed is dropped in the kernel, not here). The telemetry loader
 // implements it (an adapter maps policy.Visibility to its class bits); a
 // TelemetrySource that is also a TelemetryFilter is kept in step with the
-// state directory by Serve.
+// state directory by Serve. A filter that can also list what it watches
+// (Watched() (map[uint64]policy.Visibility, error), e.g. from pinned maps
+// that outlived the tracer) is reconciled from that.
 type TelemetryFilter interface {
 	Watch(cgroupID uint64, classes policy.Visibility) error
 	Unwatch(cgroupID uint64) error
@@ -79,6 +81,15 @@ type telemetrySync struct {
 // run for that: it feeds the changes).
 func (id *Identity) SyncTelemetry(ctx context.Context, f TelemetryFilter, every time.Duration, log logrus.FieldLogger) {
 	s := &telemetrySync{id: id, f: f, log: log, watched: map[uint64]policy.Visibility{}}
+	if w, ok := f.(interface {
+		Watched() (map[uint64]policy.Visibility, error)
+	}); ok {
+		// Pinned filters outlive the tracer: start from what the kernel
+		// holds, so that cgroups gone meanwhile are unwatched.
+		if m, err := w.Watched(); err == nil {
+			s.watched = m
+		}
+	}
 	changes := id.subscribeChanges()
 	s.full()
 	tick := time.NewTicker(every)
