@@ -210,6 +210,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } events SEC(".maps");
 
+/* Events the ring buffer had no room for, per CPU: armor-tracer exports
+ * them, so a loss is counted, never hidden. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events_lost SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -715,7 +725,12 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_output(&events, e, size, flags);
+	if (bpf_ringbuf_output(&events, e, size, flags)) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
+		if (lost)
+			*lost += 1;
+	}
 	return ret;
 }
 

@@ -165,6 +165,7 @@ type armorVerdict struct {
 const (
 	armorMapCgSets               = "cg_sets"
 	armorMapEvents               = "events"
+	armorMapEventsLost           = "events_lost"
 	armorMapExeStore             = "exe_store"
 	armorMapHostSet              = "host_set"
 	armorMapMemoEpoch            = "memo_epoch"
@@ -260,15 +261,16 @@ type armorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type armorMapSpecs struct {
-	CgSets    *ebpf.MapSpec `ebpf:"cg_sets"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	ExeStore  *ebpf.MapSpec `ebpf:"exe_store"`
-	HostSet   *ebpf.MapSpec `ebpf:"host_set"`
-	MemoEpoch *ebpf.MapSpec `ebpf:"memo_epoch"`
-	OpenMemo  *ebpf.MapSpec `ebpf:"open_memo"`
-	Patterns  *ebpf.MapSpec `ebpf:"patterns"`
-	Rules     *ebpf.MapSpec `ebpf:"rules"`
-	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
+	CgSets     *ebpf.MapSpec `ebpf:"cg_sets"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
+	ExeStore   *ebpf.MapSpec `ebpf:"exe_store"`
+	HostSet    *ebpf.MapSpec `ebpf:"host_set"`
+	MemoEpoch  *ebpf.MapSpec `ebpf:"memo_epoch"`
+	OpenMemo   *ebpf.MapSpec `ebpf:"open_memo"`
+	Patterns   *ebpf.MapSpec `ebpf:"patterns"`
+	Rules      *ebpf.MapSpec `ebpf:"rules"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // armorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -299,21 +301,23 @@ func (o *armorObjects) Close() error {
 //
 // It can be passed to loadArmorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type armorMaps struct {
-	CgSets    *ebpf.Map `ebpf:"cg_sets"`
-	Events    *ebpf.Map `ebpf:"events"`
-	ExeStore  *ebpf.Map `ebpf:"exe_store"`
-	HostSet   *ebpf.Map `ebpf:"host_set"`
-	MemoEpoch *ebpf.Map `ebpf:"memo_epoch"`
-	OpenMemo  *ebpf.Map `ebpf:"open_memo"`
-	Patterns  *ebpf.Map `ebpf:"patterns"`
-	Rules     *ebpf.Map `ebpf:"rules"`
-	Scratch   *ebpf.Map `ebpf:"scratch"`
+	CgSets     *ebpf.Map `ebpf:"cg_sets"`
+	Events     *ebpf.Map `ebpf:"events"`
+	EventsLost *ebpf.Map `ebpf:"events_lost"`
+	ExeStore   *ebpf.Map `ebpf:"exe_store"`
+	HostSet    *ebpf.Map `ebpf:"host_set"`
+	MemoEpoch  *ebpf.Map `ebpf:"memo_epoch"`
+	OpenMemo   *ebpf.Map `ebpf:"open_memo"`
+	Patterns   *ebpf.Map `ebpf:"patterns"`
+	Rules      *ebpf.Map `ebpf:"rules"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *armorMaps) Close() error {
 	return _ArmorClose(
 		m.CgSets,
 		m.Events,
+		m.EventsLost,
 		m.ExeStore,
 		m.HostSet,
 		m.MemoEpoch,

@@ -1,10 +1,13 @@
 package bpf
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 )
 
@@ -105,5 +108,64 @@ func TestHostSet(t *testing.T) {
 	}
 	if st := e.Stats(); st.Host || st.Exempt != 0 || st.Sets != 1 {
 		t.Errorf("after removals: stats %+v", st)
+	}
+}
+
+func init() {
+	// raw-burst: 500 raw sockets, one after the other.
+	extraHelpers["raw-burst"] = func() int {
+		for i := 0; i < rawBurst; i++ {
+			_ = helperOp("raw")
+		}
+		fmt.Println("ok")
+		return 0
+	}
+}
+
+const rawBurst = 500
+
+// TestEventsLost: with no reader and a small ring buffer, a burst of Block
+// events overflows it; every event is either in the buffer or counted as
+// lost in the pinned counter that armor-tracer reads.
+func TestEventsLost(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg2, err := cgroups.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := testPinPath(t)
+	e, err := Open(Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 64, RingBytes: 1 << 12, WakeupBytes: 1 << 10}, HooksCgroupNet, cg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	cg := testenv.NewCgroup(t)
+	if _, err := e.Apply(cg.ID, compileYAML(t, netPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, cg, "raw-burst"); got != "ok" {
+		t.Fatalf("raw-burst: %s", got)
+	}
+	p, err := OpenPinned(pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rd, err := ringbuf.NewReader(p.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	read := 0
+	for {
+		rd.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := rd.Read(); err != nil {
+			break
+		}
+		read++
+	}
+	lost := p.Lost()
+	if lost == 0 || uint64(read)+lost != rawBurst {
+		t.Fatalf("%d events read and %d counted lost, want > 0 lost and %d in all", read, lost, rawBurst)
 	}
 }

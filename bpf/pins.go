@@ -15,6 +15,7 @@ import (
 type Pinned struct {
 	Events *ebpf.Map // the Audit/Block event ring buffer
 	names  *ebpf.Map // set id → digest
+	lost   *ebpf.Map // per CPU: events the ring buffer had no room for
 }
 
 // OpenPinned opens the pins under pinPath ("" means DefaultPinPath).
@@ -32,7 +33,26 @@ func OpenPinned(pinPath string) (*Pinned, error) {
 		ev.Close()
 		return nil, fmt.Errorf("opening nri-armor's set names: %w", err)
 	}
-	return &Pinned{Events: ev, names: names}, nil
+	// Pins of an older nri-armor may lack the counter: Lost is then 0.
+	lost, _ := ebpf.LoadPinnedMap(filepath.Join(pinPath, "events_lost"), &ebpf.LoadPinOptions{ReadOnly: true})
+	return &Pinned{Events: ev, names: names, lost: lost}, nil
+}
+
+// Lost is the number of events the kernel could not write to the ring
+// buffer (it was full) since the pins were made.
+func (p *Pinned) Lost() uint64 {
+	if p.lost == nil {
+		return 0
+	}
+	var perCPU []uint64
+	if err := p.lost.Lookup(uint32(0), &perCPU); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
 }
 
 // SetDigest returns the digest of kernel set id ("sha256:…"), or "" when
@@ -47,6 +67,9 @@ func (p *Pinned) SetDigest(id uint32) string {
 
 // Close closes the maps (the pins stay).
 func (p *Pinned) Close() error {
+	if p.lost != nil {
+		p.lost.Close()
+	}
 	p.names.Close()
 	return p.Events.Close()
 }

@@ -97,8 +97,9 @@ func TestHostEnforcementAlert(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	enf := make(chan bpf.Event, 16)
-	readErr := make(chan error, 1)
-	go func() { readErr <- ReadEnforcement(ctx, pinned.Events, enf, m) }()
+	readErr, readDone := make(chan error, 1), make(chan struct{})
+	go func() { defer close(readDone); readErr <- ReadEnforcement(ctx, pinned, enf, m) }()
+	defer func() { cancel(); <-readDone }() // before pinned is closed
 	go func() { _ = tr.Run(ctx, enf, nil) }()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -4,36 +4,52 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/nri-armor/nri-armor/bpf"
 )
 
-// ReadEnforcement reads nri-armor's pinned enforcement ring buffer until
-// ctx ends, decoding each record into out. A record that does not decode
-// is counted, never silently skipped. Blocking on out is deliberate: the
-// records wait in the kernel's ring buffer meanwhile, which is the only
-// place they can wait without the tracer's memory growing.
+// ReadEnforcement reads nri-armor's pinned enforcement ring buffer (p)
+// until ctx ends, decoding each record into out. A record that does not
+// decode is counted, never silently skipped. Blocking on out is
+// deliberate: the records wait in the kernel's ring buffer meanwhile, which
+// is the only place they can wait without the tracer's memory growing.
 //
-// Losses: the kernel program ignores a full ring buffer (bpf_ringbuf_output
-// fails and nothing counts it), so events lost there cannot be counted
-// here; nri_armor_tracer_events_lost_total{source="enforcement"} stays 0
-// until armor.bpf.c counts its failed outputs in a map.
-func ReadEnforcement(ctx context.Context, events *ebpf.Map, out chan<- bpf.Event, m *Metrics) error {
-	rd, err := ringbuf.NewReader(events)
+// Losses: when the ring buffer is full the kernel program counts the event
+// it could not write (pinned events_lost); that count is followed into
+// nri_armor_tracer_events_lost_total{source="enforcement"}, including what
+// was lost while no tracer was reading.
+func ReadEnforcement(ctx context.Context, p *bpf.Pinned, out chan<- bpf.Event, m *Metrics) error {
+	rd, err := ringbuf.NewReader(p.Events)
 	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	defer close(done)
+	done, exited := make(chan struct{}), make(chan struct{})
+	defer func() {
+		close(done)
+		<-exited // the caller may close p once this returns
+	}()
 	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
+		defer close(exited)
+		lost := m.lost.WithLabelValues("enforcement")
+		var seen uint64
+		for {
+			if n := p.Lost(); n > seen {
+				lost.Add(float64(n - seen))
+				seen = n
+			}
+			select {
+			case <-ctx.Done():
+				rd.Close() // unblocks Read
+				return
+			case <-done:
+				rd.Close()
+				return
+			case <-time.After(time.Second):
+			}
 		}
-		rd.Close() // unblocks Read
 	}()
 	m.lost.WithLabelValues("enforcement").Add(0) // exported from the start
 	var rec ringbuf.Record

@@ -189,7 +189,7 @@ func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- b
 	}()
 	reading.Store(true)
 	log.Infof("reading enforcement events from %s", cfg.BPFFS)
-	return ReadEnforcement(rctx, p.Events, out, m)
+	return ReadEnforcement(rctx, p, out, m)
 }
 
 func mapID(m *ebpf.Map) (ebpf.MapID, error) {
