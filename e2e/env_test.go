@@ -88,7 +88,7 @@ func TestMain(m *testing.M) {
 
 // need makes a test fail (or, not root and explicitly allowed, skip) when
 // the environment is not there.
-func need(t *testing.T) {
+func need(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if setupErr != nil {
@@ -219,7 +219,7 @@ func (r result) String() string {
 
 // crictl runs crictl against the private containerd. A non-zero exit is a
 // result, not an error: tests assert on it.
-func crictl(t *testing.T, args ...string) result {
+func crictl(t testing.TB, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -240,7 +240,7 @@ func crictl(t *testing.T, args ...string) result {
 
 // mustCrictl runs crictl and fails the test unless it succeeds; it returns
 // the trimmed stdout (an id, for runp and create).
-func mustCrictl(t *testing.T, args ...string) string {
+func mustCrictl(t testing.TB, args ...string) string {
 	t.Helper()
 	r := crictl(t, args...)
 	if r.code != 0 {
@@ -261,7 +261,7 @@ func randomSuffix() string {
 	return hex.EncodeToString(b)
 }
 
-func writeJSON(t *testing.T, v any) string {
+func writeJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -280,7 +280,7 @@ func writeJSON(t *testing.T, v any) string {
 
 // runPod starts a host-network pod (no CNI here) with these annotations,
 // removed when the test ends.
-func runPod(t *testing.T, name string, annotations map[string]string) pod {
+func runPod(t testing.TB, name string, annotations map[string]string) pod {
 	t.Helper()
 	name = name + "-" + randomSuffix()
 	logs := filepath.Join(env.tmp, "logs", name)
@@ -303,14 +303,24 @@ func runPod(t *testing.T, name string, annotations map[string]string) pod {
 
 // createContainer creates a busybox container running cmd in p; crictl's
 // failure is returned as a result for the tests that expect one.
-func createContainer(t *testing.T, p pod, name string, cmd ...string) (string, result) {
+func createContainer(t testing.TB, p pod, name string, cmd ...string) (string, result) {
 	t.Helper()
-	cfg := writeJSON(t, map[string]any{
+	return createContainerWith(t, p, containerConfig(name, cmd))
+}
+
+// containerConfig is the CRI config of a busybox container running cmd.
+func containerConfig(name string, cmd []string) map[string]any {
+	return map[string]any{
 		"metadata": map[string]any{"name": name},
 		"image":    map[string]any{"image": env.busybox},
 		"command":  cmd,
 		"log_path": name + ".log",
-	})
+	}
+}
+
+func createContainerWith(t testing.TB, p pod, config map[string]any) (string, result) {
+	t.Helper()
+	cfg := writeJSON(t, config)
 	r := crictl(t, "create", p.id, cfg, p.config)
 	if r.code != 0 {
 		return "", r
@@ -320,7 +330,7 @@ func createContainer(t *testing.T, p pod, name string, cmd ...string) (string, r
 
 // startContainer creates and starts a container and fails the test if
 // either step fails.
-func startContainer(t *testing.T, p pod, name string, cmd ...string) string {
+func startContainer(t testing.TB, p pod, name string, cmd ...string) string {
 	t.Helper()
 	id, r := createContainer(t, p, name, cmd...)
 	if id == "" {
@@ -335,7 +345,7 @@ var sleeper = []string{"sleep", "3600"}
 
 // execIn runs a command in a running container (crictl exec) and returns
 // its output and exit status.
-func execIn(t *testing.T, id string, cmd ...string) result {
+func execIn(t testing.TB, id string, cmd ...string) result {
 	t.Helper()
 	return crictl(t, append([]string{"exec", id}, cmd...)...)
 }
@@ -358,7 +368,7 @@ var metricsLine = regexp.MustCompile(`metrics and readiness on http://([0-9.:]+)
 // startArmor starts the nri-armor binary against the private containerd
 // and waits until it is synchronized with it (/readyz). It is killed when
 // the test ends; its log is shown when the test failed.
-func startArmor(t *testing.T) *armor {
+func startArmor(t testing.TB) *armor {
 	t.Helper()
 	logPath := filepath.Join(env.tmp, fmt.Sprintf("nri-armor-%s.log", randomSuffix()))
 	logf, err := os.Create(logPath)
@@ -416,7 +426,7 @@ func startArmor(t *testing.T) *armor {
 
 // kill ends nri-armor the hard way (SIGKILL), as a crash or an OOM kill
 // would: no cleanup of its own runs.
-func (a *armor) kill(t *testing.T) {
+func (a *armor) kill(t testing.TB) {
 	t.Helper()
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	select {
@@ -443,7 +453,7 @@ func (a *armor) stop() {
 
 // metric returns the value of one series of nri-armor's /metrics, written
 // as Prometheus prints it (labels sorted by name), 0 when it is absent.
-func (a *armor) metric(t *testing.T, series string) float64 {
+func (a *armor) metric(t testing.TB, series string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + a.metrics + "/metrics")
 	if err != nil {
@@ -469,14 +479,14 @@ func (a *armor) metric(t *testing.T, series string) float64 {
 }
 
 // wantMetric fails the test unless the series has the value.
-func (a *armor) wantMetric(t *testing.T, series string, want float64) {
+func (a *armor) wantMetric(t testing.TB, series string, want float64) {
 	t.Helper()
 	if got := a.metric(t, series); got != want {
 		t.Errorf("metric %s = %v, want %v", series, got, want)
 	}
 }
 
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -489,7 +499,7 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 
 // writePolicy puts a policy file in nri-armor's policy directory (read at
 // start; the store also follows edits).
-func writePolicy(t *testing.T, name, content string) {
+func writePolicy(t testing.TB, name, content string) {
 	t.Helper()
 	testenv.WriteFile(t, env.policies, name, content)
 }
