@@ -104,15 +104,20 @@ func checkOpen(t *testing.T, id, addr string) {
 	wantOK(t, execIn(t, id, "nettool", "connect", addr), "connect in the unannotated container", "hello from the host")
 }
 
+// startWithPolicy starts nri-armor with the noRawNoTCP policy and a TCP
+// listener on 127.0.0.1 for the pods to connect to; it returns both.
+func startWithPolicy(t *testing.T) (*armor, string) {
+	need(t)
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+	return startArmor(t), listen(t)
+}
+
 // TestNetworkBlock: a pod naming a Block policy cannot open raw sockets or
 // connect over TCP — from its first instruction and in every later exec —
 // while the rest works; a pod without the annotation can; the metrics count
 // it.
 func TestNetworkBlock(t *testing.T) {
-	need(t)
-	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
-	a := startArmor(t)
-	addr := listen(t)
+	a, addr := startWithPolicy(t)
 
 	guarded := runPod(t, "guarded", map[string]string{policiesKey: policyName})
 	// The container's own command probes first thing: enforcement is in
@@ -192,10 +197,7 @@ func TestFailClosed(t *testing.T) {
 // and after a restart it knows the running containers again and protects
 // new pods.
 func TestRestart(t *testing.T) {
-	need(t)
-	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
-	a := startArmor(t)
-	addr := listen(t)
+	a, addr := startWithPolicy(t)
 	before := runPod(t, "before", map[string]string{policiesKey: policyName})
 	id := startContainer(t, before, "main", sleeper...)
 	checkGuarded(t, id, addr)
@@ -214,6 +216,7 @@ func TestRestart(t *testing.T) {
 	after := runPod(t, "after", map[string]string{policiesKey: policyName})
 	newID := startContainer(t, after, "main", sleeper...)
 	checkGuarded(t, newID, addr)
+	a.wantMetric(t, events("StartContainer", "ok"), 1)
 	a.wantMetric(t, enforcedSeries, 2)
 	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
 }

@@ -39,11 +39,6 @@ import (
 )
 
 const (
-	// pinPath is nri-armor's bpffs directory in these tests: never the
-	// node's /sys/fs/bpf/nri-armor.
-	pinPath = "/sys/fs/bpf/nri-armor-e2e"
-	// cgroupParent holds every test pod's cgroups (removed at the end).
-	cgroupParent = "nri-armor-e2e"
 	// podNamespace is the Kubernetes namespace of the test pods and of the
 	// KubeArmorPolicy documents they name.
 	podNamespace = "e2e"
@@ -64,6 +59,12 @@ type environment struct {
 	busybox   string // the local busybox image's name
 	armorBin  string // nri-armor built from this checkout
 	policies  string // nri-armor's policy directory
+	// pinPath is nri-armor's bpffs directory in these tests, never the
+	// node's /sys/fs/bpf/nri-armor: /sys/fs/bpf/nri-armor-e2e-ID.
+	pinPath string
+	// cgroupParent holds every test pod's cgroups (removed at the end):
+	// nri-armor-e2e-ID. ID (hack/e2e/lib.sh) names this checkout.
+	cgroupParent string
 }
 
 func TestMain(m *testing.M) {
@@ -105,10 +106,6 @@ func setup() error {
 	if env.tmp, err = os.MkdirTemp("", "nri-armor-e2e-"); err != nil {
 		return err
 	}
-	// A run that was killed may have left its pins, containerd and pods.
-	if err := teardownLeftovers(); err != nil {
-		return err
-	}
 	out, err := command(root, "hack/e2e/containerd.sh", "env")
 	if err != nil {
 		return err
@@ -119,8 +116,13 @@ func setup() error {
 		vars[k] = strings.Trim(v, "'")
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
-	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" {
+	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], "nri-armor-e2e-"+vars["E2E_ID"]
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" {
 		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
+	}
+	// A run that was killed may have left its pins, containerd and pods.
+	if err := teardownLeftovers(); err != nil {
+		return err
 	}
 	if _, err := command(root, "hack/e2e/containerd.sh", "start"); err != nil {
 		return err
@@ -136,14 +138,18 @@ func setup() error {
 // teardownLeftovers removes what an earlier run may have left: its
 // containerd (and pods), its pins, its pods' cgroups.
 func teardownLeftovers() error {
+	// Without the names (set-up failed early) there is nothing of ours to
+	// find; guessing could reach the node's own pins (bpf.Unpin("") is the
+	// default path) or every cgroup.
+	if env.root == "" || env.pinPath == "" || env.cgroupParent == "" {
+		return nil
+	}
 	var errs []error
-	if env.root != "" {
-		if _, err := command(env.root, "hack/e2e/containerd.sh", "stop"); err != nil {
-			errs = append(errs, err)
-		}
+	if _, err := command(env.root, "hack/e2e/containerd.sh", "stop"); err != nil {
+		errs = append(errs, err)
 	}
 	// Unpinning detaches the cgroup programs pinned at the cgroup2 root.
-	if err := bpf.Unpin(pinPath); err != nil {
+	if err := bpf.Unpin(env.pinPath); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, removeCgroups())
@@ -167,8 +173,8 @@ func teardown() error {
 // hierarchy (v1 controllers and the unified one), deepest first. runc
 // removes a container's own cgroup; the parents are ours.
 func removeCgroups() error {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent)
-	if d := "/sys/fs/cgroup/" + cgroupParent; isDir(d) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + env.cgroupParent)
+	if d := "/sys/fs/cgroup/" + env.cgroupParent; isDir(d) {
 		dirs = append(dirs, d) // a pure cgroup v2 node
 	}
 	var errs []error
@@ -292,7 +298,7 @@ func runPod(t testing.TB, name string, annotations map[string]string) pod {
 		"annotations":   annotations,
 		"log_directory": logs,
 		"linux": map[string]any{
-			"cgroup_parent":    "/" + cgroupParent,
+			"cgroup_parent":    "/" + env.cgroupParent,
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
 		},
 	})
@@ -379,11 +385,14 @@ func startArmor(t testing.TB) *armor {
 	cmd := exec.Command(env.armorBin,
 		"-socket", env.nriSock,
 		"-policyDirs", env.policies,
-		"-bpffs", pinPath,
+		"-bpffs", env.pinPath,
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary killed (timeout, ^C) takes nri-armor with it; the next
+	// run removes what else it left (teardownLeftovers).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -172,6 +172,7 @@ env)
 	echo "E2E_CRICTL_CONFIG='$crictl_cfg'"
 	echo "E2E_BIN='$E2E_BIN'"
 	echo "E2E_RUN='$E2E_RUN'"
+	echo "E2E_ID='$E2E_ID'"
 	echo "E2E_BUSYBOX_IMAGE='$E2E_BUSYBOX_IMAGE'"
 	echo "E2E_PAUSE_IMAGE='$E2E_PAUSE_IMAGE'"
 	;;

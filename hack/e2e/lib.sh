@@ -7,6 +7,9 @@ E2E_BIN=$E2E_CACHE/bin
 E2E_IMAGES=$E2E_CACHE/images
 # The private containerd's root, state, sockets, config and logs.
 E2E_RUN=$E2E_CACHE/run
+# Names this checkout's node-wide leftovers (bpffs pins, cgroups), so that
+# e2e runs of two checkouts on one node never meet.
+E2E_ID=$(printf %s "$E2E_CACHE" | sha256sum | cut -c1-8)
 
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.37.0
