@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,8 @@ func TestRestart(t *testing.T) {
 
 	a.kill(t)
 	checkGuarded(t, id, addr)
+	// A new pod: its RunPodSandbox lets containerd drop the dead plugin
+	// first (see TestCrashWindow for a create that comes before that).
 	during := runPod(t, "during", map[string]string{policiesKey: policyName})
 	if cid, r := createContainer(t, during, "main", sleeper...); cid != "" || !strings.Contains(crictlSays(r), `required plugin "nri-armor" not present`) {
 		t.Errorf("creating a container while nri-armor is down: id %q, %v; want it refused naming nri-armor", cid, r)
@@ -219,4 +222,37 @@ func TestRestart(t *testing.T) {
 	a.wantMetric(t, events("StartContainer", "ok"), 1)
 	a.wantMetric(t, enforcedSeries, 2)
 	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
+}
+
+// knownGapsVar runs the tests of known gaps, which fail until fixed.
+const knownGapsVar = "NRI_ARMOR_E2E_KNOWN_GAPS"
+
+// TestCrashWindow: a KNOWN GAP, skipped unless NRI_ARMOR_E2E_KNOWN_GAPS=1
+// (it fails until fixed). Right after nri-armor dies, the next
+// CreateContainer, when no other NRI event came first (a second container
+// of a running pod), is created and started UNPROTECTED: NRI v0.12.3's
+// Adaptation.CreateContainer adds every plugin it still lists to the
+// validator's plugin map before calling it, a call to the dead (or timed
+// out) plugin is a "fatal" error that skips the plugin with no error, and
+// closed plugins are dropped only after the call. So required_plugins
+// passes, and at StartContainer nri-armor is gone. Found by this suite.
+func TestCrashWindow(t *testing.T) {
+	if os.Getenv(knownGapsVar) != "1" {
+		t.Skipf("known gap (set %s=1 to run it; it fails until fixed): a container created right after nri-armor dies starts unprotected", knownGapsVar)
+	}
+	a, addr := startWithPolicy(t)
+	p := runPod(t, "window", map[string]string{policiesKey: policyName})
+	startContainer(t, p, "first", sleeper...)
+	a.kill(t)
+	id, r := createContainer(t, p, "second", sleeper...)
+	if id == "" {
+		t.Logf("refused: %s", crictlSays(r))
+		return
+	}
+	if r := crictl(t, "start", id); r.code != 0 {
+		t.Logf("start refused: %v", r)
+		return
+	}
+	t.Errorf("a container naming %s was created and started right after nri-armor was killed", policyName)
+	checkGuarded(t, id, addr)
 }
