@@ -144,6 +144,9 @@ func TestNetworkBlock(t *testing.T) {
 	a.wantMetric(t, events("CreateContainer", "ok"), 3)
 	a.wantMetric(t, events("StartContainer", "ok"), 3)
 	a.wantMetric(t, events("CreateContainer", "error"), 0)
+	// nri-armor validates every container it lets be created (see
+	// TestCrashWindow for why).
+	a.wantMetric(t, events("ValidateContainerAdjustment", "ok"), 3)
 	a.wantMetric(t, enforcedSeries, 2)
 	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
 	// TODO(alerts): armor-tracer reports the denied raw socket and connect
