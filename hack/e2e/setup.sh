@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hack/e2e/setup.sh: installs what the end-to-end tests need, cached in
 # .cache/e2e (NRI_ARMOR_E2E_CACHE): Debian packages (runc, busybox-static,
-# jq, iproute2), containerd/ctr/containerd-shim-runc-v2 and crictl built from
+# jq), containerd/ctr/containerd-shim-runc-v2 and crictl built from
 # the Go module proxy at pinned versions, and two local OCI image archives
 # (no registry is reachable): a busybox image with test files and the nettool
 # probe, and a pause image. Idempotent: what is cached is not redone.
@@ -13,7 +13,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root"; }
 
 # --- Debian packages -------------------------------------------------------
 missing=()
-for pkg in runc busybox-static jq iproute2 tar; do
+for pkg in runc busybox-static jq; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
