@@ -280,3 +280,35 @@ func TestStartWindow(t *testing.T) {
 	t.Errorf("a container naming %s was started after nri-armor was killed", policyName)
 	checkGuarded(t, id, addr)
 }
+
+// TestPolicyEdit: editing the policy file while a pod runs changes what its
+// running container may do within moments (the store reloads it and the
+// kernel set is swapped), and a bad edit leaves the last good version in
+// force and is counted.
+func TestPolicyEdit(t *testing.T) {
+	need(t)
+	rawOnly := strings.Replace(noRawNoTCP, "    - protocol: tcp\n", "", 1)
+	writePolicy(t, "no-raw-no-tcp.yaml", rawOnly)
+	a := startArmor(t)
+	addr := listen(t)
+	p := runPod(t, "edit", map[string]string{policiesKey: policyName})
+	id := startContainer(t, p, "main", sleeper...)
+	wantDenied(t, execIn(t, id, "nettool", "raw"), "socket raw")
+	wantOK(t, execIn(t, id, "nettool", "connect", addr), "connect before the edit", "hello from the host")
+
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+	var r result
+	waitFor(t, "the edit to reach the running container", 10*time.Second, func() bool {
+		r = execIn(t, id, "nettool", "connect", addr)
+		return r.code != 0
+	})
+	checkGuarded(t, id, addr)
+
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP+"  severity: 99\n")
+	waitFor(t, "the bad edit to be counted", 10*time.Second, func() bool {
+		return a.metric(t, "nri_armor_policy_files_rejected_total") == 1
+	})
+	checkGuarded(t, id, addr)
+	// Put the file back as the other tests expect it.
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+}
