@@ -62,8 +62,8 @@ type environment struct {
 	// pinPath is nri-armor's bpffs directory in these tests, never the
 	// node's /sys/fs/bpf/nri-armor: /sys/fs/bpf/nri-armor-e2e-ID.
 	pinPath string
-	// cgroupParent holds every test pod's cgroups (removed at the end):
-	// nri-armor-e2e-ID. ID (hack/e2e/lib.sh) names this checkout.
+	// cgroupParent holds every test pod's cgroups: nri-armor-e2e-ID, ID
+	// naming this checkout (hack/e2e/lib.sh); containerd.sh stop removes it.
 	cgroupParent string
 }
 
@@ -116,8 +116,8 @@ func setup() error {
 		vars[k] = strings.Trim(v, "'")
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
-	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], "nri-armor-e2e-"+vars["E2E_ID"]
-	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" {
+	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], vars["E2E_CGROUP_PARENT"]
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" {
 		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
 	}
 	// A run that was killed may have left its pins, containerd and pods.
@@ -136,12 +136,13 @@ func setup() error {
 }
 
 // teardownLeftovers removes what an earlier run may have left: its
-// containerd (and pods), its pins, its pods' cgroups.
+// containerd with its pods, shims, mounts and cgroups (containerd.sh stop),
+// and its pins.
 func teardownLeftovers() error {
 	// Without the names (set-up failed early) there is nothing of ours to
 	// find; guessing could reach the node's own pins (bpf.Unpin("") is the
-	// default path) or every cgroup.
-	if env.root == "" || env.pinPath == "" || env.cgroupParent == "" {
+	// default path).
+	if env.root == "" || env.pinPath == "" {
 		return nil
 	}
 	var errs []error
@@ -152,7 +153,6 @@ func teardownLeftovers() error {
 	if err := bpf.Unpin(env.pinPath); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, removeCgroups())
 	return errors.Join(errs...)
 }
 
@@ -167,37 +167,6 @@ func teardown() error {
 		err = errors.Join(err, os.RemoveAll(env.tmp))
 	}
 	return err
-}
-
-// removeCgroups removes cgroupParent and what is below it in every
-// hierarchy (v1 controllers and the unified one), deepest first. runc
-// removes a container's own cgroup; the parents are ours.
-func removeCgroups() error {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + env.cgroupParent)
-	if d := "/sys/fs/cgroup/" + env.cgroupParent; isDir(d) {
-		dirs = append(dirs, d) // a pure cgroup v2 node
-	}
-	var errs []error
-	for _, top := range dirs {
-		var all []string
-		_ = filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				all = append(all, p)
-			}
-			return nil
-		})
-		for i := len(all) - 1; i >= 0; i-- {
-			if err := syscall.Rmdir(all[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("removing cgroup %s: %w", all[i], err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func isDir(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
 }
 
 // command runs a tool in dir and returns its stdout; an error carries its

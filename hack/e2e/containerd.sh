@@ -9,8 +9,9 @@
 #           containerd, waits for its socket and imports the local images
 #           (hack/e2e/setup.sh builds them). Starting a running one is a no-op.
 #   stop    stops every pod of this containerd (crictl), containerd itself
-#           and the shims it started, and unmounts what they left. Safe to
-#           repeat.
+#           and the shims it started, kills what is left in the test pods'
+#           cgroups (E2E_CGROUP_PARENT) and removes them, and unmounts what
+#           they left. Safe to repeat.
 #   env     prints shell assignments for the other tools:
 #           eval "$(hack/e2e/containerd.sh env)"
 #   status  exits 0 when containerd answers.
@@ -149,8 +150,15 @@ stop() {
 	fi
 	rm -f "$pidfile"
 	# Shims outlive containerd by design; ours are the ones whose
-	# -address is our socket. Killing them kills their containers' init.
-	local p
+	# -address is our socket. Their containers' processes would outlive
+	# them: those left in the test pods' cgroups are killed first (when
+	# containerd was gone and rmp could not remove the pods).
+	local p cg
+	for cg in $(cgroup_dirs); do
+		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+			kill -9 "$p" 2>/dev/null || true
+		done
+	done
 	for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $sock( |$)" || true); do
 		kill -9 "$p" 2>/dev/null || true
 	done
@@ -160,7 +168,26 @@ stop() {
 			umount -l "$m" 2>/dev/null || true
 		done
 	fi
+	# The cgroups, deepest first, once their processes are gone.
+	for _ in $(seq 50); do
+		for cg in $(cgroup_dirs | sort -r); do
+			rmdir "$cg" 2>/dev/null || true
+		done
+		[ -z "$(cgroup_dirs)" ] && break
+		sleep 0.1
+	done
+	[ -z "$(cgroup_dirs)" ] || die "cgroups left: $(cgroup_dirs | tr '\n' ' ')"
 	say "containerd stopped"
+}
+
+# cgroup_dirs lists E2E_CGROUP_PARENT and everything below it, in every
+# hierarchy (v1 controllers and cgroup2, hybrid or not).
+cgroup_dirs() {
+	local top
+	for top in /sys/fs/cgroup/*/"$E2E_CGROUP_PARENT" /sys/fs/cgroup/"$E2E_CGROUP_PARENT"; do
+		[ -d "$top" ] && find "$top" -type d
+	done
+	return 0
 }
 
 case "${1:-}" in
@@ -173,6 +200,7 @@ env)
 	echo "E2E_BIN='$E2E_BIN'"
 	echo "E2E_RUN='$E2E_RUN'"
 	echo "E2E_ID='$E2E_ID'"
+	echo "E2E_CGROUP_PARENT='$E2E_CGROUP_PARENT'"
 	echo "E2E_BUSYBOX_IMAGE='$E2E_BUSYBOX_IMAGE'"
 	echo "E2E_PAUSE_IMAGE='$E2E_PAUSE_IMAGE'"
 	;;

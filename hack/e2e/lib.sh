@@ -10,6 +10,9 @@ E2E_RUN=$E2E_CACHE/run
 # Names this checkout's node-wide leftovers (bpffs pins, cgroups), so that
 # e2e runs of two checkouts on one node never meet.
 E2E_ID=$(printf %s "$E2E_CACHE" | sha256sum | cut -c1-8)
+# The test pods' cgroup parent (in every hierarchy); containerd.sh stop
+# kills what is left in it and removes it.
+E2E_CGROUP_PARENT=nri-armor-e2e-$E2E_ID
 
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.37.0
