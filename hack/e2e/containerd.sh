@@ -126,6 +126,9 @@ start() {
 		stop
 		die "containerd ignored keys of $cfg (see above)"
 	fi
+	# Pods a run left when its containerd died stay in our root's metadata
+	# (and reserve their names): this containerd is the tests' alone.
+	crictl --config "$crictl_cfg" rmp -fa >/dev/null 2>&1 || true
 	say "importing images"
 	for img in pause busybox; do
 		# (ctr's own warnings, e.g. about cgroup v1, only on failure.)
