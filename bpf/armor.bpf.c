@@ -164,6 +164,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cg_sets SEC(".maps");
 
+/* The host set: the rules for the node's own processes, those whose cgroup
+ * (and none of its ancestors) is in cg_sets. set_id 0: no host policy.
+ * Container cgroups without rules are in cg_sets with set_id 0, so that
+ * the host set does not reach into them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cg_val);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} host_set SEC(".maps");
+
+/* How deep the cgroup tree is searched for a container above a cgroup
+ * missing from cg_sets (only when a host policy is loaded). */
+#define MAX_CGROUP_DEPTH 24
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct rule_key);
@@ -195,6 +211,60 @@ struct {
 	__type(value, struct exe_info);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exe_store SEC(".maps");
+
+/*
+ * The open memo: a file opened once and silently allowed need not have its
+ * path computed and walked again. What a file's path is (bpf_d_path)
+ * depends on the opened dentry and mount, on the opener's root, and on the
+ * dentry and mount trees above them; its verdict on the set, the (write,
+ * owner) case and, with fromSource rules, the executable. The memo lives in
+ * the inode's own storage (freed with the inode) and holds all of these;
+ * it is used only when each one is still the same:
+ *   - the trees: every rename and every mount change (mount, move_mount,
+ *     umount, pivot_root) bumps memo_epoch[0], which invalidates every memo
+ *     (renames and mounts are rare next to opens);
+ *   - the dentry and mount pointers are part of the identity, and so is
+ *     the mount's mount point (a mount freed with its namespace, without a
+ *     hook, may see its address reused by a copy made without a hook; the
+ *     copy is then also checked for where it is mounted);
+ *   - a file with more than one name (i_nlink != 1) is never memoized: a
+ *     reused dentry address could then be another of its names; unlinked
+ *     (0) neither;
+ *   - loader state: memo_epoch[1] is bumped by the engine when it starts
+ *     and when it frees a set, so a set id never meets an older memo.
+ * The identity is hashed into 60 bits stored with the verdict bits in one
+ * word (a wrong hit needs a 2^-60 collision of kernel addresses, which a
+ * process cannot choose). Only silent Allow is memoized: Audit and Block always write an event
+ * with the path, so they always take the full walk.
+ */
+struct open_memo {
+	/* The open's identity hashed (open_tag), low 4 bits cleared, ORed
+	 * with bit (write << 1 | is_owner) for each case found silently
+	 * allowed. One word, written whole: concurrent writers cannot leave
+	 * one open's bits beside another's identity. */
+	__u64 word;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct open_memo);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} open_memo SEC(".maps");
+
+/* [0]: bumped by the kernel hooks below; [1]: by the loader. */
+struct memo_epochs {
+	__u64 e[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct memo_epochs);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} memo_epoch SEC(".maps");
 
 /* A key to look up, collected by the walk. */
 struct cand {
@@ -233,7 +303,8 @@ struct machine {
 	__u32 best_spec;
 	__u8 best_action;
 	__u8 best_sourced;
-	__u8 pad[2];
+	__u8 block_only; /* mmap_file: only explicit Block rules count, and only they write events */
+	__u8 evented;    /* finish wrote an event */
 	/* the walk */
 	__u32 len;
 	__u32 pos;
@@ -253,6 +324,7 @@ struct machine {
 };
 
 struct scratch {
+	__u64 ptrs[4]; /* open_tag: kernel pointers, read back as numbers */
 	struct event ev;
 	struct machine m;
 	struct pat_val pat; /* a copy of the pattern being matched */
@@ -518,11 +590,29 @@ static __always_inline void run(struct scratch *sc)
 	}
 }
 
-/* lookup_set returns the current cgroup's entry, or NULL when it has none. */
+/* lookup_set returns the current task's set: its cgroup's, or the host set
+ * for a process outside every container; NULL when it has none. */
 static __always_inline struct cg_val *lookup_set(__u64 *cgid)
 {
 	*cgid = bpf_get_current_cgroup_id();
-	return bpf_map_lookup_elem(&cg_sets, cgid);
+	struct cg_val *v = bpf_map_lookup_elem(&cg_sets, cgid);
+	if (v)
+		return v->set_id ? v : NULL;
+	__u32 zero = 0;
+	struct cg_val *host = bpf_map_lookup_elem(&host_set, &zero);
+	if (!host || !host->set_id)
+		return NULL; /* the fast path: no host policy */
+	/* A cgroup below a container's (made inside it) is that container's,
+	 * not the host's. */
+	for (int level = 1; level < MAX_CGROUP_DEPTH; level++) {
+		__u64 a = bpf_get_current_ancestor_cgroup_id(level);
+		if (!a || a == *cgid)
+			break;
+		struct cg_val *av = bpf_map_lookup_elem(&cg_sets, &a);
+		if (av)
+			return av->set_id ? av : NULL;
+	}
+	return host;
 }
 
 static __always_inline struct scratch *new_scratch(void)
@@ -581,12 +671,12 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	__u8 cls = m->cls & 3;
 
 	if (action == ACT_NONE) {
-		if (!h->allowlist[cls])
+		if (!h->allowlist[cls] || m->block_only)
 			return 0;
 		action = h->posture[cls];
 		posture = 1;
 	}
-	if (action == ACT_ALLOW)
+	if (action == ACT_ALLOW || (m->block_only && action != ACT_BLOCK))
 		return 0;
 	int ret = action == ACT_BLOCK ? -EPERM : 0;
 
@@ -615,23 +705,76 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_output(&events, e, size, flags);
+	m->evented = 1;
 	return ret;
 }
 
-/* check_file decides a file or an executable by its path. */
-static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
+static __always_inline __u64 mix(__u64 h, __u64 v)
 {
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc);
-	if (!h)
+	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 31);
+}
+
+/* as_number returns a kernel pointer's value as a plain number, by way of
+ * map memory: the verifier forbids arithmetic on pointers, and a value
+ * read from a map is a number. (Storing a pointer into a map needs
+ * CAP_PERFMON, which the loader has.) */
+#define as_number(sc, i, ptr)                                   \
+	({                                                      \
+		(sc)->ptrs[(i)&3] = (__u64)(ptr);               \
+		*(volatile __u64 *)&(sc)->ptrs[(i)&3];          \
+	})
+
+/* open_tag hashes what the verdict of opening f depends on, besides the
+ * (write, owner) case; 0 when f may not be memoized. This is the hot path
+ * of every repeated open: fields are read with direct (BTF) loads, not
+ * bpf_probe_read calls, except the mount's mount point (container_of). */
+static __always_inline __u64 open_tag(struct file *f, struct scratch *sc, __u32 set_id, __u8 cls, bool has_source)
+{
+	if (f->f_inode->i_nlink != 1)
 		return 0;
-	/* A class without rules and not in allow-list mode cannot decide
-	 * anything but Allow: skip the path (writes still meet the built-in
-	 * cgroupfs check). */
-	if (!h->kinds[cls & 3] && !h->allowlist[cls & 3] && !(write && cls == CLASS_FILE))
+	__u32 zero = 0;
+	struct memo_epochs *ep = bpf_map_lookup_elem(&memo_epoch, &zero);
+	if (!ep)
 		return 0;
+	__u64 h = mix(FNV_OFFSET, ep->e[0]);
+	h = mix(h, ep->e[1]);
+	h = mix(h, set_id);
+	h = mix(h, cls);
+	__u64 mnt = as_number(sc, 0, f->f_path.mnt);
+	h = mix(h, mnt);
+	struct mount *m = (void *)(mnt - bpf_core_field_offset(struct mount, mnt));
+	h = mix(h, (__u64)BPF_CORE_READ(m, mnt_mountpoint));
+	h = mix(h, as_number(sc, 1, f->f_path.dentry));
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fs_struct *fs = t->fs;
+	h = mix(h, as_number(sc, 2, fs->root.mnt));
+	h = mix(h, as_number(sc, 3, fs->root.dentry));
+	if (has_source) {
+		struct exe_info *x = bpf_task_storage_get(&exe_store, t, 0, 0);
+		if (x) {
+			h = mix(h, x->hash);
+			h = mix(h, x->len);
+		}
+	}
+	h = mix(h, 0);
+	h &= ~0xfULL;
+	return h ? h : 0x10;
+}
+
+/* skip_class: a class without rules and not in allow-list mode cannot
+ * decide anything but Allow, so its path need not be walked (file writes
+ * still meet the built-in cgroupfs check). */
+static __always_inline bool skip_class(struct set_hdr *h, __u8 cls, __u8 write)
+{
+	return !h->kinds[cls & 3] && !h->allowlist[cls & 3] && !(write && cls == CLASS_FILE);
+}
+
+/* decide_file decides a file or an executable by its path; *silent says
+ * that the path was walked and the verdict is Allow without an event. */
+static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
+				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
+{
 	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
 	if (n <= 1)
 		return 0; /* no path (anonymous or deleted file): nothing to match */
@@ -650,18 +793,105 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 	}
 	__u8 is_owner = BPF_CORE_READ(f, f_inode, i_uid.val) == (__u32)bpf_get_current_uid_gid();
 	m->combo = (write << 1) | is_owner;
+	m->block_only = block_only;
 	m->paths = 1;
 	m->len = len;
 	load_exe(m);
 	sc->ev.arg = 0;
 	run(sc);
-	return finish(sc, h, cgid, len, write, true, 0);
+	int ret = finish(sc, h, cgid, len, write, true, 0);
+	*silent = m->state == ST_DONE && ret == 0 && !m->evented;
+	return ret;
 }
+
+
+/* check_file decides a file or an executable by its path. */
+static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	if (!h || skip_class(h, cls, write))
+		return 0;
+	bool silent = false;
+	return decide_file(f, cls, write, 0, cgid, set_id, sc, h, &silent);
+}
+
+/* check_memo decides a file by its path (decide_file), with the open memo
+ * in front: file_open, and mmap_file for executable mappings. */
+static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8 block_only)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	if (!h || skip_class(h, cls, write))
+		return 0;
+	__u64 tag = open_tag(f, sc, set_id, cls, h->has_source[cls & 3]);
+	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == (__u32)bpf_get_current_uid_gid()));
+	struct open_memo *o = NULL;
+	if (tag) {
+		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, 0);
+		if (o) {
+			__u64 w = o->word;
+			if ((w & ~0xfULL) == tag && (w & bit))
+				return 0;
+		}
+	}
+	bool silent = false;
+	int ret = decide_file(f, cls, write, block_only, cgid, set_id, sc, h, &silent);
+	if (!tag || !silent)
+		return ret;
+	if (!o)
+		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (o) {
+		__u64 w = o->word;
+		o->word = ((w & ~0xfULL) == tag ? w : tag) | bit;
+	}
+	return ret;
+}
+
+/* The hooks that change what a path is: each invalidates every memo. */
+static __always_inline int memo_invalidate(void)
+{
+	__u32 zero = 0;
+	struct memo_epochs *ep = bpf_map_lookup_elem(&memo_epoch, &zero);
+	if (ep)
+		__sync_fetch_and_add(&ep->e[0], 1);
+	return 0;
+}
+
+#define INVALIDATES_MEMOS(hook)          \
+	SEC("lsm/" #hook)                \
+	int BPF_PROG(armor_##hook)       \
+	{                                \
+		return memo_invalidate(); \
+	}
+
+INVALIDATES_MEMOS(inode_rename)
+INVALIDATES_MEMOS(sb_mount)
+INVALIDATES_MEMOS(move_mount)
+INVALIDATES_MEMOS(sb_umount)
+INVALIDATES_MEMOS(sb_pivotroot)
 
 SEC("lsm/file_open")
 int BPF_PROG(armor_file_open, struct file *file)
 {
-	return check_file(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0);
+	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, 0);
+}
+
+/* An executable mapping of a file that a process Block rule names is
+ * denied: `ld.so /blocked/binary` maps the binary instead of executing it.
+ * Only explicit Block rules count here — not an allow-list posture, which
+ * would deny every shared library — and only they write events (the
+ * kernel maps every executed binary too, after bprm_check_security). */
+SEC("lsm/mmap_file")
+int BPF_PROG(armor_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags)
+{
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return check_memo(file, CLASS_PROCESS, 0, 1);
 }
 
 SEC("lsm/bprm_check_security")

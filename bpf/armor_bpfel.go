@@ -49,6 +49,16 @@ type armorExeInfo struct {
 	Pad  uint32
 }
 
+type armorMemoEpochs struct {
+	_ structs.HostLayout
+	E [2]uint64
+}
+
+type armorOpenMemo struct {
+	_    structs.HostLayout
+	Word uint64
+}
+
 type armorPatVal struct {
 	_    structs.HostLayout
 	V    [4]armorVerdict
@@ -76,9 +86,10 @@ type armorRuleVal struct {
 }
 
 type armorScratch struct {
-	_  structs.HostLayout
-	Ev armorEvent
-	M  struct {
+	_    structs.HostLayout
+	Ptrs [4]uint64
+	Ev   armorEvent
+	M    struct {
 		_           structs.HostLayout
 		SetId       uint32
 		Kinds       uint32
@@ -96,7 +107,8 @@ type armorScratch struct {
 		BestSpec    uint32
 		BestAction  uint8
 		BestSourced uint8
-		Pad         [2]uint8
+		BlockOnly   uint8
+		Evented     uint8
 		Len         uint32
 		Pos         uint32
 		Depth       uint32
@@ -154,6 +166,9 @@ const (
 	armorMapCgSets              = "cg_sets"
 	armorMapEvents              = "events"
 	armorMapExeStore            = "exe_store"
+	armorMapHostSet             = "host_set"
+	armorMapMemoEpoch           = "memo_epoch"
+	armorMapOpenMemo            = "open_memo"
 	armorMapPatterns            = "patterns"
 	armorMapRules               = "rules"
 	armorMapScratch             = "scratch"
@@ -164,6 +179,12 @@ const (
 	armorProgArmorCgConnect6    = "armor_cg_connect6"
 	armorProgArmorCgSockCreate  = "armor_cg_sock_create"
 	armorProgArmorFileOpen      = "armor_file_open"
+	armorProgArmorInodeRename   = "armor_inode_rename"
+	armorProgArmorMmapFile      = "armor_mmap_file"
+	armorProgArmorMoveMount     = "armor_move_mount"
+	armorProgArmorSbMount       = "armor_sb_mount"
+	armorProgArmorSbPivotroot   = "armor_sb_pivotroot"
+	armorProgArmorSbUmount      = "armor_sb_umount"
 	armorProgArmorSocketConnect = "armor_socket_connect"
 	armorProgArmorSocketCreate  = "armor_socket_create"
 	armorProgArmorTaskAlloc     = "armor_task_alloc"
@@ -220,6 +241,12 @@ type armorProgramSpecs struct {
 	ArmorCgConnect6    *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
 	ArmorCgSockCreate  *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
 	ArmorFileOpen      *ebpf.ProgramSpec `ebpf:"armor_file_open"`
+	ArmorInodeRename   *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
+	ArmorMmapFile      *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
+	ArmorMoveMount     *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
+	ArmorSbMount       *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
+	ArmorSbPivotroot   *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
+	ArmorSbUmount      *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
 	ArmorSocketConnect *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
 	ArmorSocketCreate  *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
 	ArmorTaskAlloc     *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
@@ -229,12 +256,15 @@ type armorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type armorMapSpecs struct {
-	CgSets   *ebpf.MapSpec `ebpf:"cg_sets"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	ExeStore *ebpf.MapSpec `ebpf:"exe_store"`
-	Patterns *ebpf.MapSpec `ebpf:"patterns"`
-	Rules    *ebpf.MapSpec `ebpf:"rules"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
+	CgSets    *ebpf.MapSpec `ebpf:"cg_sets"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	ExeStore  *ebpf.MapSpec `ebpf:"exe_store"`
+	HostSet   *ebpf.MapSpec `ebpf:"host_set"`
+	MemoEpoch *ebpf.MapSpec `ebpf:"memo_epoch"`
+	OpenMemo  *ebpf.MapSpec `ebpf:"open_memo"`
+	Patterns  *ebpf.MapSpec `ebpf:"patterns"`
+	Rules     *ebpf.MapSpec `ebpf:"rules"`
+	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // armorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -265,12 +295,15 @@ func (o *armorObjects) Close() error {
 //
 // It can be passed to loadArmorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type armorMaps struct {
-	CgSets   *ebpf.Map `ebpf:"cg_sets"`
-	Events   *ebpf.Map `ebpf:"events"`
-	ExeStore *ebpf.Map `ebpf:"exe_store"`
-	Patterns *ebpf.Map `ebpf:"patterns"`
-	Rules    *ebpf.Map `ebpf:"rules"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
+	CgSets    *ebpf.Map `ebpf:"cg_sets"`
+	Events    *ebpf.Map `ebpf:"events"`
+	ExeStore  *ebpf.Map `ebpf:"exe_store"`
+	HostSet   *ebpf.Map `ebpf:"host_set"`
+	MemoEpoch *ebpf.Map `ebpf:"memo_epoch"`
+	OpenMemo  *ebpf.Map `ebpf:"open_memo"`
+	Patterns  *ebpf.Map `ebpf:"patterns"`
+	Rules     *ebpf.Map `ebpf:"rules"`
+	Scratch   *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *armorMaps) Close() error {
@@ -278,6 +311,9 @@ func (m *armorMaps) Close() error {
 		m.CgSets,
 		m.Events,
 		m.ExeStore,
+		m.HostSet,
+		m.MemoEpoch,
+		m.OpenMemo,
 		m.Patterns,
 		m.Rules,
 		m.Scratch,
@@ -303,6 +339,12 @@ type armorPrograms struct {
 	ArmorCgConnect6    *ebpf.Program `ebpf:"armor_cg_connect6"`
 	ArmorCgSockCreate  *ebpf.Program `ebpf:"armor_cg_sock_create"`
 	ArmorFileOpen      *ebpf.Program `ebpf:"armor_file_open"`
+	ArmorInodeRename   *ebpf.Program `ebpf:"armor_inode_rename"`
+	ArmorMmapFile      *ebpf.Program `ebpf:"armor_mmap_file"`
+	ArmorMoveMount     *ebpf.Program `ebpf:"armor_move_mount"`
+	ArmorSbMount       *ebpf.Program `ebpf:"armor_sb_mount"`
+	ArmorSbPivotroot   *ebpf.Program `ebpf:"armor_sb_pivotroot"`
+	ArmorSbUmount      *ebpf.Program `ebpf:"armor_sb_umount"`
 	ArmorSocketConnect *ebpf.Program `ebpf:"armor_socket_connect"`
 	ArmorSocketCreate  *ebpf.Program `ebpf:"armor_socket_create"`
 	ArmorTaskAlloc     *ebpf.Program `ebpf:"armor_task_alloc"`
@@ -317,6 +359,12 @@ func (p *armorPrograms) Close() error {
 		p.ArmorCgConnect6,
 		p.ArmorCgSockCreate,
 		p.ArmorFileOpen,
+		p.ArmorInodeRename,
+		p.ArmorMmapFile,
+		p.ArmorMoveMount,
+		p.ArmorSbMount,
+		p.ArmorSbPivotroot,
+		p.ArmorSbUmount,
 		p.ArmorSocketConnect,
 		p.ArmorSocketCreate,
 		p.ArmorTaskAlloc,

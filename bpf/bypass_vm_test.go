@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -49,6 +50,19 @@ func init() {
 		}
 		return ranOK(exec.Command(fmt.Sprintf("/proc/self/fd/%d", fd), "true").Run())
 	}
+	// ldso BINARY: run BINARY through the dynamic loader, which maps it
+	// instead of executing it; EPERM when the loader could not map it
+	// (it says "failed to map segment from shared object").
+	bypassOps["ldso"] = func(arg string) error {
+		out, err := exec.Command("/lib64/ld-linux-x86-64.so.2", arg).CombinedOutput()
+		if err != nil && strings.Contains(string(out), "failed to map segment") {
+			return syscall.EPERM
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %q", err, out)
+		}
+		return nil
+	}
 	// cgmove CGROUP: move this process into another cgroup.
 	bypassOps["cgmove"] = func(arg string) error {
 		f, err := os.OpenFile(filepath.Join(arg, "cgroup.procs"), os.O_WRONLY, 0)
@@ -78,6 +92,7 @@ spec:
     matchPaths:
     - path: /tmp/vmb/bin/blocked
     - path: /tmp/vmb/bin/blocked-script
+    - path: /tmp/vmb/bin/dyn-blocked
   file:
     matchPaths:
     - path: /tmp/vmb/secret
@@ -106,6 +121,8 @@ func TestLSMBypassAttempts(t *testing.T) {
 	copyFile(t, self, app)
 	copyFile(t, "/bin/busybox", "/tmp/vmb/bin/blocked")
 	copyFile(t, "/bin/busybox", "/tmp/vmb/copy")
+	copyFile(t, "/vmtest/dyn/true", "/tmp/vmb/bin/dyn-blocked") // dynamically linked
+	copyFile(t, "/vmtest/dyn/true", "/tmp/vmb/bin/dyn-true")
 	if err := os.WriteFile("/tmp/vmb/bin/blocked-script", []byte("#!/bin/busybox sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +146,10 @@ func TestLSMBypassAttempts(t *testing.T) {
 		{"symlink to the blocked binary", "exec /tmp/vmb/link", "EPERM"},
 		{"relative path", "exec-rel /tmp/vmb/bin blocked", "EPERM"},
 		{"blocked script executed directly", "exec /tmp/vmb/bin/blocked-script", "EPERM"},
+		{"blocked dynamic binary", "exec /tmp/vmb/bin/dyn-blocked", "EPERM"},
+		{"the loader mapping the blocked binary (mmap_file)", "ldso /tmp/vmb/bin/dyn-blocked", "EPERM"},
+		{"the loader running an allowed binary", "ldso /tmp/vmb/bin/dyn-true", "ok"},
+		{"an allowed dynamic binary (its libraries map)", "exec /tmp/vmb/bin/dyn-true", "ok"},
 		{"blocked file", "read /tmp/vmb/secret", "EPERM"},
 		{"raw socket needs the blocked capability", "raw", "EPERM"},
 		{"moving itself to another cgroup (built in)", "cgmove " + root, "EPERM"},
@@ -169,8 +190,9 @@ func TestLSMBypassAttempts(t *testing.T) {
 	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
-	got = batch(t, f.cg, app, 0, []string{"exec /tmp/vmb/copy", "memfd /tmp/vmb/bin/blocked", "exec /tmp/vmb/bin/blocked"})
-	if want := []string{"EPERM", "EPERM", "ok"}; strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("allow-list: copy, memfd, allowed binary: %v, want %v", got, want)
+	// The posture does not apply to mappings: libc, outside the list, maps.
+	got = batch(t, f.cg, app, 0, []string{"exec /tmp/vmb/copy", "memfd /tmp/vmb/bin/blocked", "exec /tmp/vmb/bin/blocked", "exec /tmp/vmb/bin/dyn-true"})
+	if want := []string{"EPERM", "EPERM", "ok", "ok"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("allow-list: copy, memfd, allowed binary, allowed dynamic binary: %v, want %v", got, want)
 	}
 }

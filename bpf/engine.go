@@ -86,6 +86,8 @@ type Engine struct {
 	sets    map[string]*loadedSet // by digest
 	byID    map[uint32]*loadedSet
 	cgroups map[uint64]*loadedSet
+	exempt  map[uint64]bool // containers without rules: outside the host set
+	host    *loadedSet      // the node's own processes' set, nil when none
 	nextID  uint32
 }
 
@@ -150,7 +152,7 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
-	e := &Engine{cfg: cfg, coll: coll, sets: map[string]*loadedSet{}, byID: map[uint32]*loadedSet{}, cgroups: map[uint64]*loadedSet{}, nextID: 1}
+	e := &Engine{cfg: cfg, coll: coll, sets: map[string]*loadedSet{}, byID: map[uint32]*loadedSet{}, cgroups: map[uint64]*loadedSet{}, exempt: map[uint64]bool{}, nextID: 1}
 	if err := coll.Assign(&e.maps); err != nil {
 		coll.Close()
 		return nil, err
@@ -171,7 +173,28 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	// A previous run's memos may come from other programs or sets.
+	if err := e.invalidateMemos(); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
+}
+
+// invalidateMemos makes every open memo stale by bumping the loader's half
+// of memo_epoch. Writing the value back may also set the kernel's half to
+// an older count; that cannot revive a memo, since every memo made before
+// this write has the older loader half.
+func (e *Engine) invalidateMemos() error {
+	var ep armorMemoEpochs
+	if err := e.maps.MemoEpoch.Lookup(uint32(0), &ep); err != nil {
+		return fmt.Errorf("reading memo epoch: %w", err)
+	}
+	ep.E[1]++
+	if err := e.maps.MemoEpoch.Update(uint32(0), &ep, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bumping memo epoch: %w", err)
+	}
+	return nil
 }
 
 type progAttach struct {
@@ -180,8 +203,12 @@ type progAttach struct {
 }
 
 var lsmPrograms = []progAttach{
+	// The open memo's invalidations come first (see armor.bpf.c); the
+	// engine also invalidates every memo once all are attached.
+	{name: armorProgArmorInodeRename}, {name: armorProgArmorSbMount}, {name: armorProgArmorMoveMount},
+	{name: armorProgArmorSbUmount}, {name: armorProgArmorSbPivotroot},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
-	{name: armorProgArmorFileOpen}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
 }
 
@@ -299,8 +326,17 @@ func (e *Engine) recover() error {
 	}
 	var cg uint64
 	var v armorCgVal
+	if err := e.maps.HostSet.Lookup(uint32(0), &v); err == nil && e.byID[v.SetId] != nil {
+		e.host = e.byID[v.SetId]
+		e.host.header = v.Hdr
+		e.host.refs++
+	}
 	it = e.maps.CgSets.Iterate()
 	for it.Next(&cg, &v) {
+		if v.SetId == 0 {
+			e.exempt[cg] = true
+			continue
+		}
 		s := e.byID[v.SetId]
 		if s == nil {
 			continue // a set without name cannot be shared; it is replaced on the next Apply
@@ -334,10 +370,74 @@ func (e *Engine) Apply(cg uint64, rs *policy.RuleSet) ([]Unenforced, error) {
 	}
 	s.refs++
 	e.cgroups[cg] = s
+	delete(e.exempt, cg)
 	if prev != nil {
 		e.unref(prev)
 	}
 	return s.unenforced, nil
+}
+
+// Exempt marks cgroup cg as a container with nothing to enforce: no rules
+// apply to it, and neither does the host set (which covers the processes
+// outside every container). A set it had is released.
+func (e *Engine) Exempt(cg uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.exempt[cg] {
+		return nil
+	}
+	if err := e.maps.CgSets.Update(cg, armorCgVal{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("exempting cgroup %d: %w", cg, err)
+	}
+	e.exempt[cg] = true
+	if prev := e.cgroups[cg]; prev != nil {
+		delete(e.cgroups, cg)
+		e.unref(prev)
+	}
+	return nil
+}
+
+// ApplyHost makes rs the set of the node's own processes: every process
+// whose cgroup is neither a container's (Apply, Exempt) nor below one.
+// Like Apply, the switch is one map update.
+func (e *Engine) ApplyHost(rs *policy.RuleSet) ([]Unenforced, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev := e.host
+	if prev != nil && prev.digest == rs.Digest {
+		return prev.unenforced, nil
+	}
+	s, err := e.load(rs)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.maps.HostSet.Update(uint32(0), armorCgVal{SetId: s.id, Hdr: s.header}, ebpf.UpdateAny); err != nil {
+		if s.refs == 0 {
+			e.free(s)
+		}
+		return nil, fmt.Errorf("assigning the host set: %w", err)
+	}
+	s.refs++
+	e.host = s
+	if prev != nil {
+		e.unref(prev)
+	}
+	return s.unenforced, nil
+}
+
+// RemoveHost stops enforcing on the node's own processes.
+func (e *Engine) RemoveHost() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.host == nil {
+		return nil
+	}
+	if err := e.maps.HostSet.Update(uint32(0), armorCgVal{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("releasing the host set: %w", err)
+	}
+	e.unref(e.host)
+	e.host = nil
+	return nil
 }
 
 // Remove stops enforcing on cgroup cg.
@@ -345,14 +445,17 @@ func (e *Engine) Remove(cg uint64) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.cgroups[cg]
-	if s == nil {
+	if s == nil && !e.exempt[cg] {
 		return nil
 	}
 	if err := e.maps.CgSets.Delete(cg); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("releasing cgroup %d: %w", cg, err)
 	}
-	delete(e.cgroups, cg)
-	e.unref(s)
+	delete(e.exempt, cg)
+	if s != nil {
+		delete(e.cgroups, cg)
+		e.unref(s)
+	}
 	return nil
 }
 
@@ -429,8 +532,10 @@ func (e *Engine) allocID() (uint32, error) {
 	}
 }
 
-// free removes an unused set from the maps.
+// free removes an unused set from the maps. Its id may come back one day
+// (ids wrap at 2^32): no memo may outlive it.
 func (e *Engine) free(s *loadedSet) {
+	_ = e.invalidateMemos()
 	_ = e.names.Delete(s.id)
 	e.deleteKeys(s)
 	delete(e.sets, s.digest)
@@ -454,6 +559,8 @@ func (e *Engine) deleteKeys(s *loadedSet) {
 // Stats is what the kernel state holds now.
 type Stats struct {
 	Cgroups     int               `json:"cgroups"`
+	Exempt      int               `json:"exempt"` // containers without rules, outside the host set
+	Host        bool              `json:"host"`   // a host set is loaded
 	Sets        int               `json:"sets"`
 	RuleEntries int               `json:"ruleEntries"`
 	KernelBytes uint64            `json:"kernelBytes"` // memory charged to the maps
@@ -465,11 +572,11 @@ type Stats struct {
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := Stats{Cgroups: len(e.cgroups), Sets: len(e.byID), Capacity: e.cfg, MapBytes: map[string]uint64{}}
+	st := Stats{Cgroups: len(e.cgroups), Exempt: len(e.exempt), Host: e.host != nil, Sets: len(e.byID), Capacity: e.cfg, MapBytes: map[string]uint64{}}
 	for _, s := range e.byID {
 		st.RuleEntries += len(s.keys)
 	}
-	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.Scratch, e.names} {
+	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.HostSet, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.OpenMemo, e.maps.MemoEpoch, e.maps.Scratch, e.names} {
 		if info, err := m.Info(); err == nil {
 			if b, ok := info.Memlock(); ok {
 				st.KernelBytes += b

@@ -55,6 +55,8 @@ func helperOp(op string) error {
 		family, typ = syscall.AF_INET, syscall.SOCK_DGRAM
 	case "udp6":
 		family, typ = syscall.AF_INET6, syscall.SOCK_DGRAM
+	case "icmp6":
+		family, typ, proto = syscall.AF_INET6, syscall.SOCK_RAW, syscall.IPPROTO_ICMPV6
 	case "unix":
 		family, typ = syscall.AF_UNIX, syscall.SOCK_STREAM
 	default:

@@ -6,4 +6,4 @@ package bpf
 
 // Regenerate with `make bpf-generate` (hack/bpf-generate.sh), which pins the
 // clang version; `make bpf-check` fails when the committed output differs.
-//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target bpfel -type event -type rule_key -type rule_val -type set_hdr -type cg_val -type exe_info -type pat_val -type verdict armor armor.bpf.c
+//go:generate go tool bpf2go -cc ${BPF_CLANG} -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target bpfel -type event -type rule_key -type rule_val -type set_hdr -type cg_val -type exe_info -type pat_val -type verdict -type memo_epochs armor armor.bpf.c

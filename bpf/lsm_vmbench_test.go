@@ -46,6 +46,13 @@ func BenchmarkLSMOverhead(b *testing.B) {
 	copyFile(b, "/bin/busybox", "/tmp/bench/bin/true")
 	target := "/tmp/bench/data/a/b/c/file"
 	touch(b, target, 0)
+	// Cold opens: each of these files is opened once per measure, right
+	// after a set is applied, so no open meets a memo of its set.
+	cold := envInt("NRI_ARMOR_BENCH_COLD", 2000)
+	for i := 0; i < cold; i++ {
+		touch(b, fmt.Sprintf("/tmp/bench/data/a/b/cold/f%d", i), 0)
+	}
+	coldArg := "/tmp/bench/data/a/b/cold/f%d"
 
 	rounds := envInt("NRI_ARMOR_BENCH_ROUNDS", 6)
 	opens := envInt("NRI_ARMOR_BENCH_OPENS", 20000)
@@ -62,6 +69,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 	for r := 0; r < rounds; r++ {
 		// A: no programs attached at all.
 		samples["open A"] = append(samples["open A"], loop(b, cg, exe, "openloop", target, opens))
+		samples["cold A"] = append(samples["cold A"], loop(b, cg, exe, "coldloop", coldArg, cold))
 		samples["exec A"] = append(samples["exec A"], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
 
 		e, err := Open(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
@@ -72,6 +80,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 			if _, err := e.Apply(cg.ID, sets[n]); err != nil {
 				b.Fatal(err)
 			}
+			samples[fmt.Sprintf("cold B %d", n)] = append(samples[fmt.Sprintf("cold B %d", n)], loop(b, cg, exe, "coldloop", coldArg, cold))
 			samples[fmt.Sprintf("open B %d", n)] = append(samples[fmt.Sprintf("open B %d", n)], loop(b, cg, exe, "openloop", target, opens))
 			samples[fmt.Sprintf("exec B %d", n)] = append(samples[fmt.Sprintf("exec B %d", n)], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
 		}
@@ -121,6 +130,11 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		fmt.Printf("  open+close, enforced, %6d rules:  %8.0f ns  %.3fx\n", n, med(k), med(k)/med("open A"))
 	}
 	fmt.Printf("  open+close, outside enforced cgroups:%8.0f ns  %.3fx\n", med("open C"), med("open C")/med("open A"))
+	fmt.Printf("  first open+close of %d files, no programs: %8.0f ns\n", cold, med("cold A"))
+	for _, n := range []int{10, 1000, 100000} {
+		k := fmt.Sprintf("cold B %d", n)
+		fmt.Printf("  first open+close, enforced, %6d rules: %8.0f ns  %.3fx (no memo: the full path walk)\n", n, med(k), med(k)/med("cold A"))
+	}
 	fmt.Printf("  fork+exec /bin/true, no programs:    %8.0f ns\n", med("exec A"))
 	for _, n := range []int{10, 1000, 100000} {
 		k := fmt.Sprintf("exec B %d", n)
@@ -142,6 +156,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		fmt.Printf("  %-32s %8.0f ns per run  (%.2f%% of the operation)\n", k, ns, 100*ns/base)
 	}
 	b.ReportMetric(med("open B 1000")/med("open A"), "open-ratio-1000")
+	b.ReportMetric(med("cold B 1000")/med("cold A"), "first-open-ratio-1000")
 	b.ReportMetric(med("open C")/med("open A"), "open-ratio-outside")
 	b.ReportMetric(med("exec B 1000")/med("exec A"), "exec-ratio-1000")
 }
@@ -212,20 +227,24 @@ func loop(tb testing.TB, cg *testCgroup, exe, op, arg string, n int) float64 {
 }
 
 func init() {
+	// openloop opens and closes ARG n times; coldloop opens and closes
+	// each of n files once (ARG has %d for 0..n-1).
 	extraHelpers["openloop"] = func() int {
 		path, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 1000)
 		p, _ := syscall.BytePtrFromString(path)
-		start := time.Now()
-		for i := 0; i < n; i++ {
-			fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(0xffffff9c), uintptr(unsafe.Pointer(p)), syscall.O_RDONLY, 0, 0, 0)
-			if errno != 0 {
-				fmt.Println("open:", errno)
-				return 1
-			}
-			syscall.Close(int(fd))
+		paths := make([]*byte, n)
+		for i := range paths {
+			paths[i] = p
 		}
-		fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(n))
-		return 0
+		return openClose(paths)
+	}
+	extraHelpers["coldloop"] = func() int {
+		pattern, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 1000)
+		paths := make([]*byte, n)
+		for i := range paths {
+			paths[i], _ = syscall.BytePtrFromString(fmt.Sprintf(pattern, i))
+		}
+		return openClose(paths)
 	}
 	extraHelpers["execloop"] = func() int {
 		path, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 100)
@@ -242,4 +261,19 @@ func init() {
 		fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(n))
 		return 0
 	}
+}
+
+// openClose opens and closes each path and prints the ns per open+close.
+func openClose(paths []*byte) int {
+	start := time.Now()
+	for _, p := range paths {
+		fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, uintptr(0xffffff9c), uintptr(unsafe.Pointer(p)), syscall.O_RDONLY, 0, 0, 0)
+		if errno != 0 {
+			fmt.Println("open:", errno)
+			return 1
+		}
+		syscall.Close(int(fd))
+	}
+	fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(len(paths)))
+	return 0
 }

@@ -15,7 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
 )
 
 // Config is the daemon's configuration: config/nri-armor.yaml documents
@@ -41,6 +43,14 @@ type Config struct {
 	MetricsAddress string `yaml:"metricsAddress"`
 	// BPFFS is where kernel state is pinned.
 	BPFFS string `yaml:"bpffs"`
+	// StateDir is where containers and rule sets are published for
+	// armor-tracer (package state); empty publishes nothing.
+	StateDir string `yaml:"stateDir"`
+	// NodeName and NodeLabels are this node as host policies' nodeSelector
+	// sees it: the labels, plus kubernetes.io/hostname = NodeName (the
+	// host name when empty).
+	NodeName   string            `yaml:"nodeName"`
+	NodeLabels map[string]string `yaml:"nodeLabels"`
 	// MaxContainers and MaxRuleEntries size the kernel maps.
 	MaxContainers  int `yaml:"maxContainers"`
 	MaxRuleEntries int `yaml:"maxRuleEntries"`
@@ -64,6 +74,7 @@ func Default() Config {
 		FailMode:          "closed",
 		MetricsAddress:    ":9481",
 		BPFFS:             bpf.DefaultPinPath,
+		StateDir:          state.DefaultRoot,
 		MaxContainers:     16384,
 		MaxRuleEntries:    1 << 18,
 		ReconnectMax:      30 * time.Second,
@@ -105,6 +116,25 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Node returns this node as host policies see it.
+func (c Config) Node() (plugin.Node, error) {
+	n := plugin.Node{Name: c.NodeName, Labels: map[string]string{}}
+	if n.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return n, fmt.Errorf("nodeName: empty, and the host name: %w", err)
+		}
+		n.Name = h
+	}
+	for k, v := range c.NodeLabels {
+		n.Labels[k] = v
+	}
+	if _, ok := n.Labels["kubernetes.io/hostname"]; !ok {
+		n.Labels["kubernetes.io/hostname"] = n.Name
+	}
+	return n, nil
+}
+
 // Defaults returns the node defaults the config describes.
 func (c Config) Defaults() (policy.Defaults, error) {
 	d := policy.DefaultDefaults()
@@ -136,6 +166,20 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.FailMode, "failMode", c.FailMode, "closed or open")
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
+	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")
+	fs.StringVar(&c.NodeName, "nodeName", c.NodeName, "this node's name for host policies (empty: the host name)")
+	fs.Func("nodeLabels", "this node's labels for host policies, k=v,k=v (replaces the config's)", func(v string) error {
+		labels := map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("%q: want key=value", kv)
+			}
+			labels[k] = val
+		}
+		c.NodeLabels = labels
+		return nil
+	})
 	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers with a rule set, at most")
 	fs.IntVar(&c.MaxRuleEntries, "maxRuleEntries", c.MaxRuleEntries, "kernel rule entries, at most")
 	fs.DurationVar(&c.ReconnectMax, "reconnectMax", c.ReconnectMax, "longest wait between attempts to reach the runtime")

@@ -20,8 +20,13 @@ import (
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/store"
 )
+
+// pruneEvery is how often published rule sets that no container uses any
+// more are looked for (they go once plugin.DefaultSetGrace has passed).
+const pruneEvery = time.Minute
 
 // Daemon is a running nri-armor: its plugin, backend and metrics.
 type Daemon struct {
@@ -76,27 +81,55 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
 	log.Infof("%d policies loaded from %v", d.store.Catalog().Len(), cfg.PolicyDirs)
+	// The state for armor-tracer. Without it enforcement works all the
+	// same, so a directory that cannot be created is an error logged and
+	// counted, not a daemon that refuses to protect containers.
+	var dir *state.Dir
+	var stateErrs uint64
+	if cfg.StateDir != "" {
+		if dir, err = state.Open(cfg.StateDir, true); err != nil {
+			log.Errorf("state for armor-tracer: %v: nothing is published (enforcement is not affected)", err)
+			dir, stateErrs = nil, 1
+		}
+	}
+	node, err := cfg.Node()
+	if err != nil {
+		d.store.Close()
+		backend.Close()
+		return nil, err
+	}
 	d.Plugin, err = plugin.New(plugin.Config{
 		Catalog: d.store.Catalog(), Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
 		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
+		State:   dir,
+		Node:    node,
 	})
 	if err != nil {
 		d.store.Close()
 		backend.Close()
 		return nil, err
 	}
-	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine(), d.rejected)
+	// Host policies: an error leaves the node's own processes without them,
+	// which is logged loudly; the containers' protection does not wait.
+	if err := d.Plugin.ApplyHost(context.Background()); err != nil {
+		log.Errorf("%v", err)
+	}
+	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine(), d.rejected, stateErrs)
 	return d, nil
 }
 
 // follow applies every new catalog the store publishes to the running
-// containers, until ctx ends.
+// containers, and prunes unused published rule sets, until ctx ends.
 func (d *Daemon) follow(ctx context.Context) {
 	updates := d.store.Subscribe()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-prune.C:
+			d.Plugin.PruneState(ctx)
 		case cat, ok := <-updates:
 			if !ok {
 				return

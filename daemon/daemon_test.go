@@ -20,6 +20,7 @@ import (
 	"github.com/nri-armor/nri-armor/internal/nritest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
 )
 
 const noRaw = `apiVersion: security.kubearmor.com/v1
@@ -114,6 +115,7 @@ func TestDaemon(t *testing.T) {
 	cfg.PolicyDirs = []string{filepath.Join(dir, "policies")}
 	cfg.MetricsAddress = "127.0.0.1:0"
 	cfg.BPFFS = pin
+	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.MaxContainers = 64
 	cfg.MaxRuleEntries = 1024
 	cfg.ReconnectMax = 200 * time.Millisecond
@@ -176,6 +178,15 @@ func TestDaemon(t *testing.T) {
 	if got := d.Backend.Engine().Cgroups()[cg.ID]; got == "" {
 		t.Fatalf("cgroup %d not enforced: %v", cg.ID, d.Backend.Engine().Cgroups())
 	}
+	// Published for armor-tracer under the configured directory.
+	sd, err := state.Open(cfg.StateDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := sd.Container(cg.ID)
+	if err != nil || rec.PodName != "web-0" || rec.PolicySet != resp.GetAdjust().GetAnnotations()[policy.AnnotationPolicySet] || rec.Enforcers[policy.ClassNetwork] != "CgroupBPF" {
+		t.Fatalf("state record %+v %v", rec, err)
+	}
 	_, m := get(t, base+"/metrics")
 	for _, want := range []string{
 		`nri_armor_nri_events_total{event="StartContainer",result="ok"} 1`,
@@ -183,6 +194,7 @@ func TestDaemon(t *testing.T) {
 		`nri_armor_containers_enforced{backend="CgroupBPF",class="network"} 1`,
 		`nri_armor_policy_files_rejected_total 1`,
 		`nri_armor_policy_sets_loaded 1`,
+		`nri_armor_state_publish_errors_total 0`,
 	} {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("metrics lack %q", want)
@@ -196,6 +208,10 @@ func TestDaemon(t *testing.T) {
 		return got != "" && got != before
 	})
 	edited := d.Backend.Engine().Cgroups()[cg.ID]
+	waitFor(t, "the record to name the edited set", func() bool {
+		rec, err := sd.Container(cg.ID)
+		return err == nil && rec.PolicySet != "" && rec.PolicySet != resp.GetAdjust().GetAnnotations()[policy.AnnotationPolicySet]
+	})
 	// A bad edit: rejected, counted, and the last good version stays.
 	testenv.WriteFile(t, dir, "policies/no-raw.yaml", noRaw+"    recurive: true\n")
 	waitFor(t, "the bad edit to be counted", func() bool {

@@ -28,7 +28,7 @@ func newRejectedCounter() prometheus.Counter {
 	})
 }
 
-func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine, rejected prometheus.Counter) *metrics {
+func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine, rejected prometheus.Counter, stateErrs uint64) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), rejected: rejected}
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nri_armor_nri_events_total", Help: "NRI events handled, by event and result.",
@@ -39,7 +39,7 @@ func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine, rejected p
 	}, []string{"event"})
 	m.reg.MustRegister(m.events, m.latency, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{p: p, backend: backend, engine: engine})
+		&stateCollector{p: p, backend: backend, engine: engine, stateErrs: stateErrs})
 	return m
 }
 
@@ -64,6 +64,8 @@ var (
 		"Configured capacity of the kernel maps, by what they bound.", []string{"what"}, nil)
 	descMemory = prometheus.NewDesc("nri_armor_kernel_memory_bytes",
 		"Kernel memory charged to nri-armor's maps, by map.", []string{"map"}, nil)
+	descPublishErrors = prometheus.NewDesc("nri_armor_state_publish_errors_total",
+		"Errors publishing state for armor-tracer (containers are enforced regardless).", nil, nil)
 )
 
 // stateCollector reads the plugin's and the engine's state at scrape time.
@@ -71,10 +73,13 @@ type stateCollector struct {
 	p       *plugin.Plugin
 	backend string
 	engine  *bpf.Engine
+	// stateErrs counts errors before the plugin existed (the state
+	// directory could not be created).
+	stateErrs uint64
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory} {
+	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory, descPublishErrors} {
 		ch <- d
 	}
 }
@@ -84,6 +89,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, cl := range policy.Classes {
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl]), c.backend, string(cl))
 	}
+	ch <- prometheus.MustNewConstMetric(descPublishErrors, prometheus.CounterValue, float64(c.p.PublishErrors()+c.stateErrs))
 	if c.engine == nil {
 		return
 	}

@@ -21,6 +21,19 @@ type Backend interface {
 	Close() error
 }
 
+// HostBackend is a Backend that also enforces a host policy on the node's
+// own processes: those outside every container. Containers without rules
+// must then be marked (Exempt) so that the host set does not reach them.
+type HostBackend interface {
+	Backend
+	// ApplyHost makes rs the host set, atomically replacing the previous one.
+	ApplyHost(rs *policy.RuleSet) (Report, error)
+	// RemoveHost stops enforcing on the node's own processes.
+	RemoveHost() error
+	// Exempt marks the cgroup as a container with nothing to enforce.
+	Exempt(cgroupID uint64) error
+}
+
 // Report says what of a rule set a backend does not enforce, and why: such
 // rules are matched in user space (audit only), never silently dropped.
 type Report struct {

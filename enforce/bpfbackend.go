@@ -43,14 +43,37 @@ func (b *BPFBackend) Apply(cgroupID uint64, rs *policy.RuleSet) (Report, error) 
 	if err != nil {
 		return Report{}, err
 	}
+	return b.report(rs, un), nil
+}
+
+// ApplyHost installs rs for the node's own processes.
+func (b *BPFBackend) ApplyHost(rs *policy.RuleSet) (Report, error) {
+	un, err := b.engine.ApplyHost(rs)
+	if err != nil {
+		return Report{}, err
+	}
+	return b.report(rs, un), nil
+}
+
+// RemoveHost stops enforcing on the node's own processes.
+func (b *BPFBackend) RemoveHost() error { return b.engine.RemoveHost() }
+
+// Exempt marks a container without rules.
+func (b *BPFBackend) Exempt(cgroupID uint64) error { return b.engine.Exempt(cgroupID) }
+
+// report is what of rs this backend does not enforce: its own limits and
+// what the encoder could not put in the kernel.
+func (b *BPFBackend) report(rs *policy.RuleSet, un []bpf.Unenforced) Report {
 	rep := Report{Unenforced: b.limits(rs)}
 	for _, u := range un {
 		if b.covers(u.Rule.Class) {
 			rep.Unenforced = append(rep.Unenforced, Unenforced{Rule: u.Rule, Reason: u.Reason})
 		}
 	}
-	return rep, nil
+	return rep
 }
+
+var _ HostBackend = (*BPFBackend)(nil)
 
 func (b *BPFBackend) covers(c policy.Class) bool {
 	for _, k := range b.classes {

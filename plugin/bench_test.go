@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	goruntime "runtime"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,14 +15,9 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 )
 
-// benchCatalog has n policies over 10 namespaces, each selecting one of 100
-// app labels; variant changes every policy's rules (a policy edit).
+// benchCatalog is testenv.BenchPolicies loaded.
 func benchCatalog(tb testing.TB, n, variant int) *policy.Catalog {
-	var sb strings.Builder
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "---\napiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: p%d, namespace: ns%d}\nspec:\n  selector: {matchLabels: {app: app%d}}\n  file:\n    matchPaths:\n    - path: /etc/secret%d-%d\n  network:\n    matchProtocols:\n    - protocol: raw\n  action: Block\n", i, i%10, i%100, i, variant)
-	}
-	return catalogOf(tb, sb.String())
+	return catalogOf(tb, testenv.BenchPolicies(n, variant))
 }
 
 // benchPlugin is a plugin with 1,000 policies and 500 running containers,
@@ -49,8 +43,8 @@ func benchPlugin(b *testing.B) (*Plugin, int) {
 
 func createStart(tb testing.TB, p *Plugin, i, pid int) {
 	ctx := context.Background()
-	sb := &api.PodSandbox{Id: fmt.Sprintf("pod-%d", i), Name: fmt.Sprintf("web-%d", i), Namespace: fmt.Sprintf("ns%d", i%10),
-		Labels: map[string]string{"app": fmt.Sprintf("app%d", (i*7)%100)}}
+	ns, labels := testenv.BenchPod(i)
+	sb := &api.PodSandbox{Id: fmt.Sprintf("pod-%d", i), Name: fmt.Sprintf("web-%d", i), Namespace: ns, Labels: labels}
 	ctr := &api.Container{Id: fmt.Sprintf("ctr-%d", i), PodSandboxId: sb.Id, Name: "main"}
 	if err := p.RunPodSandbox(ctx, sb); err != nil {
 		tb.Fatal(err)

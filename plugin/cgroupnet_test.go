@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -33,14 +34,7 @@ func (p *proc) raw(t *testing.T) string {
 // affected.
 func TestCgroupNetEndToEnd(t *testing.T) {
 	testenv.RequireRoot(t)
-	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-plugin-test-%d", os.Getpid())
-	t.Cleanup(func() { _ = bpf.Unpin(pin) })
-	b, err := cgroupnet.Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-
+	b := cgroupNetBackend(t)
 	rt := newRuntime(t)
 	p := newPlugin(t, b)
 	rt.connect(p)
@@ -70,4 +64,18 @@ func TestCgroupNetEndToEnd(t *testing.T) {
 	if got := pr.raw(t); got != "ok" {
 		t.Fatalf("after RemoveContainer: raw socket %s, want ok", got)
 	}
+}
+
+// cgroupNetBackend opens the real cgroup-BPF backend on pins of the test's
+// own, removed with it.
+func cgroupNetBackend(t *testing.T) *enforce.BPFBackend {
+	t.Helper()
+	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-plugin-test-%d-%s", os.Getpid(), t.Name())
+	t.Cleanup(func() { _ = bpf.Unpin(pin) })
+	b, err := cgroupnet.Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

@@ -12,21 +12,28 @@
 //     error, so the runtime refuses the container. A non-empty set is named
 //     on the container by the OCI annotation nri-armor.dev/policy-set (its
 //     digest). A container whose set is empty (no policy, or mode disabled)
-//     is remembered as such and costs nothing afterwards.
+//     is remembered as such and costs no kernel state.
 //   - StartContainer: the container's init process exists (pid > 0) and so
 //     does its cgroup, and the runtime waits for the answer. The cgroup id
-//     is resolved from the pid and the set is applied; an error refuses the
-//     start (fail closed) when the container is in enforce mode.
+//     is resolved from the pid (for every container not in mode disabled,
+//     so that a policy added later reaches it) and the set is applied; an
+//     error refuses the start (fail closed) when the container is in
+//     enforce mode and has a set.
 //   - StopContainer: nothing. Stopping only signals the container; its
 //     processes keep running through the grace period, and they must stay
 //     confined while they do. The cgroup (and so its id) stays until the
 //     container is removed, so there is no stale id to worry about either.
 //   - RemoveContainer, RemovePodSandbox: the backend stops enforcing on the
-//     cgroup and the container is forgotten.
+//     cgroup, the container's state record is deleted and the container is
+//     forgotten.
 //   - Synchronize (on every connection, e.g. after nri-armor restarts): the
-//     state is rebuilt from the runtime's list of pods and containers, and
-//     the set of every live container is applied again (idempotent).
+//     state is rebuilt from the runtime's list of pods and containers, the
+//     set of every live container is applied again (idempotent), and the
+//     published state records are rewritten.
 //   - UpdateContainer changes nothing of ours and is not subscribed to.
+//
+// With Config.State set, every started container that has a rule set or
+// asks for visibility is published for armor-tracer (see publish.go).
 //
 // The plugin must see the host's /proc and the host's cgroup2 mount in the
 // host's cgroup namespace (a privileged DaemonSet with hostPID): cgroup
@@ -48,6 +55,7 @@ import (
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
 )
 
 // Name and Index are how the plugin registers with the runtime.
@@ -76,6 +84,14 @@ type Config struct {
 	// Observe, when set, is told of every NRI event handled: its name, how
 	// long it took and its error (for metrics).
 	Observe func(event string, took time.Duration, err error)
+	// State, when set, is where containers and rule sets are published for
+	// armor-tracer. Publishing never refuses a container (see publish.go).
+	State *state.Dir
+	// SetGrace is how long a published rule set outlives its last
+	// container; 0 means DefaultSetGrace.
+	SetGrace time.Duration
+	// Node is this node, as host policies' nodeSelector sees it (host.go).
+	Node Node
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -89,8 +105,16 @@ type Plugin struct {
 	observe  func(event string, took time.Duration, err error)
 	synced   atomic.Bool
 
+	state         *state.Dir
+	setGrace      time.Duration
+	publishErrors atomic.Uint64
+
 	catMu   sync.RWMutex
 	catalog *policy.Catalog
+
+	node   Node
+	hostMu sync.Mutex // never held while taking mu
+	host   host
 
 	mu         sync.Mutex
 	pods       map[string]*pod       // by sandbox id
@@ -105,20 +129,20 @@ type pod struct {
 
 // container is what the plugin remembers of a container.
 type container struct {
-	pod, name string
-	// set is the compiled set; nil when the container has nothing to enforce.
-	set  *policy.RuleSet
-	mode policy.Mode
-	// cgroupID is the cgroup the set was applied to; 0 until then.
+	id, pod, name, image string
+	resolved
+	// cgroupID is the container's cgroup, resolved from its pid at start; 0
+	// until then. Every started container's is kept (not only those with a
+	// set), so that a policy added later reaches running containers.
 	cgroupID uint64
-}
-
-// digest is the container's set digest, "" when it has none.
-func (c *container) digest() string {
-	if c.set == nil {
-		return ""
-	}
-	return c.set.Digest
+	// applied: the backend holds set for cgroupID.
+	applied bool
+	// enforcers and unenforced are what the backend reported at the last
+	// Apply: who enforces each class, and the rule ids it does not enforce.
+	enforcers  map[policy.Class]string
+	unenforced []int
+	// published: a state record for cgroupID exists.
+	published bool
 }
 
 // New returns a plugin for cfg.
@@ -146,6 +170,9 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.Proc == "" {
 		cfg.Proc = "/proc"
 	}
+	if cfg.SetGrace == 0 {
+		cfg.SetGrace = DefaultSetGrace
+	}
 	return &Plugin{
 		backend:    cfg.Backend,
 		compiler:   cfg.Compiler,
@@ -154,7 +181,10 @@ func New(cfg Config) (*Plugin, error) {
 		proc:       cfg.Proc,
 		failOpen:   cfg.FailOpen,
 		observe:    cfg.Observe,
+		state:      cfg.State,
+		setGrace:   cfg.SetGrace,
 		catalog:    cfg.Catalog,
+		node:       cfg.Node,
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},
 	}, nil
@@ -197,44 +227,46 @@ func (p *Plugin) SetCatalog(c *policy.Catalog) {
 
 // Reapply swaps the catalog and resolves every known container again: a
 // running container whose set changed gets the new one (the backend swaps
-// it atomically), one whose set became empty is released. A container that
-// no longer resolves (its annotation names a policy that is gone) keeps its
-// last set: a policy edit never leaves a container with less than it had
-// without saying so; the error is returned for each such container.
+// it atomically), one whose set became empty is released, and their state
+// records are rewritten. A container that no longer resolves (its
+// annotation names a policy that is gone), or whose new set the backend
+// refuses, keeps its last set: a policy edit never leaves a container with
+// less than it had without saying so; the error is returned for each such
+// container.
 func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 	p.SetCatalog(cat)
+	var errs []error
+	if err := p.ApplyHost(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var errs []error
 	for id, c := range p.containers {
 		pd := p.pods[c.pod]
 		if pd == nil {
 			continue
 		}
-		set, mode, err := p.resolve(pd, c.name)
+		r, err := p.resolve(pd, c.name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("nri-armor: container %s keeps policy set %s: %w", id, c.digest(), err))
 			continue
 		}
-		if set.digestOrEmpty() == c.digest() {
-			c.mode = mode
+		if r.digest() == c.digest() {
+			c.resolved = r
 			continue
 		}
-		c.set, c.mode = set.orNil(), mode
+		last := c.resolved
+		c.resolved = r
 		if c.cgroupID == 0 {
 			continue // not started yet: StartContainer applies the new set
 		}
-		if c.set == nil {
-			if err := p.backend.Remove(c.cgroupID); err != nil {
-				errs = append(errs, fmt.Errorf("nri-armor: container %s: releasing cgroup %d: %w", id, c.cgroupID, err))
-			}
+		if err := p.enforce(ctx, c); err != nil {
+			c.resolved = last // what the kernel still holds, and so a later edit retries
+			errs = append(errs, fmt.Errorf("%w (it keeps policy set %s)", err, c.digest()))
 			continue
 		}
-		if _, err := p.backend.Apply(c.cgroupID, c.set); err != nil {
-			errs = append(errs, fmt.Errorf("nri-armor: container %s: applying policy set %s: %w", id, c.set.ShortDigest(), err))
-			continue
-		}
-		nrilog.Infof(ctx, "container %s: policy set %s applied to cgroup %d after a policy change", id, c.set.ShortDigest(), c.cgroupID)
+		p.released(ctx, last.set)
+		p.publish(ctx, c)
 	}
 	return errors.Join(errs...)
 }
@@ -295,10 +327,10 @@ func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api
 	return adjust, nil, nil
 }
 
-// StartContainer applies the container's set to its cgroup. The runtime
-// waits for it; an error refuses the start in enforce mode. In audit mode
-// nothing would be blocked anyway, so a failure is logged and the start
-// goes on.
+// StartContainer applies the container's set to its cgroup and publishes
+// the container. The runtime waits for it; an error refuses the start in
+// enforce mode. In audit mode nothing would be blocked anyway, so a failure
+// is logged and the start goes on.
 func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *api.Container) (err error) {
 	defer func(start time.Time) { p.done("StartContainer", start, err) }(time.Now())
 	p.mu.Lock()
@@ -312,16 +344,15 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 			return err
 		}
 	}
-	if c.set == nil {
-		return nil
-	}
-	if err := p.apply(ctx, ctr, c); err != nil {
+	if err := p.start(ctx, ctr, c); err != nil {
 		if c.mode == policy.ModeAudit {
 			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)
+			p.publish(ctx, c)
 			return nil
 		}
 		if p.failOpen {
 			nrilog.Errorf(ctx, "%v (fail mode open: the container starts UNPROTECTED)", err)
+			p.publish(ctx, c)
 			return nil
 		}
 		return err
@@ -329,7 +360,8 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 	return nil
 }
 
-// RemoveContainer stops enforcing on the container's cgroup and forgets it.
+// RemoveContainer stops enforcing on the container's cgroup, deletes its
+// state record and forgets it.
 func (p *Plugin) RemoveContainer(ctx context.Context, _ *api.PodSandbox, ctr *api.Container) (err error) {
 	defer func(start time.Time) { p.done("RemoveContainer", start, err) }(time.Now())
 	p.mu.Lock()
@@ -337,10 +369,12 @@ func (p *Plugin) RemoveContainer(ctx context.Context, _ *api.PodSandbox, ctr *ap
 	return p.forget(ctx, ctr.GetId())
 }
 
-// Synchronize rebuilds the state from the runtime's pods and containers and
-// applies the set of every container that has a process again. It does not
-// fail on one container: the runtime would drop the plugin and every other
-// container would go unprotected. Each failure is logged instead.
+// Synchronize rebuilds the state from the runtime's pods and containers,
+// applies the set of every container that has a process again, rewrites
+// every state record and deletes the records of cgroups that no container
+// has any more. It does not fail on one container: the runtime would drop
+// the plugin and every other container would go unprotected. Each failure
+// is logged instead.
 func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs []*api.Container) (_ []*api.ContainerUpdate, err error) {
 	defer func(start time.Time) { p.done("Synchronize", start, err); p.synced.Store(true) }(time.Now())
 	p.mu.Lock()
@@ -375,19 +409,18 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			}
 			continue
 		}
-		if old != nil && old.cgroupID != 0 {
-			if c.set == nil {
-				if err := p.backend.Remove(old.cgroupID); err != nil {
-					nrilog.Errorf(ctx, "synchronize: container %s: releasing cgroup %d: %v", ctr.GetId(), old.cgroupID, err)
-				}
-			} else {
-				c.cgroupID = old.cgroupID
+		if old != nil {
+			// What the backend and the state directory hold for it.
+			c.cgroupID, c.applied, c.published = old.cgroupID, old.applied, old.published
+			c.enforcers, c.unenforced = old.enforcers, old.unenforced
+			if old.digest() != c.digest() {
+				p.released(ctx, old.set)
 			}
 		}
-		if c.set == nil || ctr.GetPid() == 0 {
-			continue
+		if ctr.GetPid() == 0 {
+			continue // created, not started: StartContainer follows
 		}
-		if err := p.apply(ctx, ctr, c); err != nil {
+		if err := p.start(ctx, ctr, c); err != nil {
 			nrilog.Errorf(ctx, "synchronize: %v", err)
 		}
 	}
@@ -403,6 +436,7 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			delete(p.pods, id)
 		}
 	}
+	p.sweep(ctx)
 	return nil, nil
 }
 
@@ -431,30 +465,29 @@ func (p *Plugin) track(sb *api.PodSandbox, ctr *api.Container) (*container, erro
 			return nil, fmt.Errorf("nri-armor: container %s: unknown pod %s", ctr.GetId(), ctr.GetPodSandboxId())
 		}
 	}
-	set, mode, err := p.resolve(pd, ctr.GetName())
+	r, err := p.resolve(pd, ctr.GetName())
 	if err != nil {
 		return nil, err
 	}
-	c := &container{pod: ctr.GetPodSandboxId(), name: ctr.GetName(), mode: mode, set: set.orNil()}
+	c := &container{id: ctr.GetId(), pod: ctr.GetPodSandboxId(), name: ctr.GetName(), image: imageOf(ctr), resolved: r}
 	p.containers[ctr.GetId()] = c
 	return c, nil
 }
 
-// compiled is a resolved set, nil when there is nothing to enforce.
-type compiled struct{ rs *policy.RuleSet }
-
-func (c compiled) orNil() *policy.RuleSet { return c.rs }
-
-func (c compiled) digestOrEmpty() string {
-	if c.rs == nil {
-		return ""
-	}
-	return c.rs.Digest
+// resolved is what a container's pod asks for it against the catalog.
+type resolved struct {
+	// set is the compiled set; nil when there is nothing to enforce.
+	set        *policy.RuleSet
+	mode       policy.Mode
+	visibility policy.Visibility
 }
+
+// digest is the set's digest, "" when there is none.
+func (r resolved) digest() string { return digestOf(r.set) }
 
 // resolve finds and compiles the set of container name of pod pd against
 // the current catalog.
-func (p *Plugin) resolve(pd *pod, name string) (compiled, policy.Mode, error) {
+func (p *Plugin) resolve(pd *pod, name string) (resolved, error) {
 	target, err := p.Catalog().Resolve(policy.Pod{
 		Namespace:   pd.namespace,
 		Name:        pd.name,
@@ -462,84 +495,153 @@ func (p *Plugin) resolve(pd *pod, name string) (compiled, policy.Mode, error) {
 		Annotations: pd.annotations,
 	}, name, p.defaults)
 	if err != nil {
-		return compiled{}, "", fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, name, err)
+		return resolved{}, fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, name, err)
 	}
+	r := resolved{mode: target.Settings.Mode, visibility: target.Settings.Visibility}
 	if target.Settings.Mode == policy.ModeDisabled || len(target.Policies) == 0 {
-		return compiled{}, target.Settings.Mode, nil
+		return r, nil
 	}
-	rs := p.compiler.Compile(target.Policies, target.Settings.Options())
-	if rs.Empty() {
-		return compiled{}, target.Settings.Mode, nil
+	if rs := p.compiler.Compile(target.Policies, target.Settings.Options()); !rs.Empty() {
+		r.set = rs
 	}
-	return compiled{rs}, target.Settings.Mode, nil
+	return r, nil
 }
 
-// apply resolves the container's cgroup from its pid and applies its set.
-// The caller holds p.mu.
-func (p *Plugin) apply(ctx context.Context, ctr *api.Container, c *container) error {
-	pd := p.pods[c.pod]
-	who := ctr.GetId()
-	if pd != nil {
-		who = fmt.Sprintf("%s/%s container %s (%s)", pd.namespace, pd.name, c.name, ctr.GetId())
+// who names the container in messages. The caller holds p.mu.
+func (p *Plugin) who(c *container) string {
+	if pd := p.pods[c.pod]; pd != nil {
+		return fmt.Sprintf("pod %s/%s container %s (%s)", pd.namespace, pd.name, c.name, c.id)
 	}
-	id, err := cgroups.IDOfPID(p.proc, p.cgroup2, int(ctr.GetPid()))
-	if err != nil {
-		return fmt.Errorf("nri-armor: pod %s: %w", who, err)
+	return "container " + c.id
+}
+
+// start finds the cgroup of a container whose process exists, has the
+// backend enforce its set there and publishes the container. The caller
+// holds p.mu.
+func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) error {
+	if img := imageOf(ctr); img != "" {
+		c.image = img
 	}
-	if c.cgroupID != 0 && c.cgroupID != id {
-		// Not expected for one container; release the old id rather than leak it.
-		if err := p.backend.Remove(c.cgroupID); err != nil {
-			nrilog.Warnf(ctx, "pod %s: releasing cgroup %d: %v", who, c.cgroupID, err)
+	if c.set == nil && c.applied {
+		// Its set became empty since it was applied (a policy changed while
+		// the runtime reconnected): release the cgroup.
+		if err := p.enforce(ctx, c); err != nil {
+			return err
 		}
 	}
-	rep, err := p.backend.Apply(id, c.set)
-	if err != nil {
-		return fmt.Errorf("nri-armor: pod %s: applying policy set %s to cgroup %d: %w", who, c.set.ShortDigest(), id, err)
+	// A container in mode disabled has no set and no record, but is
+	// located like any other: it is a container, out of the host set's reach.
+	// Every started container's cgroup is looked up, not only those with a
+	// set: a policy added later must reach it, and the tracer wants it.
+	if err := p.locate(ctx, ctr, c); err != nil {
+		if c.set == nil {
+			// Nothing to enforce: no reason to refuse the start.
+			nrilog.Warnf(ctx, "%v (nothing to enforce now; a policy added later reaches it only after the next Synchronize)", err)
+			return nil
+		}
+		return err
 	}
-	c.cgroupID = id
-	for _, u := range rep.Unenforced {
-		nrilog.Warnf(ctx, "pod %s: %s: rule %s not enforced by %s: %s", who, c.set.ShortDigest(), u.Rule.Describe(), p.backend.Name(), u.Reason)
+	if err := p.enforce(ctx, c); err != nil {
+		return err
 	}
-	nrilog.Infof(ctx, "pod %s: policy set %s (%d policies) applied to cgroup %d by %s", who, c.set.ShortDigest(), len(c.set.Policies), id, p.backend.Name())
+	p.publish(ctx, c)
 	return nil
 }
 
-// forget stops enforcing on the container's cgroup and drops it. The caller
-// holds p.mu.
+// locate resolves the container's cgroup from its pid. The caller holds p.mu.
+func (p *Plugin) locate(ctx context.Context, ctr *api.Container, c *container) error {
+	id, err := cgroups.IDOfPID(p.proc, p.cgroup2, int(ctr.GetPid()))
+	if err != nil {
+		return fmt.Errorf("nri-armor: %s: %w", p.who(c), err)
+	}
+	if c.cgroupID != 0 && c.cgroupID != id {
+		// Not expected for one container; release the old id rather than leak it.
+		if c.applied {
+			if err := p.backend.Remove(c.cgroupID); err != nil {
+				nrilog.Warnf(ctx, "%s: releasing cgroup %d: %v", p.who(c), c.cgroupID, err)
+			}
+			c.applied = false
+		}
+		p.unpublish(ctx, c)
+	}
+	c.cgroupID = id
+	return nil
+}
+
+// enforce has the backend hold the container's set for its cgroup, or
+// nothing when it has no set. The caller holds p.mu.
+func (p *Plugin) enforce(ctx context.Context, c *container) error {
+	if c.set == nil {
+		c.enforcers, c.unenforced = nil, nil
+		if hb, ok := p.backend.(enforce.HostBackend); ok {
+			// A container, even without rules: the host set is not its.
+			// Failing to mark it is not a reason to refuse it (the host
+			// set is more than it asked for, never less): say so.
+			if err := hb.Exempt(c.cgroupID); err != nil {
+				nrilog.Warnf(ctx, "%s: marking cgroup %d as a container without rules: %v (host policies may reach it)", p.who(c), c.cgroupID, err)
+				return nil
+			}
+			c.applied = true
+			return nil
+		}
+		if !c.applied {
+			return nil
+		}
+		if err := p.backend.Remove(c.cgroupID); err != nil {
+			return fmt.Errorf("nri-armor: %s: releasing cgroup %d: %w", p.who(c), c.cgroupID, err)
+		}
+		c.applied = false
+		nrilog.Infof(ctx, "%s: no policy applies any more; cgroup %d released", p.who(c), c.cgroupID)
+		return nil
+	}
+	rep, err := p.backend.Apply(c.cgroupID, c.set)
+	if err != nil {
+		return fmt.Errorf("nri-armor: %s: applying policy set %s to cgroup %d: %w", p.who(c), c.set.ShortDigest(), c.cgroupID, err)
+	}
+	c.applied = true
+	c.enforcers, c.unenforced = enforcement(p.backend, c.set, rep)
+	for _, u := range rep.Unenforced {
+		nrilog.Warnf(ctx, "%s: %s: rule %s not enforced by %s: %s", p.who(c), c.set.ShortDigest(), u.Rule.Describe(), p.backend.Name(), u.Reason)
+	}
+	nrilog.Infof(ctx, "%s: policy set %s (%d policies) applied to cgroup %d by %s", p.who(c), c.set.ShortDigest(), len(c.set.Policies), c.cgroupID, p.backend.Name())
+	return nil
+}
+
+// forget stops enforcing on the container's cgroup, deletes its state
+// record and drops it. The caller holds p.mu.
 func (p *Plugin) forget(ctx context.Context, id string) error {
 	c, ok := p.containers[id]
 	if !ok {
 		return nil
 	}
-	if c.cgroupID != 0 {
+	if c.applied {
 		if err := p.backend.Remove(c.cgroupID); err != nil {
 			// Kept, so that the runtime's retry of the removal retries this.
 			return fmt.Errorf("nri-armor: container %s: releasing cgroup %d: %w", id, c.cgroupID, err)
 		}
+		nrilog.Infof(ctx, "container %s: cgroup %d released", id, c.cgroupID)
 	}
+	p.unpublish(ctx, c)
+	p.released(ctx, c.set)
 	delete(p.containers, id)
-	if c.cgroupID == 0 {
-		return nil
-	}
-	nrilog.Infof(ctx, "container %s: cgroup %d released", id, c.cgroupID)
 	return nil
 }
 
-// state is a snapshot of what the plugin knows about one container, for tests.
-type state struct {
+// snapshot is what the plugin knows about one container, for tests.
+type snapshot struct {
 	pod, name, digest string
 	cgroupID          uint64
 }
 
 // containerState returns the plugin's view of container id.
-func (p *Plugin) containerState(id string) (state, bool) {
+func (p *Plugin) containerState(id string) (snapshot, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.containers[id]
 	if !ok {
-		return state{}, false
+		return snapshot{}, false
 	}
-	return state{pod: c.pod, name: c.name, digest: c.digest(), cgroupID: c.cgroupID}, true
+	return snapshot{pod: c.pod, name: c.name, digest: c.digest(), cgroupID: c.cgroupID}, true
 }
 
 // hasPod says whether the plugin knows sandbox id.
@@ -557,7 +659,7 @@ func (p *Plugin) Enforced() map[policy.Class]int {
 	defer p.mu.Unlock()
 	out := map[policy.Class]int{}
 	for _, c := range p.containers {
-		if c.set == nil || c.cgroupID == 0 {
+		if !c.applied {
 			continue
 		}
 		for _, cl := range policy.Classes {

@@ -366,15 +366,7 @@ func TestSynchronizeReappliesExisting(t *testing.T) {
 	p1 := newPlugin(t, b1)
 	s1 := rt.connect(p1)
 
-	sbA := rt.RunPod("pod-a", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctrA, _, err := rt.Create(sbA, "ctr-a", "nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prA := startProc(t)
-	if err := rt.Start(sbA, ctrA, prA.pid()); err != nil {
-		t.Fatal(err)
-	}
+	sbA, ctrA, prA := rt.runStarted(t, "pod-a", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"}, "ctr-a", "nginx")
 	sbB := rt.RunPod("pod-b", "shop", "plain-0", map[string]string{"app": "plain"}, nil)
 	ctrB, _, err := rt.Create(sbB, "ctr-b", "app")
 	if err != nil {
@@ -453,24 +445,8 @@ func TestSynchronizeForgetsVanished(t *testing.T) {
 	p := newPlugin(t, b)
 	rt.connect(p)
 	ann := map[string]string{policy.AnnotationPolicies: "no-raw"}
-	sbA := rt.RunPod("pod-a", "shop", "web-0", nil, ann)
-	ctrA, _, err := rt.Create(sbA, "ctr-a", "nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prA := startProc(t)
-	if err := rt.Start(sbA, ctrA, prA.pid()); err != nil {
-		t.Fatal(err)
-	}
-	sbB := rt.RunPod("pod-b", "shop", "web-1", nil, ann)
-	ctrB, _, err := rt.Create(sbB, "ctr-b", "nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	prB := startProc(t)
-	if err := rt.Start(sbB, ctrB, prB.pid()); err != nil {
-		t.Fatal(err)
-	}
+	_, _, prA := rt.runStarted(t, "pod-a", "web-0", nil, ann, "ctr-a", "nginx")
+	sbB, ctrB, prB := rt.runStarted(t, "pod-b", "web-1", nil, ann, "ctr-b", "nginx")
 	b.take()
 
 	// ctr-a and pod-a vanish without a word to the plugin.
@@ -540,15 +516,7 @@ func TestReapplySwapsRunningContainers(t *testing.T) {
 	if !p.Synchronized() {
 		t.Fatal("not synchronized after connecting")
 	}
-	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
-	ctr, _, err := rt.Create(sb, "ctr-1", "nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr := startProc(t)
-	if err := rt.Start(sb, ctr, pr.pid()); err != nil {
-		t.Fatal(err)
-	}
+	_, _, pr := rt.runStarted(t, "pod-1", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"}, "ctr-1", "nginx")
 	before, _ := p.containerState("ctr-1")
 	b.take()
 
@@ -607,4 +575,21 @@ func TestFailClosed(t *testing.T) {
 	if _, _, err := rt.Create(sb, "ctr-2", "web"); err != nil {
 		t.Fatalf("with nri-armor connected: %v", err)
 	}
+}
+
+// runStarted sends RunPodSandbox (namespace shop), CreateContainer and
+// StartContainer for a pod with one container on a process of its own,
+// failing the test on any error.
+func (r *runtime) runStarted(t *testing.T, podID, podName string, labels, ann map[string]string, ctrID, ctrName string) (*api.PodSandbox, *api.Container, *proc) {
+	t.Helper()
+	sb := r.RunPod(podID, "shop", podName, labels, ann)
+	ctr, _, err := r.Create(sb, ctrID, ctrName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := startProc(t)
+	if err := r.Start(sb, ctr, pr.pid()); err != nil {
+		t.Fatal(err)
+	}
+	return sb, ctr, pr
 }

@@ -58,16 +58,23 @@ type Container struct {
 	// Enforcers names, per class, what enforces it for this container
 	// ("BPFLSM", "CgroupBPF", ...); a class missing here is audited only.
 	Enforcers map[policy.Class]string `json:"enforcers,omitempty"`
-	Updated   time.Time               `json:"updated"`
+	// Unenforced are the ids of the set's rules that its enforcer does not
+	// enforce in the kernel (e.g. a pattern it cannot match): only the
+	// tracer sees those, in user space, so their alerts are audit only.
+	Unenforced []int     `json:"unenforced,omitempty"`
+	Updated    time.Time `json:"updated"`
 }
 
 // Host is the node's own processes: the host policy set applied to every
 // process outside a container.
 type Host struct {
 	NodeName   string                  `json:"nodeName,omitempty"`
+	NodeLabels map[string]string       `json:"nodeLabels,omitempty"`
 	PolicySet  string                  `json:"policySet,omitempty"`
+	Mode       policy.Mode             `json:"mode,omitempty"`
 	Visibility policy.Visibility       `json:"visibility"`
 	Enforcers  map[policy.Class]string `json:"enforcers,omitempty"`
+	Unenforced []int                   `json:"unenforced,omitempty"`
 	Updated    time.Time               `json:"updated"`
 }
 

@@ -28,6 +28,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_RINGBUF = 27,
+	BPF_MAP_TYPE_INODE_STORAGE = 28,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
 
@@ -45,9 +46,23 @@ typedef struct {
 	unsigned int val;
 } kuid_t;
 
+struct vfsmount {
+	void *mnt_root;
+} __attribute__((preserve_access_index));
+
+/* fs/mount.h: a vfsmount lives inside its struct mount. */
+struct mount {
+	void *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
 struct path {
-	void *mnt;
+	struct vfsmount *mnt;
 	void *dentry;
+} __attribute__((preserve_access_index));
+
+struct fs_struct {
+	struct path root;
 } __attribute__((preserve_access_index));
 
 struct super_block {
@@ -55,6 +70,7 @@ struct super_block {
 } __attribute__((preserve_access_index));
 
 struct inode {
+	unsigned int i_nlink;
 	kuid_t i_uid;
 	unsigned short i_mode;
 	struct super_block *i_sb;
@@ -80,6 +96,7 @@ struct task_struct {
 	int tgid;
 	struct task_struct *real_parent;
 	const struct cred *cred;
+	struct fs_struct *fs;
 } __attribute__((preserve_access_index));
 
 struct sock_common {
@@ -123,6 +140,7 @@ struct bpf_sock_addr {
 };
 
 #define FMODE_WRITE 0x2
+#define PROT_EXEC 0x4
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define EPERM 1

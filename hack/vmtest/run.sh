@@ -173,6 +173,12 @@ mknod "$stage/dev/console" c 5 1 2>/dev/null || true
 echo 'root:x:0:0:root:/root:/bin/sh' >"$stage/etc/passwd"
 echo 'root:x:0:' >"$stage/etc/group"
 echo 'nri-armor-vm' >"$stage/etc/hostname"
+# One dynamically linked program with its loader and libc, for the tests of
+# `ld.so /blocked/binary` (the test binaries themselves are static).
+mkdir -p "$stage/lib64" "$stage/lib/x86_64-linux-gnu" "$stage/vmtest/dyn"
+cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"
+cp -L /lib/x86_64-linux-gnu/libc.so.6 "$stage/lib/x86_64-linux-gnu/"
+cp /usr/bin/true "$stage/vmtest/dyn/true"
 
 # is_static_elf fails the run unless $1 is an x86-64 ELF executable without a
 # program interpreter (PT_INTERP): the VM has no dynamic loader or libc.

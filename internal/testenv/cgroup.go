@@ -30,6 +30,17 @@ func NewCgroup(t testing.TB) *Cgroup {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newCgroupIn(t, root)
+}
+
+// Child creates a cgroup below c for the test (as a container may make
+// below its own).
+func (c *Cgroup) Child(t testing.TB) *Cgroup {
+	t.Helper()
+	return newCgroupIn(t, c.Path)
+}
+
+func newCgroupIn(t testing.TB, root string) *Cgroup {
 	dir := filepath.Join(root, fmt.Sprintf("nri-armor-test-%d-%d", os.Getpid(), cgroupSeq.Add(1)))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,211 @@
+//go:build vmtest
+
+package bpf
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// The open memo (armor.bpf.c) lets a repeated silently-allowed open skip
+// the path walk. These tests change, between two opens of the same file,
+// each thing its verdict depends on, and check that the second open is
+// decided afresh: a stale memo here would be a bypass.
+
+func init() {
+	bypassOps["rename"] = func(arg string) error {
+		from, to, _ := strings.Cut(arg, " ")
+		return os.Rename(from, to)
+	}
+	bypassOps["link"] = func(arg string) error {
+		from, to, _ := strings.Cut(arg, " ")
+		return os.Link(from, to)
+	}
+	bypassOps["bind"] = func(arg string) error {
+		from, to, _ := strings.Cut(arg, " ")
+		return syscall.Mount(from, to, "", syscall.MS_BIND, "")
+	}
+	bypassOps["move"] = func(arg string) error {
+		from, to, _ := strings.Cut(arg, " ")
+		return syscall.Mount(from, to, "", syscall.MS_MOVE, "")
+	}
+	bypassOps["chroot"] = func(arg string) error {
+		if err := syscall.Chroot(arg); err != nil {
+			return err
+		}
+		return os.Chdir("/")
+	}
+}
+
+const memoPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: memo, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/memo/renamed/x
+    - path: /tmp/memo/ro
+      readOnly: true
+    - path: /tmp/memo/src
+      fromSource:
+      - path: /tmp/memo/bin/other
+    - path: /tmp/memo/audited
+      action: Audit
+    - path: /etc/jailed
+    matchDirectories:
+    - dir: /tmp/memo/linked/
+    - dir: /tmp/memo/moved/
+  action: Block
+`
+
+func TestOpenMemoInvalidation(t *testing.T) {
+	f := newLSMFixture(t)
+	rs := compileYAML(t, memoPolicy)
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	trusted, other := "/tmp/memo/bin/trusted", "/tmp/memo/bin/other"
+	copyFile(t, self, trusted)
+	copyFile(t, self, other)
+	for _, p := range []string{"/tmp/memo/a/x", "/tmp/memo/ro", "/tmp/memo/h", "/tmp/memo/src", "/tmp/memo/audited",
+		"/tmp/memo/mdir/f", "/tmp/memo/free", "/tmp/memo/jail/etc/jailed"} {
+		touch(t, p, 0)
+	}
+	for _, d := range []string{"/tmp/memo/linked", "/tmp/memo/stage", "/tmp/memo/moved"} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		syscall.Unmount("/tmp/memo/moved", syscall.MNT_DETACH)
+		syscall.Unmount("/tmp/memo/stage", syscall.MNT_DETACH)
+		os.RemoveAll("/tmp/memo")
+	})
+
+	steps := []struct{ op, want string }{
+		// A rename above the file: same dentry, same mount, new path.
+		{"read /tmp/memo/a/x", "ok"},
+		{"read /tmp/memo/a/x", "ok"},
+		{"rename /tmp/memo/a /tmp/memo/renamed", "ok"},
+		{"read /tmp/memo/renamed/x", "EPERM"},
+		// The (write, owner) case: a read's memo says nothing of writes.
+		{"read /tmp/memo/ro", "ok"},
+		{"write /tmp/memo/ro", "EPERM"},
+		{"read /tmp/memo/ro", "ok"},
+		// A second name: never memoized.
+		{"read /tmp/memo/h", "ok"},
+		{"link /tmp/memo/h /tmp/memo/linked/h", "ok"},
+		{"read /tmp/memo/linked/h", "EPERM"},
+		{"read /tmp/memo/h", "ok"},
+		// A mount moved: same dentry, same mount, new path.
+		{"bind /tmp/memo/mdir /tmp/memo/stage", "ok"},
+		{"read /tmp/memo/stage/f", "ok"},
+		{"read /tmp/memo/stage/f", "ok"},
+		{"move /tmp/memo/stage /tmp/memo/moved", "ok"},
+		{"read /tmp/memo/moved/f", "EPERM"},
+		// Audit is never memoized: one event per open.
+		{"read /tmp/memo/audited", "ok"},
+		{"read /tmp/memo/audited", "ok"},
+		// Another root: the same file by another path.
+		{"read /tmp/memo/jail/etc/jailed", "ok"},
+		{"read /tmp/memo/jail/etc/jailed", "ok"},
+		{"chroot /tmp/memo/jail", "ok"},
+		{"read /etc/jailed", "EPERM"},
+	}
+	ops := make([]string, len(steps))
+	for i, s := range steps {
+		ops[i] = s.op
+	}
+	drain(t, f.rd)
+	got := batch(t, f.cg, trusted, 0, ops)
+	for i, s := range steps {
+		if got[i] != s.want {
+			t.Errorf("step %d %q: %s, want %s", i, s.op, got[i], s.want)
+		}
+	}
+	audits := 0
+	for _, ev := range drain(t, f.rd) {
+		if ev.Resource == "/tmp/memo/audited" && ev.Action == policy.Audit {
+			audits++
+		}
+	}
+	if audits != 2 {
+		t.Errorf("%d Audit events for two opens of /tmp/memo/audited, want 2", audits)
+	}
+
+	// fromSource: the executable is part of the memo.
+	for _, c := range []struct{ exe, want string }{{trusted, "ok"}, {trusted, "ok"}, {other, "EPERM"}, {trusted, "ok"}} {
+		if got := batch(t, f.cg, c.exe, 0, []string{"read /tmp/memo/src", "read /tmp/memo/src"}); got[0] != c.want || got[1] != c.want {
+			t.Errorf("read /tmp/memo/src from %s: %v, want %s", c.exe, got, c.want)
+		}
+	}
+
+	// A new set for the cgroup: the old set's memos do not apply.
+	if got := batch(t, f.cg, trusted, 0, []string{"read /tmp/memo/free", "read /tmp/memo/free"}); got[1] != "ok" {
+		t.Fatalf("read /tmp/memo/free: %v", got)
+	}
+	stricter := compileYAML(t, strings.Replace(memoPolicy, "- path: /etc/jailed", "- path: /etc/jailed\n    - path: /tmp/memo/free", 1))
+	if _, err := f.e.Apply(f.cg.ID, stricter); err != nil {
+		t.Fatal(err)
+	}
+	if got := batch(t, f.cg, trusted, 0, []string{"read /tmp/memo/free"}); got[0] != "EPERM" {
+		t.Errorf("read /tmp/memo/free after the swap to a set that blocks it: %s, want EPERM", got[0])
+	}
+}
+
+const hostFilePolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorHostPolicy
+metadata: {name: host-secret}
+spec:
+  nodeSelector: {matchLabels: {kubernetes.io/hostname: vm}}
+  file:
+    matchPaths:
+    - path: /tmp/hostpol/secret
+  action: Block
+`
+
+// TestLSMHostSet: a host policy's file rule, enforced by BPF-LSM on the
+// node's own processes and on nothing in a container.
+func TestLSMHostSet(t *testing.T) {
+	f := newLSMFixture(t)
+	touch(t, "/tmp/hostpol/secret", 0)
+	t.Cleanup(func() { os.RemoveAll("/tmp/hostpol") })
+	self, _ := os.Executable()
+	exempt := f.cg // a container without rules
+	if err := f.e.Exempt(exempt.ID); err != nil {
+		t.Fatal(err)
+	}
+	below := exempt.Child(t) // made inside the container: still the container
+	host := compileYAML(t, hostFilePolicy)
+	if _, err := f.e.ApplyHost(host); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, f.rd)
+	if got := batch(t, nil, self, 0, []string{"read /tmp/hostpol/secret"}); got[0] != "EPERM" {
+		t.Errorf("node process: read %s, want EPERM", got[0])
+	}
+	found := false
+	for _, ev := range drain(t, f.rd) {
+		found = found || (ev.Resource == "/tmp/hostpol/secret" && ev.Action == policy.Block && ev.RuleID == uint32(host.File.Rules[0].ID))
+	}
+	if !found {
+		t.Errorf("no Block event for the node process's read")
+	}
+	for _, cg := range []*testCgroup{exempt, below} {
+		if got := batch(t, cg, self, 0, []string{"read /tmp/hostpol/secret"}); got[0] != "ok" {
+			t.Errorf("container cgroup %s: read %s, want ok (the host set is not theirs)", cg.Path, got[0])
+		}
+	}
+	if err := f.e.RemoveHost(); err != nil {
+		t.Fatal(err)
+	}
+	if got := batch(t, nil, self, 0, []string{"read /tmp/hostpol/secret"}); got[0] != "ok" {
+		t.Errorf("node process after RemoveHost: read %s, want ok", got[0])
+	}
+}

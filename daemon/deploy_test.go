@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/store"
+)
+
+// The parts of Kubernetes objects that deploy_test checks; everything else
+// in the manifest is left to the API server.
+type k8sObject struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name      string `yaml:"name"`
+		Namespace string `yaml:"namespace"`
+	} `yaml:"metadata"`
+	Data map[string]string `yaml:"data"`
+	Spec struct {
+		Template struct {
+			Metadata struct {
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"metadata"`
+			Spec podSpec `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type podSpec struct {
+	HostPID    bool           `yaml:"hostPID"`
+	Containers []k8sContainer `yaml:"containers"`
+	Volumes    []struct {
+		Name     string `yaml:"name"`
+		HostPath *struct {
+			Path string `yaml:"path"`
+		} `yaml:"hostPath"`
+		ConfigMap *struct {
+			Name string `yaml:"name"`
+		} `yaml:"configMap"`
+	} `yaml:"volumes"`
+}
+
+type k8sContainer struct {
+	Name            string   `yaml:"name"`
+	Command         []string `yaml:"command"`
+	Args            []string `yaml:"args"`
+	SecurityContext struct {
+		Privileged bool `yaml:"privileged"`
+	} `yaml:"securityContext"`
+	ReadinessProbe struct {
+		HTTPGet struct {
+			Path string `yaml:"path"`
+			Port int    `yaml:"port"`
+		} `yaml:"httpGet"`
+	} `yaml:"readinessProbe"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
+	} `yaml:"volumeMounts"`
+}
+
+// source says where path comes from in container c of pod: the host path
+// or ConfigMap of the volume mounted over it ("" when none), and the path
+// within that source.
+func (pod podSpec) source(c k8sContainer, path string) (hostPath, configMap, rel string) {
+	for _, m := range c.VolumeMounts {
+		if path != m.MountPath && !strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			continue
+		}
+		rel = strings.TrimPrefix(path, m.MountPath)
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			if v.HostPath != nil {
+				return v.HostPath.Path + rel, "", rel
+			}
+			if v.ConfigMap != nil {
+				return "", v.ConfigMap.Name, rel
+			}
+		}
+	}
+	return "", "", ""
+}
+
+// TestDaemonSetManifest reads config/daemonset.yaml and checks what the
+// daemon needs of it: the tolerate-missing annotation (or the fail-closed
+// validator would keep nri-armor's own pod from starting), hostPID, a
+// privileged daemon in the host's cgroup namespace, its config from the
+// ConfigMap loading with the daemon's own loader, every host path that
+// config names mounted from the same host path (the NRI socket, bpffs, the
+// state directory, cgroup2, securityfs), its policy directory being the
+// policies ConfigMap, whose policies all validate, the readiness probe on
+// the metrics port, and the tracer reading the same state directory.
+func TestDaemonSetManifest(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := map[string]k8sObject{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var o k8sObject
+		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("daemonset.yaml: %v", err)
+		}
+		objs[o.Kind+"/"+o.Metadata.Name] = o
+	}
+	ds, ok := objs["DaemonSet/nri-armor"]
+	if !ok {
+		t.Fatalf("no DaemonSet nri-armor in %v", keys(objs))
+	}
+	if _, ok := objs["Namespace/"+ds.Metadata.Namespace]; !ok {
+		t.Errorf("namespace %q not created", ds.Metadata.Namespace)
+	}
+	tmpl := ds.Spec.Template
+	if v := tmpl.Metadata.Annotations[policy.AnnotationTolerateMissing]; v != "true" {
+		t.Errorf("pod annotation %s = %q, want \"true\"", policy.AnnotationTolerateMissing, v)
+	}
+	pod := tmpl.Spec
+	if !pod.HostPID {
+		t.Error("hostPID is not set: NRI's pids are host pids")
+	}
+	var daemon, tracer *k8sContainer
+	for i, c := range pod.Containers {
+		switch c.Name {
+		case "nri-armor":
+			daemon = &pod.Containers[i]
+		case "armor-tracer":
+			tracer = &pod.Containers[i]
+		}
+	}
+	if daemon == nil || tracer == nil {
+		t.Fatalf("containers nri-armor and armor-tracer wanted, got %+v", pod.Containers)
+	}
+	if !daemon.SecurityContext.Privileged {
+		t.Error("nri-armor is not privileged")
+	}
+	if cmd := strings.Join(daemon.Command, " "); !strings.Contains(cmd, "--cgroup=/proc/1/ns/cgroup") {
+		t.Errorf("nri-armor's command %q does not enter the host's cgroup namespace", cmd)
+	}
+
+	// The config: the file -config names, from the ConfigMap mounted there.
+	var cfgPath string
+	for i, a := range daemon.Args {
+		if (a == "-config" || a == "--config") && i+1 < len(daemon.Args) {
+			cfgPath = daemon.Args[i+1]
+		}
+	}
+	_, cm, rel := pod.source(*daemon, cfgPath)
+	text, ok := objs["ConfigMap/"+cm].Data[strings.TrimPrefix(rel, "/")]
+	if cfgPath == "" || !ok {
+		t.Fatalf("config %q (args %v) is not a key of a mounted ConfigMap", cfgPath, daemon.Args)
+	}
+	cfg, err := Load(testenv.WriteFile(t, t.TempDir(), "nri-armor.yaml", text))
+	if err != nil {
+		t.Fatalf("ConfigMap %s: %v", cm, err)
+	}
+	cg2 := "/sys/fs/cgroup"
+	for what, p := range map[string]string{
+		"socket": cfg.Socket, "bpffs": cfg.BPFFS, "stateDir": cfg.StateDir,
+		"cgroup2": cg2, "securityfs": "/sys/kernel/security",
+	} {
+		if host, _, _ := pod.source(*daemon, p); host != p {
+			t.Errorf("%s %s: mounted from host path %q, want the same path", what, p, host)
+		}
+	}
+	_, port, err := net.SplitHostPort(cfg.MetricsAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr := daemon.ReadinessProbe.HTTPGet; pr.Path != "/readyz" || strconv.Itoa(pr.Port) != port {
+		t.Errorf("readiness probe %+v, want /readyz on %s", pr, port)
+	}
+	if host, _, _ := pod.source(*tracer, cfg.StateDir); host != cfg.StateDir {
+		t.Errorf("armor-tracer sees state dir %s from %q, want the host's", cfg.StateDir, host)
+	}
+
+	// The policies: every policy directory is a ConfigMap whose files the
+	// daemon's store loads without a rejection.
+	for _, dir := range cfg.PolicyDirs {
+		_, cm, _ := pod.source(*daemon, dir)
+		files := objs["ConfigMap/"+cm].Data
+		if cm == "" || len(files) == 0 {
+			t.Fatalf("policy dir %s is not a mounted ConfigMap with policies", dir)
+		}
+		tmp := t.TempDir()
+		for name, body := range files {
+			testenv.WriteFile(t, tmp, name, body)
+		}
+		var rejected []string
+		log := logrus.New()
+		log.SetOutput(io.Discard)
+		s, err := store.New([]string{tmp}, store.Options{Logger: log, Rejected: func(_ string, err error) { rejected = append(rejected, err.Error()) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := s.Catalog().Len()
+		s.Close()
+		if len(rejected) > 0 || n == 0 {
+			t.Errorf("ConfigMap %s: %d policies, rejected: %v", cm, n, rejected)
+		}
+	}
+}
+
+func keys(m map[string]k8sObject) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
