@@ -59,6 +59,7 @@ type environment struct {
 	busybox   string // the local busybox image's name
 	armorBin  string // nri-armor built from this checkout
 	policies  string // nri-armor's policy directory
+	stateDir  string // where nri-armor publishes state for armor-tracer
 	// pinPath is nri-armor's bpffs directory in these tests, never the
 	// node's /sys/fs/bpf/nri-armor: /sys/fs/bpf/nri-armor-e2e-ID.
 	pinPath string
@@ -131,6 +132,7 @@ func setup() error {
 	if _, err := command(root, "go", "build", "-o", env.armorBin, "./cmd/nri-armor"); err != nil {
 		return err
 	}
+	env.stateDir = filepath.Join(env.tmp, "state")
 	env.policies = filepath.Join(env.tmp, "policies")
 	return os.MkdirAll(env.policies, 0o755)
 }
@@ -355,6 +357,7 @@ func startArmor(t testing.TB) *armor {
 		"-socket", env.nriSock,
 		"-policyDirs", env.policies,
 		"-bpffs", env.pinPath,
+		"-stateDir", env.stateDir,
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")
@@ -438,6 +441,10 @@ func (a *armor) metric(t testing.TB, series string) float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /metrics: %s: %s", resp.Status, body)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
