@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
 )
 
 // noRawNoTCP blocks raw sockets and TCP: what the cgroup-BPF backend
@@ -149,9 +154,55 @@ func TestNetworkBlock(t *testing.T) {
 	a.wantMetric(t, events("ValidateContainerAdjustment", "ok"), 3)
 	a.wantMetric(t, enforcedSeries, 2)
 	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
-	// TODO(alerts): armor-tracer reports the denied raw socket and connect
-	// of this test as alerts; assert them here once it exists (the policy
-	// name, the container, the operation, the Block verdict).
+
+	// What armor-tracer will read: the container by cgroup id, its set.
+	rec := published(t, id)
+	t.Logf("published for the guarded container: %+v", rec)
+	if rec.PodName != guarded.name || rec.PodNamespace != podNamespace || rec.ContainerName != "main" || rec.Enforcers[policy.ClassNetwork] != "CgroupBPF" {
+		t.Errorf("published record %+v: want pod %s/%s container main, network enforced by CgroupBPF", rec, podNamespace, guarded.name)
+	}
+	if set, err := stateDir(t).Set(rec.PolicySet); err != nil || len(set.Policies) != 1 || !strings.HasSuffix(set.Policies[0], "/"+policyName) {
+		t.Errorf("published set %q: %v, %v; want the one policy %s", rec.PolicySet, set, err, policyName)
+	}
+	if rec := published(t, openID); rec.PolicySet != "" {
+		t.Errorf("the unannotated container's record names set %q, want none", rec.PolicySet)
+	}
+	// TODO(alerts): armor-tracer reads this state and the kernel's events
+	// and reports the denied raw socket and connect of this test as alerts;
+	// assert them here once it exists (the container's record above, the
+	// policy name, the operation, the Block verdict).
+}
+
+func stateDir(t *testing.T) *state.Dir {
+	t.Helper()
+	d, err := state.Open(env.stateDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// published returns the state record nri-armor published for a running
+// container, found by the cgroup id of its process (crictl inspect's pid).
+func published(t *testing.T, id string) state.Container {
+	t.Helper()
+	pid, err := strconv.Atoi(mustCrictl(t, "inspect", "-o", "go-template", "--template", "{{.info.pid}}", id))
+	if err != nil {
+		t.Fatalf("crictl inspect %s: pid: %v", id, err)
+	}
+	mount, err := cgroups.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := cgroups.IDOfPID("/proc", mount, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := stateDir(t).Container(cg)
+	if err != nil {
+		t.Fatalf("published state of container %s (cgroup %d): %v", id, cg, err)
+	}
+	return rec
 }
 
 // TestUnknownPolicyRefused: a pod naming a policy that does not exist gets
