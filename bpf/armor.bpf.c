@@ -61,6 +61,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define PATTERN_MAX 256
 
+/* decide_file's block_only: what a hook that is not the decision point of
+ * record (file_open, bprm_check_security) takes from a verdict. */
+#define BLOCK_ONLY_NO 0    /* every verdict, with its events */
+#define BLOCK_ONLY_RULES 1 /* explicit Block rules only: no posture, no Audit events */
+#define BLOCK_ONLY_ANY 2   /* Block by a rule or by the posture; no Audit events */
+
 #define ACT_NONE 0
 #define ACT_ALLOW 1
 #define ACT_AUDIT 2
@@ -217,9 +223,11 @@ struct {
  * path computed and walked again. What a file's path is (bpf_d_path)
  * depends on the opened dentry and mount, on the opener's root, and on the
  * dentry and mount trees above them; its verdict on the set, the (write,
- * owner) case and, with fromSource rules, the executable. The memo lives in
- * the inode's own storage (freed with the inode) and holds all of these;
- * it is used only when each one is still the same:
+ * owner) case and, with fromSource rules, the executable. The memo is kept
+ * by inode (its address; an entry is deleted when the inode is freed, in
+ * inode_free_security, so an address reused by another inode never meets
+ * an old memo) and holds all of these; it is used only when each one is
+ * still the same:
  *   - the trees: every rename and every mount change (mount, move_mount,
  *     umount, pivot_root) bumps memo_epoch[0], which invalidates every memo
  *     (renames and mounts are rare next to opens);
@@ -234,22 +242,25 @@ struct {
  *     and when it frees a set, so a set id never meets an older memo.
  * The identity is hashed into 60 bits stored with the verdict bits in one
  * word (a wrong hit needs a 2^-60 collision of kernel addresses, which a
- * process cannot choose). Only silent Allow is memoized: Audit and Block always write an event
- * with the path, so they always take the full walk.
+ * process cannot choose). Only silent Allow is memoized: Audit and Block
+ * always write an event with the path, so they always take the full walk.
+ * The map is an LRU hash (a regular map, which file_permission's fmod_ret
+ * program can use, unlike inode storage); an evicted memo is only a miss.
  */
 struct open_memo {
-	/* The open's identity hashed (open_tag), low 4 bits cleared, ORed
-	 * with bit (write << 1 | is_owner) for each case found silently
-	 * allowed. One word, written whole: concurrent writers cannot leave
-	 * one open's bits beside another's identity. */
-	__u64 word;
+	/* Per class (0: file, 1: process — mmap_file), the open's identity
+	 * hashed (open_tag), low 4 bits cleared, ORed with bit
+	 * (write << 1 | is_owner) for each case found silently allowed. Each
+	 * word is written whole: concurrent writers cannot leave one open's
+	 * bits beside another's identity. */
+	__u64 word[2];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64); /* the inode's address */
 	__type(value, struct open_memo);
+	__uint(max_entries, 65536);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } open_memo SEC(".maps");
 
@@ -303,8 +314,8 @@ struct machine {
 	__u32 best_spec;
 	__u8 best_action;
 	__u8 best_sourced;
-	__u8 block_only; /* mmap_file: only explicit Block rules count, and only they write events */
-	__u8 evented;    /* finish wrote an event */
+	__u8 block_only; /* BLOCK_ONLY_*: only Block counts, and only it writes events */
+	__u8 pad;
 	/* the walk */
 	__u32 len;
 	__u32 pos;
@@ -324,7 +335,7 @@ struct machine {
 };
 
 struct scratch {
-	__u64 ptrs[4]; /* open_tag: kernel pointers, read back as numbers */
+	__u64 ptrs[8]; /* as_number: kernel pointers, read back as numbers */
 	struct event ev;
 	struct machine m;
 	struct pat_val pat; /* a copy of the pattern being matched */
@@ -671,7 +682,7 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	__u8 cls = m->cls & 3;
 
 	if (action == ACT_NONE) {
-		if (!h->allowlist[cls] || m->block_only)
+		if (!h->allowlist[cls] || m->block_only == BLOCK_ONLY_RULES)
 			return 0;
 		action = h->posture[cls];
 		posture = 1;
@@ -705,7 +716,6 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_output(&events, e, size, flags);
-	m->evented = 1;
 	return ret;
 }
 
@@ -721,8 +731,8 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
  * CAP_PERFMON, which the loader has.) */
 #define as_number(sc, i, ptr)                                   \
 	({                                                      \
-		(sc)->ptrs[(i)&3] = (__u64)(ptr);               \
-		*(volatile __u64 *)&(sc)->ptrs[(i)&3];          \
+		(sc)->ptrs[(i)&7] = (__u64)(ptr);               \
+		*(volatile __u64 *)&(sc)->ptrs[(i)&7];          \
 	})
 
 /* open_tag hashes what the verdict of opening f depends on, besides the
@@ -771,7 +781,8 @@ static __always_inline bool skip_class(struct set_hdr *h, __u8 cls, __u8 write)
 }
 
 /* decide_file decides a file or an executable by its path; *silent says
- * that the path was walked and the verdict is Allow without an event. */
+ * that the path was walked and the verdict is Allow without an event for
+ * every hook. */
 static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
 				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
 {
@@ -799,9 +810,12 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 	load_exe(m);
 	sc->ev.arg = 0;
 	run(sc);
-	int ret = finish(sc, h, cgid, len, write, true, 0);
-	*silent = m->state == ST_DONE && ret == 0 && !m->evented;
-	return ret;
+	/* Silent: Allow without an event whatever the hook — a file with an
+	 * Audit rule is never memoized, so file_open, which reports it, is
+	 * never skipped by a memo that file_permission (which does not) made. */
+	*silent = m->state == ST_DONE &&
+		  (m->best_action == ACT_ALLOW || (m->best_action == ACT_NONE && !h->allowlist[cls & 3]));
+	return finish(sc, h, cgid, len, write, true, 0);
 }
 
 
@@ -819,7 +833,8 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 }
 
 /* check_memo decides a file by its path (decide_file), with the open memo
- * in front: file_open, and mmap_file for executable mappings. */
+ * in front: file_open, file_permission, and mmap_file for executable
+ * mappings. */
 static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8 block_only)
 {
 	__u64 cgid;
@@ -830,11 +845,13 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 		return 0;
 	__u64 tag = open_tag(f, sc, set_id, cls, h->has_source[cls & 3]);
 	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == (__u32)bpf_get_current_uid_gid()));
+	__u32 slot = cls == CLASS_FILE ? 0 : 1;
+	__u64 key = as_number(sc, 4, f->f_inode);
 	struct open_memo *o = NULL;
 	if (tag) {
-		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, 0);
+		o = bpf_map_lookup_elem(&open_memo, &key);
 		if (o) {
-			__u64 w = o->word;
+			__u64 w = o->word[slot];
 			if ((w & ~0xfULL) == tag && (w & bit))
 				return 0;
 		}
@@ -843,11 +860,13 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	int ret = decide_file(f, cls, write, block_only, cgid, set_id, sc, h, &silent);
 	if (!tag || !silent)
 		return ret;
-	if (!o)
-		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (o) {
-		__u64 w = o->word;
-		o->word = ((w & ~0xfULL) == tag ? w : tag) | bit;
+		__u64 w = o->word[slot];
+		o->word[slot] = ((w & ~0xfULL) == tag ? w : tag) | bit;
+	} else {
+		struct open_memo fresh = {};
+		fresh.word[slot] = tag | bit;
+		bpf_map_update_elem(&open_memo, &key, &fresh, BPF_ANY);
 	}
 	return ret;
 }
@@ -878,7 +897,7 @@ INVALIDATES_MEMOS(sb_pivotroot)
 SEC("lsm/file_open")
 int BPF_PROG(armor_file_open, struct file *file)
 {
-	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, 0);
+	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO);
 }
 
 /* An executable mapping of a file that a process Block rule names is
@@ -891,7 +910,37 @@ int BPF_PROG(armor_mmap_file, struct file *file, unsigned long reqprot, unsigned
 {
 	if (!file || !(prot & PROT_EXEC))
 		return 0;
-	return check_memo(file, CLASS_PROCESS, 0, 1);
+	return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES);
+}
+
+/* Reads and writes of regular files are checked again, so that a file
+ * opened before the container's set was installed (or before a stricter
+ * set replaced it) is held to the set as well: Block only, by a rule or
+ * the posture — Audit is reported once, at open. The open memo makes a
+ * repeated read or write of the same file cheap; pipes, sockets and other
+ * non-regular files return at once. This is an fmod_ret program on
+ * security_file_permission, not an LSM one: Linux lets only some LSM hooks
+ * call bpf_d_path, and file_permission is not one of them (before 6.x);
+ * returning non-zero here denies the read or write with that error. */
+SEC("fmod_ret/security_file_permission")
+int BPF_PROG(armor_file_permission, struct file *file, int mask, int ret)
+{
+	if (ret || (file->f_inode->i_mode & S_IFMT) != S_IFREG || !(mask & (MAY_READ | MAY_WRITE)))
+		return ret;
+	return check_memo(file, CLASS_FILE, (mask & MAY_WRITE) ? 1 : 0, BLOCK_ONLY_ANY);
+}
+
+/* A freed inode's memo goes with it: the address may be another inode's. */
+SEC("lsm/inode_free_security")
+int BPF_PROG(armor_inode_free, struct inode *inode)
+{
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc)
+		return 0;
+	__u64 key = as_number(sc, 7, inode);
+	bpf_map_delete_elem(&open_memo, &key);
+	return 0;
 }
 
 SEC("lsm/bprm_check_security")

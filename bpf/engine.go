@@ -31,6 +31,9 @@ type Config struct {
 	MaxRuleEntries int
 	// MaxPatternEntries bounds pattern entries over all sets (default 65,536).
 	MaxPatternEntries int
+	// MemoEntries bounds the open memo, files whose silent Allow is
+	// remembered (default 65,536; the least recently used go first).
+	MemoEntries int
 	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two).
 	RingBytes int
 	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
@@ -52,6 +55,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxPatternEntries <= 0 {
 		c.MaxPatternEntries = 1 << 16
+	}
+	if c.MemoEntries <= 0 {
+		c.MemoEntries = 1 << 16
 	}
 	if c.RingBytes <= 0 {
 		c.RingBytes = 4 << 20
@@ -125,6 +131,7 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxPatternEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
+	spec.Maps[armorMapOpenMemo].MaxEntries = uint32(cfg.MemoEntries)
 	if err := spec.Variables[armorVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
 		return nil, err
 	}
@@ -199,7 +206,8 @@ func (e *Engine) invalidateMemos() error {
 
 type progAttach struct {
 	name   string
-	cgroup ebpf.AttachType // 0 for LSM programs
+	cgroup ebpf.AttachType // 0 for LSM and fmod_ret programs
+	fmod   bool            // an fmod_ret program (on a security_* function)
 }
 
 var lsmPrograms = []progAttach{
@@ -208,14 +216,15 @@ var lsmPrograms = []progAttach{
 	{name: armorProgArmorInodeRename}, {name: armorProgArmorSbMount}, {name: armorProgArmorMoveMount},
 	{name: armorProgArmorSbUmount}, {name: armorProgArmorSbPivotroot},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
-	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorInodeFree}, // before the memo is first written
+	{name: armorProgArmorFileOpen}, {name: armorProgArmorFilePermission, fmod: true}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
 }
 
 var cgroupPrograms = []progAttach{
-	{armorProgArmorCgSockCreate, ebpf.AttachCGroupInetSockCreate},
-	{armorProgArmorCgConnect4, ebpf.AttachCGroupInet4Connect},
-	{armorProgArmorCgConnect6, ebpf.AttachCGroupInet6Connect},
+	{name: armorProgArmorCgSockCreate, cgroup: ebpf.AttachCGroupInetSockCreate},
+	{name: armorProgArmorCgConnect4, cgroup: ebpf.AttachCGroupInet4Connect},
+	{name: armorProgArmorCgConnect6, cgroup: ebpf.AttachCGroupInet6Connect},
 }
 
 // attach links every loaded program, reusing pinned links: a cgroup link is
@@ -254,6 +263,8 @@ func (e *Engine) attach(hooks Hooks, cgroup2 string) error {
 		var l link.Link
 		if p.cgroup != 0 {
 			l, err = link.AttachCgroup(link.CgroupOptions{Path: cgroup2, Attach: p.cgroup, Program: prog})
+		} else if p.fmod {
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachModifyReturn})
 		} else {
 			l, err = link.AttachLSM(link.LSMOptions{Program: prog})
 		}

@@ -322,7 +322,7 @@ func ruleID(t *testing.T, rs *policy.RuleSet, proto string) int {
 	return 0
 }
 
-func readEvent(t *testing.T, rd *ringbuf.Reader) armorEvent {
+func readEvent(t *testing.T, rd *ringbuf.Reader) eventHead {
 	t.Helper()
 	rd.SetDeadline(time.Now().Add(5 * time.Second))
 	rec, err := rd.Read()

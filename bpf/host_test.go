@@ -73,7 +73,7 @@ func TestHostSet(t *testing.T) {
 			t.Errorf("%s: %s socket %s, want %s", c.name, c.op, got, c.want)
 		}
 	}
-	var hostEvent *armorEvent
+	var hostEvent *eventHead
 	for i := 0; i < 3; i++ { // the node process's Block, the containers' two
 		ev := readEvent(t, rd)
 		if ev.CgroupId == hostProc.ID {

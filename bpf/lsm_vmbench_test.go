@@ -70,6 +70,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		// A: no programs attached at all.
 		samples["open A"] = append(samples["open A"], loop(b, cg, exe, "openloop", target, opens))
 		samples["cold A"] = append(samples["cold A"], loop(b, cg, exe, "coldloop", coldArg, cold))
+		samples["read A"] = append(samples["read A"], loop(b, cg, exe, "readloop", target, opens))
 		samples["exec A"] = append(samples["exec A"], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
 
 		e, err := Open(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
@@ -82,6 +83,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 			}
 			samples[fmt.Sprintf("cold B %d", n)] = append(samples[fmt.Sprintf("cold B %d", n)], loop(b, cg, exe, "coldloop", coldArg, cold))
 			samples[fmt.Sprintf("open B %d", n)] = append(samples[fmt.Sprintf("open B %d", n)], loop(b, cg, exe, "openloop", target, opens))
+			samples[fmt.Sprintf("read B %d", n)] = append(samples[fmt.Sprintf("read B %d", n)], loop(b, cg, exe, "readloop", target, opens))
 			samples[fmt.Sprintf("exec B %d", n)] = append(samples[fmt.Sprintf("exec B %d", n)], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
 		}
 		// The same loops again with the kernel's statistics on (they cost
@@ -116,6 +118,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		stats.Close()
 		// C: a process outside any enforced cgroup, programs attached.
 		samples["open C"] = append(samples["open C"], loop(b, nil, exe, "openloop", target, opens))
+		samples["read C"] = append(samples["read C"], loop(b, nil, exe, "readloop", target, opens))
 		samples["exec C"] = append(samples["exec C"], loop(b, nil, exe, "execloop", "/tmp/bench/bin/true", execs))
 		e.Remove(cg.ID)
 		e.Close()
@@ -135,6 +138,12 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		k := fmt.Sprintf("cold B %d", n)
 		fmt.Printf("  first open+close, enforced, %6d rules: %8.0f ns  %.3fx (no memo: the full path walk)\n", n, med(k), med(k)/med("cold A"))
 	}
+	fmt.Printf("  1-byte pread, no programs:           %8.0f ns\n", med("read A"))
+	for _, n := range []int{10, 1000, 100000} {
+		k := fmt.Sprintf("read B %d", n)
+		fmt.Printf("  1-byte pread, enforced, %6d rules: %8.0f ns  %.3fx\n", n, med(k), med(k)/med("read A"))
+	}
+	fmt.Printf("  1-byte pread, outside enforced cgroups:%6.0f ns  %.3fx\n", med("read C"), med("read C")/med("read A"))
 	fmt.Printf("  fork+exec /bin/true, no programs:    %8.0f ns\n", med("exec A"))
 	for _, n := range []int{10, 1000, 100000} {
 		k := fmt.Sprintf("exec B %d", n)
@@ -157,6 +166,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 	}
 	b.ReportMetric(med("open B 1000")/med("open A"), "open-ratio-1000")
 	b.ReportMetric(med("cold B 1000")/med("cold A"), "first-open-ratio-1000")
+	b.ReportMetric(med("read B 1000")/med("read A"), "read-ratio-1000")
 	b.ReportMetric(med("open C")/med("open A"), "open-ratio-outside")
 	b.ReportMetric(med("exec B 1000")/med("exec A"), "exec-ratio-1000")
 }
@@ -237,6 +247,26 @@ func init() {
 			paths[i] = p
 		}
 		return openClose(paths)
+	}
+	// readloop reads one byte of ARG n times through one descriptor.
+	extraHelpers["readloop"] = func() int {
+		path, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 1000)
+		fd, err := syscall.Open(path, syscall.O_RDONLY, 0)
+		if err != nil {
+			fmt.Println("open:", err)
+			return 1
+		}
+		defer syscall.Close(fd)
+		buf := make([]byte, 1)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if _, err := syscall.Pread(fd, buf, 0); err != nil {
+				fmt.Println("pread:", err)
+				return 1
+			}
+		}
+		fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(n))
+		return 0
 	}
 	extraHelpers["coldloop"] = func() int {
 		pattern, n := os.Getenv("NRI_ARMOR_LOOP_ARG"), envInt("NRI_ARMOR_LOOP_N", 1000)

@@ -3,7 +3,10 @@
 package bpf
 
 import (
+	"bufio"
+	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -208,4 +211,133 @@ func TestLSMHostSet(t *testing.T) {
 	if got := batch(t, nil, self, 0, []string{"read /tmp/hostpol/secret"}); got[0] != "ok" {
 		t.Errorf("node process after RemoveHost: read %s, want ok", got[0])
 	}
+}
+
+// held are the files a helper keeps open across operations: hold-read
+// PATH keeps one for readfd PATH, hold-write PATH one for writefd PATH.
+var held = map[string]*os.File{}
+
+func init() {
+	hold := func(flag int, kind string) func(string) error {
+		return func(arg string) error {
+			f, err := os.OpenFile(arg, flag, 0)
+			if err == nil {
+				held[kind+arg] = f
+			}
+			return err
+		}
+	}
+	bypassOps["hold-read"] = hold(os.O_RDONLY, "r")
+	bypassOps["hold-write"] = hold(os.O_WRONLY, "w")
+	bypassOps["readfd"] = func(arg string) error {
+		_, err := held["r"+arg].ReadAt(make([]byte, 1), 0)
+		return err
+	}
+	bypassOps["writefd"] = func(arg string) error {
+		_, err := held["w"+arg].WriteAt([]byte("y"), 0)
+		return err
+	}
+}
+
+const permPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: perm, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/perm/secret
+    - path: /tmp/perm/ro
+      readOnly: true
+    - path: /tmp/perm/audited
+      action: Audit
+  action: Block
+`
+
+// TestLSMFilePermission: files opened before the set was installed are held
+// to it on read and write (file_permission), and an Audit rule reports
+// opens, not every read.
+func TestLSMFilePermission(t *testing.T) {
+	f := newLSMFixture(t)
+	for _, p := range []string{"/tmp/perm/secret", "/tmp/perm/ro", "/tmp/perm/audited"} {
+		touch(t, p, 0)
+	}
+	t.Cleanup(func() { os.RemoveAll("/tmp/perm") })
+	self, _ := os.Executable()
+	h := startInteractive(t, f.cg, self)
+	for _, op := range []string{"hold-read /tmp/perm/secret", "hold-write /tmp/perm/ro", "hold-read /tmp/perm/ro"} {
+		if got := h.do(op); got != "ok" {
+			t.Fatalf("before the set: %s: %s", op, got)
+		}
+	}
+	rs := compileYAML(t, permPolicy)
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, f.rd)
+	for _, c := range []struct{ op, want string }{
+		{"readfd /tmp/perm/secret", "EPERM"},
+		{"writefd /tmp/perm/ro", "EPERM"},
+		{"readfd /tmp/perm/ro", "ok"},
+		{"read /tmp/perm/audited", "ok"},
+		{"hold-read /tmp/perm/audited", "ok"},
+		{"readfd /tmp/perm/audited", "ok"},
+		{"readfd /tmp/perm/audited", "ok"},
+		{"readfd /tmp/perm/audited", "ok"},
+	} {
+		if got := h.do(c.op); got != c.want {
+			t.Errorf("%s: %s, want %s", c.op, got, c.want)
+		}
+	}
+	var blocks, audits int
+	for _, ev := range drain(t, f.rd) {
+		switch {
+		case ev.Action == policy.Block && (ev.Resource == "/tmp/perm/secret" || ev.Resource == "/tmp/perm/ro"):
+			blocks++
+		case ev.Action == policy.Audit && ev.Resource == "/tmp/perm/audited":
+			audits++
+		}
+	}
+	if blocks != 2 || audits != 2 {
+		t.Errorf("%d Block events (want 2: the read and the write) and %d Audit events (want 2: one per open, none per read)", blocks, audits)
+	}
+}
+
+// interactive is a batch helper fed one operation at a time, so that the
+// test can act between operations.
+type interactive struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startInteractive(t *testing.T, cg *testCgroup, exe string) *interactive {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=batch")
+	cg.Into(cmd)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); cmd.Wait() })
+	return &interactive{t: t, in: in, out: bufio.NewScanner(out)}
+}
+
+func (h *interactive) do(op string) string {
+	h.t.Helper()
+	if _, err := io.WriteString(h.in, op+"\n"); err != nil {
+		h.t.Fatal(err)
+	}
+	if !h.out.Scan() {
+		h.t.Fatalf("%s: the helper stopped: %v", op, h.out.Err())
+	}
+	return h.out.Text()
 }

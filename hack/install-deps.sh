@@ -12,6 +12,8 @@ done
 command -v clang-14 >/dev/null || need_apt+=(clang-14)
 command -v llvm-strip >/dev/null || need_apt+=(llvm)
 dpkg -s libbpf-dev >/dev/null 2>&1 || need_apt+=(libbpf-dev)
+# promtool checks armor-tracer's /metrics exposition (tracer.TestMetrics).
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
 	echo "install-deps: apt-get install ${need_apt[*]}"
 	apt-get update -qq

@@ -6,6 +6,8 @@
 //	armorctl check   (the same pod flags) --op OP [--path P] [--write] [--source EXE] [--uid N] [--owner N]
 //	                 [--protocol P] [--capability C] [--syscall S] [-o text|json]
 //	armorctl probe   [-o text|json]
+//	armorctl logs    [--server URL] [--namespace NS] [--pod P] [--container C] [--operation OP]
+//	                 [--policy NAME] [--type alert|log|all] [-o text|json] [--follow]
 package main
 
 import (
@@ -21,6 +23,7 @@ Commands:
   explain            print the rule set a container would get, with provenance and digest
   check              print the verdict for one operation and the rule that decided it
   probe              show what this node can enforce, per class (needs root)
+  logs               print alerts and logs from armor-tracer's stream (--follow to keep streaming)
 
 Run "armorctl COMMAND -h" for a command's flags.
 `
@@ -45,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "probe":
 		return runProbe(args[1:], stdout, stderr)
+	case "logs":
+		return runLogs(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // RepoRoot returns the directory holding go.mod, walking up from the working directory.
@@ -86,4 +87,17 @@ func WriteFile(t testing.TB, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// WaitFor polls cond every 20 ms for up to 5 s, failing the test with what
+// it waited for if cond never holds.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 250; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }

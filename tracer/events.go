@@ -1,0 +1,193 @@
+package tracer
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/tracer/telemetry"
+)
+
+var kindNames = [...]string{
+	telemetry.KindExec: "exec", telemetry.KindExit: "exit", telemetry.KindFork: "fork",
+	telemetry.KindOpen: "open", telemetry.KindSocket: "socket", telemetry.KindConnect: "connect",
+	telemetry.KindBind: "bind", telemetry.KindAccept: "accept", telemetry.KindCapable: "capable",
+}
+
+func kindName(k telemetry.Kind) string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// describe fills a's Operation, Resource and Data for ev and returns the
+// policy event to decide; matchable is false for kinds that no rule class
+// decides (connect, bind, accept: network rules name protocols, decided
+// once, at socket creation, as the kernel does).
+func (t *Tracer) describe(a *Alert, ev *telemetry.Event, p *proc, prevExe string) (policy.Event, bool) {
+	pev := policy.Event{UID: ev.UID, Source: p.exe}
+	switch ev.Kind {
+	case telemetry.KindExec:
+		a.Operation, a.Resource, a.Data = OpProcess, ev.Path, "syscall=SYS_EXECVE"
+		pev.Class, pev.Path, pev.Source = policy.ClassProcess, ev.Path, prevExe
+		return pev, true
+	case telemetry.KindOpen:
+		a.Operation, a.Data = OpFile, "syscall=SYS_OPENAT flags="+openFlags(ev.Flags)
+		path := ev.Path
+		if path != "" && path[0] != '/' {
+			// Relative to the cwd (or a dirfd the event does not carry):
+			// resolved against /proc/<pid>/cwd while the process lives.
+			if abs, cwd := t.procs.resolve(ev.TGID, path); abs != "" {
+				path, a.Cwd = abs, cwd
+			} else {
+				a.Data += " relative=unresolved"
+			}
+		}
+		a.Resource = path
+		pev.Class, pev.Path, pev.Write = policy.ClassFile, path, isWrite(ev.Flags)
+		return pev, path != "" && path[0] == '/'
+	case telemetry.KindSocket:
+		a.Operation, a.Data = OpNetwork, "syscall=SYS_SOCKET"
+		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
+		pev.Class = policy.ClassNetwork
+		pev.Protocol, pev.SocketType = protocolNames(ev.Family, ev.SockType, ev.Protocol)
+		return pev, true
+	case telemetry.KindConnect, telemetry.KindBind, telemetry.KindAccept:
+		a.Operation = OpNetwork
+		a.Data = "syscall=SYS_" + strings.ToUpper(kindName(ev.Kind))
+		var b strings.Builder
+		if ev.Addr.IsValid() {
+			key := "remoteip="
+			if ev.Kind == telemetry.KindBind {
+				key = "localip="
+			}
+			b.WriteString(key + ev.Addr.Addr().String() + " port=" + strconv.Itoa(int(ev.Addr.Port())) + " ")
+		}
+		proto, st := protocolNames(ev.Family, ev.SockType, ev.Protocol)
+		if proto == "" {
+			proto = st
+		}
+		b.WriteString("protocol=" + strings.ToUpper(proto))
+		a.Resource = b.String()
+		pev.Class = policy.ClassNetwork
+		return pev, false
+	case telemetry.KindCapable:
+		a.Operation, a.Resource = OpCapabilities, capResource(ev.Capability)
+		a.Data = "capability=" + strconv.Itoa(ev.Capability)
+		pev.Class, pev.Capability = policy.ClassCapabilities, policy.CapabilityName(ev.Capability)
+		return pev, pev.Capability != ""
+	}
+	return pev, false
+}
+
+func capResource(n int) string {
+	if name := policy.CapabilityName(n); name != "" {
+		return "CAP_" + strings.ToUpper(name)
+	}
+	return "CAP_" + strconv.Itoa(n)
+}
+
+var familyNames = map[uint32]string{
+	syscall.AF_UNIX: "AF_UNIX", syscall.AF_INET: "AF_INET", syscall.AF_INET6: "AF_INET6",
+	syscall.AF_NETLINK: "AF_NETLINK", syscall.AF_PACKET: "AF_PACKET",
+}
+
+var sockTypeNames = map[uint32]string{
+	syscall.SOCK_STREAM: "SOCK_STREAM", syscall.SOCK_DGRAM: "SOCK_DGRAM", syscall.SOCK_RAW: "SOCK_RAW",
+	syscall.SOCK_RDM: "SOCK_RDM", syscall.SOCK_SEQPACKET: "SOCK_SEQPACKET", 6: "SOCK_DCCP", syscall.SOCK_PACKET: "SOCK_PACKET",
+}
+
+// socketResource is KubeArmor's Resource of a socket: "domain=AF_INET
+// type=SOCK_RAW protocol=1".
+func socketResource(family, sockType, proto uint32) string {
+	fam, ok := familyNames[family]
+	if !ok {
+		fam = strconv.FormatUint(uint64(family), 10)
+	}
+	typ, ok := sockTypeNames[sockType&0xf] // without SOCK_NONBLOCK, SOCK_CLOEXEC
+	if !ok {
+		typ = strconv.FormatUint(uint64(sockType), 10)
+	}
+	return "domain=" + fam + " type=" + typ + " protocol=" + strconv.FormatUint(uint64(proto), 10)
+}
+
+// protocolNames gives the names that network rules use: the IP protocol
+// (tcp, udp, icmp, icmpv6, sctp, dccp; protocol 0 of an IP stream or
+// datagram socket is tcp or udp) and the socket type.
+func protocolNames(family, sockType, proto uint32) (ipProto, st string) {
+	switch sockType & 0xf {
+	case syscall.SOCK_STREAM:
+		st = "stream"
+	case syscall.SOCK_DGRAM:
+		st = "dgram"
+	case syscall.SOCK_RAW:
+		st = "raw"
+	case syscall.SOCK_SEQPACKET:
+		st = "seqpacket"
+	case syscall.SOCK_RDM:
+		st = "rdm"
+	case 6:
+		st = "dccp"
+	case syscall.SOCK_PACKET:
+		st = "packet"
+	}
+	if family != syscall.AF_INET && family != syscall.AF_INET6 {
+		return "", st
+	}
+	switch proto {
+	case syscall.IPPROTO_TCP:
+		ipProto = "tcp"
+	case syscall.IPPROTO_UDP:
+		ipProto = "udp"
+	case syscall.IPPROTO_ICMP:
+		ipProto = "icmp"
+	case syscall.IPPROTO_ICMPV6:
+		ipProto = "icmpv6"
+	case syscall.IPPROTO_SCTP:
+		ipProto = "sctp"
+	case syscall.IPPROTO_DCCP:
+		ipProto = "dccp"
+	case 0:
+		switch st {
+		case "stream":
+			ipProto = "tcp"
+		case "dgram":
+			ipProto = "udp"
+		}
+	}
+	return ipProto, st
+}
+
+// isWrite: the open may modify the file (write access, truncation),
+// which is what readOnly rules tell apart.
+func isWrite(flags uint32) bool {
+	return flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
+}
+
+var openFlagNames = []struct {
+	bit  uint32
+	name string
+}{
+	{syscall.O_CREAT, "O_CREAT"}, {syscall.O_EXCL, "O_EXCL"}, {syscall.O_TRUNC, "O_TRUNC"},
+	{syscall.O_APPEND, "O_APPEND"}, {syscall.O_DIRECTORY, "O_DIRECTORY"}, {syscall.O_CLOEXEC, "O_CLOEXEC"},
+}
+
+func openFlags(f uint32) string {
+	var s string
+	switch f & syscall.O_ACCMODE {
+	case syscall.O_WRONLY:
+		s = "O_WRONLY"
+	case syscall.O_RDWR:
+		s = "O_RDWR"
+	default:
+		s = "O_RDONLY"
+	}
+	for _, n := range openFlagNames {
+		if f&n.bit != 0 {
+			s += "|" + n.name
+		}
+	}
+	return s
+}

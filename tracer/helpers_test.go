@@ -1,0 +1,311 @@
+package tracer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/telemetry"
+)
+
+func compileYAML(t testing.TB, doc string) *policy.RuleSet {
+	t.Helper()
+	res := policy.LoadBytes("test.yaml", []byte(doc))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
+}
+
+// shopPolicy blocks raw sockets (enforced by cgroup-BPF on the host) and
+// reading /etc/shadow (file: audit-only on a node without BPF-LSM).
+const shopPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: shop-guard, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  severity: 7
+  tags: [MITRE, T1040]
+  message: raw sockets are not for shops
+  network:
+    matchProtocols:
+    - protocol: raw
+  file:
+    matchPaths:
+    - path: /etc/shadow
+      severity: 9
+      message: shadow read
+    matchDirectories:
+    - dir: /var/log/
+      recursive: true
+      action: Audit
+  process:
+    matchPaths:
+    - path: /usr/bin/curl
+  action: Block
+`
+
+// clock is a frozen, settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeDigests is a kernel's set names (only for unit tests; the host test
+// uses the real pins).
+type fakeDigests map[uint32]string
+
+func (f fakeDigests) SetDigest(id uint32) string { return f[id] }
+
+type env struct {
+	t      *Tracer
+	dir    *state.Dir
+	out    *bytes.Buffer
+	m      *Metrics
+	hub    *Hub
+	clock  *clock
+	rs     *policy.RuleSet
+	cg     uint64
+	setID  uint32
+	lineNo int
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.NodeName = "node-1"
+	cfg.ClusterName = "test"
+	cfg.ProcRoot = "/nonexistent-proc" // unit tests: only the events name processes
+	return cfg
+}
+
+// newEnv publishes one container (cgroup 4242, pod shop/web-1, container
+// nginx) with shopPolicy, network enforced by CgroupBPF, the rest audit-only.
+func newEnv(t testing.TB, cfg Config) *env {
+	t.Helper()
+	dir, err := state.Open(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := compileYAML(t, shopPolicy)
+	if err := dir.PutSet(rs); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, out: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}, rs: rs, cg: 4242, setID: 5}
+	e.putContainer(t, e.cg, "web-1", rs.Digest)
+	e.hub = NewHub(100, 100, 4, nil)
+	e.m = NewMetrics(false, func() int { return e.t.ids.Watched() }, e.hub.Clients)
+	e.t = New(Options{Config: cfg, State: dir, Digests: fakeDigests{e.setID: rs.Digest}, Sinks: []io.Writer{e.out}, Metrics: e.m, Hub: e.hub, Now: e.clock.now})
+	return e
+}
+
+func (e *env) putContainer(t testing.TB, cg uint64, pod, digest string) {
+	t.Helper()
+	err := e.dir.PutContainer(state.Container{
+		CgroupID: cg, ContainerID: "c0ffee", ContainerName: "nginx", PodName: pod, PodNamespace: "shop",
+		PodLabels: map[string]string{"app": "web", "tier": "front"}, Image: "nginx:1.27", PolicySet: digest,
+		Mode: policy.ModeEnforce, Visibility: policy.Visibility{Process: true, File: true},
+		Enforcers: map[policy.Class]string{policy.ClassNetwork: "CgroupBPF"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alerts flushes the tracer and returns the lines written since the last call.
+func (e *env) alerts(t testing.TB) []Alert {
+	t.Helper()
+	e.t.Flush()
+	var out []Alert
+	sc := bufio.NewScanner(bytes.NewReader(e.out.Bytes()))
+	sc.Buffer(nil, 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		if n <= e.lineNo {
+			continue
+		}
+		var a Alert
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("line %d: %v: %s", n, err, sc.Bytes())
+		}
+		out = append(out, a)
+	}
+	e.lineNo = n
+	return out
+}
+
+func (e *env) ruleID(t testing.TB, class policy.Class, value string) int {
+	t.Helper()
+	for _, r := range e.rs.Class(class).Rules {
+		if r.Match.Value == value {
+			return r.ID
+		}
+	}
+	t.Fatalf("no %s rule %s", class, value)
+	return 0
+}
+
+// rawRecord encodes a record in the layout of bpf's armorEvent (offsets
+// from the generated struct; TestRawRecordLayout decodes it back through
+// bpf.DecodeEvent, so a layout change fails there first).
+func rawRecord(ev bpf.Event, cls, action uint8) []byte {
+	b := make([]byte, 72+len(ev.Resource))
+	ne := binary.NativeEndian
+	ne.PutUint64(b[0:], ev.CgroupID)
+	ne.PutUint64(b[8:], ev.BootNs)
+	ne.PutUint32(b[16:], ev.PID)
+	ne.PutUint32(b[20:], ev.TGID)
+	ne.PutUint32(b[24:], ev.PPID)
+	ne.PutUint32(b[28:], ev.UID)
+	ne.PutUint32(b[32:], ev.RuleID)
+	ne.PutUint32(b[36:], ev.SetID)
+	ne.PutUint32(b[40:], uint32(ev.Retval))
+	ne.PutUint32(b[44:], ev.Family<<16|ev.SockType<<8|ev.Protocol)
+	b[48], b[49] = cls, action
+	ne.PutUint16(b[52:], uint16(len(ev.Resource)))
+	copy(b[56:72], ev.Comm)
+	copy(b[72:], ev.Resource)
+	return b
+}
+
+// rawSocketBlock is the kernel's record of a denied raw socket in e's container.
+func (e *env) rawSocketBlock(t testing.TB) bpf.Event {
+	return bpf.Event{CgroupID: e.cg, BootNs: 1e9, PID: 301, TGID: 301, UID: 0, RuleID: uint32(e.ruleID(t, policy.ClassNetwork, "raw")),
+		SetID: e.setID, Retval: -int32(syscall.EPERM), Class: policy.ClassNetwork, Action: policy.Block, Comm: "ping",
+		Family: syscall.AF_INET, SockType: syscall.SOCK_RAW, Protocol: syscall.IPPROTO_ICMP}
+}
+
+func execEv(cg uint64, tgid, ppid uint32, path string) telemetry.Event {
+	return telemetry.Event{Kind: telemetry.KindExec, CgroupID: cg, PID: tgid, TGID: tgid, PPID: ppid, Comm: path[strings.LastIndexByte(path, '/')+1:], Path: path}
+}
+
+func openEv(cg uint64, tgid uint32, path string, flags uint32) telemetry.Event {
+	return telemetry.Event{Kind: telemetry.KindOpen, CgroupID: cg, PID: tgid, TGID: tgid, Path: path, Flags: flags, Ret: 3}
+}
+
+func contextWithCancel(t testing.TB) (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+// counterValue sums the samples of metric name whose label key is val
+// ("" key: all samples).
+func counterValue(t testing.TB, m *Metrics, name, key, val string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			ok := key == ""
+			for _, l := range s.GetLabel() {
+				if l.GetName() == key && l.GetValue() == val {
+					ok = true
+				}
+			}
+			if !ok {
+				continue
+			}
+			switch {
+			case s.Counter != nil:
+				sum += s.Counter.GetValue()
+			case s.Gauge != nil:
+				sum += s.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func readRepoFile(t testing.TB, rel string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(testenv.RepoRoot(t), rel))
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// serve runs Serve with cfg (on a free loopback address, no stdout) until
+// the test ends, checks that it is not ready before any pins are read, and
+// returns its base URL.
+func serve(t *testing.T, cfg Config, tel TelemetrySource) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MetricsAddress = ln.Addr().String()
+	cfg.StreamAddress, cfg.Stdout = cfg.MetricsAddress, false
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, cfg, logrus.New(), tel) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	base := "http://" + cfg.MetricsAddress
+	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
+	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz before nri-armor's ring buffer is read: %d", r.StatusCode)
+	}
+	return base
+}
+
+// get returns the body of url.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}

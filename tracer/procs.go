@@ -1,0 +1,174 @@
+package tracer
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/nri-armor/nri-armor/tracer/telemetry"
+)
+
+// proc is what the tracer knows of one process (by host tgid).
+type proc struct {
+	exe  string // executable path; "" when unknown
+	comm string
+	ppid uint32 // host tgid of the parent
+	// nspid and nsppid are the pids as the container sees them (the last
+	// NSpid / of the parent), 0 when /proc could not say.
+	nspid, nsppid uint32
+	procRead      bool // /proc was consulted (successfully or not)
+}
+
+// procTable remembers processes from the exec and fork events seen, and
+// from /proc for those that started before the tracer: alerts name the
+// process and its parent even after they exited, as long as the table
+// holds them. Bounded: an LRU of max processes.
+type procTable struct {
+	root string // the host's /proc
+	m    *lru[uint32, *proc]
+}
+
+func newProcTable(root string, max int) *procTable {
+	return &procTable{root: root, m: newLRU[uint32, *proc](max)}
+}
+
+// observe updates the table from a telemetry event; for an exec it
+// returns the executable the process ran before (the exec's "source").
+func (t *procTable) observe(ev *telemetry.Event) (prevExe string) {
+	switch ev.Kind {
+	case telemetry.KindExec:
+		// The exec has happened when the event is seen: /proc already shows
+		// the new executable. So the one before comes from the table, or,
+		// for a process not seen before, from its parent (fork then exec:
+		// the child ran its parent's executable until now).
+		var np proc
+		if p, ok := t.m.Get(ev.TGID); ok {
+			prevExe, np = p.exe, *p
+		} else if ev.PPID != 0 {
+			prevExe = t.get(ev.PPID).exe
+		}
+		np.exe, np.comm = ev.Path, ev.Comm
+		if ev.PPID != 0 {
+			np.ppid = ev.PPID
+		}
+		t.m.Put(ev.TGID, &np)
+	case telemetry.KindFork:
+		// A new process runs its parent's executable until it execs.
+		if ev.PID != ev.TGID {
+			return "" // a thread: same process
+		}
+		parent := t.get(ev.PPID)
+		t.m.Put(ev.TGID, &proc{exe: parent.exe, comm: ev.Comm, ppid: ev.PPID, nsppid: parent.nspid})
+	}
+	// Exits are not removed: enforcement events of the process may still
+	// be queued, and the LRU ages it out.
+	return prevExe
+}
+
+// get returns what is known of tgid, reading /proc once on a miss.
+func (t *procTable) get(tgid uint32) *proc {
+	if p, ok := t.m.Get(tgid); ok {
+		if !p.procRead && p.nspid == 0 {
+			t.readProc(tgid, p)
+		}
+		return p
+	}
+	p := &proc{}
+	t.readProc(tgid, p)
+	t.m.Put(tgid, p)
+	return p
+}
+
+// readProc fills what p lacks from /proc/<tgid>. The tracer runs in the
+// host's pid namespace (hostPID), so the kernel's pids name /proc entries.
+func (t *procTable) readProc(tgid uint32, p *proc) {
+	p.procRead = true
+	if tgid == 0 {
+		return
+	}
+	dir := filepath.Join(t.root, strconv.FormatUint(uint64(tgid), 10))
+	if p.exe == "" {
+		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
+			p.exe = exe
+		}
+	}
+	status, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return
+	}
+	for line := range bytes.Lines(status) {
+		key, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		val = bytes.TrimSpace(val)
+		switch string(key) {
+		case "Name":
+			if p.comm == "" {
+				p.comm = string(val)
+			}
+		case "PPid":
+			if n, err := strconv.ParseUint(string(val), 10, 32); err == nil && p.ppid == 0 {
+				p.ppid = uint32(n)
+			}
+		case "NSpid":
+			// Outermost first, innermost (the container's view) last.
+			if f := bytes.Fields(val); len(f) > 0 {
+				if n, err := strconv.ParseUint(string(f[len(f)-1]), 10, 32); err == nil {
+					p.nspid = uint32(n)
+				}
+			}
+		}
+	}
+}
+
+// name is the process's name for alerts: its executable path, else comm.
+func (p *proc) name() string {
+	if p.exe != "" {
+		return p.exe
+	}
+	return p.comm
+}
+
+// cwd resolves a relative path against the process's current directory as
+// /proc shows it now. Limits (documented in the README): the process may
+// have changed directory or exited since the event (then the path stays
+// relative), and a path relative to a directory fd other than the cwd
+// (openat(dirfd, ...)) is resolved against the cwd all the same, because
+// the telemetry event does not carry the dirfd.
+//
+// Read from the host, /proc/<pid>/cwd is a host path (…/rootfs/app); the
+// process's root, read the same way, is stripped off so that the result is
+// the path as the container sees it, which is what rules name.
+func (t *procTable) cwd(tgid uint32) string {
+	dir := filepath.Join(t.root, strconv.FormatUint(uint64(tgid), 10))
+	d, err := os.Readlink(filepath.Join(dir, "cwd"))
+	if err != nil {
+		return ""
+	}
+	root, err := os.Readlink(filepath.Join(dir, "root"))
+	if err != nil {
+		return ""
+	}
+	if root != "/" {
+		if !strings.HasPrefix(d, root) || (len(d) > len(root) && d[len(root)] != '/') {
+			return "" // cwd outside the process's root: no container path for it
+		}
+		d = d[len(root):]
+		if d == "" {
+			d = "/"
+		}
+	}
+	return d
+}
+
+// resolve joins a relative path to the process's cwd; "" when unknown.
+func (t *procTable) resolve(tgid uint32, path string) (abs, cwd string) {
+	cwd = t.cwd(tgid)
+	if cwd == "" {
+		return "", ""
+	}
+	return filepath.Join(cwd, path), cwd
+}

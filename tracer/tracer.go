@@ -1,0 +1,527 @@
+package tracer
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/telemetry"
+)
+
+// SetDigests names kernel set ids: bpf.Pinned.
+type SetDigests interface {
+	SetDigest(id uint32) string
+}
+
+// Options are what a Tracer is built from.
+type Options struct {
+	Config Config
+	State  *state.Dir
+	// Digests names the set ids of enforcement events; nil means "the
+	// container's current set" (right except during a swap).
+	Digests SetDigests
+	// Sinks receive every alert and log in Config.Format, buffered and
+	// flushed whenever the input is drained.
+	Sinks   []io.Writer
+	Metrics *Metrics
+	Hub     *Hub
+	Now     func() time.Time // the clock (tests freeze it)
+}
+
+// Tracer is the pipeline: events in, alerts out. Its handlers run on one
+// goroutine (Run's); nothing in the hot path takes a lock but the
+// identity cache's.
+type Tracer struct {
+	cfg      Config
+	ids      *Identity
+	procs    *procTable
+	digests  SetDigests
+	limiter  *limiter
+	out      *bufio.Writer
+	hub      *Hub
+	m        *Metrics
+	now      func() time.Time
+	hostName string
+
+	bootBase  time.Time // wall clock at CLOCK_BOOTTIME 0
+	setNames  map[uint32]setName
+	buf, fbuf []byte
+	scratch   Alert
+	evCount   map[[2]string]prometheus.Counter // (source, type): no label hashing per event
+}
+
+type setName struct {
+	digest string
+	at     time.Time
+}
+
+// setNameTTL bounds how long a set id → digest answer is reused. Ids are
+// reused after a set is freed, so the answer must not live long; re-asking
+// the kernel for every event would cost a system call each.
+const setNameTTL = time.Second
+
+// New builds a tracer; it starts nothing.
+func New(o Options) *Tracer {
+	cfg := o.Config
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	host := cfg.NodeName
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(false, func() int { return 0 }, func() int { return 0 })
+	}
+	if o.Hub == nil {
+		o.Hub = NewHub(0, 1, 1, nil)
+	}
+	t := &Tracer{
+		cfg: cfg, ids: NewIdentity(o.State, cfg.MaxContainers, cfg.NegativeCacheTTL, cfg.StateMaxAge, now),
+		procs: newProcTable(cfg.ProcRoot, cfg.MaxProcesses), digests: o.Digests,
+		limiter: newLimiter(cfg.RateBurst, cfg.RatePerSecond, cfg.MaxContainers),
+		out:     bufio.NewWriterSize(io.MultiWriter(o.Sinks...), 64<<10),
+		hub:     o.Hub, m: o.Metrics, now: now, hostName: host,
+		setNames: map[uint32]setName{}, evCount: map[[2]string]prometheus.Counter{},
+	}
+	t.syncBootClock()
+	return t
+}
+
+// Identity is the tracer's container cache (Watch it to follow changes).
+func (t *Tracer) Identity() *Identity { return t.ids }
+
+// syncBootClock re-reads the offset between CLOCK_BOOTTIME (the kernel's
+// event clock) and the wall clock, which moves when the wall clock is set.
+func (t *Tracer) syncBootClock() {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err == nil {
+		t.bootBase = time.Now().Add(-time.Duration(ts.Nano()))
+	}
+}
+
+func (t *Tracer) eventTime(bootNs uint64) time.Time {
+	if bootNs == 0 || t.bootBase.IsZero() {
+		return t.now()
+	}
+	return t.bootBase.Add(time.Duration(bootNs))
+}
+
+// Run handles events until ctx ends or both inputs are closed; summaries
+// go out every ThresholdWindow, and output is flushed whenever the inputs
+// are drained (batched under load, immediate when idle).
+func (t *Tracer) Run(ctx context.Context, enf <-chan bpf.Event, tel <-chan telemetry.Event) error {
+	tick := time.NewTicker(t.cfg.ThresholdWindow)
+	defer tick.Stop()
+	defer t.Flush()
+	for enf != nil || tel != nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-enf:
+			if !ok {
+				enf = nil
+				continue
+			}
+			t.Enforcement(&ev)
+		case ev, ok := <-tel:
+			if !ok {
+				tel = nil
+				continue
+			}
+			t.Telemetry(&ev)
+		case <-tick.C:
+			t.Flush()
+			t.syncBootClock()
+		}
+		if len(enf) == 0 && len(tel) == 0 {
+			_ = t.out.Flush()
+		}
+	}
+	return nil
+}
+
+// Flush emits one AlertThreshold summary per container that had alerts
+// or logs dropped since the last flush, then flushes the output.
+func (t *Tracer) Flush() {
+	now := t.now()
+	for _, s := range t.limiter.flush() {
+		a := &t.scratch
+		*a = identityOf(s.who)
+		a.ClusterName, a.HostName = t.cfg.ClusterName, t.hostName
+		a.time = now
+		a.Type, a.Operation = TypeSystemEvent, OpAlertThreshold
+		a.Message = "alert rate limit reached: " + strconv.FormatUint(s.alerts, 10) + " alerts and " +
+			strconv.FormatUint(s.logs, 10) + " logs of this container were dropped in the last " + t.cfg.ThresholdWindow.String()
+		if s.who.cgroup == 0 && s.who.ContainerName == "" {
+			a.Message = "alert rate limit reached: " + strconv.FormatUint(s.alerts, 10) + " alerts and " +
+				strconv.FormatUint(s.logs, 10) + " logs of containers no longer tracked (more flooding containers than maxContainers) were dropped"
+		}
+		a.Data = "droppedAlerts=" + strconv.FormatUint(s.alerts, 10) + " droppedLogs=" + strconv.FormatUint(s.logs, 10) +
+			" burst=" + strconv.Itoa(t.cfg.RateBurst) + " ratePerSecond=" + strconv.FormatFloat(t.cfg.RatePerSecond, 'g', -1, 64)
+		t.write(a)
+	}
+	_ = t.out.Flush()
+}
+
+func (t *Tracer) countEvent(source, kind string) {
+	key := [2]string{source, kind}
+	c, ok := t.evCount[key]
+	if !ok {
+		c = t.m.events.WithLabelValues(source, kind)
+		t.evCount[key] = c
+	}
+	c.Inc()
+}
+
+// identify fills a's identity from the container c, or from the host
+// record h, or with the node's names only when both are nil.
+func (t *Tracer) identify(a *Alert, c *container, h *host) {
+	a.ClusterName, a.HostName = t.cfg.ClusterName, t.hostName
+	switch {
+	case c != nil:
+		a.NamespaceName, a.PodName, a.Labels = c.PodNamespace, c.PodName, c.labels
+		a.ContainerID, a.ContainerName, a.ContainerImage = c.ContainerID, c.ContainerName, c.Image
+		if c.idJSON == nil {
+			c.idJSON = appendIdentity(nil, a)
+		}
+		a.idJSON = c.idJSON
+	case h != nil:
+		if h.idJSON == nil {
+			h.idJSON = appendIdentity(nil, a)
+		}
+		a.idJSON = h.idJSON
+	}
+}
+
+// process fills a's process fields from the process table.
+func (t *Tracer) process(a *Alert, tgid, ppid uint32, comm string) *proc {
+	p := t.procs.get(tgid)
+	a.HostPID = int64(tgid)
+	a.ProcessName = p.name()
+	if a.ProcessName == "" {
+		a.ProcessName = comm
+	}
+	if ppid == 0 {
+		ppid = p.ppid
+	}
+	a.HostPPID = int64(ppid)
+	// PID and PPID are the container's view when /proc told it (NSpid);
+	// otherwise the host's, which is all the kernel event says.
+	a.PID, a.PPID = int64(tgid), int64(ppid)
+	if p.nspid != 0 {
+		a.PID = int64(p.nspid)
+	}
+	if ppid != 0 {
+		pp := t.procs.get(ppid)
+		a.ParentProcessName = pp.name()
+		if p.nspid != 0 {
+			// The parent's container pid; 0 when the parent is outside the
+			// container's pid namespace (runc's init: PPID 0 in the container).
+			a.PPID = int64(pp.nspid)
+			if pp.nspid == ppid && p.nspid != tgid {
+				a.PPID = 0
+			}
+		}
+	}
+	a.Source = a.ProcessName
+	return p
+}
+
+func (t *Tracer) setDigest(id uint32) string {
+	if t.digests == nil {
+		return ""
+	}
+	now := t.now()
+	if n, ok := t.setNames[id]; ok && now.Sub(n.at) < setNameTTL {
+		return n.digest
+	}
+	if len(t.setNames) > 4096 {
+		clear(t.setNames) // ids are bounded by maxContainers; this only bounds a burst of churn
+	}
+	d := t.digests.SetDigest(id)
+	t.setNames[id] = setName{d, now}
+	return d
+}
+
+// Enforcement turns one kernel decision into a MatchedPolicy (or
+// MatchedHostPolicy) alert; the kernel already enforced it.
+func (t *Tracer) Enforcement(ev *bpf.Event) {
+	t.countEvent("enforcement", string(ev.Class))
+	a := &t.scratch
+	*a = Alert{cgroup: ev.CgroupID, time: t.eventTime(ev.BootNs)}
+	c := t.ids.Container(ev.CgroupID)
+	var h *host
+	a.Type = TypeMatchedPolicy
+	if c == nil {
+		if h = t.ids.Host(); h != nil {
+			a.Type = TypeMatchedHostPolicy
+		}
+	}
+	t.identify(a, c, h)
+	t.process(a, ev.TGID, ev.PPID, ev.Comm)
+	a.UID = int64(ev.UID)
+
+	var enforcers map[policy.Class]string
+	digest := t.setDigest(ev.SetID)
+	switch {
+	case c != nil:
+		enforcers = c.Enforcers
+		if digest == "" {
+			digest = c.PolicySet
+		}
+	case h != nil:
+		enforcers = h.Enforcers
+		if digest == "" {
+			digest = h.PolicySet
+		}
+	}
+	a.Enforcer = enforcers[ev.Class]
+	if a.Enforcer == "" {
+		// Not published (the container's record is gone): the cgroup
+		// programs cannot read the parent, the LSM programs can.
+		a.Enforcer = "BPFLSM"
+		if ev.Class == policy.ClassNetwork && ev.PPID == 0 {
+			a.Enforcer = "CgroupBPF"
+		}
+	}
+	a.Operation = operation(ev.Class)
+	a.Action = string(ev.Action)
+	a.Result = ResultPassed
+	if ev.Retval < 0 {
+		a.Result = ResultPermissionDenied
+	}
+	switch ev.Class {
+	case policy.ClassNetwork:
+		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
+	case policy.ClassCapabilities:
+		a.Resource = capResource(ev.Capability)
+	default:
+		a.Resource = ev.Resource
+	}
+	var rule *policy.Rule
+	var set *ruleSet
+	if digest != "" {
+		if set = t.ids.Set(digest); !set.missing && ev.RuleID != 0 {
+			rule = set.rs.RuleByID(int(ev.RuleID))
+		}
+	}
+	switch {
+	case ev.Builtin:
+		a.PolicyName = "nri-armor-builtin"
+		a.Message = "enforced containers may not write to cgroupfs"
+	case ev.Posture:
+		a.PolicyName = "DefaultPosture"
+	case rule != nil:
+		setRule(a, set, rule)
+	}
+	data := "set=" + shortDigest(digest)
+	if ev.RuleID != 0 {
+		data += " rule=" + strconv.FormatUint(uint64(ev.RuleID), 10)
+		if rule == nil {
+			// Never drop what the kernel reported: say what is unknown.
+			data += " unresolved=set-not-published"
+		}
+	}
+	if ev.Write {
+		data += " write=true"
+	}
+	a.Data = data
+	t.emit(a)
+}
+
+// setRule fills the rule's alert fields, rendered once per rule of set.
+func setRule(a *Alert, set *ruleSet, r *policy.Rule) {
+	ri := set.info(r)
+	a.PolicyName, a.Severity, a.Tags, a.Message = r.Policy, ri.severity, ri.tags, r.Message
+	if len(r.Tags) > 0 {
+		a.ATags = r.Tags
+	}
+	a.ruleJSON = ri.json
+}
+
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
+func operation(c policy.Class) string {
+	switch c {
+	case policy.ClassProcess:
+		return OpProcess
+	case policy.ClassFile:
+		return OpFile
+	case policy.ClassNetwork:
+		return OpNetwork
+	case policy.ClassCapabilities:
+		return OpCapabilities
+	}
+	return OpSyscall
+}
+
+// Telemetry handles one telemetry event: it keeps the process table,
+// matches the event against the rules of a class that the kernel does not
+// enforce for the container (an audit-only node), and reports it as a
+// ContainerLog when the container's visibility asks for its class.
+func (t *Tracer) Telemetry(ev *telemetry.Event) {
+	t.countEvent("telemetry", kindName(ev.Kind))
+	prevExe := t.procs.observe(ev)
+	if ev.Kind == telemetry.KindExit || ev.Kind == telemetry.KindFork || ev.Kind == 0 {
+		return // only the process table cares
+	}
+	c := t.ids.Container(ev.CgroupID)
+	var h *host
+	if c == nil {
+		if h = t.ids.Host(); h == nil {
+			t.m.unknown.WithLabelValues(kindName(ev.Kind)).Inc()
+			return
+		}
+	}
+	a := &t.scratch
+	*a = Alert{cgroup: ev.CgroupID, time: t.eventTime(ev.BootNs)}
+	t.identify(a, c, h)
+	p := t.procs.get(ev.TGID)
+	pev, matchable := t.describe(a, ev, p, prevExe)
+	t.process(a, ev.TGID, ev.PPID, ev.Comm)
+	a.UID = int64(ev.UID)
+	a.Result = result(ev.Ret)
+	if ev.Kind == telemetry.KindExec && prevExe != "" {
+		a.Source = prevExe // the caller's executable, as KubeArmor reports an exec
+	}
+
+	var set *ruleSet
+	var enforcers map[policy.Class]string
+	var unenforced map[int]bool
+	var vis policy.Visibility
+	if c != nil {
+		set, enforcers, unenforced, vis = t.ids.containerSet(c), c.Enforcers, c.unenforced, c.Visibility
+	} else {
+		if h.set != nil && !h.set.missing {
+			set = h.set
+		}
+		enforcers, unenforced, vis = h.Enforcers, h.unenforced, h.Visibility
+	}
+	if set != nil && matchable {
+		if set.ownerOnly[pev.Class] && pev.Path != "" {
+			pev.Owner = t.owner(ev.TGID, pev.Path)
+		}
+		d := policy.Decide(set.rs, pev)
+		if d.Action != policy.Allow {
+			if enforcers[pev.Class] != "" && (d.Rule == nil || !unenforced[d.Rule.ID]) {
+				// The kernel enforced this class and reported the decision
+				// on the enforcement ring buffer: that is the alert, and a
+				// log of the same operation would report it twice. Rules
+				// that the enforcer cannot express (the record's
+				// Unenforced ids) are the exception: only this path sees them.
+				return
+			}
+			a.Type = TypeMatchedPolicy
+			if c == nil {
+				a.Type = TypeMatchedHostPolicy
+			}
+			a.Enforcer = EnforcerMonitor
+			// The truthful action: a Block rule that nothing on this node
+			// enforces says Action Block with Result Passed (the operation
+			// went through), never a silent "Audit".
+			a.Action = string(d.Action)
+			switch {
+			case d.DefaultPosture:
+				a.PolicyName = "DefaultPosture"
+			case d.Rule != nil:
+				setRule(a, set, d.Rule)
+				a.Data += " rule=" + strconv.Itoa(d.Rule.ID)
+			}
+			if d.Action == policy.Block && a.Result == ResultPassed {
+				a.Data += " unenforced=true"
+			}
+			t.emit(a)
+			return
+		}
+	}
+	if visible(vis, pev.Class) {
+		a.Type = TypeContainerLog
+		if c == nil {
+			a.Type = TypeHostLog
+		}
+		t.emit(a)
+	}
+}
+
+func visible(v policy.Visibility, c policy.Class) bool {
+	switch c {
+	case policy.ClassProcess:
+		return v.Process
+	case policy.ClassFile:
+		return v.File
+	case policy.ClassNetwork:
+		return v.Network
+	case policy.ClassCapabilities:
+		return v.Capabilities
+	}
+	return false
+}
+
+// owner is the uid owning path as the process sees it (through its root).
+func (t *Tracer) owner(tgid uint32, path string) uint32 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(t.cfg.ProcRoot, strconv.FormatUint(uint64(tgid), 10), "root", path), &st); err != nil {
+		return ^uint32(0) // unknown: owned by nobody the process could be
+	}
+	return st.Uid
+}
+
+// result is KubeArmor's Result for a system call's return value.
+func result(ret int64) string {
+	switch {
+	case ret >= 0:
+		return ResultPassed
+	case ret == -int64(syscall.EACCES):
+		return ResultPermissionDenied
+	case ret == -int64(syscall.EPERM):
+		return "Operation not permitted"
+	}
+	return syscall.Errno(-ret).Error()
+}
+
+// emit applies flood control, then writes a.
+func (t *Tracer) emit(a *Alert) {
+	if !t.limiter.allow(a, t.now()) {
+		kind := "alert"
+		if !a.IsAlert() {
+			kind = "log"
+		}
+		t.m.limited.WithLabelValues(a.NamespaceName, kind).Inc()
+		return
+	}
+	t.write(a)
+}
+
+// write encodes a to the sinks and the stream, and counts it.
+func (t *Tracer) write(a *Alert) {
+	a.Timestamp = a.time.Unix()
+	t.buf = append(a.AppendJSON(t.buf[:0]), '\n')
+	if t.cfg.Format == "falco" {
+		t.fbuf = append(appendFalco(t.fbuf[:0], a), '\n')
+		_, _ = t.out.Write(t.fbuf)
+	} else {
+		_, _ = t.out.Write(t.buf)
+	}
+	t.hub.Publish(a, t.buf)
+	t.m.countAlert(a)
+}
