@@ -52,7 +52,7 @@ var (
 
 type environment struct {
 	root      string // the repository
-	tmp       string // this run's scratch directory
+	tmp       string // this run's scratch directory, .cache/e2e/run/test
 	bin       string // containerd, crictl … (hack/e2e/setup.sh)
 	crictlCfg string
 	nriSock   string
@@ -104,9 +104,6 @@ func setup() error {
 		return err
 	}
 	env.root = root
-	if env.tmp, err = os.MkdirTemp("", "nri-armor-e2e-"); err != nil {
-		return err
-	}
 	out, err := command(root, "hack/e2e/containerd.sh", "env")
 	if err != nil {
 		return err
@@ -118,11 +115,19 @@ func setup() error {
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
 	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], vars["E2E_CGROUP_PARENT"]
-	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" {
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" {
 		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
 	}
-	// A run that was killed may have left its pins, containerd and pods.
+	// A run that was killed may have left its pins, containerd and pods,
+	// and its scratch directory (kept until now: its logs).
 	if err := teardownLeftovers(); err != nil {
+		return err
+	}
+	env.tmp = filepath.Join(vars["E2E_RUN"], "test")
+	if err := os.RemoveAll(env.tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(env.tmp, 0o755); err != nil {
 		return err
 	}
 	if _, err := command(root, "hack/e2e/containerd.sh", "start"); err != nil {
