@@ -18,7 +18,7 @@ VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench
+.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench e2e e2e-bench
 
 all: build
 
@@ -27,8 +27,9 @@ build:
 
 # Every test: lint, the BPF regeneration check, unit, conformance and host
 # privileged tests (root) with the race detector, a short run of each fuzz
-# target, then the tests that need the VM (BPF-LSM).
-test: lint bpf-check unit fuzz vmtest
+# target, the end-to-end tests with a real containerd, then the tests that
+# need the VM (BPF-LSM).
+test: lint bpf-check unit fuzz e2e vmtest
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -41,7 +42,9 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e ./e2e
 	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) run $(STATICCHECK) -tags e2e ./e2e
 
 # The committed BPF objects must be what the pinned clang builds.
 bpf-generate:
@@ -66,6 +69,22 @@ vmbench:
 	@mkdir -p $(VMTEST_BIN)
 	CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/bpf-bench.test ./bpf
 	hack/vmtest/run.sh --smp 1 --timeout 1800 $(VMTEST_BIN)/bpf-bench.test -test.run '^$$' -test.bench LSMOverhead -test.benchtime 1x
+
+# End-to-end (root): hack/e2e/setup.sh installs runc, containerd, crictl and
+# builds the local images (cached in .cache/e2e); the tests (build tag e2e)
+# run the real nri-armor against a private containerd and tear it down. Not
+# root, set-up (apt) is left out and the tests fail, or skip when
+# NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1.
+E2E_FLAGS ?= -v
+e2e:
+	@if [ "$$(id -u)" = 0 ]; then hack/e2e/setup.sh; fi
+	$(GO) test -tags e2e -race -count=1 -timeout 10m $(E2E_FLAGS) ./e2e
+
+# Container start latency with nri-armor (a 1,000-rule policy) and without,
+# through crictl (figures, not a test).
+e2e-bench:
+	hack/e2e/setup.sh
+	hack/e2e/bench-start.sh
 
 # Benchmarks; hack/bench-policy.sh prints the policy engine's figures.
 bench:

@@ -73,6 +73,10 @@ func TestHostPolicy(t *testing.T) {
 	if st := b.Engine().Stats(); st.Exempt != 1 || st.Cgroups != 0 {
 		t.Fatalf("after starting a container without rules: stats %+v, want 1 exempt", st)
 	}
+	// It enforces nothing, and counting that (for /metrics) works.
+	if n := p.Enforced(); len(n) != 0 {
+		t.Fatalf("Enforced() = %v with only a container without rules", n)
+	}
 	if err := rt.Remove(sb, ctr); err != nil {
 		t.Fatal(err)
 	}

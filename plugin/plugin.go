@@ -659,7 +659,9 @@ func (p *Plugin) Enforced() map[policy.Class]int {
 	defer p.mu.Unlock()
 	out := map[policy.Class]int{}
 	for _, c := range p.containers {
-		if !c.applied {
+		// A container without rules may be applied too (exempt from the
+		// host set): it has no set to count.
+		if !c.applied || c.set == nil {
 			continue
 		}
 		for _, cl := range policy.Classes {

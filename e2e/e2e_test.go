@@ -1,0 +1,370 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
+)
+
+// noRawNoTCP blocks raw sockets and TCP: what the cgroup-BPF backend
+// enforces on a node without BPF-LSM (this one), and BPF-LSM elsewhere.
+// Named by pods in nri-armor.dev/policies (no selector).
+const noRawNoTCP = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: e2e-no-raw-no-tcp
+  namespace: e2e
+spec:
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: tcp
+  action: Block
+`
+
+const (
+	policyName     = "e2e-no-raw-no-tcp"
+	policiesKey    = "nri-armor.dev/policies"
+	tolerateKey    = "nri-armor.dev/tolerate-missing"
+	denied         = "operation not permitted"
+	enforcedSeries = `nri_armor_containers_enforced{backend="CgroupBPF",class="network"}`
+)
+
+func events(event, result string) string {
+	return fmt.Sprintf(`nri_armor_nri_events_total{event=%q,result=%q}`, event, result)
+}
+
+// listen serves one line on 127.0.0.1 (host network: the pods' 127.0.0.1
+// too) until the test ends; it returns the address.
+func listen(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello from the host\n"))
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// crictlSays is crictl's error output as a user reads it: crictl logs the
+// runtime's error with klog, which escapes its quotes.
+func crictlSays(r result) string {
+	return strings.ReplaceAll(r.stderr, `\"`, `"`)
+}
+
+// wantDenied asserts that a command in the container failed as the
+// kernel's refusal looks to a user: exit status 1 and nettool's message
+// naming the operation and EPERM.
+func wantDenied(t *testing.T, r result, op string) {
+	t.Helper()
+	out := r.stdout + r.stderr
+	t.Logf("guarded: %s → exit %d: %s", op, r.code, strings.TrimSpace(out))
+	if r.code != 1 || !strings.Contains(out, "nettool: "+op) || !strings.Contains(out, denied) {
+		t.Errorf("%s in the guarded container: %v; want exit 1 and %q", op, r, "nettool: "+op+": … "+denied)
+	}
+}
+
+func wantOK(t *testing.T, r result, what, contains string) {
+	t.Helper()
+	t.Logf("%s → exit %d: %s", what, r.code, strings.TrimSpace(r.stdout+r.stderr))
+	if r.code != 0 || !strings.Contains(r.stdout, contains) {
+		t.Errorf("%s: %v; want exit 0 and %q", what, r, contains)
+	}
+}
+
+// checkGuarded asserts what a pod naming the policy sees: raw sockets and
+// TCP connects fail, UDP sockets, files and processes work.
+func checkGuarded(t *testing.T, id, addr string) {
+	t.Helper()
+	wantDenied(t, execIn(t, id, "nettool", "raw"), "socket raw")
+	wantDenied(t, execIn(t, id, "nettool", "connect", addr), "connect "+addr)
+	wantOK(t, execIn(t, id, "nettool", "udp"), "udp socket in the guarded container", "ok: udp socket created")
+	wantOK(t, execIn(t, id, "cat", "/etc/shadow"), "cat /etc/shadow in the guarded container", "root:")
+	wantOK(t, execIn(t, id, "apt-get", "install", "x"), "apt-get in the guarded container", "apt-get (fake): install x")
+}
+
+// checkOpen asserts that a pod naming no policy can do all of it.
+func checkOpen(t *testing.T, id, addr string) {
+	t.Helper()
+	wantOK(t, execIn(t, id, "nettool", "raw"), "raw socket in the unannotated container", "ok: raw socket created")
+	wantOK(t, execIn(t, id, "nettool", "connect", addr), "connect in the unannotated container", "hello from the host")
+}
+
+// startWithPolicy starts nri-armor with the noRawNoTCP policy and a TCP
+// listener on 127.0.0.1 for the pods to connect to; it returns both.
+func startWithPolicy(t *testing.T) (*armor, string) {
+	need(t)
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+	return startArmor(t), listen(t)
+}
+
+// TestNetworkBlock: a pod naming a Block policy cannot open raw sockets or
+// connect over TCP — from its first instruction and in every later exec —
+// while the rest works; a pod without the annotation can; the metrics count
+// it.
+func TestNetworkBlock(t *testing.T) {
+	a, addr := startWithPolicy(t)
+
+	guarded := runPod(t, "guarded", map[string]string{policiesKey: policyName})
+	// The container's own command probes first thing: enforcement is in
+	// place before its first instruction, not some time after the start.
+	first := startContainer(t, guarded, "first", "sh", "-c", "nettool connect "+addr+" 2>&1; echo exit=$?; exec sleep 3600")
+	id := startContainer(t, guarded, "main", sleeper...)
+	open := runPod(t, "open", nil)
+	openID := startContainer(t, open, "main", sleeper...)
+
+	var logs string
+	waitFor(t, "the first container's probe", 10*time.Second, func() bool {
+		logs = mustCrictl(t, "logs", first)
+		return strings.Contains(logs, "exit=")
+	})
+	if !strings.Contains(logs, "nettool: connect "+addr) || !strings.Contains(logs, denied) || !strings.Contains(logs, "exit=1") {
+		t.Errorf("the guarded container's first command: %q; want the connect refused (%s), exit=1", logs, denied)
+	}
+	checkGuarded(t, id, addr)
+	checkOpen(t, openID, addr)
+
+	// Three containers created and started, two of them enforced, sharing
+	// one rule set in the kernel.
+	a.wantMetric(t, events("CreateContainer", "ok"), 3)
+	a.wantMetric(t, events("StartContainer", "ok"), 3)
+	a.wantMetric(t, events("CreateContainer", "error"), 0)
+	// nri-armor validates every container it lets be created (see
+	// TestCrashWindow for why).
+	a.wantMetric(t, events("ValidateContainerAdjustment", "ok"), 3)
+	a.wantMetric(t, enforcedSeries, 2)
+	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
+
+	// What armor-tracer will read: the container by cgroup id, its set.
+	rec := published(t, id)
+	t.Logf("published for the guarded container: %+v", rec)
+	if rec.PodName != guarded.name || rec.PodNamespace != podNamespace || rec.ContainerName != "main" || rec.Enforcers[policy.ClassNetwork] != "CgroupBPF" {
+		t.Errorf("published record %+v: want pod %s/%s container main, network enforced by CgroupBPF", rec, podNamespace, guarded.name)
+	}
+	if set, err := stateDir(t).Set(rec.PolicySet); err != nil || len(set.Policies) != 1 || !strings.HasSuffix(set.Policies[0], "/"+policyName) {
+		t.Errorf("published set %q: %v, %v; want the one policy %s", rec.PolicySet, set, err, policyName)
+	}
+	if rec := published(t, openID); rec.PolicySet != "" {
+		t.Errorf("the unannotated container's record names set %q, want none", rec.PolicySet)
+	}
+	// TODO(alerts): armor-tracer reads this state and the kernel's events
+	// and reports the denied raw socket and connect of this test as alerts;
+	// assert them here once it exists (the container's record above, the
+	// policy name, the operation, the Block verdict).
+}
+
+func stateDir(t *testing.T) *state.Dir {
+	t.Helper()
+	d, err := state.Open(env.stateDir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// published returns the state record nri-armor published for a running
+// container, found by the cgroup id of its process (crictl inspect's pid).
+func published(t *testing.T, id string) state.Container {
+	t.Helper()
+	pid, err := strconv.Atoi(mustCrictl(t, "inspect", "-o", "go-template", "--template", "{{.info.pid}}", id))
+	if err != nil {
+		t.Fatalf("crictl inspect %s: pid: %v", id, err)
+	}
+	mount, err := cgroups.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := cgroups.IDOfPID("/proc", mount, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := stateDir(t).Container(cg)
+	if err != nil {
+		t.Fatalf("published state of container %s (cgroup %d): %v", id, cg, err)
+	}
+	return rec
+}
+
+// TestUnknownPolicyRefused: a pod naming a policy that does not exist gets
+// no container, and crictl's error says which annotation and name.
+func TestUnknownPolicyRefused(t *testing.T) {
+	need(t)
+	a := startArmor(t)
+	p := runPod(t, "unknown", map[string]string{policiesKey: "no-such-policy"})
+	id, r := createContainer(t, p, "main", sleeper...)
+	if id != "" {
+		t.Fatalf("a container naming an unknown policy was created (%s)", id)
+	}
+	t.Logf("crictl create naming an unknown policy: %s", crictlSays(r))
+	for _, want := range []string{policiesKey, "no-such-policy"} {
+		if !strings.Contains(crictlSays(r), want) {
+			t.Errorf("crictl create: %v; want the error to name %q", r, want)
+		}
+	}
+	a.wantMetric(t, events("CreateContainer", "error"), 1)
+	a.wantMetric(t, events("CreateContainer", "ok"), 0)
+	if n := len(strings.Fields(mustCrictl(t, "ps", "-a", "-q", "-p", p.id))); n != 0 {
+		t.Errorf("the refused pod has %d containers, want none", n)
+	}
+}
+
+// TestFailClosed: while nri-armor is not connected, containerd (with
+// config/containerd-nri.toml) refuses to create containers and says which
+// plugin is missing; a pod carrying the toleration (nri-armor's own) still
+// starts.
+func TestFailClosed(t *testing.T) {
+	need(t)
+	p := runPod(t, "closed", nil)
+	id, r := createContainer(t, p, "main", sleeper...)
+	if id != "" {
+		t.Fatalf("a container was created with nri-armor absent (%s): the NRI validator did not fail closed", id)
+	}
+	t.Logf("crictl create without nri-armor: %s", crictlSays(r))
+	if want := `required plugin "nri-armor" not present`; !strings.Contains(crictlSays(r), want) {
+		t.Errorf("crictl create without nri-armor: %v; want the error to say %q", r, want)
+	}
+	tolerated := runPod(t, "tolerated", map[string]string{tolerateKey: "true"})
+	startContainer(t, tolerated, "main", sleeper...)
+}
+
+// TestRestart: nri-armor killed while pods run leaves them enforced (the
+// state is pinned in the kernel), refuses new containers while it is down,
+// and after a restart it knows the running containers again and protects
+// new pods.
+func TestRestart(t *testing.T) {
+	a, addr := startWithPolicy(t)
+	before := runPod(t, "before", map[string]string{policiesKey: policyName})
+	id := startContainer(t, before, "main", sleeper...)
+	checkGuarded(t, id, addr)
+
+	a.kill(t)
+	checkGuarded(t, id, addr)
+	// A new pod: its RunPodSandbox lets containerd drop the dead plugin
+	// first (see TestCrashWindow for a create that comes before that).
+	during := runPod(t, "during", map[string]string{policiesKey: policyName})
+	if cid, r := createContainer(t, during, "main", sleeper...); cid != "" || !strings.Contains(crictlSays(r), `required plugin "nri-armor" not present`) {
+		t.Errorf("creating a container while nri-armor is down: id %q, %v; want it refused naming nri-armor", cid, r)
+	}
+
+	a = startArmor(t)
+	// Synchronize gave it the running container back.
+	a.wantMetric(t, enforcedSeries, 1)
+	checkGuarded(t, id, addr)
+	after := runPod(t, "after", map[string]string{policiesKey: policyName})
+	newID := startContainer(t, after, "main", sleeper...)
+	checkGuarded(t, newID, addr)
+	a.wantMetric(t, events("StartContainer", "ok"), 1)
+	a.wantMetric(t, enforcedSeries, 2)
+	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
+}
+
+// TestCrashWindow: right after nri-armor dies, a container created before
+// any other NRI event (a second container of a running pod) is refused.
+// NRI v0.12.3 still lists the dead plugin, so the default validator counts
+// it as present, and the CreateContainer call to it is skipped without an
+// error; before nri-armor also registered as a validator
+// (plugin.ValidateContainerAdjustment), this container started
+// unprotected.
+func TestCrashWindow(t *testing.T) {
+	a, addr := startWithPolicy(t)
+	p := runPod(t, "window", map[string]string{policiesKey: policyName})
+	startContainer(t, p, "first", sleeper...)
+	a.kill(t)
+	id, r := createContainer(t, p, "second", sleeper...)
+	if id == "" {
+		t.Logf("created right after the kill: %s", crictlSays(r))
+		// NRI names the plugin IDX-NAME.
+		if msg := crictlSays(r); !strings.Contains(msg, "validator plugin ") || !strings.Contains(msg, "nri-armor failed") {
+			t.Errorf("crictl create right after nri-armor died: %v; want %q", r, "validator plugin 10-nri-armor failed")
+		}
+		return
+	}
+	t.Errorf("a container naming %s was created right after nri-armor was killed", policyName)
+	if r := crictl(t, "start", id); r.code == 0 {
+		checkGuarded(t, id, addr)
+	}
+}
+
+// knownGapsVar runs the tests of known gaps, which fail until fixed.
+const knownGapsVar = "NRI_ARMOR_E2E_KNOWN_GAPS"
+
+// TestStartWindow: a KNOWN GAP, skipped unless NRI_ARMOR_E2E_KNOWN_GAPS=1
+// (it fails until fixed). A container created while nri-armor runs, which
+// then dies before the container is started, starts unprotected: NRI skips
+// a plugin whose StartContainer call fails on a closed connection, without
+// an error, and no validator runs at start. A way to close it, checked by
+// hand with containerd 2.4.2 and runc: an OCI createRuntime hook that
+// nri-armor adds at CreateContainer runs during `crictl start` before NRI's
+// StartContainer, with the container's init pid (its cgroup in place), and
+// its failure fails the start with the hook's stderr — the hook could apply
+// the set itself, or refuse when it cannot.
+func TestStartWindow(t *testing.T) {
+	if os.Getenv(knownGapsVar) != "1" {
+		t.Skipf("known gap (set %s=1 to run it; it fails until fixed): a container created before nri-armor dies and started after starts unprotected", knownGapsVar)
+	}
+	a, addr := startWithPolicy(t)
+	p := runPod(t, "startwindow", map[string]string{policiesKey: policyName})
+	id, r := createContainer(t, p, "main", sleeper...)
+	if id == "" {
+		t.Fatalf("crictl create: %v", r)
+	}
+	a.kill(t)
+	if r := crictl(t, "start", id); r.code != 0 {
+		t.Logf("start refused: %s", crictlSays(r))
+		return
+	}
+	t.Errorf("a container naming %s was started after nri-armor was killed", policyName)
+	checkGuarded(t, id, addr)
+}
+
+// TestPolicyEdit: editing the policy file while a pod runs changes what its
+// running container may do within moments (the store reloads it and the
+// kernel set is swapped), and a bad edit leaves the last good version in
+// force and is counted.
+func TestPolicyEdit(t *testing.T) {
+	need(t)
+	rawOnly := strings.Replace(noRawNoTCP, "    - protocol: tcp\n", "", 1)
+	writePolicy(t, "no-raw-no-tcp.yaml", rawOnly)
+	a := startArmor(t)
+	addr := listen(t)
+	p := runPod(t, "edit", map[string]string{policiesKey: policyName})
+	id := startContainer(t, p, "main", sleeper...)
+	wantDenied(t, execIn(t, id, "nettool", "raw"), "socket raw")
+	wantOK(t, execIn(t, id, "nettool", "connect", addr), "connect before the edit", "hello from the host")
+
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+	var r result
+	waitFor(t, "the edit to reach the running container", 10*time.Second, func() bool {
+		r = execIn(t, id, "nettool", "connect", addr)
+		return r.code != 0
+	})
+	checkGuarded(t, id, addr)
+
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP+"  severity: 99\n")
+	waitFor(t, "the bad edit to be counted", 10*time.Second, func() bool {
+		return a.metric(t, "nri_armor_policy_files_rejected_total") == 1
+	})
+	checkGuarded(t, id, addr)
+	// Put the file back as the other tests expect it.
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+}

@@ -1,0 +1,495 @@
+//go:build e2e
+
+// Package e2e runs nri-armor against a real containerd, runc and crictl:
+// what a user of a node sees. `make e2e` runs it (as root) after
+// hack/e2e/setup.sh has installed the tools and built the local images.
+//
+// The tests share one private containerd (hack/e2e/containerd.sh, its own
+// sockets and NRI socket) and start the real nri-armor binary against it
+// with their own bpffs pin path, policy directory and metrics port, so that
+// they never touch the node's nri-armor or other test runs. TestMain tears
+// everything down, whatever happened: pods, containerd and its shims and
+// mounts, the pins, the pods' cgroups.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/testenv"
+)
+
+const (
+	// podNamespace is the Kubernetes namespace of the test pods and of the
+	// KubeArmorPolicy documents they name.
+	podNamespace = "e2e"
+)
+
+// env is what TestMain set up; setupErr says why it could not be.
+var (
+	env      environment
+	setupErr error
+)
+
+type environment struct {
+	root      string // the repository
+	tmp       string // this run's scratch directory, .cache/e2e/run/test
+	bin       string // containerd, crictl … (hack/e2e/setup.sh)
+	crictlCfg string
+	nriSock   string
+	busybox   string // the local busybox image's name
+	armorBin  string // nri-armor built from this checkout
+	policies  string // nri-armor's policy directory
+	stateDir  string // where nri-armor publishes state for armor-tracer
+	// pinPath is nri-armor's bpffs directory in these tests, never the
+	// node's /sys/fs/bpf/nri-armor: /sys/fs/bpf/nri-armor-e2e-ID.
+	pinPath string
+	// cgroupParent holds every test pod's cgroups: nri-armor-e2e-ID, ID
+	// naming this checkout (hack/e2e/lib.sh); containerd.sh stop removes it.
+	cgroupParent string
+}
+
+func TestMain(m *testing.M) {
+	code := 1
+	if os.Geteuid() == 0 {
+		setupErr = setup()
+		if setupErr != nil {
+			fmt.Fprintf(os.Stderr, "e2e: set-up failed: %v\n", setupErr)
+		}
+		code = m.Run()
+		if err := teardown(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: teardown: %v\n", err)
+			code = 1
+		}
+	} else {
+		// Not root: each test fails, or skips when that is explicitly
+		// allowed (testenv.RequireRoot); nothing to set up or tear down.
+		code = m.Run()
+	}
+	os.Exit(code)
+}
+
+// need makes a test fail (or, not root and explicitly allowed, skip) when
+// the environment is not there.
+func need(t testing.TB) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	if setupErr != nil {
+		t.Fatalf("e2e environment: %v (run hack/e2e/setup.sh first; make e2e does)", setupErr)
+	}
+}
+
+func setup() error {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return err
+	}
+	env.root = root
+	out, err := command(root, "hack/e2e/containerd.sh", "env")
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		vars[k] = strings.Trim(v, "'")
+	}
+	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
+	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], vars["E2E_CGROUP_PARENT"]
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" {
+		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
+	}
+	// A run that was killed may have left its pins, containerd and pods,
+	// and its scratch directory (kept until now: its logs).
+	if err := teardownLeftovers(); err != nil {
+		return err
+	}
+	env.tmp = filepath.Join(vars["E2E_RUN"], "test")
+	if err := os.RemoveAll(env.tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(env.tmp, 0o755); err != nil {
+		return err
+	}
+	if _, err := command(root, "hack/e2e/containerd.sh", "start"); err != nil {
+		return err
+	}
+	env.armorBin = filepath.Join(env.tmp, "nri-armor")
+	if _, err := command(root, "go", "build", "-o", env.armorBin, "./cmd/nri-armor"); err != nil {
+		return err
+	}
+	env.stateDir = filepath.Join(env.tmp, "state")
+	env.policies = filepath.Join(env.tmp, "policies")
+	return os.MkdirAll(env.policies, 0o755)
+}
+
+// teardownLeftovers removes what an earlier run may have left: its
+// containerd with its pods, shims, mounts and cgroups (containerd.sh stop),
+// and its pins.
+func teardownLeftovers() error {
+	// Without the names (set-up failed early) there is nothing of ours to
+	// find; guessing could reach the node's own pins (bpf.Unpin("") is the
+	// default path).
+	if env.root == "" || env.pinPath == "" {
+		return nil
+	}
+	var errs []error
+	if _, err := command(env.root, "hack/e2e/containerd.sh", "stop"); err != nil {
+		errs = append(errs, err)
+	}
+	// Unpinning detaches the cgroup programs pinned at the cgroup2 root.
+	if err := bpf.Unpin(env.pinPath); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func teardown() error {
+	armors.Lock()
+	for _, a := range armors.running {
+		a.stop()
+	}
+	armors.Unlock()
+	err := teardownLeftovers()
+	if env.tmp != "" {
+		err = errors.Join(err, os.RemoveAll(env.tmp))
+	}
+	return err
+}
+
+// command runs a tool in dir and returns its stdout; an error carries its
+// stderr.
+func command(dir, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// result is what a command printed and its exit status.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+}
+
+// crictl runs crictl against the private containerd. A non-zero exit is a
+// result, not an error: tests assert on it.
+func crictl(t testing.TB, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "crictl"), append([]string{"--config", env.crictlCfg}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("crictl %v: %v", args, err)
+	}
+	return r
+}
+
+// mustCrictl runs crictl and fails the test unless it succeeds; it returns
+// the trimmed stdout (an id, for runp and create).
+func mustCrictl(t testing.TB, args ...string) string {
+	t.Helper()
+	r := crictl(t, args...)
+	if r.code != 0 {
+		t.Fatalf("crictl %s: %v", strings.Join(args, " "), r)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// pod is a running pod sandbox and the config it was created with (crictl
+// create needs it again).
+type pod struct {
+	id, config, name string
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(env.tmp, "cfg-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// runPod starts a host-network pod (no CNI here) with these annotations,
+// removed when the test ends.
+func runPod(t testing.TB, name string, annotations map[string]string) pod {
+	t.Helper()
+	name = name + "-" + randomSuffix()
+	logs := filepath.Join(env.tmp, "logs", name)
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeJSON(t, map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": podNamespace, "uid": name, "attempt": 0},
+		"annotations":   annotations,
+		"log_directory": logs,
+		"linux": map[string]any{
+			"cgroup_parent":    "/" + env.cgroupParent,
+			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
+		},
+	})
+	p := pod{id: mustCrictl(t, "runp", cfg), config: cfg, name: name}
+	t.Cleanup(func() { crictl(t, "rmp", "-f", p.id) })
+	return p
+}
+
+// createContainer creates a busybox container running cmd in p; crictl's
+// failure is returned as a result for the tests that expect one.
+func createContainer(t testing.TB, p pod, name string, cmd ...string) (string, result) {
+	t.Helper()
+	return createContainerWith(t, p, containerConfig(name, cmd))
+}
+
+// containerConfig is the CRI config of a busybox container running cmd.
+func containerConfig(name string, cmd []string) map[string]any {
+	return map[string]any{
+		"metadata": map[string]any{"name": name},
+		"image":    map[string]any{"image": env.busybox},
+		"command":  cmd,
+		"log_path": name + ".log",
+	}
+}
+
+func createContainerWith(t testing.TB, p pod, config map[string]any) (string, result) {
+	t.Helper()
+	cfg := writeJSON(t, config)
+	r := crictl(t, "create", p.id, cfg, p.config)
+	if r.code != 0 {
+		return "", r
+	}
+	return strings.TrimSpace(r.stdout), r
+}
+
+// startContainer creates and starts a container and fails the test if
+// either step fails.
+func startContainer(t testing.TB, p pod, name string, cmd ...string) string {
+	t.Helper()
+	id, r := createContainer(t, p, name, cmd...)
+	if id == "" {
+		t.Fatalf("crictl create %s in pod %s: %v", name, p.name, r)
+	}
+	mustCrictl(t, "start", id)
+	return id
+}
+
+// sleeper is a container command that runs until the pod is removed.
+var sleeper = []string{"sleep", "3600"}
+
+// execIn runs a command in a running container (crictl exec) and returns
+// its output and exit status.
+func execIn(t testing.TB, id string, cmd ...string) result {
+	t.Helper()
+	return crictl(t, append([]string{"exec", id}, cmd...)...)
+}
+
+// armor is a running nri-armor process.
+type armor struct {
+	cmd     *exec.Cmd
+	logPath string
+	metrics string // host:port
+	done    chan struct{}
+}
+
+var armors struct {
+	sync.Mutex
+	running []*armor
+}
+
+var metricsLine = regexp.MustCompile(`metrics and readiness on http://([0-9.:]+)/metrics`)
+
+// startArmor starts the nri-armor binary against the private containerd
+// and waits until it is synchronized with it (/readyz). It is killed when
+// the test ends; its log is shown when the test failed.
+func startArmor(t testing.TB) *armor {
+	t.Helper()
+	logPath := filepath.Join(env.tmp, fmt.Sprintf("nri-armor-%s.log", randomSuffix()))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(env.armorBin,
+		"-socket", env.nriSock,
+		"-policyDirs", env.policies,
+		"-bpffs", env.pinPath,
+		"-stateDir", env.stateDir,
+		"-metricsAddress", "127.0.0.1:0",
+		"-reconnectMax", "1s",
+		"-logLevel", "debug")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary killed (timeout, ^C) takes nri-armor with it; the next
+	// run removes what else it left (teardownLeftovers).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &armor{cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(a.done) }()
+	armors.Lock()
+	armors.running = append(armors.running, a)
+	armors.Unlock()
+	t.Cleanup(func() {
+		a.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("nri-armor log (%s):\n%s", logPath, b)
+		}
+	})
+	waitFor(t, "nri-armor to serve metrics", 20*time.Second, func() bool {
+		select {
+		case <-a.done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("nri-armor exited: %v\n%s", cmd.ProcessState, b)
+		default:
+		}
+		b, _ := os.ReadFile(logPath)
+		if m := metricsLine.FindSubmatch(b); m != nil {
+			a.metrics = string(m[1])
+			return true
+		}
+		return false
+	})
+	waitFor(t, "nri-armor to synchronize with containerd (/readyz)", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + a.metrics + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return a
+}
+
+// kill ends nri-armor the hard way (SIGKILL), as a crash or an OOM kill
+// would: no cleanup of its own runs.
+func (a *armor) kill(t testing.TB) {
+	t.Helper()
+	_ = a.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-a.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nri-armor did not exit after SIGKILL")
+	}
+}
+
+func (a *armor) stop() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(10 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.done
+	}
+}
+
+// metric returns the value of one series of nri-armor's /metrics, written
+// as Prometheus prints it (labels sorted by name), 0 when it is absent.
+func (a *armor) metric(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + a.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /metrics: %s: %s", resp.Status, body)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, value, ok := strings.Cut(line, " "); ok && name == series {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return v
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// wantMetric fails the test unless the series has the value.
+func (a *armor) wantMetric(t testing.TB, series string, want float64) {
+	t.Helper()
+	if got := a.metric(t, series); got != want {
+		t.Errorf("metric %s = %v, want %v", series, got, want)
+	}
+}
+
+func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writePolicy puts a policy file in nri-armor's policy directory (read at
+// start; the store also follows edits).
+func writePolicy(t testing.TB, name, content string) {
+	t.Helper()
+	testenv.WriteFile(t, env.policies, name, content)
+}

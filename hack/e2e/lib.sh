@@ -1,0 +1,25 @@
+# Sourced by hack/e2e/*.sh: where the e2e environment lives, and the pins.
+# Everything goes under one ignored folder so that a second run reuses it
+# and `rm -rf .cache/e2e` starts over.
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E_CACHE=${NRI_ARMOR_E2E_CACHE:-$E2E_ROOT/.cache/e2e}
+E2E_BIN=$E2E_CACHE/bin
+E2E_IMAGES=$E2E_CACHE/images
+# The private containerd's root, state, sockets, config and logs.
+E2E_RUN=$E2E_CACHE/run
+# Names this checkout's node-wide leftovers (bpffs pins, cgroups), so that
+# e2e runs of two checkouts on one node never meet.
+E2E_ID=$(printf %s "$E2E_CACHE" | sha256sum | cut -c1-8)
+# The test pods' cgroup parent (in every hierarchy); containerd.sh stop
+# kills what is left in it and removes it.
+E2E_CGROUP_PARENT=nri-armor-e2e-$E2E_ID
+
+CONTAINERD_VERSION=v2.4.2
+CRICTL_VERSION=v1.37.0
+# Local images (no registry): the names the tests and the config use.
+E2E_BUSYBOX_IMAGE=nri-armor.local/e2e/busybox:1
+E2E_PAUSE_IMAGE=nri-armor.local/e2e/pause:1
+
+# say prints a progress line (long steps print one before they start).
+say() { echo "e2e: $*" >&2; }
+die() { echo "e2e: error: $*" >&2; exit 1; }

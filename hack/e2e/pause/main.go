@@ -1,0 +1,27 @@
+// Command pause is the e2e tests' sandbox ("pause") image: it holds the pod's
+// namespaces open until it is told to stop, and reaps orphans as PID 1 does.
+// A registry's pause image is out of reach here; this is built locally by
+// hack/e2e/setup.sh (CGO_ENABLED=0, so the image needs nothing else).
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sig {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# hack/e2e/setup.sh: installs what the end-to-end tests need, cached in
+# .cache/e2e (NRI_ARMOR_E2E_CACHE): Debian packages (runc, busybox-static,
+# jq), containerd/ctr/containerd-shim-runc-v2 and crictl built from
+# the Go module proxy at pinned versions, and two local OCI image archives
+# (no registry is reachable): a busybox image with test files and the nettool
+# probe, and a pause image. Idempotent: what is cached is not redone.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+export LC_ALL=C
+
+need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root"; }
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+for pkg in runc busybox-static jq; do
+	dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+	need_root "apt-get install ${missing[*]}"
+	say "apt-get install ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || die "Go is required (go not on PATH)"
+
+# --- Pinned Go tools -------------------------------------------------------
+mkdir -p "$E2E_BIN" "$E2E_IMAGES"
+# A stamp per tool records the version built, so a new pin rebuilds it.
+install_tool() { # NAME VERSION PACKAGE
+	local name=$1 version=$2 pkg=$3
+	if [ -x "$E2E_BIN/$name" ] && [ "$(cat "$E2E_BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
+		return
+	fi
+	say "go install $pkg@$version (a few minutes the first time)"
+	GOBIN=$E2E_BIN go install "$pkg@$version"
+	echo "$version" >"$E2E_BIN/.$name.version"
+}
+install_tool containerd "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/containerd
+install_tool ctr "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/ctr
+install_tool containerd-shim-runc-v2 "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+install_tool crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
+
+# --- Local OCI images ------------------------------------------------------
+# The helpers are built from this checkout; a changed source rebuilds the
+# images (the stamp is a hash over every input).
+stamp=$( (cat "$0" "$(dirname "$0")/lib.sh" "$E2E_ROOT"/hack/e2e/{pause,nettool}/*.go; dpkg -s busybox-static | grep '^Version') | sha256sum | cut -c1-16)
+if [ "$(cat "$E2E_IMAGES/.stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ]; then
+	say "images up to date ($E2E_IMAGES)"
+	exit 0
+fi
+say "building local images (busybox, pause)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$E2E_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$work/pause.bin" ./hack/e2e/pause &&
+	CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$work/nettool" ./hack/e2e/nettool)
+
+# oci_archive DIR NAME OUT CONFIG_JSON: packs rootfs DIR as one uncompressed
+# layer into an OCI image layout tar named NAME (io.containerd.image.name is
+# what `ctr images import` names the image by). Fixed mtimes and owners make
+# the layer, and so the image id, the same on every build.
+oci_archive() {
+	local dir=$1 name=$2 out=$3 cfg=$4 lay=$work/layout
+	rm -rf "$lay" && mkdir -p "$lay/blobs/sha256"
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf "$lay/layer.tar" .
+	local ld ls cd cs md ms
+	ld=$(sha256sum "$lay/layer.tar" | cut -d' ' -f1) ls=$(stat -c %s "$lay/layer.tar")
+	mv "$lay/layer.tar" "$lay/blobs/sha256/$ld"
+	jq -cn --argjson c "$cfg" --arg diff "sha256:$ld" \
+		'{architecture: "amd64", os: "linux", config: $c, rootfs: {type: "layers", diff_ids: [$diff]}}' >"$lay/config.json"
+	cd=$(sha256sum "$lay/config.json" | cut -d' ' -f1) cs=$(stat -c %s "$lay/config.json")
+	mv "$lay/config.json" "$lay/blobs/sha256/$cd"
+	jq -cn --arg cd "sha256:$cd" --argjson cs "$cs" --arg ld "sha256:$ld" --argjson ls "$ls" \
+		'{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+		  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $cd, size: $cs},
+		  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $ld, size: $ls}]}' >"$lay/manifest.json"
+	md=$(sha256sum "$lay/manifest.json" | cut -d' ' -f1) ms=$(stat -c %s "$lay/manifest.json")
+	mv "$lay/manifest.json" "$lay/blobs/sha256/$md"
+	jq -cn --arg md "sha256:$md" --argjson ms "$ms" --arg name "$name" \
+		'{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $md, size: $ms,
+		  annotations: {"io.containerd.image.name": $name, "org.opencontainers.image.ref.name": ($name | sub(".*:"; ""))}}]}' >"$lay/index.json"
+	echo '{"imageLayoutVersion":"1.0.0"}' >"$lay/oci-layout"
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$lay" -cf "$out.tmp" oci-layout index.json blobs
+	mv "$out.tmp" "$out"
+}
+
+# busybox: busybox-static with a link per applet, plus what the tests probe:
+# a secret file, a fake package manager, and nettool.
+rf=$work/busybox
+mkdir -p "$rf"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp,root,proc,sys,dev,run,var/tmp}
+chmod 1777 "$rf/tmp" "$rf/var/tmp"
+cp /bin/busybox "$rf/bin/busybox"
+for applet in $(/bin/busybox --list); do
+	[ -e "$rf/bin/$applet" ] || ln -s busybox "$rf/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rf/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$rf/etc/group"
+printf 'root:$6$e2e$not-a-real-hash:19000:0:99999:7:::\n' >"$rf/etc/shadow"
+chmod 0640 "$rf/etc/shadow"
+printf '#!/bin/sh\necho "apt-get (fake): $*"\n' >"$rf/usr/bin/apt-get"
+chmod 0755 "$rf/usr/bin/apt-get"
+cp "$work/nettool" "$rf/usr/local/bin/nettool"
+oci_archive "$rf" "$E2E_BUSYBOX_IMAGE" "$E2E_IMAGES/busybox.tar" \
+	'{"Env":["PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin"],"Cmd":["/bin/sh"],"WorkingDir":"/"}'
+
+rf=$work/pause-rootfs
+mkdir -p "$rf"
+cp "$work/pause.bin" "$rf/pause"
+oci_archive "$rf" "$E2E_PAUSE_IMAGE" "$E2E_IMAGES/pause.tar" '{"Entrypoint":["/pause"]}'
+
+echo "$stamp" >"$E2E_IMAGES/.stamp"
+say "images built: $E2E_IMAGES/busybox.tar ($E2E_BUSYBOX_IMAGE), $E2E_IMAGES/pause.tar ($E2E_PAUSE_IMAGE)"
