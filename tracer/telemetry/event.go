@@ -1,0 +1,42 @@
+package telemetry
+
+import "net/netip"
+
+// Kind is what a telemetry event observed.
+type Kind uint8
+
+// Kinds of telemetry events.
+const (
+	KindExec    Kind = iota + 1 // sched_process_exec: a successful execve
+	KindExit                    // sched_process_exit
+	KindFork                    // sched_process_fork
+	KindOpen                    // sys_enter/exit_openat, openat2 (with the exit status)
+	KindSocket                  // socket(2)
+	KindConnect                 // connect(2)
+	KindBind                    // bind(2)
+	KindAccept                  // accept/accept4(2)
+	KindCapable                 // capability/cap_capable, where the kernel has it
+)
+
+// Event is one decoded telemetry event. The shape is shared with package
+// tracer; fields that do not apply to a Kind are zero.
+type Event struct {
+	Kind     Kind
+	CgroupID uint64
+	BootNs   uint64 // CLOCK_BOOTTIME
+	PID      uint32 // thread id
+	TGID     uint32 // process id
+	PPID     uint32 // parent's tgid
+	UID      uint32
+	Comm     string
+	// Path: exec — the executable's path as the kernel resolved it;
+	// open — the path as passed to openat (may be relative: Cwd-less).
+	Path  string
+	Flags uint32 // open flags (O_WRONLY, O_RDWR, O_CREAT …)
+	Ret   int64  // the syscall's return: fd, 0 or -errno; exit: exit code
+	// Network: address family, socket type and protocol, and the peer or
+	// bound address when the syscall carried one.
+	Family, SockType, Protocol uint32
+	Addr                       netip.AddrPort
+	Capability                 int // KindCapable: CAP_* number
+}
