@@ -184,12 +184,24 @@ struct tel_event {
 
 #define HDR_SIZE __builtin_offsetof(struct tel_event, path)
 
+/* What the exit program still has to read from the caller's memory. A
+ * read at enter fails when the page is not resident (tracepoint programs
+ * cannot fault it in); by the exit the kernel has read the same bytes, so
+ * they are resident then. Accept's peer address exists only at exit. */
+enum {
+	REREAD_NONE = 0,
+	REREAD_PATH,   /* the path at uaddr */
+	REREAD_ADDR,   /* a sockaddr of ulen bytes at uaddr */
+	REREAD_ACCEPT, /* a sockaddr at uaddr, its length at the pointer ulen */
+};
+
 /* A thread's syscall between its enter and its exit. */
 struct pending {
-	__u64 uaddr;   /* accept: the caller's sockaddr buffer, read at exit */
-	__u64 ulen;    /* accept: the caller's addrlen pointer */
-	__s32 nr;      /* the syscall waiting for its exit, plus one; 0: none */
-	__u32 pad;
+	__u64 uaddr;
+	__u64 ulen;
+	__s32 nr;     /* the syscall waiting for its exit, plus one; 0: none */
+	__u8 reread;  /* REREAD_* */
+	__u8 pad[3];
 	struct tel_event ev;
 };
 
@@ -374,6 +386,7 @@ static __always_inline struct pending *begin(struct sys_enter_ctx *ctx, __u32 cl
 	}
 	fill(&p->ev, kind, cgid);
 	p->nr = ctx->nr + 1;
+	p->reread = REREAD_NONE;
 	return p;
 }
 
@@ -381,6 +394,10 @@ static __always_inline void read_path(struct pending *p, const char *upath)
 {
 	long n = bpf_probe_read_user_str(p->ev.path, PATH_MAX, upath);
 	p->ev.path_len = n > 1 ? n - 1 : 0;
+	if (n <= 0) {
+		p->uaddr = (__u64)upath;
+		p->reread = REREAD_PATH;
+	}
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -437,12 +454,15 @@ static __always_inline void sock_info(struct tel_event *e, int fd)
 }
 
 /* read_addr copies the sockaddr the caller passed (len bytes at u): an
- * IPv4 or IPv6 address and port, or a unix socket's path. */
-static __always_inline void read_addr(struct tel_event *e, const void *u, __u64 len)
+ * IPv4 or IPv6 address and port, or a unix socket's path. It returns
+ * whether the caller's memory could be read. */
+static __always_inline bool read_addr(struct tel_event *e, const void *u, __u64 len)
 {
 	__u16 fam = 0;
-	if (!u || len < 2 || bpf_probe_read_user(&fam, sizeof(fam), u))
-		return;
+	if (!u || len < 2)
+		return true;
+	if (bpf_probe_read_user(&fam, sizeof(fam), u))
+		return false;
 	e->addr_family = fam;
 	if (fam == AF_INET && len >= 8) {
 		bpf_probe_read_user(&e->port, 2, u + 2);
@@ -458,6 +478,7 @@ static __always_inline void read_addr(struct tel_event *e, const void *u, __u64 
 		if (!bpf_probe_read_user(e->path, n, u + 2))
 			e->path_len = n;
 	}
+	return true;
 }
 
 SEC("tracepoint/syscalls/sys_enter_socket")
@@ -480,7 +501,11 @@ static __always_inline int enter_addr(struct sys_enter_ctx *ctx, __u8 kind)
 	struct pending *p = begin(ctx, V_NETWORK, kind);
 	if (p) {
 		sock_info(&p->ev, ctx->args[0]);
-		read_addr(&p->ev, (const void *)ctx->args[1], ctx->args[2]);
+		if (!read_addr(&p->ev, (const void *)ctx->args[1], ctx->args[2])) {
+			p->uaddr = ctx->args[1];
+			p->ulen = ctx->args[2];
+			p->reread = REREAD_ADDR;
+		}
 	}
 	return 0;
 }
@@ -505,6 +530,7 @@ static __always_inline struct pending *enter_accept(struct sys_enter_ctx *ctx)
 	if (p) {
 		p->uaddr = ctx->args[1];
 		p->ulen = ctx->args[2];
+		p->reread = REREAD_ACCEPT;
 	}
 	return p;
 }
@@ -538,7 +564,12 @@ int tel_sys_exit(struct sys_exit_ctx *ctx)
 	e->ret = ctx->ret;
 	if (ctx->ret >= 0 && (e->kind == K_SOCKET || e->kind == K_ACCEPT))
 		sock_info(e, ctx->ret); /* the new socket: its real protocol */
-	if (ctx->ret >= 0 && e->kind == K_ACCEPT && p->uaddr) {
+	if (p->reread == REREAD_PATH) {
+		long n = bpf_probe_read_user_str(e->path, PATH_MAX, (void *)p->uaddr);
+		e->path_len = n > 1 ? n - 1 : 0;
+	} else if (p->reread == REREAD_ADDR) {
+		read_addr(e, (const void *)p->uaddr, p->ulen);
+	} else if (p->reread == REREAD_ACCEPT && ctx->ret >= 0) {
 		int len = 0;
 		if (p->ulen)
 			bpf_probe_read_user(&len, sizeof(len), (void *)p->ulen);

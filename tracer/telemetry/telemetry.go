@@ -221,7 +221,7 @@ func (t *Telemetry) attachOne(a attachment) error {
 	}
 	if t.cfg.PinPath != "" {
 		pin := filepath.Join(t.cfg.PinPath, "links", a.pinName())
-		tmp := pin + ".new"
+		tmp := pin + "_new" // bpffs refuses names with a dot
 		_ = os.Remove(tmp)
 		if err := l.Pin(tmp); err != nil {
 			l.Close()
@@ -377,6 +377,9 @@ func (t *Telemetry) Attached() map[string]error {
 // detaches the programs; with one, they keep reporting into the pinned ring
 // buffer until Unpin.
 func (t *Telemetry) Close() error {
+	if t.coll == nil {
+		return nil // closed already
+	}
 	if t.rd != nil {
 		t.rd.Close()
 	}
@@ -384,6 +387,7 @@ func (t *Telemetry) Close() error {
 		l.Close()
 	}
 	t.coll.Close()
+	t.coll, t.links = nil, nil
 	return nil
 }
 

@@ -14,12 +14,13 @@ import (
 )
 
 type telemetryPending struct {
-	_     structs.HostLayout
-	Uaddr uint64
-	Ulen  uint64
-	Nr    int32
-	Pad   uint32
-	Ev    telemetryTelEvent
+	_      structs.HostLayout
+	Uaddr  uint64
+	Ulen   uint64
+	Nr     int32
+	Reread uint8
+	Pad    [3]uint8
+	Ev     telemetryTelEvent
 }
 
 type telemetryTelEvent struct {
