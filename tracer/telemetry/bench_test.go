@@ -125,13 +125,14 @@ func drain(tl *Telemetry, cg uint64, got *atomic.Int64) (stop func()) {
 }
 
 // BenchmarkReaderThroughput: an open+close loop in a watched cgroup on CPU
-// 0 for 10 s, the reader on CPU 1. First at full speed; if events are lost,
+// 0 for 10 s, the reader on CPU 1, a 4 MiB ring (NRI_ARMOR_BENCH_RING_MIB). First at full speed; if events are lost,
 // again paced at 90% of the rate the reader kept up with, which must lose
 // none. Prints events/s received and lost.
 func BenchmarkReaderThroughput(b *testing.B) {
 	testenv.RequireRoot(b)
 	secs := envFloat("NRI_ARMOR_BENCH_SECONDS", 10)
-	tl, err := Open(Config{RingBytes: 64 << 20})
+	ringMiB := int(envFloat("NRI_ARMOR_BENCH_RING_MIB", 4))
+	tl, err := Open(Config{RingBytes: ringMiB << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func BenchmarkReaderThroughput(b *testing.B) {
 			n, float64(n)/el, got.Load(), float64(got.Load())/el, lost)
 		return float64(n) / el, float64(got.Load()) / el, lost
 	}
-	fmt.Printf("\nreader throughput: open+close loop on CPU 0 in a watched cgroup, reader on CPU 1, %.0f s, 64 MiB ring\n", secs)
+	fmt.Printf("\nreader throughput: open+close loop on CPU 0 in a watched cgroup, reader on CPU 1, %.0f s, %d MiB ring\n", secs, ringMiB)
 	_, recv, lost := run(0)
 	rate := recv
 	for lost > 0 && rate > 1000 {
@@ -285,4 +286,19 @@ func envFloat(name string, def float64) float64 {
 		return v
 	}
 	return def
+}
+
+// BenchmarkDecode: what the reader spends per event besides the ring.
+func BenchmarkDecode(b *testing.B) {
+	rec := make([]byte, evHdr+32)
+	rec[offKind] = byte(KindOpen)
+	rec[offPathLen] = 32
+	copy(rec[offComm:], "app")
+	var d decoder
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.decode(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -40,8 +40,28 @@ const (
 	afInet6 = 10
 )
 
+// decoder keeps the last command name it made into a string: events come
+// in runs from one process, and reusing it saves an allocation per event.
+type decoder struct {
+	comm    [16]byte
+	commStr string
+}
+
+func (d *decoder) commOf(b []byte) string {
+	if d.commStr == "" || !bytes.Equal(b, d.comm[:]) {
+		copy(d.comm[:], b)
+		d.commStr = cString(b)
+	}
+	return d.commStr
+}
+
 // decode turns one ring buffer record into an Event.
 func decode(b []byte) (Event, error) {
+	var d decoder
+	return d.decode(b)
+}
+
+func (d *decoder) decode(b []byte) (Event, error) {
 	if len(b) < evHdr {
 		return Event{}, fmt.Errorf("telemetry record of %d bytes, shorter than its %d-byte header", len(b), evHdr)
 	}
@@ -55,7 +75,7 @@ func decode(b []byte) (Event, error) {
 		TGID:       u32(offTgid),
 		PPID:       u32(offPpid),
 		UID:        u32(offUID),
-		Comm:       cString(b[offComm : offComm+16]),
+		Comm:       d.commOf(b[offComm : offComm+16]),
 		Flags:      u32(offFlags),
 		Ret:        int64(ne.Uint64(b[offRet:])),
 		Family:     u32(offFamily),

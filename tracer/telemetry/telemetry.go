@@ -125,10 +125,13 @@ type Telemetry struct {
 	maps     telemetryMaps
 	links    []link.Link
 	attached map[string]error
+	running  map[string]*ebpf.Program // by program name: what the links run
 
 	readMu sync.Mutex
 	rd     *ringbuf.Reader
 	rec    ringbuf.Record
+	armed  bool // the reader's deadline is in the future
+	dec    decoder
 }
 
 // Open loads the programs (or re-opens the pinned maps under cfg.PinPath),
@@ -172,7 +175,7 @@ func Open(cfg Config) (*Telemetry, error) {
 		}
 		return nil, fmt.Errorf("loading telemetry programs: %w", err)
 	}
-	t := &Telemetry{cfg: cfg, coll: coll, attached: map[string]error{}}
+	t := &Telemetry{cfg: cfg, coll: coll, attached: map[string]error{}, running: map[string]*ebpf.Program{}}
 	if err := coll.Assign(&t.maps); err != nil {
 		coll.Close()
 		return nil, err
@@ -188,9 +191,12 @@ func Open(cfg Config) (*Telemetry, error) {
 	return t, nil
 }
 
-// attach links each program to its tracepoints. With a pin path, each new
-// link is pinned over the previous run's (a rename: the old link goes when
-// its pin does), so a restart leaves no gap, at worst a few duplicates.
+// attach links each program to its tracepoints. With a pin path, a link
+// pinned by a previous run is kept when its program is the same (same tag):
+// a restart then has neither gap nor duplicates. A changed program's link
+// is replaced: the new one is pinned over the old (a rename), so there is
+// no gap, but the old one is detached by the kernel a little later
+// (asynchronously), and for that while both report.
 func (t *Telemetry) attach() error {
 	for _, a := range attachments {
 		err := t.attachOne(a)
@@ -209,6 +215,18 @@ func (t *Telemetry) attachOne(a attachment) error {
 			return err
 		}
 	}
+	pin := ""
+	if t.cfg.PinPath != "" {
+		pin = filepath.Join(t.cfg.PinPath, "links", a.pinName())
+		if old, err := link.LoadPinnedLink(pin, nil); err == nil {
+			if running := sameProgram(old, prog); running != nil {
+				t.links = append(t.links, old)
+				t.keep(a.prog, running)
+				return nil
+			}
+			old.Close()
+		}
+	}
 	var l link.Link
 	var err error
 	if a.group == "" {
@@ -219,8 +237,7 @@ func (t *Telemetry) attachOne(a attachment) error {
 	if err != nil {
 		return err
 	}
-	if t.cfg.PinPath != "" {
-		pin := filepath.Join(t.cfg.PinPath, "links", a.pinName())
+	if pin != "" {
 		tmp := pin + "_new" // bpffs refuses names with a dot
 		_ = os.Remove(tmp)
 		if err := l.Pin(tmp); err != nil {
@@ -233,7 +250,37 @@ func (t *Telemetry) attachOne(a attachment) error {
 		}
 	}
 	t.links = append(t.links, l)
+	t.keep(a.prog, prog)
 	return nil
+}
+
+// keep records the program that runs for name (for Stats): the one loaded
+// now, or the one a kept pinned link runs.
+func (t *Telemetry) keep(name string, p *ebpf.Program) {
+	if old := t.running[name]; old != nil && old != p && old != t.coll.Programs[name] {
+		old.Close()
+	}
+	t.running[name] = p
+}
+
+// sameProgram returns the program that pinned link l runs if it has the
+// tag (a hash of the instructions, map references aside) of p, else nil.
+func sameProgram(l link.Link, p *ebpf.Program) *ebpf.Program {
+	li, err := l.Info()
+	if err != nil {
+		return nil
+	}
+	old, err := ebpf.NewProgramFromID(li.Program)
+	if err != nil {
+		return nil
+	}
+	oi, err1 := old.Info()
+	ni, err2 := p.Info()
+	if err1 != nil || err2 != nil || oi.Tag != ni.Tag {
+		old.Close()
+		return nil
+	}
+	return old
 }
 
 // checkCapCapableFormat verifies that the kernel's cap_capable record has
@@ -324,15 +371,22 @@ func (t *Telemetry) Read(ctx context.Context) (Event, error) {
 		if err := ctx.Err(); err != nil {
 			return Event{}, err
 		}
-		t.rd.SetDeadline(time.Now().Add(t.cfg.PollInterval))
+		// The deadline is renewed only once it has passed: while records
+		// are pending the reader does not wait at all, and reading the
+		// clock per event would cost the reader a tenth of its time.
+		if !t.armed {
+			t.rd.SetDeadline(time.Now().Add(t.cfg.PollInterval))
+			t.armed = true
+		}
 		err := t.rd.ReadInto(&t.rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.armed = false
 			continue
 		}
 		if err != nil {
 			return Event{}, fmt.Errorf("reading telemetry events: %w", err)
 		}
-		return decode(t.rec.RawSample)
+		return t.dec.decode(t.rec.RawSample)
 	}
 }
 
@@ -350,11 +404,13 @@ func (t *Telemetry) Lost() uint64 {
 	return n
 }
 
-// Stats returns each program's run count and run time; the kernel counts
-// them only while kernel.bpf_stats_enabled is 1 (or ebpf.EnableStats holds).
+// Stats returns each attached program's run count and run time (by
+// program name, e.g. tel_enter_openat; tel_sys_exit serves every sys_exit
+// tracepoint); the kernel counts them only while kernel.bpf_stats_enabled
+// is 1 (or ebpf.EnableStats holds).
 func (t *Telemetry) Stats() map[string]ebpf.ProgramStats {
 	out := map[string]ebpf.ProgramStats{}
-	for name, p := range t.coll.Programs {
+	for name, p := range t.running {
 		if st, err := p.Stats(); err == nil {
 			out[name] = *st
 		}
@@ -385,6 +441,11 @@ func (t *Telemetry) Close() error {
 	}
 	for _, l := range t.links {
 		l.Close()
+	}
+	for name, p := range t.running {
+		if p != t.coll.Programs[name] {
+			p.Close()
+		}
 	}
 	t.coll.Close()
 	t.coll, t.links = nil, nil
