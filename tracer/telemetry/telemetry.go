@@ -43,8 +43,9 @@ type Config struct {
 	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two,
 	// at least a page).
 	RingBytes int
-	// WakeupBytes: the reader is woken once this much is pending (default
-	// 64 KiB); fewer bytes wait for the next PollInterval.
+	// WakeupBytes: the reader is woken each time this much more is pending
+	// (default 64 KiB, at most a quarter of RingBytes); fewer bytes wait for
+	// the next PollInterval.
 	WakeupBytes int
 	// PollInterval bounds how long Read leaves a lone event unread and
 	// how long it takes to notice a cancelled context (default 100 ms).
@@ -150,6 +151,10 @@ func Open(cfg Config) (*Telemetry, error) {
 	}
 	spec.Maps[telemetryMapVisible].MaxEntries = uint32(cfg.MaxCgroups)
 	spec.Maps[telemetryMapEvents].MaxEntries = uint32(cfg.RingBytes)
+	// A threshold the ring cannot hold would never wake the reader.
+	if cfg.WakeupBytes > cfg.RingBytes/2 {
+		cfg.WakeupBytes = cfg.RingBytes / 4
+	}
 	if err := spec.Variables[telemetryVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
 		return nil, err
 	}

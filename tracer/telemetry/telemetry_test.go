@@ -549,3 +549,38 @@ func TestDecodeRejects(t *testing.T) {
 		t.Errorf("decode = %+v, %v", ev, err)
 	}
 }
+
+// TestWakeup: with a poll interval far longer than the test, a burst of
+// events larger than WakeupBytes still wakes the reader (a forced wake-up
+// in the kernel).
+func TestWakeup(t *testing.T) {
+	tl := openTelemetry(t, Config{PollInterval: time.Minute, WakeupBytes: 4096})
+	cg := testenv.NewCgroup(t)
+	if err := tl.Watch(cg.ID, VisFile); err != nil {
+		t.Fatal(err)
+	}
+	file := testenv.WriteFile(t, t.TempDir(), "f", "x")
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := tl.Read(ctx) // arms the one-minute deadline, then sleeps
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	cmd := child(t, cg, "burst", "T_FILE="+file, "T_N=200")
+	cmd.Stdin = strings.NewReader("go\n")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("reader woken %v after the burst began", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a burst of 200 events did not wake the reader")
+	}
+}
