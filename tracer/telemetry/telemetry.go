@@ -50,6 +50,9 @@ type Config struct {
 	// PollInterval bounds how long Read leaves a lone event unread and
 	// how long it takes to notice a cancelled context (default 100 ms).
 	PollInterval time.Duration
+	// SkipCapabilities leaves capability/cap_capable unattached: it runs
+	// on every capability check of every process on the node.
+	SkipCapabilities bool
 }
 
 // DefaultPinPath is where armor-tracer pins its telemetry state.
@@ -216,6 +219,9 @@ func (t *Telemetry) attach() error {
 func (t *Telemetry) attachOne(a attachment) error {
 	prog := t.coll.Programs[a.prog]
 	if a.key() == "capability/cap_capable" {
+		if t.cfg.SkipCapabilities {
+			return errors.New("not attached: Config.SkipCapabilities")
+		}
 		if err := checkCapCapableFormat(); err != nil {
 			return err
 		}
@@ -444,9 +450,13 @@ func (t *Telemetry) Close() error {
 	if t.rd != nil {
 		t.rd.Close()
 	}
+	// Detaching a tracepoint waits for an RCU grace period (about 60 ms
+	// here); closing the links one after the other took over a second.
+	var wg sync.WaitGroup
 	for _, l := range t.links {
-		l.Close()
+		wg.Go(func() { l.Close() })
 	}
+	wg.Wait()
 	for name, p := range t.running {
 		if p != t.coll.Programs[name] {
 			p.Close()

@@ -528,6 +528,19 @@ func TestPinnedRestart(t *testing.T) {
 	}
 }
 
+// TestSkipCapabilities: the option leaves cap_capable alone and says so.
+func TestSkipCapabilities(t *testing.T) {
+	tl := openTelemetry(t, Config{SkipCapabilities: true})
+	for k, err := range tl.Attached() {
+		if (err != nil) != (k == "capability/cap_capable") {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	if _, ok := tl.Stats()[telemetryProgTelCapable]; ok {
+		t.Error("Stats reports tel_capable, which runs nowhere")
+	}
+}
+
 // TestDecodeRejects: records that are too short or name an impossible
 // path length or kind are errors, not garbage events.
 func TestDecodeRejects(t *testing.T) {
