@@ -294,9 +294,10 @@ func sameProgram(l link.Link, p *ebpf.Program) *ebpf.Program {
 	return old
 }
 
-// checkCapCapableFormat verifies that the kernel's cap_capable record has
-// the layout tel_capable reads (it changed in Linux 6.13; classic
-// tracepoint fields are not relocated by CO-RE).
+// checkCapCapableFormat verifies that the kernel has the cap_capable
+// tracepoint (recent kernels only: Debian 12's 6.1 has none) with the
+// layout tel_capable reads (classic tracepoint fields are not relocated by
+// CO-RE).
 func checkCapCapableFormat() error {
 	var format []byte
 	var err error

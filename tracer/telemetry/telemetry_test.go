@@ -273,8 +273,12 @@ func closedPort(t *testing.T) int {
 // accepts; every event is decoded exactly as the process saw it.
 func TestEvents(t *testing.T) {
 	tl := openTelemetry(t, Config{})
+	// Every tracepoint attaches; cap_capable exists on recent kernels only
+	// (Debian 12's 6.1 has none): where tracefs lacks it, it is only
+	// reported, and no capability event is expected.
+	caps := checkCapCapableFormat() == nil
 	for k, err := range tl.Attached() {
-		if err != nil {
+		if err != nil && (caps || k != "capability/cap_capable") {
 			t.Errorf("%s not attached: %v", k, err)
 		}
 	}
@@ -314,6 +318,9 @@ func TestEvents(t *testing.T) {
 		{Kind: KindExec, PID: uint32(pid), Path: cmd.Path, Comm: comm},
 	}
 	for _, e := range want {
+		if e.Kind == KindCapable && !caps {
+			continue
+		}
 		e.Comm = comm
 		wantAll = append(wantAll, e)
 	}
