@@ -106,6 +106,8 @@ struct task_struct___tel {
 	int pid;
 	int tgid;
 	int exit_code;
+	__u64 start_time;
+	struct task_struct___tel *group_leader;
 	struct task_struct *real_parent;
 	struct css_set___tel *cgroups;
 	struct files_struct___tel *files;
@@ -239,6 +241,24 @@ struct {
 	__type(value, struct pending);
 } pending SEC(".maps");
 
+/* Processes whose exit was reported, by tgid and start time (a tgid can be
+ * reused, a start time makes it unique). The entries matter only while a
+ * process's threads exit; the least recently used go. */
+struct exit_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start;
+};
+
+#define MAP_TYPE_LRU_HASH 9 /* BPF_MAP_TYPE_LRU_HASH: not in bpf/include */
+
+struct {
+	__uint(type, MAP_TYPE_LRU_HASH);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+	__uint(max_entries, 4096);
+} exited SEC(".maps");
+
 /* Exec's event is built here: its path can be PATH_MAX long. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -345,12 +365,19 @@ int tel_exit(void *ctx)
 	if (!(visibility(&cgid) & V_PROCESS))
 		return 0;
 	/* The tracepoint fires for every thread; report the process once, when
-	 * its last thread goes (the group's live count already dropped). */
-	struct task_struct___tel *t = (void *)bpf_get_current_task();
-	if (BPF_CORE_READ(t, signal, live.counter) != 0)
+	 * its last thread goes (the group's live count already dropped). Two
+	 * threads exiting at once can both see the count at 0 (older kernels'
+	 * tracepoint has no group_dead field), so the first one to claim the
+	 * process in `exited` reports it. */
+	struct task_struct___tel *t = (void *)bpf_get_current_task_btf();
+	if (t->signal->live.counter != 0)
+		return 0;
+	struct exit_key k = {.tgid = t->tgid, .start = t->group_leader->start_time};
+	__u8 one = 1;
+	if (bpf_map_update_elem(&exited, &k, &one, BPF_NOEXIST))
 		return 0;
 	/* A wait(2) status: the exit code, or the terminating signal. */
-	int code = BPF_CORE_READ(t, exit_code);
+	int code = t->exit_code;
 	EMIT_FIXED(K_EXIT, cgid, {
 		e->ret = code & 0x7f ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
 	});

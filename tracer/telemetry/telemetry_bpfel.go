@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type telemetryExitKey struct {
+	_     structs.HostLayout
+	Tgid  uint32
+	Pad   uint32
+	Start uint64
+}
+
 type telemetryPending struct {
 	_      structs.HostLayout
 	Uaddr  uint64
@@ -52,6 +59,7 @@ type telemetryTelEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	telemetryMapEvents           = "events"
+	telemetryMapExited           = "exited"
 	telemetryMapLost             = "lost"
 	telemetryMapPending          = "pending"
 	telemetryMapScratch          = "scratch"
@@ -134,6 +142,7 @@ type telemetryProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type telemetryMapSpecs struct {
 	Events  *ebpf.MapSpec `ebpf:"events"`
+	Exited  *ebpf.MapSpec `ebpf:"exited"`
 	Lost    *ebpf.MapSpec `ebpf:"lost"`
 	Pending *ebpf.MapSpec `ebpf:"pending"`
 	Scratch *ebpf.MapSpec `ebpf:"scratch"`
@@ -168,6 +177,7 @@ func (o *telemetryObjects) Close() error {
 // It can be passed to loadTelemetryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type telemetryMaps struct {
 	Events  *ebpf.Map `ebpf:"events"`
+	Exited  *ebpf.Map `ebpf:"exited"`
 	Lost    *ebpf.Map `ebpf:"lost"`
 	Pending *ebpf.Map `ebpf:"pending"`
 	Scratch *ebpf.Map `ebpf:"scratch"`
@@ -177,6 +187,7 @@ type telemetryMaps struct {
 func (m *telemetryMaps) Close() error {
 	return _TelemetryClose(
 		m.Events,
+		m.Exited,
 		m.Lost,
 		m.Pending,
 		m.Scratch,

@@ -535,6 +535,46 @@ func TestPinnedRestart(t *testing.T) {
 	}
 }
 
+// TestOneExitPerProcess: a Go process's threads all exit at once
+// (exit_group), and more than one can see its live count at zero; each
+// process is still reported once.
+func TestOneExitPerProcess(t *testing.T) {
+	tl := openTelemetry(t, Config{})
+	cg := testenv.NewCgroup(t)
+	if err := tl.Watch(cg.ID, VisProcess); err != nil {
+		t.Fatal(err)
+	}
+	exits := map[uint32]int{}
+	for i := 0; i < 20; i++ {
+		pid := runIn(t, cg)
+		for _, e := range collect(t, tl, exitOf(pid)) {
+			if e.Kind == KindExit {
+				exits[e.TGID]++
+			}
+		}
+	}
+	// A duplicate of the last process's exit would come after it.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	for {
+		e, err := tl.Read(ctx)
+		if err != nil {
+			break
+		}
+		if e.Kind == KindExit {
+			exits[e.TGID]++
+		}
+	}
+	if len(exits) != 20 {
+		t.Errorf("exits of %d processes, want 20", len(exits))
+	}
+	for pid, n := range exits {
+		if n != 1 {
+			t.Errorf("process %d: %d exit events", pid, n)
+		}
+	}
+}
+
 // TestSkipCapabilities: the option leaves cap_capable alone and says so.
 func TestSkipCapabilities(t *testing.T) {
 	tl := openTelemetry(t, Config{SkipCapabilities: true})
