@@ -107,6 +107,7 @@ struct task_struct___tel {
 	int tgid;
 	int exit_code;
 	__u64 start_time;
+	char comm[16];
 	struct task_struct___tel *group_leader;
 	struct task_struct *real_parent;
 	struct css_set___tel *cgroups;
@@ -304,18 +305,17 @@ static __always_inline __u64 wakeup(__u64 size)
 static __always_inline void fill(struct tel_event *e, __u8 kind, __u64 cgid)
 {
 	__builtin_memset(e, 0, HDR_SIZE);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	/* A BTF pointer: plain loads, checked by the verifier, instead of a
-	 * probe-read helper call per field (half the cost of the parent's id). */
-	struct task_struct *t = bpf_get_current_task_btf();
+	 * helper call per field. */
+	struct task_struct___tel *t = (void *)bpf_get_current_task_btf();
 	e->kind = kind;
 	e->cgroup_id = cgid;
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->pid = (__u32)pid_tgid;
-	e->tgid = pid_tgid >> 32;
+	e->pid = t->pid;
+	e->tgid = t->tgid;
 	e->ppid = t->real_parent->tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
 }
 
 /* emit copies e's header and path into the ring buffer. */
