@@ -20,13 +20,15 @@
  * Syscalls are paired per thread: the enter program fills the event in the
  * thread's `pending` slot (a thread is in one syscall at a time), the exit
  * program adds the return value and submits it. The open path is read at
- * enter, as the process passed it.
+ * enter, as the process passed it (again at exit if its page was not
+ * resident at enter). A process's exit is reported once, by the first of
+ * its threads to find the process gone (`exited`).
  *
  * Events go to the `events` ring buffer without a wake-up; one is forced
- * once wakeup_bytes are pending, so the reader wakes per batch (waking per
- * event tripled the cost of an open here). The reader also polls with a
- * deadline, so a lone event waits at most that long. An event that finds no
- * room is counted in `lost`.
+ * each time the pending data crosses a multiple of wakeup_bytes, so the
+ * reader wakes per batch (waking per event tripled the cost of an open
+ * here). The reader also polls with a deadline, so a lone event waits at
+ * most that long. An event that finds no room is counted in `lost`.
  */
 #include "../../bpf/include/armor_types.h"
 #include <bpf/bpf_helpers.h>
