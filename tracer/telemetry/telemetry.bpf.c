@@ -204,6 +204,7 @@ enum {
 struct pending {
 	__u64 uaddr;
 	__u64 ulen;
+	__u64 uhow;   /* openat2: the open_how to read the flags from at exit */
 	__s32 nr;     /* the syscall waiting for its exit, plus one; 0: none */
 	__u8 reread;  /* REREAD_* */
 	__u8 pad[3];
@@ -426,6 +427,7 @@ static __always_inline struct pending *begin(struct sys_enter_ctx *ctx, __u32 cl
 	fill(&p->ev, kind, cgid);
 	p->nr = ctx->nr + 1;
 	p->reread = REREAD_NONE;
+	p->uhow = 0;
 	return p;
 }
 
@@ -467,7 +469,9 @@ int tel_enter_openat2(struct sys_enter_ctx *ctx)
 	struct pending *p = begin(ctx, V_FILE, K_OPEN);
 	if (p) {
 		__u64 flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), &((struct open_how___tel *)ctx->args[2])->flags);
+		void *how = &((struct open_how___tel *)ctx->args[2])->flags;
+		if (bpf_probe_read_user(&flags, sizeof(flags), how))
+			p->uhow = (__u64)how; /* not resident: read at exit */
 		p->ev.flags = flags;
 		read_path(p, (const char *)ctx->args[1]);
 	}
@@ -603,6 +607,11 @@ int tel_sys_exit(struct sys_exit_ctx *ctx)
 	e->ret = ctx->ret;
 	if (ctx->ret >= 0 && (e->kind == K_SOCKET || e->kind == K_ACCEPT))
 		sock_info(e, ctx->ret); /* the new socket: its real protocol */
+	if (e->kind == K_OPEN && p->uhow) {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)p->uhow);
+		e->flags = flags;
+	}
 	if (p->reread == REREAD_PATH) {
 		long n = bpf_probe_read_user_str(e->path, PATH_MAX, (void *)p->uaddr);
 		e->path_len = n > 1 ? n - 1 : 0;

@@ -24,6 +24,7 @@ type telemetryPending struct {
 	_      structs.HostLayout
 	Uaddr  uint64
 	Ulen   uint64
+	Uhow   uint64
 	Nr     int32
 	Reread uint8
 	Pad    [3]uint8

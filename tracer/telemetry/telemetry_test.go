@@ -167,6 +167,22 @@ func script() error {
 	if _, err := connectLo(uint16(port)); err != unix.ECONNREFUSED {
 		return fmt.Errorf("connect to closed port %d: %v, want ECONNREFUSED", port, err)
 	}
+	// IPv6: the same port on ::1 (refused, or unreachable where the
+	// loopback has no IPv6: the event carries what the call returned).
+	s6, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM, 0)
+	if err := check("socket6", err); err != nil {
+		return err
+	}
+	tcp6 := func(e Event) Event {
+		e.Family, e.SockType, e.Protocol = unix.AF_INET6, unix.SOCK_STREAM, unix.IPPROTO_TCP
+		return e
+	}
+	expect(tcp6(Event{Kind: KindSocket, Ret: int64(s6)}))
+	ret := int64(0)
+	if en, ok := unix.Connect(s6, &unix.SockaddrInet6{Addr: netip.IPv6Loopback().As16(), Port: port}).(unix.Errno); ok {
+		ret = -int64(en)
+	}
+	expect(tcp6(Event{Kind: KindConnect, Addr: netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port)), Ret: ret}))
 
 	// A raw socket (root: CAP_NET_RAW is checked) and a unix socket bound to a path.
 	raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
