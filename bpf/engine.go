@@ -59,6 +59,9 @@ func (c *Config) defaults() {
 	if c.WakeupBytes <= 0 {
 		c.WakeupBytes = 64 << 10
 	}
+	if c.WakeupBytes > c.RingBytes/4 {
+		c.WakeupBytes = c.RingBytes / 4 // a multiple must fit in the ring to be crossed
+	}
 }
 
 // Hook groups: which programs a node attaches is the probe's decision.
