@@ -67,6 +67,17 @@ type Config struct {
 	// RetryInterval is how often the pins and the state directory are
 	// looked for while nri-armor has not created them.
 	RetryInterval time.Duration `yaml:"retryInterval"`
+	// Telemetry loads the kernel telemetry programs (tracer/telemetry):
+	// process, file, network and capability events of the watched
+	// containers, for ContainerLog and for the rules the kernel does not
+	// enforce. TelemetryPinPath pins them ("": <bpffs>/tracer), so events
+	// keep coming while the tracer restarts; TelemetryRingBytes sizes their
+	// ring buffer; SkipCapabilities leaves capability/cap_capable off (it
+	// runs on every capability check of the node).
+	Telemetry          bool   `yaml:"telemetry"`
+	TelemetryPinPath   string `yaml:"telemetryPinPath"`
+	TelemetryRingBytes int    `yaml:"telemetryRingBytes"`
+	SkipCapabilities   bool   `yaml:"skipCapabilities"`
 	// LogLevel (debug, info, warn, error) and LogFormat (text, json) are
 	// the tracer's own log, on standard error.
 	LogLevel  string `yaml:"logLevel"`
@@ -76,27 +87,29 @@ type Config struct {
 // DefaultConfig is the configuration with nothing set.
 func DefaultConfig() Config {
 	return Config{
-		ClusterName:      "default",
-		StateDir:         state.DefaultRoot,
-		BPFFS:            bpf.DefaultPinPath,
-		ProcRoot:         "/proc",
-		Stdout:           true,
-		Format:           "kubearmor",
-		MetricsAddress:   ":9482",
-		StreamAddress:    ":9482",
-		RateBurst:        50,
-		RatePerSecond:    10,
-		ThresholdWindow:  10 * time.Second,
-		MaxContainers:    16384,
-		MaxProcesses:     65536,
-		NegativeCacheTTL: 2 * time.Second,
-		StateMaxAge:      30 * time.Second,
-		StreamBacklog:    1000,
-		StreamQueue:      1024,
-		StreamMaxClients: 64,
-		RetryInterval:    2 * time.Second,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		ClusterName:        "default",
+		StateDir:           state.DefaultRoot,
+		BPFFS:              bpf.DefaultPinPath,
+		ProcRoot:           "/proc",
+		Stdout:             true,
+		Format:             "kubearmor",
+		MetricsAddress:     ":9482",
+		StreamAddress:      ":9482",
+		RateBurst:          50,
+		RatePerSecond:      10,
+		ThresholdWindow:    10 * time.Second,
+		MaxContainers:      16384,
+		MaxProcesses:       65536,
+		NegativeCacheTTL:   2 * time.Second,
+		StateMaxAge:        30 * time.Second,
+		StreamBacklog:      1000,
+		StreamQueue:        1024,
+		StreamMaxClients:   64,
+		RetryInterval:      2 * time.Second,
+		Telemetry:          true,
+		TelemetryRingBytes: 4 << 20,
+		LogLevel:           "info",
+		LogFormat:          "text",
 	}
 }
 
@@ -147,6 +160,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("streamMaxClients must be at least 1, got %d", c.StreamMaxClients)
 	case c.RetryInterval <= 0:
 		return fmt.Errorf("retryInterval must be above 0, got %v", c.RetryInterval)
+	case c.TelemetryRingBytes < 4096 || c.TelemetryRingBytes&(c.TelemetryRingBytes-1) != 0:
+		return fmt.Errorf("telemetryRingBytes must be a power of two of at least 4096, got %d", c.TelemetryRingBytes)
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("logFormat must be text or json, got %q", c.LogFormat)
 	}
@@ -183,6 +198,10 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.StreamQueue, "streamQueue", c.StreamQueue, "messages queued per stream client before dropping")
 	fs.IntVar(&c.StreamMaxClients, "streamMaxClients", c.StreamMaxClients, "stream clients, at most")
 	fs.DurationVar(&c.RetryInterval, "retryInterval", c.RetryInterval, "how often missing pins and state are looked for")
+	fs.BoolVar(&c.Telemetry, "telemetry", c.Telemetry, "load the kernel telemetry programs")
+	fs.StringVar(&c.TelemetryPinPath, "telemetryPinPath", c.TelemetryPinPath, "where the telemetry is pinned (empty: <bpffs>/tracer)")
+	fs.IntVar(&c.TelemetryRingBytes, "telemetryRingBytes", c.TelemetryRingBytes, "telemetry ring buffer size (a power of two)")
+	fs.BoolVar(&c.SkipCapabilities, "skipCapabilities", c.SkipCapabilities, "do not trace capability checks")
 	fs.StringVar(&c.LogLevel, "logLevel", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "logFormat", c.LogFormat, "text or json")
 }

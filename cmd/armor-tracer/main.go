@@ -67,10 +67,23 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// The telemetry programs' loader (tracer/telemetry) is passed here as
-	// the TelemetrySource (and a ProgramStats) once it is wired in; until
-	// then only enforcement events come.
-	if err := tracer.Serve(ctx, cfg, log, nil); err != nil {
+	var tel tracer.TelemetrySource
+	var progs []tracer.ProgramStats
+	if cfg.Telemetry {
+		k, err := tracer.OpenTelemetry(ctx, cfg)
+		if err != nil {
+			log.Errorf("telemetry: %v", err)
+			return 1
+		}
+		defer k.Close()
+		for name, err := range k.Attached() {
+			if err != nil {
+				log.Warnf("telemetry %s: not attached: %v", name, err)
+			}
+		}
+		tel, progs = k, append(progs, k)
+	}
+	if err := tracer.Serve(ctx, cfg, log, tel, progs...); err != nil {
 		log.Errorf("%v", err)
 		return 1
 	}

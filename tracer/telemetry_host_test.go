@@ -1,0 +1,198 @@
+package tracer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/telemetry"
+)
+
+const activityEnv = "NRI_ARMOR_TRACER_ACTIVITY"
+
+func init() {
+	// The activity helper: exec TOOL, open SECRET twice, connect over TCP
+	// to ADDR, print "done", and stay alive until stdin closes (so that the
+	// tracer can read its /proc entry).
+	if args := os.Getenv(activityEnv); args != "" {
+		f := strings.Fields(args) // TOOL SECRET ADDR
+		_ = exec.Command(f[0]).Run()
+		for i := 0; i < 2; i++ {
+			if fh, err := os.Open(f[1]); err == nil {
+				fh.Close()
+			}
+		}
+		if c, err := net.Dial("tcp4", f[2]); err == nil {
+			c.Close()
+		}
+		fmt.Println("done")
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		os.Exit(0)
+	}
+}
+
+const auditPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: shop-audit, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  severity: 4
+  tags: [PCI]
+  message: watched
+  process:
+    matchPaths:
+    - path: %[1]s/tool
+  file:
+    matchPaths:
+    - path: %[1]s/secret
+  network:
+    matchProtocols:
+    - protocol: tcp
+  action: Audit
+`
+
+// TestTelemetryAlerts: on the host's own kernel, with the real telemetry
+// programs and the whole tracer (Serve): a process in a test cgroup
+// published as a container execs, opens and connects, and each Audit rule
+// the kernel does not enforce (this node: none of these classes) gives an
+// alert naming the pod, the container, the process and its parent, the
+// resource, the policy, its severity, the action and "eBPF Monitor" —
+// exactly one per open. The same activity from an unpublished cgroup gives
+// nothing.
+func TestTelemetryAlerts(t *testing.T) {
+	testenv.RequireRoot(t)
+	work := t.TempDir()
+	tool, secret := filepath.Join(work, "tool"), filepath.Join(work, "secret")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WriteFile(t, work, "secret", "s")
+	if err := os.WriteFile(tool, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+
+	cg, other := testenv.NewCgroup(t), testenv.NewCgroup(t)
+	dir, err := state.Open(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := compileYAML(t, fmt.Sprintf(auditPolicy, work))
+	if err := dir.PutSet(rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.PutContainer(state.Container{CgroupID: cg.ID, ContainerID: "c0ffee", ContainerName: "app", PodName: "web-2",
+		PodNamespace: "shop", PodLabels: map[string]string{"app": "web"}, PolicySet: rs.Digest, Mode: policy.ModeEnforce}); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig()
+	cfg.ProcRoot, cfg.StateDir, cfg.RetryInterval = "/proc", dir.Root(), 50*time.Millisecond
+	cfg.BPFFS = filepath.Join(t.TempDir(), "no-nri-armor") // no enforcement pins: telemetry only
+	cfg.TelemetryPinPath = fmt.Sprintf("/sys/fs/bpf/nri-armor-tracer-telemetry-%d", os.Getpid())
+	t.Cleanup(func() { _ = telemetry.Unpin(cfg.TelemetryPinPath) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	k, err := OpenTelemetry(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	base := serve(t, cfg, k)
+	testenv.WaitFor(t, "the tracer to watch the published cgroup", func() bool {
+		w, err := k.Watched()
+		return err == nil && w[cg.ID] != (policy.Visibility{})
+	})
+
+	self, _ := os.Executable()
+	for _, c := range []*testenv.Cgroup{cg, other} {
+		cmd := exec.Command(self, "-test.run=^$")
+		cmd.Env = append(os.Environ(), activityEnv+"="+tool+" "+secret+" "+ln.Addr().String())
+		c.Into(cmd)
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { stdin.Close(); _ = cmd.Wait() }()
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); strings.TrimSpace(line) != "done" {
+			t.Fatalf("activity: %q", line)
+		}
+		if c == cg {
+			defer checkActivityAlerts(t, base, cmd.Process.Pid, self, tool, secret, ln.Addr().String())
+		}
+	}
+}
+
+func checkActivityAlerts(t *testing.T, base string, pid int, self, tool, secret, addr string) {
+	t.Helper()
+	var alerts []Alert
+	testenv.WaitFor(t, "four alerts (exec, two opens, tcp)", func() bool {
+		alerts = alerts[:0]
+		for _, line := range strings.Split(strings.TrimSpace(get(t, base+StreamPath+"?type=alert")), "\n") {
+			var a Alert
+			if line != "" && jsonUnmarshal([]byte(line), &a) == nil && a.Type == TypeMatchedPolicy {
+				alerts = append(alerts, a)
+			}
+		}
+		return len(alerts) >= 4
+	})
+	time.Sleep(300 * time.Millisecond) // anything more would be a duplicate
+	alerts = alerts[:0]
+	for _, line := range strings.Split(strings.TrimSpace(get(t, base+StreamPath+"?type=alert")), "\n") {
+		var a Alert
+		if line != "" && jsonUnmarshal([]byte(line), &a) == nil && a.Type == TypeMatchedPolicy {
+			alerts = append(alerts, a)
+		}
+	}
+	count := map[string]int{}
+	for _, a := range alerts {
+		if a.NamespaceName != "shop" || a.PodName != "web-2" || a.ContainerName != "app" || a.PolicyName != "shop-audit" ||
+			a.Severity != "4" || a.Action != "Audit" || a.Enforcer != EnforcerMonitor || a.Message != "watched" || a.Tags != "PCI" {
+			t.Errorf("alert %+v: want pod shop/web-2, container app, policy shop-audit, severity 4, Audit, %s", a, EnforcerMonitor)
+		}
+		switch {
+		case a.Operation == OpProcess && a.Resource == tool:
+			if a.ParentProcessName != self || a.HostPPID != int64(pid) {
+				t.Errorf("exec alert %+v: want parent %s (pid %d)", a, self, pid)
+			}
+			count["exec"]++
+		case a.Operation == OpFile && a.Resource == secret:
+			if a.ProcessName != self || a.HostPID != int64(pid) {
+				t.Errorf("open alert %+v: want process %s (pid %d)", a, self, pid)
+			}
+			count["open"]++
+		case a.Operation == OpNetwork:
+			count["network"]++
+		default:
+			t.Errorf("unexpected alert %+v", a)
+		}
+	}
+	if count["exec"] != 1 || count["open"] != 2 || count["network"] != 1 {
+		t.Errorf("alerts by kind %v: want one exec, one per open (2), one tcp socket; the unpublished cgroup none", count)
+	}
+}
