@@ -54,7 +54,9 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-tracer-test-%d", os.Getpid())
 	t.Cleanup(func() { _ = bpf.Unpin(pin) })
-	engine, err := bpf.Open(bpf.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, bpf.HooksCgroupNet, cg2)
+	// The default wake-up threshold: a lone event does not wake the reader,
+	// which must find it anyway.
+	engine, err := bpf.Open(bpf.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16}, bpf.HooksCgroupNet, cg2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,10 @@ import (
 	"github.com/nri-armor/nri-armor/bpf"
 )
 
+// enforcementPoll bounds how long an event that did not wake the reader
+// waits in the ring buffer.
+const enforcementPoll = 100 * time.Millisecond
+
 // ReadEnforcement reads nri-armor's pinned enforcement ring buffer (p)
 // until ctx ends, decoding each record into out. A record that does not
 // decode is counted, never silently skipped. Blocking on out is
@@ -54,7 +58,14 @@ func ReadEnforcement(ctx context.Context, p *bpf.Pinned, out chan<- bpf.Event, m
 	m.lost.WithLabelValues("enforcement").Add(0) // exported from the start
 	var rec ringbuf.Record
 	for {
+		// The kernel wakes readers per batch (a multiple of wakeupBytes
+		// pending), not per event: a lone event is found by the next read
+		// after this deadline, so it waits at most enforcementPoll.
+		rd.SetDeadline(time.Now().Add(enforcementPoll))
 		if err := rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return nil
 			}
