@@ -166,10 +166,8 @@ func TestNetworkBlock(t *testing.T) {
 	if rec := published(t, openID); rec.PolicySet != "" {
 		t.Errorf("the unannotated container's record names set %q, want none", rec.PolicySet)
 	}
-	// TODO(alerts): armor-tracer reads this state and the kernel's events
-	// and reports the denied raw socket and connect of this test as alerts;
-	// assert them here once it exists (the container's record above, the
-	// policy name, the operation, the Block verdict).
+	// armor-tracer turns this record and the kernel's events into alerts:
+	// TestAlerts.
 }
 
 func stateDir(t *testing.T) *state.Dir {

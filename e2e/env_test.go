@@ -58,6 +58,7 @@ type environment struct {
 	nriSock   string
 	busybox   string // the local busybox image's name
 	armorBin  string // nri-armor built from this checkout
+	tracerBin string // armor-tracer built from this checkout
 	policies  string // nri-armor's policy directory
 	stateDir  string // where nri-armor publishes state for armor-tracer
 	// pinPath is nri-armor's bpffs directory in these tests, never the
@@ -134,7 +135,8 @@ func setup() error {
 		return err
 	}
 	env.armorBin = filepath.Join(env.tmp, "nri-armor")
-	if _, err := command(root, "go", "build", "-o", env.armorBin, "./cmd/nri-armor"); err != nil {
+	env.tracerBin = filepath.Join(env.tmp, "armor-tracer")
+	if _, err := command(root, "go", "build", "-o", env.tmp, "./cmd/nri-armor", "./cmd/armor-tracer"); err != nil {
 		return err
 	}
 	env.stateDir = filepath.Join(env.tmp, "state")
@@ -443,7 +445,13 @@ func (a *armor) stop() {
 // as Prometheus prints it (labels sorted by name), 0 when it is absent.
 func (a *armor) metric(t testing.TB, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + a.metrics + "/metrics")
+	return scrape(t, a.metrics, series)
+}
+
+// scrape returns the value of one series of the /metrics at addr.
+func scrape(t testing.TB, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
