@@ -167,14 +167,19 @@ probe=$("$ARMORCTL" probe -o json) || fail "armorctl probe failed"
 info "kernel $(jq -r .kernel <<<"$probe"), active LSMs: $(jq -r '.lsms | join(",")' <<<"$probe")"
 jq -r '.classes | to_entries[] | "\(.key)\t\(.value.backend)\t\(.value.enforcing)\t\(.value.reason // "")"' <<<"$probe" |
 	while IFS=$'\t' read -r class backend enforcing reason; do
-		if [ "$enforcing" = true ]; then
+		if [ "$class" = syscalls ]; then
+			# The probe reports what the kernel offers; nri-armor does not
+			# install seccomp filters yet (README: syscall Block rules
+			# are enforced with seccomp in a later version).
+			printf '    %-13s not enforced by nri-armor yet (the kernel has %s)\n' "$class" "$backend"
+		elif [ "$enforcing" = true ]; then
 			printf '    %-13s ENFORCED by %s\n' "$class" "$backend"
 		else
 			printf '    %-13s audit only (%s)\n' "$class" "$reason"
 		fi
 	done
 enforced() { [ "$(jq -r --arg c "$1" '.classes[$c].enforcing' <<<"$probe")" = true ]; }
-audited=$(jq -r '[.classes | to_entries[] | select(.value.enforcing | not) | .key] | join(", ")' <<<"$probe")
+audited=$(jq -r '[.classes | to_entries[] | select(.key != "syscalls" and (.value.enforcing | not)) | .key] | join(", ")' <<<"$probe")
 if [ -n "$audited" ]; then
 	info "Here $audited rules are not blocked: armor-tracer reports what they match instead."
 	info "To see every class blocked: $VM_HINT."
@@ -279,6 +284,8 @@ try() {
 	shift 3
 	local out code=0 want
 	out=$(crictl_ exec "$cid" "$@" 2>&1) || code=$?
+	# crictl's own log line repeats the exit status: noise here.
+	out=$(grep -v 'level=error msg="execing command in container' <<<"$out" || true)
 	case $expect in
 	allow | audit) want=ok ;;
 	block) if enforced "$class"; then want=denied; else want=ok; fi ;;
@@ -296,8 +303,8 @@ try() {
 	ok/ok)
 		case $expect in
 		allow) info "→ exit 0: allowed, as it should be" ;;
-		audit) info "→ exit 0: allowed, and the policy audits it (an alert, below)" ;;
-		block) info "→ exit 0: it ran — $class rules are audit only on this kernel (the alert, below, says Block; $VM_HINT)" ;;
+		audit) info "→ exit 0: allowed, and the policy audits it: $(alert_note "$class")" ;;
+		block) info "→ exit 0: it ran — $class rules are audit only on this kernel: $(alert_note "$class")" ;;
 		esac
 		;;
 	denied/denied) info "→ exit $code: BLOCKED by the kernel ($class: $(jq -r --arg c "$class" '.classes[$c].backend' <<<"$probe")), as the policy says" ;;
@@ -306,6 +313,17 @@ try() {
 		unexpected+=("$*: exit $code, wanted $want")
 		;;
 	esac
+}
+
+# wants CLASS: an alert for a rule of CLASS is to come: the kernel writes
+# an event for what it enforces, armor-tracer's telemetry audits the rest.
+wants() { enforced "$1" || [ "$telemetry" = true ]; }
+alert_note() {
+	if wants "$1"; then
+		echo "an alert is expected (below)"
+	else
+		echo "no alert from this armor-tracer build (no telemetry loader yet)"
+	fi
 }
 
 step "Operations in the container"
@@ -329,8 +347,7 @@ tests=(
 	'.Operation == "File" and (.Resource // "" | test("/etc/shadow"))'
 )
 logs_json() { "$ARMORCTL" logs --server "http://$tracer_addr" --namespace "$NAMESPACE" --type alert -o json; }
-arrived() { logs_json | jq -e "select($1)" | grep -q .; }
-wants() { enforced "$1" || [ "$telemetry" = true ]; }
+arrived() { logs_json | jq -en "any(inputs; $1)" >/dev/null; }
 all_arrived() {
 	local i
 	for i in "${!names[@]}"; do
@@ -338,15 +355,16 @@ all_arrived() {
 	done
 }
 wait_until "$ALERT_WAIT" all_arrived || true
-"$ARMORCTL" logs --server "http://$tracer_addr" --namespace "$NAMESPACE" --type alert 2>&1 | indent ||
-	fail "armorctl logs could not read armor-tracer's stream"
+alerts=$("$ARMORCTL" logs --server "http://$tracer_addr" --namespace "$NAMESPACE" --type alert 2>&1) ||
+	fail "armorctl logs could not read armor-tracer's stream: $alerts"
+indent <<<"${alerts:-(no alerts)}"
 echo
 for i in "${!names[@]}"; do
 	if arrived "${tests[i]}"; then
 		info "✓ ${names[i]}: alert received"
 	elif wants "${classes[i]}"; then
 		info "✗ ${names[i]}: no alert within ${ALERT_WAIT}s"
-		unexpected+=("no alert for ${names[i]} within ${ALERT_WAIT}s")
+		unexpected+=("no alert for ${names[i]} within ${ALERT_WAIT}s (the events armor-tracer read: nri_armor_tracer_events_total below; its log: $DEMO/armor-tracer.log)")
 	else
 		info "– ${names[i]}: no alert — ${classes[i]} is audit only here and this armor-tracer has no telemetry loader yet"
 	fi
