@@ -84,7 +84,7 @@ stop_pid() {
 	local name=$1 pidfile=$DEMO/$1.pid pid
 	[ -f "$pidfile" ] || return 0
 	pid=$(cat "$pidfile")
-	if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^$DEMO/bin/$name "; then
+	if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "^$DEMO/bin/$name "; then
 		kill -TERM "$pid" 2>/dev/null || true
 		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -157,7 +157,10 @@ ARMORCTL=$DEMO/bin/armorctl
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-teardown >/dev/null 2>&1 || true
+if [ -e "$PINS" ] || ls "$DEMO"/*.pid >/dev/null 2>&1 || "$ROOT/hack/e2e/containerd.sh" status 2>/dev/null; then
+	info "removing what an earlier demo left running (it was killed)"
+	teardown >/dev/null 2>&1 || true
+fi
 rm -rf "$DEMO/state" "$DEMO/logs" "$DEMO"/*.log
 
 # --- 2. what this kernel enforces --------------------------------------------
