@@ -46,13 +46,15 @@ ALERT_WAIT=${DEMO_ALERT_WAIT:-5}
 # BPF-LSM enforcement.
 VM_HINT="make demo-vm (the same demo in a QEMU VM booted with BPF-LSM; not merged yet — until then make vmtest proves BPF-LSM enforcement in that VM)"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Headings in bold on a terminal, plain in a log.
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 info() { echo "    $*"; }
 fail() { echo "demo: error: $*" >&2; exit 1; }
 indent() { sed 's/^/      | /'; }
 
 [ "$(id -u)" = 0 ] || fail "make demo needs root (it loads BPF programs, creates cgroups and runs containerd)"
-command -v ss >/dev/null || fail "ss (Debian package iproute2) is needed to find armor-tracer's port"
+command -v ss >/dev/null || fail "ss (Debian package iproute2) is needed to find the ports nri-armor and armor-tracer listen on"
 
 # http_get URL: the body, or a non-zero status. curl when present, else the
 # busybox that setup.sh installs (a fresh Debian may lack curl).
@@ -184,7 +186,7 @@ jq -r '.classes | to_entries[] | "\(.key)\t\(.value.backend)\t\(.value.enforcing
 enforced() { [ "$(jq -r --arg c "$1" '.classes[$c].enforcing' <<<"$probe")" = true ]; }
 audited=$(jq -r '[.classes | to_entries[] | select(.key != "syscalls" and (.value.enforcing | not)) | .key] | join(", ")' <<<"$probe")
 if [ -n "$audited" ]; then
-	info "Here $audited rules are not blocked: armor-tracer reports what they match instead."
+	info "Here $audited rules are not blocked, only audited (alerts from armor-tracer's telemetry)."
 	info "To see every class blocked: $VM_HINT."
 else
 	info "Every class is enforced on this kernel."
@@ -240,7 +242,6 @@ launch nri-armor "synchronized with containerd" -socket "$E2E_NRI_SOCK" \
 	-metricsAddress 127.0.0.1:0 -reconnectMax 1s
 armor_pid=$PID armor_addr=$ADDR
 info "nri-armor up (pid $armor_pid): NRI $E2E_NRI_SOCK, pins $PINS, metrics http://$armor_addr/metrics"
-grep -o 'class [a-z]*: .*' "$DEMO/nri-armor.log" | sed 's/"$//' | indent || true
 
 # One address for metrics and the stream. Ready: nri-armor's event ring
 # buffer is open, so no event is missed.
@@ -367,7 +368,7 @@ for i in "${!names[@]}"; do
 		info "✓ ${names[i]}: alert received"
 	elif wants "${classes[i]}"; then
 		info "✗ ${names[i]}: no alert within ${ALERT_WAIT}s"
-		unexpected+=("no alert for ${names[i]} within ${ALERT_WAIT}s (the events armor-tracer read: nri_armor_tracer_events_total below; its log: $DEMO/armor-tracer.log)")
+		unexpected+=("no alert for ${names[i]} within ${ALERT_WAIT}s (what armor-tracer read from the kernel: nri_armor_tracer_events_total in its metrics above; its log: $DEMO/armor-tracer.log)")
 	else
 		info "– ${names[i]}: no alert — ${classes[i]} is audit only here and this armor-tracer has no telemetry loader yet"
 	fi
