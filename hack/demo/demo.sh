@@ -41,10 +41,10 @@ NAMESPACE=demo
 # read from the ring buffer in batches, then enriched.
 ALERT_WAIT=${DEMO_ALERT_WAIT:-5}
 # Where full enforcement (BPF-LSM) can be seen when this kernel lacks it.
-# TODO(demo-vm): `make demo-vm` (this demo in the QEMU VM with BPF-LSM) is
-# being built on another branch; until it lands, `make vmtest` is what proves
-# BPF-LSM enforcement.
-VM_HINT="make demo-vm (the same demo in a QEMU VM booted with BPF-LSM; not merged yet — until then make vmtest proves BPF-LSM enforcement in that VM)"
+# TODO(demo-vm): a `make demo-vm` running this demo in the QEMU VM with
+# BPF-LSM does not exist yet; `make vmtest-e2e` (branch vme2e) runs the e2e
+# flows there: process and file Block refused, alerts with Enforcer BPFLSM.
+VM_HINT="make vmtest-e2e (the end-to-end flows in a QEMU VM booted with BPF-LSM; a make demo-vm is to come)"
 
 # Headings in bold on a terminal, plain in a log.
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
