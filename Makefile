@@ -9,8 +9,9 @@ PKGS         := ./...
 # Packages whose tests (build tag vmtest) run as root inside the QEMU VM of
 # hack/vmtest, each as one statically linked test binary; VMTEST_ARGS are
 # passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh. The kernel,
-# the binaries and the logs go to VMTEST_CACHE.
-VMTEST_PKGS      ?= ./hack/vmtest/smoke ./bpf ./enforce/bpflsm
+# the binaries and the logs go to VMTEST_CACHE. tracer/telemetry has no
+# VM-only tests: its host tests run there again, on Debian 12's 6.1 kernel.
+VMTEST_PKGS      ?= ./hack/vmtest/smoke ./bpf ./enforce/bpflsm ./tracer/telemetry
 VMTEST_CACHE     ?= $(CURDIR)/.cache/vmtest
 export VMTEST_CACHE
 VMTEST_BIN       := $(VMTEST_CACHE)/bin

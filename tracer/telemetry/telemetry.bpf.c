@@ -1,0 +1,642 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * armor-tracer's telemetry programs: process exec, exit and fork, file opens,
+ * socket / connect / bind / accept, and capability checks, for the cgroups
+ * that user space asked to watch (tracer/telemetry, Watch).
+ *
+ * Only tracepoints: this must run on nodes without BPF-LSM or trampolines
+ * (see ../shared/design/ENVIRONMENT.md). Tracepoints fire for every process
+ * on the node, so every program starts with the cheapest possible filter:
+ *   - enter programs and the sched/capability ones: the current cgroup v2 id
+ *     and one hash lookup in `visible` (cgroup id -> classes), then return;
+ *   - the one sys_exit program: one task-storage lookup (no hashing: the
+ *     storage hangs off the task); only a watched thread's enter program
+ *     ever created that storage, so a miss means "not watched";
+ *   - fork: the child's cgroup (clone3 CLONE_INTO_CGROUP places a child
+ *     elsewhere than its parent), read through the task.
+ *
+ * Syscalls are paired per thread: the enter program fills the event in the
+ * thread's `pending` slot (a thread is in one syscall at a time), the exit
+ * program adds the return value and submits it. The open path is read at
+ * enter, as the process passed it (again at exit if its page was not
+ * resident at enter). A process's exit is reported once, by the first of
+ * its threads to find the process gone (`exited`).
+ *
+ * Events go to the `events` ring buffer without a wake-up; one is forced
+ * each time the pending data crosses a multiple of wakeup_bytes, so the
+ * reader wakes per batch (waking per event tripled the cost of an open
+ * here). The reader also polls with a deadline, so a lone event waits at
+ * most that long. An event that finds no room is counted in `lost`.
+ */
+#include "../../bpf/include/armor_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PATH_MAX 4096
+#define PATH_MASK (PATH_MAX - 1)
+#define UNIX_PATH_MAX 108
+
+/* Kinds: keep in step with event.go. */
+#define K_EXEC 1
+#define K_EXIT 2
+#define K_FORK 3
+#define K_OPEN 4
+#define K_SOCKET 5
+#define K_CONNECT 6
+#define K_BIND 7
+#define K_ACCEPT 8
+#define K_CAPABLE 9
+
+/* Visibility classes: keep in step with telemetry.go. */
+#define V_PROCESS 1
+#define V_FILE 2
+#define V_NETWORK 4
+#define V_CAPS 8
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_UNIX 1
+#define SOCK_TYPE_MASK 0xf
+
+/* bounded(x, mask) is x & mask, computed so that the compiler cannot drop
+ * the mask because of an earlier comparison: the verifier needs to see it. */
+#define bounded(x, mask) ({ __u32 __v = (x); asm volatile("" : "+r"(__v)); __v & (mask); })
+
+/* The kernel fields read here that bpf/include does not declare. The
+ * ___tel suffix is a CO-RE flavour: relocations match the kernel's type
+ * without the suffix, and these can never clash with bpf/include's. */
+struct kernfs_node___tel {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup___tel {
+	struct kernfs_node___tel *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set___tel {
+	struct cgroup___tel *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
+struct fdtable___tel {
+	unsigned int max_fds;
+	struct file___tel **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___tel {
+	struct fdtable___tel *fdt;
+} __attribute__((preserve_access_index));
+
+struct file___tel {
+	struct inode *f_inode;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	int counter;
+} atomic_t___tel;
+
+struct signal_struct___tel {
+	atomic_t___tel live;
+} __attribute__((preserve_access_index));
+
+struct task_struct___tel {
+	int pid;
+	int tgid;
+	int exit_code;
+	__u64 start_time;
+	char comm[16];
+	struct task_struct___tel *group_leader;
+	struct task_struct *real_parent;
+	struct css_set___tel *cgroups;
+	struct files_struct___tel *files;
+	struct signal_struct___tel *signal;
+} __attribute__((preserve_access_index));
+
+/* Tracepoint contexts. Syscall records have a fixed shape (the common
+ * header, the syscall number, then each argument in 8 bytes); the
+ * cap_capable layout is checked against tracefs by the loader before the
+ * program is attached. */
+struct sys_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+struct sched_exec_ctx {
+	__u64 common;
+	__u32 filename_loc; /* __data_loc: offset | length << 16 */
+	__s32 pid;
+	__s32 old_pid;
+};
+
+struct cap_capable_ctx {
+	__u64 common;
+	void *cred;
+	void *target_ns;
+	void *capable_ns;
+	__s32 cap;
+	__s32 ret;
+};
+
+struct raw_tp_args {
+	__u64 args[2];
+};
+
+struct open_how___tel {
+	__u64 flags;
+	__u64 mode;
+	__u64 resolve;
+};
+
+/* One event as user space reads it: the header, then path_len bytes of
+ * path (exec, open, or a unix socket's address). Keep in step with
+ * decode.go. */
+struct tel_event {
+	__u64 cgroup_id;
+	__u64 ts_ns;
+	__s64 ret;
+	__u32 pid;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 flags;
+	__u32 family;
+	__u32 sock_type;
+	__u32 protocol;
+	__s32 cap;
+	__u16 addr_family; /* the sockaddr's family: AF_INET, AF_INET6, AF_UNIX */
+	__u16 port;        /* network byte order, as in the sockaddr */
+	__u8 addr[16];
+	__u16 path_len;
+	__u8 kind;
+	__u8 pad[5];
+	char comm[16];
+	char path[PATH_MAX];
+};
+
+#define HDR_SIZE __builtin_offsetof(struct tel_event, path)
+
+/* What the exit program still has to read from the caller's memory. A
+ * read at enter fails when the page is not resident (tracepoint programs
+ * cannot fault it in); by the exit the kernel has read the same bytes, so
+ * they are resident then. Accept's peer address exists only at exit. */
+enum {
+	REREAD_NONE = 0,
+	REREAD_PATH,   /* the path at uaddr */
+	REREAD_ADDR,   /* a sockaddr of ulen bytes at uaddr */
+	REREAD_ACCEPT, /* a sockaddr at uaddr, its length at the pointer ulen */
+};
+
+/* A thread's syscall between its enter and its exit. */
+struct pending {
+	__u64 uaddr;
+	__u64 ulen;
+	__u64 uhow;   /* openat2: the open_how to read the flags from at exit */
+	__s32 nr;     /* the syscall waiting for its exit, plus one; 0: none */
+	__u8 reread;  /* REREAD_* */
+	__u8 pad[3];
+	struct tel_event ev;
+};
+
+/* Capacities are set by the loader from its configuration. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);   /* cgroup v2 id */
+	__type(value, __u32); /* V_* classes */
+	__uint(max_entries, 16384);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} visible SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+/* Events that found no room in the ring buffer, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lost SEC(".maps");
+
+/* Task storage, not a hash keyed by thread id: it is freed with the task
+ * (no entry outlives a thread that died in a syscall), and a lookup for a
+ * thread that has none costs a pointer test. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+/* Processes whose exit was reported, by tgid and start time (a tgid can be
+ * reused, a start time makes it unique). The entries matter only while a
+ * process's threads exit; the least recently used go. */
+struct exit_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start;
+};
+
+#define MAP_TYPE_LRU_HASH 9 /* BPF_MAP_TYPE_LRU_HASH: not in bpf/include */
+
+struct {
+	__uint(type, MAP_TYPE_LRU_HASH);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+	__uint(max_entries, 4096);
+} exited SEC(".maps");
+
+/* Exec's event is built here: its path can be PATH_MAX long. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct tel_event);
+	__uint(max_entries, 1);
+} scratch SEC(".maps");
+
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+/* The classes the current cgroup is watched for (0: none). */
+static __always_inline __u32 visibility(__u64 *cgid)
+{
+	*cgid = bpf_get_current_cgroup_id();
+	__u32 *v = bpf_map_lookup_elem(&visible, cgid);
+	return v ? *v : 0;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 k = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &k);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* The wake-up flag for an event of size bytes: forced by the event that
+ * makes the pending data cross a multiple of wakeup_bytes. Not by every
+ * event above the threshold: the reader is awake then (it sleeps only once
+ * it has emptied the ring) or not running at all, and a forced wake-up
+ * costs an interrupt (6 µs per open here with no reader). Every multiple,
+ * not only the first: events made at once on two CPUs can jump over a
+ * crossing, and the next one then still wakes the reader. */
+static __always_inline __u64 wakeup(__u64 size)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail / wakeup_bytes != (avail + size) / wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* fill clears e's header and sets what every event has. */
+static __always_inline void fill(struct tel_event *e, __u8 kind, __u64 cgid)
+{
+	__builtin_memset(e, 0, HDR_SIZE);
+	/* A BTF pointer: plain loads, checked by the verifier, instead of a
+	 * helper call per field. */
+	struct task_struct___tel *t = (void *)bpf_get_current_task_btf();
+	e->kind = kind;
+	e->cgroup_id = cgid;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->pid = t->pid;
+	e->tgid = t->tgid;
+	e->ppid = t->real_parent->tgid;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
+}
+
+/* emit copies e's header and path into the ring buffer. */
+static __always_inline void emit(struct tel_event *e)
+{
+	__u64 size = HDR_SIZE + bounded(e->path_len, PATH_MASK);
+	if (bpf_ringbuf_output(&events, e, size, wakeup(size)))
+		count_lost();
+}
+
+/* emit_fixed submits an event without path, written in place. */
+#define EMIT_FIXED(kind, cgid, body)                                              \
+	({                                                                        \
+		__u64 __f = wakeup(HDR_SIZE);                                     \
+		struct tel_event *e = bpf_ringbuf_reserve(&events, HDR_SIZE, 0);  \
+		if (!e) {                                                         \
+			count_lost();                                             \
+		} else {                                                          \
+			fill(e, kind, cgid);                                      \
+			body;                                                     \
+			bpf_ringbuf_submit(e, __f);                               \
+		}                                                                 \
+	})
+
+SEC("tracepoint/sched/sched_process_exec")
+int tel_exec(struct sched_exec_ctx *ctx)
+{
+	__u64 cgid;
+	if (!(visibility(&cgid) & V_PROCESS))
+		return 0;
+	__u32 k = 0;
+	struct tel_event *e = bpf_map_lookup_elem(&scratch, &k);
+	if (!e)
+		return 0;
+	fill(e, K_EXEC, cgid);
+	/* The filename as the kernel resolved it for the exec (bprm->filename). */
+	long n = bpf_probe_read_kernel_str(e->path, PATH_MAX, (void *)ctx + (ctx->filename_loc & 0xffff));
+	e->path_len = n > 1 ? n - 1 : 0;
+	emit(e);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int tel_exit(void *ctx)
+{
+	__u64 cgid;
+	if (!(visibility(&cgid) & V_PROCESS))
+		return 0;
+	/* The tracepoint fires for every thread; report the process once, when
+	 * its last thread goes (the group's live count already dropped). Two
+	 * threads exiting at once can both see the count at 0 (older kernels'
+	 * tracepoint has no group_dead field), so the first one to claim the
+	 * process in `exited` reports it. */
+	struct task_struct___tel *t = (void *)bpf_get_current_task_btf();
+	if (t->signal->live.counter != 0)
+		return 0;
+	struct exit_key k = {.tgid = t->tgid, .start = t->group_leader->start_time};
+	__u8 one = 1;
+	if (bpf_map_update_elem(&exited, &k, &one, BPF_NOEXIST))
+		return 0;
+	/* A wait(2) status: the exit code, or the terminating signal. */
+	int code = t->exit_code;
+	EMIT_FIXED(K_EXIT, cgid, {
+		e->ret = code & 0x7f ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
+	});
+	return 0;
+}
+
+/* A raw tracepoint: the classic one does not say whether the child is a
+ * process or a thread, nor which cgroup the child is in. */
+SEC("raw_tracepoint/sched_process_fork")
+int tel_fork(struct raw_tp_args *ctx)
+{
+	struct task_struct___tel *parent = (void *)ctx->args[0];
+	struct task_struct___tel *child = (void *)ctx->args[1];
+	__u64 cgid = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	__u32 *v = bpf_map_lookup_elem(&visible, &cgid);
+	if (!v || !(*v & V_PROCESS))
+		return 0;
+	int pid = BPF_CORE_READ(child, pid);
+	if (pid != BPF_CORE_READ(child, tgid))
+		return 0; /* a new thread, not a new process */
+	int ppid = BPF_CORE_READ(parent, tgid);
+	EMIT_FIXED(K_FORK, cgid, {
+		/* The event is the child's: its ids, its parent's tgid. */
+		e->pid = pid;
+		e->tgid = pid;
+		e->ppid = ppid;
+	});
+	return 0;
+}
+
+/* begin claims the current thread's pending slot for a syscall of class
+ * cls, or returns NULL when the thread is not watched for it. */
+static __always_inline struct pending *begin(struct sys_enter_ctx *ctx, __u32 cls, __u8 kind)
+{
+	__u64 cgid;
+	if (!(visibility(&cgid) & cls))
+		return NULL;
+	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		count_lost(); /* no memory for the slot: the event cannot be made */
+		return NULL;
+	}
+	fill(&p->ev, kind, cgid);
+	p->nr = ctx->nr + 1;
+	p->reread = REREAD_NONE;
+	p->uhow = 0;
+	return p;
+}
+
+static __always_inline void read_path(struct pending *p, const char *upath)
+{
+	long n = bpf_probe_read_user_str(p->ev.path, PATH_MAX, upath);
+	p->ev.path_len = n > 1 ? n - 1 : 0;
+	if (n <= 0) {
+		p->uaddr = (__u64)upath;
+		p->reread = REREAD_PATH;
+	}
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int tel_enter_openat(struct sys_enter_ctx *ctx)
+{
+	struct pending *p = begin(ctx, V_FILE, K_OPEN);
+	if (p) {
+		p->ev.flags = ctx->args[2];
+		read_path(p, (const char *)ctx->args[1]);
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int tel_enter_open(struct sys_enter_ctx *ctx)
+{
+	struct pending *p = begin(ctx, V_FILE, K_OPEN);
+	if (p) {
+		p->ev.flags = ctx->args[1];
+		read_path(p, (const char *)ctx->args[0]);
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int tel_enter_openat2(struct sys_enter_ctx *ctx)
+{
+	struct pending *p = begin(ctx, V_FILE, K_OPEN);
+	if (p) {
+		__u64 flags = 0;
+		void *how = &((struct open_how___tel *)ctx->args[2])->flags;
+		if (bpf_probe_read_user(&flags, sizeof(flags), how))
+			p->uhow = (__u64)how; /* not resident: read at exit */
+		p->ev.flags = flags;
+		read_path(p, (const char *)ctx->args[1]);
+	}
+	return 0;
+}
+
+/* sock_info sets the family, type and protocol of the socket at fd. */
+static __always_inline void sock_info(struct tel_event *e, int fd)
+{
+	struct task_struct___tel *t = (void *)bpf_get_current_task();
+	struct fdtable___tel *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file___tel **fds = BPF_CORE_READ(fdt, fd);
+	struct file___tel *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *s = BPF_CORE_READ(f, private_data);
+	e->family = BPF_CORE_READ(s, sk, __sk_common.skc_family);
+	e->sock_type = BPF_CORE_READ(s, type);
+	e->protocol = BPF_CORE_READ(s, sk, sk_protocol);
+}
+
+/* read_addr copies the sockaddr the caller passed (len bytes at u): an
+ * IPv4 or IPv6 address and port, or a unix socket's path. It returns
+ * whether the caller's memory could be read. */
+static __always_inline bool read_addr(struct tel_event *e, const void *u, __u64 len)
+{
+	__u16 fam = 0;
+	if (!u || len < 2)
+		return true;
+	if (bpf_probe_read_user(&fam, sizeof(fam), u))
+		return false;
+	e->addr_family = fam;
+	if (fam == AF_INET && len >= 8) {
+		bpf_probe_read_user(&e->port, 2, u + 2);
+		bpf_probe_read_user(e->addr, 4, u + 4);
+	} else if (fam == AF_INET6 && len >= 24) {
+		bpf_probe_read_user(&e->port, 2, u + 2);
+		bpf_probe_read_user(e->addr, 16, u + 8);
+	} else if (fam == AF_UNIX) {
+		__u32 n = len - 2;
+		if (n > UNIX_PATH_MAX)
+			n = UNIX_PATH_MAX;
+		n = bounded(n, 127);
+		if (!bpf_probe_read_user(e->path, n, u + 2))
+			e->path_len = n;
+	}
+	return true;
+}
+
+SEC("tracepoint/syscalls/sys_enter_socket")
+int tel_enter_socket(struct sys_enter_ctx *ctx)
+{
+	struct pending *p = begin(ctx, V_NETWORK, K_SOCKET);
+	if (p) {
+		/* Replaced from the socket itself at exit when it was made. */
+		p->ev.family = ctx->args[0];
+		p->ev.sock_type = ctx->args[1] & SOCK_TYPE_MASK;
+		p->ev.flags = ctx->args[1] & ~SOCK_TYPE_MASK; /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+		p->ev.protocol = ctx->args[2];
+	}
+	return 0;
+}
+
+/* connect(fd, addr, len) and bind(fd, addr, len). */
+static __always_inline int enter_addr(struct sys_enter_ctx *ctx, __u8 kind)
+{
+	struct pending *p = begin(ctx, V_NETWORK, kind);
+	if (p) {
+		sock_info(&p->ev, ctx->args[0]);
+		if (!read_addr(&p->ev, (const void *)ctx->args[1], ctx->args[2])) {
+			p->uaddr = ctx->args[1];
+			p->ulen = ctx->args[2];
+			p->reread = REREAD_ADDR;
+		}
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tel_enter_connect(struct sys_enter_ctx *ctx)
+{
+	return enter_addr(ctx, K_CONNECT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int tel_enter_bind(struct sys_enter_ctx *ctx)
+{
+	return enter_addr(ctx, K_BIND);
+}
+
+/* accept(fd, addr, lenp) and accept4(fd, addr, lenp, flags): the peer's
+ * address is in the caller's buffer only at exit. */
+static __always_inline struct pending *enter_accept(struct sys_enter_ctx *ctx)
+{
+	struct pending *p = begin(ctx, V_NETWORK, K_ACCEPT);
+	if (p) {
+		p->uaddr = ctx->args[1];
+		p->ulen = ctx->args[2];
+		p->reread = REREAD_ACCEPT;
+	}
+	return p;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int tel_enter_accept(struct sys_enter_ctx *ctx)
+{
+	enter_accept(ctx);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int tel_enter_accept4(struct sys_enter_ctx *ctx)
+{
+	struct pending *p = enter_accept(ctx);
+	if (p)
+		p->ev.flags = ctx->args[3];
+	return 0;
+}
+
+/* One program for every sys_exit tracepoint above: the exit records all
+ * have the same shape, and the pending slot says what the enter saw. */
+SEC("tracepoint/syscalls/sys_exit")
+int tel_sys_exit(struct sys_exit_ctx *ctx)
+{
+	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	if (!p || p->nr != ctx->nr + 1)
+		return 0;
+	p->nr = 0;
+	struct tel_event *e = &p->ev;
+	e->ret = ctx->ret;
+	if (ctx->ret >= 0 && (e->kind == K_SOCKET || e->kind == K_ACCEPT))
+		sock_info(e, ctx->ret); /* the new socket: its real protocol */
+	if (e->kind == K_OPEN && p->uhow) {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)p->uhow);
+		e->flags = flags;
+	}
+	if (p->reread == REREAD_PATH) {
+		long n = bpf_probe_read_user_str(e->path, PATH_MAX, (void *)p->uaddr);
+		e->path_len = n > 1 ? n - 1 : 0;
+	} else if (p->reread == REREAD_ADDR) {
+		read_addr(e, (const void *)p->uaddr, p->ulen);
+	} else if (p->reread == REREAD_ACCEPT && ctx->ret >= 0) {
+		int len = 0;
+		if (p->ulen)
+			bpf_probe_read_user(&len, sizeof(len), (void *)p->ulen);
+		read_addr(e, (const void *)p->uaddr, len);
+	}
+	emit(e);
+	return 0;
+}
+
+SEC("tracepoint/capability/cap_capable")
+int tel_capable(struct cap_capable_ctx *ctx)
+{
+	__u64 cgid;
+	if (!(visibility(&cgid) & V_CAPS))
+		return 0;
+	int cap = ctx->cap, ret = ctx->ret;
+	EMIT_FIXED(K_CAPABLE, cgid, {
+		e->cap = cap;
+		e->ret = ret;
+	});
+	return 0;
+}
