@@ -19,12 +19,19 @@ VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench e2e e2e-bench
+.PHONY: all build demo test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench e2e e2e-bench
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The README's first command (root): sets up what is missing (cached in
+# .cache/e2e), runs nri-armor and armor-tracer against a private containerd
+# with config/policies/demo-hardening.yaml, shows what is blocked and what is
+# audited on this kernel, and tears everything down.
+demo:
+	hack/demo/demo.sh
 
 # Every test: lint, the BPF regeneration check, unit, conformance and host
 # privileged tests (root) with the race detector, a short run of each fuzz

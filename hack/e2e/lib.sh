@@ -6,10 +6,14 @@ E2E_CACHE=${NRI_ARMOR_E2E_CACHE:-$E2E_ROOT/.cache/e2e}
 E2E_BIN=$E2E_CACHE/bin
 E2E_IMAGES=$E2E_CACHE/images
 # The private containerd's root, state, sockets, config and logs.
-E2E_RUN=$E2E_CACHE/run
+# NRI_ARMOR_E2E_RUN_NAME names another environment beside the tests' (make
+# demo uses "demo"): its own containerd, sockets and cgroups, sharing the
+# tools and images, so that a demo and a test run never meet.
+E2E_RUN=$E2E_CACHE/${NRI_ARMOR_E2E_RUN_NAME:-run}
 # Names this checkout's node-wide leftovers (bpffs pins, cgroups), so that
-# e2e runs of two checkouts on one node never meet.
-E2E_ID=$(printf %s "$E2E_CACHE" | sha256sum | cut -c1-8)
+# e2e runs of two checkouts on one node never meet (the default environment
+# keeps the ID it always had).
+E2E_ID=$(printf %s "$E2E_CACHE${NRI_ARMOR_E2E_RUN_NAME:+/$NRI_ARMOR_E2E_RUN_NAME}" | sha256sum | cut -c1-8)
 # The test pods' cgroup parent (in every hierarchy); containerd.sh stop
 # kills what is left in it and removes it.
 E2E_CGROUP_PARENT=nri-armor-e2e-$E2E_ID
