@@ -351,7 +351,9 @@ tests=(
 	'.Operation == "File" and (.Resource // "" | test("/etc/shadow"))'
 )
 logs_json() { "$ARMORCTL" logs --server "http://$tracer_addr" --namespace "$NAMESPACE" --type alert -o json; }
-arrived() { logs_json | jq -en "any(inputs; $1)" >/dev/null; }
+# jq reads every line (no early exit): armorctl must not die of SIGPIPE,
+# which pipefail would take for "not arrived".
+arrived() { logs_json | jq -en "[inputs | select($1)] | length > 0" >/dev/null; }
 all_arrived() {
 	local i
 	for i in "${!names[@]}"; do
@@ -373,7 +375,7 @@ for i in "${!names[@]}"; do
 		info "– ${names[i]}: no alert — ${classes[i]} is audit only here and this armor-tracer has no telemetry loader yet"
 	fi
 done
-first=$(logs_json | head -1)
+first=$(logs_json | sed -n 1p) # sed reads it all: no SIGPIPE under pipefail
 if [ -n "$first" ]; then
 	echo
 	info "The first alert as armor-tracer streams it (KubeArmor's JSON):"
