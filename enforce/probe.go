@@ -26,7 +26,6 @@ import (
 const (
 	BackendBPFLSM    = "BPFLSM"
 	BackendCgroupBPF = "CgroupBPF"
-	BackendSeccomp   = "Seccomp"
 	BackendAuditOnly = "audit only"
 )
 
@@ -135,11 +134,13 @@ func RunProbe() *Probe {
 		p.Classes[policy.ClassNetwork] = ClassSupport{Backend: BackendAuditOnly,
 			Reason: lsmWhy + "; cgroup-BPF: " + firstError(p.Loads[loadCgroupSock], p.Loads[loadCgroupConn4], p.Loads[loadCgroupConn6])}
 	}
+	// Syscall rules would be enforced with seccomp, which nri-armor does
+	// not install yet: say so whatever the kernel has, never "enforced".
+	why := "nri-armor does not install seccomp filters yet: syscall rules are validated and explained, not enforced"
 	if err := seccompAvailable(); err != nil {
-		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendAuditOnly, Reason: "seccomp unavailable: " + err.Error()}
-	} else {
-		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendSeccomp, Enforcing: true}
+		why += "; seccomp unavailable here too: " + err.Error()
 	}
+	p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendAuditOnly, Reason: why}
 	return p
 }
 

@@ -668,7 +668,7 @@ func (p *Plugin) hasPod(id string) bool {
 }
 
 // Enforced counts the started containers that have a rule set, per class
-// in which their set has rules.
+// the backend enforces in the kernel for them.
 func (p *Plugin) Enforced() map[policy.Class]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -679,10 +679,10 @@ func (p *Plugin) Enforced() map[policy.Class]int {
 		if !c.applied || c.set == nil {
 			continue
 		}
-		for _, cl := range policy.Classes {
-			if cr := c.set.Class(cl); len(cr.Rules) > 0 || cr.AllowList {
-				out[cl]++
-			}
+		// Only what the backend really enforces in the kernel: a class it
+		// cannot (file on a node without BPF-LSM) is audited by the tracer.
+		for cl := range c.enforcers {
+			out[cl]++
 		}
 	}
 	return out

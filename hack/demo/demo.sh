@@ -173,10 +173,9 @@ info "kernel $(jq -r .kernel <<<"$probe"), active LSMs: $(jq -r '.lsms | join(",
 jq -r '.classes | to_entries[] | "\(.key)\t\(.value.backend)\t\(.value.enforcing)\t\(.value.reason // "")"' <<<"$probe" |
 	while IFS=$'\t' read -r class backend enforcing reason; do
 		if [ "$class" = syscalls ]; then
-			# The probe reports what the kernel offers; nri-armor does not
-			# install seccomp filters yet (README: syscall Block rules
-			# are enforced with seccomp in a later version).
-			printf '    %-13s not enforced by nri-armor yet (the kernel has %s)\n' "$class" "$backend"
+			# nri-armor does not install seccomp filters yet, and the
+			# tracer has no syscall telemetry: the probe says why.
+			printf '    %-13s not enforced by nri-armor yet (%s)\n' "$class" "$reason"
 		elif [ "$enforcing" = true ]; then
 			printf '    %-13s ENFORCED by %s\n' "$class" "$backend"
 		else
