@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -31,6 +32,12 @@ type Config struct {
 	MaxRuleEntries int
 	// MaxPatternEntries bounds pattern entries over all sets (default 65,536).
 	MaxPatternEntries int
+	// SetLinger keeps a set no cgroup uses any more loaded this long, so
+	// that the next container with the same policies (a pod restarted, a
+	// deployment scaled) finds it in the kernel instead of loading it again
+	// (0: free at once). Lingering sets give way whenever their capacity is
+	// needed; Reap frees those past their time.
+	SetLinger time.Duration
 	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two).
 	RingBytes int
 	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
@@ -102,6 +109,7 @@ type loadedSet struct {
 	recovered  bool           // found in the pins at Open: unenforced not known yet
 	header     armorSetHdr    // copied into each cgroup's entry
 	refs       int
+	idleSince  time.Time // when refs fell to 0 (the set lingers, SetLinger)
 	unenforced []Unenforced
 }
 
@@ -348,7 +356,19 @@ func (e *Engine) recover() error {
 		s.refs++
 		e.cgroups[cg] = s
 	}
-	return it.Err()
+	if err := it.Err(); err != nil {
+		return err
+	}
+	// Sets no cgroup points at any more (their last container went while
+	// no engine ran) linger like any other, then go.
+	now := time.Now()
+	for _, s := range e.byID {
+		if s.refs <= 0 {
+			s.idleSince = now
+		}
+	}
+	e.reap(now)
+	return nil
 }
 
 // Apply points cgroup cg at rule set rs, loading rs first if no other
@@ -463,8 +483,50 @@ func (e *Engine) Remove(cg uint64) error {
 }
 
 func (e *Engine) unref(s *loadedSet) {
-	if s.refs--; s.refs <= 0 {
+	if s.refs--; s.refs > 0 {
+		return
+	}
+	if e.cfg.SetLinger <= 0 {
 		e.free(s)
+		return
+	}
+	s.idleSince = time.Now()
+	e.reap(s.idleSince)
+}
+
+// reap frees the lingering sets idle since before now - SetLinger.
+func (e *Engine) reap(now time.Time) {
+	for _, s := range e.byID {
+		if s.refs <= 0 && now.Sub(s.idleSince) >= e.cfg.SetLinger {
+			e.free(s)
+		}
+	}
+}
+
+// Reap frees the sets that lingered past SetLinger (the daemon calls it
+// periodically; Apply and Remove do it too).
+func (e *Engine) Reap() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.reap(time.Now())
+}
+
+// makeRoom frees lingering sets, the longest idle first, until a set of
+// entries rule entries and one more set id fit.
+func (e *Engine) makeRoom(entries int) {
+	for {
+		used := 0
+		var oldest *loadedSet
+		for _, s := range e.byID {
+			used += len(s.keys)
+			if s.refs <= 0 && (oldest == nil || s.idleSince.Before(oldest.idleSince)) {
+				oldest = s
+			}
+		}
+		if oldest == nil || (len(e.byID) < e.cfg.MaxContainers && used+entries <= e.cfg.MaxRuleEntries) {
+			return
+		}
+		e.free(oldest)
 	}
 }
 
@@ -479,13 +541,20 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 		}
 		return s, nil
 	}
+	enc, err := Encode(rs, 0) // its size decides what must give way; the id comes after
+	if err != nil {
+		return nil, err
+	}
+	e.makeRoom(len(enc.Keys))
 	id, err := e.allocID()
 	if err != nil {
 		return nil, err
 	}
-	enc, err := Encode(rs, id)
-	if err != nil {
-		return nil, err
+	for i := range enc.Keys {
+		enc.Keys[i].SetId = id
+	}
+	for i := range enc.PatternKeys {
+		enc.PatternKeys[i].SetId = id
 	}
 	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, patKeys: enc.PatternKeys, unenforced: enc.Unenforced, header: enc.Header}
 	// Patterns first: a rule entry must never point at a missing pattern.
@@ -562,8 +631,9 @@ func (e *Engine) deleteKeys(s *loadedSet) {
 // Stats is what the kernel state holds now.
 type Stats struct {
 	Cgroups     int               `json:"cgroups"`
-	Exempt      int               `json:"exempt"` // containers without rules, outside the host set
-	Host        bool              `json:"host"`   // a host set is loaded
+	Exempt      int               `json:"exempt"`    // containers without rules, outside the host set
+	Lingering   int               `json:"lingering"` // sets no cgroup uses, kept for SetLinger
+	Host        bool              `json:"host"`      // a host set is loaded
 	Sets        int               `json:"sets"`
 	RuleEntries int               `json:"ruleEntries"`
 	KernelBytes uint64            `json:"kernelBytes"` // memory charged to the maps
@@ -578,6 +648,9 @@ func (e *Engine) Stats() Stats {
 	st := Stats{Cgroups: len(e.cgroups), Exempt: len(e.exempt), Host: e.host != nil, Sets: len(e.byID), Capacity: e.cfg, MapBytes: map[string]uint64{}}
 	for _, s := range e.byID {
 		st.RuleEntries += len(s.keys)
+		if s.refs <= 0 {
+			st.Lingering++
+		}
 	}
 	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.HostSet, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.OpenMemo, e.maps.MemoEpoch, e.maps.Scratch, e.names} {
 		if info, err := m.Info(); err == nil {

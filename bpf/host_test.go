@@ -169,3 +169,57 @@ func TestEventsLost(t *testing.T) {
 		t.Fatalf("%d events read and %d counted lost, want > 0 lost and %d in all", read, lost, rawBurst)
 	}
 }
+
+// TestSetLinger: a set no cgroup uses stays loaded for SetLinger, and the
+// next cgroup with the same set gets it without loading it again; it gives
+// way when its room is needed, and Reap frees it once its time is up.
+func TestSetLinger(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg2, err := cgroups.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Config{PinPath: testPinPath(t), MaxContainers: 2, MaxRuleEntries: 64, RingBytes: 1 << 12, SetLinger: 200 * time.Millisecond}, HooksCgroupNet, cg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	a, b, c := compileYAML(t, netPolicy), compileYAML(t, tcpPolicy), compileYAML(t, hostPolicy)
+	if _, err := e.Apply(1, a); err != nil {
+		t.Fatal(err)
+	}
+	idA := e.SetIDs()[0]
+	if err := e.Remove(1); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.Sets != 1 || st.Lingering != 1 {
+		t.Fatalf("after its cgroup went: %+v, want the set lingering", st)
+	}
+	if _, err := e.Apply(2, a); err != nil {
+		t.Fatal(err)
+	}
+	if ids := e.SetIDs(); len(ids) != 1 || ids[0] != idA {
+		t.Fatalf("set ids %v: want the lingering set %d reused", ids, idA)
+	}
+	// Two sets at most: a lingering one gives way to a new one.
+	if _, err := e.Apply(3, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Remove(3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Apply(4, c); err != nil {
+		t.Fatalf("a third set while one lingers: %v", err)
+	}
+	if st := e.Stats(); st.Sets != 2 || st.Lingering != 0 {
+		t.Fatalf("after the lingering set gave way: %+v", st)
+	}
+	if err := e.Remove(4); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(250 * time.Millisecond)
+	e.Reap()
+	if st := e.Stats(); st.Sets != 1 || st.Lingering != 0 {
+		t.Fatalf("after Reap past SetLinger: %+v, want only the set in use", st)
+	}
+}

@@ -58,6 +58,9 @@ type Config struct {
 	// host name when empty).
 	NodeName   string            `yaml:"nodeName"`
 	NodeLabels map[string]string `yaml:"nodeLabels"`
+	// SetLinger keeps a rule set no container uses loaded in the kernel
+	// this long, for the next container with the same policies.
+	SetLinger time.Duration `yaml:"setLinger"`
 	// MaxContainers and MaxRuleEntries size the kernel maps.
 	MaxContainers  int `yaml:"maxContainers"`
 	MaxRuleEntries int `yaml:"maxRuleEntries"`
@@ -83,6 +86,7 @@ func Default() Config {
 		BPFFS:             bpf.DefaultPinPath,
 		StateDir:          state.DefaultRoot,
 		GateSocket:        gate.DefaultSocket,
+		SetLinger:         time.Minute,
 		MaxContainers:     16384,
 		MaxRuleEntries:    1 << 18,
 		ReconnectMax:      30 * time.Second,
@@ -190,6 +194,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		c.NodeLabels = labels
 		return nil
 	})
+	fs.DurationVar(&c.SetLinger, "setLinger", c.SetLinger, "how long an unused rule set stays loaded for the next container with the same policies")
 	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers with a rule set, at most")
 	fs.IntVar(&c.MaxRuleEntries, "maxRuleEntries", c.MaxRuleEntries, "kernel rule entries, at most")
 	fs.DurationVar(&c.ReconnectMax, "reconnectMax", c.ReconnectMax, "longest wait between attempts to reach the runtime")

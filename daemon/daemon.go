@@ -55,7 +55,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	probe := enforce.RunProbe()
-	bcfg := bpf.Config{PinPath: cfg.BPFFS, MaxContainers: cfg.MaxContainers, MaxRuleEntries: cfg.MaxRuleEntries}
+	bcfg := bpf.Config{PinPath: cfg.BPFFS, MaxContainers: cfg.MaxContainers, MaxRuleEntries: cfg.MaxRuleEntries, SetLinger: cfg.SetLinger}
 	var backend *enforce.BPFBackend
 	if probe.Classes[policy.ClassFile].Backend == enforce.BackendBPFLSM {
 		backend, err = bpflsm.Open(bcfg)
@@ -140,6 +140,7 @@ func (d *Daemon) follow(ctx context.Context) {
 			return
 		case <-prune.C:
 			d.Plugin.PruneState(ctx)
+			d.Backend.Engine().Reap()
 		case cat, ok := <-updates:
 			if !ok {
 				return
