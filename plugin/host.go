@@ -66,9 +66,7 @@ func (p *Plugin) ApplyHost(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("nri-armor: applying host policy set %s: %w", rs.ShortDigest(), err)
 		}
-		for _, u := range rep.Unenforced {
-			nrilog.Warnf(ctx, "host: %s: rule %s not enforced by %s: %s", rs.ShortDigest(), u.Rule.Describe(), p.backend.Name(), u.Reason)
-		}
+		p.logUnenforced(ctx, "host", rs, rep)
 		en, un := enforcement(p.backend, rs, rep)
 		p.host = host{set: rs, enforcers: en, unenforced: un}
 		nrilog.Infof(ctx, "host: policy set %s (%d policies) applied to the node's own processes by %s", rs.ShortDigest(), len(rs.Policies), p.backend.Name())

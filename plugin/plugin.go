@@ -615,9 +615,7 @@ func (p *Plugin) enforce(ctx context.Context, c *container) error {
 	}
 	c.applied = true
 	c.enforcers, c.unenforced = enforcement(p.backend, c.set, rep)
-	for _, u := range rep.Unenforced {
-		nrilog.Warnf(ctx, "%s: %s: rule %s not enforced by %s: %s", p.who(c), c.set.ShortDigest(), u.Rule.Describe(), p.backend.Name(), u.Reason)
-	}
+	p.logUnenforced(ctx, p.who(c), c.set, rep)
 	nrilog.Infof(ctx, "%s: policy set %s (%d policies) applied to cgroup %d by %s", p.who(c), c.set.ShortDigest(), len(c.set.Policies), c.cgroupID, p.backend.Name())
 	return nil
 }
@@ -686,4 +684,30 @@ func (p *Plugin) Enforced() map[policy.Class]int {
 		}
 	}
 	return out
+}
+
+// logUnenforced says what of rs the backend does not enforce: one line per
+// reason with the count and one example (a set of thousands of file rules
+// on a node without BPF-LSM must not log thousands of lines per container,
+// which also cost milliseconds per start); `armorctl explain` lists them.
+func (p *Plugin) logUnenforced(ctx context.Context, who string, rs *policy.RuleSet, rep enforce.Report) {
+	type reason struct {
+		n       int
+		example string
+	}
+	var order []string
+	byReason := map[string]*reason{}
+	for _, u := range rep.Unenforced {
+		r := byReason[u.Reason]
+		if r == nil {
+			r = &reason{example: u.Rule.Describe()}
+			byReason[u.Reason] = r
+			order = append(order, u.Reason)
+		}
+		r.n++
+	}
+	for _, why := range order {
+		r := byReason[why]
+		nrilog.Warnf(ctx, "%s: %s: %d rules not enforced by %s (e.g. %s): %s; armor-tracer audits them", who, rs.ShortDigest(), r.n, p.backend.Name(), r.example, why)
+	}
 }
