@@ -47,9 +47,9 @@ type Config struct {
 	// StateDir is where containers and rule sets are published for
 	// armor-tracer (package state); empty publishes nothing.
 	StateDir string `yaml:"stateDir"`
-	// GateBinary, when set, is where nri-armor's binary is installed on the
+	// GateBinary, when set, is where nri-armor-hook is installed on the
 	// host for the start gate's createRuntime hook (package gate); the
-	// daemon copies itself there at start. GateSocket is where it answers
+	// daemon copies it there, from next to its own binary, at start. GateSocket is where it answers
 	// the hook. Empty GateBinary: no gate.
 	GateBinary string `yaml:"gateBinary"`
 	GateSocket string `yaml:"gateSocket"`
@@ -179,7 +179,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
 	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")
-	fs.StringVar(&c.GateBinary, "gateBinary", c.GateBinary, "install nri-armor's binary here for the start gate's hook (empty: no gate)")
+	fs.StringVar(&c.GateBinary, "gateBinary", c.GateBinary, "install nri-armor-hook here for the start gate (empty: no gate)")
 	fs.StringVar(&c.GateSocket, "gateSocket", c.GateSocket, "where the daemon answers the start gate's hook")
 	fs.StringVar(&c.NodeName, "nodeName", c.NodeName, "this node's name for host policies (empty: the host name)")
 	fs.Func("nodeLabels", "this node's labels for host policies, k=v,k=v (replaces the config's)", func(v string) error {

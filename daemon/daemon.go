@@ -113,7 +113,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	if cfg.GateBinary != "" {
-		if err := installSelf(cfg.GateBinary); err != nil {
+		if err := installHook(cfg.GateBinary); err != nil {
 			d.store.Close()
 			backend.Close()
 			return nil, fmt.Errorf("start gate: %w", err)
@@ -244,21 +244,23 @@ func (d *Daemon) Close() error {
 	return errors.Join(errs...)
 }
 
-// installSelf copies the running binary to path (atomically, mode 0755),
-// for the start gate's hook, unless path is the running binary.
-func installSelf(path string) error {
+// installHook copies nri-armor-hook, which ships next to the nri-armor
+// binary, to path (atomically, mode 0755) for the runtime to run as the
+// start gate's hook; nothing to do when path is that file.
+func installHook(path string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	if a, err1 := filepath.EvalSymlinks(self); err1 == nil {
+	src := filepath.Join(filepath.Dir(self), "nri-armor-hook")
+	if a, err1 := filepath.EvalSymlinks(src); err1 == nil {
 		if b, err2 := filepath.EvalSymlinks(path); err2 == nil && a == b {
 			return nil
 		}
 	}
-	data, err := os.ReadFile(self)
+	data, err := os.ReadFile(src)
 	if err != nil {
-		return err
+		return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

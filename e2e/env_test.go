@@ -136,7 +136,7 @@ func setup() error {
 	}
 	env.armorBin = filepath.Join(env.tmp, "nri-armor")
 	env.tracerBin = filepath.Join(env.tmp, "armor-tracer")
-	if _, err := command(root, "go", "build", "-o", env.tmp, "./cmd/nri-armor", "./cmd/armor-tracer"); err != nil {
+	if _, err := command(root, "go", "build", "-o", env.tmp, "./cmd/nri-armor", "./cmd/nri-armor-hook", "./cmd/armor-tracer"); err != nil {
 		return err
 	}
 	env.stateDir = filepath.Join(env.tmp, "state")
@@ -365,7 +365,7 @@ func startArmor(t testing.TB) *armor {
 		"-policyDirs", env.policies,
 		"-bpffs", env.pinPath,
 		"-stateDir", env.stateDir,
-		"-gateBinary", env.armorBin, // the start gate's hook runs the binary under test
+		"-gateBinary", filepath.Join(env.tmp, "nri-armor-hook"), // the start gate's hook, built with it
 		"-gateSocket", filepath.Join(env.tmp, "gate.sock"),
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",

@@ -12,7 +12,7 @@ import (
 // nri-armor to enforce a container while starting it, before NRI's
 // StartContainer, and fail the start when nri-armor does not answer.
 type Gate struct {
-	// Binary is nri-armor's binary as the runtime sees it (a host path).
+	// Binary is nri-armor-hook as the runtime sees it (a host path).
 	Binary string
 	// Socket is the daemon's gate socket (a host path).
 	Socket string
@@ -27,7 +27,7 @@ func (g Gate) hooks() *api.Hooks {
 	}
 	return &api.Hooks{CreateRuntime: []*api.Hook{{
 		Path:    g.Binary,
-		Args:    []string{g.Binary, "hook", "-socket", g.Socket, "-timeout", fmt.Sprintf("%ds", timeout)},
+		Args:    []string{g.Binary, "-socket", g.Socket, "-timeout", fmt.Sprintf("%ds", timeout)},
 		Timeout: &api.OptionalInt{Value: timeout},
 	}}}
 }

@@ -19,7 +19,7 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 	testenv.RequireRoot(t)
 	b := cgroupNetBackend(t)
 	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b,
-		Gate: Gate{Binary: "/opt/nri-armor/bin/nri-armor", Socket: "/run/nri-armor/gate.sock", Timeout: 5 * time.Second}})
+		Gate: Gate{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock", Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +31,8 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	hooks := resp.GetAdjust().GetHooks().GetCreateRuntime()
-	if len(hooks) != 1 || hooks[0].Path != "/opt/nri-armor/bin/nri-armor" ||
-		strings.Join(hooks[0].Args, " ") != "/opt/nri-armor/bin/nri-armor hook -socket /run/nri-armor/gate.sock -timeout 5s" {
+	if len(hooks) != 1 || hooks[0].Path != "/opt/nri-armor/bin/nri-armor-hook" ||
+		strings.Join(hooks[0].Args, " ") != "/opt/nri-armor/bin/nri-armor-hook -socket /run/nri-armor/gate.sock -timeout 5s" {
 		t.Fatalf("createRuntime hooks %v", hooks)
 	}
 	plain := rt.RunPod("pod-2", "shop", "plain", nil, nil)
