@@ -15,6 +15,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,6 +43,12 @@ const (
 	// podNamespace is the Kubernetes namespace of the test pods and of the
 	// KubeArmorPolicy documents they name.
 	podNamespace = "e2e"
+
+	// In the VM (make vmtest-e2e, hack/vmtest/e2e.sh) there is neither a
+	// checkout nor Go: these name the copied scripts' root (default: the
+	// repository, "..") and the prebuilt nri-armor (default: go build).
+	rootVar     = "NRI_ARMOR_E2E_ROOT"
+	armorBinVar = "NRI_ARMOR_E2E_ARMOR_BIN"
 )
 
 // env is what TestMain set up; setupErr says why it could not be.
@@ -99,7 +106,7 @@ func need(t testing.TB) {
 }
 
 func setup() error {
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs(cmp.Or(os.Getenv(rootVar), ".."))
 	if err != nil {
 		return err
 	}
@@ -133,9 +140,11 @@ func setup() error {
 	if _, err := command(root, "hack/e2e/containerd.sh", "start"); err != nil {
 		return err
 	}
-	env.armorBin = filepath.Join(env.tmp, "nri-armor")
-	if _, err := command(root, "go", "build", "-o", env.armorBin, "./cmd/nri-armor"); err != nil {
-		return err
+	if env.armorBin = os.Getenv(armorBinVar); env.armorBin == "" {
+		env.armorBin = filepath.Join(env.tmp, "nri-armor")
+		if _, err := command(root, "go", "build", "-o", env.armorBin, "./cmd/nri-armor"); err != nil {
+			return err
+		}
 	}
 	env.stateDir = filepath.Join(env.tmp, "state")
 	env.policies = filepath.Join(env.tmp, "policies")

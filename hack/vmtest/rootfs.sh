@@ -19,9 +19,9 @@
 # of its inputs, only the latest of each kept:
 #   root/debootstrap-KEY/   the debootstrap tree (key: the recipe version,
 #                           suite, mirror, packages), ~30 s to build;
-#   root/root-KEY.img       the image (key: the tree's key plus the path,
-#                           mode and content of every added file), a few
-#                           seconds from the tree.
+#   root/root-KEY.img       the image (key: the tree's key, this script and
+#                           the path, mode and content of every added file),
+#                           a few seconds from the tree.
 # So changing an added file rebuilds the image only, not the tree.
 set -euo pipefail
 export LC_ALL=C
@@ -97,6 +97,7 @@ fi
 # The image's key: the tree and every added file (path, mode, content).
 img_key=$({
 	echo "$tree_key"
+	cat "$0"
 	for a in "${adds[@]}"; do
 		echo "add $a"
 		src=${a%%:*}
@@ -127,6 +128,8 @@ for a in "${adds[@]}"; do
 	fi
 done
 echo nri-armor-vm >"$stage/etc/hostname"
+# containerd copies /etc/hosts into every pod; debootstrap writes none.
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tnri-armor-vm\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$stage/etc/hosts"
 # Where run.sh's init puts its files after switching root (a tmpfs).
 mkdir -p "$stage/vmtest"
 # Room for what the tests write: containerd's content store and snapshots
