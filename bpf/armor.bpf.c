@@ -65,7 +65,6 @@ char LICENSE[] SEC("license") = "GPL";
  * record (file_open, bprm_check_security) takes from a verdict. */
 #define BLOCK_ONLY_NO 0    /* every verdict, with its events */
 #define BLOCK_ONLY_RULES 1 /* explicit Block rules only: no posture, no Audit events */
-#define BLOCK_ONLY_ANY 2   /* Block by a rule or by the posture; no Audit events */
 
 #define ACT_NONE 0
 #define ACT_ALLOW 1
@@ -233,11 +232,9 @@ struct {
  * path computed and walked again. What a file's path is (bpf_d_path)
  * depends on the opened dentry and mount, on the opener's root, and on the
  * dentry and mount trees above them; its verdict on the set, the (write,
- * owner) case and, with fromSource rules, the executable. The memo is kept
- * by inode (its address; an entry is deleted when the inode is freed, in
- * inode_free_security, so an address reused by another inode never meets
- * an old memo) and holds all of these; it is used only when each one is
- * still the same:
+ * owner) case and, with fromSource rules, the executable. The memo lives in
+ * the inode's own storage (freed with the inode) and holds all of these;
+ * it is used only when each one is still the same:
  *   - the trees: every rename and every mount change (mount, move_mount,
  *     umount, pivot_root) bumps memo_epoch[0], which invalidates every memo
  *     (renames and mounts are rare next to opens);
@@ -254,8 +251,6 @@ struct {
  * word (a wrong hit needs a 2^-60 collision of kernel addresses, which a
  * process cannot choose). Only silent Allow is memoized: Audit and Block
  * always write an event with the path, so they always take the full walk.
- * The map is an LRU hash (a regular map, which file_permission's fmod_ret
- * program can use, unlike inode storage); an evicted memo is only a miss.
  */
 struct open_memo {
 	/* Per class (0: file, 1: process — mmap_file), the open's identity
@@ -267,10 +262,10 @@ struct open_memo {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, __u64); /* the inode's address */
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct open_memo);
-	__uint(max_entries, 65536);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } open_memo SEC(".maps");
 
@@ -345,7 +340,7 @@ struct machine {
 };
 
 struct scratch {
-	__u64 ptrs[8]; /* as_number: kernel pointers, read back as numbers */
+	__u64 ptrs[4]; /* as_number: kernel pointers, read back as numbers */
 	struct event ev;
 	struct machine m;
 	struct pat_val pat; /* a copy of the pattern being matched */
@@ -746,8 +741,8 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
  * CAP_PERFMON, which the loader has.) */
 #define as_number(sc, i, ptr)                                   \
 	({                                                      \
-		(sc)->ptrs[(i)&7] = (__u64)(ptr);               \
-		*(volatile __u64 *)&(sc)->ptrs[(i)&7];          \
+		(sc)->ptrs[(i)&3] = (__u64)(ptr);               \
+		*(volatile __u64 *)&(sc)->ptrs[(i)&3];          \
 	})
 
 /* open_tag hashes what the verdict of opening f depends on, besides the
@@ -826,8 +821,8 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 	sc->ev.arg = 0;
 	run(sc);
 	/* Silent: Allow without an event whatever the hook — a file with an
-	 * Audit rule is never memoized, so file_open, which reports it, is
-	 * never skipped by a memo that file_permission (which does not) made. */
+	 * Audit rule is never memoized, so a hook that reports it is never
+	 * skipped by a memo that a Block-only hook (mmap_file) made. */
 	*silent = m->state == ST_DONE &&
 		  (m->best_action == ACT_ALLOW || (m->best_action == ACT_NONE && !h->allowlist[cls & 3]));
 	return finish(sc, h, cgid, len, write, true, 0);
@@ -848,8 +843,7 @@ static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
 }
 
 /* check_memo decides a file by its path (decide_file), with the open memo
- * in front: file_open, file_permission, and mmap_file for executable
- * mappings. */
+ * in front: file_open, and mmap_file for executable mappings. */
 static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8 block_only)
 {
 	__u64 cgid;
@@ -861,10 +855,9 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	__u64 tag = open_tag(f, sc, set_id, cls, h->has_source[cls & 3]);
 	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == (__u32)bpf_get_current_uid_gid()));
 	__u32 slot = cls == CLASS_FILE ? 0 : 1;
-	__u64 key = as_number(sc, 4, f->f_inode);
 	struct open_memo *o = NULL;
 	if (tag) {
-		o = bpf_map_lookup_elem(&open_memo, &key);
+		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, 0);
 		if (o) {
 			__u64 w = o->word[slot];
 			if ((w & ~0xfULL) == tag && (w & bit))
@@ -875,13 +868,11 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	int ret = decide_file(f, cls, write, block_only, cgid, set_id, sc, h, &silent);
 	if (!tag || !silent)
 		return ret;
+	if (!o)
+		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (o) {
 		__u64 w = o->word[slot];
 		o->word[slot] = ((w & ~0xfULL) == tag ? w : tag) | bit;
-	} else {
-		struct open_memo fresh = {};
-		fresh.word[slot] = tag | bit;
-		bpf_map_update_elem(&open_memo, &key, &fresh, BPF_ANY);
 	}
 	return ret;
 }
@@ -926,36 +917,6 @@ int BPF_PROG(armor_mmap_file, struct file *file, unsigned long reqprot, unsigned
 	if (!file || !(prot & PROT_EXEC))
 		return 0;
 	return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES);
-}
-
-/* Reads and writes of regular files are checked again, so that a file
- * opened before the container's set was installed (or before a stricter
- * set replaced it) is held to the set as well: Block only, by a rule or
- * the posture — Audit is reported once, at open. The open memo makes a
- * repeated read or write of the same file cheap; pipes, sockets and other
- * non-regular files return at once. This is an fmod_ret program on
- * security_file_permission, not an LSM one: Linux lets only some LSM hooks
- * call bpf_d_path, and file_permission is not one of them (before 6.x);
- * returning non-zero here denies the read or write with that error. */
-SEC("fmod_ret/security_file_permission")
-int BPF_PROG(armor_file_permission, struct file *file, int mask, int ret)
-{
-	if (ret || (file->f_inode->i_mode & S_IFMT) != S_IFREG || !(mask & (MAY_READ | MAY_WRITE)))
-		return ret;
-	return check_memo(file, CLASS_FILE, (mask & MAY_WRITE) ? 1 : 0, BLOCK_ONLY_ANY);
-}
-
-/* A freed inode's memo goes with it: the address may be another inode's. */
-SEC("lsm/inode_free_security")
-int BPF_PROG(armor_inode_free, struct inode *inode)
-{
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (!sc)
-		return 0;
-	__u64 key = as_number(sc, 7, inode);
-	bpf_map_delete_elem(&open_memo, &key);
-	return 0;
 }
 
 SEC("lsm/bprm_check_security")

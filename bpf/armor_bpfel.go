@@ -87,7 +87,7 @@ type armorRuleVal struct {
 
 type armorScratch struct {
 	_    structs.HostLayout
-	Ptrs [8]uint64
+	Ptrs [4]uint64
 	Ev   armorEvent
 	M    struct {
 		_           structs.HostLayout
@@ -163,36 +163,34 @@ type armorVerdict struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	armorMapCgSets               = "cg_sets"
-	armorMapEvents               = "events"
-	armorMapEventsLost           = "events_lost"
-	armorMapExeStore             = "exe_store"
-	armorMapHostSet              = "host_set"
-	armorMapMemoEpoch            = "memo_epoch"
-	armorMapOpenMemo             = "open_memo"
-	armorMapPatterns             = "patterns"
-	armorMapRules                = "rules"
-	armorMapScratch              = "scratch"
-	armorProgArmorBprmCheck      = "armor_bprm_check"
-	armorProgArmorBprmCommitted  = "armor_bprm_committed"
-	armorProgArmorCapable        = "armor_capable"
-	armorProgArmorCgConnect4     = "armor_cg_connect4"
-	armorProgArmorCgConnect6     = "armor_cg_connect6"
-	armorProgArmorCgSockCreate   = "armor_cg_sock_create"
-	armorProgArmorFileOpen       = "armor_file_open"
-	armorProgArmorFilePermission = "armor_file_permission"
-	armorProgArmorInodeFree      = "armor_inode_free"
-	armorProgArmorInodeRename    = "armor_inode_rename"
-	armorProgArmorMmapFile       = "armor_mmap_file"
-	armorProgArmorMoveMount      = "armor_move_mount"
-	armorProgArmorSbMount        = "armor_sb_mount"
-	armorProgArmorSbPivotroot    = "armor_sb_pivotroot"
-	armorProgArmorSbUmount       = "armor_sb_umount"
-	armorProgArmorSocketConnect  = "armor_socket_connect"
-	armorProgArmorSocketCreate   = "armor_socket_create"
-	armorProgArmorTaskAlloc      = "armor_task_alloc"
-	armorVarMaxSteps             = "max_steps"
-	armorVarWakeupBytes          = "wakeup_bytes"
+	armorMapCgSets              = "cg_sets"
+	armorMapEvents              = "events"
+	armorMapEventsLost          = "events_lost"
+	armorMapExeStore            = "exe_store"
+	armorMapHostSet             = "host_set"
+	armorMapMemoEpoch           = "memo_epoch"
+	armorMapOpenMemo            = "open_memo"
+	armorMapPatterns            = "patterns"
+	armorMapRules               = "rules"
+	armorMapScratch             = "scratch"
+	armorProgArmorBprmCheck     = "armor_bprm_check"
+	armorProgArmorBprmCommitted = "armor_bprm_committed"
+	armorProgArmorCapable       = "armor_capable"
+	armorProgArmorCgConnect4    = "armor_cg_connect4"
+	armorProgArmorCgConnect6    = "armor_cg_connect6"
+	armorProgArmorCgSockCreate  = "armor_cg_sock_create"
+	armorProgArmorFileOpen      = "armor_file_open"
+	armorProgArmorInodeRename   = "armor_inode_rename"
+	armorProgArmorMmapFile      = "armor_mmap_file"
+	armorProgArmorMoveMount     = "armor_move_mount"
+	armorProgArmorSbMount       = "armor_sb_mount"
+	armorProgArmorSbPivotroot   = "armor_sb_pivotroot"
+	armorProgArmorSbUmount      = "armor_sb_umount"
+	armorProgArmorSocketConnect = "armor_socket_connect"
+	armorProgArmorSocketCreate  = "armor_socket_create"
+	armorProgArmorTaskAlloc     = "armor_task_alloc"
+	armorVarMaxSteps            = "max_steps"
+	armorVarWakeupBytes         = "wakeup_bytes"
 )
 
 // loadArmor returns the embedded CollectionSpec for armor.
@@ -237,24 +235,22 @@ type armorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type armorProgramSpecs struct {
-	ArmorBprmCheck      *ebpf.ProgramSpec `ebpf:"armor_bprm_check"`
-	ArmorBprmCommitted  *ebpf.ProgramSpec `ebpf:"armor_bprm_committed"`
-	ArmorCapable        *ebpf.ProgramSpec `ebpf:"armor_capable"`
-	ArmorCgConnect4     *ebpf.ProgramSpec `ebpf:"armor_cg_connect4"`
-	ArmorCgConnect6     *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
-	ArmorCgSockCreate   *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
-	ArmorFileOpen       *ebpf.ProgramSpec `ebpf:"armor_file_open"`
-	ArmorFilePermission *ebpf.ProgramSpec `ebpf:"armor_file_permission"`
-	ArmorInodeFree      *ebpf.ProgramSpec `ebpf:"armor_inode_free"`
-	ArmorInodeRename    *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
-	ArmorMmapFile       *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
-	ArmorMoveMount      *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
-	ArmorSbMount        *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
-	ArmorSbPivotroot    *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
-	ArmorSbUmount       *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
-	ArmorSocketConnect  *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
-	ArmorSocketCreate   *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
-	ArmorTaskAlloc      *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
+	ArmorBprmCheck     *ebpf.ProgramSpec `ebpf:"armor_bprm_check"`
+	ArmorBprmCommitted *ebpf.ProgramSpec `ebpf:"armor_bprm_committed"`
+	ArmorCapable       *ebpf.ProgramSpec `ebpf:"armor_capable"`
+	ArmorCgConnect4    *ebpf.ProgramSpec `ebpf:"armor_cg_connect4"`
+	ArmorCgConnect6    *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
+	ArmorCgSockCreate  *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
+	ArmorFileOpen      *ebpf.ProgramSpec `ebpf:"armor_file_open"`
+	ArmorInodeRename   *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
+	ArmorMmapFile      *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
+	ArmorMoveMount     *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
+	ArmorSbMount       *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
+	ArmorSbPivotroot   *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
+	ArmorSbUmount      *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
+	ArmorSocketConnect *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
+	ArmorSocketCreate  *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
+	ArmorTaskAlloc     *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
 }
 
 // armorMapSpecs contains maps before they are loaded into the kernel.
@@ -340,24 +336,22 @@ type armorVariables struct {
 //
 // It can be passed to loadArmorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type armorPrograms struct {
-	ArmorBprmCheck      *ebpf.Program `ebpf:"armor_bprm_check"`
-	ArmorBprmCommitted  *ebpf.Program `ebpf:"armor_bprm_committed"`
-	ArmorCapable        *ebpf.Program `ebpf:"armor_capable"`
-	ArmorCgConnect4     *ebpf.Program `ebpf:"armor_cg_connect4"`
-	ArmorCgConnect6     *ebpf.Program `ebpf:"armor_cg_connect6"`
-	ArmorCgSockCreate   *ebpf.Program `ebpf:"armor_cg_sock_create"`
-	ArmorFileOpen       *ebpf.Program `ebpf:"armor_file_open"`
-	ArmorFilePermission *ebpf.Program `ebpf:"armor_file_permission"`
-	ArmorInodeFree      *ebpf.Program `ebpf:"armor_inode_free"`
-	ArmorInodeRename    *ebpf.Program `ebpf:"armor_inode_rename"`
-	ArmorMmapFile       *ebpf.Program `ebpf:"armor_mmap_file"`
-	ArmorMoveMount      *ebpf.Program `ebpf:"armor_move_mount"`
-	ArmorSbMount        *ebpf.Program `ebpf:"armor_sb_mount"`
-	ArmorSbPivotroot    *ebpf.Program `ebpf:"armor_sb_pivotroot"`
-	ArmorSbUmount       *ebpf.Program `ebpf:"armor_sb_umount"`
-	ArmorSocketConnect  *ebpf.Program `ebpf:"armor_socket_connect"`
-	ArmorSocketCreate   *ebpf.Program `ebpf:"armor_socket_create"`
-	ArmorTaskAlloc      *ebpf.Program `ebpf:"armor_task_alloc"`
+	ArmorBprmCheck     *ebpf.Program `ebpf:"armor_bprm_check"`
+	ArmorBprmCommitted *ebpf.Program `ebpf:"armor_bprm_committed"`
+	ArmorCapable       *ebpf.Program `ebpf:"armor_capable"`
+	ArmorCgConnect4    *ebpf.Program `ebpf:"armor_cg_connect4"`
+	ArmorCgConnect6    *ebpf.Program `ebpf:"armor_cg_connect6"`
+	ArmorCgSockCreate  *ebpf.Program `ebpf:"armor_cg_sock_create"`
+	ArmorFileOpen      *ebpf.Program `ebpf:"armor_file_open"`
+	ArmorInodeRename   *ebpf.Program `ebpf:"armor_inode_rename"`
+	ArmorMmapFile      *ebpf.Program `ebpf:"armor_mmap_file"`
+	ArmorMoveMount     *ebpf.Program `ebpf:"armor_move_mount"`
+	ArmorSbMount       *ebpf.Program `ebpf:"armor_sb_mount"`
+	ArmorSbPivotroot   *ebpf.Program `ebpf:"armor_sb_pivotroot"`
+	ArmorSbUmount      *ebpf.Program `ebpf:"armor_sb_umount"`
+	ArmorSocketConnect *ebpf.Program `ebpf:"armor_socket_connect"`
+	ArmorSocketCreate  *ebpf.Program `ebpf:"armor_socket_create"`
+	ArmorTaskAlloc     *ebpf.Program `ebpf:"armor_task_alloc"`
 }
 
 func (p *armorPrograms) Close() error {
@@ -369,8 +363,6 @@ func (p *armorPrograms) Close() error {
 		p.ArmorCgConnect6,
 		p.ArmorCgSockCreate,
 		p.ArmorFileOpen,
-		p.ArmorFilePermission,
-		p.ArmorInodeFree,
 		p.ArmorInodeRename,
 		p.ArmorMmapFile,
 		p.ArmorMoveMount,

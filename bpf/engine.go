@@ -31,9 +31,6 @@ type Config struct {
 	MaxRuleEntries int
 	// MaxPatternEntries bounds pattern entries over all sets (default 65,536).
 	MaxPatternEntries int
-	// MemoEntries bounds the open memo, files whose silent Allow is
-	// remembered (default 65,536; the least recently used go first).
-	MemoEntries int
 	// RingBytes sizes the event ring buffer (default 4 MiB; a power of two).
 	RingBytes int
 	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
@@ -55,9 +52,6 @@ func (c *Config) defaults() {
 	}
 	if c.MaxPatternEntries <= 0 {
 		c.MaxPatternEntries = 1 << 16
-	}
-	if c.MemoEntries <= 0 {
-		c.MemoEntries = 1 << 16
 	}
 	if c.RingBytes <= 0 {
 		c.RingBytes = 4 << 20
@@ -131,7 +125,6 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxPatternEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
-	spec.Maps[armorMapOpenMemo].MaxEntries = uint32(cfg.MemoEntries)
 	if err := spec.Variables[armorVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
 		return nil, err
 	}
@@ -206,8 +199,7 @@ func (e *Engine) invalidateMemos() error {
 
 type progAttach struct {
 	name   string
-	cgroup ebpf.AttachType // 0 for LSM and fmod_ret programs
-	fmod   bool            // an fmod_ret program (on a security_* function)
+	cgroup ebpf.AttachType // 0 for LSM programs
 }
 
 var lsmPrograms = []progAttach{
@@ -216,8 +208,7 @@ var lsmPrograms = []progAttach{
 	{name: armorProgArmorInodeRename}, {name: armorProgArmorSbMount}, {name: armorProgArmorMoveMount},
 	{name: armorProgArmorSbUmount}, {name: armorProgArmorSbPivotroot},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
-	{name: armorProgArmorInodeFree}, // before the memo is first written
-	{name: armorProgArmorFileOpen}, {name: armorProgArmorFilePermission, fmod: true}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
 }
 
@@ -263,8 +254,6 @@ func (e *Engine) attach(hooks Hooks, cgroup2 string) error {
 		var l link.Link
 		if p.cgroup != 0 {
 			l, err = link.AttachCgroup(link.CgroupOptions{Path: cgroup2, Attach: p.cgroup, Program: prog})
-		} else if p.fmod {
-			l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachModifyReturn})
 		} else {
 			l, err = link.AttachLSM(link.LSMOptions{Program: prog})
 		}

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/gate"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -46,6 +47,12 @@ type Config struct {
 	// StateDir is where containers and rule sets are published for
 	// armor-tracer (package state); empty publishes nothing.
 	StateDir string `yaml:"stateDir"`
+	// GateBinary, when set, is where nri-armor's binary is installed on the
+	// host for the start gate's createRuntime hook (package gate); the
+	// daemon copies itself there at start. GateSocket is where it answers
+	// the hook. Empty GateBinary: no gate.
+	GateBinary string `yaml:"gateBinary"`
+	GateSocket string `yaml:"gateSocket"`
 	// NodeName and NodeLabels are this node as host policies' nodeSelector
 	// sees it: the labels, plus kubernetes.io/hostname = NodeName (the
 	// host name when empty).
@@ -75,6 +82,7 @@ func Default() Config {
 		MetricsAddress:    ":9481",
 		BPFFS:             bpf.DefaultPinPath,
 		StateDir:          state.DefaultRoot,
+		GateSocket:        gate.DefaultSocket,
 		MaxContainers:     16384,
 		MaxRuleEntries:    1 << 18,
 		ReconnectMax:      30 * time.Second,
@@ -167,6 +175,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
 	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")
+	fs.StringVar(&c.GateBinary, "gateBinary", c.GateBinary, "install nri-armor's binary here for the start gate's hook (empty: no gate)")
+	fs.StringVar(&c.GateSocket, "gateSocket", c.GateSocket, "where the daemon answers the start gate's hook")
 	fs.StringVar(&c.NodeName, "nodeName", c.NodeName, "this node's name for host policies (empty: the host name)")
 	fs.Func("nodeLabels", "this node's labels for host policies, k=v,k=v (replaces the config's)", func(v string) error {
 		labels := map[string]string{}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -18,6 +19,7 @@ import (
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
+	"github.com/nri-armor/nri-armor/gate"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -103,11 +105,19 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
 		State:   dir,
 		Node:    node,
+		Gate:    plugin.Gate{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
 	})
 	if err != nil {
 		d.store.Close()
 		backend.Close()
 		return nil, err
+	}
+	if cfg.GateBinary != "" {
+		if err := installSelf(cfg.GateBinary); err != nil {
+			d.store.Close()
+			backend.Close()
+			return nil, fmt.Errorf("start gate: %w", err)
+		}
 	}
 	// Host policies: an error leaves the node's own processes without them,
 	// which is logged loudly; the containers' protection does not wait.
@@ -174,6 +184,26 @@ func (d *Daemon) MetricsAddr() string {
 // in the environment), it returns when that connection closes.
 func (d *Daemon) Run(ctx context.Context) error {
 	go d.follow(ctx)
+	if d.cfg.GateBinary != "" {
+		gateErr := make(chan error, 1)
+		go func() { gateErr <- gate.Serve(ctx, d.cfg.GateSocket, d.Plugin.EnforceNow) }()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			if err := <-gateErr; err != nil {
+				// Without the gate, containers with rules cannot start:
+				// stop rather than run half-working.
+				d.log.Errorf("start gate: %v", err)
+				cancel()
+			}
+		}()
+		return d.connect(ctx)
+	}
+	return d.connect(ctx)
+}
+
+// connect keeps the plugin connected to the runtime until ctx ends.
+func (d *Daemon) connect(ctx context.Context) error {
 	preinstalled := os.Getenv(api.PluginSocketEnvVar) != ""
 	backoff := 100 * time.Millisecond
 	for {
@@ -211,4 +241,30 @@ func (d *Daemon) Close() error {
 	}
 	errs = append(errs, d.store.Close(), d.Backend.Close())
 	return errors.Join(errs...)
+}
+
+// installSelf copies the running binary to path (atomically, mode 0755),
+// for the start gate's hook, unless path is the running binary.
+func installSelf(path string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if a, err1 := filepath.EvalSymlinks(self); err1 == nil {
+		if b, err2 := filepath.EvalSymlinks(path); err2 == nil && a == b {
+			return nil
+		}
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

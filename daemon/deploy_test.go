@@ -175,10 +175,16 @@ func TestDaemonSetManifest(t *testing.T) {
 	for what, p := range map[string]string{
 		"socket": cfg.Socket, "bpffs": cfg.BPFFS, "stateDir": cfg.StateDir,
 		"cgroup2": cg2, "securityfs": "/sys/kernel/security",
+		// The runtime runs the gate's hook from the host, and it talks to
+		// the daemon's socket there.
+		"gateBinary": filepath.Dir(cfg.GateBinary), "gateSocket": filepath.Dir(cfg.GateSocket),
 	} {
 		if host, _, _ := pod.source(*daemon, p); host != p {
 			t.Errorf("%s %s: mounted from host path %q, want the same path", what, p, host)
 		}
+	}
+	if cfg.GateBinary == "" {
+		t.Errorf("the shipped config has no start gate (gateBinary): a container created before nri-armor dies would start unprotected")
 	}
 	_, port, err := net.SplitHostPort(cfg.MetricsAddress)
 	if err != nil {

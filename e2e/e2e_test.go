@@ -5,7 +5,6 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -305,23 +304,14 @@ func TestCrashWindow(t *testing.T) {
 	}
 }
 
-// knownGapsVar runs the tests of known gaps, which fail until fixed.
-const knownGapsVar = "NRI_ARMOR_E2E_KNOWN_GAPS"
-
-// TestStartWindow: a KNOWN GAP, skipped unless NRI_ARMOR_E2E_KNOWN_GAPS=1
-// (it fails until fixed). A container created while nri-armor runs, which
-// then dies before the container is started, starts unprotected: NRI skips
-// a plugin whose StartContainer call fails on a closed connection, without
-// an error, and no validator runs at start. A way to close it, checked by
-// hand with containerd 2.4.2 and runc: an OCI createRuntime hook that
-// nri-armor adds at CreateContainer runs during `crictl start` before NRI's
-// StartContainer, with the container's init pid (its cgroup in place), and
-// its failure fails the start with the hook's stderr — the hook could apply
-// the set itself, or refuse when it cannot.
+// TestStartWindow: a container created while nri-armor runs, which then
+// dies before the container is started, is not started: NRI alone would
+// skip the dead plugin's StartContainer and start it unprotected, but the
+// start gate's createRuntime hook (package gate), which nri-armor added at
+// CreateContainer, finds no daemon and fails the start, and crictl says
+// why. A restarted nri-armor then lets a new container of the pod start,
+// enforced.
 func TestStartWindow(t *testing.T) {
-	if os.Getenv(knownGapsVar) != "1" {
-		t.Skipf("known gap (set %s=1 to run it; it fails until fixed): a container created before nri-armor dies and started after starts unprotected", knownGapsVar)
-	}
 	a, addr := startWithPolicy(t)
 	p := runPod(t, "startwindow", map[string]string{policiesKey: policyName})
 	id, r := createContainer(t, p, "main", sleeper...)
@@ -329,12 +319,18 @@ func TestStartWindow(t *testing.T) {
 		t.Fatalf("crictl create: %v", r)
 	}
 	a.kill(t)
-	if r := crictl(t, "start", id); r.code != 0 {
-		t.Logf("start refused: %s", crictlSays(r))
+	r = crictl(t, "start", id)
+	if r.code == 0 {
+		t.Errorf("a container naming %s was started after nri-armor was killed", policyName)
+		checkGuarded(t, id, addr)
 		return
 	}
-	t.Errorf("a container naming %s was started after nri-armor was killed", policyName)
-	checkGuarded(t, id, addr)
+	if says := crictlSays(r); !strings.Contains(says, "nri-armor is not running") {
+		t.Errorf("start refused, but crictl says %q: want the start gate's reason", says)
+	}
+	startArmor(t)
+	id2 := startContainer(t, p, "again", sleeper...)
+	checkGuarded(t, id2, addr)
 }
 
 // TestPolicyEdit: editing the policy file while a pod runs changes what its

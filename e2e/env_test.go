@@ -372,6 +372,8 @@ func startArmor(t testing.TB) *armor {
 		"-policyDirs", env.policies,
 		"-bpffs", env.pinPath,
 		"-stateDir", env.stateDir,
+		"-gateBinary", env.armorBin, // the start gate's hook runs the binary under test
+		"-gateSocket", filepath.Join(env.tmp, "gate.sock"),
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")

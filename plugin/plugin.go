@@ -92,6 +92,9 @@ type Config struct {
 	SetGrace time.Duration
 	// Node is this node, as host policies' nodeSelector sees it (host.go).
 	Node Node
+	// Gate, when its Binary is set, adds the start gate's createRuntime
+	// hook to the containers that have rules (gate.go).
+	Gate Gate
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -113,6 +116,7 @@ type Plugin struct {
 	catalog *policy.Catalog
 
 	node   Node
+	gate   Gate
 	hostMu sync.Mutex // never held while taking mu
 	host   host
 
@@ -185,6 +189,7 @@ func New(cfg Config) (*Plugin, error) {
 		setGrace:   cfg.SetGrace,
 		catalog:    cfg.Catalog,
 		node:       cfg.Node,
+		gate:       cfg.Gate,
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},
 	}, nil
@@ -324,6 +329,9 @@ func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api
 	}
 	adjust := &api.ContainerAdjustment{}
 	adjust.AddAnnotation(policy.AnnotationPolicySet, c.set.Digest)
+	if p.gate.Binary != "" && !p.failOpen && c.mode == policy.ModeEnforce {
+		adjust.AddHooks(p.gate.hooks())
+	}
 	return adjust, nil, nil
 }
 
@@ -344,6 +352,13 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 			return err
 		}
 	}
+	return p.startOrRefuse(ctx, ctr, c)
+}
+
+// startOrRefuse starts c (start) and decides what an error means: in audit
+// mode and with fail mode open the container starts anyway (logged); else
+// the error refuses it. The caller holds p.mu.
+func (p *Plugin) startOrRefuse(ctx context.Context, ctr *api.Container, c *container) error {
 	if err := p.start(ctx, ctr, c); err != nil {
 		if c.mode == policy.ModeAudit {
 			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)

@@ -2,6 +2,7 @@
 // container's compiled policies in the kernel before its first instruction.
 //
 //	nri-armor [-config /etc/nri-armor/nri-armor.yaml] [-KEY VALUE ...]
+//	nri-armor hook -socket PATH [-timeout 10s]   (the start gate's OCI hook)
 //
 // Every key of the config file (config/nri-armor.yaml documents them) is
 // also a flag; flags override the file.
@@ -15,10 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/daemon"
+	"github.com/nri-armor/nri-armor/gate"
 )
 
 func main() {
@@ -26,6 +29,9 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "hook" {
+		return hook(args[1:], os.Stdin, stderr)
+	}
 	// First pass: only -config, to know which file the flags override.
 	first := flag.NewFlagSet("nri-armor", flag.ContinueOnError)
 	first.SetOutput(io.Discard)
@@ -93,5 +99,22 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("stopped; kernel enforcement stays in place (pinned)")
+	return 0
+}
+
+// hook is the start gate's OCI createRuntime hook (package gate): the OCI
+// state on stdin; a failure fails the container's start.
+func hook(args []string, stdin io.Reader, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nri-armor hook", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", gate.DefaultSocket, "the daemon's gate socket")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the daemon")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := gate.Hook(stdin, *socket, *timeout); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	return 0
 }

@@ -1,0 +1,67 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const state = `{"ociVersion":"1.2.0","id":"ctr-1","status":"creating","pid":4242,"bundle":"/x"}`
+
+func TestHook(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "gate.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got Request
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, sock, func(_ context.Context, id string, pid int) error {
+			got = Request{ContainerID: id, PID: pid}
+			if id == "refused" {
+				return errors.New("applying policy set abc: map full")
+			}
+			return nil
+		})
+	}()
+	waitSocket(t, sock)
+
+	if err := Hook(strings.NewReader(state), sock, time.Second); err != nil {
+		t.Fatalf("hook: %v", err)
+	}
+	if got != (Request{ContainerID: "ctr-1", PID: 4242}) {
+		t.Fatalf("daemon asked for %+v", got)
+	}
+	err := Hook(strings.NewReader(`{"id":"refused","pid":7}`), sock, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "container refused: applying policy set abc: map full") {
+		t.Fatalf("refused: %v", err)
+	}
+	if err := Hook(strings.NewReader(`{"id":"x"}`), sock, time.Second); err == nil || !strings.Contains(err.Error(), "without container id or pid") {
+		t.Fatalf("state without pid: %v", err)
+	}
+	if err := Hook(strings.NewReader(`not json`), sock, time.Second); err == nil || !strings.Contains(err.Error(), "reading the OCI state") {
+		t.Fatalf("bad state: %v", err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	// The daemon is gone: the hook refuses, saying why.
+	err = Hook(strings.NewReader(state), sock, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "nri-armor is not running") {
+		t.Fatalf("without a daemon: %v", err)
+	}
+}
+
+func waitSocket(t *testing.T, sock string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if err := Hook(strings.NewReader(`{"id":"probe","pid":1}`), sock, time.Second); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("gate socket %s never answered", sock)
+}

@@ -1,0 +1,63 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// TestGateEnforcesBeforeStart: with the start gate on, a container with
+// rules gets the createRuntime hook at CreateContainer, and the gate's
+// request (what the hook sends while the runtime starts the container)
+// installs its set before NRI's StartContainer; a container the plugin
+// does not know is refused.
+func TestGateEnforcesBeforeStart(t *testing.T) {
+	testenv.RequireRoot(t)
+	b := cgroupNetBackend(t)
+	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b,
+		Gate: Gate{Binary: "/opt/nri-armor/bin/nri-armor", Socket: "/run/nri-armor/gate.sock", Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := newRuntime(t)
+	rt.connect(p)
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-raw"})
+	ctr, resp, err := rt.Create(sb, "ctr-1", "nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := resp.GetAdjust().GetHooks().GetCreateRuntime()
+	if len(hooks) != 1 || hooks[0].Path != "/opt/nri-armor/bin/nri-armor" ||
+		strings.Join(hooks[0].Args, " ") != "/opt/nri-armor/bin/nri-armor hook -socket /run/nri-armor/gate.sock -timeout 5s" {
+		t.Fatalf("createRuntime hooks %v", hooks)
+	}
+	plain := rt.RunPod("pod-2", "shop", "plain", nil, nil)
+	if _, resp, err := rt.Create(plain, "ctr-2", "app"); err != nil || len(resp.GetAdjust().GetHooks().GetCreateRuntime()) != 0 {
+		t.Fatalf("a container without rules: %v, hooks %v (want none)", err, resp.GetAdjust().GetHooks())
+	}
+
+	pr := startProc(t)
+	if got := pr.raw(t); got != "ok" {
+		t.Fatalf("before the gate: raw socket %s, want ok", got)
+	}
+	ctx := context.Background()
+	if err := p.EnforceNow(ctx, ctr.Id, pr.pid()); err != nil {
+		t.Fatal(err)
+	}
+	if got := pr.raw(t); got != "EPERM" {
+		t.Fatalf("after the gate, before StartContainer: raw socket %s, want EPERM", got)
+	}
+	if err := rt.Start(sb, ctr, pr.pid()); err != nil {
+		t.Fatal(err)
+	}
+	if got := pr.raw(t); got != "EPERM" {
+		t.Fatalf("after StartContainer: raw socket %s, want EPERM", got)
+	}
+	if err := p.EnforceNow(ctx, "unknown", pr.pid()); err == nil || !strings.Contains(err.Error(), "does not know container unknown") {
+		t.Fatalf("unknown container: %v", err)
+	}
+}
