@@ -57,7 +57,8 @@ bpf-check:
 
 # VM tests: one VM runs every VMTEST_PKGS binary (run.sh fetches the Debian
 # kernel and installs qemu on first use); then selfcheck.sh proves that a
-# failing test, a kernel panic and a timeout in the VM fail run.sh.
+# failing test, a kernel panic, a timeout and a --rootfs image that does
+# not mount fail run.sh.
 vmtest:
 	$(GO) vet -tags vmtest $(VMTEST_PKGS)
 	@rm -rf $(VMTEST_BIN) && mkdir -p $(VMTEST_BIN)

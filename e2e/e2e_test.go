@@ -33,10 +33,10 @@ spec:
 `
 
 const (
-	policyName     = "e2e-no-raw-no-tcp"
-	policiesKey    = "nri-armor.dev/policies"
-	tolerateKey    = "nri-armor.dev/tolerate-missing"
-	denied         = "operation not permitted"
+	policyName  = "e2e-no-raw-no-tcp"
+	policiesKey = "nri-armor.dev/policies"
+	tolerateKey = "nri-armor.dev/tolerate-missing"
+	denied      = "operation not permitted"
 )
 
 // networkBackend is what must enforce network rules where the tests run:

@@ -57,7 +57,9 @@
 #
 # This script streams the VM's console to stdout as it comes (a copy of the
 # last run is left in .cache/vmtest/console.log) and exits with:
-#   the combined status  when the marker appeared (0 = every binary passed)
+#   the combined status  when the marker appeared (0 = every binary passed;
+#                        125 = the VM's set-up failed: a mount, or with
+#                        --rootfs a module or the image, before any binary)
 #   2                    usage error or a binary that cannot run in the VM
 #   3                    the VM stopped without the marker (kernel panic, crash)
 #   124                  the hard timeout expired (qemu was killed)
