@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 )
@@ -32,12 +33,26 @@ spec:
 `
 
 const (
-	policyName     = "e2e-no-raw-no-tcp"
-	policiesKey    = "nri-armor.dev/policies"
-	tolerateKey    = "nri-armor.dev/tolerate-missing"
-	denied         = "operation not permitted"
-	enforcedSeries = `nri_armor_containers_enforced{backend="CgroupBPF",class="network"}`
+	policyName  = "e2e-no-raw-no-tcp"
+	policiesKey = "nri-armor.dev/policies"
+	tolerateKey = "nri-armor.dev/tolerate-missing"
+	denied      = "operation not permitted"
 )
+
+// networkBackend is what must enforce network rules where the tests run:
+// cgroup-BPF on the CI host, whose kernel refuses LSM programs, and BPF-LSM
+// in the VM (make vmtest-e2e runs these tests there too).
+func networkBackend() string {
+	if vmtest.InVM() {
+		return "BPFLSM"
+	}
+	return "CgroupBPF"
+}
+
+// enforcedSeries counts the containers whose network rules are enforced.
+func enforcedSeries() string {
+	return fmt.Sprintf(`nri_armor_containers_enforced{backend=%q,class="network"}`, networkBackend())
+}
 
 func events(event, result string) string {
 	return fmt.Sprintf(`nri_armor_nri_events_total{event=%q,result=%q}`, event, result)
@@ -151,14 +166,14 @@ func TestNetworkBlock(t *testing.T) {
 	// nri-armor validates every container it lets be created (see
 	// TestCrashWindow for why).
 	a.wantMetric(t, events("ValidateContainerAdjustment", "ok"), 3)
-	a.wantMetric(t, enforcedSeries, 2)
+	a.wantMetric(t, enforcedSeries(), 2)
 	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
 
 	// What armor-tracer will read: the container by cgroup id, its set.
 	rec := published(t, id)
 	t.Logf("published for the guarded container: %+v", rec)
-	if rec.PodName != guarded.name || rec.PodNamespace != podNamespace || rec.ContainerName != "main" || rec.Enforcers[policy.ClassNetwork] != "CgroupBPF" {
-		t.Errorf("published record %+v: want pod %s/%s container main, network enforced by CgroupBPF", rec, podNamespace, guarded.name)
+	if rec.PodName != guarded.name || rec.PodNamespace != podNamespace || rec.ContainerName != "main" || rec.Enforcers[policy.ClassNetwork] != networkBackend() {
+		t.Errorf("published record %+v: want pod %s/%s container main, network enforced by %s", rec, podNamespace, guarded.name, networkBackend())
 	}
 	if set, err := stateDir(t).Set(rec.PolicySet); err != nil || len(set.Policies) != 1 || !strings.HasSuffix(set.Policies[0], "/"+policyName) {
 		t.Errorf("published set %q: %v, %v; want the one policy %s", rec.PolicySet, set, err, policyName)
@@ -265,13 +280,13 @@ func TestRestart(t *testing.T) {
 
 	a = startArmor(t)
 	// Synchronize gave it the running container back.
-	a.wantMetric(t, enforcedSeries, 1)
+	a.wantMetric(t, enforcedSeries(), 1)
 	checkGuarded(t, id, addr)
 	after := runPod(t, "after", map[string]string{policiesKey: policyName})
 	newID := startContainer(t, after, "main", sleeper...)
 	checkGuarded(t, newID, addr)
 	a.wantMetric(t, events("StartContainer", "ok"), 1)
-	a.wantMetric(t, enforcedSeries, 2)
+	a.wantMetric(t, enforcedSeries(), 2)
 	a.wantMetric(t, "nri_armor_policy_sets_loaded", 1)
 }
 

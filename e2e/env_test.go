@@ -15,6 +15,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,6 +43,12 @@ const (
 	// podNamespace is the Kubernetes namespace of the test pods and of the
 	// KubeArmorPolicy documents they name.
 	podNamespace = "e2e"
+
+	// In the VM (make vmtest-e2e, hack/vmtest/e2e.sh) there is neither a
+	// checkout nor Go: these name the copied scripts' root (default: the
+	// repository, "..") and the prebuilt nri-armor (default: go build).
+	rootVar     = "NRI_ARMOR_E2E_ROOT"
+	armorBinVar = "NRI_ARMOR_E2E_ARMOR_BIN"
 )
 
 // env is what TestMain set up; setupErr says why it could not be.
@@ -59,6 +66,7 @@ type environment struct {
 	busybox   string // the local busybox image's name
 	armorBin  string // nri-armor built from this checkout
 	tracerBin string // armor-tracer built from this checkout
+	hookBin   string // nri-armor-hook built from this checkout
 	policies  string // nri-armor's policy directory
 	stateDir  string // where nri-armor publishes state for armor-tracer
 	// pinPath is nri-armor's bpffs directory in these tests, never the
@@ -100,7 +108,7 @@ func need(t testing.TB) {
 }
 
 func setup() error {
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs(cmp.Or(os.Getenv(rootVar), ".."))
 	if err != nil {
 		return err
 	}
@@ -134,11 +142,16 @@ func setup() error {
 	if _, err := command(root, "hack/e2e/containerd.sh", "start"); err != nil {
 		return err
 	}
-	env.armorBin = filepath.Join(env.tmp, "nri-armor")
-	env.tracerBin = filepath.Join(env.tmp, "armor-tracer")
-	if _, err := command(root, "go", "build", "-o", env.tmp, "./cmd/nri-armor", "./cmd/nri-armor-hook", "./cmd/armor-tracer"); err != nil {
-		return err
+	// In the VM the binaries come built (NRI_ARMOR_E2E_ARMOR_BIN, the
+	// others beside it); on the host they are built from this checkout.
+	if env.armorBin = os.Getenv(armorBinVar); env.armorBin == "" {
+		env.armorBin = filepath.Join(env.tmp, "nri-armor")
+		if _, err := command(root, "go", "build", "-o", env.tmp, "./cmd/nri-armor", "./cmd/nri-armor-hook", "./cmd/armor-tracer"); err != nil {
+			return err
+		}
 	}
+	env.tracerBin = filepath.Join(filepath.Dir(env.armorBin), "armor-tracer")
+	env.hookBin = filepath.Join(filepath.Dir(env.armorBin), "nri-armor-hook")
 	env.stateDir = filepath.Join(env.tmp, "state")
 	env.policies = filepath.Join(env.tmp, "policies")
 	return os.MkdirAll(env.policies, 0o755)
@@ -365,7 +378,7 @@ func startArmor(t testing.TB) *armor {
 		"-policyDirs", env.policies,
 		"-bpffs", env.pinPath,
 		"-stateDir", env.stateDir,
-		"-gateBinary", filepath.Join(env.tmp, "nri-armor-hook"), // the start gate's hook, built with it
+		"-gateBinary", env.hookBin, // the start gate's hook, built with nri-armor
 		"-gateSocket", filepath.Join(env.tmp, "gate.sock"),
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",

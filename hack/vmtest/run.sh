@@ -26,6 +26,11 @@
 #     --quiet-console     show only the binaries' output, not the kernel's
 #                         (the VM is always booted with `quiet`; this adds
 #                         loglevel=1)
+#     --rootfs IMAGE      switch root into this ext4 image (hack/vmtest/rootfs.sh
+#                         builds a Debian one) before the binaries run; see below
+#     --files DIR         copy DIR's contents into the VM at /vmtest/files
+#                         (data, scripts, or binaries for the rootfs's libc:
+#                         not checked for being static)
 #
 # Examples:
 #   CGO_ENABLED=0 go test -c -tags vmtest -o /tmp/smoke.test ./hack/vmtest/smoke
@@ -41,16 +46,27 @@
 # carrying a per-run nonce and the combined status (0, or the first non-zero
 # exit status) and powers off.
 #
+# With --rootfs the initramfs also holds the kernel's virtio, ext4 and overlay
+# modules (from the same kernel package, in modules.dep order: the image's
+# containers need overlayfs, and Debian builds these as modules). /init loads
+# them, mounts the image (a virtio disk with snapshot=on: the VM's writes
+# never reach the file), copies /vmtest into a tmpfs there and switches root;
+# everything above then happens in the image, with its programs first on PATH
+# and busybox's applets (/vmtest/applets) after them. A failure on the way
+# prints the marker with status 125.
+#
 # This script streams the VM's console to stdout as it comes (a copy of the
 # last run is left in .cache/vmtest/console.log) and exits with:
-#   the combined status  when the marker appeared (0 = every binary passed)
+#   the combined status  when the marker appeared (0 = every binary passed;
+#                        125 = the VM's set-up failed: a mount, or with
+#                        --rootfs a module or the image, before any binary)
 #   2                    usage error or a binary that cannot run in the VM
 #   3                    the VM stopped without the marker (kernel panic, crash)
 #   124                  the hard timeout expired (qemu was killed)
 #
 # Missing Debian packages (qemu-system-x86, busybox-static, cpio) are installed
-# with apt-get, which needs root. No kernel modules are used: everything the
-# layer needs is built into Debian's kernel.
+# with apt-get, which needs root. Without --rootfs no kernel modules are used:
+# everything that layer needs is built into Debian's kernel.
 set -euo pipefail
 export LC_ALL=C
 
@@ -70,7 +86,7 @@ usage() {
 	exit 2
 }
 
-timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0
+timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0 rootfs="" files=""
 runs=() envs=() qemu_extra=()
 while (($#)); do
 	case $1 in
@@ -83,6 +99,8 @@ while (($#)); do
 	--run) runs+=("${2:?--run needs 'BINARY ARGS'}"); shift 2 ;;
 	--qemu) read -r -a more <<<"${2:?--qemu needs ARGS}"; qemu_extra+=("${more[@]}"); shift 2 ;;
 	--quiet-console) quiet_console=1; shift ;;
+	--rootfs) rootfs=${2:?--rootfs needs IMAGE}; shift 2 ;;
+	--files) files=${2:?--files needs DIR}; shift 2 ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) echo "vmtest: unknown option $1" >&2; usage ;;
@@ -115,7 +133,10 @@ fi
 
 # --- host packages -----------------------------------------------------------
 need=()
-for p in qemu-system-x86 busybox-static cpio; do
+pkgs=(qemu-system-x86 busybox-static cpio)
+# depmod and modprobe order the modules for --rootfs.
+[[ -n $rootfs ]] && pkgs+=(kmod)
+for p in "${pkgs[@]}"; do
 	[[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -147,6 +168,17 @@ if [[ -z $kernel ]]; then
 	kernel=$("$here/fetch-kernel.sh" --boot-image) || die 2 "fetch-kernel.sh failed"
 fi
 [[ -f $kernel ]] || die 2 "kernel $kernel not found"
+if [[ -n $rootfs ]]; then
+	[[ -f $rootfs ]] || die 2 "--rootfs $rootfs not found"
+	rootfs=$(realpath "$rootfs")
+	# The modules of the booted kernel: fetch-kernel.sh's tree holds
+	# boot/vmlinu[xz]-RELEASE and lib/modules/RELEASE side by side.
+	release=$(basename "$kernel" | sed 's/^vmlinu[xz]-//')
+	kroot=$(cd "$(dirname "$kernel")/.." && pwd)
+	[[ -d $kroot/lib/modules/$release/kernel ]] ||
+		die 2 "--rootfs needs the kernel's modules; none at $kroot/lib/modules/$release (boot fetch-kernel.sh's kernel)"
+fi
+[[ -z $files || -d $files ]] || die 2 "--files $files is not a directory"
 
 # --- initramfs ---------------------------------------------------------------
 mkdir -p "$cache"
@@ -179,6 +211,33 @@ mkdir -p "$stage/lib64" "$stage/lib/x86_64-linux-gnu" "$stage/vmtest/dyn"
 cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"
 cp -L /lib/x86_64-linux-gnu/libc.so.6 "$stage/lib/x86_64-linux-gnu/"
 cp /usr/bin/true "$stage/vmtest/dyn/true"
+if [[ -n $files ]]; then
+	mkdir -p "$stage/vmtest/files"
+	cp -a "$files/." "$stage/vmtest/files/"
+fi
+# modules_for_rootfs copies the modules that mounting the root image needs
+# into /vmtest/modules with their load order in /vmtest/modules/order.
+modules_for_rootfs() {
+	local dir=$kroot/lib/modules/$release line n=0 ko
+	# The .deb carries no modules.dep (its postinst runs depmod): make it
+	# in the cached tree, once.
+	if [[ ! -s $dir/modules.dep ]]; then
+		depmod -b "$kroot" "$release" || die 2 "depmod -b $kroot $release failed"
+	fi
+	mkdir -p "$stage/vmtest/modules"
+	# crc32c is not a dependency of ext4 in modules.dep (ext4 asks the
+	# crypto API for it at mount time, which would need modprobe).
+	while read -r line; do
+		[[ $line == insmod\ * ]] || continue
+		ko=$(awk '{print $2}' <<<"$line")
+		grep -qsFx "$(basename "$ko")" "$stage/vmtest/modules/order" && continue
+		n=$((n + 1))
+		cp "$ko" "$stage/vmtest/modules/"
+		basename "$ko" >>"$stage/vmtest/modules/order"
+	done < <(modprobe -d "$kroot" -S "$release" --show-depends -a virtio_pci virtio_blk crc32c_generic ext4 overlay)
+	((n)) || die 2 "modprobe --show-depends found no modules for --rootfs in $dir"
+}
+[[ -n $rootfs ]] && modules_for_rootfs
 
 # is_static_elf fails the run unless $1 is an x86-64 ELF executable without a
 # program interpreter (PT_INTERP): the VM has no dynamic loader or libc.
@@ -244,7 +303,51 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 [ -t 1 ] || exec </dev/console >/dev/console 2>&1
 echo # the firmware's last line has no newline
 EOF
-cat >>"$stage/init" <<'EOF'
+body=$stage/init
+if [[ -n $rootfs ]]; then
+	# Stage 1 (/init): modules, mount, switch root. Stage 2
+	# (/vmtest/init2 in the image): the rest, as without --rootfs.
+	cat >>"$stage/init" <<'EOF'
+fail() {
+	echo "vmtest: $*"
+	echo "$marker rc=125"
+	sync
+	poweroff -f
+	sleep 5
+}
+for m in $(cat /vmtest/modules/order); do
+	insmod "/vmtest/modules/$m" || fail "insmod $m failed"
+done
+# devtmpfs creates the node when virtio_blk has probed the disk.
+i=0
+while [ ! -b /dev/vda ] && [ "$i" -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -b /dev/vda ] || fail "no /dev/vda: the --rootfs disk did not appear"
+mkdir -p /newroot
+mount -t ext4 /dev/vda /newroot || fail "cannot mount the --rootfs image (/dev/vda)"
+mkdir -p /newroot/vmtest
+mount -t tmpfs -o mode=0755 tmpfs /newroot/vmtest || fail "cannot mount a tmpfs on /vmtest in the root image"
+cp -a /vmtest/. /newroot/vmtest/ || fail "cannot copy /vmtest into the root image"
+cp /bin/busybox /newroot/vmtest/busybox || fail "cannot copy busybox into the root image"
+echo "vmtest: switching root to the --rootfs image"
+exec switch_root /newroot /vmtest/busybox sh /vmtest/init2
+fail "switch_root failed"
+EOF
+	body=$stage/vmtest/init2
+	cat >"$body" <<EOF
+# Stage 2 of the nri-armor VM init, in the --rootfs image (hack/vmtest/run.sh).
+# The image's programs first; busybox's applets (poweroff, …) fill the gaps.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/vmtest/applets
+marker='$marker'
+mkdir -p /vmtest/applets
+/vmtest/busybox --install -s /vmtest/applets
+# busybox's switch_root leaves the first devtmpfs behind: mount one here.
+mount -t devtmpfs devtmpfs /dev
+EOF
+fi
+cat >>"$body" <<'EOF'
 setup_rc=0
 mnt() { # mnt TYPE DIR [OPTIONS]
 	mkdir -p "$2"
@@ -310,6 +413,10 @@ initrd=$work/initrd.cpio
 log "initramfs $(($(stat -c %s "$initrd") / 1024)) KiB with ${#tests[@]} binaries; kernel $(basename "$kernel")"
 
 # --- boot --------------------------------------------------------------------
+qemu_drive=()
+# snapshot=on: the VM's writes go to a temporary file, the image stays as
+# cached.
+[[ -n $rootfs ]] && qemu_drive=(-drive "file=$rootfs,if=virtio,format=raw,snapshot=on")
 append="console=ttyS0 lsm=landlock,lockdown,yama,apparmor,bpf panic=-1 quiet"
 ((quiet_console)) && append+=" loglevel=1"
 append+=$extra_append
@@ -325,7 +432,7 @@ set +e
 		qemu-system-x86_64 -accel tcg,thread=multi -nographic -no-reboot -nic none \
 		-cpu max -m "$mem" -smp "$smp" \
 		-kernel "$kernel" -initrd "$initrd" -append "$append" \
-		"${qemu_extra[@]}" \
+		"${qemu_drive[@]}" "${qemu_extra[@]}" \
 		</dev/null 2>&1 &
 	echo "$!" >"$work/timeout.pid"
 	wait "$!"

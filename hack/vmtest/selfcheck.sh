@@ -2,10 +2,11 @@
 # Usage: hack/vmtest/selfcheck.sh SMOKE_TEST_BINARY
 #
 # Proves that hack/vmtest/run.sh reports what goes wrong inside the VM instead
-# of passing: boots the VM three more times and checks run.sh's exit status.
+# of passing: boots the VM four more times and checks run.sh's exit status.
 #   1. a failing test (the smoke test's -smoke.fail)  -> exit 1, FAIL in the log
 #   2. no /init (rdinit=/nonexistent: kernel panic)    -> exit 3 (no marker)
 #   3. a hanging test (-smoke.hang) and a --timeout    -> exit 124
+#   4. --rootfs with an image that does not mount     -> exit 125
 # Each run's console goes to .cache/vmtest/selfcheck-N.log and is printed
 # only when the check fails.
 set -euo pipefail
@@ -44,4 +45,10 @@ check 2 3 'without printing its result marker' "a kernel panic (no /init)" \
 hang_timeout=$((2 * check1_s + 4))
 check 3 124 'hanging on request' "a test that hangs past --timeout $hang_timeout" \
 	--timeout "$hang_timeout" "$bin" -test.v -test.run '^TestHangOnRequest$' -smoke.hang
+# --rootfs: an image that is not ext4 must fail the run, not boot on.
+notfs=$cache/selfcheck-notfs.img
+head -c 1M /dev/zero >"$notfs"
+check 4 125 'cannot mount the --rootfs image' "a --rootfs image that does not mount" \
+	--rootfs "$notfs" "$bin" -test.v
+rm -f "$notfs"
 exit "$failed"

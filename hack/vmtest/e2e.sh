@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Usage: hack/vmtest/e2e.sh [TEST ARGS...]   (make vmtest-e2e; root)
+#
+# The end-to-end tests of e2e/ (build tags e2e and vme2e: the host's tests,
+# with network rules enforced by BPF-LSM instead of cgroup-BPF, plus the
+# TestVM* tests of process and file rules and armor-tracer's alerts) inside
+# the QEMU VM of hack/vmtest, where BPF-LSM enforces: the real containerd,
+# runc, crictl, nri-armor and armor-tracer, in a Debian root.
+#
+#   1. hack/e2e/setup.sh: containerd, ctr, the shim and crictl at their
+#      pins, and the local OCI images (cached in .cache/e2e).
+#   2. hack/vmtest/rootfs.sh: a Debian root (debootstrap, runc from apt)
+#      holding those tools and images in /var/lib/nri-armor-e2e, the
+#      e2e cache path inside the VM (cached in .cache/vmtest/root, rebuilt
+#      only when they change).
+#   3. What changes every run, statically linked, into the initramfs
+#      (run.sh --files): nri-armor, armor-tracer, the scripts that run
+#      containerd (hack/e2e/{lib,containerd}.sh, config/containerd-nri.toml)
+#      and the test binary.
+#   4. hack/vmtest/run.sh --rootfs: boots, switches root, runs the test
+#      binary, streams the console and exits with its status (124 when the
+#      hard timeout, VME2E_TIMEOUT seconds, expires; 3 without a result).
+#
+# TEST ARGS replace the default `-test.v -test.timeout (VME2E_TIMEOUT-60)s`
+# (e.g. `-test.v -test.run TestVM` for the VM-only tests).
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${VMTEST_CACHE:-$root/.cache/vmtest}
+timeout_s=${VME2E_TIMEOUT:-540}
+# Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there).
+vm_cache=/var/lib/nri-armor-e2e
+log() { echo "vmtest-e2e: $*" >&2; }
+die() { echo "vmtest-e2e: error: $*" >&2; exit 2; }
+
+if ((EUID != 0)); then
+	# As make e2e: a test that cannot run is a failure unless allowed.
+	if [[ ${NRI_ARMOR_ALLOW_SKIP_PRIVILEGED:-} == 1 ]]; then
+		log "SKIP: not root (NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1)"
+		exit 0
+	fi
+	die "needs root (debootstrap, the e2e set-up); NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1 skips instead"
+fi
+start=$SECONDS
+
+"$root/hack/e2e/setup.sh" || die "hack/e2e/setup.sh failed"
+e2e_cache=${NRI_ARMOR_E2E_CACHE:-$root/.cache/e2e}
+img=$("$here/rootfs.sh" --add "$e2e_cache/bin:$vm_cache/bin" --add "$e2e_cache/images:$vm_cache/images") ||
+	die "building the root image failed"
+
+# Not in .cache/vmtest/bin, which make vmtest empties.
+work=$cache/e2e
+files=$work/files
+rm -rf "$files"
+mkdir -p "$files/bin" "$files/repo/hack/e2e" "$files/repo/config"
+log "building nri-armor, armor-tracer and the test binary"
+(
+	cd "$root"
+	CGO_ENABLED=0 go build -trimpath -o "$files/bin/" ./cmd/nri-armor ./cmd/nri-armor-hook ./cmd/armor-tracer
+	CGO_ENABLED=0 go test -c -tags 'e2e vme2e' -o "$work/e2e-vm.test" ./e2e
+) || die "go build failed"
+cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/"
+cp "$root/config/containerd-nri.toml" "$files/repo/config/"
+log "ready after $((SECONDS - start)) s; booting the VM"
+
+args=("$@")
+((${#args[@]})) || args=(-test.v -test.timeout "$((timeout_s - 60))s")
+rc=0
+"$here/run.sh" --rootfs "$img" --files "$files" --mem 4096 --timeout "$timeout_s" \
+	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
+	--env NRI_ARMOR_E2E_ROOT=/vmtest/files/repo \
+	--env NRI_ARMOR_E2E_ARMOR_BIN=/vmtest/files/bin/nri-armor \
+	"$work/e2e-vm.test" "${args[@]}" || rc=$?
+log "exit status $rc after $((SECONDS - start)) s in all"
+exit "$rc"
