@@ -256,7 +256,7 @@ if http_get "http://$tracer_addr/metrics" | grep -q '^nri_armor_tracer_events_lo
 	telemetry=true
 	info "armor-tracer's telemetry is on: rules this kernel cannot enforce are audited"
 else
-	info "armor-tracer has no telemetry loader in this build: it reports enforced (kernel) decisions only"
+	info "armor-tracer runs without telemetry (telemetry: false): it reports enforced (kernel) decisions only"
 fi
 
 # --- 4. the pod and what it tries ------------------------------------------------
@@ -325,7 +325,7 @@ alert_note() {
 	if wants "$1"; then
 		echo "an alert is expected (below)"
 	else
-		echo "no alert from this armor-tracer build (no telemetry loader yet)"
+		echo "no alert: this armor-tracer runs without telemetry"
 	fi
 }
 
@@ -371,7 +371,7 @@ for i in "${!names[@]}"; do
 		info "✗ ${names[i]}: no alert within ${ALERT_WAIT}s"
 		unexpected+=("no alert for ${names[i]} within ${ALERT_WAIT}s (what armor-tracer read from the kernel: nri_armor_tracer_events_total in its metrics above; its log: $DEMO/armor-tracer.log)")
 	else
-		info "– ${names[i]}: no alert — ${classes[i]} is audit only here and this armor-tracer has no telemetry loader yet"
+		info "– ${names[i]}: no alert — ${classes[i]} is audit only here and this armor-tracer runs without telemetry"
 	fi
 done
 first=$(logs_json | sed -n 1p) # sed reads it all: no SIGPIPE under pipefail
