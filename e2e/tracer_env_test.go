@@ -99,6 +99,11 @@ func startTracer(t *testing.T) *tracer {
 			t.Logf("armor-tracer log (%s):\n%s", logPath, b)
 		}
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			tr.dump(t) // before it stops (cleanups run last first)
+		}
+	})
 	waitFor(t, "armor-tracer to read nri-armor's ring buffer (/readyz)", 30*time.Second, func() bool {
 		select {
 		case <-done:
