@@ -122,6 +122,7 @@ struct task_struct___tel {
 	struct css_set___tel *cgroups;
 	struct files_struct___tel *files;
 	struct signal_struct___tel *signal;
+	void *bpf_storage;
 } __attribute__((preserve_access_index));
 
 /* x86-64's saved user registers, as raw_syscalls' sys_enter and sys_exit
@@ -608,7 +609,11 @@ int tel_sys_enter(struct raw_tp_args *ctx)
 SEC("raw_tracepoint/sys_exit")
 int tel_sys_exit(struct raw_tp_args *ctx)
 {
-	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct___tel *t = (void *)bpf_get_current_task_btf();
+	/* No task storage at all (of any map): no helper call. */
+	if (!t->bpf_storage)
+		return 0;
+	struct pending *p = bpf_task_storage_get(&pending, (struct task_struct *)t, 0, 0);
 	if (!p || !p->nr)
 		return 0;
 	struct pt_regs___tel *regs = (void *)ctx->args[0];
