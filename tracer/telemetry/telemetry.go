@@ -73,33 +73,51 @@ func (c *Config) defaults() {
 	}
 }
 
-// A tracepoint and the program attached to it.
+// A tracepoint and the program attached to it. Raw tracepoints have no group.
 type attachment struct {
 	group, name string
-	raw         bool // a raw tracepoint (attached by name only)
 	prog        string
 	optional    bool // absent on some kernels: reported by Attached, not fatal
 }
 
 // attachments lists every tracepoint the programs use; Attached is keyed by
-// their "group/name". The syscalls are seen through raw_syscalls' two raw
-// tracepoints (one program each, the syscall number tested first), not
-// through a syscalls/sys_enter_* and sys_exit_* tracepoint per syscall:
-// those format their record into a perf buffer before the program runs,
-// which cost more than the programs themselves.
+// their "group/name". Each syscall has its own tracepoints rather than one
+// program on raw_syscalls' sys_enter / sys_exit for all: that measured the
+// same on open+close and cost every other syscall of every process far more
+// (telemetry.bpf.c's header has the figures).
 var attachments = []attachment{
-	{"sched", "sched_process_exec", false, telemetryProgTelExec, false},
-	{"sched", "sched_process_exit", false, telemetryProgTelExit, false},
-	{"sched", "sched_process_fork", true, telemetryProgTelFork, false},
-	{"raw_syscalls", "sys_enter", true, telemetryProgTelSysEnter, false},
-	{"raw_syscalls", "sys_exit", true, telemetryProgTelSysExit, false},
-	{"capability", "cap_capable", false, telemetryProgTelCapable, true},
+	{"sched", "sched_process_exec", telemetryProgTelExec, false},
+	{"sched", "sched_process_exit", telemetryProgTelExit, false},
+	{"", "sched_process_fork", telemetryProgTelFork, false},
+	// open(2) does not exist on arm64, openat2(2) before Linux 5.6.
+	{"syscalls", "sys_enter_open", telemetryProgTelEnterOpen, true},
+	{"syscalls", "sys_exit_open", telemetryProgTelSysExit, true},
+	{"syscalls", "sys_enter_openat", telemetryProgTelEnterOpenat, false},
+	{"syscalls", "sys_exit_openat", telemetryProgTelSysExit, false},
+	{"syscalls", "sys_enter_openat2", telemetryProgTelEnterOpenat2, true},
+	{"syscalls", "sys_exit_openat2", telemetryProgTelSysExit, true},
+	{"syscalls", "sys_enter_socket", telemetryProgTelEnterSocket, false},
+	{"syscalls", "sys_exit_socket", telemetryProgTelSysExit, false},
+	{"syscalls", "sys_enter_connect", telemetryProgTelEnterConnect, false},
+	{"syscalls", "sys_exit_connect", telemetryProgTelSysExit, false},
+	{"syscalls", "sys_enter_bind", telemetryProgTelEnterBind, false},
+	{"syscalls", "sys_exit_bind", telemetryProgTelSysExit, false},
+	{"syscalls", "sys_enter_accept", telemetryProgTelEnterAccept, false},
+	{"syscalls", "sys_exit_accept", telemetryProgTelSysExit, false},
+	{"syscalls", "sys_enter_accept4", telemetryProgTelEnterAccept4, false},
+	{"syscalls", "sys_exit_accept4", telemetryProgTelSysExit, false},
+	{"capability", "cap_capable", telemetryProgTelCapable, true},
 }
 
-func (a attachment) key() string { return a.group + "/" + a.name }
+func (a attachment) key() string {
+	if a.group == "" {
+		return "sched/" + a.name // raw tracepoint of the sched group
+	}
+	return a.group + "/" + a.name
+}
 
 func (a attachment) pinName() string {
-	if a.raw {
+	if a.group == "" {
 		return "raw_" + a.name
 	}
 	return a.group + "_" + a.name
@@ -198,31 +216,6 @@ func (t *Telemetry) attach() error {
 			return fmt.Errorf("attaching telemetry to tracepoint %s: %w", a.key(), err)
 		}
 	}
-	if t.cfg.PinPath != "" {
-		return removeStaleLinks(filepath.Join(t.cfg.PinPath, "links"))
-	}
-	return nil
-}
-
-// removeStaleLinks detaches the pinned links of tracepoints this version
-// no longer uses (e.g. an older version's syscalls/sys_enter_* links):
-// their programs would go on reporting next to the new ones.
-func removeStaleLinks(dir string) error {
-	keep := map[string]bool{}
-	for _, a := range attachments {
-		keep[a.pinName()] = true
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("telemetry pin folder: %w", err)
-	}
-	for _, e := range entries {
-		if !keep[e.Name()] {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-				return fmt.Errorf("removing a stale telemetry link: %w", err)
-			}
-		}
-	}
 	return nil
 }
 
@@ -250,7 +243,7 @@ func (t *Telemetry) attachOne(a attachment) error {
 	}
 	var l link.Link
 	var err error
-	if a.raw {
+	if a.group == "" {
 		l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.name, Program: prog})
 	} else {
 		l, err = link.Tracepoint(a.group, a.name, prog, nil)
@@ -427,9 +420,9 @@ func (t *Telemetry) Lost() uint64 {
 }
 
 // Stats returns each attached program's run count and run time (by
-// program name, e.g. tel_sys_enter, which runs at every syscall's entry);
-// the kernel counts them only while kernel.bpf_stats_enabled is 1 (or
-// ebpf.EnableStats holds).
+// program name, e.g. tel_enter_openat; tel_sys_exit serves every sys_exit
+// tracepoint); the kernel counts them only while kernel.bpf_stats_enabled
+// is 1 (or ebpf.EnableStats holds).
 func (t *Telemetry) Stats() map[string]ebpf.ProgramStats {
 	out := map[string]ebpf.ProgramStats{}
 	for name, p := range t.running {
@@ -441,8 +434,8 @@ func (t *Telemetry) Stats() map[string]ebpf.ProgramStats {
 }
 
 // Attached says, for each tracepoint ("group/name"), whether a program is
-// attached to it (nil) or why not. sched/sched_process_fork and
-// raw_syscalls/sys_enter and sys_exit are raw tracepoints.
+// attached to it (nil) or why not. sched/sched_process_fork is a raw
+// tracepoint.
 func (t *Telemetry) Attached() map[string]error {
 	out := make(map[string]error, len(t.attached))
 	for k, v := range t.attached {
