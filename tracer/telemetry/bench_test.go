@@ -193,15 +193,17 @@ func BenchmarkReaderThroughput(b *testing.B) {
 //	   watched;
 //	E  attached, no cgroup watched at all: C's floor, what the programs cost
 //	   before the cgroup lookup can say no;
-//	F  the floor of the attach points: empty programs on raw_syscalls'
-//	   sys_enter and sys_exit raw tracepoints (what tel_sys_enter and
-//	   tel_sys_exit attach to);
+//	F  empty programs on raw_syscalls' sys_enter and sys_exit raw
+//	   tracepoints (an alternative measured and not taken: they run for
+//	   every syscall);
 //	G  empty programs on syscalls/sys_enter_openat and sys_exit_openat (the
-//	   perf tracepoints the telemetry used before: they format the
-//	   arguments into a perf buffer before the program runs);
+//	   pair the telemetry used before: syscalls/ tracepoints format their
+//	   record into a perf buffer before the program runs);
 //	H  an empty program on syscalls/sys_enter_getppid, a syscall the loop
 //	   never makes: a syscall tracepoint anywhere sends every task's
-//	   syscalls through the kernel's slow path.
+//	   syscalls through the kernel's slow path;
+//	I  an empty program on syscalls/sys_exit_openat alone: the floor of
+//	   what the telemetry attaches now (each syscall at its exit only).
 //
 // Then the kernel's statistics (run time ÷ run count) for B and C. Each
 // figure is a loop's fastest chunk (see openLoop): the two cores are shared
@@ -290,6 +292,7 @@ func BenchmarkOverhead(b *testing.B) {
 		{"F empty raw sys_enter+exit", func() float64 { return floor(raw) }},
 		{"G empty sys_enter/exit_openat", func() float64 { return floor(tracepoints("sys_enter_openat", "sys_exit_openat")) }},
 		{"H empty sys_enter_getppid", func() float64 { return floor(tracepoints("sys_enter_getppid")) }},
+		{"I empty sys_exit_openat", func() float64 { return floor(tracepoints("sys_exit_openat")) }},
 	}
 	var a []float64
 	ns := make([][]float64, len(rows))
@@ -310,8 +313,8 @@ func BenchmarkOverhead(b *testing.B) {
 		fmt.Printf("  %-31s %7.0f ns  ratio %.3fx (rounds: %s)\n", row.name, median(ns[i]), median(ratios[i]), fmtRatios(ratios[i]))
 	}
 
-	// The kernel's own statistics: each program's run time per open+close
-	// (tel_sys_enter and tel_sys_exit run for the close too), for a watched
+	// The kernel's own statistics: each program's run time per open+close,
+	// for a watched
 	// and an unwatched process (they cost two clock reads per run, so the
 	// ratios above are taken without them).
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
@@ -343,7 +346,7 @@ func BenchmarkOverhead(b *testing.B) {
 			fmt.Printf("  %-9s %-14s %.2f runs  %6.1f ns  (%.2f%% of A's open+close)\n", c.name, name, float64(d)/float64(opens), per, 100*per/median(a))
 		}
 	}
-	for i, metric := range []string{"watched-ratio", "unwatched-ratio", "nothing-watched-ratio", "empty-raw-ratio", "empty-perf-tp-ratio", "slow-path-ratio"} {
+	for i, metric := range []string{"watched-ratio", "unwatched-ratio", "nothing-watched-ratio", "empty-raw-ratio", "empty-perf-tp-ratio", "slow-path-ratio", "empty-exit-tp-ratio"} {
 		b.ReportMetric(median(ratios[i]), metric)
 	}
 }
