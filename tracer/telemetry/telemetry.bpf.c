@@ -16,21 +16,24 @@
  *   - fork: the child's cgroup (clone3 CLONE_INTO_CGROUP places a child
  *     elsewhere than its parent), read through the task.
  *
- * Each syscall is seen at its exit only, through its own syscalls/sys_exit_*
- * tracepoint: the arguments are still in the caller's saved registers
- * (bpf_task_pt_regs), and the path or address they point to is resident
- * by then (the kernel has just read it). One tracepoint per syscall, not
- * an enter and an exit paired per thread through task storage: each
- * syscalls/ tracepoint first formats its record into a perf buffer, which
- * costs more than the programs (BenchmarkOverhead on open+close: the pair
- * gave 1.23x unwatched and 1.57x watched, the exit alone 1.13x and 1.45x;
- * empty programs 1.18x and 1.09x). Not raw_syscalls' sys_enter / sys_exit
- * raw tracepoints either: they skip that formatting, but their programs
- * run at every syscall of every process: 1.22x and 1.59x on open+close,
- * and 1.50x on getppid(2), which these programs leave at 1.08x, the
- * syscall slow path that any syscall tracepoint turns on for every task
- * (BenchmarkOtherSyscalls). A process's exit is reported once, by the
- * first of its threads to find the process gone (`exited`).
+ * Each syscall is seen at its exit only, through its own
+ * syscalls/sys_exit_* tracepoint: the arguments are still in the caller's
+ * saved registers (bpf_task_pt_regs), and the path or address they point
+ * to is resident by then (the kernel has just read it). A syscall that
+ * seccomp refused still passes its exit tracepoint, so it is reported too,
+ * with its error (an enter tracepoint never saw it: seccomp runs first).
+ * One tracepoint per syscall, not an enter and an exit paired per thread
+ * through task storage: each syscalls/ tracepoint first formats its record
+ * into a perf buffer, which costs more than the programs
+ * (BenchmarkOverhead on open+close: the pair gave 1.23x unwatched and
+ * 1.57x watched, the exit alone 1.13x and 1.45x; empty programs 1.18x and
+ * 1.09x). Not raw_syscalls' sys_enter / sys_exit raw tracepoints either:
+ * they skip that formatting, but their programs run at every syscall of
+ * every process: 1.22x and 1.59x on open+close, and 1.50x on getppid(2),
+ * which these programs leave at 1.08x, the syscall slow path that any
+ * syscall tracepoint turns on for every task (BenchmarkOtherSyscalls). A
+ * process's exit is reported once, by the first of its threads to find the
+ * process gone (`exited`).
  *
  * Events go to the `events` ring buffer without a wake-up; one is forced
  * each time the pending data crosses a multiple of wakeup_bytes, so the
