@@ -25,7 +25,8 @@ func init() {
 	childOps["openloop"] = openLoop
 }
 
-// openLoop opens and closes T_FILE on CPU T_CPU, T_N times or for
+// openLoop opens and closes T_FILE (or, with T_OP=getppid, calls
+// getppid(2), a syscall the telemetry does not report) on CPU T_CPU, T_N times or for
 // T_SECONDS, at most T_RATE times a second (0: as fast as it can), and
 // prints how many it did, the ns each took on average, and the ns each
 // took in the fastest chunk of 10,000 (the machine's other work only ever
@@ -45,8 +46,13 @@ func openLoop() error {
 		return err
 	}
 	cwd := unix.AT_FDCWD
+	getppid := os.Getenv("T_OP") == "getppid"
 	open := func() error {
 		// Raw syscalls: the loop should cost what the kernel does.
+		if getppid {
+			unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+			return nil
+		}
 		fd, _, en := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(path)), unix.O_RDONLY, 0, 0, 0)
 		if en != 0 {
 			return en
@@ -177,14 +183,31 @@ func BenchmarkReaderThroughput(b *testing.B) {
 	b.ReportMetric(float64(lost), "lost")
 }
 
-// BenchmarkOverhead: interleaved A/B rounds of an open+close loop on CPU 0
-// (A: no programs attached; B: attached, the process's cgroup watched for
-// everything, the reader draining on CPU 1; C: attached, the process in an
-// unwatched cgroup, 1,000 other cgroups watched; D: the floor, empty
-// programs on the same two openat tracepoints), the median ratio over the
-// rounds; then the kernel's statistics (run time ÷ run count) for B and C.
-// Each figure is a loop's fastest chunk (see openLoop): the two cores are
-// shared with other work, which makes averages swing by 2× or more.
+// BenchmarkOverhead: interleaved A/B rounds of an open+close loop on CPU 0,
+// the median ratio to A over the rounds:
+//
+//	A  no programs attached;
+//	B  the telemetry attached, the process's cgroup watched for everything,
+//	   the reader draining on CPU 1;
+//	C  attached, the process in an unwatched cgroup, 1,000 other cgroups
+//	   watched;
+//	E  attached, no cgroup watched at all: C's floor, what the programs cost
+//	   before the cgroup lookup can say no;
+//	F  empty programs on raw_syscalls' sys_enter and sys_exit raw
+//	   tracepoints (an alternative measured and not taken: they run for
+//	   every syscall);
+//	G  empty programs on syscalls/sys_enter_openat and sys_exit_openat (the
+//	   pair the telemetry used before: syscalls/ tracepoints format their
+//	   record into a perf buffer before the program runs);
+//	H  an empty program on syscalls/sys_enter_getppid, a syscall the loop
+//	   never makes: a syscall tracepoint anywhere sends every task's
+//	   syscalls through the kernel's slow path;
+//	I  an empty program on syscalls/sys_exit_openat alone: the floor of
+//	   what the telemetry attaches now (each syscall at its exit only).
+//
+// Then the kernel's statistics (run time ÷ run count) for B and C. Each
+// figure is a loop's fastest chunk (see openLoop): the two cores are shared
+// with other work, which makes averages swing by 2× or more.
 func BenchmarkOverhead(b *testing.B) {
 	testenv.RequireRoot(b)
 	rounds := int(envFloat("NRI_ARMOR_BENCH_ROUNDS", 7))
@@ -192,10 +215,13 @@ func BenchmarkOverhead(b *testing.B) {
 	watched, unwatched := testenv.NewCgroup(b), testenv.NewCgroup(b)
 	file := testenv.WriteFile(b, b.TempDir(), "f", "x")
 	env := []string{"T_CPU=0", "T_FILE=" + file, fmt.Sprint("T_N=", opens)}
-	open := func() *Telemetry {
+	open := func(watch bool) *Telemetry {
 		tl, err := Open(Config{})
 		if err != nil {
 			b.Fatal(err)
+		}
+		if !watch {
+			return tl
 		}
 		for i := uint64(1); i <= 1000; i++ {
 			if err := tl.Watch(1<<40+i, VisAll); err != nil {
@@ -214,52 +240,91 @@ func BenchmarkOverhead(b *testing.B) {
 		_, _, best := runLoop(b, cg, env...)
 		return best
 	}
-	empty, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.TracePoint, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
-	if err != nil {
-		b.Fatal(err)
+	emptyProg := func(typ ebpf.ProgramType) *ebpf.Program {
+		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: typ, License: "GPL",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Close() })
+		return p
 	}
-	defer empty.Close()
-	floor := func() float64 {
-		for _, tp := range []string{"sys_enter_openat", "sys_exit_openat"} {
-			l, err := link.Tracepoint("syscalls", tp, empty, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
+	emptyTP, emptyRaw := emptyProg(ebpf.TracePoint), emptyProg(ebpf.RawTracepoint)
+	// floor runs the loop with empty programs attached by attach.
+	floor := func(attach func() []link.Link) float64 {
+		for _, l := range attach() {
 			defer l.Close()
 		}
 		_, _, best := runLoop(b, unwatched, env...)
 		return best
 	}
-	var a, bw, cu, d []float64
-	var ratioB, ratioC, ratioD []float64
+	tracepoints := func(names ...string) func() []link.Link {
+		return func() []link.Link {
+			var ls []link.Link
+			for _, tp := range names {
+				l, err := link.Tracepoint("syscalls", tp, emptyTP, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ls = append(ls, l)
+			}
+			return ls
+		}
+	}
+	raw := func() []link.Link {
+		var ls []link.Link
+		for _, tp := range []string{"sys_enter", "sys_exit"} {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: emptyRaw})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	}
+	rows := []struct {
+		name string
+		run  func() float64
+	}{
+		{"B watched process", func() float64 { tl := open(true); defer tl.Close(); return measure(tl, watched) }},
+		{"C unwatched process", func() float64 { tl := open(true); defer tl.Close(); return measure(tl, unwatched) }},
+		{"E attached, nothing watched", func() float64 { tl := open(false); defer tl.Close(); return measure(tl, unwatched) }},
+		{"F empty raw sys_enter+exit", func() float64 { return floor(raw) }},
+		{"G empty sys_enter/exit_openat", func() float64 { return floor(tracepoints("sys_enter_openat", "sys_exit_openat")) }},
+		{"H empty sys_enter_getppid", func() float64 { return floor(tracepoints("sys_enter_getppid")) }},
+		{"I empty sys_exit_openat", func() float64 { return floor(tracepoints("sys_exit_openat")) }},
+	}
+	var a []float64
+	ns := make([][]float64, len(rows))
+	ratios := make([][]float64, len(rows))
 	for r := 0; r < rounds; r++ {
-		_, _, nsA := runLoop(b, watched, env...)
-		tl := open()
-		nsB := measure(tl, watched)
-		nsC := measure(tl, unwatched)
-		tl.Close()
-		nsD := floor()
-		a, bw, cu, d = append(a, nsA), append(bw, nsB), append(cu, nsC), append(d, nsD)
-		ratioB, ratioC, ratioD = append(ratioB, nsB/nsA), append(ratioC, nsC/nsA), append(ratioD, nsD/nsA)
+		for i, row := range rows {
+			// A before each row: its ratio compares neighbours in time.
+			_, _, nsA := runLoop(b, watched, env...)
+			x := row.run()
+			a = append(a, nsA)
+			ns[i] = append(ns[i], x)
+			ratios[i] = append(ratios[i], x/nsA)
+		}
 	}
 	fmt.Printf("\noverhead on open+close (CPU 0), %d interleaved rounds of %d opens, medians\n", rounds, opens)
-	fmt.Printf("  A no programs:                 %7.0f ns\n", median(a))
-	fmt.Printf("  B watched process:             %7.0f ns  ratio %.3fx (rounds: %s)\n", median(bw), median(ratioB), fmtRatios(ratioB))
-	fmt.Printf("  C unwatched process:           %7.0f ns  ratio %.3fx (rounds: %s)\n", median(cu), median(ratioC), fmtRatios(ratioC))
-	fmt.Printf("  D floor, empty programs:       %7.0f ns  ratio %.3fx (rounds: %s)\n", median(d), median(ratioD), fmtRatios(ratioD))
+	fmt.Printf("  %-31s %7.0f ns\n", "A no programs", median(a))
+	for i, row := range rows {
+		fmt.Printf("  %-31s %7.0f ns  ratio %.3fx (rounds: %s)\n", row.name, median(ns[i]), median(ratios[i]), fmtRatios(ratios[i]))
+	}
 
-	// The kernel's own statistics: each program's run time ÷ run count,
-	// for a watched and an unwatched process (they cost two clock reads per
-	// run, so the ratios above are taken without them).
+	// The kernel's own statistics: each program's run time per open+close,
+	// for a watched
+	// and an unwatched process (they cost two clock reads per run, so the
+	// ratios above are taken without them).
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer stats.Close()
-	tl := open()
+	tl := open(true)
 	defer tl.Close()
-	fmt.Printf("\nkernel statistics (run time / run count) per open+close\n")
+	fmt.Printf("\nkernel statistics per open+close\n")
 	for _, c := range []struct {
 		name string
 		cg   *testenv.Cgroup
@@ -277,13 +342,45 @@ func BenchmarkOverhead(b *testing.B) {
 			if d < uint64(opens)/2 {
 				continue // not a program of this loop
 			}
-			ns := float64(after[name].Runtime-before[name].Runtime) / float64(d)
-			fmt.Printf("  %-9s %-20s %8d runs  %6.1f ns per run  (%.2f%% of A's open+close)\n", c.name, name, d, ns, 100*ns/median(a))
+			per := float64(after[name].Runtime-before[name].Runtime) / float64(opens)
+			fmt.Printf("  %-9s %-14s %.2f runs  %6.1f ns  (%.2f%% of A's open+close)\n", c.name, name, float64(d)/float64(opens), per, 100*per/median(a))
 		}
 	}
-	b.ReportMetric(median(ratioB), "watched-ratio")
-	b.ReportMetric(median(ratioC), "unwatched-ratio")
-	b.ReportMetric(median(ratioD), "empty-programs-ratio")
+	for i, metric := range []string{"watched-ratio", "unwatched-ratio", "nothing-watched-ratio", "empty-raw-ratio", "empty-perf-tp-ratio", "slow-path-ratio", "empty-exit-tp-ratio"} {
+		b.ReportMetric(median(ratios[i]), metric)
+	}
+}
+
+// BenchmarkOtherSyscalls: what the telemetry costs a syscall it does not
+// report (getppid(2), CPU 0, a process in an unwatched cgroup, 1,000 other
+// cgroups watched), in interleaved rounds against no programs at all: the
+// tax on every other syscall of every process on the node.
+func BenchmarkOtherSyscalls(b *testing.B) {
+	testenv.RequireRoot(b)
+	rounds := int(envFloat("NRI_ARMOR_BENCH_ROUNDS", 7))
+	calls := int(envFloat("NRI_ARMOR_BENCH_OPENS", 200000))
+	cg := testenv.NewCgroup(b)
+	env := []string{"T_CPU=0", "T_OP=getppid", fmt.Sprint("T_N=", calls)}
+	var a, t, ratios []float64
+	for r := 0; r < rounds; r++ {
+		_, _, nsA := runLoop(b, cg, env...)
+		tl, err := Open(Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := uint64(1); i <= 1000; i++ {
+			if err := tl.Watch(1<<40+i, VisAll); err != nil {
+				b.Fatal(err)
+			}
+		}
+		_, _, nsT := runLoop(b, cg, env...)
+		tl.Close()
+		a, t, ratios = append(a, nsA), append(t, nsT), append(ratios, nsT/nsA)
+	}
+	fmt.Printf("\ngetppid(2) (CPU 0), %d interleaved rounds of %d calls, medians\n", rounds, calls)
+	fmt.Printf("  no programs:           %7.1f ns\n", median(a))
+	fmt.Printf("  telemetry attached:    %7.1f ns  ratio %.3fx (rounds: %s)\n", median(t), median(ratios), fmtRatios(ratios))
+	b.ReportMetric(median(ratios), "getppid-ratio")
 }
 
 func median(xs []float64) float64 {

@@ -10,7 +10,7 @@ const (
 	KindExec    Kind = iota + 1 // sched_process_exec: a successful execve
 	KindExit                    // sched_process_exit
 	KindFork                    // sched_process_fork
-	KindOpen                    // sys_enter/exit_openat, openat2 (with the exit status)
+	KindOpen                    // sys_exit_open, _openat, _openat2 (with the exit status)
 	KindSocket                  // socket(2)
 	KindConnect                 // connect(2)
 	KindBind                    // bind(2)

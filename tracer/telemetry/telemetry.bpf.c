@@ -9,20 +9,31 @@
  * Only tracepoints: this must run on nodes without BPF-LSM or trampolines
  * (see ../shared/design/ENVIRONMENT.md). Tracepoints fire for every process
  * on the node, so every program starts with the cheapest possible filter:
- *   - enter programs and the sched/capability ones: the current cgroup v2 id
+ *   - the sched/capability programs: the current cgroup v2 id
  *     and one hash lookup in `visible` (cgroup id -> classes), then return;
- *   - the one sys_exit program: one task-storage lookup (no hashing: the
- *     storage hangs off the task); only a watched thread's enter program
- *     ever created that storage, so a miss means "not watched";
+ *   - the one syscall program (all the syscalls' sys_exit tracepoints):
+ *     the syscall number, then the same cgroup lookup;
  *   - fork: the child's cgroup (clone3 CLONE_INTO_CGROUP places a child
  *     elsewhere than its parent), read through the task.
  *
- * Syscalls are paired per thread: the enter program fills the event in the
- * thread's `pending` slot (a thread is in one syscall at a time), the exit
- * program adds the return value and submits it. The open path is read at
- * enter, as the process passed it (again at exit if its page was not
- * resident at enter). A process's exit is reported once, by the first of
- * its threads to find the process gone (`exited`).
+ * Each syscall is seen at its exit only, through its own
+ * syscalls/sys_exit_* tracepoint: the arguments are still in the caller's
+ * saved registers (bpf_task_pt_regs), and the path or address they point
+ * to is resident by then (the kernel has just read it). A syscall that
+ * seccomp refused still passes its exit tracepoint, so it is reported too,
+ * with its error (an enter tracepoint never saw it: seccomp runs first).
+ * One tracepoint per syscall, not an enter and an exit paired per thread
+ * through task storage: each syscalls/ tracepoint first formats its record
+ * into a perf buffer, which costs more than the programs
+ * (BenchmarkOverhead on open+close: the pair gave 1.23x unwatched and
+ * 1.57x watched, the exit alone 1.13x and 1.45x; empty programs 1.18x and
+ * 1.09x). Not raw_syscalls' sys_enter / sys_exit raw tracepoints either:
+ * they skip that formatting, but their programs run at every syscall of
+ * every process: 1.22x and 1.59x on open+close, and 1.50x on getppid(2),
+ * which these programs leave at 1.08x, the syscall slow path that any
+ * syscall tracepoint turns on for every task (BenchmarkOtherSyscalls). A
+ * process's exit is reported once, by the first of its threads to find the
+ * process gone (`exited`).
  *
  * Events go to the `events` ring buffer without a wake-up; one is forced
  * each time the pending data crosses a multiple of wakeup_bytes, so the
@@ -117,16 +128,18 @@ struct task_struct___tel {
 	struct signal_struct___tel *signal;
 } __attribute__((preserve_access_index));
 
-/* Tracepoint contexts. Syscall records have a fixed shape (the common
- * header, the syscall number, then each argument in 8 bytes); the
+/* Tracepoint contexts. Syscall exit records have a fixed shape (the
+ * common header, the syscall number, the return value); the
  * cap_capable layout is checked against tracefs by the loader before the
  * program is attached. */
-struct sys_enter_ctx {
-	__u64 common;
-	__s32 nr;
-	__u32 pad;
-	__u64 args[6];
-};
+/* x86-64's saved user registers: a syscall's first four arguments are
+ * di, si, dx and r10 (the objects are built for x86 only). */
+struct pt_regs___tel {
+	unsigned long r10;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+} __attribute__((preserve_access_index));
 
 struct sys_exit_ctx {
 	__u64 common;
@@ -189,28 +202,6 @@ struct tel_event {
 
 #define HDR_SIZE __builtin_offsetof(struct tel_event, path)
 
-/* What the exit program still has to read from the caller's memory. A
- * read at enter fails when the page is not resident (tracepoint programs
- * cannot fault it in); by the exit the kernel has read the same bytes, so
- * they are resident then. Accept's peer address exists only at exit. */
-enum {
-	REREAD_NONE = 0,
-	REREAD_PATH,   /* the path at uaddr */
-	REREAD_ADDR,   /* a sockaddr of ulen bytes at uaddr */
-	REREAD_ACCEPT, /* a sockaddr at uaddr, its length at the pointer ulen */
-};
-
-/* A thread's syscall between its enter and its exit. */
-struct pending {
-	__u64 uaddr;
-	__u64 ulen;
-	__u64 uhow;   /* openat2: the open_how to read the flags from at exit */
-	__s32 nr;     /* the syscall waiting for its exit, plus one; 0: none */
-	__u8 reread;  /* REREAD_* */
-	__u8 pad[3];
-	struct tel_event ev;
-};
-
 /* Capacities are set by the loader from its configuration. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -235,16 +226,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lost SEC(".maps");
 
-/* Task storage, not a hash keyed by thread id: it is freed with the task
- * (no entry outlives a thread that died in a syscall), and a lookup for a
- * thread that has none costs a pointer test. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending);
-} pending SEC(".maps");
-
 /* Processes whose exit was reported, by tgid and start time (a tgid can be
  * reused, a start time makes it unique). The entries matter only while a
  * process's threads exit; the least recently used go. */
@@ -263,7 +244,8 @@ struct {
 	__uint(max_entries, 4096);
 } exited SEC(".maps");
 
-/* Exec's event is built here: its path can be PATH_MAX long. */
+/* Exec's and the syscalls' events are built here: a path can be PATH_MAX
+ * long. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -411,71 +393,20 @@ int tel_fork(struct raw_tp_args *ctx)
 	return 0;
 }
 
-/* begin claims the current thread's pending slot for a syscall of class
- * cls, or returns NULL when the thread is not watched for it. */
-static __always_inline struct pending *begin(struct sys_enter_ctx *ctx, __u32 cls, __u8 kind)
-{
-	__u64 cgid;
-	if (!(visibility(&cgid) & cls))
-		return NULL;
-	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-						 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p) {
-		count_lost(); /* no memory for the slot: the event cannot be made */
-		return NULL;
-	}
-	fill(&p->ev, kind, cgid);
-	p->nr = ctx->nr + 1;
-	p->reread = REREAD_NONE;
-	p->uhow = 0;
-	return p;
-}
+/* x86-64 syscall numbers. */
+#define NR_open 2
+#define NR_socket 41
+#define NR_connect 42
+#define NR_accept 43
+#define NR_bind 49
+#define NR_openat 257
+#define NR_accept4 288
+#define NR_openat2 437
 
-static __always_inline void read_path(struct pending *p, const char *upath)
+static __always_inline void read_path(struct tel_event *e, const char *upath)
 {
-	long n = bpf_probe_read_user_str(p->ev.path, PATH_MAX, upath);
-	p->ev.path_len = n > 1 ? n - 1 : 0;
-	if (n <= 0) {
-		p->uaddr = (__u64)upath;
-		p->reread = REREAD_PATH;
-	}
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int tel_enter_openat(struct sys_enter_ctx *ctx)
-{
-	struct pending *p = begin(ctx, V_FILE, K_OPEN);
-	if (p) {
-		p->ev.flags = ctx->args[2];
-		read_path(p, (const char *)ctx->args[1]);
-	}
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int tel_enter_open(struct sys_enter_ctx *ctx)
-{
-	struct pending *p = begin(ctx, V_FILE, K_OPEN);
-	if (p) {
-		p->ev.flags = ctx->args[1];
-		read_path(p, (const char *)ctx->args[0]);
-	}
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int tel_enter_openat2(struct sys_enter_ctx *ctx)
-{
-	struct pending *p = begin(ctx, V_FILE, K_OPEN);
-	if (p) {
-		__u64 flags = 0;
-		void *how = &((struct open_how___tel *)ctx->args[2])->flags;
-		if (bpf_probe_read_user(&flags, sizeof(flags), how))
-			p->uhow = (__u64)how; /* not resident: read at exit */
-		p->ev.flags = flags;
-		read_path(p, (const char *)ctx->args[1]);
-	}
-	return 0;
+	long n = bpf_probe_read_user_str(e->path, PATH_MAX, upath);
+	e->path_len = n > 1 ? n - 1 : 0;
 }
 
 /* sock_info sets the family, type and protocol of the socket at fd. */
@@ -524,104 +455,93 @@ static __always_inline bool read_addr(struct tel_event *e, const void *u, __u64 
 	return true;
 }
 
-SEC("tracepoint/syscalls/sys_enter_socket")
-int tel_enter_socket(struct sys_enter_ctx *ctx)
-{
-	struct pending *p = begin(ctx, V_NETWORK, K_SOCKET);
-	if (p) {
-		/* Replaced from the socket itself at exit when it was made. */
-		p->ev.family = ctx->args[0];
-		p->ev.sock_type = ctx->args[1] & SOCK_TYPE_MASK;
-		p->ev.flags = ctx->args[1] & ~SOCK_TYPE_MASK; /* SOCK_NONBLOCK, SOCK_CLOEXEC */
-		p->ev.protocol = ctx->args[2];
-	}
-	return 0;
-}
-
-/* connect(fd, addr, len) and bind(fd, addr, len). */
-static __always_inline int enter_addr(struct sys_enter_ctx *ctx, __u8 kind)
-{
-	struct pending *p = begin(ctx, V_NETWORK, kind);
-	if (p) {
-		sock_info(&p->ev, ctx->args[0]);
-		if (!read_addr(&p->ev, (const void *)ctx->args[1], ctx->args[2])) {
-			p->uaddr = ctx->args[1];
-			p->ulen = ctx->args[2];
-			p->reread = REREAD_ADDR;
-		}
-	}
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int tel_enter_connect(struct sys_enter_ctx *ctx)
-{
-	return enter_addr(ctx, K_CONNECT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_bind")
-int tel_enter_bind(struct sys_enter_ctx *ctx)
-{
-	return enter_addr(ctx, K_BIND);
-}
-
-/* accept(fd, addr, lenp) and accept4(fd, addr, lenp, flags): the peer's
- * address is in the caller's buffer only at exit. */
-static __always_inline struct pending *enter_accept(struct sys_enter_ctx *ctx)
-{
-	struct pending *p = begin(ctx, V_NETWORK, K_ACCEPT);
-	if (p) {
-		p->uaddr = ctx->args[1];
-		p->ulen = ctx->args[2];
-		p->reread = REREAD_ACCEPT;
-	}
-	return p;
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept")
-int tel_enter_accept(struct sys_enter_ctx *ctx)
-{
-	enter_accept(ctx);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int tel_enter_accept4(struct sys_enter_ctx *ctx)
-{
-	struct pending *p = enter_accept(ctx);
-	if (p)
-		p->ev.flags = ctx->args[3];
-	return 0;
-}
-
-/* One program for every sys_exit tracepoint above: the exit records all
- * have the same shape, and the pending slot says what the enter saw. */
+/* One program for every sys_exit tracepoint the loader attaches: the exit
+ * records all have the same shape, and the syscall's arguments are still
+ * in the caller's registers. */
 SEC("tracepoint/syscalls/sys_exit")
 int tel_sys_exit(struct sys_exit_ctx *ctx)
 {
-	struct pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || p->nr != ctx->nr + 1)
+	int nr = ctx->nr;
+	__u32 cls = V_NETWORK;
+	__u8 kind;
+	switch (nr) {
+	case NR_openat:
+	case NR_open:
+	case NR_openat2:
+		kind = K_OPEN;
+		cls = V_FILE;
+		break;
+	case NR_socket:
+		kind = K_SOCKET;
+		break;
+	case NR_connect:
+		kind = K_CONNECT;
+		break;
+	case NR_bind:
+		kind = K_BIND;
+		break;
+	case NR_accept:
+	case NR_accept4:
+		kind = K_ACCEPT;
+		break;
+	default:
 		return 0;
-	p->nr = 0;
-	struct tel_event *e = &p->ev;
-	e->ret = ctx->ret;
-	if (ctx->ret >= 0 && (e->kind == K_SOCKET || e->kind == K_ACCEPT))
-		sock_info(e, ctx->ret); /* the new socket: its real protocol */
-	if (e->kind == K_OPEN && p->uhow) {
-		__u64 flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)p->uhow);
-		e->flags = flags;
 	}
-	if (p->reread == REREAD_PATH) {
-		long n = bpf_probe_read_user_str(e->path, PATH_MAX, (void *)p->uaddr);
-		e->path_len = n > 1 ? n - 1 : 0;
-	} else if (p->reread == REREAD_ADDR) {
-		read_addr(e, (const void *)p->uaddr, p->ulen);
-	} else if (p->reread == REREAD_ACCEPT && ctx->ret >= 0) {
-		int len = 0;
-		if (p->ulen)
-			bpf_probe_read_user(&len, sizeof(len), (void *)p->ulen);
-		read_addr(e, (const void *)p->uaddr, len);
+	__u64 cgid;
+	if (!(visibility(&cgid) & cls))
+		return 0;
+	__u32 k = 0;
+	struct tel_event *e = bpf_map_lookup_elem(&scratch, &k);
+	if (!e)
+		return 0;
+	fill(e, kind, cgid);
+	struct pt_regs___tel *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 a0 = regs->di, a1 = regs->si, a2 = regs->dx, a3 = regs->r10;
+	long ret = ctx->ret;
+	e->ret = ret;
+	switch (nr) {
+	case NR_openat:
+		e->flags = a2;
+		read_path(e, (const char *)a1);
+		break;
+	case NR_open:
+		e->flags = a1;
+		read_path(e, (const char *)a0);
+		break;
+	case NR_openat2: {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), &((struct open_how___tel *)a2)->flags);
+		e->flags = flags;
+		read_path(e, (const char *)a1);
+		break;
+	}
+	case NR_socket:
+		/* As asked; from the socket itself when it was made. */
+		e->family = a0;
+		e->sock_type = a1 & SOCK_TYPE_MASK;
+		e->flags = a1 & ~SOCK_TYPE_MASK; /* SOCK_NONBLOCK, SOCK_CLOEXEC */
+		e->protocol = a2;
+		if (ret >= 0)
+			sock_info(e, ret);
+		break;
+	case NR_connect:
+	case NR_bind:
+		/* connect(fd, addr, len) and bind(fd, addr, len). */
+		sock_info(e, a0);
+		read_addr(e, (const void *)a1, a2);
+		break;
+	default:
+		/* accept(fd, addr, lenp) and accept4(fd, addr, lenp, flags): the
+		 * new socket, and the peer's address as written back. */
+		if (nr == NR_accept4)
+			e->flags = a3;
+		if (ret >= 0) {
+			sock_info(e, ret);
+			int len = 0;
+			if (a2)
+				bpf_probe_read_user(&len, sizeof(len), (void *)a2);
+			read_addr(e, (const void *)a1, len);
+		}
 	}
 	emit(e);
 	return 0;

@@ -81,27 +81,23 @@ type attachment struct {
 }
 
 // attachments lists every tracepoint the programs use; Attached is keyed by
-// their "group/name".
+// their "group/name". A syscall is seen at its exit only (its arguments are
+// still in the caller's registers): one syscalls/ tracepoint per syscall,
+// not an enter and an exit, and not raw_syscalls' sys_enter / sys_exit,
+// which run for every syscall of every process (telemetry.bpf.c's header
+// has the figures).
 var attachments = []attachment{
 	{"sched", "sched_process_exec", telemetryProgTelExec, false},
 	{"sched", "sched_process_exit", telemetryProgTelExit, false},
 	{"", "sched_process_fork", telemetryProgTelFork, false},
 	// open(2) does not exist on arm64, openat2(2) before Linux 5.6.
-	{"syscalls", "sys_enter_open", telemetryProgTelEnterOpen, true},
 	{"syscalls", "sys_exit_open", telemetryProgTelSysExit, true},
-	{"syscalls", "sys_enter_openat", telemetryProgTelEnterOpenat, false},
 	{"syscalls", "sys_exit_openat", telemetryProgTelSysExit, false},
-	{"syscalls", "sys_enter_openat2", telemetryProgTelEnterOpenat2, true},
 	{"syscalls", "sys_exit_openat2", telemetryProgTelSysExit, true},
-	{"syscalls", "sys_enter_socket", telemetryProgTelEnterSocket, false},
 	{"syscalls", "sys_exit_socket", telemetryProgTelSysExit, false},
-	{"syscalls", "sys_enter_connect", telemetryProgTelEnterConnect, false},
 	{"syscalls", "sys_exit_connect", telemetryProgTelSysExit, false},
-	{"syscalls", "sys_enter_bind", telemetryProgTelEnterBind, false},
 	{"syscalls", "sys_exit_bind", telemetryProgTelSysExit, false},
-	{"syscalls", "sys_enter_accept", telemetryProgTelEnterAccept, false},
 	{"syscalls", "sys_exit_accept", telemetryProgTelSysExit, false},
-	{"syscalls", "sys_enter_accept4", telemetryProgTelEnterAccept4, false},
 	{"syscalls", "sys_exit_accept4", telemetryProgTelSysExit, false},
 	{"capability", "cap_capable", telemetryProgTelCapable, true},
 }
@@ -211,6 +207,31 @@ func (t *Telemetry) attach() error {
 		t.attached[a.key()] = err
 		if err != nil && !a.optional {
 			return fmt.Errorf("attaching telemetry to tracepoint %s: %w", a.key(), err)
+		}
+	}
+	if t.cfg.PinPath != "" {
+		return removeStaleLinks(filepath.Join(t.cfg.PinPath, "links"))
+	}
+	return nil
+}
+
+// removeStaleLinks detaches the pinned links of tracepoints this version
+// no longer uses (an older version's syscalls/sys_enter_* links): their
+// programs would go on running next to the new ones.
+func removeStaleLinks(dir string) error {
+	keep := map[string]bool{}
+	for _, a := range attachments {
+		keep[a.pinName()] = true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("telemetry pin folder: %w", err)
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("removing a stale telemetry link: %w", err)
+			}
 		}
 	}
 	return nil
@@ -350,8 +371,8 @@ func (t *Telemetry) Watch(cgroupID uint64, v Visibility) error {
 	return nil
 }
 
-// Unwatch stops the events of cgroup cgroupID. A syscall already entered
-// still reports its exit.
+// Unwatch stops the events of cgroup cgroupID. Syscalls are reported as
+// they return: one that returns after Unwatch is not reported.
 func (t *Telemetry) Unwatch(cgroupID uint64) error {
 	err := t.maps.Visible.Delete(cgroupID)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -402,8 +423,8 @@ func (t *Telemetry) Read(ctx context.Context) (Event, error) {
 	}
 }
 
-// Lost returns how many events found no room in the ring buffer (or no
-// memory for their per-thread slot) since the maps were created.
+// Lost returns how many events found no room in the ring buffer since the
+// maps were created.
 func (t *Telemetry) Lost() uint64 {
 	var perCPU []uint64
 	if err := t.maps.Lost.Lookup(uint32(0), &perCPU); err != nil {
@@ -417,7 +438,7 @@ func (t *Telemetry) Lost() uint64 {
 }
 
 // Stats returns each attached program's run count and run time (by
-// program name, e.g. tel_enter_openat; tel_sys_exit serves every sys_exit
+// program name, e.g. tel_exec; tel_sys_exit serves every syscall
 // tracepoint); the kernel counts them only while kernel.bpf_stats_enabled
 // is 1 (or ebpf.EnableStats holds).
 func (t *Telemetry) Stats() map[string]ebpf.ProgramStats {

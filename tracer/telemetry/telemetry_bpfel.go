@@ -20,17 +20,6 @@ type telemetryExitKey struct {
 	Start uint64
 }
 
-type telemetryPending struct {
-	_      structs.HostLayout
-	Uaddr  uint64
-	Ulen   uint64
-	Uhow   uint64
-	Nr     int32
-	Reread uint8
-	Pad    [3]uint8
-	Ev     telemetryTelEvent
-}
-
 type telemetryTelEvent struct {
 	_          structs.HostLayout
 	CgroupId   uint64
@@ -59,26 +48,17 @@ type telemetryTelEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	telemetryMapEvents           = "events"
-	telemetryMapExited           = "exited"
-	telemetryMapLost             = "lost"
-	telemetryMapPending          = "pending"
-	telemetryMapScratch          = "scratch"
-	telemetryMapVisible          = "visible"
-	telemetryProgTelCapable      = "tel_capable"
-	telemetryProgTelEnterAccept  = "tel_enter_accept"
-	telemetryProgTelEnterAccept4 = "tel_enter_accept4"
-	telemetryProgTelEnterBind    = "tel_enter_bind"
-	telemetryProgTelEnterConnect = "tel_enter_connect"
-	telemetryProgTelEnterOpen    = "tel_enter_open"
-	telemetryProgTelEnterOpenat  = "tel_enter_openat"
-	telemetryProgTelEnterOpenat2 = "tel_enter_openat2"
-	telemetryProgTelEnterSocket  = "tel_enter_socket"
-	telemetryProgTelExec         = "tel_exec"
-	telemetryProgTelExit         = "tel_exit"
-	telemetryProgTelFork         = "tel_fork"
-	telemetryProgTelSysExit      = "tel_sys_exit"
-	telemetryVarWakeupBytes      = "wakeup_bytes"
+	telemetryMapEvents      = "events"
+	telemetryMapExited      = "exited"
+	telemetryMapLost        = "lost"
+	telemetryMapScratch     = "scratch"
+	telemetryMapVisible     = "visible"
+	telemetryProgTelCapable = "tel_capable"
+	telemetryProgTelExec    = "tel_exec"
+	telemetryProgTelExit    = "tel_exit"
+	telemetryProgTelFork    = "tel_fork"
+	telemetryProgTelSysExit = "tel_sys_exit"
+	telemetryVarWakeupBytes = "wakeup_bytes"
 )
 
 // loadTelemetry returns the embedded CollectionSpec for telemetry.
@@ -123,19 +103,11 @@ type telemetrySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type telemetryProgramSpecs struct {
-	TelCapable      *ebpf.ProgramSpec `ebpf:"tel_capable"`
-	TelEnterAccept  *ebpf.ProgramSpec `ebpf:"tel_enter_accept"`
-	TelEnterAccept4 *ebpf.ProgramSpec `ebpf:"tel_enter_accept4"`
-	TelEnterBind    *ebpf.ProgramSpec `ebpf:"tel_enter_bind"`
-	TelEnterConnect *ebpf.ProgramSpec `ebpf:"tel_enter_connect"`
-	TelEnterOpen    *ebpf.ProgramSpec `ebpf:"tel_enter_open"`
-	TelEnterOpenat  *ebpf.ProgramSpec `ebpf:"tel_enter_openat"`
-	TelEnterOpenat2 *ebpf.ProgramSpec `ebpf:"tel_enter_openat2"`
-	TelEnterSocket  *ebpf.ProgramSpec `ebpf:"tel_enter_socket"`
-	TelExec         *ebpf.ProgramSpec `ebpf:"tel_exec"`
-	TelExit         *ebpf.ProgramSpec `ebpf:"tel_exit"`
-	TelFork         *ebpf.ProgramSpec `ebpf:"tel_fork"`
-	TelSysExit      *ebpf.ProgramSpec `ebpf:"tel_sys_exit"`
+	TelCapable *ebpf.ProgramSpec `ebpf:"tel_capable"`
+	TelExec    *ebpf.ProgramSpec `ebpf:"tel_exec"`
+	TelExit    *ebpf.ProgramSpec `ebpf:"tel_exit"`
+	TelFork    *ebpf.ProgramSpec `ebpf:"tel_fork"`
+	TelSysExit *ebpf.ProgramSpec `ebpf:"tel_sys_exit"`
 }
 
 // telemetryMapSpecs contains maps before they are loaded into the kernel.
@@ -145,7 +117,6 @@ type telemetryMapSpecs struct {
 	Events  *ebpf.MapSpec `ebpf:"events"`
 	Exited  *ebpf.MapSpec `ebpf:"exited"`
 	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Pending *ebpf.MapSpec `ebpf:"pending"`
 	Scratch *ebpf.MapSpec `ebpf:"scratch"`
 	Visible *ebpf.MapSpec `ebpf:"visible"`
 }
@@ -180,7 +151,6 @@ type telemetryMaps struct {
 	Events  *ebpf.Map `ebpf:"events"`
 	Exited  *ebpf.Map `ebpf:"exited"`
 	Lost    *ebpf.Map `ebpf:"lost"`
-	Pending *ebpf.Map `ebpf:"pending"`
 	Scratch *ebpf.Map `ebpf:"scratch"`
 	Visible *ebpf.Map `ebpf:"visible"`
 }
@@ -190,7 +160,6 @@ func (m *telemetryMaps) Close() error {
 		m.Events,
 		m.Exited,
 		m.Lost,
-		m.Pending,
 		m.Scratch,
 		m.Visible,
 	)
@@ -207,32 +176,16 @@ type telemetryVariables struct {
 //
 // It can be passed to loadTelemetryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type telemetryPrograms struct {
-	TelCapable      *ebpf.Program `ebpf:"tel_capable"`
-	TelEnterAccept  *ebpf.Program `ebpf:"tel_enter_accept"`
-	TelEnterAccept4 *ebpf.Program `ebpf:"tel_enter_accept4"`
-	TelEnterBind    *ebpf.Program `ebpf:"tel_enter_bind"`
-	TelEnterConnect *ebpf.Program `ebpf:"tel_enter_connect"`
-	TelEnterOpen    *ebpf.Program `ebpf:"tel_enter_open"`
-	TelEnterOpenat  *ebpf.Program `ebpf:"tel_enter_openat"`
-	TelEnterOpenat2 *ebpf.Program `ebpf:"tel_enter_openat2"`
-	TelEnterSocket  *ebpf.Program `ebpf:"tel_enter_socket"`
-	TelExec         *ebpf.Program `ebpf:"tel_exec"`
-	TelExit         *ebpf.Program `ebpf:"tel_exit"`
-	TelFork         *ebpf.Program `ebpf:"tel_fork"`
-	TelSysExit      *ebpf.Program `ebpf:"tel_sys_exit"`
+	TelCapable *ebpf.Program `ebpf:"tel_capable"`
+	TelExec    *ebpf.Program `ebpf:"tel_exec"`
+	TelExit    *ebpf.Program `ebpf:"tel_exit"`
+	TelFork    *ebpf.Program `ebpf:"tel_fork"`
+	TelSysExit *ebpf.Program `ebpf:"tel_sys_exit"`
 }
 
 func (p *telemetryPrograms) Close() error {
 	return _TelemetryClose(
 		p.TelCapable,
-		p.TelEnterAccept,
-		p.TelEnterAccept4,
-		p.TelEnterBind,
-		p.TelEnterConnect,
-		p.TelEnterOpen,
-		p.TelEnterOpenat,
-		p.TelEnterOpenat2,
-		p.TelEnterSocket,
 		p.TelExec,
 		p.TelExit,
 		p.TelFork,

@@ -18,6 +18,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -548,6 +551,37 @@ func TestPinnedRestart(t *testing.T) {
 		if e.Name() == filepath.Base(pin) {
 			t.Errorf("pin folder left: %s", pin)
 		}
+	}
+}
+
+// TestStaleLinks: a link an older version pinned for a tracepoint this
+// version no longer uses (syscalls/sys_enter_openat) is removed at Open,
+// and with it detached.
+func TestStaleLinks(t *testing.T) {
+	testenv.RequireRoot(t)
+	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-telemetry-stale-%d", os.Getpid())
+	t.Cleanup(func() { _ = Unpin(pin) })
+	if err := pinDir(pin); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.TracePoint, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	l, err := link.Tracepoint("syscalls", "sys_enter_openat", prog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(pin, "links", "syscalls_sys_enter_openat")
+	if err := l.Pin(stale); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	openTelemetry(t, Config{PinPath: pin})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale link %s still pinned: %v", stale, err)
 	}
 }
 
