@@ -39,7 +39,7 @@ demo:
 # make vmtest-e2e, passes in the static binaries, the demo script and the
 # policies, and runs hack/demo/demo.sh there with DEMO_PREBUILT_BIN (no
 # set-up, no build); its output is streamed, its status is make's. Hard
-# timeout DEMO_VM_TIMEOUT (420 s). Not part of make test.
+# timeout DEMO_VM_TIMEOUT (300 s). Not part of make test.
 demo-vm:
 	hack/vmtest/demo.sh
 

@@ -65,14 +65,26 @@ indent() { sed 's/^/      | /'; }
 [ "$(id -u)" = 0 ] || fail "make demo needs root (it loads BPF programs, creates cgroups and runs containerd)"
 command -v ss >/dev/null || fail "ss (Debian package iproute2) is needed to find the ports nri-armor and armor-tracer listen on"
 
-# http_get URL: the body, or a non-zero status. curl when present, else the
-# busybox that setup.sh installs (a fresh Debian may lack curl).
+# http_get http://HOST:PORT/PATH: the body, or a non-zero status. curl when
+# present, else bash's /dev/tcp (a fresh Debian, and the VM of make demo-vm,
+# lack curl; busybox-static's wget crashes on Debian 12). An HTTP/1.0
+# request: the daemons' Go servers answer it unchunked and close.
 http_get() {
 	if command -v curl >/dev/null; then
 		curl -fsS --max-time 5 "$1"
-	else
-		busybox wget -q -T 5 -O - "$1"
+		return
 	fi
+	local rest=${1#http://}
+	local hostport=${rest%%/*}
+	local path=${rest#"$hostport"}
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	timeout 5 bash -c '
+		exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
+		printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$2" "$1" >&3
+		IFS= read -r status <&3 || exit 1
+		case $status in "HTTP/1."?" 200 "*) ;; *) exit 1 ;; esac
+		while IFS= read -r line <&3 && [ -n "${line%$'"'\r'"'}" ]; do :; done
+		cat <&3' http_get "$hostport" "${path:-/}"
 }
 
 # wait_until SECONDS CMD...: retries CMD every 0.1 s until it succeeds

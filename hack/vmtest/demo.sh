@@ -22,7 +22,7 @@
 #      without its set-up and build, see there), streams the console here
 #      and exits with the demo's status: 0 when everything went as the
 #      policy and the kernel say; 124 when the hard timeout DEMO_VM_TIMEOUT
-#      (default 420 s) expired; 2 or 3 when the VM could not run it.
+#      (default 300 s) expired; 2 or 3 when the VM could not run it.
 #
 # DEMO_ALERT_WAIT (default 15 s in the VM: software emulation is slow) is
 # passed on to the demo.
@@ -32,7 +32,8 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${VMTEST_CACHE:-$root/.cache/vmtest}
-timeout_s=${DEMO_VM_TIMEOUT:-420}
+timeout_s=${DEMO_VM_TIMEOUT:-300}
+smp=${DEMO_VM_SMP:-1}
 alert_wait=${DEMO_ALERT_WAIT:-15}
 # Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there),
 # as for make vmtest-e2e.
@@ -71,7 +72,7 @@ log "ready after $((SECONDS - start)) s; booting the VM (hard timeout ${timeout_
 # not the console's tty: no bold escapes, which run.sh's filter would cut
 # in half. pipefail keeps the demo's exit status.
 rc=0
-"$here/run.sh" --rootfs "$img" --files "$files" --mem 4096 --timeout "$timeout_s" --quiet-console \
+"$here/run.sh" --rootfs "$img" --files "$files" --smp "$smp" --mem 4096 --timeout "$timeout_s" \
 	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
 	--env DEMO_PREBUILT_BIN=/vmtest/files/bin \
 	--env "DEMO_ALERT_WAIT=$alert_wait" \
