@@ -53,7 +53,7 @@ NAMESPACE=demo
 ALERT_WAIT=${DEMO_ALERT_WAIT:-5}
 PREBUILT=${DEMO_PREBUILT_BIN:-}
 # Where full enforcement (BPF-LSM) can be seen when this kernel lacks it.
-VM_HINT="make demo-vm (this demo in a QEMU VM booted with BPF-LSM: process and file Block refused, alerts with Enforcer BPFLSM)"
+VM_HINT="make demo-vm (this demo in a QEMU VM booted with BPF-LSM, where every class is enforced: apt-get refused with EPERM, alerts with Enforcer BPFLSM)"
 
 # Headings in bold on a terminal, plain in a log.
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi

@@ -25,7 +25,10 @@
 #      (default 300 s) expired; 2 or 3 when the VM could not run it.
 #
 # DEMO_ALERT_WAIT (default 15 s in the VM: software emulation is slow) is
-# passed on to the demo.
+# passed on to the demo. DEMO_VM_SMP: the VM's virtual CPUs, 1 by default:
+# in one run of three with 2, ss and awk (the demo polling for nri-armor's
+# port right after it started) were stuck in the kernel, soft lockups on
+# both CPUs, until the timeout (cause not established).
 set -euo pipefail
 export LC_ALL=C
 

@@ -15,7 +15,7 @@
 # minbase (which has bash, coreutils, grep, sed, mawk, util-linux) —
 # runc (containerd's runtime), iproute2 (lo; ss in hack/demo/demo.sh), procps
 # (pgrep in hack/e2e/containerd.sh), kmod, busybox-static (run.sh's init
-# applets; the demo's HTTP client, busybox wget), jq (hack/demo/demo.sh).
+# applets), jq (hack/demo/demo.sh).
 # make vmtest-e2e and make demo-vm add the same files, so they share one image.
 #
 # Two caches under VMTEST_CACHE (default .cache/vmtest), each keyed by a hash
