@@ -19,7 +19,7 @@ VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build demo test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench vmtest-e2e e2e e2e-bench
+.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench vmtest-e2e e2e e2e-bench
 
 all: build
 
@@ -32,6 +32,16 @@ build:
 # audited on this kernel, and tears everything down.
 demo:
 	hack/demo/demo.sh
+
+# The same demo in the QEMU VM of hack/vmtest, where BPF-LSM is active
+# (root): process and file Block rules refused with EPERM, alerts with
+# Enforcer BPFLSM. hack/vmtest/demo.sh builds (cached) the Debian root of
+# make vmtest-e2e, passes in the static binaries, the demo script and the
+# policies, and runs hack/demo/demo.sh there with DEMO_PREBUILT_BIN (no
+# set-up, no build); its output is streamed, its status is make's. Hard
+# timeout DEMO_VM_TIMEOUT (300 s). Not part of make test.
+demo-vm:
+	hack/vmtest/demo.sh
 
 # Every test: lint, the BPF regeneration check, unit, conformance and host
 # privileged tests (root) with the race detector, a short run of each fuzz

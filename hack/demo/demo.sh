@@ -22,6 +22,17 @@
 #
 # Exit status 0 when every operation ended as the policy and this kernel
 # say it should and every alert expected arrived; 1 otherwise.
+#
+# Environment:
+#   DEMO_PREBUILT_BIN=DIR  use the prebuilt nri-armor, armor-tracer and
+#                          armorctl in DIR (nri-armor-hook too, when there)
+#                          instead of building them, and skip step 1's
+#                          hack/e2e/setup.sh: containerd, ctr, the shim,
+#                          crictl and the images must already be in
+#                          NRI_ARMOR_E2E_CACHE, runc, jq and ss on PATH. No Go
+#                          is needed then: `make demo-vm` (hack/vmtest/demo.sh)
+#                          runs the demo this way in the QEMU VM with BPF-LSM.
+#   DEMO_ALERT_WAIT=S      how long to wait for the expected alerts (5 s).
 set -euo pipefail
 
 # The demo's own environment beside the e2e tests' (hack/e2e/lib.sh).
@@ -40,11 +51,9 @@ NAMESPACE=demo
 # How long an expected alert may take to reach the stream: events are
 # read from the ring buffer in batches, then enriched.
 ALERT_WAIT=${DEMO_ALERT_WAIT:-5}
+PREBUILT=${DEMO_PREBUILT_BIN:-}
 # Where full enforcement (BPF-LSM) can be seen when this kernel lacks it.
-# TODO(demo-vm): a `make demo-vm` running this demo in the QEMU VM with
-# BPF-LSM does not exist yet; `make vmtest-e2e` (branch vme2e) runs the e2e
-# flows there: process and file Block refused, alerts with Enforcer BPFLSM.
-VM_HINT="make vmtest-e2e (the end-to-end flows in a QEMU VM booted with BPF-LSM; a make demo-vm is to come)"
+VM_HINT="make demo-vm (this demo in a QEMU VM booted with BPF-LSM, where every class is enforced: apt-get refused with EPERM, alerts with Enforcer BPFLSM)"
 
 # Headings in bold on a terminal, plain in a log.
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
@@ -56,14 +65,26 @@ indent() { sed 's/^/      | /'; }
 [ "$(id -u)" = 0 ] || fail "make demo needs root (it loads BPF programs, creates cgroups and runs containerd)"
 command -v ss >/dev/null || fail "ss (Debian package iproute2) is needed to find the ports nri-armor and armor-tracer listen on"
 
-# http_get URL: the body, or a non-zero status. curl when present, else the
-# busybox that setup.sh installs (a fresh Debian may lack curl).
+# http_get http://HOST:PORT/PATH: the body, or a non-zero status. curl when
+# present, else bash's /dev/tcp (a fresh Debian, and the VM of make demo-vm,
+# lack curl; busybox-static's wget crashes on Debian 12). An HTTP/1.0
+# request: the daemons' Go servers answer it unchunked and close.
 http_get() {
 	if command -v curl >/dev/null; then
 		curl -fsS --max-time 5 "$1"
-	else
-		busybox wget -q -T 5 -O - "$1"
+		return
 	fi
+	local rest=${1#http://}
+	local hostport=${rest%%/*}
+	local path=${rest#"$hostport"}
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	timeout 5 bash -c '
+		exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
+		printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$2" "$1" >&3
+		IFS= read -r status <&3 || exit 1
+		case $status in "HTTP/1."?" 200 "*) ;; *) exit 1 ;; esac
+		while IFS= read -r line <&3 && [ -n "${line%$'"'\r'"'}" ]; do :; done
+		cat <&3' http_get "$hostport" "${path:-/}"
 }
 
 # wait_until SECONDS CMD...: retries CMD every 0.1 s until it succeeds
@@ -147,11 +168,29 @@ on_exit() {
 
 # --- 1. set-up ----------------------------------------------------------------
 
-step "Setting up (cached in .cache/e2e; the first run installs containerd and crictl: a few minutes)"
-"$ROOT/hack/e2e/setup.sh" 2>&1 | sed 's/^e2e: /    /' || fail "hack/e2e/setup.sh failed (see above)"
 mkdir -p "$DEMO/bin"
-info "building nri-armor, armor-tracer, armorctl"
-(cd "$ROOT" && go build -o "$DEMO/bin/" ./cmd/nri-armor ./cmd/armor-tracer ./cmd/armorctl) || fail "go build failed"
+if [ -n "$PREBUILT" ]; then
+	# The binaries are copied to $DEMO/bin all the same: stop_pid knows
+	# the daemons by that path.
+	step "Using the prebuilt binaries in $PREBUILT (DEMO_PREBUILT_BIN: no set-up, no build)"
+	for b in nri-armor armor-tracer armorctl; do
+		[ -x "$PREBUILT/$b" ] || fail "DEMO_PREBUILT_BIN: $PREBUILT/$b missing"
+	done
+	for b in containerd ctr containerd-shim-runc-v2 crictl; do
+		[ -x "$E2E_BIN/$b" ] || fail "DEMO_PREBUILT_BIN skips hack/e2e/setup.sh, but $E2E_BIN/$b is missing"
+	done
+	for b in nri-armor nri-armor-hook armor-tracer armorctl; do
+		# rm first: a killed demo's daemon may still run the old file.
+		rm -f "$DEMO/bin/$b"
+		[ ! -e "$PREBUILT/$b" ] || cp "$PREBUILT/$b" "$DEMO/bin/" || fail "cannot copy $PREBUILT/$b to $DEMO/bin"
+	done
+else
+	step "Setting up (cached in .cache/e2e; the first run installs containerd and crictl: a few minutes)"
+	"$ROOT/hack/e2e/setup.sh" 2>&1 | sed 's/^e2e: /    /' || fail "hack/e2e/setup.sh failed (see above)"
+	info "building nri-armor, armor-tracer, armorctl"
+	(cd "$ROOT" && go build -o "$DEMO/bin/" ./cmd/nri-armor ./cmd/armor-tracer ./cmd/armorctl) || fail "go build failed"
+fi
+command -v jq >/dev/null || fail "jq is needed (Debian package jq; hack/e2e/setup.sh installs it)"
 ARMORCTL=$DEMO/bin/armorctl
 
 # From here on everything started is torn down however the demo ends. A

@@ -11,9 +11,12 @@
 # SUITE is this host's Debian release (VERSION_CODENAME) and the mirror the
 # one apt is configured with (read from `apt-cache policy`; no host is written
 # down here), so the root's glibc and packages are those the host's binaries
-# were built against. PACKAGES: what the VM e2e needs beside minbase —
-# runc (containerd's runtime), iproute2 (lo), procps (pgrep in
-# hack/e2e/containerd.sh), kmod, busybox-static (run.sh's init applets).
+# were built against. PACKAGES: what the VM e2e and demo need beside
+# minbase (which has bash, coreutils, grep, sed, mawk, util-linux) —
+# runc (containerd's runtime), iproute2 (lo; ss in hack/demo/demo.sh), procps
+# (pgrep in hack/e2e/containerd.sh), kmod, busybox-static (run.sh's init
+# applets), jq (hack/demo/demo.sh).
+# make vmtest-e2e and make demo-vm add the same files, so they share one image.
 #
 # Two caches under VMTEST_CACHE (default .cache/vmtest), each keyed by a hash
 # of its inputs, only the latest of each kept:
@@ -32,7 +35,7 @@ cache=${VMTEST_CACHE:-$root/.cache/vmtest}/root
 log() { echo "rootfs: $*" >&2; }
 die() { echo "rootfs: error: $*" >&2; exit 1; }
 
-packages=runc,iproute2,procps,kmod,busybox-static
+packages=runc,iproute2,procps,kmod,busybox-static,jq
 adds=()
 while (($#)); do
 	case $1 in
