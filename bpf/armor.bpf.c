@@ -909,6 +909,14 @@ INVALIDATES_MEMOS(sb_pivotroot)
 SEC("lsm/file_open")
 int BPF_PROG(armor_file_open, struct file *file)
 {
+	/* overlayfs opens the real (upper or lower) file of every file opened
+	 * through it, with the overlay's path as a fake path: file_open runs
+	 * again, for the same path. The user's open was decided already; a
+	 * file whose inode is not its path's inode is such an internal open. */
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (sc && as_number(sc, 0, file->f_inode) != as_number(sc, 1, file->f_path.dentry->d_inode))
+		return 0;
 	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO);
 }
 

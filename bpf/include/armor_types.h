@@ -56,9 +56,15 @@ struct mount {
 	struct vfsmount mnt;
 } __attribute__((preserve_access_index));
 
+struct inode;
+
+struct dentry {
+	struct inode *d_inode;
+} __attribute__((preserve_access_index));
+
 struct path {
 	struct vfsmount *mnt;
-	void *dentry;
+	struct dentry *dentry;
 } __attribute__((preserve_access_index));
 
 struct fs_struct {
