@@ -68,7 +68,9 @@ log "ready after $((SECONDS - start)) s; booting the VM"
 args=("$@")
 ((${#args[@]})) || args=(-test.v -test.timeout "$((timeout_s - 60))s")
 rc=0
-"$here/run.sh" --rootfs "$img" --files "$files" --mem 4096 --timeout "$timeout_s" \
+# One virtual CPU: with two, software emulation was once seen to soft-lock
+# (make demo-vm, while nri-armor attached its LSM programs); one is as fast.
+"$here/run.sh" --rootfs "$img" --files "$files" --smp 1 --mem 4096 --timeout "$timeout_s" \
 	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
 	--env NRI_ARMOR_E2E_ROOT=/vmtest/files/repo \
 	--env NRI_ARMOR_E2E_ARMOR_BIN=/vmtest/files/bin/nri-armor \
