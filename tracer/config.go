@@ -107,7 +107,7 @@ func DefaultConfig() Config {
 		StreamMaxClients:   64,
 		RetryInterval:      2 * time.Second,
 		Telemetry:          true,
-		TelemetryRingBytes: 4 << 20,
+		TelemetryRingBytes: 16 << 20,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
