@@ -81,6 +81,17 @@ func (t *procTable) get(tgid uint32) *proc {
 	return p
 }
 
+// reread replaces what is known of tgid's executable with what /proc says
+// now (comm when /proc cannot name it), keeping its parent.
+func (t *procTable) reread(tgid uint32, comm string) *proc {
+	old := t.get(tgid)
+	p := &proc{comm: comm, ppid: old.ppid, nsppid: old.nsppid, nspid: old.nspid}
+	t.readProc(tgid, p)
+	p.comm = comm
+	t.m.Put(tgid, p)
+	return p
+}
+
 // readProc fills what p lacks from /proc/<tgid>. The tracer runs in the
 // host's pid namespace (hostPID), so the kernel's pids name /proc entries.
 func (t *procTable) readProc(tgid uint32, p *proc) {
@@ -90,7 +101,10 @@ func (t *procTable) readProc(tgid uint32, p *proc) {
 	}
 	dir := filepath.Join(t.root, strconv.FormatUint(uint64(tgid), 10))
 	if p.exe == "" {
-		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
+		// "/" is what the kernel shows for an executable it cannot name
+		// from here (runc's init, re-executing itself): no name at all,
+		// so that the process's comm is used instead.
+		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil && exe != "/" {
 			p.exe = exe
 		}
 	}

@@ -210,6 +210,12 @@ func (t *Tracer) identify(a *Alert, c *container, h *host) {
 // process fills a's process fields from the process table.
 func (t *Tracer) process(a *Alert, tgid, ppid uint32, comm string) *proc {
 	p := t.procs.get(tgid)
+	if comm != "" && p.comm != "" && comm != p.comm {
+		// The process exec'd since the table learned of it (its exec
+		// event is not read yet, or the exec was a fork's inheritance):
+		// what the table holds is the executable before.
+		p = t.procs.reread(tgid, comm)
+	}
 	a.HostPID = int64(tgid)
 	a.ProcessName = p.name()
 	if a.ProcessName == "" {
