@@ -9,15 +9,12 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/sirupsen/logrus"
-
+	"github.com/nri-armor/nri-armor/internal/cli"
 	"github.com/nri-armor/nri-armor/tracer"
 )
 
@@ -25,45 +22,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-// configPath finds -config among args before the flags are bound: the
-// file's values are the defaults that the other flags override.
-func configPath(args []string) string {
-	fs := flag.NewFlagSet("armor-tracer", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	path := fs.String("config", "", "")
-	ignored := tracer.DefaultConfig()
-	ignored.BindFlags(fs)
-	_ = fs.Parse(args)
-	return *path
-}
-
 func run(args []string, stderr io.Writer) int {
-	path := configPath(args)
-	cfg := tracer.DefaultConfig()
-	if path != "" {
-		var err error
-		if cfg, err = tracer.LoadConfig(path); err != nil {
-			fmt.Fprintf(stderr, "armor-tracer: config: %v\n", err)
-			return 2
-		}
+	cfg, err := cli.Load("armor-tracer", "config/armor-tracer.yaml", args, stderr, tracer.DefaultConfig, tracer.LoadConfig)
+	if err != nil {
+		return cli.Fail(stderr, "armor-tracer", err)
 	}
-	fs := flag.NewFlagSet("armor-tracer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.String("config", path, "config file (config/armor-tracer.yaml documents it)")
-	cfg.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "armor-tracer: %v\n", err)
-		return 2
-	}
-	log := logrus.New()
-	log.SetOutput(stderr)
-	lvl, _ := logrus.ParseLevel(cfg.LogLevel) // Validate checked it
-	log.SetLevel(lvl)
-	if cfg.LogFormat == "json" {
-		log.SetFormatter(&logrus.JSONFormatter{})
+	log, err := cli.Logger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return cli.Fail(stderr, "armor-tracer", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

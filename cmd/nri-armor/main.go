@@ -9,16 +9,13 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/nri-armor/nri-armor/daemon"
+	"github.com/nri-armor/nri-armor/internal/cli"
 )
 
 func main() {
@@ -26,44 +23,13 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	// First pass: only -config, to know which file the flags override.
-	first := flag.NewFlagSet("nri-armor", flag.ContinueOnError)
-	first.SetOutput(io.Discard)
-	path := first.String("config", "", "")
-	scratch := daemon.Default()
-	scratch.BindFlags(first)
-	_ = first.Parse(args)
-
-	cfg := daemon.Default()
-	if *path != "" {
-		var err error
-		if cfg, err = daemon.Load(*path); err != nil {
-			fmt.Fprintf(stderr, "nri-armor: config: %v\n", err)
-			return 2
-		}
+	cfg, err := cli.Load("nri-armor", "config/nri-armor.yaml", args, stderr, daemon.Default, daemon.Load)
+	if err != nil {
+		return cli.Fail(stderr, "nri-armor", err)
 	}
-	fs := flag.NewFlagSet("nri-armor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.String("config", *path, "config file (config/nri-armor.yaml documents it)")
-	cfg.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "nri-armor: %v\n", err)
-		return 2
-	}
-
-	log := logrus.New()
-	log.SetOutput(stderr)
-	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
-		log.SetLevel(lvl)
-	} else {
-		fmt.Fprintf(stderr, "nri-armor: logLevel: %v\n", err)
-		return 2
-	}
-	if cfg.LogFormat == "json" {
-		log.SetFormatter(&logrus.JSONFormatter{})
+	log, err := cli.Logger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return cli.Fail(stderr, "nri-armor", err)
 	}
 
 	d, err := daemon.New(cfg, log)
