@@ -30,34 +30,19 @@ func ReadEnforcement(ctx context.Context, p *bpf.Pinned, out chan<- bpf.Event, m
 	if err != nil {
 		return err
 	}
-	done, exited := make(chan struct{}), make(chan struct{})
+	defer rd.Close()
+	pctx, stop := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() { defer close(polled); pollLost(pctx, "enforcement", p.Lost, m, time.Second) }()
 	defer func() {
-		close(done)
-		<-exited // the caller may close p once this returns
+		stop()
+		<-polled // the caller may close p once this returns
 	}()
-	go func() {
-		defer close(exited)
-		lost := m.lost.WithLabelValues("enforcement")
-		var seen uint64
-		for {
-			if n := p.Lost(); n > seen {
-				lost.Add(float64(n - seen))
-				seen = n
-			}
-			select {
-			case <-ctx.Done():
-				rd.Close() // unblocks Read
-				return
-			case <-done:
-				rd.Close()
-				return
-			case <-time.After(time.Second):
-			}
-		}
-	}()
-	m.lost.WithLabelValues("enforcement").Add(0) // exported from the start
 	var rec ringbuf.Record
 	for {
+		if ctx.Err() != nil {
+			return nil
+		}
 		// The kernel wakes readers per batch (a multiple of wakeupBytes
 		// pending), not per event: a lone event is found by the next read
 		// after this deadline, so it waits at most enforcementPoll.

@@ -115,7 +115,7 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	var events <-chan telemetry.Event
 	if tel != nil {
 		events = tel.Events()
-		go pollLost(ctx, tel, m, cfg.RetryInterval)
+		go pollLost(ctx, "telemetry", tel.Lost, m, cfg.RetryInterval)
 		if f, ok := tel.(TelemetryFilter); ok {
 			// The kernel reports only the cgroups watched: follow the
 			// published containers and what each needs.
@@ -125,13 +125,14 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	return t.Run(ctx, enf, events)
 }
 
-// pollLost adds what the telemetry source lost since the last poll.
-func pollLost(ctx context.Context, tel TelemetrySource, m *Metrics, every time.Duration) {
-	m.lost.WithLabelValues("telemetry").Add(0) // exported from the start
+// pollLost follows a source's cumulative count of lost events (lost) into
+// nri_armor_tracer_events_lost_total{source} until ctx ends.
+func pollLost(ctx context.Context, source string, lost func() uint64, m *Metrics, every time.Duration) {
+	m.AddLost(source, 0) // exported from the start
 	var seen uint64
 	for {
-		if n := tel.Lost(); n > seen {
-			m.AddLost("telemetry", n-seen)
+		if n := lost(); n > seen {
+			m.AddLost(source, n-seen)
 			seen = n
 		}
 		select {
