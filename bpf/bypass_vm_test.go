@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -135,7 +136,7 @@ func TestLSMBypassAttempts(t *testing.T) {
 	}
 	root, _ := cgroups.Mount()
 
-	rs := compileYAML(t, bypassPolicy)
+	rs := policytest.Compile(t, bypassPolicy)
 	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +183,7 @@ func TestLSMBypassAttempts(t *testing.T) {
 
 	// Under a process allow-list, what is not allowed by path — the copy,
 	// the memfd — falls to the posture.
-	res := policy.LoadBytes("a.yaml", []byte(allowListProcess))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rs = policy.Compile(res.Policies, policy.Options{Postures: policy.Postures{File: policy.Block, Network: policy.Audit, Capabilities: policy.Audit}, Mode: policy.ModeEnforce})
+	rs = policy.Compile(policytest.Load(t, allowListProcess), policy.Options{Postures: policy.Postures{File: policy.Block, Network: policy.Audit, Capabilities: policy.Audit}, Mode: policy.ModeEnforce})
 	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}

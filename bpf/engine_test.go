@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -104,15 +105,6 @@ func run(t *testing.T, cg *testCgroup, op string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func compileYAML(t testing.TB, doc string) *policy.RuleSet {
-	t.Helper()
-	res := policy.LoadBytes("test.yaml", []byte(doc))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
-}
-
 const netPolicy = `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata: {name: no-raw, namespace: default}
@@ -176,7 +168,7 @@ func TestCgroupNetEnforces(t *testing.T) {
 	if got := run(t, cg, "raw"); got != "ok" {
 		t.Fatalf("before Apply: raw socket %s, want ok", got)
 	}
-	rs := compileYAML(t, netPolicy)
+	rs := policytest.Compile(t, netPolicy)
 	if _, err := e.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +205,7 @@ func TestCgroupNetEnforces(t *testing.T) {
 	expectNoEvent(t, rd)
 
 	// Swap to another set: raw passes, tcp is denied.
-	rs2 := compileYAML(t, tcpPolicy)
+	rs2 := policytest.Compile(t, tcpPolicy)
 	if _, err := e.Apply(cg.ID, rs2); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +252,7 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 	shared := testenv.NewCgroup(t)
 
 	e := openEngine(t, pin)
-	rs := compileYAML(t, netPolicy)
+	rs := policytest.Compile(t, netPolicy)
 	for _, c := range []*testCgroup{cg, shared} {
 		if _, err := e.Apply(c.ID, rs); err != nil {
 			t.Fatal(err)
@@ -365,8 +357,8 @@ func TestDefaultCapacities(t *testing.T) {
 		fmt.Fprintf(&y, "    - path: /srv/d%d/f%d\n", i%512, i)
 	}
 	y.WriteString("  action: Block\n")
-	big := compileYAML(t, y.String())
-	small := compileYAML(t, netPolicy)
+	big := policytest.Compile(t, y.String())
+	small := policytest.Compile(t, netPolicy)
 	// Cgroup ids need not exist for the maps; ids far above real inodes.
 	const base = uint64(1) << 40
 	if _, err := e.Apply(base, big); err != nil {
@@ -382,7 +374,7 @@ func TestDefaultCapacities(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	t.Logf("16,384 cgroups, a 65,536-rule set: %d rule entries, %d KiB of kernel memory %v", st.RuleEntries, st.KernelBytes/1024, st.MapBytes)
-	if _, err := e.Apply(base+16384, compileYAML(t, tcpPolicy)); err == nil {
+	if _, err := e.Apply(base+16384, policytest.Compile(t, tcpPolicy)); err == nil {
 		t.Fatal("a 16,385th cgroup with a third set was accepted")
 	}
 	for i := uint64(0); i < 16384; i++ {
@@ -410,7 +402,7 @@ func BenchmarkApplySwap(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	sets := []*policy.RuleSet{compileYAML(b, netPolicy), compileYAML(b, tcpPolicy)}
+	sets := []*policy.RuleSet{policytest.Compile(b, netPolicy), policytest.Compile(b, tcpPolicy)}
 	n := 0
 	for b.Loop() {
 		if _, err := e.Apply(1<<40, sets[n%2]); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 )
 
@@ -48,14 +49,14 @@ func TestHostSet(t *testing.T) {
 	if err := e.Exempt(exempt.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Apply(enforced.ID, compileYAML(t, tcpPolicy)); err != nil {
+	if _, err := e.Apply(enforced.ID, policytest.Compile(t, tcpPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, hostProc, "icmp6"); got != "ok" {
 		t.Fatalf("before the host set: icmp6 %s, want ok", got)
 	}
 
-	host := compileYAML(t, hostPolicy)
+	host := policytest.Compile(t, hostPolicy)
 	if _, err := e.ApplyHost(host); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestEventsLost(t *testing.T) {
 	}
 	defer e.Close()
 	cg := testenv.NewCgroup(t)
-	if _, err := e.Apply(cg.ID, compileYAML(t, netPolicy)); err != nil {
+	if _, err := e.Apply(cg.ID, policytest.Compile(t, netPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, cg, "raw-burst"); got != "ok" {
@@ -184,7 +185,7 @@ func TestSetLinger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	a, b, c := compileYAML(t, netPolicy), compileYAML(t, tcpPolicy), compileYAML(t, hostPolicy)
+	a, b, c := policytest.Compile(t, netPolicy), policytest.Compile(t, tcpPolicy), policytest.Compile(t, hostPolicy)
 	if _, err := e.Apply(1, a); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
@@ -314,7 +315,7 @@ func TestLSMFileAndProcess(t *testing.T) {
 		fmt.Fprintf(&deep, "/component-%02d", i)
 	}
 	deepDir := deep.String() + "/"
-	rs := compileYAML(t, fmt.Sprintf(vmPolicy, deepDir))
+	rs := policytest.Compile(t, fmt.Sprintf(vmPolicy, deepDir))
 
 	trusted, other := "/tmp/vmt/bin/trusted", "/tmp/vmt/bin/other"
 	copyFile(t, self, trusted)
@@ -416,12 +417,9 @@ func TestLSMAllowListPosture(t *testing.T) {
 	copyFile(t, "/bin/busybox", "/tmp/vmp/bin/tool")
 	copyFile(t, "/bin/busybox", "/tmp/vmp/elsewhere")
 	touch(t, "/tmp/vmp/data", 0)
-	res := policy.LoadBytes("p.yaml", []byte(postureBlockPolicy))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
+	pols := policytest.Load(t, postureBlockPolicy)
 	for _, posture := range []policy.Action{policy.Block, policy.Audit} {
-		rs := policy.Compile(res.Policies, policy.Options{Postures: policy.Postures{File: posture, Network: posture, Capabilities: posture}, Mode: policy.ModeEnforce})
+		rs := policy.Compile(pols, policy.Options{Postures: policy.Postures{File: posture, Network: posture, Capabilities: posture}, Mode: policy.ModeEnforce})
 		if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 			t.Fatal(err)
 		}
@@ -493,7 +491,7 @@ func TestLSMDifferential(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			fmt.Fprintf(&y, "    - pattern: %s\n      action: %s\n      readOnly: %t\n", pick(patterns), pick(actions), rng.Intn(3) == 0)
 		}
-		rs := compileYAML(t, y.String())
+		rs := policytest.Compile(t, y.String())
 		unenforced, err := f.e.Apply(f.cg.ID, rs)
 		if err != nil {
 			t.Fatal(err)
@@ -530,7 +528,7 @@ func TestLSMPinnedStateSurvivesRestart(t *testing.T) {
 	pin := testPinPath(t)
 	cg := testenv.NewCgroup(t)
 	touch(t, "/tmp/vmr/secret", 0)
-	rs := compileYAML(t, `apiVersion: security.kubearmor.com/v1
+	rs := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata: {name: r, namespace: default}
 spec:

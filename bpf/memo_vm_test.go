@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -65,7 +66,7 @@ spec:
 
 func TestOpenMemoInvalidation(t *testing.T) {
 	f := newLSMFixture(t)
-	rs := compileYAML(t, memoPolicy)
+	rs := policytest.Compile(t, memoPolicy)
 	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestOpenMemoInvalidation(t *testing.T) {
 	if got := batch(t, f.cg, trusted, 0, []string{"read /tmp/memo/free", "read /tmp/memo/free"}); got[1] != "ok" {
 		t.Fatalf("read /tmp/memo/free: %v", got)
 	}
-	stricter := compileYAML(t, strings.Replace(memoPolicy, "- path: /etc/jailed", "- path: /etc/jailed\n    - path: /tmp/memo/free", 1))
+	stricter := policytest.Compile(t, strings.Replace(memoPolicy, "- path: /etc/jailed", "- path: /etc/jailed\n    - path: /tmp/memo/free", 1))
 	if _, err := f.e.Apply(f.cg.ID, stricter); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestLSMHostSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	below := exempt.Child(t) // made inside the container: still the container
-	host := compileYAML(t, hostFilePolicy)
+	host := policytest.Compile(t, hostFilePolicy)
 	if _, err := f.e.ApplyHost(host); err != nil {
 		t.Fatal(err)
 	}

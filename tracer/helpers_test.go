@@ -21,20 +21,12 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
-
-func compileYAML(t testing.TB, doc string) *policy.RuleSet {
-	t.Helper()
-	res := policy.LoadBytes("test.yaml", []byte(doc))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
-}
 
 // shopPolicy blocks raw sockets (enforced by cgroup-BPF on the host) and
 // reading /etc/shadow (file: audit-only on a node without BPF-LSM).
@@ -117,7 +109,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := compileYAML(t, shopPolicy)
+	rs := policytest.Compile(t, shopPolicy)
 	if err := dir.PutSet(rs); err != nil {
 		t.Fatal(err)
 	}

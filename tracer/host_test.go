@@ -14,6 +14,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -62,7 +63,7 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 	defer engine.Close()
 	cg := testenv.NewCgroup(t)
-	rs := compileYAML(t, shopPolicy)
+	rs := policytest.Compile(t, shopPolicy)
 	if _, err := engine.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestServe(t *testing.T) {
 
 	engine := openTestEngine(t, pin)
 	cg := testenv.NewCgroup(t)
-	rs := compileYAML(t, shopPolicy)
+	rs := policytest.Compile(t, shopPolicy)
 	dir, _ := state.Open(stateDir, true)
 	if err := dir.PutSet(rs); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -101,7 +102,7 @@ func TestTelemetryAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := compileYAML(t, fmt.Sprintf(auditPolicy, work))
+	rs := policytest.Compile(t, fmt.Sprintf(auditPolicy, work))
 	if err := dir.PutSet(rs); err != nil {
 		t.Fatal(err)
 	}

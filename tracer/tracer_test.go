@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -207,7 +208,7 @@ func TestUnenforcedRules(t *testing.T) {
 // give MatchedHostPolicy alerts and HostLogs.
 func TestHostPolicy(t *testing.T) {
 	e := newEnv(t, testConfig())
-	hrs := compileYAML(t, `apiVersion: security.kubearmor.com/v1
+	hrs := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorHostPolicy
 metadata: {name: host-guard}
 spec:

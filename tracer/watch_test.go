@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -51,7 +52,7 @@ func (f *fakeFilter) is(want map[uint64]policy.Visibility) bool {
 }
 
 func TestNeededClasses(t *testing.T) {
-	rs := compileYAML(t, shopPolicy) // process, file and network rules
+	rs := policytest.Compile(t, shopPolicy) // process, file and network rules
 	c := state.Container{Visibility: policy.Visibility{Capabilities: true}}
 	if got, want := NeededClasses(c, rs), (policy.Visibility{Process: true, File: true, Network: true, Capabilities: true}); got != want {
 		t.Fatalf("no enforcer at all: %+v, want %+v", got, want)

@@ -11,9 +11,9 @@ import (
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
-	"github.com/nri-armor/nri-armor/policy"
 )
 
 const p = `apiVersion: security.kubearmor.com/v1
@@ -50,11 +50,7 @@ func TestBackend(t *testing.T) {
 	os.MkdirAll("/tmp/bl", 0o755)
 	os.WriteFile("/tmp/bl/secret", []byte("s"), 0o644)
 
-	res := policy.LoadBytes("p.yaml", []byte(p))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rs := policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
+	rs := policytest.Compile(t, p)
 	rep, err := b.Apply(cg.ID, rs)
 	if err != nil {
 		t.Fatal(err)

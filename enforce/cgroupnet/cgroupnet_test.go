@@ -8,6 +8,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -45,11 +46,7 @@ func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
 		t.Fatalf("name %s classes %v", b.Name(), b.Classes())
 	}
 	cg := testenv.NewCgroup(t)
-	res := policy.LoadBytes("m.yaml", []byte(mixed))
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rs := policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
+	rs := policytest.Compile(t, mixed)
 	rep, err := b.Apply(cg.ID, rs)
 	if err != nil {
 		t.Fatal(err)
