@@ -203,21 +203,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } patterns SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} events SEC(".maps");
-
-/* Events the ring buffer had no room for, per CPU: armor-tracer exports
- * them, so a loss is counted, never hidden. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} events_lost SEC(".maps");
+#include "include/events.h" /* events, events_lost, wakeup_bytes */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -353,12 +339,6 @@ struct {
 	__type(value, struct scratch);
 	__uint(max_entries, 1);
 } scratch SEC(".maps");
-
-/* Events are submitted without wake-up; a wake-up is forced when the
- * pending data crosses a multiple of this, so a reader is woken per batch,
- * not per event (readers also poll with a deadline, so a lone event waits
- * at most that long). */
-const volatile __u64 wakeup_bytes = 64 * 1024;
 
 /* The most steps one decision may take (BPF_MAX_LOOPS); a decision that
  * needs more (many long patterns over a long path) is taken as Block. */
@@ -718,20 +698,7 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	__u64 size = __builtin_offsetof(struct event, res) + (res_len & PATH_MASK);
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	/* Wake the reader only when the pending data crosses a multiple of
-	 * wakeup_bytes: above the threshold, waking on every event would raise
-	 * an interrupt per event when the reader falls behind (measured: 6 µs
-	 * per event instead of 0.08 µs in the telemetry programs). */
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (avail / wakeup_bytes != (avail + size) / wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&events, e, size, flags)) {
-		__u32 zero = 0;
-		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
-		if (lost)
-			*lost += 1;
-	}
+	events_output(e, size);
 	return ret;
 }
 
@@ -858,6 +825,13 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	struct set_hdr *h = enter(&cgid, &set_id, &sc);
 	if (!h || skip_class(h, cls, write))
 		return 0;
+	/* overlayfs opens the real (upper or lower) file of every file opened
+	 * through it, with the overlay's path as a fake path: file_open runs
+	 * again, for the same path. The user's open was decided already; a
+	 * file whose inode is not its path's inode is such an internal open.
+	 * (Checked here, past the cgroup lookup: only enforced processes pay.) */
+	if (cls == CLASS_FILE && as_number(sc, 0, f->f_inode) != as_number(sc, 1, f->f_path.dentry->d_inode))
+		return 0;
 	__u64 tag = open_tag(f, sc, set_id, cls, h->has_source[cls & 3]);
 	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == (__u32)bpf_get_current_uid_gid()));
 	__u32 slot = cls == CLASS_FILE ? 0 : 1;
@@ -909,14 +883,6 @@ INVALIDATES_MEMOS(sb_pivotroot)
 SEC("lsm/file_open")
 int BPF_PROG(armor_file_open, struct file *file)
 {
-	/* overlayfs opens the real (upper or lower) file of every file opened
-	 * through it, with the overlay's path as a fake path: file_open runs
-	 * again, for the same path. The user's open was decided already; a
-	 * file whose inode is not its path's inode is such an internal open. */
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (sc && as_number(sc, 0, file->f_inode) != as_number(sc, 1, file->f_path.dentry->d_inode))
-		return 0;
 	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO);
 }
 

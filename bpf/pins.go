@@ -44,8 +44,14 @@ func (p *Pinned) Lost() uint64 {
 	if p.lost == nil {
 		return 0
 	}
+	return EventsLost(p.lost)
+}
+
+// EventsLost sums an events_lost map (bpf/include/events.h: one counter
+// per CPU); 0 when it cannot be read.
+func EventsLost(m *ebpf.Map) uint64 {
 	var perCPU []uint64
-	if err := p.lost.Lookup(uint32(0), &perCPU); err != nil {
+	if err := m.Lookup(uint32(0), &perCPU); err != nil {
 		return 0
 	}
 	var n uint64

@@ -211,20 +211,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } visible SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} events SEC(".maps");
-
-/* Events that found no room in the ring buffer, per CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} lost SEC(".maps");
+#include "../../bpf/include/events.h" /* events, events_lost, wakeup_bytes */
 
 /* Processes whose exit was reported, by tgid and start time (a tgid can be
  * reused, a start time makes it unique). The entries matter only while a
@@ -253,37 +240,12 @@ struct {
 	__uint(max_entries, 1);
 } scratch SEC(".maps");
 
-const volatile __u64 wakeup_bytes = 64 * 1024;
-
 /* The classes the current cgroup is watched for (0: none). */
 static __always_inline __u32 visibility(__u64 *cgid)
 {
 	*cgid = bpf_get_current_cgroup_id();
 	__u32 *v = bpf_map_lookup_elem(&visible, cgid);
 	return v ? *v : 0;
-}
-
-static __always_inline void count_lost(void)
-{
-	__u32 k = 0;
-	__u64 *n = bpf_map_lookup_elem(&lost, &k);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
-
-/* The wake-up flag for an event of size bytes: forced by the event that
- * makes the pending data cross a multiple of wakeup_bytes. Not by every
- * event above the threshold: the reader is awake then (it sleeps only once
- * it has emptied the ring) or not running at all, and a forced wake-up
- * costs an interrupt (6 µs per open here with no reader). Every multiple,
- * not only the first: events made at once on two CPUs can jump over a
- * crossing, and the next one then still wakes the reader. */
-static __always_inline __u64 wakeup(__u64 size)
-{
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (avail / wakeup_bytes != (avail + size) / wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
 }
 
 /* fill clears e's header and sets what every event has. */
@@ -307,17 +269,16 @@ static __always_inline void fill(struct tel_event *e, __u8 kind, __u64 cgid)
 static __always_inline void emit(struct tel_event *e)
 {
 	__u64 size = HDR_SIZE + bounded(e->path_len, PATH_MASK);
-	if (bpf_ringbuf_output(&events, e, size, wakeup(size)))
-		count_lost();
+	events_output(e, size);
 }
 
 /* emit_fixed submits an event without path, written in place. */
 #define EMIT_FIXED(kind, cgid, body)                                              \
 	({                                                                        \
-		__u64 __f = wakeup(HDR_SIZE);                                     \
+		__u64 __f = events_wakeup(HDR_SIZE);                                     \
 		struct tel_event *e = bpf_ringbuf_reserve(&events, HDR_SIZE, 0);  \
 		if (!e) {                                                         \
-			count_lost();                                             \
+			events_count_lost();                                      \
 		} else {                                                          \
 			fill(e, kind, cgid);                                      \
 			body;                                                     \

@@ -15,6 +15,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/nri-armor/nri-armor/bpf"
 )
 
 // Visibility is the set of event classes reported for a cgroup.
@@ -425,17 +427,7 @@ func (t *Telemetry) Read(ctx context.Context) (Event, error) {
 
 // Lost returns how many events found no room in the ring buffer since the
 // maps were created.
-func (t *Telemetry) Lost() uint64 {
-	var perCPU []uint64
-	if err := t.maps.Lost.Lookup(uint32(0), &perCPU); err != nil {
-		return 0
-	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
-	}
-	return n
-}
+func (t *Telemetry) Lost() uint64 { return bpf.EventsLost(t.maps.EventsLost) }
 
 // Stats returns each attached program's run count and run time (by
 // program name, e.g. tel_exec; tel_sys_exit serves every syscall

@@ -49,8 +49,8 @@ type telemetryTelEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	telemetryMapEvents      = "events"
+	telemetryMapEventsLost  = "events_lost"
 	telemetryMapExited      = "exited"
-	telemetryMapLost        = "lost"
 	telemetryMapScratch     = "scratch"
 	telemetryMapVisible     = "visible"
 	telemetryProgTelCapable = "tel_capable"
@@ -114,11 +114,11 @@ type telemetryProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type telemetryMapSpecs struct {
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Exited  *ebpf.MapSpec `ebpf:"exited"`
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Scratch *ebpf.MapSpec `ebpf:"scratch"`
-	Visible *ebpf.MapSpec `ebpf:"visible"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
+	Exited     *ebpf.MapSpec `ebpf:"exited"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Visible    *ebpf.MapSpec `ebpf:"visible"`
 }
 
 // telemetryVariableSpecs contains global variables before they are loaded into the kernel.
@@ -148,18 +148,18 @@ func (o *telemetryObjects) Close() error {
 //
 // It can be passed to loadTelemetryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type telemetryMaps struct {
-	Events  *ebpf.Map `ebpf:"events"`
-	Exited  *ebpf.Map `ebpf:"exited"`
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Scratch *ebpf.Map `ebpf:"scratch"`
-	Visible *ebpf.Map `ebpf:"visible"`
+	Events     *ebpf.Map `ebpf:"events"`
+	EventsLost *ebpf.Map `ebpf:"events_lost"`
+	Exited     *ebpf.Map `ebpf:"exited"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Visible    *ebpf.Map `ebpf:"visible"`
 }
 
 func (m *telemetryMaps) Close() error {
 	return _TelemetryClose(
 		m.Events,
+		m.EventsLost,
 		m.Exited,
-		m.Lost,
 		m.Scratch,
 		m.Visible,
 	)
