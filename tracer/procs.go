@@ -19,6 +19,9 @@ type proc struct {
 	// NSpid / of the parent), 0 when /proc could not say.
 	nspid, nsppid uint32
 	procRead      bool // /proc was consulted (successfully or not)
+	// inherited: exe is the parent's, from a fork; the process's own exec
+	// may not be read yet.
+	inherited bool
 }
 
 // procTable remembers processes from the exec and fork events seen, and
@@ -49,7 +52,7 @@ func (t *procTable) observe(ev *telemetry.Event) (prevExe string) {
 		} else if ev.PPID != 0 {
 			prevExe = t.get(ev.PPID).exe
 		}
-		np.exe, np.comm = ev.Path, ev.Comm
+		np.exe, np.comm, np.inherited = ev.Path, ev.Comm, false
 		if ev.PPID != 0 {
 			np.ppid = ev.PPID
 		}
@@ -60,7 +63,7 @@ func (t *procTable) observe(ev *telemetry.Event) (prevExe string) {
 			return "" // a thread: same process
 		}
 		parent := t.get(ev.PPID)
-		t.m.Put(ev.TGID, &proc{exe: parent.exe, comm: ev.Comm, ppid: ev.PPID, nsppid: parent.nspid})
+		t.m.Put(ev.TGID, &proc{exe: parent.exe, comm: ev.Comm, ppid: ev.PPID, nsppid: parent.nspid, inherited: true})
 	}
 	// Exits are not removed: enforcement events of the process may still
 	// be queued, and the LRU ages it out.

@@ -210,10 +210,10 @@ func (t *Tracer) identify(a *Alert, c *container, h *host) {
 // process fills a's process fields from the process table.
 func (t *Tracer) process(a *Alert, tgid, ppid uint32, comm string) *proc {
 	p := t.procs.get(tgid)
-	if comm != "" && p.comm != "" && comm != p.comm {
-		// The process exec'd since the table learned of it (its exec
-		// event is not read yet, or the exec was a fork's inheritance):
-		// what the table holds is the executable before.
+	if p.inherited && comm != "" && comm != p.comm {
+		// The process exec'd since it forked, and its exec event is not
+		// read yet: the table holds its parent's executable. (Only then:
+		// threads of one process may have comms of their own.)
 		p = t.procs.reread(tgid, comm)
 	}
 	a.HostPID = int64(tgid)
