@@ -47,10 +47,6 @@ var kernelClasses = []struct {
 	{policy.ClassCapabilities, classCaps},
 }
 
-// IP protocol numbers and socket types of matchProtocols names.
-var protoNumbers = map[string]uint64{"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "dccp": 33}
-var sockTypes = map[string]uint64{"stream": 1, "dgram": 2, "raw": 3, "rdm": 4, "seqpacket": 5, "packet": sockTypePacket}
-
 func actionCode(a policy.Action) uint8 {
 	switch a {
 	case policy.Allow:
@@ -171,10 +167,12 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 					enc.Header.Depths[kc.code] |= depthBit(m.Value)
 				}
 			case policy.MatchProtocol:
-				if n, ok := protoNumbers[m.Value]; ok {
-					key.Kind, key.Hash = kindProto, n
-				} else if t, ok := sockTypes[m.Value]; ok {
-					key.Kind, key.Hash = kindSockType, t
+				if n, ok := policy.ProtocolNumbers[m.Value]; ok {
+					key.Kind, key.Hash = kindProto, uint64(n)
+				} else if t, ok := policy.SocketTypeNumbers[m.Value]; ok {
+					key.Kind, key.Hash = kindSockType, uint64(t)
+				} else if m.Value == "packet" {
+					key.Kind, key.Hash = kindSockType, sockTypePacket
 				} else if m.Value == "all" {
 					key.Kind = kindAll
 				} else {

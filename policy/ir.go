@@ -185,8 +185,11 @@ func (rs *RuleSet) canonicalize() {
 }
 
 // ShortDigest is the first 12 hex digits of the digest, for display and names.
-func (rs *RuleSet) ShortDigest() string {
-	d := strings.TrimPrefix(rs.Digest, "sha256:")
+func (rs *RuleSet) ShortDigest() string { return ShortDigest(rs.Digest) }
+
+// ShortDigest is the first 12 hex digits of a set digest ("sha256:…").
+func ShortDigest(digest string) string {
+	d := strings.TrimPrefix(digest, "sha256:")
 	if len(d) > 12 {
 		return d[:12]
 	}

@@ -52,8 +52,9 @@ func (t *Tracer) describe(a *Alert, ev *telemetry.Event, p *proc, prevExe string
 		a.Operation, a.Data = OpNetwork, "syscall=SYS_SOCKET"
 		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
 		pev.Class = policy.ClassNetwork
-		pev.Protocol, pev.SocketType = protocolNames(ev.Family, ev.SockType, ev.Protocol)
-		return pev, true
+		var covered bool
+		pev.Protocol, pev.SocketType, covered = policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
+		return pev, covered // as in the kernel: other families match no rule
 	case telemetry.KindConnect, telemetry.KindBind, telemetry.KindAccept:
 		a.Operation = OpNetwork
 		a.Data = "syscall=SYS_" + strings.ToUpper(kindName(ev.Kind))
@@ -65,7 +66,7 @@ func (t *Tracer) describe(a *Alert, ev *telemetry.Event, p *proc, prevExe string
 			}
 			b.WriteString(key + ev.Addr.Addr().String() + " port=" + strconv.Itoa(int(ev.Addr.Port())) + " ")
 		}
-		proto, st := protocolNames(ev.Family, ev.SockType, ev.Protocol)
+		proto, st, _ := policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
 		if proto == "" {
 			proto = st
 		}
@@ -111,53 +112,6 @@ func socketResource(family, sockType, proto uint32) string {
 		typ = strconv.FormatUint(uint64(sockType), 10)
 	}
 	return "domain=" + fam + " type=" + typ + " protocol=" + strconv.FormatUint(uint64(proto), 10)
-}
-
-// protocolNames gives the names that network rules use: the IP protocol
-// (tcp, udp, icmp, icmpv6, sctp, dccp; protocol 0 of an IP stream or
-// datagram socket is tcp or udp) and the socket type.
-func protocolNames(family, sockType, proto uint32) (ipProto, st string) {
-	switch sockType & 0xf {
-	case syscall.SOCK_STREAM:
-		st = "stream"
-	case syscall.SOCK_DGRAM:
-		st = "dgram"
-	case syscall.SOCK_RAW:
-		st = "raw"
-	case syscall.SOCK_SEQPACKET:
-		st = "seqpacket"
-	case syscall.SOCK_RDM:
-		st = "rdm"
-	case 6:
-		st = "dccp"
-	case syscall.SOCK_PACKET:
-		st = "packet"
-	}
-	if family != syscall.AF_INET && family != syscall.AF_INET6 {
-		return "", st
-	}
-	switch proto {
-	case syscall.IPPROTO_TCP:
-		ipProto = "tcp"
-	case syscall.IPPROTO_UDP:
-		ipProto = "udp"
-	case syscall.IPPROTO_ICMP:
-		ipProto = "icmp"
-	case syscall.IPPROTO_ICMPV6:
-		ipProto = "icmpv6"
-	case syscall.IPPROTO_SCTP:
-		ipProto = "sctp"
-	case syscall.IPPROTO_DCCP:
-		ipProto = "dccp"
-	case 0:
-		switch st {
-		case "stream":
-			ipProto = "tcp"
-		case "dgram":
-			ipProto = "udp"
-		}
-	}
-	return ipProto, st
 }
 
 // isWrite: the open may modify the file (write access, truncation),

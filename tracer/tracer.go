@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -334,7 +333,7 @@ func (t *Tracer) Enforcement(ev *bpf.Event) {
 	case rule != nil:
 		setRule(a, set, rule)
 	}
-	data := "set=" + shortDigest(digest)
+	data := "set=" + policy.ShortDigest(digest)
 	if ev.RuleID != 0 {
 		data += " rule=" + strconv.FormatUint(uint64(ev.RuleID), 10)
 		if rule == nil {
@@ -357,14 +356,6 @@ func setRule(a *Alert, set *ruleSet, r *policy.Rule) {
 		a.ATags = r.Tags
 	}
 	a.ruleJSON = ri.json
-}
-
-func shortDigest(d string) string {
-	d = strings.TrimPrefix(d, "sha256:")
-	if len(d) > 12 {
-		return d[:12]
-	}
-	return d
 }
 
 func operation(c policy.Class) string {
