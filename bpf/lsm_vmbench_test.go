@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -123,6 +125,14 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		e.Remove(cg.ID)
 		e.Close()
 		Unpin(pin) // detach everything for the next A
+		// D: empty programs on the same hooks and nothing else: the floor,
+		// what a BPF-LSM program costs before it does anything (the
+		// trampoline, and the LSM call that is no longer skipped).
+		detach := attachEmptyLSM(b)
+		samples["open D"] = append(samples["open D"], loop(b, cg, exe, "openloop", target, opens))
+		samples["read D"] = append(samples["read D"], loop(b, cg, exe, "readloop", target, opens))
+		samples["exec D"] = append(samples["exec D"], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
+		detach()
 	}
 
 	med := func(k string) float64 { return median(samples[k]) }
@@ -133,6 +143,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		fmt.Printf("  open+close, enforced, %6d rules:  %8.0f ns  %.3fx\n", n, med(k), med(k)/med("open A"))
 	}
 	fmt.Printf("  open+close, outside enforced cgroups:%8.0f ns  %.3fx\n", med("open C"), med("open C")/med("open A"))
+	fmt.Printf("  open+close, empty programs (floor):  %8.0f ns  %.3fx\n", med("open D"), med("open D")/med("open A"))
 	fmt.Printf("  first open+close of %d files, no programs: %8.0f ns\n", cold, med("cold A"))
 	for _, n := range []int{10, 1000, 100000} {
 		k := fmt.Sprintf("cold B %d", n)
@@ -144,12 +155,14 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		fmt.Printf("  1-byte pread, enforced, %6d rules: %8.0f ns  %.3fx\n", n, med(k), med(k)/med("read A"))
 	}
 	fmt.Printf("  1-byte pread, outside enforced cgroups:%6.0f ns  %.3fx\n", med("read C"), med("read C")/med("read A"))
+	fmt.Printf("  1-byte pread, empty programs (floor):%8.0f ns  %.3fx\n", med("read D"), med("read D")/med("read A"))
 	fmt.Printf("  fork+exec /bin/true, no programs:    %8.0f ns\n", med("exec A"))
 	for _, n := range []int{10, 1000, 100000} {
 		k := fmt.Sprintf("exec B %d", n)
 		fmt.Printf("  fork+exec, enforced, %6d rules:   %8.0f ns  %.3fx\n", n, med(k), med(k)/med("exec A"))
 	}
 	fmt.Printf("  fork+exec, outside enforced cgroups: %8.0f ns  %.3fx\n", med("exec C"), med("exec C")/med("exec A"))
+	fmt.Printf("  fork+exec, empty programs (floor):   %8.0f ns  %.3fx\n", med("exec D"), med("exec D")/med("exec A"))
 	fmt.Printf("\nkernel statistics (run time / run count, median over rounds) against the operation's cost in A\n")
 	var keys []string
 	for k := range progNs {
@@ -169,6 +182,43 @@ func BenchmarkLSMOverhead(b *testing.B) {
 	b.ReportMetric(med("read B 1000")/med("read A"), "read-ratio-1000")
 	b.ReportMetric(med("open C")/med("open A"), "open-ratio-outside")
 	b.ReportMetric(med("exec B 1000")/med("exec A"), "exec-ratio-1000")
+	b.ReportMetric(med("open D")/med("open A"), "open-ratio-empty")
+	b.ReportMetric(med("exec D")/med("exec A"), "exec-ratio-empty")
+}
+
+// attachEmptyLSM attaches a program that only returns 0 to each LSM hook
+// the engine's programs attach to, and returns what detaches them.
+func attachEmptyLSM(tb testing.TB) func() {
+	tb.Helper()
+	spec, err := loadArmor()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var closers []func() error
+	detach := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, ps := range spec.Programs {
+		if ps.Type != ebpf.LSM {
+			continue
+		}
+		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: ps.AttachTo,
+			License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+		if err != nil {
+			detach()
+			tb.Fatalf("empty program on %s: %v", ps.AttachTo, err)
+		}
+		closers = append(closers, p.Close)
+		l, err := link.AttachLSM(link.LSMOptions{Program: p})
+		if err != nil {
+			detach()
+			tb.Fatalf("attaching an empty program to %s: %v", ps.AttachTo, err)
+		}
+		closers = append(closers, l.Close)
+	}
+	return detach
 }
 
 func median(xs []float64) float64 {

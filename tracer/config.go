@@ -107,7 +107,7 @@ func DefaultConfig() Config {
 		StreamMaxClients:   64,
 		RetryInterval:      2 * time.Second,
 		Telemetry:          true,
-		TelemetryRingBytes: 16 << 20,
+		TelemetryRingBytes: 32 << 20,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
