@@ -85,11 +85,13 @@ vmtest:
 	hack/vmtest/selfcheck.sh $(VMTEST_BIN)/hack-vmtest-smoke.test
 
 # What enforcement costs, measured in the VM with one CPU: interleaved A/B
-# rounds and the kernel's per-program statistics (figures, not a test).
+# rounds, the floor of empty programs, and the kernel's per-program
+# statistics (figures, not a test). With --icount the guest's clock counts
+# instructions, so every figure is an instruction count.
 vmbench:
 	@mkdir -p $(VMTEST_BIN)
 	CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/bpf-bench.test ./bpf
-	hack/vmtest/run.sh --smp 1 --timeout 1800 $(VMTEST_BIN)/bpf-bench.test -test.run '^$$' -test.bench LSMOverhead -test.benchtime 1x
+	hack/vmtest/run.sh --icount --smp 1 --timeout 1800 $(VMTEST_BIN)/bpf-bench.test -test.run '^$$' -test.bench 'LSMOverhead|LSMFloor' -test.benchtime 1x
 
 # End-to-end in the VM (root): the e2e flows where BPF-LSM enforces
 # (process and file Block, armor-tracer's alerts). hack/vmtest/e2e.sh builds

@@ -708,6 +708,15 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 	return h ^ (h >> 31);
 }
 
+/* current_uid is the acting task's real uid, as bpf_get_current_uid_gid
+ * gives it (kuid values are the initial namespace's), read with BTF loads:
+ * on a memo hit the helper call cost more than the rest of the owner test.
+ * LSM programs only (cgroup programs cannot read the task). */
+static __always_inline __u32 current_uid(struct task_struct *t)
+{
+	return t->cred->uid.val;
+}
+
 /* as_number returns a kernel pointer's value as a plain number, by way of
  * map memory: the verifier forbids arithmetic on pointers, and a value
  * read from a map is a number. (Storing a pointer into a map needs
@@ -720,9 +729,15 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 
 /* open_tag hashes what the verdict of opening f depends on, besides the
  * (write, owner) case; 0 when f may not be memoized. This is the hot path
- * of every repeated open: fields are read with direct (BTF) loads, not
- * bpf_probe_read calls, except the mount's mount point (container_of). */
-static __always_inline __u64 open_tag(struct file *f, struct scratch *sc, __u32 set_id, __u8 cls, bool has_source)
+ * of every repeated open: fields are read with direct (BTF) loads, no
+ * helper call but the task's. Where a mount sits is not hashed: reading
+ * it needs bpf_probe_read (struct mount is reached by container_of), which
+ * cost 90 of a hit's 690 instructions, and every way to move a mount
+ * passes a hook that invalidates memos (INVALIDATES_MEMOS), as a rename
+ * does; the file's own mount is hashed (another mount of the same file is
+ * another path). */
+static __always_inline __u64 open_tag(struct file *f, struct task_struct *t, struct scratch *sc, __u32 set_id, __u8 cls,
+				     bool has_source)
 {
 	if (f->f_inode->i_nlink != 1)
 		return 0;
@@ -732,14 +747,9 @@ static __always_inline __u64 open_tag(struct file *f, struct scratch *sc, __u32 
 		return 0;
 	__u64 h = mix(FNV_OFFSET, ep->e[0]);
 	h = mix(h, ep->e[1]);
-	h = mix(h, set_id);
-	h = mix(h, cls);
-	__u64 mnt = as_number(sc, 0, f->f_path.mnt);
-	h = mix(h, mnt);
-	struct mount *m = (void *)(mnt - bpf_core_field_offset(struct mount, mnt));
-	h = mix(h, (__u64)BPF_CORE_READ(m, mnt_mountpoint));
+	h = mix(h, set_id | (__u64)cls << 32);
+	h = mix(h, as_number(sc, 0, f->f_path.mnt));
 	h = mix(h, as_number(sc, 1, f->f_path.dentry));
-	struct task_struct *t = bpf_get_current_task_btf();
 	struct fs_struct *fs = t->fs;
 	h = mix(h, as_number(sc, 2, fs->root.mnt));
 	h = mix(h, as_number(sc, 3, fs->root.dentry));
@@ -785,7 +795,7 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 			return finish(sc, h, cgid, len, write, true, 2);
 		}
 	}
-	__u8 is_owner = BPF_CORE_READ(f, f_inode, i_uid.val) == (__u32)bpf_get_current_uid_gid();
+	__u8 is_owner = f->f_inode->i_uid.val == current_uid(bpf_get_current_task_btf());
 	m->combo = (write << 1) | is_owner;
 	m->block_only = block_only;
 	m->paths = 1;
@@ -832,8 +842,9 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	 * (Checked here, past the cgroup lookup: only enforced processes pay.) */
 	if (cls == CLASS_FILE && as_number(sc, 0, f->f_inode) != as_number(sc, 1, f->f_path.dentry->d_inode))
 		return 0;
-	__u64 tag = open_tag(f, sc, set_id, cls, h->has_source[cls & 3]);
-	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == (__u32)bpf_get_current_uid_gid()));
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 tag = open_tag(f, t, sc, set_id, cls, h->has_source[cls & 3]);
+	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == current_uid(t)));
 	__u32 slot = cls == CLASS_FILE ? 0 : 1;
 	struct open_memo *o = NULL;
 	if (tag) {

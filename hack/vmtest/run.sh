@@ -17,6 +17,10 @@
 #     --timeout SECONDS   hard limit for the whole VM run (default 600)
 #     --smp N             virtual CPUs (default 2)
 #     --mem MB            memory (default 2048)
+#     --icount            count instructions: the guest's clock advances 1 ns
+#                         per guest instruction (qemu -icount shift=0), so a
+#                         benchmark's times are instruction counts, the same
+#                         from run to run whatever else the host does
 #     --env NAME=VALUE    set a variable for the binaries (repeatable)
 #     --kernel PATH       boot this kernel (bzImage, or an ELF vmlinux with a PVH
 #                         note) instead of hack/vmtest/fetch-kernel.sh's (its
@@ -86,13 +90,14 @@ usage() {
 	exit 2
 }
 
-timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0 rootfs="" files=""
+timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0 rootfs="" files="" icount=0
 runs=() envs=() qemu_extra=()
 while (($#)); do
 	case $1 in
 	--timeout) timeout_s=${2:?--timeout needs SECONDS}; shift 2 ;;
 	--smp) smp=${2:?--smp needs N}; shift 2 ;;
 	--mem) mem=${2:?--mem needs MB}; shift 2 ;;
+	--icount) icount=1; shift ;;
 	--env) envs+=("${2:?--env needs NAME=VALUE}"); shift 2 ;;
 	--kernel) kernel=${2:?--kernel needs PATH}; shift 2 ;;
 	--append) extra_append+=" ${2:?--append needs ARGS}"; shift 2 ;;
@@ -421,7 +426,10 @@ append="console=ttyS0 lsm=landlock,lockdown,yama,apparmor,bpf panic=-1 quiet"
 ((quiet_console)) && append+=" loglevel=1"
 append+=$extra_append
 consolelog=$work/console.log
-log "booting qemu (tcg, ${smp} cpus, ${mem} MiB, timeout ${timeout_s}s)"
+# Instruction counting needs one TCG thread for all the vCPUs.
+accel=(-accel tcg,thread=multi)
+((icount)) && accel=(-accel tcg,thread=single -icount shift=0,sleep=off,align=off)
+log "booting qemu (tcg, ${smp} cpus, ${mem} MiB$( ((icount)) && echo ", icount"), timeout ${timeout_s}s)"
 start=$SECONDS
 # The console is streamed as it comes: qemu writes the serial port to stdout,
 # sed drops the tty's carriage returns and the firmware's terminal resets
@@ -429,7 +437,7 @@ start=$SECONDS
 set +e
 {
 	timeout --kill-after=10 "$timeout_s" \
-		qemu-system-x86_64 -accel tcg,thread=multi -nographic -no-reboot -nic none \
+		qemu-system-x86_64 "${accel[@]}" -nographic -no-reboot -nic none \
 		-cpu max -m "$mem" -smp "$smp" \
 		-kernel "$kernel" -initrd "$initrd" -append "$append" \
 		"${qemu_drive[@]}" "${qemu_extra[@]}" \
