@@ -422,7 +422,9 @@ qemu_drive=()
 # snapshot=on: the VM's writes go to a temporary file, the image stays as
 # cached.
 [[ -n $rootfs ]] && qemu_drive=(-drive "file=$rootfs,if=virtio,format=raw,snapshot=on")
-append="console=ttyS0 lsm=landlock,lockdown,yama,apparmor,bpf panic=-1 quiet"
+# softlockup_panic: a CPU stuck in the kernel panics the VM (with its stack)
+# after about 20 s, instead of the run waiting out --timeout.
+append="console=ttyS0 lsm=landlock,lockdown,yama,apparmor,bpf panic=-1 softlockup_panic=1 quiet"
 ((quiet_console)) && append+=" loglevel=1"
 append+=$extra_append
 consolelog=$work/console.log
@@ -466,6 +468,7 @@ fi
 if [[ -z $result ]]; then
 	why="the VM stopped without printing its result marker"
 	grep -aq 'Kernel panic' "$consolelog" && why+=" (kernel panic, see above)"
+	grep -aq 'soft lockup' "$consolelog" && why+=" (a CPU stuck in the kernel: its stack is above)"
 	die 3 "$why; qemu exit status $qrc after ${elapsed}s (console log: $consolelog)"
 fi
 if ((result == 0)); then
