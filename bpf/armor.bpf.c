@@ -729,13 +729,12 @@ static __always_inline __u32 current_uid(struct task_struct *t)
 
 /* open_tag hashes what the verdict of opening f depends on, besides the
  * (write, owner) case; 0 when f may not be memoized. This is the hot path
- * of every repeated open: fields are read with direct (BTF) loads, no
- * helper call but the task's. Where a mount sits is not hashed: reading
- * it needs bpf_probe_read (struct mount is reached by container_of), which
- * cost 90 of a hit's 690 instructions, and every way to move a mount
- * passes a hook that invalidates memos (INVALIDATES_MEMOS), as a rename
- * does; the file's own mount is hashed (another mount of the same file is
- * another path). */
+ * of every repeated open: fields are read with direct (BTF) loads, not
+ * helper calls, except the mount's mount point: struct mount is reached by
+ * container_of, which only bpf_probe_read allows (90 of a hit's 680
+ * instructions). It stays: a mount namespace is copied and torn down
+ * without any hook, so a mount's address can be reused by a copy mounted
+ * elsewhere (see the open memo above). */
 static __always_inline __u64 open_tag(struct file *f, struct task_struct *t, struct scratch *sc, __u32 set_id, __u8 cls,
 				     bool has_source)
 {
@@ -748,7 +747,10 @@ static __always_inline __u64 open_tag(struct file *f, struct task_struct *t, str
 	__u64 h = mix(FNV_OFFSET, ep->e[0]);
 	h = mix(h, ep->e[1]);
 	h = mix(h, set_id | (__u64)cls << 32);
-	h = mix(h, as_number(sc, 0, f->f_path.mnt));
+	__u64 mnt = as_number(sc, 0, f->f_path.mnt);
+	h = mix(h, mnt);
+	struct mount *m = (void *)(mnt - bpf_core_field_offset(struct mount, mnt));
+	h = mix(h, (__u64)BPF_CORE_READ(m, mnt_mountpoint));
 	h = mix(h, as_number(sc, 1, f->f_path.dentry));
 	struct fs_struct *fs = t->fs;
 	h = mix(h, as_number(sc, 2, fs->root.mnt));

@@ -50,6 +50,12 @@ struct vfsmount {
 	void *mnt_root;
 } __attribute__((preserve_access_index));
 
+/* fs/mount.h: a vfsmount lives inside its struct mount. */
+struct mount {
+	void *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
 struct inode;
 
 struct dentry {
