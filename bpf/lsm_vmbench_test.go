@@ -105,22 +105,12 @@ func BenchmarkLSMOverhead(b *testing.B) {
 					}
 				}
 			}
-			for name, a := range after {
-				if d := a.RunCount - before[name].RunCount; d > 0 {
-					key := fmt.Sprintf("%s %d", name, n)
-					progNs[key] = append(progNs[key], float64(a.Runtime-before[name].Runtime)/float64(d))
-				}
-			}
+			addRunTimes(progNs, before, after, fmt.Sprint(n))
 		}
 		// And a process outside every enforced cgroup.
 		before := e.ProgramStats()
 		loop(b, nil, exe, "openloop", target, opens)
-		for name, a := range e.ProgramStats() {
-			if d := a.RunCount - before[name].RunCount; d > 0 {
-				key := name + " outside"
-				progNs[key] = append(progNs[key], float64(a.Runtime-before[name].Runtime)/float64(d))
-			}
-		}
+		addRunTimes(progNs, before, e.ProgramStats(), "outside")
 		stats.Close()
 		// C: a process outside any enforced cgroup, programs attached.
 		samples["open C"] = append(samples["open C"], loop(b, nil, exe, "openloop", target, opens))
@@ -210,12 +200,7 @@ func attachEmptyLSM(tb testing.TB) func() {
 		if ps.Type != ebpf.LSM {
 			continue
 		}
-		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: ps.AttachTo,
-			License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
-		if err != nil {
-			detach()
-			tb.Fatalf("empty program on %s: %v", ps.AttachTo, err)
-		}
+		p := emptyLSM(tb, ps.AttachTo)
 		closers = append(closers, p.Close)
 		l, err := link.AttachLSM(link.LSMOptions{Program: p})
 		if err != nil {
@@ -240,11 +225,7 @@ func attachEmptyLSM(tb testing.TB) func() {
 func BenchmarkLSMFloor(b *testing.B) {
 	root, cg, exe, target := benchSetup(b, "/tmp/floor")
 	set := benchRuleSet(b, 1000)
-	empty, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "file_open",
-		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	empty := emptyLSM(b, "file_open")
 	defer empty.Close()
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-floor-%d", os.Getpid())
 	defer Unpin(pin)
@@ -315,6 +296,28 @@ func BenchmarkLSMFloor(b *testing.B) {
 	b.ReportMetric(least("D")/least("A"), "open-ratio-empty")
 	b.ReportMetric(least("C")/least("A"), "open-ratio-outside")
 	b.ReportMetric(least("B")/least("A"), "open-ratio-1000")
+}
+
+// emptyLSM loads a BPF-LSM program for hook that only returns 0.
+func emptyLSM(tb testing.TB, hook string) *ebpf.Program {
+	tb.Helper()
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: hook,
+		License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		tb.Fatalf("an empty program on %s: %v", hook, err)
+	}
+	return p
+}
+
+// addRunTimes adds each program's run time per run between two readings of
+// the kernel's statistics to progNs, under "<program> <suffix>".
+func addRunTimes(progNs map[string][]float64, before, after map[string]ebpf.ProgramStats, suffix string) {
+	for name, a := range after {
+		if d := a.RunCount - before[name].RunCount; d > 0 {
+			key := name + " " + suffix
+			progNs[key] = append(progNs[key], float64(a.Runtime-before[name].Runtime)/float64(d))
+		}
+	}
 }
 
 func fmtRatios(xs []float64) string {

@@ -19,8 +19,9 @@
 #     --mem MB            memory (default 2048)
 #     --icount            count instructions: the guest's clock advances 1 ns
 #                         per guest instruction (qemu -icount shift=0), so a
-#                         benchmark's times are instruction counts, the same
-#                         from run to run whatever else the host does
+#                         benchmark's times are instruction counts, whatever
+#                         else the host does (the guest's own background work
+#                         still moves a loop's figure by a few percent)
 #     --env NAME=VALUE    set a variable for the binaries (repeatable)
 #     --kernel PATH       boot this kernel (bzImage, or an ELF vmlinux with a PVH
 #                         note) instead of hack/vmtest/fetch-kernel.sh's (its
