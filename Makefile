@@ -11,7 +11,7 @@ PKGS         := ./...
 # passed to every binary, VMTEST_RUN_FLAGS to hack/vmtest/run.sh. The kernel,
 # the binaries and the logs go to VMTEST_CACHE. tracer/telemetry has no
 # VM-only tests: its host tests run there again, on Debian 12's 6.1 kernel.
-VMTEST_PKGS      ?= ./hack/vmtest/smoke ./bpf ./enforce/bpflsm ./tracer/telemetry
+VMTEST_PKGS      ?= ./hack/vmtest/smoke ./enforce/bpflsm ./tracer/telemetry
 VMTEST_CACHE     ?= $(CURDIR)/.cache/vmtest
 export VMTEST_CACHE
 VMTEST_BIN       := $(VMTEST_CACHE)/bin
@@ -55,7 +55,7 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' $(FUZZFLAGS) ./policy
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' $(FUZZFLAGS) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzKernelGlob$$' $(FUZZFLAGS) ./bpf
+	$(GO) test -run '^$$' -fuzz '^FuzzKernelGlob$$' $(FUZZFLAGS) ./enforce/bpflsm
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -90,8 +90,8 @@ vmtest:
 # instructions, so every figure is an instruction count.
 vmbench:
 	@mkdir -p $(VMTEST_BIN)
-	CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/bpf-bench.test ./bpf
-	hack/vmtest/run.sh --icount --smp 1 --timeout 1800 $(VMTEST_BIN)/bpf-bench.test -test.run '^$$' -test.bench 'LSMOverhead|LSMFloor' -test.benchtime 1x
+	CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/bpflsm-bench.test ./enforce/bpflsm
+	hack/vmtest/run.sh --icount --smp 1 --timeout 1800 $(VMTEST_BIN)/bpflsm-bench.test -test.run '^$$' -test.bench 'LSMOverhead|LSMFloor' -test.benchtime 1x
 
 # End-to-end in the VM (root): the e2e flows where BPF-LSM enforces
 # (process and file Block, armor-tracer's alerts). hack/vmtest/e2e.sh builds

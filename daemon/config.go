@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/gate"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
@@ -83,7 +83,7 @@ func Default() Config {
 		DefaultVisibility: "process,file,network",
 		FailMode:          "closed",
 		MetricsAddress:    ":9481",
-		BPFFS:             bpf.DefaultPinPath,
+		BPFFS:             events.DefaultPinPath,
 		StateDir:          state.DefaultRoot,
 		GateSocket:        gate.DefaultSocket,
 		SetLinger:         time.Minute,

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
-	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
@@ -35,7 +34,7 @@ type Daemon struct {
 	cfg      Config
 	log      *logrus.Logger
 	Plugin   *plugin.Plugin
-	Backend  *enforce.BPFBackend
+	Backend  enforce.Backend
 	store    *store.Store
 	metrics  *metrics
 	rejected prometheus.Counter
@@ -55,8 +54,8 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	probe := enforce.RunProbe()
-	bcfg := bpf.Config{PinPath: cfg.BPFFS, MaxContainers: cfg.MaxContainers, MaxRuleEntries: cfg.MaxRuleEntries, SetLinger: cfg.SetLinger}
-	var backend *enforce.BPFBackend
+	bcfg := bpflsm.Config{PinPath: cfg.BPFFS, MaxContainers: cfg.MaxContainers, MaxRuleEntries: cfg.MaxRuleEntries, SetLinger: cfg.SetLinger}
+	var backend enforce.Backend
 	if probe.Classes[policy.ClassFile].Backend == enforce.BackendBPFLSM {
 		backend, err = bpflsm.Open(bcfg)
 	} else {
@@ -124,7 +123,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 	if err := d.Plugin.ApplyHost(context.Background()); err != nil {
 		log.Errorf("%v", err)
 	}
-	d.metrics = newMetrics(d.Plugin, backend.Name(), backend.Engine(), d.rejected, stateErrs)
+	d.metrics = newMetrics(d.Plugin, backend, d.rejected, stateErrs)
 	return d, nil
 }
 
@@ -140,7 +139,9 @@ func (d *Daemon) follow(ctx context.Context) {
 			return
 		case <-prune.C:
 			d.Plugin.PruneState(ctx)
-			d.Backend.Engine().Reap()
+			if r, ok := d.Backend.(enforce.Reaper); ok {
+				r.Reap()
+			}
 		case cat, ok := <-updates:
 			if !ok {
 				return

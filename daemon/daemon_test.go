@@ -16,7 +16,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/nritest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -109,7 +109,7 @@ func TestDaemon(t *testing.T) {
 	}
 
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-daemon-test-%d", os.Getpid())
-	defer bpf.Unpin(pin)
+	defer bpflsm.Unpin(pin)
 	cfg := Default()
 	cfg.Socket = sock
 	cfg.PolicyDirs = []string{filepath.Join(dir, "policies")}
@@ -175,8 +175,8 @@ func TestDaemon(t *testing.T) {
 	if err := rt.Start(sb, ctr, sleep.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Backend.Engine().Cgroups()[cg.ID]; got == "" {
-		t.Fatalf("cgroup %d not enforced: %v", cg.ID, d.Backend.Engine().Cgroups())
+	if got := enforcedCgroups(d)[cg.ID]; got == "" {
+		t.Fatalf("cgroup %d not enforced: %v", cg.ID, enforcedCgroups(d))
 	}
 	// Published for armor-tracer under the configured directory.
 	sd, err := state.Open(cfg.StateDir, false)
@@ -201,13 +201,13 @@ func TestDaemon(t *testing.T) {
 		}
 	}
 	// The policy file is edited: the running container gets the new set.
-	before := d.Backend.Engine().Cgroups()[cg.ID]
+	before := enforcedCgroups(d)[cg.ID]
 	testenv.WriteFile(t, dir, "policies/no-raw.yaml", strings.Replace(noRaw, "- protocol: raw", "- protocol: raw\n    - protocol: udp", 1))
 	waitFor(t, "the edited policy to reach the running container", func() bool {
-		got := d.Backend.Engine().Cgroups()[cg.ID]
+		got := enforcedCgroups(d)[cg.ID]
 		return got != "" && got != before
 	})
-	edited := d.Backend.Engine().Cgroups()[cg.ID]
+	edited := enforcedCgroups(d)[cg.ID]
 	waitFor(t, "the record to name the edited set", func() bool {
 		rec, err := sd.Container(cg.ID)
 		return err == nil && rec.PolicySet != "" && rec.PolicySet != resp.GetAdjust().GetAnnotations()[policy.AnnotationPolicySet]
@@ -218,7 +218,7 @@ func TestDaemon(t *testing.T) {
 		_, m := get(t, base+"/metrics")
 		return strings.Contains(m, "nri_armor_policy_files_rejected_total 2\n")
 	})
-	if got := d.Backend.Engine().Cgroups()[cg.ID]; got != edited {
+	if got := enforcedCgroups(d)[cg.ID]; got != edited {
 		t.Fatalf("set %s after a bad edit, want the last good %s", got, edited)
 	}
 
@@ -257,4 +257,10 @@ func TestConfigStrict(t *testing.T) {
 	if fmt.Sprint(c) != fmt.Sprint(Default()) {
 		t.Fatalf("config/nri-armor.yaml differs from Default():\n%+v\n%+v", c, Default())
 	}
+}
+
+// enforcedCgroups is what the daemon's engine enforces, by cgroup id (the
+// digest of each one's set).
+func enforcedCgroups(d *Daemon) map[uint64]string {
+	return d.Backend.(*bpflsm.Backend).Engine().Cgroups()
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -28,8 +28,9 @@ func newRejectedCounter() prometheus.Counter {
 	})
 }
 
-func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine, rejected prometheus.Counter, stateErrs uint64) *metrics {
+func newMetrics(p *plugin.Plugin, backend enforce.Backend, rejected prometheus.Counter, stateErrs uint64) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), rejected: rejected}
+	kernel, _ := backend.(enforce.KernelStater) // nil: a backend without kernel maps
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nri_armor_nri_events_total", Help: "NRI events handled, by event and result.",
 	}, []string{"event", "result"})
@@ -39,7 +40,7 @@ func newMetrics(p *plugin.Plugin, backend string, engine *bpf.Engine, rejected p
 	}, []string{"event"})
 	m.reg.MustRegister(m.events, m.latency, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{p: p, backend: backend, engine: engine, stateErrs: stateErrs})
+		&stateCollector{p: p, backend: backend.Name(), kernel: kernel, stateErrs: stateErrs})
 	return m
 }
 
@@ -68,11 +69,11 @@ var (
 		"Errors publishing state for armor-tracer (containers are enforced regardless).", nil, nil)
 )
 
-// stateCollector reads the plugin's and the engine's state at scrape time.
+// stateCollector reads the plugin's and the backend's kernel state at scrape time.
 type stateCollector struct {
 	p       *plugin.Plugin
 	backend string
-	engine  *bpf.Engine
+	kernel  enforce.KernelStater
 	// stateErrs counts errors before the plugin existed (the state
 	// directory could not be created).
 	stateErrs uint64
@@ -90,14 +91,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl]), c.backend, string(cl))
 	}
 	ch <- prometheus.MustNewConstMetric(descPublishErrors, prometheus.CounterValue, float64(c.p.PublishErrors()+c.stateErrs))
-	if c.engine == nil {
+	if c.kernel == nil {
 		return
 	}
-	st := c.engine.Stats()
+	st := c.kernel.KernelStats()
 	ch <- prometheus.MustNewConstMetric(descSets, prometheus.GaugeValue, float64(st.Sets))
 	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(st.RuleEntries))
-	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.Capacity.MaxContainers), "containers")
-	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.Capacity.MaxRuleEntries), "rule_entries")
+	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.MaxContainers), "containers")
+	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.MaxRuleEntries), "rule_entries")
 	for name, b := range st.MapBytes {
 		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(b), name)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/nritest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/state"
@@ -70,7 +70,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	}
 	rt := nritest.NewAt(b, rtDir)
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-rss-bench-%d", os.Getpid())
-	b.Cleanup(func() { _ = bpf.Unpin(pin) })
+	b.Cleanup(func() { _ = bpflsm.Unpin(pin) })
 	stateDir := filepath.Join(dir, "state")
 	logFile, err := os.Create(filepath.Join(dir, "nri-armor.log"))
 	if err != nil {

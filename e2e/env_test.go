@@ -35,7 +35,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 )
 
@@ -162,7 +162,7 @@ func setup() error {
 // and its pins.
 func teardownLeftovers() error {
 	// Without the names (set-up failed early) there is nothing of ours to
-	// find; guessing could reach the node's own pins (bpf.Unpin("") is the
+	// find; guessing could reach the node's own pins (bpflsm.Unpin("") is the
 	// default path).
 	if env.root == "" || env.pinPath == "" {
 		return nil
@@ -172,7 +172,7 @@ func teardownLeftovers() error {
 		errs = append(errs, err)
 	}
 	// Unpinning detaches the cgroup programs pinned at the cgroup2 root.
-	if err := bpf.Unpin(env.pinPath); err != nil {
+	if err := bpflsm.Unpin(env.pinPath); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -6,7 +6,8 @@ import (
 
 // Backend enforces compiled rule sets on containers, which it knows by
 // their cgroup v2 id. The NRI plugin calls it; each backend lives in a
-// package of its own (enforce/bpflsm, enforce/cgroupnet).
+// package of its own under enforce/. What a backend can do beyond this is
+// an optional interface below, found by type assertion.
 type Backend interface {
 	// Name is the backend as alerts' Enforcer field names it.
 	Name() string
@@ -62,4 +63,25 @@ func NotEnforced(rs *policy.RuleSet, classes []policy.Class, reason string) []Un
 		}
 	}
 	return out
+}
+
+// KernelStater is a Backend that keeps rule sets in kernel maps and can say
+// how full they are (the daemon exports it as metrics).
+type KernelStater interface {
+	KernelStats() KernelStats
+}
+
+// KernelStats is what a backend's kernel maps hold now.
+type KernelStats struct {
+	Sets           int               // distinct rule sets loaded
+	RuleEntries    int               // rule entries over all sets
+	MaxContainers  int               // configured capacity: cgroups with a set
+	MaxRuleEntries int               // configured capacity: rule entries
+	MapBytes       map[string]uint64 // kernel memory charged, by map
+}
+
+// Reaper is a Backend that keeps unused state for reuse for a while; the
+// daemon calls Reap periodically to free what has been unused too long.
+type Reaper interface {
+	Reap()
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the committed BPF objects and Go bindings with the pinned
-# compiler, Debian 12's clang 14: bpf/armor_bpfel.* (nri-armor's enforcement)
-# and tracer/telemetry/telemetry_bpfel.* (armor-tracer's telemetry). With
+# compiler, Debian 12's clang 14, from the C under bpf/:
+# enforce/bpflsm/armor_bpfel.* (nri-armor's enforcement programs),
+# enforce/events/events_bpfel.* (the enforcement event's type, for
+# armor-tracer) and tracer/telemetry/telemetry_bpfel.* (armor-tracer's
+# telemetry). With
 # --check, it builds them again in a temporary copy of the tree and fails if
 # the committed files differ (the output must not depend on the directory).
 set -euo pipefail
@@ -10,15 +13,17 @@ clang=${BPF_CLANG:-clang-14}
 command -v "$clang" >/dev/null || { echo "bpf-generate: $clang not found (hack/install-deps.sh installs it)" >&2; exit 1; }
 command -v llvm-strip >/dev/null || { echo "bpf-generate: llvm-strip not found (apt-get install llvm)" >&2; exit 1; }
 # Each package with BPF sources, and the files its go:generate writes.
-pkgs=(bpf tracer/telemetry)
+pkgs=(enforce/bpflsm enforce/events tracer/telemetry)
 declare -A outputs=(
-	[bpf]="armor_bpfel.go armor_bpfel.o"
+	[enforce/bpflsm]="armor_bpfel.go armor_bpfel.o"
+	[enforce/events]="events_bpfel.go events_bpfel.o"
 	[tracer/telemetry]="telemetry_bpfel.go telemetry_bpfel.o"
 )
 if [[ "${1:-}" == "--check" ]]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	cp go.mod go.sum "$tmp/"
+	cp -r bpf "$tmp/"
 	for p in "${pkgs[@]}"; do
 		mkdir -p "$tmp/$p"
 		cp -r "$p/." "$tmp/$p/"

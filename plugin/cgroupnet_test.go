@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nri-armor/nri-armor/bpf"
-	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -68,11 +67,11 @@ func TestCgroupNetEndToEnd(t *testing.T) {
 
 // cgroupNetBackend opens the real cgroup-BPF backend on pins of the test's
 // own, removed with it.
-func cgroupNetBackend(t *testing.T) *enforce.BPFBackend {
+func cgroupNetBackend(t *testing.T) *bpflsm.Backend {
 	t.Helper()
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-plugin-test-%d-%s", os.Getpid(), t.Name())
-	t.Cleanup(func() { _ = bpf.Unpin(pin) })
-	b, err := cgroupnet.Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
+	t.Cleanup(func() { _ = bpflsm.Unpin(pin) })
+	b, err := cgroupnet.Open(bpflsm.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}

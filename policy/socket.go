@@ -27,7 +27,7 @@ const (
 
 // SocketNames names a socket — its family, type and protocol as the kernel
 // gives them — as network rules see it, exactly as the BPF programs do
-// (check_socket in bpf/armor.bpf.c): an AF_PACKET socket is "packet"
+// (check_socket in bpf/enforce/decide.h): an AF_PACKET socket is "packet"
 // whatever its type; protocol 0 is tcp for a stream socket and udp for a
 // datagram one; ok is false for the families rules do not cover (unix,
 // netlink …), which the programs let pass unmatched.

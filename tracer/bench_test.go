@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -52,9 +52,9 @@ func loop(b *testing.B, f func()) {
 // backlog, metrics.
 func BenchmarkEnforcementEvent(b *testing.B) {
 	e := benchEnv(b)
-	rec := rawRecord(e.rawSocketBlock(b), 2, 3)
+	rec := events.Encode(e.rawSocketBlock(b))
 	loop(b, func() {
-		ev, err := bpf.DecodeEvent(rec)
+		ev, err := events.DecodeEvent(rec)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/state"
 )
 
@@ -89,7 +89,7 @@ func DefaultConfig() Config {
 	return Config{
 		ClusterName:        "default",
 		StateDir:           state.DefaultRoot,
-		BPFFS:              bpf.DefaultPinPath,
+		BPFFS:              events.DefaultPinPath,
 		ProcRoot:           "/proc",
 		Stdout:             true,
 		Format:             "kubearmor",

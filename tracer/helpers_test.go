@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -168,32 +167,9 @@ func (e *env) ruleID(t testing.TB, class policy.Class, value string) int {
 	return 0
 }
 
-// rawRecord encodes a record in the layout of bpf's armorEvent (offsets
-// from the generated struct; TestRawRecordLayout decodes it back through
-// bpf.DecodeEvent, so a layout change fails there first).
-func rawRecord(ev bpf.Event, cls, action uint8) []byte {
-	b := make([]byte, 72+len(ev.Resource))
-	ne := binary.NativeEndian
-	ne.PutUint64(b[0:], ev.CgroupID)
-	ne.PutUint64(b[8:], ev.BootNs)
-	ne.PutUint32(b[16:], ev.PID)
-	ne.PutUint32(b[20:], ev.TGID)
-	ne.PutUint32(b[24:], ev.PPID)
-	ne.PutUint32(b[28:], ev.UID)
-	ne.PutUint32(b[32:], ev.RuleID)
-	ne.PutUint32(b[36:], ev.SetID)
-	ne.PutUint32(b[40:], uint32(ev.Retval))
-	ne.PutUint32(b[44:], ev.Family<<16|ev.SockType<<8|ev.Protocol)
-	b[48], b[49] = cls, action
-	ne.PutUint16(b[52:], uint16(len(ev.Resource)))
-	copy(b[56:72], ev.Comm)
-	copy(b[72:], ev.Resource)
-	return b
-}
-
 // rawSocketBlock is the kernel's record of a denied raw socket in e's container.
-func (e *env) rawSocketBlock(t testing.TB) bpf.Event {
-	return bpf.Event{CgroupID: e.cg, BootNs: 1e9, PID: 301, TGID: 301, UID: 0, RuleID: uint32(e.ruleID(t, policy.ClassNetwork, "raw")),
+func (e *env) rawSocketBlock(t testing.TB) events.Event {
+	return events.Event{CgroupID: e.cg, BootNs: 1e9, PID: 301, TGID: 301, UID: 0, RuleID: uint32(e.ruleID(t, policy.ClassNetwork, "raw")),
 		SetID: e.setID, Retval: -int32(syscall.EPERM), Class: policy.ClassNetwork, Action: policy.Block, Comm: "ping",
 		Family: syscall.AF_INET, SockType: syscall.SOCK_RAW, Protocol: syscall.IPPROTO_ICMP}
 }

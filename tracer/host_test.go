@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -42,9 +43,9 @@ func TestMain(m *testing.M) {
 
 // TestHostEnforcementAlert runs on the host's own kernel with nri-armor's
 // real enforcement programs: a network Block rule set applied to a test
-// cgroup by a bpf.Engine with private pins, the container published in a
+// cgroup by a bpflsm.Engine with private pins, the container published in a
 // state directory, the tracer reading the pinned ring buffer through
-// bpf.OpenPinned. A raw socket from a process in the cgroup is denied by
+// events.OpenPinned. A raw socket from a process in the cgroup is denied by
 // the kernel, and the tracer's alert names the pod, the policy and the
 // enforcer.
 func TestHostEnforcementAlert(t *testing.T) {
@@ -54,10 +55,10 @@ func TestHostEnforcementAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-tracer-test-%d", os.Getpid())
-	t.Cleanup(func() { _ = bpf.Unpin(pin) })
+	t.Cleanup(func() { _ = bpflsm.Unpin(pin) })
 	// The default wake-up threshold: a lone event does not wake the reader,
 	// which must find it anyway.
-	engine, err := bpf.Open(bpf.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16}, bpf.HooksCgroupNet, cg2)
+	engine, err := bpflsm.OpenEngine(bpflsm.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16}, bpflsm.HooksCgroupNet, cg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestHostEnforcementAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pinned, err := bpf.OpenPinned(pin)
+	pinned, err := events.OpenPinned(pin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	enf := make(chan bpf.Event, 16)
+	enf := make(chan events.Event, 16)
 	readErr, readDone := make(chan error, 1), make(chan struct{})
 	go func() { defer close(readDone); readErr <- ReadEnforcement(ctx, pinned, enf, m) }()
 	defer func() { cancel(); <-readDone }() // before pinned is closed
@@ -150,13 +151,13 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 }
 
-func openTestEngine(t *testing.T, pin string) *bpf.Engine {
+func openTestEngine(t *testing.T, pin string) *bpflsm.Engine {
 	t.Helper()
 	cg2, err := cgroups.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := bpf.Open(bpf.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, bpf.HooksCgroupNet, cg2)
+	e, err := bpflsm.OpenEngine(bpflsm.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, bpflsm.HooksCgroupNet, cg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func rawSocketIn(t *testing.T, cg *testenv.Cgroup) {
 func TestServe(t *testing.T) {
 	testenv.RequireRoot(t)
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-tracer-serve-%d", os.Getpid())
-	t.Cleanup(func() { _ = bpf.Unpin(pin) })
+	t.Cleanup(func() { _ = bpflsm.Unpin(pin) })
 	stateDir := t.TempDir()
 	cfg := testConfig()
 	cfg.ProcRoot, cfg.BPFFS, cfg.StateDir = "/proc", pin, stateDir
@@ -237,7 +238,7 @@ func TestServe(t *testing.T) {
 
 	// nri-armor goes away with its pins, and comes back with new ones.
 	engine.Close()
-	if err := bpf.Unpin(pin); err != nil {
+	if err := bpflsm.Unpin(pin); err != nil {
 		t.Fatal(err)
 	}
 	engine = openTestEngine(t, pin)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 )
 
 // enforcementPoll bounds how long an event that did not wake the reader
@@ -25,7 +25,7 @@ const enforcementPoll = 100 * time.Millisecond
 // it could not write (pinned events_lost); that count is followed into
 // nri_armor_tracer_events_lost_total{source="enforcement"}, including what
 // was lost while no tracer was reading.
-func ReadEnforcement(ctx context.Context, p *bpf.Pinned, out chan<- bpf.Event, m *Metrics) error {
+func ReadEnforcement(ctx context.Context, p *events.Pinned, out chan<- events.Event, m *Metrics) error {
 	rd, err := ringbuf.NewReader(p.Events)
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func ReadEnforcement(ctx context.Context, p *bpf.Pinned, out chan<- bpf.Event, m
 			}
 			return err
 		}
-		ev, err := bpf.DecodeEvent(rec.RawSample)
+		ev, err := events.DecodeEvent(rec.RawSample)
 		if err != nil {
 			m.decodeErrs.WithLabelValues("enforcement").Inc()
 			continue

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
@@ -95,7 +95,7 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	}
 
 	go t.ids.Watch(ctx, cfg.RetryInterval)
-	enf := make(chan bpf.Event, 4096)
+	enf := make(chan events.Event, 4096)
 	go func() {
 		last := "" // log a failure once, not at every retry while nri-armor is down
 		for ctx.Err() == nil {
@@ -144,7 +144,7 @@ func pollLost(ctx context.Context, source string, lost func() uint64, m *Metrics
 }
 
 // pinnedDigests is the set names of the pins currently open.
-type pinnedDigests struct{ p atomic.Pointer[bpf.Pinned] }
+type pinnedDigests struct{ p atomic.Pointer[events.Pinned] }
 
 func (d *pinnedDigests) SetDigest(id uint32) string {
 	if p := d.p.Load(); p != nil {
@@ -156,8 +156,8 @@ func (d *pinnedDigests) SetDigest(id uint32) string {
 // readPins opens the pins and reads their ring buffer until ctx ends or
 // the pins are replaced (nri-armor unpinned and loaded anew: the old ring
 // buffer would never see another event).
-func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- bpf.Event, m *Metrics, reading *atomic.Bool, log logrus.FieldLogger) error {
-	p, err := bpf.OpenPinned(cfg.BPFFS)
+func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- events.Event, m *Metrics, reading *atomic.Bool, log logrus.FieldLogger) error {
+	p, err := events.OpenPinned(cfg.BPFFS)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- b
 				return
 			case <-time.After(cfg.RetryInterval):
 			}
-			q, err := bpf.OpenPinned(cfg.BPFFS)
+			q, err := events.OpenPinned(cfg.BPFFS)
 			if err != nil {
 				continue // pins gone for now: keep reading the open buffer
 			}

@@ -13,13 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
-// SetDigests names kernel set ids: bpf.Pinned.
+// SetDigests names kernel set ids: events.Pinned.
 type SetDigests interface {
 	SetDigest(id uint32) string
 }
@@ -122,7 +122,7 @@ func (t *Tracer) eventTime(bootNs uint64) time.Time {
 // Run handles events until ctx ends or both inputs are closed; summaries
 // go out every ThresholdWindow, and output is flushed whenever the inputs
 // are drained (batched under load, immediate when idle).
-func (t *Tracer) Run(ctx context.Context, enf <-chan bpf.Event, tel <-chan telemetry.Event) error {
+func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan telemetry.Event) error {
 	tick := time.NewTicker(t.cfg.ThresholdWindow)
 	defer tick.Stop()
 	defer t.Flush()
@@ -264,7 +264,7 @@ func (t *Tracer) setDigest(id uint32) string {
 
 // Enforcement turns one kernel decision into a MatchedPolicy (or
 // MatchedHostPolicy) alert; the kernel already enforced it.
-func (t *Tracer) Enforcement(ev *bpf.Event) {
+func (t *Tracer) Enforcement(ev *events.Event) {
 	t.countEvent("enforcement", string(ev.Class))
 	a := &t.scratch
 	*a = Alert{cgroup: ev.CgroupID, time: t.eventTime(ev.BootNs)}

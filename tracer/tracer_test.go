@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -40,21 +39,6 @@ func TestAppendJSON(t *testing.T) {
 		if got := a.AppendJSON(nil); string(got) != string(want) {
 			t.Errorf("%q:\n got %s\nwant %s", s, got, want)
 		}
-	}
-}
-
-// TestRawRecordLayout: the benchmark's record encoder agrees with
-// bpf.DecodeEvent.
-func TestRawRecordLayout(t *testing.T) {
-	e := newEnv(t, testConfig())
-	want := e.rawSocketBlock(t)
-	got, err := bpf.DecodeEvent(rawRecord(want, 2, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.CgroupID != want.CgroupID || got.RuleID != want.RuleID || got.SetID != want.SetID || got.Retval != want.Retval ||
-		got.Class != policy.ClassNetwork || got.Action != policy.Block || got.Comm != "ping" || got.SockType != syscall.SOCK_RAW {
-		t.Fatalf("decoded %+v, want %+v", got, want)
 	}
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The event ring buffer of a BPF object — nri-armor's enforcement events
- * (bpf/armor.bpf.c) and armor-tracer's telemetry
- * (tracer/telemetry/telemetry.bpf.c) — with the per-CPU count of events it
+ * (bpf/enforce/armor.bpf.c) and armor-tracer's telemetry
+ * (bpf/telemetry/telemetry.bpf.c) — with the per-CPU count of events it
  * had no room for and the wake-up rule. Include it once per object, after
  * bpf_helpers.h; the loader sets wakeup_bytes and the ring's size.
  */

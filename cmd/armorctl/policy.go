@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -313,7 +313,7 @@ type unenforcedRule struct {
 // kernelUnenforced lists the rules of rs that BPF-LSM would not enforce:
 // patterns beyond the in-kernel matcher, and syscall rules (seccomp's).
 func kernelUnenforced(rs *policy.RuleSet) ([]unenforcedRule, error) {
-	enc, err := bpf.Encode(rs, 1)
+	enc, err := bpflsm.Encode(rs, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -38,9 +37,9 @@ spec:
 func TestBackend(t *testing.T) {
 	vmtest.RequireLSM(t, "bpf")
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-bpflsm-test-%d", os.Getpid())
-	defer bpf.Unpin(pin)
+	defer Unpin(pin)
 	var b enforce.Backend
-	lsm, err := Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
+	lsm, err := Open(Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
 // Package cgroupnet is the network backend for nodes without BPF-LSM:
 // cgroup-BPF programs on socket creation and connect, keyed by cgroup id.
+// They are part of the same BPF object and engine as BPF-LSM's programs
+// (enforce/bpflsm); only the programs attached and the limits differ.
 package cgroupnet
 
 import (
-	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -17,14 +19,16 @@ var classes = []policy.Class{policy.ClassNetwork}
 // fromSource: cgroup programs cannot see the acting executable. Such an
 // Allow rule then never matches, so its source falls to the posture —
 // stricter than asked, never looser.
-func Open(cfg bpf.Config) (*enforce.BPFBackend, error) {
-	return enforce.OpenBPF(enforce.BackendCgroupBPF, classes, bpf.HooksCgroupNet, cfg, func(rs *policy.RuleSet) []enforce.Unenforced {
-		out := enforce.NotEnforced(rs, classes, "this node has no BPF-LSM: audit only")
-		for _, r := range rs.Network.Rules {
-			if len(r.FromSource) > 0 {
-				out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs cannot see the acting executable (fromSource)"})
-			}
+func Open(cfg bpflsm.Config) (*bpflsm.Backend, error) {
+	return bpflsm.OpenBackend(enforce.BackendCgroupBPF, classes, bpflsm.HooksCgroupNet, cfg, limits)
+}
+
+func limits(rs *policy.RuleSet) []enforce.Unenforced {
+	out := enforce.NotEnforced(rs, classes, "this node has no BPF-LSM: audit only")
+	for _, r := range rs.Network.Rules {
+		if len(r.FromSource) > 0 {
+			out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs cannot see the acting executable (fromSource)"})
 		}
-		return out
-	})
+	}
+	return out
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nri-armor/nri-armor/bpf"
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -35,8 +35,8 @@ spec:
 func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
 	testenv.RequireRoot(t)
 	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-cgnet-test-%d", os.Getpid())
-	defer bpf.Unpin(pin)
-	b, err := Open(bpf.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
+	defer bpflsm.Unpin(pin)
+	b, err := Open(bpflsm.Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 1024, RingBytes: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}

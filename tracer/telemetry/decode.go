@@ -8,7 +8,7 @@ import (
 	"unsafe"
 )
 
-// Offsets into a ring buffer record (struct tel_event in telemetry.bpf.c,
+// Offsets into a ring buffer record (struct tel_event in bpf/telemetry/telemetry.bpf.c,
 // generated as telemetryTelEvent). The record is decoded by hand, not by
 // reflection: the reader's throughput is the decoder's.
 var (

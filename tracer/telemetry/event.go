@@ -5,17 +5,18 @@ import "net/netip"
 // Kind is what a telemetry event observed.
 type Kind uint8
 
-// Kinds of telemetry events.
+// Kinds of telemetry events: bpf/include/abi.h's enum tel_kind, whose
+// values bpf2go generates.
 const (
-	KindExec    Kind = iota + 1 // sched_process_exec: a successful execve
-	KindExit                    // sched_process_exit
-	KindFork                    // sched_process_fork
-	KindOpen                    // sys_exit_open, _openat, _openat2 (with the exit status)
-	KindSocket                  // socket(2)
-	KindConnect                 // connect(2)
-	KindBind                    // bind(2)
-	KindAccept                  // accept/accept4(2)
-	KindCapable                 // capability/cap_capable, where the kernel has it
+	KindExec    = Kind(telemetryTelKindK_EXEC)    // sched_process_exec: a successful execve
+	KindExit    = Kind(telemetryTelKindK_EXIT)    // sched_process_exit
+	KindFork    = Kind(telemetryTelKindK_FORK)    // sched_process_fork
+	KindOpen    = Kind(telemetryTelKindK_OPEN)    // sys_exit_open, _openat, _openat2 (with the exit status)
+	KindSocket  = Kind(telemetryTelKindK_SOCKET)  // socket(2)
+	KindConnect = Kind(telemetryTelKindK_CONNECT) // connect(2)
+	KindBind    = Kind(telemetryTelKindK_BIND)    // bind(2)
+	KindAccept  = Kind(telemetryTelKindK_ACCEPT)  // accept/accept4(2)
+	KindCapable = Kind(telemetryTelKindK_CAPABLE) // capability/cap_capable, where the kernel has it
 )
 
 // Event is one decoded telemetry event. The shape is shared with package

@@ -16,18 +16,19 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
-	"github.com/nri-armor/nri-armor/bpf"
+	"github.com/nri-armor/nri-armor/enforce/events"
 )
 
 // Visibility is the set of event classes reported for a cgroup.
 type Visibility uint32
 
-// Visibility classes: keep in step with V_* in telemetry.bpf.c.
+// Visibility classes: bpf/include/abi.h's enum tel_visibility, whose values
+// bpf2go generates.
 const (
-	VisProcess      Visibility = 1 << iota // exec, exit, fork
-	VisFile                                // open
-	VisNetwork                             // socket, connect, bind, accept
-	VisCapabilities                        // capability checks (where cap_capable attached)
+	VisProcess      = Visibility(telemetryTelVisibilityV_PROCESS) // exec, exit, fork
+	VisFile         = Visibility(telemetryTelVisibilityV_FILE)    // open
+	VisNetwork      = Visibility(telemetryTelVisibilityV_NETWORK) // socket, connect, bind, accept
+	VisCapabilities = Visibility(telemetryTelVisibilityV_CAPS)    // capability checks (where cap_capable attached)
 	VisAll          = VisProcess | VisFile | VisNetwork | VisCapabilities
 )
 
@@ -427,7 +428,7 @@ func (t *Telemetry) Read(ctx context.Context) (Event, error) {
 
 // Lost returns how many events found no room in the ring buffer since the
 // maps were created.
-func (t *Telemetry) Lost() uint64 { return bpf.EventsLost(t.maps.EventsLost) }
+func (t *Telemetry) Lost() uint64 { return events.EventsLost(t.maps.EventsLost) }
 
 // Stats returns each attached program's run count and run time (by
 // program name, e.g. tel_exec; tel_sys_exit serves every syscall

@@ -13,6 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type telemetryAbiEnums struct {
+	_             structs.HostLayout
+	Cls           uint32
+	Kind          uint32
+	Socktype      uint32
+	Action        uint32
+	Origin        uint32
+	TelKind       uint32
+	TelVisibility uint32
+}
+
 type telemetryExitKey struct {
 	_     structs.HostLayout
 	Tgid  uint32
@@ -44,6 +55,29 @@ type telemetryTelEvent struct {
 	Path       [4096]int8
 }
 
+type telemetryTelKind uint32
+
+const (
+	telemetryTelKindK_EXEC    telemetryTelKind = 1
+	telemetryTelKindK_EXIT    telemetryTelKind = 2
+	telemetryTelKindK_FORK    telemetryTelKind = 3
+	telemetryTelKindK_OPEN    telemetryTelKind = 4
+	telemetryTelKindK_SOCKET  telemetryTelKind = 5
+	telemetryTelKindK_CONNECT telemetryTelKind = 6
+	telemetryTelKindK_BIND    telemetryTelKind = 7
+	telemetryTelKindK_ACCEPT  telemetryTelKind = 8
+	telemetryTelKindK_CAPABLE telemetryTelKind = 9
+)
+
+type telemetryTelVisibility uint32
+
+const (
+	telemetryTelVisibilityV_PROCESS telemetryTelVisibility = 1
+	telemetryTelVisibilityV_FILE    telemetryTelVisibility = 2
+	telemetryTelVisibilityV_NETWORK telemetryTelVisibility = 4
+	telemetryTelVisibilityV_CAPS    telemetryTelVisibility = 8
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -58,6 +92,7 @@ const (
 	telemetryProgTelExit    = "tel_exit"
 	telemetryProgTelFork    = "tel_fork"
 	telemetryProgTelSysExit = "tel_sys_exit"
+	telemetryVarAbiEnums    = "abi_enums"
 	telemetryVarWakeupBytes = "wakeup_bytes"
 )
 
@@ -125,6 +160,7 @@ type telemetryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type telemetryVariableSpecs struct {
+	AbiEnums    *ebpf.VariableSpec `ebpf:"abi_enums"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -169,6 +205,7 @@ func (m *telemetryMaps) Close() error {
 //
 // It can be passed to loadTelemetryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type telemetryVariables struct {
+	AbiEnums    *ebpf.Variable `ebpf:"abi_enums"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

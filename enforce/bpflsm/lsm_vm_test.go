@@ -1,6 +1,6 @@
 //go:build vmtest
 
-package bpf
+package bpflsm
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -43,7 +44,7 @@ func newLSMFixture(t *testing.T) *lsmFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(Config{PinPath: testPinPath(t), MaxContainers: 256, MaxRuleEntries: 1 << 18, RingBytes: 1 << 20, WakeupBytes: 1}, HooksLSM, root)
+	e, err := OpenEngine(Config{PinPath: testPinPath(t), MaxContainers: 256, MaxRuleEntries: 1 << 18, RingBytes: 1 << 20, WakeupBytes: 1}, HooksLSM, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,16 +160,16 @@ func touch(t testing.TB, path string, uid int) {
 }
 
 // drain reads every pending event.
-func drain(t *testing.T, rd *ringbuf.Reader) []Event {
+func drain(t *testing.T, rd *ringbuf.Reader) []events.Event {
 	t.Helper()
-	var out []Event
+	var out []events.Event
 	for {
 		rd.SetDeadline(time.Now().Add(300 * time.Millisecond))
 		rec, err := rd.Read()
 		if err != nil {
 			return out
 		}
-		ev, err := DecodeEvent(rec.RawSample)
+		ev, err := events.DecodeEvent(rec.RawSample)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +237,7 @@ func describe(d policy.Decision) string {
 	return "no rule"
 }
 
-func eventMatches(ev Event, o probeOp) bool {
+func eventMatches(ev events.Event, o probeOp) bool {
 	if ev.Action != o.want.Action || ev.Posture != o.want.DefaultPosture || ev.Class != o.ev.Class {
 		return false
 	}
@@ -539,7 +540,7 @@ spec:
   action: Block
 `)
 	cfg := Config{PinPath: pin, MaxContainers: 16, MaxRuleEntries: 1024, RingBytes: 1 << 16}
-	e, err := Open(cfg, HooksLSM, root)
+	e, err := OpenEngine(cfg, HooksLSM, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,7 +553,7 @@ spec:
 	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "EPERM" {
 		t.Fatalf("with the loader gone: %s, want EPERM", got[0])
 	}
-	e2, err := Open(cfg, HooksLSM, root)
+	e2, err := OpenEngine(cfg, HooksLSM, root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build vmtest
 
-package bpf
+package bpflsm
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 )
 
-// The open memo (armor.bpf.c) lets a repeated silently-allowed open skip
+// The open memo (bpf/enforce/memo.h) lets a repeated silently-allowed open skip
 // the path walk. These tests change, between two opens of the same file,
 // each thing its verdict depends on, and check that the second open is
 // decided afresh: a stale memo here would be a bypass.

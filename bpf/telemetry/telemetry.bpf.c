@@ -41,42 +41,20 @@
  * here). The reader also polls with a deadline, so a lone event waits at
  * most that long. An event that finds no room is counted in `lost`.
  */
-#include "../../bpf/include/armor_types.h"
+#include "../include/armor_types.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "../include/abi.h"
+#include "../include/verifier.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define PATH_MAX 4096
-#define PATH_MASK (PATH_MAX - 1)
 #define UNIX_PATH_MAX 108
-
-/* Kinds: keep in step with event.go. */
-#define K_EXEC 1
-#define K_EXIT 2
-#define K_FORK 3
-#define K_OPEN 4
-#define K_SOCKET 5
-#define K_CONNECT 6
-#define K_BIND 7
-#define K_ACCEPT 8
-#define K_CAPABLE 9
-
-/* Visibility classes: keep in step with telemetry.go. */
-#define V_PROCESS 1
-#define V_FILE 2
-#define V_NETWORK 4
-#define V_CAPS 8
-
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
 #define SOCK_TYPE_MASK 0xf
-
-/* bounded(x, mask) is x & mask, computed so that the compiler cannot drop
- * the mask because of an earlier comparison: the verifier needs to see it. */
-#define bounded(x, mask) ({ __u32 __v = (x); asm volatile("" : "+r"(__v)); __v & (mask); })
 
 /* The kernel fields read here that bpf/include does not declare. The
  * ___tel suffix is a CO-RE flavour: relocations match the kernel's type
@@ -175,8 +153,8 @@ struct open_how___tel {
 };
 
 /* One event as user space reads it: the header, then path_len bytes of
- * path (exec, open, or a unix socket's address). Keep in step with
- * decode.go. */
+ * path (exec, open, or a unix socket's address). Read by
+ * tracer/telemetry through the Go type bpf2go generates from it. */
 struct tel_event {
 	__u64 cgroup_id;
 	__u64 ts_ns;
@@ -211,7 +189,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } visible SEC(".maps");
 
-#include "../../bpf/include/events.h" /* events, events_lost, wakeup_bytes */
+#include "../include/events.h" /* events, events_lost, wakeup_bytes */
 
 /* Processes whose exit was reported, by tgid and start time (a tgid can be
  * reused, a start time makes it unique). The entries matter only while a

@@ -1,4 +1,4 @@
-package bpf
+package bpflsm
 
 import (
 	"strings"

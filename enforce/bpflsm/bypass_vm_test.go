@@ -1,6 +1,6 @@
 //go:build vmtest
 
-package bpf
+package bpflsm
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package bpf
+package events
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ type Event struct {
 	raw eventHead
 }
 
-// eventHead is the fixed part of a record (armorEvent without its 4 KiB
+// eventHead is the fixed part of a record (eventsEvent without its 4 KiB
 // resource), so that an Event stays small enough to pass by value.
 type eventHead struct {
 	CgroupId, TsNs                      uint64
@@ -46,14 +46,20 @@ type eventHead struct {
 	ResLen                              uint16
 }
 
-var eventHeader = int(unsafe.Offsetof(armorEvent{}.Res))
+var eventHeader = int(unsafe.Offsetof(eventsEvent{}.Res))
 
 var classNames = map[uint8]policy.Class{
-	classProcess: policy.ClassProcess, classFile: policy.ClassFile,
-	classNetwork: policy.ClassNetwork, classCaps: policy.ClassCapabilities,
+	uint8(eventsArmorClassCLASS_PROCESS): policy.ClassProcess,
+	uint8(eventsArmorClassCLASS_FILE):    policy.ClassFile,
+	uint8(eventsArmorClassCLASS_NETWORK): policy.ClassNetwork,
+	uint8(eventsArmorClassCLASS_CAPS):    policy.ClassCapabilities,
 }
 
-var actionNames = map[uint8]policy.Action{actAllow: policy.Allow, actAudit: policy.Audit, actBlock: policy.Block}
+var actionNames = map[uint8]policy.Action{
+	uint8(eventsArmorActionACT_ALLOW): policy.Allow,
+	uint8(eventsArmorActionACT_AUDIT): policy.Audit,
+	uint8(eventsArmorActionACT_BLOCK): policy.Block,
+}
 
 // DecodeEvent reads one ring buffer record: the fixed header, then
 // res_len bytes of resource.
@@ -63,8 +69,8 @@ func DecodeEvent(b []byte) (Event, error) {
 		return ev, fmt.Errorf("event of %d bytes, shorter than its %d-byte header", len(b), eventHeader)
 	}
 	// Field by field at the C struct's offsets: binary.Read over the whole
-	// armorEvent (reflection over its 4 KiB array) cost 25 µs per event.
-	var a armorEvent
+	// eventsEvent (reflection over its 4 KiB array) cost 25 µs per event.
+	var a eventsEvent
 	ne := binary.NativeEndian
 	u32 := func(off uintptr) uint32 { return ne.Uint32(b[off:]) }
 	r := &ev.raw
@@ -78,7 +84,7 @@ func DecodeEvent(b []byte) (Event, error) {
 	ev.PID, ev.TGID, ev.PPID, ev.UID = r.Pid, r.Tgid, r.Ppid, r.Uid
 	ev.RuleID, ev.SetID, ev.Retval = r.RuleId, r.SetId, r.Retval
 	ev.Class, ev.Action = classNames[r.Cls], actionNames[r.Action]
-	ev.Posture, ev.Builtin, ev.Write = r.Posture == 1, r.Posture == 2, r.Write != 0
+	ev.Posture, ev.Builtin, ev.Write = r.Posture == uint8(eventsArmorOriginORIGIN_POSTURE), r.Posture == uint8(eventsArmorOriginORIGIN_BUILTIN), r.Write != 0
 	ev.Comm = cString(b[unsafe.Offsetof(a.Comm) : unsafe.Offsetof(a.Comm)+16])
 	n := int(r.ResLen)
 	if n > len(b)-eventHeader {
@@ -99,4 +105,44 @@ func cString(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// Encode is ev as the kernel's programs write it: the inverse of
+// DecodeEvent, for tests and tools that replay events.
+func Encode(ev Event) []byte {
+	var a eventsEvent
+	a.CgroupId, a.TsNs = ev.CgroupID, ev.BootNs
+	a.Pid, a.Tgid, a.Ppid, a.Uid = ev.PID, ev.TGID, ev.PPID, ev.UID
+	a.RuleId, a.SetId, a.Retval = ev.RuleID, ev.SetID, ev.Retval
+	for code, c := range classNames {
+		if c == ev.Class {
+			a.Cls = code
+		}
+	}
+	for code, act := range actionNames {
+		if act == ev.Action {
+			a.Action = code
+		}
+	}
+	switch {
+	case ev.Posture:
+		a.Posture = uint8(eventsArmorOriginORIGIN_POSTURE)
+	case ev.Builtin:
+		a.Posture = uint8(eventsArmorOriginORIGIN_BUILTIN)
+	}
+	if ev.Write {
+		a.Write = 1
+	}
+	switch ev.Class {
+	case policy.ClassNetwork:
+		a.Arg = ev.Family<<16 | (ev.SockType&0xff)<<8 | ev.Protocol&0xff
+	case policy.ClassCapabilities:
+		a.Arg = uint32(ev.Capability)
+	}
+	a.ResLen = uint16(len(ev.Resource))
+	var buf bytes.Buffer
+	_ = binary.Write(&buf, binary.NativeEndian, &a)
+	b := buf.Bytes()[:eventHeader]
+	copy(b[unsafe.Offsetof(a.Comm):unsafe.Offsetof(a.Comm)+15], ev.Comm)
+	return append(b, ev.Resource...)
 }

@@ -1,4 +1,4 @@
-package bpf
+package bpflsm
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -136,7 +137,7 @@ func openEngine(t *testing.T, pin string) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, HooksCgroupNet, cg2)
+	e, err := OpenEngine(Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, HooksCgroupNet, cg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,17 +178,17 @@ func TestCgroupNetEnforces(t *testing.T) {
 	}
 	ev := readEvent(t, rd)
 	want := rs.Network.Rules[0] // raw: Block
-	if ev.CgroupId != cg.ID || ev.Action != actBlock || ev.Retval != -int32(syscall.EPERM) || ev.Cls != classNetwork || ev.RuleId != uint32(ruleID(t, rs, "raw")) {
+	if ev.CgroupID != cg.ID || ev.Action != policy.Block || ev.Retval != -int32(syscall.EPERM) || ev.Class != policy.ClassNetwork || ev.RuleID != uint32(ruleID(t, rs, "raw")) {
 		t.Fatalf("event %+v, want cgroup %d Block rule %d (%s)", ev, cg.ID, ruleID(t, rs, "raw"), want.Describe())
 	}
-	if ev.Arg>>16 != syscall.AF_INET || (ev.Arg>>8)&0xff != syscall.SOCK_RAW {
-		t.Fatalf("event arg %#x: want AF_INET/SOCK_RAW", ev.Arg)
+	if ev.Family != syscall.AF_INET || ev.SockType != syscall.SOCK_RAW {
+		t.Fatalf("event family %d type %d: want AF_INET/SOCK_RAW", ev.Family, ev.SockType)
 	}
 	if got := run(t, cg, "udp6"); got != "ok" {
 		t.Fatalf("audited udp6 socket: %s, want ok", got)
 	}
 	ev = readEvent(t, rd)
-	if ev.Action != actAudit || ev.Retval != 0 || ev.RuleId != uint32(ruleID(t, rs, "udp")) {
+	if ev.Action != policy.Audit || ev.Retval != 0 || ev.RuleID != uint32(ruleID(t, rs, "udp")) {
 		t.Fatalf("audit event %+v", ev)
 	}
 	if got := run(t, cg, "tcp"); got != "ok" {
@@ -314,25 +315,25 @@ func ruleID(t *testing.T, rs *policy.RuleSet, proto string) int {
 	return 0
 }
 
-func readEvent(t *testing.T, rd *ringbuf.Reader) eventHead {
+func readEvent(t *testing.T, rd *ringbuf.Reader) events.Event {
 	t.Helper()
 	rd.SetDeadline(time.Now().Add(5 * time.Second))
 	rec, err := rd.Read()
 	if err != nil {
 		t.Fatalf("reading event: %v", err)
 	}
-	ev, err := DecodeEvent(rec.RawSample)
+	ev, err := events.DecodeEvent(rec.RawSample)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ev.raw
+	return ev
 }
 
 func expectNoEvent(t *testing.T, rd *ringbuf.Reader) {
 	t.Helper()
 	rd.SetDeadline(time.Now().Add(200 * time.Millisecond))
 	if rec, err := rd.Read(); err == nil {
-		ev, _ := DecodeEvent(rec.RawSample)
+		ev, _ := events.DecodeEvent(rec.RawSample)
 		t.Fatalf("unexpected event %+v", ev)
 	}
 }
@@ -346,7 +347,7 @@ func TestDefaultCapacities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(Config{PinPath: testPinPath(t), RingBytes: 1 << 16}, HooksCgroupNet, root)
+	e, err := OpenEngine(Config{PinPath: testPinPath(t), RingBytes: 1 << 16}, HooksCgroupNet, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +398,7 @@ func BenchmarkApplySwap(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := Open(Config{PinPath: testPinPath(b), MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16}, HooksCgroupNet, root)
+	e, err := OpenEngine(Config{PinPath: testPinPath(b), MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16}, HooksCgroupNet, root)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bpf
+package events
 
 import (
 	"encoding/hex"
@@ -6,6 +6,18 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+)
+
+// The pins nri-armor's engine (enforce/bpflsm) makes and readers open: the
+// folder, and the map of set names, which the engine creates itself (the
+// other maps' names come from bpf/enforce/maps.h and bpf/include/events.h).
+const (
+	// DefaultPinPath is where nri-armor pins its kernel state.
+	DefaultPinPath = "/sys/fs/bpf/nri-armor"
+	// SetNamesMap maps a kernel set id to the set's digest.
+	SetNamesMap = "set_names"
+	// DigestLen is the size of a digest in SetNamesMap (sha256).
+	DigestLen = 32
 )
 
 // Pinned is what a reader of nri-armor's kernel state (armor-tracer) opens
@@ -28,7 +40,7 @@ func OpenPinned(pinPath string) (*Pinned, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening nri-armor's event ring buffer: %w", err)
 	}
-	names, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "set_names"), &ebpf.LoadPinOptions{ReadOnly: true})
+	names, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, SetNamesMap), &ebpf.LoadPinOptions{ReadOnly: true})
 	if err != nil {
 		ev.Close()
 		return nil, fmt.Errorf("opening nri-armor's set names: %w", err)
@@ -64,7 +76,7 @@ func EventsLost(m *ebpf.Map) uint64 {
 // SetDigest returns the digest of kernel set id ("sha256:…"), or "" when
 // no set has that id now.
 func (p *Pinned) SetDigest(id uint32) string {
-	var name [setNameLen]byte
+	var name [DigestLen]byte
 	if err := p.names.Lookup(id, &name); err != nil {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package bpf
+package bpflsm
 
 import (
 	"encoding/hex"
@@ -16,6 +16,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -44,12 +46,9 @@ type Config struct {
 	WakeupBytes int
 }
 
-// DefaultPinPath is where nri-armor pins its kernel state.
-const DefaultPinPath = "/sys/fs/bpf/nri-armor"
-
 func (c *Config) defaults() {
 	if c.PinPath == "" {
-		c.PinPath = DefaultPinPath
+		c.PinPath = events.DefaultPinPath
 	}
 	if c.MaxContainers <= 0 {
 		c.MaxContainers = 16384
@@ -110,16 +109,13 @@ type loadedSet struct {
 	header     armorSetHdr    // copied into each cgroup's entry
 	refs       int
 	idleSince  time.Time // when refs fell to 0 (the set lingers, SetLinger)
-	unenforced []Unenforced
+	unenforced []enforce.Unenforced
 }
 
-// setNameLen is the size of a digest in the names map (sha256).
-const setNameLen = 32
-
-// Open loads (or re-opens, from the pins) the kernel state and attaches the
+// OpenEngine loads (or re-opens, from the pins) the kernel state and attaches the
 // programs of hooks. Re-opening reuses pinned maps, so the rule sets and the
 // cgroup assignments of a previous run stay in force throughout.
-func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
+func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	cfg.defaults()
 	_ = rlimit.RemoveMemlock()
 	if err := ensureBPFFS(filepath.Dir(cfg.PinPath)); err != nil {
@@ -169,7 +165,7 @@ func Open(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		return nil, err
 	}
 	e.names, err = ebpf.NewMapWithOptions(&ebpf.MapSpec{
-		Name: "set_names", Type: ebpf.Hash, KeySize: 4, ValueSize: setNameLen,
+		Name: events.SetNamesMap, Type: ebpf.Hash, KeySize: 4, ValueSize: events.DigestLen,
 		MaxEntries: uint32(cfg.MaxContainers), Pinning: ebpf.PinByName,
 	}, ebpf.MapOptions{PinPath: cfg.PinPath})
 	if err != nil {
@@ -214,7 +210,7 @@ type progAttach struct {
 }
 
 var lsmPrograms = []progAttach{
-	// The open memo's invalidations come first (see armor.bpf.c); the
+	// The open memo's invalidations come first (see bpf/enforce/memo.h); the
 	// engine also invalidates every memo once all are attached.
 	{name: armorProgArmorInodeRename}, {name: armorProgArmorSbMount}, {name: armorProgArmorMoveMount},
 	{name: armorProgArmorSbUmount}, {name: armorProgArmorSbPivotroot},
@@ -307,7 +303,7 @@ func sameProgram(l link.Link, p *ebpf.Program) bool {
 // recover rebuilds the engine's view of the sets from the pinned maps.
 func (e *Engine) recover() error {
 	var id uint32
-	var name [setNameLen]byte
+	var name [events.DigestLen]byte
 	it := e.names.Iterate()
 	for it.Next(&id, &name) {
 		s := &loadedSet{id: id, digest: "sha256:" + hex.EncodeToString(name[:]), recovered: true}
@@ -374,7 +370,7 @@ func (e *Engine) recover() error {
 // Apply points cgroup cg at rule set rs, loading rs first if no other
 // cgroup uses it. The switch is one map update: the cgroup has the old set
 // or the new one, never a mix or none. The old set is freed once unused.
-func (e *Engine) Apply(cg uint64, rs *policy.RuleSet) ([]Unenforced, error) {
+func (e *Engine) Apply(cg uint64, rs *policy.RuleSet) ([]enforce.Unenforced, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	prev := e.cgroups[cg]
@@ -423,7 +419,7 @@ func (e *Engine) Exempt(cg uint64) error {
 // ApplyHost makes rs the set of the node's own processes: every process
 // whose cgroup is neither a container's (Apply, Exempt) nor below one.
 // Like Apply, the switch is one map update.
-func (e *Engine) ApplyHost(rs *policy.RuleSet) ([]Unenforced, error) {
+func (e *Engine) ApplyHost(rs *policy.RuleSet) ([]enforce.Unenforced, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	prev := e.host
@@ -575,7 +571,7 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 			}
 		}
 	}
-	var name [setNameLen]byte
+	var name [events.DigestLen]byte
 	if b, err := hex.DecodeString(strings.TrimPrefix(rs.Digest, "sha256:")); err == nil {
 		copy(name[:], b)
 	}
@@ -734,7 +730,7 @@ func ensureBPFFS(dir string) error {
 // Unpin removes every pin: enforcement ends once the last descriptor closes.
 func Unpin(pinPath string) error {
 	if pinPath == "" {
-		pinPath = DefaultPinPath
+		pinPath = events.DefaultPinPath
 	}
 	return os.RemoveAll(pinPath)
 }

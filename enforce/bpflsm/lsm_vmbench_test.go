@@ -1,6 +1,6 @@
 //go:build vmtest
 
-package bpf
+package bpflsm
 
 import (
 	"fmt"
@@ -70,7 +70,7 @@ func BenchmarkLSMOverhead(b *testing.B) {
 		samples["read A"] = append(samples["read A"], loop(b, cg, exe, "readloop", target, opens))
 		samples["exec A"] = append(samples["exec A"], loop(b, cg, exe, "execloop", "/tmp/bench/bin/true", execs))
 
-		e, err := Open(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
+		e, err := OpenEngine(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func BenchmarkLSMFloor(b *testing.B) {
 		measure("D", cg)
 		l.Close()
 		settle()
-		e, err := Open(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
+		e, err := OpenEngine(Config{PinPath: pin, MaxRuleEntries: 1 << 19}, HooksLSM, root)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,40 +1,43 @@
-package bpf
+package bpflsm
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
-// The kernel ABI shared with armor.bpf.c: keep these in step with its #defines.
+// The codes of the kernel ABI (bpf/include/abi.h), as the encoder writes
+// them into the maps' byte-sized fields; the values are bpf2go's, generated
+// from the header's enums.
 const (
-	classProcess = 0
-	classFile    = 1
-	classNetwork = 2
-	classCaps    = 3
+	classProcess = uint8(armorArmorClassCLASS_PROCESS)
+	classFile    = uint8(armorArmorClassCLASS_FILE)
+	classNetwork = uint8(armorArmorClassCLASS_NETWORK)
+	classCaps    = uint8(armorArmorClassCLASS_CAPS)
 
-	kindPath      = 1
-	kindExecName  = 2
-	kindDirRec    = 3
-	kindDirDirect = 4
-	kindProto     = 5
-	kindSockType  = 6
-	kindAll       = 7
-	kindCap       = 8
-	kindPattern   = 9
+	kindPath      = uint8(armorArmorKindKIND_PATH)
+	kindExecName  = uint8(armorArmorKindKIND_EXECNAME)
+	kindDirRec    = uint8(armorArmorKindKIND_DIR_REC)
+	kindDirDirect = uint8(armorArmorKindKIND_DIR_DIRECT)
+	kindProto     = uint8(armorArmorKindKIND_PROTO)
+	kindSockType  = uint8(armorArmorKindKIND_SOCKTYPE)
+	kindAll       = uint8(armorArmorKindKIND_ALL)
+	kindCap       = uint8(armorArmorKindKIND_CAP)
+	kindPattern   = uint8(armorArmorKindKIND_PATTERN)
 
-	actAllow = 1
-	actAudit = 2
-	actBlock = 3
+	actAllow = uint8(armorArmorActionACT_ALLOW)
+	actAudit = uint8(armorArmorActionACT_AUDIT)
+	actBlock = uint8(armorArmorActionACT_BLOCK)
 
 	// sockTypePacket stands for AF_PACKET sockets in KIND_SOCKTYPE keys.
-	sockTypePacket = 0x100
-
-	// maxPatternsPerBucket bounds the pattern rules that share a directory
-	// prefix (the key's 16-bit slot).
-	maxPatternsPerBucket = 1 << 16
+	sockTypePacket = uint64(armorArmorSocktypeSOCKTYPE_PACKET)
 )
+
+// maxPatternsPerBucket bounds the pattern rules that share a directory
+// prefix (the key's 16-bit slot).
+const maxPatternsPerBucket = 1 << 16
 
 // kernelClasses are the classes the BPF programs enforce; syscalls go to seccomp.
 var kernelClasses = []struct {
@@ -83,13 +86,6 @@ func specificity(r *policy.Rule) uint32 {
 	return 0
 }
 
-// Unenforced is a rule the kernel programs cannot enforce, and why. It is
-// reported (explain, probe, alerts), never silently dropped.
-type Unenforced struct {
-	Rule   *policy.Rule
-	Reason string
-}
-
 // Encoded is a rule set as map entries.
 type Encoded struct {
 	Header      armorSetHdr
@@ -97,7 +93,7 @@ type Encoded struct {
 	Values      []armorRuleVal
 	PatternKeys []armorRuleKey
 	Patterns    []armorPatVal
-	Unenforced  []Unenforced
+	Unenforced  []enforce.Unenforced // reported (explain, probe, alerts), never silently dropped
 }
 
 // group is the rules that share one kernel key: the same matcher and, for
@@ -176,20 +172,20 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 				} else if m.Value == "all" {
 					key.Kind = kindAll
 				} else {
-					enc.Unenforced = append(enc.Unenforced, Unenforced{r, fmt.Sprintf("protocol %q has no kernel number", m.Value)})
+					enc.Unenforced = append(enc.Unenforced, enforce.Unenforced{Rule: r, Reason: fmt.Sprintf("protocol %q has no kernel number", m.Value)})
 					continue
 				}
 			case policy.MatchCapability:
 				n, ok := policy.CapabilityNumber(m.Value)
 				if !ok {
-					enc.Unenforced = append(enc.Unenforced, Unenforced{r, fmt.Sprintf("unknown capability %q", m.Value)})
+					enc.Unenforced = append(enc.Unenforced, enforce.Unenforced{Rule: r, Reason: fmt.Sprintf("unknown capability %q", m.Value)})
 					continue
 				}
 				key.Kind, key.Hash = kindCap, uint64(n)
 			case policy.MatchPattern:
 				gs, why := kernelGlobs(m.Value)
 				if why != "" {
-					enc.Unenforced = append(enc.Unenforced, Unenforced{r, "the kernel matcher does not support " + why + ": matched in user space only (audit)"})
+					enc.Unenforced = append(enc.Unenforced, enforce.Unenforced{Rule: r, Reason: "the kernel matcher does not support " + why + ": matched in user space only (audit)"})
 					continue
 				}
 				v := verdicts(kc.class, "", []*policy.Rule{r})
@@ -216,7 +212,7 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 				}
 				continue
 			default:
-				enc.Unenforced = append(enc.Unenforced, Unenforced{r, fmt.Sprintf("matcher %s is not enforced by the BPF programs", m.Type)})
+				enc.Unenforced = append(enc.Unenforced, enforce.Unenforced{Rule: r, Reason: fmt.Sprintf("matcher %s is not enforced by the BPF programs", m.Type)})
 				continue
 			}
 			enc.Header.Kinds[kc.code] |= 1 << key.Kind
@@ -227,7 +223,7 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 			enc.Header.HasSource[kc.code] = 1
 			for _, s := range r.FromSource {
 				if s.Path == "" {
-					enc.Unenforced = append(enc.Unenforced, Unenforced{r, "fromSource directories are not enforced by the BPF programs"})
+					enc.Unenforced = append(enc.Unenforced, enforce.Unenforced{Rule: r, Reason: "fromSource directories are not enforced by the BPF programs"})
 					continue
 				}
 				k := key

@@ -1,4 +1,4 @@
-package bpf
+package bpflsm
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ import (
 // A pattern is stored split at the last '/' before its first wildcard: the
 // prefix is looked up like a directory (by its hash, while the path is
 // walked), the rest is matched against the rest of the path by globMatch,
-// which armor.bpf.c mirrors step for step.
+// which bpf/enforce/match.h mirrors step for step.
 
 // maxKernelPattern bounds the stored remainder (the programs' buffer).
 const maxKernelPattern = 256

@@ -1,4 +1,4 @@
-package bpf
+package bpflsm
 
 import (
 	"fmt"
@@ -7,9 +7,11 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 
+	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 // The host set covers every process outside the containers. While this
@@ -77,14 +79,14 @@ func TestHostSet(t *testing.T) {
 			t.Errorf("%s: %s socket %s, want %s", c.name, c.op, got, c.want)
 		}
 	}
-	var hostEvent *eventHead
+	var hostEvent *events.Event
 	for i := 0; i < 3; i++ { // the node process's Block, the containers' two
 		ev := readEvent(t, rd)
-		if ev.CgroupId == hostProc.ID {
+		if ev.CgroupID == hostProc.ID {
 			hostEvent = &ev
 		}
 	}
-	if hostEvent == nil || hostEvent.Action != actBlock || hostEvent.RuleId != uint32(ruleID(t, host, "icmpv6")) {
+	if hostEvent == nil || hostEvent.Action != policy.Block || hostEvent.RuleID != uint32(ruleID(t, host, "icmpv6")) {
 		t.Fatalf("host event %+v: want Block by rule %d", hostEvent, ruleID(t, host, "icmpv6"))
 	}
 	if st := e.Stats(); !st.Host || st.Exempt != 1 || st.Cgroups != 1 || st.Sets != 2 {
@@ -135,7 +137,7 @@ func TestEventsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	pin := testPinPath(t)
-	e, err := Open(Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 64, RingBytes: 1 << 12, WakeupBytes: 1 << 10}, HooksCgroupNet, cg2)
+	e, err := OpenEngine(Config{PinPath: pin, MaxContainers: 8, MaxRuleEntries: 64, RingBytes: 1 << 12, WakeupBytes: 1 << 10}, HooksCgroupNet, cg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestEventsLost(t *testing.T) {
 	if got := run(t, cg, "raw-burst"); got != "ok" {
 		t.Fatalf("raw-burst: %s", got)
 	}
-	p, err := OpenPinned(pin)
+	p, err := events.OpenPinned(pin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +182,7 @@ func TestSetLinger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(Config{PinPath: testPinPath(t), MaxContainers: 2, MaxRuleEntries: 64, RingBytes: 1 << 12, SetLinger: 200 * time.Millisecond}, HooksCgroupNet, cg2)
+	e, err := OpenEngine(Config{PinPath: testPinPath(t), MaxContainers: 2, MaxRuleEntries: 64, RingBytes: 1 << 12, SetLinger: 200 * time.Millisecond}, HooksCgroupNet, cg2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,180 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nri-armor's enforcement programs.
+ *
+ * Every hook starts the same way: the current task's cgroup v2 id is looked
+ * up in cg_sets; a task whose cgroup has no rule set returns at once (that is
+ * the whole cost for unprotected processes). Otherwise the event's resource
+ * (path, protocol, capability) is matched against the set's rules, which the
+ * loader (enforce/bpflsm: encode.go) wrote into the rules map.
+ *
+ * The verdict follows policy.Decide exactly (see policy/decide.go):
+ *   fromSource rules beat generic ones; then Block > Audit > Allow; among
+ *   equals the most specific and then the lowest rule id is reported; no
+ *   rule in an allow-list class gives the class posture (DefaultPosture).
+ *
+ * A rules entry is keyed by what a rule matches — (set, class, kind, hash
+ * and length of the matched text, and for fromSource rules the hash and
+ * length of the source executable) — and holds the verdict that its rules
+ * give for each of the four cases (owner or not) × (write or not), resolved
+ * by the encoder: one lookup per matcher, whatever the number of rules.
+ * Pattern rules are the exception: they share a bucket (their directory
+ * prefix) and are tried one by one, each with its own glob.
+ *
+ * Paths come from bpf_d_path (as the process sees them, up to PATH_MAX) and
+ * are hashed with FNV-1a 64 while walked: at every '/' the prefix's hash is
+ * a candidate for recursive directory rules and pattern buckets; at the end
+ * the whole path is one for exact rules, its last directory for the direct-
+ * children rules, its base name for execname rules. The walk, the lookups
+ * and the glob steps all run in one bpf_loop as a small state machine: one
+ * callback, no nesting, so the verifier's work stays small. Cost follows the
+ * path's length and depth, never the number of rules.
+ *
+ * This file holds only the hook programs; what they do is in the headers
+ * beside it, by job: maps.h (the kernel state the loader fills), match.h
+ * (the path walk and the matcher), sets.h (which set applies to a task),
+ * memo.h (the open memo), decide.h (the decisions per class). The numbers
+ * shared with Go are in ../include/abi.h.
+ */
+#include "../include/armor_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "../include/abi.h"
+#include "../include/verifier.h"
+#include "maps.h"
+#include "match.h"
+#include "sets.h"
+#include "memo.h"
+#include "decide.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define INVALIDATES_MEMOS(hook)          \
+	SEC("lsm/" #hook)                \
+	int BPF_PROG(armor_##hook)       \
+	{                                \
+		return memo_invalidate(); \
+	}
+
+INVALIDATES_MEMOS(inode_rename)
+INVALIDATES_MEMOS(sb_mount)
+INVALIDATES_MEMOS(move_mount)
+INVALIDATES_MEMOS(sb_umount)
+INVALIDATES_MEMOS(sb_pivotroot)
+
+SEC("lsm/file_open")
+int BPF_PROG(armor_file_open, struct file *file)
+{
+	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO);
+}
+
+/* An executable mapping of a file that a process Block rule names is
+ * denied: `ld.so /blocked/binary` maps the binary instead of executing it.
+ * Only explicit Block rules count here — not an allow-list posture, which
+ * would deny every shared library — and only they write events (the
+ * kernel maps every executed binary too, after bprm_check_security). */
+SEC("lsm/mmap_file")
+int BPF_PROG(armor_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags)
+{
+	if (!file || !(prot & PROT_EXEC))
+		return 0;
+	return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES);
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(armor_bprm_check, struct linux_binprm *bprm)
+{
+	return check_file(bprm->file, CLASS_PROCESS, 0);
+}
+
+/* After a successful exec, remember the new executable of the task (its
+ * path's hash) for fromSource rules; only in cgroups that have a set. */
+SEC("lsm/bprm_committed_creds")
+int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
+{
+	__u64 cgid;
+	if (!lookup_set(&cgid))
+		return 0;
+	struct scratch *sc = new_scratch();
+	if (!sc)
+		return 0;
+	long n = bpf_d_path(&bprm->file->f_path, sc->ev.res, PATH_MAX);
+	if (n <= 1)
+		return 0;
+	struct exe_walk w = {.sc = sc, .len = (n - 1) & PATH_MASK, .hash = FNV_OFFSET};
+	bpf_loop(w.len, exe_hash_byte, &w, 0);
+	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (x) {
+		x->hash = w.hash;
+		x->len = w.len;
+	}
+	return 0;
+}
+
+/* A new task runs its parent's executable until it execs: copy the entry. */
+SEC("lsm/task_alloc")
+int BPF_PROG(armor_task_alloc, struct task_struct *task, unsigned long clone_flags)
+{
+	struct exe_info *parent = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, 0);
+	if (!parent)
+		return 0;
+	struct exe_info *child = bpf_task_storage_get(&exe_store, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (child)
+		*child = *parent;
+	return 0;
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(armor_socket_create, int family, int type, int protocol, int kern)
+{
+	if (kern)
+		return 0;
+	return check_socket(family, type, protocol, true);
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(armor_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	struct sock *sk = sock->sk;
+	if (!sk)
+		return 0;
+	return check_socket(sk->__sk_common.skc_family, sock->type, sk->sk_protocol, true);
+}
+
+SEC("lsm/capable")
+int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	if (!h)
+		return 0;
+	struct machine *m = init_match(h, sc, set_id, CLASS_CAPS);
+	load_exe(m);
+	push(sc, KIND_CAP, (__u32)cap, 0, 0);
+	run(sc);
+	sc->ev.arg = cap;
+	return finish(sc, h, cgid, 0, 0, true, 0);
+}
+
+SEC("cgroup/sock_create")
+int armor_cg_sock_create(struct bpf_sock *ctx)
+{
+	return cgroup_verdict(check_socket(ctx->family, ctx->type, ctx->protocol, false));
+}
+
+SEC("cgroup/connect4")
+int armor_cg_connect4(struct bpf_sock_addr *ctx)
+{
+	return cgroup_verdict(check_socket(AF_INET, ctx->type, ctx->protocol, false));
+}
+
+SEC("cgroup/connect6")
+int armor_cg_connect6(struct bpf_sock_addr *ctx)
+{
+	return cgroup_verdict(check_socket(AF_INET6, ctx->type, ctx->protocol, false));
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The decisions the hook programs take: a file or an executable by its
+ * path (with the open memo in front), a socket, and the executable's
+ * identity for fromSource rules. */
+#ifndef ARMOR_DECIDE_H
+#define ARMOR_DECIDE_H
+
+/* skip_class: a class without rules and not in allow-list mode cannot
+ * decide anything but Allow, so its path need not be walked (file writes
+ * still meet the built-in cgroupfs check). */
+static __always_inline bool skip_class(struct set_hdr *h, __u8 cls, __u8 write)
+{
+	return !h->kinds[cls & 3] && !h->allowlist[cls & 3] && !(write && cls == CLASS_FILE);
+}
+
+/* decide_file decides a file or an executable by its path; *silent says
+ * that the path was walked and the verdict is Allow without an event for
+ * every hook. */
+static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
+				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
+{
+	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
+	if (n <= 1)
+		return 0; /* no path (anonymous or deleted file): nothing to match */
+	__u32 len = (n - 1) & PATH_MASK;
+
+	struct machine *m = init_match(h, sc, set_id, cls);
+	if (write && cls == CLASS_FILE) {
+		/* Built in: an enforced container may not write to cgroupfs,
+		 * which would let a process move itself out of its cgroup,
+		 * and out of its rule set. */
+		unsigned long magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
+		if (magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC) {
+			m->best_action = ACT_BLOCK;
+			return finish(sc, h, cgid, len, write, true, 2);
+		}
+	}
+	__u8 is_owner = f->f_inode->i_uid.val == current_uid(bpf_get_current_task_btf());
+	m->combo = (write << 1) | is_owner;
+	m->block_only = block_only;
+	m->paths = 1;
+	m->len = len;
+	load_exe(m);
+	sc->ev.arg = 0;
+	run(sc);
+	/* Silent: Allow without an event whatever the hook — a file with an
+	 * Audit rule is never memoized, so a hook that reports it is never
+	 * skipped by a memo that a Block-only hook (mmap_file) made. */
+	*silent = m->state == ST_DONE &&
+		  (m->best_action == ACT_ALLOW || (m->best_action == ACT_NONE && !h->allowlist[cls & 3]));
+	return finish(sc, h, cgid, len, write, true, 0);
+}
+
+
+/* check_file decides a file or an executable by its path. */
+static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	if (!h || skip_class(h, cls, write))
+		return 0;
+	bool silent = false;
+	return decide_file(f, cls, write, 0, cgid, set_id, sc, h, &silent);
+}
+
+/* check_memo decides a file by its path (decide_file), with the open memo
+ * in front: file_open, and mmap_file for executable mappings. */
+static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8 block_only)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	if (!h || skip_class(h, cls, write))
+		return 0;
+	/* overlayfs opens the real (upper or lower) file of every file opened
+	 * through it, with the overlay's path as a fake path: file_open runs
+	 * again, for the same path. The user's open was decided already; a
+	 * file whose inode is not its path's inode is such an internal open.
+	 * (Checked here, past the cgroup lookup: only enforced processes pay.) */
+	if (cls == CLASS_FILE && as_number(sc, 0, f->f_inode) != as_number(sc, 1, f->f_path.dentry->d_inode))
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 tag = open_tag(f, t, sc, set_id, cls, h->has_source[cls & 3]);
+	__u64 bit = 1ULL << ((write << 1) | (f->f_inode->i_uid.val == current_uid(t)));
+	__u32 slot = cls == CLASS_FILE ? 0 : 1;
+	struct open_memo *o = NULL;
+	if (tag) {
+		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, 0);
+		if (o) {
+			__u64 w = o->word[slot];
+			if ((w & ~0xfULL) == tag && (w & bit))
+				return 0;
+		}
+	}
+	bool silent = false;
+	int ret = decide_file(f, cls, write, block_only, cgid, set_id, sc, h, &silent);
+	if (!tag || !silent)
+		return ret;
+	if (!o)
+		o = bpf_inode_storage_get(&open_memo, f->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (o) {
+		__u64 w = o->word[slot];
+		o->word[slot] = ((w & ~0xfULL) == tag ? w : tag) | bit;
+	}
+	return ret;
+}
+
+/* exe_hash_byte hashes the executable's path for fromSource. */
+struct exe_walk {
+	struct scratch *sc;
+	__u32 len;
+	__u64 hash;
+};
+
+static long exe_hash_byte(__u32 i, void *data)
+{
+	struct exe_walk *w = data;
+	if (i >= w->len)
+		return 1;
+	w->hash = (w->hash ^ (__u8)w->sc->ev.res[i & PATH_MASK]) * FNV_PRIME;
+	return 0;
+}
+
+/* Socket numbers as the kernel defines them. */
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+/* check_socket decides a socket by protocol (KIND_PROTO: IP protocol number,
+ * with 0 read as TCP for stream and UDP for datagram sockets), socket type
+ * (KIND_SOCKTYPE) and "all". Only inet and packet sockets are network.
+ * It returns as an LSM hook does: 0 or -EPERM. */
+static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol, bool lsm)
+{
+	if (family != AF_INET && family != AF_INET6 && family != AF_PACKET)
+		return 0;
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	if (!h)
+		return 0;
+	type &= 0xf; /* without SOCK_NONBLOCK / SOCK_CLOEXEC */
+	if (protocol == 0 && family != AF_PACKET) {
+		if (type == SOCK_STREAM)
+			protocol = IPPROTO_TCP;
+		else if (type == SOCK_DGRAM)
+			protocol = IPPROTO_UDP;
+	}
+	struct machine *m = init_match(h, sc, set_id, CLASS_NETWORK);
+	if (lsm)
+		load_exe(m);
+	if (family != AF_PACKET)
+		push(sc, KIND_PROTO, protocol, 0, 0);
+	push(sc, KIND_SOCKTYPE, family == AF_PACKET ? 0x100 : type, 0, 0);
+	push(sc, KIND_ALL, 0, 0, 0);
+	run(sc);
+	sc->ev.arg = (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);
+	return finish(sc, h, cgid, 0, 0, lsm, 0);
+}
+
+/* Cgroup socket programs return 1 to allow and 0 to deny (EPERM). */
+static __always_inline int cgroup_verdict(int lsm_ret)
+{
+	return lsm_ret == 0 ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The matcher: one bpf_loop over a small state machine that walks a path
+ * (hashing it with FNV-1a 64 and collecting the keys to look up), looks
+ * those keys up in the set's rules, and steps pattern rules' globs; then
+ * the best verdict becomes the hook's return value and, for Audit and
+ * Block, an event (finish).
+ */
+#ifndef ARMOR_MATCH_H
+#define ARMOR_MATCH_H
+
+/* decide_file's block_only: what a hook that is not the decision point of
+ * record (file_open, bprm_check_security) takes from a verdict. */
+#define BLOCK_ONLY_NO 0    /* every verdict, with its events */
+#define BLOCK_ONLY_RULES 1 /* explicit Block rules only: no posture, no Audit events */
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/* A key to look up, collected by the walk. */
+struct cand {
+	__u64 hash;
+	__u32 len;
+	__u16 text_off; /* patterns: where the text after the prefix starts */
+	__u8 kind;
+	__u8 pad;
+};
+
+/* Candidates are looked up in chunks: a walk that fills the array pauses,
+ * the chunk is looked up, and the walk goes on (a path can have 2048 '/'). */
+#define MAX_CANDS 512
+#define CAND_ROOM (MAX_CANDS - 8) /* the walk pauses here; the rest is for the final keys */
+
+/* The machine's state. It lives in the per-CPU scratch map, not on the
+ * stack: the verifier treats map memory as unknown, so it checks every
+ * branch of the step function. (Kernels before 6.8 verify a bpf_loop
+ * callback once, with the state of its first call: values it could see as
+ * constants there would have their other branches pruned as dead code.) */
+struct machine {
+	__u32 set_id;
+	__u32 kinds;
+	__u64 depths;
+	struct exe_info exe;
+	__u8 cls;
+	__u8 combo; /* (write << 1) | is_owner */
+	__u8 has_exe;
+	__u8 has_source;
+	__u8 state;
+	__u8 walked; /* the walk reached the path's end and pushed the final keys */
+	__u8 paths;  /* the event has a path to walk */
+	__u8 gtail;
+	/* the best verdict so far, in the order of policy.Rule.beats */
+	__u32 best_id;
+	__u32 best_spec;
+	__u8 best_action;
+	__u8 best_sourced;
+	__u8 block_only; /* BLOCK_ONLY_*: only Block counts, and only it writes events */
+	__u8 pad;
+	/* the walk */
+	__u32 len;
+	__u32 pos;
+	__u32 depth;
+	__u32 last_dir_len;
+	__u64 hash;
+	__u64 base;
+	__u64 last_dir;
+	/* the candidates */
+	__u32 ncands;
+	__u32 ci;
+	/* a pattern bucket: its key, the slot, the glob's state */
+	struct rule_key pk;
+	__u32 gplen;
+	__u32 goff, gtlen;
+	__s32 gi, gj, gstar_i, gstar_j;
+};
+
+struct scratch {
+	__u64 ptrs[4]; /* as_number: kernel pointers, read back as numbers */
+	struct event ev;
+	struct machine m;
+	struct pat_val pat; /* a copy of the pattern being matched */
+	struct cand cands[MAX_CANDS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct scratch);
+	__uint(max_entries, 1);
+} scratch SEC(".maps");
+
+/* The most steps one decision may take (BPF_MAX_LOOPS); a decision that
+ * needs more (many long patterns over a long path) is taken as Block. */
+const volatile __u32 max_steps = 1 << 23;
+
+/* The machine's states. */
+enum {
+	ST_WALK = 0, /* hash the next byte of the path */
+	ST_CAND,     /* look the next candidate up */
+	ST_SLOT,     /* look the next pattern of a bucket up */
+	ST_GLOB,     /* one step of that pattern's glob */
+	ST_DONE,
+};
+
+/* The bpf_loop context: only the scratch pointer; all state is in it. */
+struct loop_ctx {
+	struct scratch *sc;
+};
+
+static __always_inline void take(struct machine *m, const struct verdict *v, __u8 sourced)
+{
+	if (v->action == ACT_NONE)
+		return;
+	bool better;
+	if (m->best_action == ACT_NONE)
+		better = true;
+	else if (sourced != m->best_sourced)
+		better = sourced > m->best_sourced;
+	else if (v->action != m->best_action)
+		better = v->action > m->best_action;
+	else if (v->spec != m->best_spec)
+		better = v->spec > m->best_spec;
+	else
+		better = v->rule_id < m->best_id;
+	if (better) {
+		m->best_id = v->rule_id;
+		m->best_spec = v->spec;
+		m->best_action = v->action;
+		m->best_sourced = sourced;
+	}
+}
+
+static __always_inline bool depth_has_rules(struct machine *m, __u32 depth)
+{
+	return m->depths & (1ULL << (depth < 63 ? depth : 63));
+}
+
+static __always_inline void push(struct scratch *sc, __u8 kind, __u64 hash, __u32 len, __u32 text_off)
+{
+	struct machine *m = &sc->m;
+	if (!(m->kinds & (1U << kind)) || m->ncands >= MAX_CANDS)
+		return;
+	struct cand *c = &sc->cands[bounded(m->ncands, MAX_CANDS - 1)];
+	c->hash = hash;
+	c->len = len;
+	c->kind = kind;
+	c->text_off = text_off;
+	m->ncands++;
+}
+
+/* push_finals adds the keys known once the whole path is walked. */
+static __always_inline void push_finals(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	__u32 len = m->len;
+	push(sc, KIND_PATH, m->hash, len, 0);
+	if (m->cls == CLASS_PROCESS && len > m->last_dir_len)
+		push(sc, KIND_EXECNAME, m->base, len - m->last_dir_len, 0);
+	/* The last directory's direct children; a path ending in '/' (only
+	 * "/" does) is that directory itself, which its rules cover too. */
+	push(sc, KIND_DIR_DIRECT, m->last_dir, m->last_dir_len, 0);
+	/* The directory itself: "/etc" is covered by dir rules on "/etc/". */
+	if (len > 0 && sc->ev.res[(len - 1) & PATH_MASK] != '/') {
+		__u64 self = (m->hash ^ '/') * FNV_PRIME;
+		if (depth_has_rules(m, m->depth + 1))
+			push(sc, KIND_DIR_REC, self, len + 1, 0);
+		push(sc, KIND_DIR_DIRECT, self, len + 1, 0);
+	}
+	m->walked = 1;
+}
+
+/* step_walk hashes up to 8 bytes of the path, then returns to the loop. */
+static __always_inline void step_walk(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		if (m->pos >= m->len || m->ncands >= CAND_ROOM)
+			break;
+		__u32 i = m->pos++;
+		__u8 c = sc->ev.res[i & PATH_MASK];
+		m->hash = (m->hash ^ c) * FNV_PRIME;
+		if (c == '/') {
+			m->base = FNV_OFFSET;
+			m->last_dir = m->hash;
+			m->last_dir_len = i + 1;
+			m->depth++;
+			if (depth_has_rules(m, m->depth)) {
+				push(sc, KIND_DIR_REC, m->hash, i + 1, 0);
+				push(sc, KIND_PATTERN, m->hash, i + 1, i + 1);
+			}
+		} else {
+			m->base = (m->base ^ c) * FNV_PRIME;
+		}
+	}
+	if (m->pos >= m->len || m->ncands >= CAND_ROOM) {
+		if (m->pos >= m->len)
+			push_finals(sc);
+		m->ci = 0;
+		m->state = ST_CAND;
+	}
+}
+
+static __always_inline void step_cand(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	if (m->ci >= m->ncands) {
+		if (m->walked || !m->paths) {
+			m->state = ST_DONE;
+		} else {
+			m->ncands = 0; /* the chunk is done: walk on */
+			m->state = ST_WALK;
+		}
+		return;
+	}
+	struct cand *c = &sc->cands[bounded(m->ci, MAX_CANDS - 1)];
+	m->ci++;
+	struct rule_key k = {.set_id = m->set_id, .cls = m->cls, .kind = c->kind, .len = c->len, .hash = c->hash};
+	if (c->kind == KIND_PATTERN) {
+		m->pk = k;
+		m->goff = c->text_off;
+		m->state = ST_SLOT;
+		return;
+	}
+	struct rule_val *v = bpf_map_lookup_elem(&rules, &k);
+	if (v)
+		take(m, &v->v[m->combo & 3], 0);
+	if (m->has_source && m->has_exe) {
+		k.src_hash = m->exe.hash;
+		k.src_len = m->exe.len;
+		v = bpf_map_lookup_elem(&rules, &k);
+		if (v)
+			take(m, &v->v[m->combo & 3], 1);
+	}
+}
+
+static __always_inline void step_slot(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	struct pat_val *p = bpf_map_lookup_elem(&patterns, &m->pk);
+	if (!p || m->goff > m->len) {
+		m->state = ST_CAND; /* the bucket is done */
+		return;
+	}
+	sc->pat = *p; /* the glob reads it from scratch, step by step */
+	m->gplen = p->len < PATTERN_MAX ? p->len : PATTERN_MAX;
+	m->gtail = p->tail;
+	m->gtlen = m->len - m->goff;
+	m->gi = 0;
+	m->gj = 0;
+	m->gstar_i = 0;
+	m->gstar_j = -1;
+	m->state = ST_GLOB;
+}
+
+/* glob_done applies the pattern's verdict if it matched, and moves on to
+ * the bucket's next slot. */
+static __always_inline void glob_done(struct scratch *sc, bool matched)
+{
+	struct machine *m = &sc->m;
+	if (matched)
+		take(m, &sc->pat.v[m->combo & 3], 0);
+	m->pk.slot++;
+	m->state = ST_SLOT;
+}
+
+/* step_glob is one step of globMatch (enforce/bpflsm/glob.go): the classic wildcard
+ * algorithm, backtracking to the last '*'; '*' and '?' never cross '/'. */
+static __always_inline void step_glob(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	__s32 plen = m->gplen;
+	if (m->gtail && m->gj == plen) {
+		glob_done(sc, true);
+		return;
+	}
+	if (m->gi >= (__s32)m->gtlen) {
+		if (m->gj < plen && sc->pat.pat[bounded(m->gj, PATTERN_MAX - 1)] == '*') {
+			m->gj++; /* trailing '*' match the empty rest; one per step */
+			return;
+		}
+		glob_done(sc, m->gj == plen);
+		return;
+	}
+	char pc = m->gj < plen ? sc->pat.pat[bounded(m->gj, PATTERN_MAX - 1)] : 0;
+	char tc = sc->ev.res[(m->goff + m->gi) & PATH_MASK];
+	if (m->gj < plen && pc == '*') {
+		m->gstar_j = m->gj;
+		m->gstar_i = m->gi;
+		m->gj++;
+	} else if (m->gj < plen && (pc == tc || (pc == '?' && tc != '/'))) {
+		m->gi++;
+		m->gj++;
+	} else if (m->gstar_j >= 0 && sc->ev.res[(m->goff + m->gstar_i) & PATH_MASK] != '/') {
+		m->gstar_i++;
+		m->gi = m->gstar_i;
+		m->gj = m->gstar_j + 1;
+	} else {
+		glob_done(sc, false);
+	}
+}
+
+static long machine_step(__u32 n, void *data)
+{
+	struct scratch *sc = ((struct loop_ctx *)data)->sc;
+	switch (sc->m.state) {
+	case ST_WALK:
+		step_walk(sc);
+		return 0;
+	case ST_CAND:
+		step_cand(sc);
+		return 0;
+	case ST_SLOT:
+		step_slot(sc);
+		return 0;
+	case ST_GLOB:
+		step_glob(sc);
+		return 0;
+	}
+	return 1;
+}
+
+/* run decides: walk the path if there is one, look every candidate up. */
+static __always_inline void run(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	struct loop_ctx ctx = {.sc = sc};
+	m->hash = FNV_OFFSET;
+	m->base = FNV_OFFSET;
+	m->state = m->paths ? ST_WALK : ST_CAND;
+	bpf_loop(max_steps, machine_step, &ctx, 0);
+	if (m->state != ST_DONE) {
+		/* Out of steps: fail closed. */
+		m->best_action = ACT_BLOCK;
+		m->best_id = 0;
+	}
+}
+
+static __always_inline struct scratch *new_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline struct machine *init_match(struct set_hdr *h, struct scratch *sc, __u32 set_id, __u8 cls)
+{
+	struct machine *m = &sc->m;
+	__builtin_memset(m, 0, sizeof(*m));
+	m->set_id = set_id;
+	m->cls = cls;
+	m->kinds = h->kinds[cls & 3];
+	m->depths = h->depths[cls & 3];
+	m->has_source = h->has_source[cls & 3];
+	return m;
+}
+
+/* load_exe reads the acting task's executable (for fromSource), when the
+ * class has fromSource rules; only LSM programs can. */
+static __always_inline void load_exe(struct machine *m)
+{
+	if (!m->has_source)
+		return;
+	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, 0);
+	if (x) {
+		m->exe = *x;
+		m->has_exe = 1;
+	}
+}
+
+/* finish turns the best rule (or the posture) into the hook's return value
+ * and writes an event for Audit and Block. */
+static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u32 res_len, __u8 write, bool lsm, __u8 builtin)
+{
+	struct machine *m = &sc->m;
+	struct event *e = &sc->ev;
+	__u8 action = m->best_action;
+	__u8 posture = builtin;
+	__u8 cls = m->cls & 3;
+
+	if (action == ACT_NONE) {
+		if (!h->allowlist[cls] || m->block_only == BLOCK_ONLY_RULES)
+			return 0;
+		action = h->posture[cls];
+		posture = 1;
+	}
+	if (action == ACT_ALLOW || (m->block_only && action != ACT_BLOCK))
+		return 0;
+	int ret = action == ACT_BLOCK ? -EPERM : 0;
+
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->cgroup_id = cgid;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	e->ppid = 0; /* cgroup programs cannot read the task: user space fills it in */
+	if (lsm)
+		e->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->rule_id = posture ? 0 : m->best_id; /* no rule for the posture or a built-in */
+	e->set_id = m->set_id;
+	e->retval = ret;
+	e->cls = cls;
+	e->action = action;
+	e->posture = posture;
+	e->write = write;
+	e->res_len = res_len;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__u64 size = __builtin_offsetof(struct event, res) + (res_len & PATH_MASK);
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	events_output(e, size);
+	return ret;
+}
+
+/* current_uid is the acting task's real uid, as bpf_get_current_uid_gid
+ * gives it (kuid values are the initial namespace's), read with BTF loads:
+ * on a memo hit the helper call cost more than the rest of the owner test.
+ * LSM programs only (cgroup programs cannot read the task). */
+static __always_inline __u32 current_uid(struct task_struct *t)
+{
+	return t->cred->uid.val;
+}
+
+#endif

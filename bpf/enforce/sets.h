@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Which rule set applies to the current task: the fast path of every hook. */
+#ifndef ARMOR_SETS_H
+#define ARMOR_SETS_H
+
+/* lookup_set returns the current task's set: its cgroup's, or the host set
+ * for a process outside every container; NULL when it has none. */
+static __always_inline struct cg_val *lookup_set(__u64 *cgid)
+{
+	*cgid = bpf_get_current_cgroup_id();
+	struct cg_val *v = bpf_map_lookup_elem(&cg_sets, cgid);
+	if (v)
+		return v->set_id ? v : NULL;
+	__u32 zero = 0;
+	struct cg_val *host = bpf_map_lookup_elem(&host_set, &zero);
+	if (!host || !host->set_id)
+		return NULL; /* the fast path: no host policy */
+	/* A cgroup below a container's (made inside it) is that container's,
+	 * not the host's. */
+	for (int level = 1; level < MAX_CGROUP_DEPTH; level++) {
+		__u64 a = bpf_get_current_ancestor_cgroup_id(level);
+		if (!a || a == *cgid)
+			break;
+		struct cg_val *av = bpf_map_lookup_elem(&cg_sets, &a);
+		if (av)
+			return av->set_id ? av : NULL;
+	}
+	return host;
+}
+
+
+/* enter is every hook's start: the current cgroup's set and its header, and
+ * the per-CPU scratch; NULL when the cgroup has no set (the fast path). */
+static __always_inline struct set_hdr *enter(__u64 *cgid, __u32 *set_id, struct scratch **sc)
+{
+	struct cg_val *v = lookup_set(cgid);
+	if (!v)
+		return NULL;
+	*set_id = v->set_id;
+	*sc = new_scratch();
+	if (!*sc)
+		return NULL;
+	return &v->hdr;
+}
+
+#endif
