@@ -15,7 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/enforce/events"
-	"github.com/nri-armor/nri-armor/gate"
+	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -48,7 +48,7 @@ type Config struct {
 	// armor-tracer (package state); empty publishes nothing.
 	StateDir string `yaml:"stateDir"`
 	// GateBinary, when set, is where nri-armor-hook is installed on the
-	// host for the start gate's createRuntime hook (package gate); the
+	// host for the start gate's createRuntime hook (package ocihook); the
 	// daemon copies it there, from next to its own binary, at start. GateSocket is where it answers
 	// the hook. Empty GateBinary: no gate.
 	GateBinary string `yaml:"gateBinary"`
@@ -85,7 +85,7 @@ func Default() Config {
 		MetricsAddress:    ":9481",
 		BPFFS:             events.DefaultPinPath,
 		StateDir:          state.DefaultRoot,
-		GateSocket:        gate.DefaultSocket,
+		GateSocket:        ocihook.DefaultSocket,
 		SetLinger:         time.Minute,
 		MaxContainers:     16384,
 		MaxRuleEntries:    1 << 18,

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -18,7 +17,7 @@ import (
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
-	"github.com/nri-armor/nri-armor/gate"
+	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -104,7 +103,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
 		State:   dir,
 		Node:    node,
-		Gate:    plugin.Gate{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
+		Hook:    ocihook.Spec{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
 	})
 	if err != nil {
 		d.store.Close()
@@ -112,7 +111,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	if cfg.GateBinary != "" {
-		if err := installHook(cfg.GateBinary); err != nil {
+		if err := ocihook.Install(cfg.GateBinary); err != nil {
 			d.store.Close()
 			backend.Close()
 			return nil, fmt.Errorf("start gate: %w", err)
@@ -188,7 +187,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.follow(ctx)
 	if d.cfg.GateBinary != "" {
 		gateErr := make(chan error, 1)
-		go func() { gateErr <- gate.Serve(ctx, d.cfg.GateSocket, d.Plugin.EnforceNow) }()
+		go func() { gateErr <- ocihook.Serve(ctx, d.cfg.GateSocket, d.Plugin.EnforceNow) }()
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {
@@ -243,32 +242,4 @@ func (d *Daemon) Close() error {
 	}
 	errs = append(errs, d.store.Close(), d.Backend.Close())
 	return errors.Join(errs...)
-}
-
-// installHook copies nri-armor-hook, which ships next to the nri-armor
-// binary, to path (atomically, mode 0755) for the runtime to run as the
-// start gate's hook; nothing to do when path is that file.
-func installHook(path string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	src := filepath.Join(filepath.Dir(self), "nri-armor-hook")
-	if a, err1 := filepath.EvalSymlinks(src); err1 == nil {
-		if b, err2 := filepath.EvalSymlinks(path); err2 == nil && a == b {
-			return nil
-		}
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, data, 0o755); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

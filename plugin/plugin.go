@@ -54,6 +54,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 )
@@ -92,9 +93,10 @@ type Config struct {
 	SetGrace time.Duration
 	// Node is this node, as host policies' nodeSelector sees it (host.go).
 	Node Node
-	// Gate, when its Binary is set, adds the start gate's createRuntime
-	// hook to the containers that have rules (gate.go).
-	Gate Gate
+	// Hook, when its Binary is set, adds the start gate's createRuntime
+	// hook (package ocihook) to the containers that have rules; the
+	// daemon answers it with EnforceNow (hook.go).
+	Hook ocihook.Spec
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -116,7 +118,7 @@ type Plugin struct {
 	catalog *policy.Catalog
 
 	node   Node
-	gate   Gate
+	hook   ocihook.Spec
 	hostMu sync.Mutex // never held while taking mu
 	host   host
 
@@ -189,7 +191,7 @@ func New(cfg Config) (*Plugin, error) {
 		setGrace:   cfg.SetGrace,
 		catalog:    cfg.Catalog,
 		node:       cfg.Node,
-		gate:       cfg.Gate,
+		hook:       cfg.Hook,
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},
 	}, nil
@@ -329,8 +331,8 @@ func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api
 	}
 	adjust := &api.ContainerAdjustment{}
 	adjust.AddAnnotation(policy.AnnotationPolicySet, c.set.Digest)
-	if p.gate.Binary != "" && !p.failOpen && c.mode == policy.ModeEnforce {
-		adjust.AddHooks(p.gate.hooks())
+	if p.hook.Binary != "" && !p.failOpen && c.mode == policy.ModeEnforce {
+		adjust.AddHooks(p.hook.Hooks())
 	}
 	return adjust, nil, nil
 }

@@ -310,19 +310,17 @@ type unenforcedRule struct {
 	Reason   string `json:"reason"`
 }
 
-// kernelUnenforced lists the rules of rs that BPF-LSM would not enforce:
-// patterns beyond the in-kernel matcher, and syscall rules (seccomp's).
+// kernelUnenforced lists the rules of rs that BPF-LSM would not enforce,
+// with the backend's own reasons (patterns beyond the in-kernel matcher,
+// syscall rules).
 func kernelUnenforced(rs *policy.RuleSet) ([]unenforcedRule, error) {
-	enc, err := bpflsm.Encode(rs, 1)
+	rep, err := bpflsm.Plan(rs)
 	if err != nil {
 		return nil, err
 	}
 	out := []unenforcedRule{}
-	for _, u := range enc.Unenforced {
+	for _, u := range rep.Unenforced {
 		out = append(out, unenforcedRule{u.Rule.ID, u.Rule.Describe(), u.Reason})
-	}
-	for _, r := range rs.Syscalls.Rules {
-		out = append(out, unenforcedRule{r.ID, r.Describe(), "syscall rules are enforced with seccomp, not BPF-LSM"})
 	}
 	return out, nil
 }

@@ -1,22 +1,4 @@
-// Package gate closes the last fail-open window of NRI: a container created
-// while nri-armor runs and started after it died. NRI skips a plugin whose
-// connection is gone, so its StartContainer is skipped and the container
-// would start without its rules.
-//
-// At CreateContainer the plugin adds an OCI createRuntime hook to every
-// container that has rules. The runtime runs it while starting the
-// container (runc create: the container's init process and cgroup exist,
-// its first instruction has not run), before NRI's StartContainer. The hook
-// is nri-armor's own binary (`nri-armor hook -socket PATH`): it reads the
-// OCI state from stdin and asks the running daemon, over a unix socket, to
-// enforce the container now. The daemon installs the set exactly as at
-// StartContainer (which then finds it installed). If the daemon does not
-// answer, or answers with an error, the hook fails, and so does the start:
-// the container never runs without its rules. Once installed, the rules are
-// pinned in the kernel and survive the daemon.
-//
-// The protocol is one JSON request and one JSON reply per connection.
-package gate
+package ocihook
 
 import (
 	"bufio"
@@ -29,10 +11,35 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/containerd/nri/pkg/api"
 )
 
 // DefaultSocket is where the daemon listens by default.
 const DefaultSocket = "/run/nri-armor/gate.sock"
+
+// Spec is the hook as the plugin adds it to a container.
+type Spec struct {
+	// Binary is nri-armor-hook as the runtime sees it (a host path).
+	Binary string
+	// Socket is the daemon's socket (a host path).
+	Socket string
+	// Timeout bounds the hook; the runtime kills it after that (default 10 s).
+	Timeout time.Duration
+}
+
+// Hooks is the OCI hook to add to a container's spec.
+func (s Spec) Hooks() *api.Hooks {
+	timeout := int64(s.Timeout / time.Second)
+	if timeout <= 0 {
+		timeout = 10
+	}
+	return &api.Hooks{CreateRuntime: []*api.Hook{{
+		Path:    s.Binary,
+		Args:    []string{s.Binary, "-socket", s.Socket, "-timeout", fmt.Sprintf("%ds", timeout)},
+		Timeout: &api.OptionalInt{Value: timeout},
+	}}}
+}
 
 // Request asks the daemon to enforce a container whose process exists.
 type Request struct {
@@ -52,7 +59,7 @@ type ociState struct {
 	PID int    `json:"pid"`
 }
 
-// Hook is the hook's side: it reads the OCI state from stdin and has the
+// Hook is the hook's side (cmd/nri-armor-hook): it reads the OCI state from stdin and has the
 // daemon at socket enforce the container. Any failure is an error, which
 // fails the container's start.
 func Hook(stdin io.Reader, socket string, timeout time.Duration) error {
@@ -129,4 +136,32 @@ func answer(ctx context.Context, conn net.Conn, enforce Enforcer) {
 		rep.Error = err.Error()
 	}
 	_ = json.NewEncoder(conn).Encode(rep)
+}
+
+// Install copies nri-armor-hook, which ships next to the running binary
+// (nri-armor), to path (atomically, mode 0755) for the runtime to run as
+// the hook; nothing to do when path is that file.
+func Install(path string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(filepath.Dir(self), "nri-armor-hook")
+	if a, err1 := filepath.EvalSymlinks(src); err1 == nil {
+		if b, err2 := filepath.EvalSymlinks(path); err2 == nil && a == b {
+			return nil
+		}
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -19,7 +20,7 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 	testenv.RequireRoot(t)
 	b := cgroupNetBackend(t)
 	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b,
-		Gate: Gate{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock", Timeout: 5 * time.Second}})
+		Hook: ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock", Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
