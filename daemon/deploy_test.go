@@ -104,7 +104,8 @@ func (pod podSpec) source(c k8sContainer, path string) (hostPath, configMap, rel
 // config names mounted from the same host path (the NRI socket, bpffs, the
 // state directory, cgroup2, securityfs), its policy directory being the
 // policies ConfigMap, whose policies all validate, the readiness probe on
-// the metrics port, and the tracer reading the same state directory.
+// the metrics port, the tracer reading the same state directory, and that
+// every binary the pod runs is in the image as the docs describe it.
 func TestDaemonSetManifest(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
 	if err != nil {
@@ -197,6 +198,8 @@ func TestDaemonSetManifest(t *testing.T) {
 		t.Errorf("armor-tracer sees state dir %s from %q, want the host's", cfg.StateDir, host)
 	}
 
+	checkImage(t, pod, cfg, string(data))
+
 	// The policies: every policy directory is a ConfigMap whose files the
 	// daemon's store loads without a rejection.
 	for _, dir := range cfg.PolicyDirs {
@@ -222,6 +225,79 @@ func TestDaemonSetManifest(t *testing.T) {
 			t.Errorf("ConfigMap %s: %d policies, rejected: %v", cm, n, rejected)
 		}
 	}
+}
+
+// checkImage renders each container's command and checks that every
+// binary it needs is in the image as docs/daemon.md ("The image") lists
+// it, and that the manifest's own description of the image names them
+// too: the command; the program nsenter runs; and nri-armor-hook beside
+// nri-armor when the config sets gateBinary (ocihook.Install copies it
+// from there, and the daemon refuses to start without it).
+func checkImage(t *testing.T, pod podSpec, cfg Config, manifest string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "daemon.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := documentedImage(string(doc))
+	if len(image) == 0 {
+		t.Fatal(`docs/daemon.md has no "### The image" list`)
+	}
+	inImage := func(bin string) bool {
+		for _, f := range image {
+			if f == bin || (!strings.Contains(f, "/") && f == filepath.Base(bin)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range pod.Containers {
+		if len(c.Command) == 0 {
+			t.Errorf("container %s: no command (the image has no entrypoint)", c.Name)
+			continue
+		}
+		needs := []string{c.Command[0]}
+		if filepath.Base(c.Command[0]) == "nsenter" {
+			for i, a := range c.Command {
+				if a == "--" && i+1 < len(c.Command) {
+					needs = append(needs, c.Command[i+1])
+				}
+			}
+		}
+		if c.Name == "nri-armor" && cfg.GateBinary != "" {
+			needs = append(needs, filepath.Join(filepath.Dir(needs[len(needs)-1]), "nri-armor-hook"))
+		}
+		for _, bin := range needs {
+			if !inImage(bin) {
+				t.Errorf("container %s runs %s, which docs/daemon.md's image (%v) does not hold", c.Name, bin, image)
+			}
+		}
+	}
+	for _, f := range image {
+		if !strings.Contains(manifest, f) {
+			t.Errorf("config/daemonset.yaml does not say that its image holds %s", f)
+		}
+	}
+}
+
+// documentedImage is the files that the "### The image" section of
+// docs/daemon.md lists, each the first code span of a bullet.
+func documentedImage(doc string) []string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "#") {
+			in = strings.TrimSpace(line) == "### The image"
+			continue
+		}
+		if !in || !strings.HasPrefix(line, "- `") {
+			continue
+		}
+		if f, _, ok := strings.Cut(strings.TrimPrefix(line, "- `"), "`"); ok {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func keys(m map[string]k8sObject) []string {

@@ -1,6 +1,3 @@
-// Package enforce decides how this node can enforce each class of rules
-// and holds the backend interface the NRI plugin calls; each backend lives
-// in a package of its own below this one.
 package enforce
 
 import (
