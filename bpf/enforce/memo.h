@@ -80,8 +80,8 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
  * (write, owner) case; 0 when f may not be memoized. This is the hot path
  * of every repeated open: fields are read with direct (BTF) loads, not
  * helper calls, except the mount's mount point: struct mount is reached by
- * container_of, which only bpf_probe_read allows (90 of a hit's 680
- * instructions). It stays: a mount namespace is copied and torn down
+ * container_of, which only bpf_probe_read allows (a noticeable part of a
+ * hit: docs/benchmarks.md). It stays: a mount namespace is copied and torn down
  * without any hook, so a mount's address can be reused by a copy mounted
  * elsewhere (see the open memo above). */
 static __always_inline __u64 open_tag(struct file *f, struct task_struct *t, struct scratch *sc, __u32 set_id, __u8 cls,

@@ -42,7 +42,7 @@ static __always_inline void events_count_lost(void)
 /* events_wakeup is the wake-up flag for an event of size bytes. Not every
  * event above the threshold: the reader is awake then (it sleeps only once
  * it emptied the ring) or not running, and a forced wake-up costs an
- * interrupt (measured: 6 µs per event with no reader). Every multiple, not
+ * interrupt (docs/benchmarks.md has what it measured). Every multiple, not
  * only the first: events made at once on two CPUs can jump over a
  * crossing, and the next one then still wakes the reader. */
 static __always_inline __u64 events_wakeup(__u64 size)

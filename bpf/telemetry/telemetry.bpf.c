@@ -25,20 +25,18 @@
  * One tracepoint per syscall, not an enter and an exit paired per thread
  * through task storage: each syscalls/ tracepoint first formats its record
  * into a perf buffer, which costs more than the programs
- * (BenchmarkOverhead on open+close: the pair gave 1.23x unwatched and
- * 1.57x watched, the exit alone 1.13x and 1.45x; empty programs 1.18x and
- * 1.09x). Not raw_syscalls' sys_enter / sys_exit raw tracepoints either:
- * they skip that formatting, but their programs run at every syscall of
- * every process: 1.22x and 1.59x on open+close, and 1.50x on getppid(2),
- * which these programs leave at 1.08x, the syscall slow path that any
- * syscall tracepoint turns on for every task (BenchmarkOtherSyscalls). A
+ * (BenchmarkOverhead). Not raw_syscalls' sys_enter / sys_exit raw
+ * tracepoints either: they skip that formatting, but their programs run at
+ * every syscall of every process, which costs more than the syscall slow
+ * path that any syscall tracepoint turns on for every task
+ * (BenchmarkOtherSyscalls). docs/benchmarks.md has the figures. A
  * process's exit is reported once, by the first of its threads to find the
  * process gone (`exited`).
  *
  * Events go to the `events` ring buffer without a wake-up; one is forced
  * each time the pending data crosses a multiple of wakeup_bytes, so the
- * reader wakes per batch (waking per event tripled the cost of an open
- * here). The reader also polls with a deadline, so a lone event waits at
+ * reader wakes per batch (waking per event costs an interrupt per event:
+ * docs/benchmarks.md). The reader also polls with a deadline, so a lone event waits at
  * most that long. An event that finds no room is counted in `lost`.
  */
 #include "../include/armor_types.h"

@@ -332,8 +332,8 @@ func fmtRatios(xs []float64) string {
 }
 
 // settle lets the kernel finish freeing detached programs and maps (RCU
-// callbacks, deferred work) before the next loop is measured: that work
-// ran inside the next loop and once made an empty program look like 1.6x.
+// callbacks, deferred work) before the next loop is measured: otherwise
+// that work lands inside the next loop and is counted as its cost.
 func settle() { time.Sleep(time.Second) }
 
 // benchSetup is what the benchmarks share: the cgroup2 root, a test

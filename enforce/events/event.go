@@ -69,7 +69,8 @@ func DecodeEvent(b []byte) (Event, error) {
 		return ev, fmt.Errorf("event of %d bytes, shorter than its %d-byte header", len(b), eventHeader)
 	}
 	// Field by field at the C struct's offsets: binary.Read over the whole
-	// eventsEvent (reflection over its 4 KiB array) cost 25 µs per event.
+	// eventsEvent (reflection over its 4 KiB array) costs far more than the
+	// rest of an event's way to an alert (docs/benchmarks.md).
 	var a eventsEvent
 	ne := binary.NativeEndian
 	u32 := func(off uintptr) uint32 { return ne.Uint32(b[off:]) }
