@@ -4,6 +4,14 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 )
 
+// Backend names, as alerts' Enforcer field, the published state and the
+// probe show them.
+const (
+	BackendBPFLSM    = "BPFLSM"
+	BackendCgroupBPF = "CgroupBPF"
+	BackendAuditOnly = "audit only"
+)
+
 // Backend enforces compiled rule sets on containers, which it knows by
 // their cgroup v2 id. The NRI plugin calls it; each backend lives in a
 // package of its own under enforce/. What a backend can do beyond this is

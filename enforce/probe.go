@@ -19,13 +19,6 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 )
 
-// Backend names, as alerts' Enforcer field and the probe show them.
-const (
-	BackendBPFLSM    = "BPFLSM"
-	BackendCgroupBPF = "CgroupBPF"
-	BackendAuditOnly = "audit only"
-)
-
 // Check is the outcome of loading (and attaching) one trivial program.
 type Check struct {
 	OK    bool   `json:"ok"`
