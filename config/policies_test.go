@@ -1,6 +1,10 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/nri-armor/nri-armor/policy"
@@ -22,6 +26,44 @@ func TestShippedPolicies(t *testing.T) {
 		if r.Status() != policy.FileValid {
 			t.Errorf("%s: %v, want valid", r.File, r.Status())
 		}
+	}
+}
+
+// TestDocumentedPolicies: every policy the README and docs/ show (a yaml
+// block of a KubeArmor kind) loads without an error or a warning: readers
+// copy them.
+func TestDocumentedPolicies(t *testing.T) {
+	docs, _ := filepath.Glob("../docs/*.md")
+	block := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	n := 0
+	for _, doc := range append([]string{"../README.md"}, docs...) {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range block.FindAllStringSubmatch(string(text), -1) {
+			if !strings.Contains(m[1], "kind: KubeArmor") {
+				continue
+			}
+			n++
+			file := filepath.Join(t.TempDir(), filepath.Base(doc)+".yaml")
+			if err := os.WriteFile(file, []byte(m[1]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range policy.LoadPaths(file) {
+				for _, is := range r.Issues {
+					if is.Level == policy.LevelError || is.Level == policy.LevelWarning {
+						t.Errorf("%s, policy %d: %s", doc, i+1, is)
+					}
+				}
+				if r.Status() != policy.FileValid {
+					t.Errorf("%s, policy %d: %v, want valid", doc, i+1, r.Status())
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no policy found in README.md and docs/")
 	}
 }
 
