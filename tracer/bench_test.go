@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nri-armor/nri-armor/enforce/events"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -19,7 +20,7 @@ func benchEnv(b *testing.B) *env {
 	cfg.RateBurst = 1 << 62
 	e := newEnv(b, cfg)
 	e.t = New(Options{Config: cfg, State: e.dir, Digests: fakeDigests{e.setID: e.rs.Digest}, Sinks: []io.Writer{io.Discard},
-		Metrics: e.m, Hub: NewHub(1000, 1, 1, nil), Now: e.clock.now})
+		Metrics: e.m, Hub: stream.NewHub(1000, 1, 1, nil), Now: e.clock.now})
 	return e
 }
 

@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/tracer/alert"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -26,15 +27,15 @@ func kindName(k telemetry.Kind) string {
 // policy event to decide; matchable is false for kinds that no rule class
 // decides (connect, bind, accept: network rules name protocols, decided
 // once, at socket creation, as the kernel does).
-func (t *Tracer) describe(a *Alert, ev *telemetry.Event, p *proc, prevExe string) (policy.Event, bool) {
+func (t *Tracer) describe(a *alert.Alert, ev *telemetry.Event, p *proc, prevExe string) (policy.Event, bool) {
 	pev := policy.Event{UID: ev.UID, Source: p.exe}
 	switch ev.Kind {
 	case telemetry.KindExec:
-		a.Operation, a.Resource, a.Data = OpProcess, ev.Path, "syscall=SYS_EXECVE"
+		a.Operation, a.Resource, a.Data = alert.OpProcess, ev.Path, "syscall=SYS_EXECVE"
 		pev.Class, pev.Path, pev.Source = policy.ClassProcess, ev.Path, prevExe
 		return pev, true
 	case telemetry.KindOpen:
-		a.Operation, a.Data = OpFile, "syscall=SYS_OPENAT flags="+openFlags(ev.Flags)
+		a.Operation, a.Data = alert.OpFile, "syscall=SYS_OPENAT flags="+openFlags(ev.Flags)
 		path := ev.Path
 		if path != "" && path[0] != '/' {
 			// Relative to the cwd (or a dirfd the event does not carry):
@@ -49,14 +50,14 @@ func (t *Tracer) describe(a *Alert, ev *telemetry.Event, p *proc, prevExe string
 		pev.Class, pev.Path, pev.Write = policy.ClassFile, path, isWrite(ev.Flags)
 		return pev, path != "" && path[0] == '/'
 	case telemetry.KindSocket:
-		a.Operation, a.Data = OpNetwork, "syscall=SYS_SOCKET"
+		a.Operation, a.Data = alert.OpNetwork, "syscall=SYS_SOCKET"
 		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
 		pev.Class = policy.ClassNetwork
 		var covered bool
 		pev.Protocol, pev.SocketType, covered = policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
 		return pev, covered // as in the kernel: other families match no rule
 	case telemetry.KindConnect, telemetry.KindBind, telemetry.KindAccept:
-		a.Operation = OpNetwork
+		a.Operation = alert.OpNetwork
 		a.Data = "syscall=SYS_" + strings.ToUpper(kindName(ev.Kind))
 		var b strings.Builder
 		if ev.Addr.IsValid() {
@@ -75,7 +76,7 @@ func (t *Tracer) describe(a *Alert, ev *telemetry.Event, p *proc, prevExe string
 		pev.Class = policy.ClassNetwork
 		return pev, false
 	case telemetry.KindCapable:
-		a.Operation, a.Resource = OpCapabilities, capResource(ev.Capability)
+		a.Operation, a.Resource = alert.OpCapabilities, capResource(ev.Capability)
 		a.Data = "capability=" + strconv.Itoa(ev.Capability)
 		pev.Class, pev.Capability = policy.ClassCapabilities, policy.CapabilityName(ev.Capability)
 		return pev, pev.Capability != ""

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nri-armor/nri-armor/tracer/alert"
 )
 
 // TestFlood: a burst far above the limit gives exactly rateBurst alerts,
@@ -29,13 +31,13 @@ func TestFlood(t *testing.T) {
 		t.Fatalf("%d records, want %d alerts + 1 summary", len(got), cfg.RateBurst)
 	}
 	for _, a := range got[:cfg.RateBurst] {
-		if a.Type != TypeMatchedPolicy {
+		if a.Type != alert.TypeMatchedPolicy {
 			t.Fatalf("alert %+v", a)
 		}
 	}
 	s := got[cfg.RateBurst]
 	wantDrops := n - cfg.RateBurst
-	if s.Type != TypeSystemEvent || s.Operation != OpAlertThreshold || s.PodName != "web-1" || s.ContainerName != "nginx" ||
+	if s.Type != alert.TypeSystemEvent || s.Operation != alert.OpAlertThreshold || s.PodName != "web-1" || s.ContainerName != "nginx" ||
 		!strings.HasPrefix(s.Data, "droppedAlerts="+itoa(wantDrops)+" droppedLogs=0 ") {
 		t.Fatalf("summary %+v, want %d dropped", s, wantDrops)
 	}
@@ -82,7 +84,7 @@ func TestFloodManyContainers(t *testing.T) {
 	}
 	emitted, dropped := 0, 0
 	for _, a := range e.alerts(t) {
-		if a.Operation == OpAlertThreshold {
+		if a.Operation == alert.OpAlertThreshold {
 			dropped += atoi(t, strings.Fields(strings.TrimPrefix(a.Data, "droppedAlerts="))[0])
 			continue
 		}
@@ -111,11 +113,11 @@ func TestLogsDoNotStarveAlerts(t *testing.T) {
 	var alerts, logs int
 	for _, a := range got {
 		switch a.Type {
-		case TypeMatchedPolicy:
+		case alert.TypeMatchedPolicy:
 			alerts++
-		case TypeContainerLog:
+		case alert.TypeContainerLog:
 			logs++
-		case TypeSystemEvent:
+		case alert.TypeSystemEvent:
 			if !strings.HasPrefix(a.Data, "droppedAlerts=0 droppedLogs=48 ") {
 				t.Fatalf("summary %+v", a)
 			}

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,43 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/nri-armor/nri-armor/enforce/events"
-	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/internal/tracertest"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/alert"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
-
-// shopPolicy blocks raw sockets (enforced by cgroup-BPF on the host) and
-// reading /etc/shadow (file: audit-only on a node without BPF-LSM).
-const shopPolicy = `apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: shop-guard, namespace: shop}
-spec:
-  selector: {matchLabels: {app: web}}
-  severity: 7
-  tags: [MITRE, T1040]
-  message: raw sockets are not for shops
-  network:
-    matchProtocols:
-    - protocol: raw
-  file:
-    matchPaths:
-    - path: /etc/shadow
-      severity: 9
-      message: shadow read
-    matchDirectories:
-    - dir: /var/log/
-      recursive: true
-      action: Audit
-  process:
-    matchPaths:
-    - path: /usr/bin/curl
-  action: Block
-`
 
 // clock is a frozen, settable clock.
 type clock struct {
@@ -84,7 +54,7 @@ type env struct {
 	dir    *state.Dir
 	out    *bytes.Buffer
 	m      *Metrics
-	hub    *Hub
+	hub    *stream.Hub
 	clock  *clock
 	rs     *policy.RuleSet
 	cg     uint64
@@ -101,43 +71,23 @@ func testConfig() Config {
 }
 
 // newEnv publishes one container (cgroup 4242, pod shop/web-1, container
-// nginx) with shopPolicy, network enforced by CgroupBPF, the rest audit-only.
+// nginx) with tracertest.ShopPolicy, network enforced by CgroupBPF, the rest
+// audit-only (tracertest.ShopState).
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	dir, err := state.Open(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := policytest.Compile(t, shopPolicy)
-	if err := dir.PutSet(rs); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{dir: dir, out: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}, rs: rs, cg: 4242, setID: 5}
-	e.putContainer(t, e.cg, "web-1", rs.Digest)
-	e.hub = NewHub(100, 100, 4, nil)
+	dir, rs := tracertest.ShopState(t)
+	e := &env{dir: dir, out: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}, rs: rs, cg: tracertest.ShopCgroup, setID: 5}
+	e.hub = stream.NewHub(100, 100, 4, nil)
 	e.m = NewMetrics(false, func() int { return e.t.ids.Watched() }, e.hub.Clients)
 	e.t = New(Options{Config: cfg, State: dir, Digests: fakeDigests{e.setID: rs.Digest}, Sinks: []io.Writer{e.out}, Metrics: e.m, Hub: e.hub, Now: e.clock.now})
 	return e
 }
 
-func (e *env) putContainer(t testing.TB, cg uint64, pod, digest string) {
-	t.Helper()
-	err := e.dir.PutContainer(state.Container{
-		CgroupID: cg, ContainerID: "c0ffee", ContainerName: "nginx", PodName: pod, PodNamespace: "shop",
-		PodLabels: map[string]string{"app": "web", "tier": "front"}, Image: "nginx:1.27", PolicySet: digest,
-		Mode: policy.ModeEnforce, Visibility: policy.Visibility{Process: true, File: true},
-		Enforcers: map[policy.Class]string{policy.ClassNetwork: "CgroupBPF"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // alerts flushes the tracer and returns the lines written since the last call.
-func (e *env) alerts(t testing.TB) []Alert {
+func (e *env) alerts(t testing.TB) []alert.Alert {
 	t.Helper()
 	e.t.Flush()
-	var out []Alert
+	var out []alert.Alert
 	sc := bufio.NewScanner(bytes.NewReader(e.out.Bytes()))
 	sc.Buffer(nil, 1<<20)
 	n := 0
@@ -146,7 +96,7 @@ func (e *env) alerts(t testing.TB) []Alert {
 		if n <= e.lineNo {
 			continue
 		}
-		var a Alert
+		var a alert.Alert
 		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
 			t.Fatalf("line %d: %v: %s", n, err, sc.Bytes())
 		}
@@ -233,47 +183,4 @@ func atoi(t testing.TB, s string) int {
 
 func readRepoFile(t testing.TB, rel string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(testenv.RepoRoot(t), rel))
-}
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// serve runs Serve with cfg (on a free loopback address, no stdout) until
-// the test ends, checks that it is not ready before any pins are read, and
-// returns its base URL.
-func serve(t *testing.T, cfg Config, tel TelemetrySource) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MetricsAddress = ln.Addr().String()
-	cfg.StreamAddress, cfg.Stdout = cfg.MetricsAddress, false
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, cfg, logrus.New(), tel) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	base := "http://" + cfg.MetricsAddress
-	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
-	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz before nri-armor's ring buffer is read: %d", r.StatusCode)
-	}
-	return base
-}
-
-// get returns the body of url.
-func get(t *testing.T, url string) string {
-	t.Helper()
-	r, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return string(b)
 }

@@ -3,12 +3,12 @@ package tracer
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,27 +17,15 @@ import (
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/internal/tracertest"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/alert"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 )
 
-// helperEnv makes the test binary a probe process: it opens a raw socket,
-// prints "ok" or the errno, and stays alive until its stdin closes (so
-// that the tracer can read its /proc entry, as for any live process).
-const helperEnv = "NRI_ARMOR_TRACER_HELPER"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "raw" {
-		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
-		if err != nil {
-			fmt.Println(err.(syscall.Errno) == syscall.EPERM)
-		} else {
-			syscall.Close(fd)
-			fmt.Println("ok")
-		}
-		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-		os.Exit(0)
-	}
+	tracertest.RunProbe()
 	os.Exit(m.Run())
 }
 
@@ -64,7 +52,7 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 	defer engine.Close()
 	cg := testenv.NewCgroup(t)
-	rs := policytest.Compile(t, shopPolicy)
+	rs := policytest.Compile(t, tracertest.ShopPolicy)
 	if _, err := engine.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +79,22 @@ func TestHostEnforcementAlert(t *testing.T) {
 	defer pinned.Close()
 	cfg := testConfig()
 	cfg.ProcRoot = "/proc"
-	hub := NewHub(10, 10, 2, nil)
+	hub := stream.NewHub(10, 10, 2, nil)
 	m := NewMetrics(false, func() int { return 0 }, hub.Clients)
 	tr := New(Options{Config: cfg, State: dir, Digests: pinned, Metrics: m, Hub: hub})
-	sub, _, err := hub.subscribe(Filter{Type: "alert"}, true)
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	sub, err := http.Get(srv.URL + alert.StreamPath + "?follow=true&type=alert")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sub.Body.Close()
+	lines := make(chan []byte, 1)
+	go func() {
+		if l, err := bufio.NewReader(sub.Body).ReadBytes('\n'); err == nil {
+			lines <- l
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	enf := make(chan events.Event, 16)
@@ -106,9 +103,7 @@ func TestHostEnforcementAlert(t *testing.T) {
 	defer func() { cancel(); <-readDone }() // before pinned is closed
 	go func() { _ = tr.Run(ctx, enf, nil) }()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=raw")
-	cg.Into(cmd)
+	cmd := tracertest.RawSocketCmd(cg)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -119,10 +114,10 @@ func TestHostEnforcementAlert(t *testing.T) {
 		t.Fatalf("raw socket in the enforced cgroup: %q, want EPERM", line)
 	}
 
-	var a Alert
+	var a alert.Alert
 	select {
-	case line := <-sub.ch:
-		if err := jsonUnmarshal(line, &a); err != nil {
+	case line := <-lines:
+		if err := json.Unmarshal(line, &a); err != nil {
 			t.Fatal(err)
 		}
 	case err := <-readErr:
@@ -132,8 +127,8 @@ func TestHostEnforcementAlert(t *testing.T) {
 	}
 	self, _ := os.Executable()
 	if a.NamespaceName != "shop" || a.PodName != "web-1" || a.ContainerName != "nginx" || a.PolicyName != "shop-guard" ||
-		a.Severity != "7" || a.Action != "Block" || a.Enforcer != "CgroupBPF" || a.Operation != OpNetwork ||
-		a.Resource != "domain=AF_INET type=SOCK_RAW protocol=1" || a.Result != ResultPermissionDenied || a.Type != TypeMatchedPolicy {
+		a.Severity != "7" || a.Action != "Block" || a.Enforcer != "CgroupBPF" || a.Operation != alert.OpNetwork ||
+		a.Resource != "domain=AF_INET type=SOCK_RAW protocol=1" || a.Result != alert.ResultPermissionDenied || a.Type != alert.TypeMatchedPolicy {
 		t.Fatalf("alert %+v", a)
 	}
 	if a.HostPID != int64(cmd.Process.Pid) || a.ProcessName != self || a.ParentProcessName != self || a.Labels != "app=web" {
@@ -146,114 +141,10 @@ func TestHostEnforcementAlert(t *testing.T) {
 	if err != nil || time.Since(when).Abs() > time.Minute {
 		t.Fatalf("UpdatedTime %q: %v (the kernel's boot clock mapped wrongly?)", a.UpdatedTime, err)
 	}
+	// The pipeline counts an alert right after it publishes it: the stream
+	// may deliver it first.
+	testenv.WaitFor(t, "the alert counted", func() bool { return counterValue(t, m, "nri_armor_tracer_alerts_total", "", "") != 0 })
 	if v := counterValue(t, m, "nri_armor_tracer_alerts_total", "", ""); v != 1 {
 		t.Fatalf("alerts_total %v", v)
-	}
-}
-
-func openTestEngine(t *testing.T, pin string) *bpflsm.Engine {
-	t.Helper()
-	cg2, err := cgroups.Mount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := bpflsm.OpenEngine(bpflsm.Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 4096, RingBytes: 1 << 16, WakeupBytes: 1}, bpflsm.HooksCgroupNet, cg2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-// rawSocketIn runs the helper in cg and returns once it has tried.
-func rawSocketIn(t *testing.T, cg *testenv.Cgroup) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=raw")
-	cmd.Stdin = strings.NewReader("\n")
-	cg.Into(cmd)
-	if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "true" {
-		t.Fatalf("raw socket in the enforced cgroup: %q (%v), want EPERM", out, err)
-	}
-}
-
-// TestServe runs the whole tracer as armor-tracer does (Serve): it starts
-// before nri-armor has pinned anything (not ready), picks the pins up when
-// they appear, streams the alert of a denied socket over HTTP, and when
-// nri-armor's pins are removed and created anew (a new ring buffer), it
-// follows to the new one without being restarted.
-func TestServe(t *testing.T) {
-	testenv.RequireRoot(t)
-	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-tracer-serve-%d", os.Getpid())
-	t.Cleanup(func() { _ = bpflsm.Unpin(pin) })
-	stateDir := t.TempDir()
-	cfg := testConfig()
-	cfg.ProcRoot, cfg.BPFFS, cfg.StateDir = "/proc", pin, stateDir
-	cfg.RetryInterval = 50 * time.Millisecond
-	base := serve(t, cfg, nil)
-
-	engine := openTestEngine(t, pin)
-	cg := testenv.NewCgroup(t)
-	rs := policytest.Compile(t, shopPolicy)
-	dir, _ := state.Open(stateDir, true)
-	if err := dir.PutSet(rs); err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.PutContainer(state.Container{CgroupID: cg.ID, ContainerName: "nginx", PodName: "web-1", PodNamespace: "shop",
-		PolicySet: rs.Digest, Enforcers: map[policy.Class]string{policy.ClassNetwork: "CgroupBPF"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := engine.Apply(cg.ID, rs); err != nil {
-		t.Fatal(err)
-	}
-	testenv.WaitFor(t, "ready", func() bool { r, err := http.Get(base + "/readyz"); return err == nil && r.StatusCode == http.StatusOK })
-
-	resp, err := http.Get(base + StreamPath + "?follow=true&type=alert&pod=web-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	lines := bufio.NewScanner(resp.Body)
-	next := func() Alert {
-		t.Helper()
-		got := make(chan Alert, 1)
-		go func() {
-			var a Alert
-			if lines.Scan() {
-				_ = jsonUnmarshal(lines.Bytes(), &a)
-			}
-			got <- a
-		}()
-		select {
-		case a := <-got:
-			return a
-		case <-time.After(5 * time.Second):
-			t.Fatal("no alert streamed within 5 s")
-		}
-		return Alert{}
-	}
-	rawSocketIn(t, cg)
-	if a := next(); a.PodName != "web-1" || a.Enforcer != "CgroupBPF" || a.PolicyName != "shop-guard" {
-		t.Fatalf("streamed %+v", a)
-	}
-
-	// nri-armor goes away with its pins, and comes back with new ones.
-	engine.Close()
-	if err := bpflsm.Unpin(pin); err != nil {
-		t.Fatal(err)
-	}
-	engine = openTestEngine(t, pin)
-	defer engine.Close()
-	if _, err := engine.Apply(cg.ID, rs); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(4 * cfg.RetryInterval) // the tracer notices the new ring buffer
-	rawSocketIn(t, cg)
-	if a := next(); a.PodName != "web-1" || a.Action != "Block" {
-		t.Fatalf("after the pins were replaced: %+v", a)
-	}
-	body := get(t, base+"/metrics")
-	if !strings.Contains(body, `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) ||
-		!strings.Contains(body, `nri_armor_tracer_bpf_program_runs_total{program="armor_cg_sock_create"}`) {
-		t.Fatalf("/metrics:\n%s", body)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/alert"
 )
 
 // container is a published state.Container as alerts need it: labels
@@ -21,7 +22,7 @@ import (
 type container struct {
 	state.Container
 	labels     string
-	idJSON     []byte       // the identity fields encoded (Alert.idJSON), on first use
+	idJSON     []byte       // the identity fields encoded (Alert.IdentityJSON), on first use
 	unenforced map[int]bool // Container.Unenforced as a set
 	set        *ruleSet     // nil until resolved; see Identity.containerSet
 	missing    bool         // no such file: a negative entry
@@ -56,8 +57,8 @@ func (s *ruleSet) info(r *policy.Rule) *ruleInfo {
 		ri.severity = strconv.Itoa(r.Severity)
 	}
 	ri.tags = strings.Join(r.Tags, ",")
-	a := Alert{PolicyName: r.Policy, Severity: ri.severity, Tags: ri.tags, ATags: r.Tags, Message: r.Message}
-	ri.json = appendRule(nil, &a)
+	a := alert.Alert{PolicyName: r.Policy, Severity: ri.severity, Tags: ri.tags, ATags: r.Tags, Message: r.Message}
+	ri.json = alert.AppendRule(nil, &a)
 	if s.rules == nil {
 		s.rules = map[int]*ruleInfo{}
 	}

@@ -2,6 +2,8 @@ package tracer
 
 import (
 	"time"
+
+	"github.com/nri-armor/nri-armor/tracer/alert"
 )
 
 // limiter is the flood control: a token bucket per container (cgroup id)
@@ -27,8 +29,8 @@ type limiter struct {
 type bucket struct {
 	tokens   [2]float64 // [alerts, logs]
 	last     time.Time
-	dropped  [2]uint64 // since the last summary
-	lastSeen *Alert    // identity for the summary
+	dropped  [2]uint64    // since the last summary
+	lastSeen *alert.Alert // identity for the summary
 }
 
 const (
@@ -52,15 +54,15 @@ func newLimiter(burst int, rate float64, maxContainers int) *limiter {
 }
 
 // allow takes a token for a; false means a is dropped (and counted).
-func (l *limiter) allow(a *Alert, now time.Time) bool {
+func (l *limiter) allow(a *alert.Alert, now time.Time) bool {
 	k := kindAlert
 	if !a.IsAlert() {
 		k = kindLog
 	}
-	b, ok := l.m.Get(a.cgroup)
+	b, ok := l.m.Get(a.Cgroup)
 	if !ok {
 		b = &bucket{tokens: [2]float64{l.burst, l.burst}, last: now}
-		l.m.Put(a.cgroup, b)
+		l.m.Put(a.Cgroup, b)
 	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
 		for i := range b.tokens {
 			b.tokens[i] = min(l.burst, b.tokens[i]+dt*l.rate)
@@ -82,7 +84,7 @@ func (l *limiter) allow(a *Alert, now time.Time) bool {
 
 // summary is one container's drops over a window.
 type summary struct {
-	who          *Alert // identity fields only
+	who          *alert.Alert // identity fields only
 	alerts, logs uint64
 }
 
@@ -100,7 +102,7 @@ func (l *limiter) flush() []summary {
 	}
 	l.evicted = l.evicted[:0]
 	if l.overflow != [2]uint64{} {
-		out = append(out, summary{who: &Alert{}, alerts: l.overflow[kindAlert], logs: l.overflow[kindLog]})
+		out = append(out, summary{who: &alert.Alert{}, alerts: l.overflow[kindAlert], logs: l.overflow[kindLog]})
 		l.overflow = [2]uint64{}
 	}
 	l.m.Each(func(_ uint64, b *bucket) { take(b) })
@@ -109,11 +111,11 @@ func (l *limiter) flush() []summary {
 
 // identityOf copies the identity fields of a: who an AlertThreshold
 // summary is about.
-func identityOf(a *Alert) Alert {
-	return Alert{
+func identityOf(a *alert.Alert) alert.Alert {
+	return alert.Alert{
 		ClusterName: a.ClusterName, HostName: a.HostName,
 		NamespaceName: a.NamespaceName, PodName: a.PodName, Labels: a.Labels,
 		ContainerID: a.ContainerID, ContainerName: a.ContainerName, ContainerImage: a.ContainerImage,
-		cgroup: a.cgroup,
+		Cgroup: a.Cgroup,
 	}
 }

@@ -1,15 +1,16 @@
 package tracer
 
 import (
-	"os"
-	"path/filepath"
+	"context"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/nri-armor/nri-armor/tracer/alert"
 )
 
 // ProgramStats is a source of BPF programs' run counts and run times (the
@@ -114,17 +115,41 @@ func (m *Metrics) AddLost(source string, n uint64) {
 	m.lost.WithLabelValues(source).Add(float64(n))
 }
 
-func (m *Metrics) countAlert(a *Alert) {
+// FollowLost follows a source's cumulative count of lost events (lost) into
+// nri_armor_tracer_events_lost_total{source} until ctx ends.
+func (m *Metrics) FollowLost(ctx context.Context, source string, lost func() uint64, every time.Duration) {
+	m.AddLost(source, 0) // exported from the start
+	var seen uint64
+	for {
+		if n := lost(); n > seen {
+			m.AddLost(source, n-seen)
+			seen = n
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// AddStreamDrops counts n messages that the stream dropped for clients
+// that read too slowly (the stream Hub's onDrop).
+func (m *Metrics) AddStreamDrops(n int) {
+	m.streamDrops.Add(float64(n))
+}
+
+func (m *Metrics) countAlert(a *alert.Alert) {
 	if !a.IsAlert() {
 		m.logs.WithLabelValues(a.NamespaceName, a.Operation).Inc()
 		return
 	}
-	if a.Operation == OpAlertThreshold {
+	if a.Operation == alert.OpAlertThreshold {
 		return // a summary, counted in rate_limited_total
 	}
 	var key alertKey
-	if len(a.idJSON) > 0 && len(a.ruleJSON) > 0 {
-		key = alertKey{&a.idJSON[0], &a.ruleJSON[0], a.Action, a.Operation}
+	if len(a.IdentityJSON) > 0 && len(a.RuleJSON) > 0 {
+		key = alertKey{&a.IdentityJSON[0], &a.RuleJSON[0], a.Action, a.Operation}
 		if c, ok := m.alertCache[key]; ok {
 			c.Inc()
 			return
@@ -172,36 +197,4 @@ func (c *progCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descRunTime, prometheus.CounterValue, st.Runtime.Seconds(), name)
 		}
 	}
-}
-
-// PinnedPrograms reads the statistics of nri-armor's enforcement programs
-// through their pinned links (<Dir>/links/<program>), at each scrape: they
-// follow the programs across nri-armor's restarts and updates, and the
-// tracer holds no program descriptor between scrapes.
-type PinnedPrograms struct{ Dir string }
-
-// ProgramStats returns each pinned link's program statistics, by pin name.
-func (p PinnedPrograms) ProgramStats() map[string]ebpf.ProgramStats {
-	out := map[string]ebpf.ProgramStats{}
-	ents, err := os.ReadDir(filepath.Join(p.Dir, "links"))
-	if err != nil {
-		return out // not pinned (yet): nothing to report
-	}
-	for _, e := range ents {
-		// Not ReadOnly: opening a link pin read-only failed on this kernel.
-		l, err := link.LoadPinnedLink(filepath.Join(p.Dir, "links", e.Name()), nil)
-		if err != nil {
-			continue
-		}
-		if info, err := l.Info(); err == nil {
-			if prog, err := ebpf.NewProgramFromID(info.Program); err == nil {
-				if st, err := prog.Stats(); err == nil {
-					out[e.Name()] = *st
-				}
-				prog.Close()
-			}
-		}
-		l.Close()
-	}
-	return out
 }

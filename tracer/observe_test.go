@@ -4,23 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
-	"reflect"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/tracer/alert"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -32,13 +29,13 @@ func TestStream(t *testing.T) {
 	srv := httptest.NewServer(e.hub)
 	defer srv.Close()
 
-	resp, err := http.Get(srv.URL + StreamPath + "?follow=true&type=alert&namespace=shop")
+	resp, err := http.Get(srv.URL + alert.StreamPath + "?follow=true&type=alert&namespace=shop")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	// A stalled client: connected, never reads.
-	stalled, err := http.Get(srv.URL + StreamPath + "?follow=true")
+	stalled, err := http.Get(srv.URL + alert.StreamPath + "?follow=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +51,8 @@ func TestStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a Alert
-	if err := json.Unmarshal(line, &a); err != nil || a.Type != TypeMatchedPolicy || a.PodName != "web-1" {
+	var a alert.Alert
+	if err := json.Unmarshal(line, &a); err != nil || a.Type != alert.TypeMatchedPolicy || a.PodName != "web-1" {
 		t.Fatalf("streamed %s (%v)", line, err)
 	}
 
@@ -64,11 +61,11 @@ func TestStream(t *testing.T) {
 	cfg := testConfig()
 	cfg.RateBurst = 1 << 30
 	e2 := newEnv(t, cfg)
-	e2.hub = NewHub(10, 4, 4, func(n int) { e2.m.streamDrops.Add(float64(n)) })
+	e2.hub = stream.NewHub(10, 4, 4, e2.m.AddStreamDrops)
 	e2.t.hub = e2.hub
 	srv2 := httptest.NewServer(e2.hub)
 	defer srv2.Close()
-	slow, err := http.Get(srv2.URL + StreamPath + "?follow=true")
+	slow, err := http.Get(srv2.URL + alert.StreamPath + "?follow=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +97,7 @@ func TestStream(t *testing.T) {
 	}
 
 	// Without follow: the backlog, filtered.
-	r, err := http.Get(srv.URL + StreamPath + "?type=log")
+	r, err := http.Get(srv.URL + alert.StreamPath + "?type=log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +107,14 @@ func TestStream(t *testing.T) {
 	if n := bytes.Count(body.Bytes(), []byte("\n")); n != 1 || !bytes.Contains(body.Bytes(), []byte(`"ContainerLog"`)) {
 		t.Fatalf("backlog of logs: %s", body.Bytes())
 	}
-	if r, _ := http.Get(srv.URL + StreamPath + "?type=bogus"); r.StatusCode != http.StatusBadRequest {
+	if r, _ := http.Get(srv.URL + alert.StreamPath + "?type=bogus"); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad type: status %d", r.StatusCode)
 	}
 }
 
 // allMetrics drives the tracer through every path that creates a series
 // and returns the exposition text and the alerts emitted.
-func allMetrics(t *testing.T) (string, []Alert, *env) {
+func allMetrics(t *testing.T) (string, []alert.Alert, *env) {
 	t.Helper()
 	cfg := testConfig()
 	cfg.RateBurst = 5
@@ -165,9 +162,9 @@ func TestMetrics(t *testing.T) {
 	alerts, logs := 0, 0
 	for _, a := range got {
 		switch {
-		case a.Type == TypeContainerLog:
+		case a.Type == alert.TypeContainerLog:
 			logs++
-		case a.Operation != OpAlertThreshold:
+		case a.Operation != alert.OpAlertThreshold:
 			alerts++
 		}
 	}
@@ -249,129 +246,5 @@ func TestDashboard(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d metric references in the dashboard", n)
-	}
-}
-
-// TestConfig: the shipped file is the defaults, unknown keys and bad
-// values are errors naming the file and the key, flags override.
-func TestConfig(t *testing.T) {
-	path := filepath.Join(testenv.RepoRoot(t), "config", "armor-tracer.yaml")
-	c, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(c, DefaultConfig()) {
-		t.Fatalf("config/armor-tracer.yaml differs from DefaultConfig():\n%+v\n%+v", c, DefaultConfig())
-	}
-	dir := t.TempDir()
-	for content, want := range map[string]string{
-		"rateBurst: 5\nratebursts: 6\n": "field ratebursts not found",
-		"format: xml\n":                 "format must be kubearmor or falco",
-		"ratePerSecond: 0\n":            "ratePerSecond must be above 0",
-		"thresholdWindow: soon\n":       "line 1: cannot unmarshal",
-	} {
-		p := testenv.WriteFile(t, dir, "c.yaml", content)
-		_, err := LoadConfig(p)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), p) {
-			t.Errorf("%q: error %v, want one naming %s and %q", content, err, p, want)
-		}
-	}
-	c = DefaultConfig()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	c.BindFlags(fs)
-	if err := fs.Parse([]string{"-rateBurst", "7", "-format", "falco", "-metricsPodLabel"}); err != nil {
-		t.Fatal(err)
-	}
-	if c.RateBurst != 7 || c.Format != "falco" || !c.MetricsPodLabel {
-		t.Fatalf("flags not applied: %+v", c)
-	}
-	// Every key is a flag.
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	if keys := reflect.TypeOf(c).NumField(); n != keys {
-		t.Fatalf("%d flags for %d config keys", n, keys)
-	}
-}
-
-// fakeTelemetry stands in for the telemetry loader (unit test only).
-type fakeTelemetry struct {
-	ch   chan telemetry.Event
-	lost atomic.Uint64
-}
-
-func (f *fakeTelemetry) Events() <-chan telemetry.Event { return f.ch }
-func (f *fakeTelemetry) Lost() uint64                   { return f.lost.Load() }
-
-// TestServeTelemetry: Serve takes a telemetry source's events through the
-// pipeline (here an audit-only Block, reported by "eBPF Monitor" on the
-// stream) and exports its losses; without nri-armor's pins it is not ready.
-func TestServeTelemetry(t *testing.T) {
-	e := newEnv(t, testConfig())
-	cfg := testConfig()
-	cfg.StateDir, cfg.BPFFS = e.dir.Root(), filepath.Join(t.TempDir(), "no-pins")
-	cfg.RetryInterval = 20 * time.Millisecond
-	tel := &fakeTelemetry{ch: make(chan telemetry.Event, 4)}
-	tel.lost.Store(3)
-	base := serve(t, cfg, tel)
-	resp, err := http.Get(base + StreamPath + "?follow=true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	testenv.WaitFor(t, "stream client", func() bool {
-		return strings.Contains(get(t, base+"/metrics"), "nri_armor_tracer_stream_clients 1")
-	})
-	tel.ch <- openEv(e.cg, 5, "/etc/shadow", 0)
-	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a Alert
-	if err := json.Unmarshal(line, &a); err != nil || a.Enforcer != EnforcerMonitor || a.Action != "Block" || a.PodName != "web-1" {
-		t.Fatalf("streamed %s (%v)", line, err)
-	}
-	if m := get(t, base+"/metrics"); !strings.Contains(m, `nri_armor_tracer_events_lost_total{source="telemetry"} 3`) {
-		t.Fatalf("no telemetry losses in\n%s", m)
-	}
-}
-
-// TestDaemonSetConfig: the armor-tracer.yaml that config/daemonset.yaml
-// ships loads (strictly), and agrees with nri-armor's on where the state
-// and the pins are.
-func TestDaemonSetConfig(t *testing.T) {
-	b, err := readRepoFile(t, "config/daemonset.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var tracerYAML, daemonYAML string
-	for {
-		var doc struct {
-			Kind string            `yaml:"kind"`
-			Data map[string]string `yaml:"data"`
-		}
-		if err := dec.Decode(&doc); err != nil {
-			break
-		}
-		if doc.Kind == "ConfigMap" && doc.Data["armor-tracer.yaml"] != "" {
-			tracerYAML, daemonYAML = doc.Data["armor-tracer.yaml"], doc.Data["nri-armor.yaml"]
-		}
-	}
-	if tracerYAML == "" {
-		t.Fatal("no armor-tracer.yaml in a ConfigMap of config/daemonset.yaml")
-	}
-	c, err := LoadConfig(testenv.WriteFile(t, t.TempDir(), "armor-tracer.yaml", tracerYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		StateDir string `yaml:"stateDir"`
-		BPFFS    string `yaml:"bpffs"`
-	}
-	if err := yaml.Unmarshal([]byte(daemonYAML), &d); err != nil {
-		t.Fatal(err)
-	}
-	if c.StateDir != d.StateDir || c.BPFFS != d.BPFFS {
-		t.Fatalf("tracer reads %s and %s, nri-armor writes %s and %s", c.StateDir, c.BPFFS, d.StateDir, d.BPFFS)
 	}
 }

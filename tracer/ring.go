@@ -33,7 +33,7 @@ func ReadEnforcement(ctx context.Context, p *events.Pinned, out chan<- events.Ev
 	defer rd.Close()
 	pctx, stop := context.WithCancel(ctx)
 	polled := make(chan struct{})
-	go func() { defer close(polled); pollLost(pctx, "enforcement", p.Lost, m, time.Second) }()
+	go func() { defer close(polled); m.FollowLost(pctx, "enforcement", p.Lost, time.Second) }()
 	defer func() {
 		stop()
 		<-polled // the caller may close p once this returns

@@ -13,9 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/alert"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -35,7 +38,7 @@ type Options struct {
 	// flushed whenever the input is drained.
 	Sinks   []io.Writer
 	Metrics *Metrics
-	Hub     *Hub
+	Hub     *stream.Hub
 	Now     func() time.Time // the clock (tests freeze it)
 }
 
@@ -49,7 +52,7 @@ type Tracer struct {
 	digests  SetDigests
 	limiter  *limiter
 	out      *bufio.Writer
-	hub      *Hub
+	hub      *stream.Hub
 	m        *Metrics
 	now      func() time.Time
 	hostName string
@@ -57,7 +60,7 @@ type Tracer struct {
 	bootBase  time.Time // wall clock at CLOCK_BOOTTIME 0
 	setNames  map[uint32]setName
 	buf, fbuf []byte
-	scratch   Alert
+	scratch   alert.Alert
 	evCount   map[[2]string]prometheus.Counter // (source, type): no label hashing per event
 }
 
@@ -86,7 +89,7 @@ func New(o Options) *Tracer {
 		o.Metrics = NewMetrics(false, func() int { return 0 }, func() int { return 0 })
 	}
 	if o.Hub == nil {
-		o.Hub = NewHub(0, 1, 1, nil)
+		o.Hub = stream.NewHub(0, 1, 1, nil)
 	}
 	t := &Tracer{
 		cfg: cfg, ids: NewIdentity(o.State, cfg.MaxContainers, cfg.NegativeCacheTTL, cfg.StateMaxAge, now),
@@ -161,11 +164,11 @@ func (t *Tracer) Flush() {
 		a := &t.scratch
 		*a = identityOf(s.who)
 		a.ClusterName, a.HostName = t.cfg.ClusterName, t.hostName
-		a.time = now
-		a.Type, a.Operation = TypeSystemEvent, OpAlertThreshold
+		a.Time = now
+		a.Type, a.Operation = alert.TypeSystemEvent, alert.OpAlertThreshold
 		a.Message = "alert rate limit reached: " + strconv.FormatUint(s.alerts, 10) + " alerts and " +
 			strconv.FormatUint(s.logs, 10) + " logs of this container were dropped in the last " + t.cfg.ThresholdWindow.String()
-		if s.who.cgroup == 0 && s.who.ContainerName == "" {
+		if s.who.Cgroup == 0 && s.who.ContainerName == "" {
 			a.Message = "alert rate limit reached: " + strconv.FormatUint(s.alerts, 10) + " alerts and " +
 				strconv.FormatUint(s.logs, 10) + " logs of containers no longer tracked (more flooding containers than maxContainers) were dropped"
 		}
@@ -188,26 +191,26 @@ func (t *Tracer) countEvent(source, kind string) {
 
 // identify fills a's identity from the container c, or from the host
 // record h, or with the node's names only when both are nil.
-func (t *Tracer) identify(a *Alert, c *container, h *host) {
+func (t *Tracer) identify(a *alert.Alert, c *container, h *host) {
 	a.ClusterName, a.HostName = t.cfg.ClusterName, t.hostName
 	switch {
 	case c != nil:
 		a.NamespaceName, a.PodName, a.Labels = c.PodNamespace, c.PodName, c.labels
 		a.ContainerID, a.ContainerName, a.ContainerImage = c.ContainerID, c.ContainerName, c.Image
 		if c.idJSON == nil {
-			c.idJSON = appendIdentity(nil, a)
+			c.idJSON = alert.AppendIdentity(nil, a)
 		}
-		a.idJSON = c.idJSON
+		a.IdentityJSON = c.idJSON
 	case h != nil:
 		if h.idJSON == nil {
-			h.idJSON = appendIdentity(nil, a)
+			h.idJSON = alert.AppendIdentity(nil, a)
 		}
-		a.idJSON = h.idJSON
+		a.IdentityJSON = h.idJSON
 	}
 }
 
 // process fills a's process fields from the process table.
-func (t *Tracer) process(a *Alert, tgid, ppid uint32, comm string) *proc {
+func (t *Tracer) process(a *alert.Alert, tgid, ppid uint32, comm string) *proc {
 	p := t.procs.get(tgid)
 	if p.inherited && comm != "" && comm != p.comm {
 		// The process exec'd since it forked, and its exec event is not
@@ -267,13 +270,13 @@ func (t *Tracer) setDigest(id uint32) string {
 func (t *Tracer) Enforcement(ev *events.Event) {
 	t.countEvent("enforcement", string(ev.Class))
 	a := &t.scratch
-	*a = Alert{cgroup: ev.CgroupID, time: t.eventTime(ev.BootNs)}
+	*a = alert.Alert{Cgroup: ev.CgroupID, Time: t.eventTime(ev.BootNs)}
 	c := t.ids.Container(ev.CgroupID)
 	var h *host
-	a.Type = TypeMatchedPolicy
+	a.Type = alert.TypeMatchedPolicy
 	if c == nil {
 		if h = t.ids.Host(); h != nil {
-			a.Type = TypeMatchedHostPolicy
+			a.Type = alert.TypeMatchedHostPolicy
 		}
 	}
 	t.identify(a, c, h)
@@ -298,16 +301,16 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 	if a.Enforcer == "" {
 		// Not published (the container's record is gone): the cgroup
 		// programs cannot read the parent, the LSM programs can.
-		a.Enforcer = "BPFLSM"
+		a.Enforcer = enforce.BackendBPFLSM
 		if ev.Class == policy.ClassNetwork && ev.PPID == 0 {
-			a.Enforcer = "CgroupBPF"
+			a.Enforcer = enforce.BackendCgroupBPF
 		}
 	}
 	a.Operation = operation(ev.Class)
 	a.Action = string(ev.Action)
-	a.Result = ResultPassed
+	a.Result = alert.ResultPassed
 	if ev.Retval < 0 {
-		a.Result = ResultPermissionDenied
+		a.Result = alert.ResultPermissionDenied
 	}
 	switch ev.Class {
 	case policy.ClassNetwork:
@@ -349,27 +352,27 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 }
 
 // setRule fills the rule's alert fields, rendered once per rule of set.
-func setRule(a *Alert, set *ruleSet, r *policy.Rule) {
+func setRule(a *alert.Alert, set *ruleSet, r *policy.Rule) {
 	ri := set.info(r)
 	a.PolicyName, a.Severity, a.Tags, a.Message = r.Policy, ri.severity, ri.tags, r.Message
 	if len(r.Tags) > 0 {
 		a.ATags = r.Tags
 	}
-	a.ruleJSON = ri.json
+	a.RuleJSON = ri.json
 }
 
 func operation(c policy.Class) string {
 	switch c {
 	case policy.ClassProcess:
-		return OpProcess
+		return alert.OpProcess
 	case policy.ClassFile:
-		return OpFile
+		return alert.OpFile
 	case policy.ClassNetwork:
-		return OpNetwork
+		return alert.OpNetwork
 	case policy.ClassCapabilities:
-		return OpCapabilities
+		return alert.OpCapabilities
 	}
-	return OpSyscall
+	return alert.OpSyscall
 }
 
 // Telemetry handles one telemetry event: it keeps the process table,
@@ -391,7 +394,7 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 		}
 	}
 	a := &t.scratch
-	*a = Alert{cgroup: ev.CgroupID, time: t.eventTime(ev.BootNs)}
+	*a = alert.Alert{Cgroup: ev.CgroupID, Time: t.eventTime(ev.BootNs)}
 	t.identify(a, c, h)
 	p := t.procs.get(ev.TGID)
 	pev, matchable := t.describe(a, ev, p, prevExe)
@@ -428,11 +431,11 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 				// Unenforced ids) are the exception: only this path sees them.
 				return
 			}
-			a.Type = TypeMatchedPolicy
+			a.Type = alert.TypeMatchedPolicy
 			if c == nil {
-				a.Type = TypeMatchedHostPolicy
+				a.Type = alert.TypeMatchedHostPolicy
 			}
-			a.Enforcer = EnforcerMonitor
+			a.Enforcer = alert.EnforcerMonitor
 			// The truthful action: a Block rule that nothing on this node
 			// enforces says Action Block with Result Passed (the operation
 			// went through), never a silent "Audit".
@@ -444,7 +447,7 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 				setRule(a, set, d.Rule)
 				a.Data += " rule=" + strconv.Itoa(d.Rule.ID)
 			}
-			if d.Action == policy.Block && a.Result == ResultPassed {
+			if d.Action == policy.Block && a.Result == alert.ResultPassed {
 				a.Data += " unenforced=true"
 			}
 			t.emit(a)
@@ -452,9 +455,9 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 		}
 	}
 	if visible(vis, pev.Class) {
-		a.Type = TypeContainerLog
+		a.Type = alert.TypeContainerLog
 		if c == nil {
-			a.Type = TypeHostLog
+			a.Type = alert.TypeHostLog
 		}
 		t.emit(a)
 	}
@@ -487,9 +490,9 @@ func (t *Tracer) owner(tgid uint32, path string) uint32 {
 func result(ret int64) string {
 	switch {
 	case ret >= 0:
-		return ResultPassed
+		return alert.ResultPassed
 	case ret == -int64(syscall.EACCES):
-		return ResultPermissionDenied
+		return alert.ResultPermissionDenied
 	case ret == -int64(syscall.EPERM):
 		return "Operation not permitted"
 	}
@@ -497,7 +500,7 @@ func result(ret int64) string {
 }
 
 // emit applies flood control, then writes a.
-func (t *Tracer) emit(a *Alert) {
+func (t *Tracer) emit(a *alert.Alert) {
 	if !t.limiter.allow(a, t.now()) {
 		kind := "alert"
 		if !a.IsAlert() {
@@ -510,11 +513,11 @@ func (t *Tracer) emit(a *Alert) {
 }
 
 // write encodes a to the sinks and the stream, and counts it.
-func (t *Tracer) write(a *Alert) {
-	a.Timestamp = a.time.Unix()
+func (t *Tracer) write(a *alert.Alert) {
+	a.Timestamp = a.Time.Unix()
 	t.buf = append(a.AppendJSON(t.buf[:0]), '\n')
 	if t.cfg.Format == "falco" {
-		t.fbuf = append(appendFalco(t.fbuf[:0], a), '\n')
+		t.fbuf = append(alert.AppendFalco(t.fbuf[:0], a), '\n')
 		_, _ = t.out.Write(t.fbuf)
 	} else {
 		_, _ = t.out.Write(t.buf)

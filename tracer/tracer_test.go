@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,31 +17,9 @@ import (
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/alert"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
-
-// TestAppendJSON: the hand-written encoder gives exactly encoding/json's
-// bytes, including hostile strings (quotes, control bytes, HTML, invalid
-// UTF-8, U+2028) that paths and comm names can hold.
-func TestAppendJSON(t *testing.T) {
-	hostile := []string{"", "plain", `q"uo\te`, "ctl\x00\x01\x1f\n\r\t", "<a&b>", "bad\xff\xfeutf8", "line\u2028sep\u2029", "ünïcødé 日本"}
-	for i, s := range hostile {
-		a := Alert{Timestamp: int64(i), UpdatedTime: s, ClusterName: s, HostName: s, NamespaceName: s, PodName: s,
-			Labels: s, ContainerID: s, ContainerName: s, ContainerImage: s, HostPPID: int64(i), HostPID: -1, PPID: 0,
-			PID: 7, UID: int64(i), ParentProcessName: s, ProcessName: s, PolicyName: s, Severity: s, Tags: s,
-			Message: s, Type: s, Source: s, Operation: s, Resource: s, Data: s, Enforcer: s, Action: s, Result: s, Cwd: s}
-		if i%2 == 1 {
-			a.ATags = []string{s, "x"}
-		}
-		want, err := json.Marshal(&a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := a.AppendJSON(nil); string(got) != string(want) {
-			t.Errorf("%q:\n got %s\nwant %s", s, got, want)
-		}
-	}
-}
 
 // TestEnforcementAlert: a kernel Block decision becomes a MatchedPolicy
 // alert with the container's identity, the rule's provenance and the
@@ -57,16 +36,16 @@ func TestEnforcementAlert(t *testing.T) {
 		t.Fatalf("%d alerts, want 1: %+v", len(got), got)
 	}
 	a := got[0]
-	want := Alert{
+	want := alert.Alert{
 		Timestamp: a.Timestamp, UpdatedTime: a.UpdatedTime, ClusterName: "test", HostName: "node-1",
 		NamespaceName: "shop", PodName: "web-1", Labels: "app=web,tier=front", ContainerID: "c0ffee",
 		ContainerName: "nginx", ContainerImage: "nginx:1.27", HostPID: 301, PID: 301, HostPPID: 300, PPID: 300,
 		ParentProcessName: "/bin/sh", ProcessName: "/bin/ping", PolicyName: "shop-guard", Severity: "7",
 		Tags: "MITRE,T1040", ATags: []string{"MITRE", "T1040"}, Message: "raw sockets are not for shops",
-		Type: TypeMatchedPolicy, Source: "/bin/ping", Operation: OpNetwork,
+		Type: alert.TypeMatchedPolicy, Source: "/bin/ping", Operation: alert.OpNetwork,
 		Resource: "domain=AF_INET type=SOCK_RAW protocol=1",
 		Data:     "set=" + e.rs.ShortDigest() + " rule=" + strconv.Itoa(int(ev.RuleID)),
-		Enforcer: "CgroupBPF", Action: "Block", Result: ResultPermissionDenied,
+		Enforcer: "CgroupBPF", Action: "Block", Result: alert.ResultPermissionDenied,
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Fatalf("alert\n%+v\nwant\n%+v", a, want)
@@ -105,15 +84,15 @@ func TestTelemetryMatching(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("%d records, want 3 (two exec logs, one alert): %+v", len(got), got)
 	}
-	if got[0].Type != TypeContainerLog || got[0].Operation != OpProcess || got[0].Resource != "/bin/sh" {
+	if got[0].Type != alert.TypeContainerLog || got[0].Operation != alert.OpProcess || got[0].Resource != "/bin/sh" {
 		t.Fatalf("exec log %+v", got[0])
 	}
-	if l := got[1]; l.Type != TypeContainerLog || l.Resource != "/bin/cat" || l.Source != "/bin/sh" || l.ProcessName != "/bin/cat" || l.ParentProcessName != "/bin/sh" {
+	if l := got[1]; l.Type != alert.TypeContainerLog || l.Resource != "/bin/cat" || l.Source != "/bin/sh" || l.ProcessName != "/bin/cat" || l.ParentProcessName != "/bin/sh" {
 		t.Fatalf("exec of cat: %+v", l)
 	}
 	a := got[2]
-	if a.Type != TypeMatchedPolicy || a.Enforcer != EnforcerMonitor || a.Action != "Block" || a.Result != ResultPassed ||
-		a.PolicyName != "shop-guard" || a.Severity != "9" || a.Message != "shadow read" || a.Operation != OpFile ||
+	if a.Type != alert.TypeMatchedPolicy || a.Enforcer != alert.EnforcerMonitor || a.Action != "Block" || a.Result != alert.ResultPassed ||
+		a.PolicyName != "shop-guard" || a.Severity != "9" || a.Message != "shadow read" || a.Operation != alert.OpFile ||
 		a.Resource != "/etc/shadow" || a.ProcessName != "/bin/cat" || a.ParentProcessName != "/bin/sh" || a.HostPID != 301 ||
 		!strings.Contains(a.Data, "unenforced=true") || a.PodName != "web-1" {
 		t.Fatalf("audit-only Block alert: %+v", a)
@@ -147,10 +126,10 @@ func TestTelemetryMatching(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("%d records, want 2: %+v", len(got), got)
 	}
-	if a := got[0]; a.Action != "Audit" || a.Result != ResultPassed || a.Enforcer != EnforcerMonitor || a.Resource != "/var/log/app/x.log" || !strings.Contains(a.Data, "O_WRONLY|O_APPEND") {
+	if a := got[0]; a.Action != "Audit" || a.Result != alert.ResultPassed || a.Enforcer != alert.EnforcerMonitor || a.Resource != "/var/log/app/x.log" || !strings.Contains(a.Data, "O_WRONLY|O_APPEND") {
 		t.Fatalf("audit alert %+v", a)
 	}
-	if l := got[1]; l.Type != TypeContainerLog || l.Resource != "/etc/hosts" || l.Data != "syscall=SYS_OPENAT flags=O_RDONLY|O_CLOEXEC" || l.Action != "" {
+	if l := got[1]; l.Type != alert.TypeContainerLog || l.Resource != "/etc/hosts" || l.Data != "syscall=SYS_OPENAT flags=O_RDONLY|O_CLOEXEC" || l.Action != "" {
 		t.Fatalf("file log %+v", l)
 	}
 	if n := counterValue(t, e.m, "nri_armor_tracer_events_unattributed_total", "type", "open"); n != 1 {
@@ -182,8 +161,8 @@ func TestUnenforcedRules(t *testing.T) {
 		e.t.Telemetry(&ev)
 	}
 	got := e.alerts(t)
-	if len(got) != 1 || got[0].Resource != "/etc/shadow" || got[0].Enforcer != EnforcerMonitor || got[0].Action != "Block" ||
-		got[0].Result != ResultPassed || !strings.Contains(got[0].Data, "unenforced=true") || got[0].PodName != "web-2" {
+	if len(got) != 1 || got[0].Resource != "/etc/shadow" || got[0].Enforcer != alert.EnforcerMonitor || got[0].Action != "Block" ||
+		got[0].Result != alert.ResultPassed || !strings.Contains(got[0].Data, "unenforced=true") || got[0].PodName != "web-2" {
 		t.Fatalf("alerts %+v", got)
 	}
 }
@@ -219,8 +198,8 @@ spec:
 	ex := execEv(1, 11, 1, "/usr/bin/id")
 	e.t.Telemetry(&ex)
 	got := e.alerts(t)
-	if len(got) != 2 || got[0].Type != TypeMatchedHostPolicy || got[0].PolicyName != "host-guard" || got[0].Action != "Audit" ||
-		got[0].Enforcer != EnforcerMonitor || got[0].PodName != "" || got[1].Type != TypeHostLog || got[1].Resource != "/usr/bin/id" {
+	if len(got) != 2 || got[0].Type != alert.TypeMatchedHostPolicy || got[0].PolicyName != "host-guard" || got[0].Action != "Audit" ||
+		got[0].Enforcer != alert.EnforcerMonitor || got[0].PodName != "" || got[1].Type != alert.TypeHostLog || got[1].Resource != "/usr/bin/id" {
 		t.Fatalf("host alerts %+v", got)
 	}
 }
@@ -310,8 +289,9 @@ func TestFalcoFormat(t *testing.T) {
 		t.Fatalf("falco alert %s", e.out.Bytes())
 	}
 	// The stream stays in KubeArmor's shape.
-	_, recent, _ := e.hub.subscribe(Filter{Type: "all"}, false)
-	if len(recent) != 1 || !strings.Contains(string(recent[0]), `"PodName":"web-1"`) {
+	rec := httptest.NewRecorder()
+	e.hub.ServeHTTP(rec, httptest.NewRequest("GET", alert.StreamPath+"?type=all", nil))
+	if recent := rec.Body.String(); strings.Count(recent, "\n") != 1 || !strings.Contains(recent, `"PodName":"web-1"`) {
 		t.Fatalf("stream %q", recent)
 	}
 }

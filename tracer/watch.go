@@ -17,10 +17,10 @@ import (
 // asked for (tracepoints run for every process of the node, so what is not
 // needed is dropped in the kernel, not here). The telemetry loader
 // implements it (an adapter maps policy.Visibility to its class bits); a
-// TelemetrySource that is also a TelemetryFilter is kept in step with the
-// state directory by Serve. A filter that can also list what it watches
-// (Watched() (map[uint64]policy.Visibility, error), e.g. from pinned maps
-// that outlived the tracer) is reconciled from that.
+// telemetry source that is also a TelemetryFilter is kept in step with the
+// state directory by tracer/daemon.Serve. A filter that can also list what
+// it watches (Watched() (map[uint64]policy.Visibility, error), e.g. from
+// pinned maps that outlived the tracer) is reconciled from that.
 type TelemetryFilter interface {
 	Watch(cgroupID uint64, classes policy.Visibility) error
 	Unwatch(cgroupID uint64) error

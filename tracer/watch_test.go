@@ -11,6 +11,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/internal/tracertest"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 )
@@ -52,7 +53,7 @@ func (f *fakeFilter) is(want map[uint64]policy.Visibility) bool {
 }
 
 func TestNeededClasses(t *testing.T) {
-	rs := policytest.Compile(t, shopPolicy) // process, file and network rules
+	rs := policytest.Compile(t, tracertest.ShopPolicy) // process, file and network rules
 	c := state.Container{Visibility: policy.Visibility{Capabilities: true}}
 	if got, want := NeededClasses(c, rs), (policy.Visibility{Process: true, File: true, Network: true, Capabilities: true}); got != want {
 		t.Fatalf("no enforcer at all: %+v, want %+v", got, want)
@@ -78,7 +79,7 @@ func TestNeededClasses(t *testing.T) {
 // new ones watched with the classes they need, changed ones updated,
 // removed ones unwatched.
 func TestSyncTelemetry(t *testing.T) {
-	e := newEnv(t, testConfig()) // cgroup 4242: shopPolicy, network enforced, visibility process+file
+	e := newEnv(t, testConfig()) // cgroup 4242: ShopPolicy, network enforced, visibility process+file
 	if err := e.dir.PutContainer(state.Container{CgroupID: 2, Visibility: policy.Visibility{Network: true}}); err != nil {
 		t.Fatal(err)
 	}

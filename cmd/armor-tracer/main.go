@@ -15,7 +15,7 @@ import (
 	"syscall"
 
 	"github.com/nri-armor/nri-armor/internal/cli"
-	"github.com/nri-armor/nri-armor/tracer"
+	"github.com/nri-armor/nri-armor/tracer/daemon"
 )
 
 func main() {
@@ -23,7 +23,7 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	cfg, err := cli.Load("armor-tracer", "config/armor-tracer.yaml", args, stderr, tracer.DefaultConfig, tracer.LoadConfig)
+	cfg, err := cli.Load("armor-tracer", "config/armor-tracer.yaml", args, stderr, daemon.DefaultConfig, daemon.LoadConfig)
 	if err != nil {
 		return cli.Fail(stderr, "armor-tracer", err)
 	}
@@ -33,23 +33,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	var tel tracer.TelemetrySource
-	var progs []tracer.ProgramStats
-	if cfg.Telemetry {
-		k, err := tracer.OpenTelemetry(ctx, cfg)
-		if err != nil {
-			log.Errorf("telemetry: %v", err)
-			return 1
-		}
-		defer k.Close()
-		for name, err := range k.Attached() {
-			if err != nil {
-				log.Warnf("telemetry %s: not attached: %v", name, err)
-			}
-		}
-		tel, progs = k, append(progs, k)
-	}
-	if err := tracer.Serve(ctx, cfg, log, tel, progs...); err != nil {
+	if err := daemon.Run(ctx, cfg, log); err != nil {
 		log.Errorf("%v", err)
 		return 1
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/nri-armor/nri-armor/tracer"
+	"github.com/nri-armor/nri-armor/tracer/alert"
 )
 
 // runLogs reads armor-tracer's stream: recent alerts and logs, or with
@@ -22,7 +22,7 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", "http://localhost:9482", "armor-tracer's stream address")
-	var f tracer.Filter
+	var f alert.Filter
 	fs.StringVar(&f.Namespace, "namespace", "", "only this namespace")
 	fs.StringVar(&f.Pod, "pod", "", "only this pod")
 	fs.StringVar(&f.Container, "container", "", "only this container")
@@ -39,7 +39,7 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	q := f.Values()
-	if _, err := tracer.ParseFilter(q); err != nil {
+	if _, err := alert.ParseFilter(q); err != nil {
 		fmt.Fprintf(stderr, "armorctl logs: --%v\n", err)
 		return 2
 	}
@@ -48,7 +48,7 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	url := strings.TrimSuffix(*server, "/") + tracer.StreamPath + "?" + q.Encode()
+	url := strings.TrimSuffix(*server, "/") + alert.StreamPath + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "armorctl logs: %v\n", err)
@@ -69,7 +69,7 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		var a tracer.Alert
+		var a alert.Alert
 		if err := json.Unmarshal(line, &a); err != nil {
 			fmt.Fprintf(stderr, "armorctl logs: unreadable line: %v\n", err)
 			continue
@@ -92,7 +92,7 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 }
 
 // textLine is one alert as a line: when, what, who, to what, and the verdict.
-func textLine(a *tracer.Alert) string {
+func textLine(a *alert.Alert) string {
 	var b strings.Builder
 	b.WriteString(a.UpdatedTime + " " + a.Type)
 	if a.NamespaceName != "" || a.PodName != "" {
@@ -122,7 +122,7 @@ func textLine(a *tracer.Alert) string {
 	if a.Enforcer != "" {
 		b.WriteString(" [" + a.Enforcer + "]")
 	}
-	if a.Type == tracer.TypeSystemEvent && a.Message != "" {
+	if a.Type == alert.TypeSystemEvent && a.Message != "" {
 		b.WriteString(": " + a.Message)
 	}
 	return b.String()

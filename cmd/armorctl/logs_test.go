@@ -9,31 +9,32 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/tracer"
+	"github.com/nri-armor/nri-armor/tracer/alert"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 )
 
-func publish(h *tracer.Hub, a tracer.Alert) {
+func publish(h *stream.Hub, a alert.Alert) {
 	h.Publish(&a, append(a.AppendJSON(nil), '\n'))
 }
 
 var (
-	blocked = tracer.Alert{UpdatedTime: "2026-11-27T04:00:00Z", NamespaceName: "shop", PodName: "web-1", ContainerName: "nginx",
-		Type: tracer.TypeMatchedPolicy, Operation: tracer.OpNetwork, Resource: "domain=AF_INET type=SOCK_RAW protocol=1",
+	blocked = alert.Alert{UpdatedTime: "2026-11-27T04:00:00Z", NamespaceName: "shop", PodName: "web-1", ContainerName: "nginx",
+		Type: alert.TypeMatchedPolicy, Operation: alert.OpNetwork, Resource: "domain=AF_INET type=SOCK_RAW protocol=1",
 		ProcessName: "/bin/ping", HostPID: 301, PolicyName: "shop-guard", Severity: "7", Action: "Block",
-		Result: tracer.ResultPermissionDenied, Enforcer: "CgroupBPF"}
-	logged = tracer.Alert{UpdatedTime: "2026-11-27T04:00:01Z", NamespaceName: "shop", PodName: "web-1", ContainerName: "nginx",
-		Type: tracer.TypeContainerLog, Operation: tracer.OpFile, Resource: "/etc/hosts", ProcessName: "/bin/cat", HostPID: 302, Result: "Passed"}
-	other = tracer.Alert{UpdatedTime: "2026-11-27T04:00:02Z", NamespaceName: "bank", PodName: "db-0", ContainerName: "pg",
-		Type: tracer.TypeMatchedPolicy, Operation: tracer.OpFile, Resource: "/etc/shadow", PolicyName: "bank-guard", Action: "Audit"}
+		Result: alert.ResultPermissionDenied, Enforcer: "CgroupBPF"}
+	logged = alert.Alert{UpdatedTime: "2026-11-27T04:00:01Z", NamespaceName: "shop", PodName: "web-1", ContainerName: "nginx",
+		Type: alert.TypeContainerLog, Operation: alert.OpFile, Resource: "/etc/hosts", ProcessName: "/bin/cat", HostPID: 302, Result: "Passed"}
+	other = alert.Alert{UpdatedTime: "2026-11-27T04:00:02Z", NamespaceName: "bank", PodName: "db-0", ContainerName: "pg",
+		Type: alert.TypeMatchedPolicy, Operation: alert.OpFile, Resource: "/etc/shadow", PolicyName: "bank-guard", Action: "Audit"}
 )
 
 // TestLogs: armorctl logs reads the stream with server-side filters, in
 // text and JSON.
 func TestLogs(t *testing.T) {
-	hub := tracer.NewHub(100, 100, 4, nil)
+	hub := stream.NewHub(100, 100, 4, nil)
 	srv := httptest.NewServer(hub)
 	defer srv.Close()
-	for _, a := range []tracer.Alert{blocked, logged, other} {
+	for _, a := range []alert.Alert{blocked, logged, other} {
 		publish(hub, a)
 	}
 
@@ -47,7 +48,7 @@ func TestLogs(t *testing.T) {
 	if code != 0 || len(lines) != 2 {
 		t.Fatalf("code %d, output %s", code, out)
 	}
-	var a tracer.Alert
+	var a alert.Alert
 	if err := json.Unmarshal([]byte(lines[1]), &a); err != nil || a.PolicyName != "bank-guard" || a.NamespaceName != "bank" {
 		t.Fatalf("json line %s: %v", lines[1], err)
 	}
@@ -64,7 +65,7 @@ func TestLogs(t *testing.T) {
 
 // TestLogsFollow: --follow keeps streaming what arrives after it started.
 func TestLogsFollow(t *testing.T) {
-	hub := tracer.NewHub(10, 10, 4, nil)
+	hub := stream.NewHub(10, 10, 4, nil)
 	srv := httptest.NewServer(hub)
 	defer srv.Close()
 	pr, pw := io.Pipe()

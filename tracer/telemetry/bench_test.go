@@ -207,7 +207,7 @@ func BenchmarkReaderThroughput(b *testing.B) {
 //
 // Then the kernel's statistics (run time ÷ run count) for B and C. Each
 // figure is a loop's fastest chunk (see openLoop): the two cores are shared
-// with other work, which makes averages swing by 2× or more.
+// with other work, which makes averages swing widely (docs/benchmarks.md).
 func BenchmarkOverhead(b *testing.B) {
 	testenv.RequireRoot(b)
 	rounds := int(envFloat("NRI_ARMOR_BENCH_ROUNDS", 7))

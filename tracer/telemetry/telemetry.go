@@ -465,8 +465,9 @@ func (t *Telemetry) Close() error {
 	if t.rd != nil {
 		t.rd.Close()
 	}
-	// Detaching a tracepoint waits for an RCU grace period (about 60 ms
-	// here); closing the links one after the other took over a second.
+	// Detaching a tracepoint waits for an RCU grace period: closed one
+	// after the other, the links would add their waits up (figures in
+	// docs/benchmarks.md), so they are closed together.
 	var wg sync.WaitGroup
 	for _, l := range t.links {
 		wg.Go(func() { l.Close() })

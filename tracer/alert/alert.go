@@ -1,15 +1,4 @@
-// Package tracer turns nri-armor's kernel events into alerts: it reads the
-// enforcement ring buffer (Audit and Block decisions taken in the kernel)
-// and the telemetry events (exec, open, socket … seen by tracepoints),
-// gives each the identity of its container (pod, namespace, container,
-// image, labels) and the provenance of its rule (policy, severity, tags,
-// message), matches telemetry against the rules of classes that the kernel
-// does not enforce for that container, and writes KubeArmor-shaped JSON
-// alerts, NDJSON streams and Prometheus metrics. Memory is bounded whatever
-// the event rate: every map is an LRU of configured size, and floods are
-// cut by a per-container token bucket whose drops are counted and
-// summarised, never hidden.
-package tracer
+package alert
 
 import (
 	"strconv"
@@ -83,11 +72,15 @@ type Alert struct {
 	Result            string   `json:"Result,omitempty"`
 	Cwd               string   `json:"Cwd,omitempty"`
 
-	// Not encoded: what the pipeline keys floods and metrics on, and the
-	// pre-encoded identity and rule fields (nil: encode the fields).
-	cgroup           uint64
-	time             time.Time
-	idJSON, ruleJSON []byte
+	// Not encoded: what the pipeline keeps with an alert. Time is the
+	// event's time (AppendJSON writes it as UpdatedTime when that is
+	// empty; Falco's format reads it), Cgroup what floods are keyed on,
+	// and IdentityJSON and RuleJSON the identity and rule fields encoded
+	// once per container and per rule (AppendIdentity, AppendRule; nil:
+	// encode the fields), whose addresses also key the alert metrics.
+	Time                   time.Time `json:"-"`
+	Cgroup                 uint64    `json:"-"`
+	IdentityJSON, RuleJSON []byte    `json:"-"`
 }
 
 // IsAlert reports whether a is an alert (a policy matched, or a flood
@@ -103,18 +96,18 @@ func (a *Alert) IsAlert() bool {
 func (a *Alert) AppendJSON(b []byte) []byte {
 	b = append(b, `{"Timestamp":`...)
 	b = strconv.AppendInt(b, a.Timestamp, 10)
-	if a.UpdatedTime == "" && !a.time.IsZero() {
+	if a.UpdatedTime == "" && !a.Time.IsZero() {
 		// The pipeline's alerts: the time appended in place, no string.
 		b = append(b, `,"UpdatedTime":"`...)
-		b = a.time.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = a.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	} else {
 		b = appendField(b, "UpdatedTime", a.UpdatedTime, false)
 	}
-	if a.idJSON != nil {
-		b = append(b, a.idJSON...)
+	if a.IdentityJSON != nil {
+		b = append(b, a.IdentityJSON...)
 	} else {
-		b = appendIdentity(b, a)
+		b = AppendIdentity(b, a)
 	}
 	b = appendInt(b, "HostPPID", a.HostPPID, true)
 	b = appendInt(b, "HostPID", a.HostPID, true)
@@ -123,10 +116,10 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 	b = appendInt(b, "UID", a.UID, false)
 	b = appendField(b, "ParentProcessName", a.ParentProcessName, true)
 	b = appendField(b, "ProcessName", a.ProcessName, true)
-	if a.ruleJSON != nil {
-		b = append(b, a.ruleJSON...)
+	if a.RuleJSON != nil {
+		b = append(b, a.RuleJSON...)
 	} else {
-		b = appendRule(b, a)
+		b = AppendRule(b, a)
 	}
 	b = appendField(b, "Type", a.Type, false)
 	b = appendField(b, "Source", a.Source, true)
@@ -140,10 +133,10 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendIdentity appends the fields that name the container: the same
+// AppendIdentity appends the fields that name the container: the same
 // for every alert of a container, so the pipeline encodes them once per
-// container (idJSON) instead of once per alert.
-func appendIdentity(b []byte, a *Alert) []byte {
+// container (IdentityJSON) instead of once per alert.
+func AppendIdentity(b []byte, a *Alert) []byte {
 	b = appendField(b, "ClusterName", a.ClusterName, false)
 	b = appendField(b, "HostName", a.HostName, false)
 	b = appendField(b, "NamespaceName", a.NamespaceName, true)
@@ -154,9 +147,9 @@ func appendIdentity(b []byte, a *Alert) []byte {
 	return appendField(b, "ContainerImage", a.ContainerImage, true)
 }
 
-// appendRule appends the fields that come from the rule, encoded once per
-// rule (ruleJSON) for the same reason.
-func appendRule(b []byte, a *Alert) []byte {
+// AppendRule appends the fields that come from the rule, encoded once per
+// rule (RuleJSON) for the same reason.
+func AppendRule(b []byte, a *Alert) []byte {
 	b = appendField(b, "PolicyName", a.PolicyName, true)
 	b = appendField(b, "Severity", a.Severity, true)
 	b = appendField(b, "Tags", a.Tags, true)

@@ -1,8 +1,9 @@
-package tracer
+package daemon
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer/alert"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -151,12 +153,12 @@ func TestTelemetryAlerts(t *testing.T) {
 
 func checkActivityAlerts(t *testing.T, base string, pid int, self, tool, secret, addr string) {
 	t.Helper()
-	var alerts []Alert
+	var alerts []alert.Alert
 	testenv.WaitFor(t, "four alerts (exec, two opens, tcp)", func() bool {
 		alerts = alerts[:0]
-		for _, line := range strings.Split(strings.TrimSpace(get(t, base+StreamPath+"?type=alert")), "\n") {
-			var a Alert
-			if line != "" && jsonUnmarshal([]byte(line), &a) == nil && a.Type == TypeMatchedPolicy {
+		for _, line := range strings.Split(strings.TrimSpace(get(t, base+alert.StreamPath+"?type=alert")), "\n") {
+			var a alert.Alert
+			if line != "" && json.Unmarshal([]byte(line), &a) == nil && a.Type == alert.TypeMatchedPolicy {
 				alerts = append(alerts, a)
 			}
 		}
@@ -164,30 +166,30 @@ func checkActivityAlerts(t *testing.T, base string, pid int, self, tool, secret,
 	})
 	time.Sleep(300 * time.Millisecond) // anything more would be a duplicate
 	alerts = alerts[:0]
-	for _, line := range strings.Split(strings.TrimSpace(get(t, base+StreamPath+"?type=alert")), "\n") {
-		var a Alert
-		if line != "" && jsonUnmarshal([]byte(line), &a) == nil && a.Type == TypeMatchedPolicy {
+	for _, line := range strings.Split(strings.TrimSpace(get(t, base+alert.StreamPath+"?type=alert")), "\n") {
+		var a alert.Alert
+		if line != "" && json.Unmarshal([]byte(line), &a) == nil && a.Type == alert.TypeMatchedPolicy {
 			alerts = append(alerts, a)
 		}
 	}
 	count := map[string]int{}
 	for _, a := range alerts {
 		if a.NamespaceName != "shop" || a.PodName != "web-2" || a.ContainerName != "app" || a.PolicyName != "shop-audit" ||
-			a.Severity != "4" || a.Action != "Audit" || a.Enforcer != EnforcerMonitor || a.Message != "watched" || a.Tags != "PCI" {
-			t.Errorf("alert %+v: want pod shop/web-2, container app, policy shop-audit, severity 4, Audit, %s", a, EnforcerMonitor)
+			a.Severity != "4" || a.Action != "Audit" || a.Enforcer != alert.EnforcerMonitor || a.Message != "watched" || a.Tags != "PCI" {
+			t.Errorf("alert %+v: want pod shop/web-2, container app, policy shop-audit, severity 4, Audit, %s", a, alert.EnforcerMonitor)
 		}
 		switch {
-		case a.Operation == OpProcess && a.Resource == tool:
+		case a.Operation == alert.OpProcess && a.Resource == tool:
 			if a.ParentProcessName != self || a.HostPPID != int64(pid) {
 				t.Errorf("exec alert %+v: want parent %s (pid %d)", a, self, pid)
 			}
 			count["exec"]++
-		case a.Operation == OpFile && a.Resource == secret:
+		case a.Operation == alert.OpFile && a.Resource == secret:
 			if a.ProcessName != self || a.HostPID != int64(pid) {
 				t.Errorf("open alert %+v: want process %s (pid %d)", a, self, pid)
 			}
 			count["open"]++
-		case a.Operation == OpNetwork:
+		case a.Operation == alert.OpNetwork:
 			count["network"]++
 		default:
 			t.Errorf("unexpected alert %+v", a)

@@ -1,4 +1,4 @@
-package tracer
+package alert
 
 import (
 	"encoding/json"
@@ -41,9 +41,9 @@ func falcoPriority(a *Alert) string {
 	return "Informational"
 }
 
-// appendFalco appends a in Falco's shape. Not on the default path, so
+// AppendFalco appends a in Falco's shape. Not on the default path, so
 // plain encoding/json.
-func appendFalco(b []byte, a *Alert) []byte {
+func AppendFalco(b []byte, a *Alert) []byte {
 	rule := a.PolicyName
 	if rule == "" {
 		rule = a.Type
@@ -59,7 +59,7 @@ func appendFalco(b []byte, a *Alert) []byte {
 		out += ": " + a.Message
 	}
 	fields := map[string]any{
-		"evt.time": a.time.UnixNano(), "evt.type": a.Operation, "evt.res": a.Result,
+		"evt.time": a.Time.UnixNano(), "evt.type": a.Operation, "evt.res": a.Result,
 		"proc.exepath": a.ProcessName, "proc.pid": a.HostPID, "proc.ppid": a.HostPPID,
 		"proc.pexepath": a.ParentProcessName, "user.uid": a.UID,
 		"k8s.ns.name": a.NamespaceName, "k8s.pod.name": a.PodName,
@@ -75,7 +75,7 @@ func appendFalco(b []byte, a *Alert) []byte {
 		tags = []string{}
 	}
 	j, err := json.Marshal(falcoAlert{
-		Time: a.time.UTC().Format(time.RFC3339Nano), Rule: rule, Priority: falcoPriority(a), Output: out,
+		Time: a.Time.UTC().Format(time.RFC3339Nano), Rule: rule, Priority: falcoPriority(a), Output: out,
 		OutputFields: fields, Source: "syscall", Tags: tags, Hostname: a.HostName,
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package tracer
+package daemon
 
 import (
 	"context"
@@ -8,15 +8,20 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/enforce/events"
 	"github.com/nri-armor/nri-armor/state"
+	"github.com/nri-armor/nri-armor/tracer"
+	"github.com/nri-armor/nri-armor/tracer/alert"
+	"github.com/nri-armor/nri-armor/tracer/stream"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -29,13 +34,35 @@ type TelemetrySource interface {
 	Lost() uint64
 }
 
+// Run runs armor-tracer as cfg says until ctx ends: it loads the telemetry
+// programs when cfg.Telemetry asks for them (their tracepoints that did not
+// attach are logged, not fatal), then Serves. cmd/armor-tracer only parses
+// flags, handles signals and calls it.
+func Run(ctx context.Context, cfg Config, log logrus.FieldLogger) error {
+	var tel TelemetrySource
+	var progs []tracer.ProgramStats
+	if cfg.Telemetry {
+		k, err := OpenTelemetry(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		defer k.Close()
+		for name, err := range k.Attached() {
+			if err != nil {
+				log.Warnf("telemetry %s: not attached: %v", name, err)
+			}
+		}
+		tel, progs = k, append(progs, k)
+	}
+	return Serve(ctx, cfg, log, tel, progs...)
+}
+
 // Serve runs armor-tracer until ctx ends: the enforcement ring buffer
 // (reopened whenever nri-armor's pins are created anew), the telemetry
 // events of tel (nil: none), the state directory followed, alerts to the
 // sinks, /metrics and the stream. progs are sources of BPF program
 // statistics besides the enforcement programs' (read through their pins).
-// cmd/armor-tracer only parses flags and calls it.
-func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel TelemetrySource, progs ...ProgramStats) error {
+func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel TelemetrySource, progs ...tracer.ProgramStats) error {
 	dir, err := state.Open(cfg.StateDir, false)
 	if err != nil {
 		return err
@@ -52,14 +79,14 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 		defer f.Close()
 		sinks = append(sinks, f)
 	}
-	var t *Tracer
-	var hub *Hub
+	var t *tracer.Tracer
+	var hub *stream.Hub
 	var reading atomic.Bool
 	progs = append(progs, PinnedPrograms{Dir: cfg.BPFFS}) // the enforcement programs
-	m := NewMetrics(cfg.MetricsPodLabel, func() int { return t.ids.Watched() }, func() int { return hub.Clients() }, progs...)
-	hub = NewHub(cfg.StreamBacklog, cfg.StreamQueue, cfg.StreamMaxClients, func(n int) { m.streamDrops.Add(float64(n)) })
+	m := tracer.NewMetrics(cfg.MetricsPodLabel, func() int { return t.Identity().Watched() }, func() int { return hub.Clients() }, progs...)
+	hub = stream.NewHub(cfg.StreamBacklog, cfg.StreamQueue, cfg.StreamMaxClients, m.AddStreamDrops)
 	pins := &pinnedDigests{}
-	t = New(Options{Config: cfg, State: dir, Digests: pins, Sinks: sinks, Metrics: m, Hub: hub})
+	t = tracer.New(tracer.Options{Config: cfg.Config, State: dir, Digests: pins, Sinks: sinks, Metrics: m, Hub: hub})
 
 	// One server per distinct address: metrics and stream share one when
 	// their addresses are equal; "" leaves either out.
@@ -81,7 +108,7 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 		})
 	}
 	if mx := muxFor(cfg.StreamAddress); mx != nil {
-		mx.Handle(StreamPath, hub)
+		mx.Handle(alert.StreamPath, hub)
 	}
 	for addr, mx := range muxes {
 		ln, err := net.Listen("tcp", addr)
@@ -94,7 +121,7 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 		log.Infof("serving %s", addr)
 	}
 
-	go t.ids.Watch(ctx, cfg.RetryInterval)
+	go t.Identity().Watch(ctx, cfg.RetryInterval)
 	enf := make(chan events.Event, 4096)
 	go func() {
 		last := "" // log a failure once, not at every retry while nri-armor is down
@@ -115,32 +142,14 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	var events <-chan telemetry.Event
 	if tel != nil {
 		events = tel.Events()
-		go pollLost(ctx, "telemetry", tel.Lost, m, cfg.RetryInterval)
-		if f, ok := tel.(TelemetryFilter); ok {
+		go m.FollowLost(ctx, "telemetry", tel.Lost, cfg.RetryInterval)
+		if f, ok := tel.(tracer.TelemetryFilter); ok {
 			// The kernel reports only the cgroups watched: follow the
 			// published containers and what each needs.
-			go t.ids.SyncTelemetry(ctx, f, cfg.StateMaxAge, log)
+			go t.Identity().SyncTelemetry(ctx, f, cfg.StateMaxAge, log)
 		}
 	}
 	return t.Run(ctx, enf, events)
-}
-
-// pollLost follows a source's cumulative count of lost events (lost) into
-// nri_armor_tracer_events_lost_total{source} until ctx ends.
-func pollLost(ctx context.Context, source string, lost func() uint64, m *Metrics, every time.Duration) {
-	m.AddLost(source, 0) // exported from the start
-	var seen uint64
-	for {
-		if n := lost(); n > seen {
-			m.AddLost(source, n-seen)
-			seen = n
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
 }
 
 // pinnedDigests is the set names of the pins currently open.
@@ -156,7 +165,7 @@ func (d *pinnedDigests) SetDigest(id uint32) string {
 // readPins opens the pins and reads their ring buffer until ctx ends or
 // the pins are replaced (nri-armor unpinned and loaded anew: the old ring
 // buffer would never see another event).
-func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- events.Event, m *Metrics, reading *atomic.Bool, log logrus.FieldLogger) error {
+func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- events.Event, m *tracer.Metrics, reading *atomic.Bool, log logrus.FieldLogger) error {
 	p, err := events.OpenPinned(cfg.BPFFS)
 	if err != nil {
 		return err
@@ -190,7 +199,7 @@ func readPins(ctx context.Context, cfg Config, pins *pinnedDigests, out chan<- e
 	}()
 	reading.Store(true)
 	log.Infof("reading enforcement events from %s", cfg.BPFFS)
-	return ReadEnforcement(rctx, p, out, m)
+	return tracer.ReadEnforcement(rctx, p, out, m)
 }
 
 func mapID(m *ebpf.Map) (ebpf.MapID, error) {
@@ -203,4 +212,36 @@ func mapID(m *ebpf.Map) (ebpf.MapID, error) {
 		return 0, errors.New("the kernel does not report map ids")
 	}
 	return id, nil
+}
+
+// PinnedPrograms reads the statistics of nri-armor's enforcement programs
+// through their pinned links (<Dir>/links/<program>), at each scrape: they
+// follow the programs across nri-armor's restarts and updates, and the
+// tracer holds no program descriptor between scrapes.
+type PinnedPrograms struct{ Dir string }
+
+// ProgramStats returns each pinned link's program statistics, by pin name.
+func (p PinnedPrograms) ProgramStats() map[string]ebpf.ProgramStats {
+	out := map[string]ebpf.ProgramStats{}
+	ents, err := os.ReadDir(filepath.Join(p.Dir, "links"))
+	if err != nil {
+		return out // not pinned (yet): nothing to report
+	}
+	for _, e := range ents {
+		// Not ReadOnly: opening a link pin read-only failed on this kernel.
+		l, err := link.LoadPinnedLink(filepath.Join(p.Dir, "links", e.Name()), nil)
+		if err != nil {
+			continue
+		}
+		if info, err := l.Info(); err == nil {
+			if prog, err := ebpf.NewProgramFromID(info.Program); err == nil {
+				if st, err := prog.Stats(); err == nil {
+					out[e.Name()] = *st
+				}
+				prog.Close()
+			}
+		}
+		l.Close()
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package tracer
+package daemon
 
 import (
 	"context"
@@ -11,8 +11,9 @@ import (
 )
 
 // KernelTelemetry is the kernel telemetry loader (package telemetry) as the
-// tracer uses it: a TelemetrySource (events, losses), a TelemetryFilter
-// (which cgroups report what) and a ProgramStats.
+// tracer uses it: a TelemetrySource (events, losses), a
+// tracer.TelemetryFilter (which cgroups report what) and a
+// tracer.ProgramStats.
 type KernelTelemetry struct {
 	t      *telemetry.Telemetry
 	events chan telemetry.Event

@@ -1,52 +1,14 @@
-package tracer
+package stream
 
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/nri-armor/nri-armor/tracer/alert"
 )
-
-// Filter selects alerts and logs of a stream; empty fields match anything.
-type Filter struct {
-	Namespace, Pod, Container, Operation, Policy string
-	// Type is "alert" (MatchedPolicy, MatchedHostPolicy, SystemEvent),
-	// "log" (ContainerLog, HostLog) or "all".
-	Type string
-}
-
-// FilterKeys are the query parameters of the stream, in the order
-// armorctl logs passes them.
-var FilterKeys = []string{"namespace", "pod", "container", "operation", "policy", "type"}
-
-// ParseFilter reads a filter from query parameters.
-func ParseFilter(q url.Values) (Filter, error) {
-	f := Filter{
-		Namespace: q.Get("namespace"), Pod: q.Get("pod"), Container: q.Get("container"),
-		Operation: q.Get("operation"), Policy: q.Get("policy"), Type: q.Get("type"),
-	}
-	switch f.Type {
-	case "":
-		f.Type = "all"
-	case "alert", "log", "all":
-	default:
-		return f, fmt.Errorf("type must be alert, log or all, got %q", f.Type)
-	}
-	return f, nil
-}
-
-// Values is f as query parameters.
-func (f Filter) Values() url.Values {
-	q := url.Values{}
-	for i, v := range []string{f.Namespace, f.Pod, f.Container, f.Operation, f.Policy, f.Type} {
-		if v != "" {
-			q.Set(FilterKeys[i], v)
-		}
-	}
-	return q
-}
 
 // meta is what filters look at, kept with each message.
 type meta struct {
@@ -54,11 +16,12 @@ type meta struct {
 	alert                                        bool
 }
 
-func metaOf(a *Alert) meta {
+func metaOf(a *alert.Alert) meta {
 	return meta{a.NamespaceName, a.PodName, a.ContainerName, a.Operation, a.PolicyName, a.IsAlert()}
 }
 
-func (f *Filter) match(m *meta) bool {
+// match reports whether f selects a message of m.
+func match(f *alert.Filter, m *meta) bool {
 	return (f.Namespace == "" || f.Namespace == m.namespace) &&
 		(f.Pod == "" || f.Pod == m.pod) &&
 		(f.Container == "" || f.Container == m.container) &&
@@ -89,7 +52,7 @@ type Hub struct {
 }
 
 type subscriber struct {
-	f       Filter
+	f       alert.Filter
 	ch      chan []byte
 	dropped atomic.Uint64
 }
@@ -113,7 +76,7 @@ func (h *Hub) Clients() int {
 
 // Publish offers one encoded line (newline included; copied) to every
 // client whose filter matches a.
-func (h *Hub) Publish(a *Alert, line []byte) {
+func (h *Hub) Publish(a *alert.Alert, line []byte) {
 	mt := metaOf(a)
 	dropped := 0
 	h.mu.Lock()
@@ -129,7 +92,7 @@ func (h *Hub) Publish(a *Alert, line []byte) {
 	}
 	var shared []byte // one copy for all clients, made only when one matches
 	for s := range h.subs {
-		if !s.f.match(&mt) {
+		if !match(&s.f, &mt) {
 			continue
 		}
 		if shared == nil {
@@ -150,13 +113,13 @@ func (h *Hub) Publish(a *Alert, line []byte) {
 
 // subscribe registers a client and returns the backlog that matches f,
 // oldest first; follow false only takes the backlog.
-func (h *Hub) subscribe(f Filter, follow bool) (*subscriber, [][]byte, error) {
+func (h *Hub) subscribe(f alert.Filter, follow bool) (*subscriber, [][]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var recent [][]byte
 	add := func(ms []message) {
 		for i := range ms {
-			if ms[i].line != nil && f.match(&ms[i].meta) {
+			if ms[i].line != nil && match(&f, &ms[i].meta) {
 				recent = append(recent, append([]byte(nil), ms[i].line...))
 			}
 		}
@@ -182,16 +145,13 @@ func (h *Hub) unsubscribe(s *subscriber) {
 	h.mu.Unlock()
 }
 
-// StreamPath is where the Hub serves its stream.
-const StreamPath = "/v1/logs"
-
 // ServeHTTP streams NDJSON: GET /v1/logs?namespace=&pod=&container=
 // &operation=&policy=&type=alert|log|all&follow=true. Without follow it
 // answers with the recent messages that match and ends. A client that
 // fell behind gets a line {"Type":"StreamDropped","Data":"N"} saying how
 // many of its messages were dropped, as soon as it catches up.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f, err := ParseFilter(r.URL.Query())
+	f, err := alert.ParseFilter(r.URL.Query())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
+)
+
+// TestConfig: the shipped file is the defaults, unknown keys and bad
+// values are errors naming the file and the key, flags override.
+func TestConfig(t *testing.T) {
+	path := filepath.Join(testenv.RepoRoot(t), "config", "armor-tracer.yaml")
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, DefaultConfig()) {
+		t.Fatalf("config/armor-tracer.yaml differs from DefaultConfig():\n%+v\n%+v", c, DefaultConfig())
+	}
+	dir := t.TempDir()
+	for content, want := range map[string]string{
+		"rateBurst: 5\nratebursts: 6\n": "field ratebursts not found",
+		"format: xml\n":                 "format must be kubearmor or falco",
+		"ratePerSecond: 0\n":            "ratePerSecond must be above 0",
+		"thresholdWindow: soon\n":       "line 1: cannot unmarshal",
+	} {
+		p := testenv.WriteFile(t, dir, "c.yaml", content)
+		_, err := LoadConfig(p)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%q: error %v, want one naming %s and %q", content, err, p, want)
+		}
+	}
+	c = DefaultConfig()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse([]string{"-rateBurst", "7", "-format", "falco", "-metricsPodLabel"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.RateBurst != 7 || c.Format != "falco" || !c.MetricsPodLabel {
+		t.Fatalf("flags not applied: %+v", c)
+	}
+	// Every key is a flag of its name (the pipeline's keys, inline in the
+	// file, too).
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	keys := configKeys(t, c)
+	if n != len(keys) {
+		t.Fatalf("%d flags for %d config keys", n, len(keys))
+	}
+	for _, k := range keys {
+		if fs.Lookup(k) == nil {
+			t.Errorf("config key %s has no flag", k)
+		}
+	}
+}
+
+// TestDaemonSetConfig: the armor-tracer.yaml that config/daemonset.yaml
+// ships loads (strictly), and agrees with nri-armor's on where the state
+// and the pins are.
+func TestDaemonSetConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var tracerYAML, daemonYAML string
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		if doc.Kind == "ConfigMap" && doc.Data["armor-tracer.yaml"] != "" {
+			tracerYAML, daemonYAML = doc.Data["armor-tracer.yaml"], doc.Data["nri-armor.yaml"]
+		}
+	}
+	if tracerYAML == "" {
+		t.Fatal("no armor-tracer.yaml in a ConfigMap of config/daemonset.yaml")
+	}
+	c, err := LoadConfig(testenv.WriteFile(t, t.TempDir(), "armor-tracer.yaml", tracerYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		StateDir string `yaml:"stateDir"`
+		BPFFS    string `yaml:"bpffs"`
+	}
+	if err := yaml.Unmarshal([]byte(daemonYAML), &d); err != nil {
+		t.Fatal(err)
+	}
+	if c.StateDir != d.StateDir || c.BPFFS != d.BPFFS {
+		t.Fatalf("tracer reads %s and %s, nri-armor writes %s and %s", c.StateDir, c.BPFFS, d.StateDir, d.BPFFS)
+	}
+}
+
+// configKeys are the keys of c as a config file holds them.
+func configKeys(t *testing.T, c Config) []string {
+	t.Helper()
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
