@@ -87,8 +87,8 @@ type attachment struct {
 // their "group/name". A syscall is seen at its exit only (its arguments are
 // still in the caller's registers): one syscalls/ tracepoint per syscall,
 // not an enter and an exit, and not raw_syscalls' sys_enter / sys_exit,
-// which run for every syscall of every process (telemetry.bpf.c's header
-// has the figures).
+// which run for every syscall of every process (docs/benchmarks.md has the
+// figures).
 var attachments = []attachment{
 	{"sched", "sched_process_exec", telemetryProgTelExec, false},
 	{"sched", "sched_process_exit", telemetryProgTelExit, false},
