@@ -1,13 +1,3 @@
-// Command armorctl validates and explains nri-armor policies and answers
-// "what would happen if" before anything is deployed.
-//
-//	armorctl validate PATH...
-//	armorctl explain --policies PATH... --namespace NS --labels k=v,... [--annotations k=v,...] [--container NAME] [-o text|json]
-//	armorctl check   (the same pod flags) --op OP [--path P] [--write] [--source EXE] [--uid N] [--owner N]
-//	                 [--protocol P] [--capability C] [--syscall S] [-o text|json]
-//	armorctl probe   [-o text|json]
-//	armorctl logs    [--server URL] [--namespace NS] [--pod P] [--container C] [--operation OP]
-//	                 [--policy NAME] [--type alert|log|all] [-o text|json] [--follow]
 package main
 
 import (
