@@ -27,12 +27,10 @@ type Config struct {
 	PluginIndex string `yaml:"pluginIndex"`
 	// PolicyDirs are read recursively for *.yaml and *.yml policies.
 	PolicyDirs []string `yaml:"policyDirs"`
-	// DefaultPosture, DefaultMode and DefaultVisibility are the node's
-	// defaults; pods override them by annotation. Same syntax as the
-	// annotations: "file=audit,network=audit,capabilities=audit".
-	DefaultPosture    string `yaml:"defaultPosture"`
-	DefaultMode       string `yaml:"defaultMode"`
-	DefaultVisibility string `yaml:"defaultVisibility"`
+	// The node's defaults (defaultPosture, defaultMode, defaultVisibility)
+	// and the namespaces whose pods may weaken them by annotation
+	// (weakenNamespaces): armorctl reads the same keys.
+	policy.NodeDefaults `yaml:",inline"`
 	// FailMode is "closed" (a container whose rule set cannot be installed
 	// does not start) or "open" (it starts, unprotected, and it is logged).
 	FailMode string `yaml:"failMode"`
@@ -70,24 +68,22 @@ type Config struct {
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		Socket:            "/var/run/nri/nri.sock",
-		PluginName:        "nri-armor",
-		PluginIndex:       "10",
-		PolicyDirs:        []string{"/etc/nri-armor/policies"},
-		DefaultPosture:    "file=audit,network=audit,capabilities=audit",
-		DefaultMode:       string(policy.ModeEnforce),
-		DefaultVisibility: "process,file,network",
-		FailMode:          "closed",
-		MetricsAddress:    ":9481",
-		BPFFS:             events.DefaultPinPath,
-		StateDir:          state.DefaultRoot,
-		GateSocket:        ocihook.DefaultSocket,
-		SetLinger:         time.Minute,
-		MaxContainers:     16384,
-		MaxRuleEntries:    1 << 18,
-		ReconnectMax:      30 * time.Second,
-		LogLevel:          "info",
-		LogFormat:         "text",
+		Socket:         "/var/run/nri/nri.sock",
+		PluginName:     "nri-armor",
+		PluginIndex:    "10",
+		PolicyDirs:     []string{"/etc/nri-armor/policies"},
+		NodeDefaults:   policy.DefaultNodeDefaults(),
+		FailMode:       "closed",
+		MetricsAddress: ":9481",
+		BPFFS:          events.DefaultPinPath,
+		StateDir:       state.DefaultRoot,
+		GateSocket:     ocihook.DefaultSocket,
+		SetLinger:      time.Minute,
+		MaxContainers:  16384,
+		MaxRuleEntries: 1 << 18,
+		ReconnectMax:   30 * time.Second,
+		LogLevel:       "info",
+		LogFormat:      "text",
 	}
 }
 
@@ -143,21 +139,6 @@ func (c Config) Node() (plugin.Node, error) {
 	return n, nil
 }
 
-// Defaults returns the node defaults the config describes.
-func (c Config) Defaults() (policy.Defaults, error) {
-	d := policy.DefaultDefaults()
-	s, err := policy.ParseAnnotations(map[string]string{
-		policy.AnnotationPosture:    c.DefaultPosture,
-		policy.AnnotationMode:       c.DefaultMode,
-		policy.AnnotationVisibility: c.DefaultVisibility,
-	}, "", d)
-	if err != nil {
-		return d, fmt.Errorf("defaultPosture/defaultMode/defaultVisibility: %v", err)
-	}
-	d.Postures, d.Mode, d.Visibility = s.Postures, s.Mode, s.Visibility
-	return d, nil
-}
-
 // BindFlags registers a flag for every key, writing into c. Call it with
 // the file's values in c, then parse: flags given override the file.
 func (c *Config) BindFlags(fs *flag.FlagSet) {
@@ -171,6 +152,10 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DefaultPosture, "defaultPosture", c.DefaultPosture, "node default postures")
 	fs.StringVar(&c.DefaultMode, "defaultMode", c.DefaultMode, "node default mode: enforce, audit or disabled")
 	fs.StringVar(&c.DefaultVisibility, "defaultVisibility", c.DefaultVisibility, "node default visibility")
+	fs.Func("weakenNamespaces", "namespaces whose pods may weaken the defaults by annotation, comma-separated (replaces the config's)", func(v string) error {
+		c.WeakenNamespaces = splitList(v)
+		return nil
+	})
 	fs.StringVar(&c.FailMode, "failMode", c.FailMode, "closed or open")
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
@@ -196,4 +181,15 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconnectMax, "reconnectMax", c.ReconnectMax, "longest wait between attempts to reach the runtime")
 	fs.StringVar(&c.LogLevel, "logLevel", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "logFormat", c.LogFormat, "text or json")
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -101,9 +101,13 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 	d.Plugin, err = plugin.New(plugin.Config{
 		Catalog: d.store.Catalog(), Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
 		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
-		State:   dir,
-		Node:    node,
-		Hook:    ocihook.Spec{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
+		Ignored: func(ns, pod, ctr string, a policy.IgnoredAnnotation) {
+			log.Warnf("pod %s/%s container %s: %s", ns, pod, ctr, a)
+			d.metrics.ignore(ns, a)
+		},
+		State: dir,
+		Node:  node,
+		Hook:  ocihook.Spec{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
 	})
 	if err != nil {
 		d.store.Close()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ type metrics struct {
 	events   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	rejected prometheus.Counter
+	ignored  *prometheus.CounterVec
 }
 
 func newRejectedCounter() prometheus.Counter {
@@ -38,10 +40,23 @@ func newMetrics(p *plugin.Plugin, backend enforce.Backend, rejected prometheus.C
 		Name: "nri_armor_nri_event_duration_seconds", Help: "Time to handle an NRI event, by event.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 	}, []string{"event"})
-	m.reg.MustRegister(m.events, m.latency, m.rejected,
+	m.ignored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nri_armor_annotations_ignored_total",
+		Help: "Pod annotations not honoured because they would weaken protection in a namespace that may not (weakenNamespaces), by namespace and annotation, per container.",
+	}, []string{"namespace", "annotation"})
+	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{p: p, backend: backend.Name(), kernel: kernel, stateErrs: stateErrs})
 	return m
+}
+
+// ignore counts an annotation not honoured (the plugin's Ignored hook). The
+// label is the annotation's key without a .container.<name> suffix, so that
+// pods cannot grow the metric's label set.
+func (m *metrics) ignore(namespace string, a policy.IgnoredAnnotation) {
+	key, _, _ := strings.Cut(a.Key, ",")
+	key, _, _ = strings.Cut(key, ".container.")
+	m.ignored.WithLabelValues(namespace, key).Inc()
 }
 
 // observe is the plugin's Observe hook.

@@ -363,9 +363,10 @@ var armors struct {
 var metricsLine = regexp.MustCompile(`metrics and readiness on http://([0-9.:]+)/metrics`)
 
 // startArmor starts the nri-armor binary against the private containerd
-// and waits until it is synchronized with it (/readyz). It is killed when
-// the test ends; its log is shown when the test failed.
-func startArmor(t testing.TB) *armor {
+// and waits until it is synchronized with it (/readyz), with extra flags
+// after the environment's. It is killed when the test ends; its log is
+// shown when the test failed.
+func startArmor(t testing.TB, extra ...string) *armor {
 	t.Helper()
 	logPath := filepath.Join(env.tmp, fmt.Sprintf("nri-armor-%s.log", randomSuffix()))
 	logf, err := os.Create(logPath)
@@ -383,6 +384,7 @@ func startArmor(t testing.TB) *armor {
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A test binary killed (timeout, ^C) takes nri-armor with it; the next
 	// run removes what else it left (teardownLeftovers).

@@ -45,6 +45,10 @@ type Config struct {
 	// Observe, when set, is told of every NRI event handled: its name, how
 	// long it took and its error (for metrics).
 	Observe func(event string, took time.Duration, err error)
+	// Ignored, when set, is told of every annotation not honoured because
+	// it would weaken protection in a namespace that may not
+	// (policy.Defaults.WeakenNamespaces), once per container tracked.
+	Ignored func(namespace, pod, container string, a policy.IgnoredAnnotation)
 	// State, when set, is where containers and rule sets are published for
 	// armor-tracer. Publishing never refuses a container (see publish.go).
 	State *state.Dir
@@ -68,6 +72,7 @@ type Plugin struct {
 	proc     string
 	failOpen bool
 	observe  func(event string, took time.Duration, err error)
+	ignored  func(namespace, pod, container string, a policy.IgnoredAnnotation)
 	synced   atomic.Bool
 
 	state         *state.Dir
@@ -147,6 +152,7 @@ func New(cfg Config) (*Plugin, error) {
 		proc:       cfg.Proc,
 		failOpen:   cfg.FailOpen,
 		observe:    cfg.Observe,
+		ignored:    cfg.Ignored,
 		state:      cfg.State,
 		setGrace:   cfg.SetGrace,
 		catalog:    cfg.Catalog,
@@ -448,6 +454,11 @@ func (p *Plugin) track(sb *api.PodSandbox, ctr *api.Container) (*container, erro
 	}
 	c := &container{id: ctr.GetId(), pod: ctr.GetPodSandboxId(), name: ctr.GetName(), image: imageOf(ctr), resolved: r}
 	p.containers[ctr.GetId()] = c
+	if p.ignored != nil {
+		for _, a := range r.ignored {
+			p.ignored(pd.namespace, pd.name, c.name, a)
+		}
+	}
 	return c, nil
 }
 
@@ -457,6 +468,9 @@ type resolved struct {
 	set        *policy.RuleSet
 	mode       policy.Mode
 	visibility policy.Visibility
+	// ignored are the pod's annotations not honoured: they would have
+	// weakened protection in a namespace that may not.
+	ignored []policy.IgnoredAnnotation
 }
 
 // digest is the set's digest, "" when there is none.
@@ -474,7 +488,7 @@ func (p *Plugin) resolve(pd *pod, name string) (resolved, error) {
 	if err != nil {
 		return resolved{}, fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, name, err)
 	}
-	r := resolved{mode: target.Settings.Mode, visibility: target.Settings.Visibility}
+	r := resolved{mode: target.Settings.Mode, visibility: target.Settings.Visibility, ignored: target.Settings.Ignored}
 	if target.Settings.Mode == policy.ModeDisabled || len(target.Policies) == 0 {
 		return r, nil
 	}

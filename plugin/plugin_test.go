@@ -178,7 +178,7 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 func newPlugin(t *testing.T, b enforce.Backend) *Plugin {
 	t.Helper()
-	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b})
+	p, err := New(Config{Catalog: testCatalog(t), Defaults: trusting("shop"), Backend: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,4 +592,12 @@ func (r *runtime) runStarted(t *testing.T, podID, podName string, labels, ann ma
 		t.Fatal(err)
 	}
 	return sb, ctr, pr
+}
+
+// trusting is the node's default settings, with the pods of namespaces ns
+// allowed to weaken them by annotation.
+func trusting(ns ...string) policy.Defaults {
+	d := policy.DefaultDefaults()
+	d.WeakenNamespaces = ns
+	return d
 }

@@ -111,6 +111,7 @@ func (p *Plugin) publish(ctx context.Context, c *container) {
 		Visibility:    c.visibility,
 		Enforcers:     c.enforcers,
 		Unenforced:    c.unenforced,
+		Ignored:       c.ignored,
 		Updated:       time.Now().UTC(),
 	}
 	if pd := p.pods[c.pod]; pd != nil {

@@ -36,7 +36,7 @@ spec:
 // directory, with a short set grace period.
 func statePlugin(t *testing.T, b enforce.Backend, cat *policy.Catalog, dir *state.Dir) *Plugin {
 	t.Helper()
-	p, err := New(Config{Catalog: cat, Defaults: policy.DefaultDefaults(), Backend: b, State: dir, SetGrace: 50 * time.Millisecond})
+	p, err := New(Config{Catalog: cat, Defaults: trusting("shop"), Backend: b, State: dir, SetGrace: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

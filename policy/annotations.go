@@ -92,11 +92,15 @@ type Visibility struct {
 	Capabilities bool `json:"capabilities"`
 }
 
-// Defaults are the node's settings that pods may override by annotation.
+// Defaults are the node's settings that pods may override by annotation:
+// strengthen always, weaken only in WeakenNamespaces (trust.go).
 type Defaults struct {
 	Postures   Postures   `json:"postures"`
 	Mode       Mode       `json:"mode"`
 	Visibility Visibility `json:"visibility"`
+	// WeakenNamespaces are the namespaces whose pods' annotations may
+	// weaken protection below these defaults; none by default.
+	WeakenNamespaces []string `json:"weakenNamespaces,omitempty"`
 }
 
 // DefaultDefaults is what a node uses when its configuration says nothing:
@@ -125,6 +129,9 @@ type PodSettings struct {
 	Postures    Postures
 	Mode        Mode
 	Visibility  Visibility
+	// Ignored are the annotations that would have weakened protection in
+	// a namespace that may not (set by Catalog.Resolve).
+	Ignored []IgnoredAnnotation
 }
 
 // lookup returns the container-level value of key if set, else the pod-level one.

@@ -39,7 +39,11 @@ func utCompile(t testing.TB, policies []*Policy, pod Pod, container string) *Rul
 	if err != nil {
 		t.Fatalf("NewCatalog: %v", err)
 	}
-	target, err := cat.Resolve(pod, container, DefaultDefaults())
+	// The pod's namespace may weaken protection: these tests are about
+	// what the annotations mean, trust_test.go about who may use them.
+	defaults := DefaultDefaults()
+	defaults.WeakenNamespaces = []string{pod.Namespace}
+	target, err := cat.Resolve(pod, container, defaults)
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}

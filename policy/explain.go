@@ -100,7 +100,9 @@ type Explanation struct {
 	Mode       Mode       `json:"mode"`
 	Postures   Postures   `json:"postures"`
 	Visibility Visibility `json:"visibility"`
-	RuleSet    *RuleSet   `json:"ruleSet"`
+	// Ignored are the pod's annotations not honoured (trust.go).
+	Ignored []IgnoredAnnotation `json:"ignoredAnnotations,omitempty"`
+	RuleSet *RuleSet            `json:"ruleSet"`
 }
 
 func (v Visibility) String() string {
@@ -133,6 +135,9 @@ func (e *Explanation) WriteText(w io.Writer) error {
 	ew.printf("visibility: %s\n", e.Visibility)
 	ew.printf("policies:   %s\n", strings.Join(rs.Policies, " "))
 	ew.printf("digest:     %s\n", rs.Digest)
+	for _, a := range e.Ignored {
+		ew.printf("ignored:    %s\n", a)
+	}
 	if rs.Empty() {
 		ew.printf("\nno rules: nothing is enforced for this container\n")
 		return ew.err

@@ -164,6 +164,7 @@ func (c *Catalog) Resolve(pod Pod, container string, defaults Defaults) (*Target
 	if err != nil {
 		return nil, err
 	}
+	settings.restrict(pod.Annotations, container, pod.Namespace, defaults)
 	t := &Target{Settings: settings}
 	chosen := map[*Policy]bool{}
 	for _, p := range c.kspSelected[pod.Namespace] {

@@ -42,8 +42,11 @@ type Container struct {
 	// Unenforced are the ids of the set's rules that its enforcer does not
 	// enforce in the kernel (e.g. a pattern it cannot match): only the
 	// tracer sees those, in user space, so their alerts are audit only.
-	Unenforced []int     `json:"unenforced,omitempty"`
-	Updated    time.Time `json:"updated"`
+	Unenforced []int `json:"unenforced,omitempty"`
+	// Ignored are the pod's annotations that were not honoured because
+	// they would have weakened protection in a namespace that may not.
+	Ignored []policy.IgnoredAnnotation `json:"ignoredAnnotations,omitempty"`
+	Updated time.Time                  `json:"updated"`
 }
 
 // Host is the node's own processes: the host policy set applied to every

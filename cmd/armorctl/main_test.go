@@ -134,10 +134,28 @@ func TestExplainAndCheck(t *testing.T) {
 		t.Fatalf("check json: %+v\n%s", v, out)
 	}
 
-	// Audit mode by annotation: the Block becomes an Audit.
-	out, _, _ = armorctl(t, append([]string{"check", "--op", "process", "--path", "/usr/bin/apt", "--annotations", "nri-armor.dev/mode=audit"}, pod...)...)
+	// Audit mode by annotation, in a namespace the node does not trust to
+	// weaken protection: not honoured, and said so; the Block stays.
+	auditMode := append([]string{"check", "--op", "process", "--path", "/usr/bin/apt", "--annotations", "nri-armor.dev/mode=audit"}, pod...)
+	out, errOut, _ = armorctl(t, auditMode...)
+	if !strings.HasPrefix(out, "Block ") || !strings.Contains(errOut, `warning: annotation nri-armor.dev/mode="audit": not honoured`) {
+		t.Fatalf("audit mode, untrusted namespace:\n%s%s", out, errOut)
+	}
+	// In a namespace the node trusts (--weaken-namespaces, or the node's
+	// config file), the Block becomes an Audit.
+	out, _, _ = armorctl(t, append(auditMode, "--weaken-namespaces", "shop")...)
 	if !strings.HasPrefix(out, "Audit ") {
-		t.Fatalf("audit mode:\n%s", out)
+		t.Fatalf("audit mode, trusted namespace:\n%s", out)
+	}
+	nodeCfg := testenv.WriteFile(t, dir, "nri-armor.yaml", "socket: /x\nweakenNamespaces: [shop]\ndefaultMode: enforce\n")
+	out, errOut, _ = armorctl(t, append(auditMode, "--node-config", nodeCfg)...)
+	if !strings.HasPrefix(out, "Audit ") {
+		t.Fatalf("audit mode, namespace trusted by --node-config:\n%s%s", out, errOut)
+	}
+	// The shipped node configuration trusts no namespace.
+	out, _, _ = armorctl(t, append(auditMode, "--node-config", filepath.Join(testenv.RepoRoot(t), "config", "nri-armor.yaml"))...)
+	if !strings.HasPrefix(out, "Block ") {
+		t.Fatalf("audit mode under config/nri-armor.yaml:\n%s", out)
 	}
 	// A pod in another namespace is not selected.
 	out, _, _ = armorctl(t, "check", "--policies", p, "--namespace", "other", "--labels", "app=web", "--op", "process", "--path", "/usr/bin/apt")

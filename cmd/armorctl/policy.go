@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/policy"
@@ -92,6 +95,8 @@ type podFlags struct {
 	annotations kvFlag
 	posture     string
 	mode        string
+	nodeConfig  string
+	weaken      listFlag
 	output      string
 	host        bool
 }
@@ -105,6 +110,8 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.Var(&p.annotations, "annotations", "the pod's annotations, k=v,... (repeatable)")
 	fs.StringVar(&p.posture, "default-posture", "file=audit,network=audit,capabilities=audit", "the node's default postures")
 	fs.StringVar(&p.mode, "default-mode", "enforce", "the node's default mode: enforce, audit or disabled")
+	fs.StringVar(&p.nodeConfig, "node-config", "", "the node's nri-armor.yaml: its defaultPosture, defaultMode, defaultVisibility and weakenNamespaces replace --default-posture and --default-mode")
+	fs.Var(&p.weaken, "weaken-namespaces", "namespaces whose pods may weaken the node's defaults by annotation, as the node's weakenNamespaces (repeatable, comma-separated)")
 	fs.StringVar(&p.output, "o", "text", "output: text or json")
 	fs.BoolVar(&p.host, "host", false, "compile the node's host policies instead of a pod's (--labels are the node's labels)")
 }
@@ -126,6 +133,12 @@ func (p *podFlags) compile(stderr io.Writer) (*policy.Explanation, error) {
 		return nil, fmt.Errorf("--default-posture/--default-mode: %v", err)
 	}
 	defaults.Postures, defaults.Mode = node.Postures, node.Mode
+	if p.nodeConfig != "" {
+		if defaults, err = readNodeDefaults(p.nodeConfig); err != nil {
+			return nil, err
+		}
+	}
+	defaults.WeakenNamespaces = append(defaults.WeakenNamespaces, p.weaken...)
 
 	results := policy.LoadPaths(p.policies...)
 	invalid := 0
@@ -154,10 +167,31 @@ func (p *podFlags) compile(stderr io.Writer) (*policy.Explanation, error) {
 		return nil, err
 	}
 	s := target.Settings
+	for _, a := range s.Ignored {
+		fmt.Fprintf(stderr, "warning: %s\n", a)
+	}
 	return &policy.Explanation{
 		Pod: pod, Container: p.container, Mode: s.Mode, Postures: s.Postures, Visibility: s.Visibility,
-		RuleSet: policy.Compile(target.Policies, s.Options()),
+		Ignored: s.Ignored, RuleSet: policy.Compile(target.Policies, s.Options()),
 	}, nil
+}
+
+// readNodeDefaults reads the node's defaults from its nri-armor.yaml, as
+// the daemon does; the file's other keys are the daemon's business.
+func readNodeDefaults(path string) (policy.Defaults, error) {
+	nd := policy.DefaultNodeDefaults()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return policy.Defaults{}, fmt.Errorf("--node-config: %w", err)
+	}
+	if err := yaml.Unmarshal(data, &nd); err != nil {
+		return policy.Defaults{}, fmt.Errorf("--node-config %s: %v", path, err)
+	}
+	d, err := nd.Defaults()
+	if err != nil {
+		return d, fmt.Errorf("--node-config %s: %v", path, err)
+	}
+	return d, nil
 }
 
 func writeJSON(w io.Writer, v any) error {
