@@ -17,9 +17,13 @@ type Event struct {
 	// Owner is the uid owning Path (the file, or the executable).
 	Owner uint32 `json:"owner"`
 	// Protocol is the IP protocol name (tcp, udp, icmp, icmpv6, sctp, dccp);
-	// SocketType the socket type (stream, dgram, raw, seqpacket, rdm, packet).
+	// SocketType the socket type (stream, dgram, raw, seqpacket, rdm, or
+	// packet for an AF_PACKET socket that is not raw); Family the address
+	// family (inet, inet6, packet). SocketNames gives all three for a
+	// socket; a rule on "packet" covers every AF_PACKET socket.
 	Protocol   string `json:"protocol,omitempty"`
 	SocketType string `json:"socketType,omitempty"`
+	Family     string `json:"family,omitempty"`
 	Capability string `json:"capability,omitempty"`
 	Syscall    string `json:"syscall,omitempty"`
 }
@@ -174,10 +178,15 @@ func (r *Rule) Applies(ev *Event) bool {
 			return false
 		}
 	}
-	if r.OwnerOnly && (ev.UID == ev.Owner) != (r.Action == Allow) {
+	// ownerOnly and readOnly name what the rule permits: only the owner,
+	// only reading. An Allow rule allows only that; a Block or Audit rule
+	// applies to everything else (KubeArmor's meaning): with both, only
+	// the owner may read, and nobody may write.
+	permitted := (!r.OwnerOnly || ev.UID == ev.Owner) && (!r.ReadOnly || !ev.Write)
+	if r.Action == Allow && !permitted {
 		return false
 	}
-	if r.ReadOnly && ev.Write == (r.Action == Allow) {
+	if r.Action != Allow && (r.OwnerOnly || r.ReadOnly) && permitted {
 		return false
 	}
 	if r.Match.Type == MatchSyscall && r.Match.Path != "" {
@@ -310,6 +319,9 @@ func (ix *classIndex) candidates(ev *Event, f func(*Rule)) {
 		each(ix.keys[proto])
 		if st != proto {
 			each(ix.keys[st])
+		}
+		if strings.EqualFold(ev.Family, "packet") && st != "packet" {
+			each(ix.keys["packet"])
 		}
 		each(ix.keys["all"])
 	case ClassCapabilities:

@@ -521,6 +521,18 @@ var (
   action: Block
 `),
 	)
+	roOwnerDirYAML = utKSP("ro-owner-dir", `file:
+  matchDirectories:
+  - dir: /srv/keys/
+    recursive: true
+    readOnly: true
+    ownerOnly: true
+  matchPatterns:
+  - pattern: /opt/*.pem
+    readOnly: true
+    ownerOnly: true
+  action: Block
+`)
 	dirYAML = utDocs(
 		utKSP("flat", `file:
   matchDirectories:
@@ -618,9 +630,19 @@ func TestDecideModifiers(t *testing.T) {
 		{"readOnly+ownerOnly allow: owner read allowed", utKSP("ro-own", "file:\n  matchPaths:\n  - path: /k\n    readOnly: true\n    ownerOnly: true\n  action: Allow\n"), blk, evAs(evRead("/k"), 9, 9), utRule(Allow, "ro-own", "spec.file.matchPaths[0]")},
 		{"readOnly+ownerOnly allow: owner write to posture", utKSP("ro-own", "file:\n  matchPaths:\n  - path: /k\n    readOnly: true\n    ownerOnly: true\n  action: Allow\n"), blk, evAs(evWrite("/k"), 9, 9), utPosture(Block)},
 		{"readOnly+ownerOnly allow: other read to posture", utKSP("ro-own", "file:\n  matchPaths:\n  - path: /k\n    readOnly: true\n    ownerOnly: true\n  action: Allow\n"), blk, evAs(evRead("/k"), 8, 9), utPosture(Block)},
-		{"readOnly+ownerOnly block: owner write passes", readOnlyBlockYAML, nil, evAs(evWrite("/var/db/data"), 7, 7), utNoRule},
-		{"readOnly+ownerOnly block: other read passes", readOnlyBlockYAML, nil, evAs(evRead("/var/db/data"), 8, 7), utNoRule},
+		// readOnly+ownerOnly on a Block rule: only the owner may read, and
+		// nobody may write (KubeArmor's specification).
+		{"readOnly+ownerOnly block: owner read passes", readOnlyBlockYAML, nil, evAs(evRead("/var/db/data"), 7, 7), utNoRule},
+		{"readOnly+ownerOnly block: owner write blocked", readOnlyBlockYAML, nil, evAs(evWrite("/var/db/data"), 7, 7), utRule(Block, "block-ro-owner", "spec.file.matchPaths[0]")},
+		{"readOnly+ownerOnly block: other read blocked", readOnlyBlockYAML, nil, evAs(evRead("/var/db/data"), 8, 7), utRule(Block, "block-ro-owner", "spec.file.matchPaths[0]")},
+		{"readOnly+ownerOnly block: root read blocked (root is not the owner)", readOnlyBlockYAML, nil, evAs(evRead("/var/db/data"), 0, 7), utRule(Block, "block-ro-owner", "spec.file.matchPaths[0]")},
 		{"readOnly+ownerOnly block: other write blocked", readOnlyBlockYAML, nil, evAs(evWrite("/var/db/data"), 8, 7), utRule(Block, "block-ro-owner", "spec.file.matchPaths[0]")},
+		{"readOnly+ownerOnly block dir: owner read passes", roOwnerDirYAML, nil, evAs(evRead("/srv/keys/a"), 5, 5), utNoRule},
+		{"readOnly+ownerOnly block dir: owner write blocked", roOwnerDirYAML, nil, evAs(evWrite("/srv/keys/a"), 5, 5), utRule(Block, "ro-owner-dir", "spec.file.matchDirectories[0]")},
+		{"readOnly+ownerOnly block dir: other read blocked", roOwnerDirYAML, nil, evAs(evRead("/srv/keys/a"), 6, 5), utRule(Block, "ro-owner-dir", "spec.file.matchDirectories[0]")},
+		{"readOnly+ownerOnly block pattern: owner read passes", roOwnerDirYAML, nil, evAs(evRead("/opt/x.pem"), 5, 5), utNoRule},
+		{"readOnly+ownerOnly block pattern: owner write blocked", roOwnerDirYAML, nil, evAs(evWrite("/opt/x.pem"), 5, 5), utRule(Block, "ro-owner-dir", "spec.file.matchPatterns[0]")},
+		{"readOnly+ownerOnly block pattern: other read blocked", roOwnerDirYAML, nil, evAs(evRead("/opt/x.pem"), 6, 5), utRule(Block, "ro-owner-dir", "spec.file.matchPatterns[0]")},
 		{"audit mode: readOnly block write audited", readOnlyBlockYAML, utAnn(AnnotationMode, "audit"), evWrite("/etc/hosts"), utRule(Audit, "block-ro", "spec.file.matchPaths[0]")},
 		{"audit mode: readOnly block read still passes", readOnlyBlockYAML, utAnn(AnnotationMode, "audit"), evRead("/etc/hosts"), utNoRule},
 	})

@@ -18,35 +18,60 @@ func invert(m map[string]uint32) map[uint32]string {
 	return out
 }
 
-// Address families network rules cover.
+// Address families network rules cover, and the IP protocols that count
+// as another's.
 const (
 	afInet   = 2
 	afInet6  = 10
 	afPacket = 17
+
+	ipprotoUDPLite = 136 // UDP-Lite is udp
+	ipprotoMPTCP   = 262 // MPTCP is tcp: its subflows are TCP connections
+	sockRaw        = 3
 )
+
+// Socket is a socket as network rules see it.
+type Socket struct {
+	// Family is "inet", "inet6" or "packet" (AF_PACKET).
+	Family string
+	// Protocol is the IP protocol's name: tcp (MPTCP too), udp (UDP-Lite
+	// too), icmp, icmpv6, sctp, dccp; "" for packet sockets.
+	Protocol string
+	// Type is the socket type's name (stream, dgram, raw, seqpacket, rdm,
+	// dccp); a packet socket's is "raw" for SOCK_RAW — KubeArmor's `raw`
+	// covers raw sockets of every family rules cover — else "packet".
+	Type string
+}
 
 // SocketNames names a socket — its family, type and protocol as the kernel
 // gives them — as network rules see it, exactly as the BPF programs do
-// (check_socket in bpf/enforce/decide.h): an AF_PACKET socket is "packet"
-// whatever its type; protocol 0 is tcp for a stream socket and udp for a
-// datagram one; ok is false for the families rules do not cover (unix,
-// netlink …), which the programs let pass unmatched.
-func SocketNames(family, sockType, proto uint32) (ipProto, st string, ok bool) {
+// (check_socket in bpf/enforce/decide.h): protocol 0 is tcp for a stream
+// socket and udp for a datagram one; ok is false for the families rules do
+// not cover (unix, netlink …), which the programs let pass unmatched.
+func SocketNames(family, sockType, proto uint32) (s Socket, ok bool) {
+	sockType &= 0xf // without SOCK_NONBLOCK, SOCK_CLOEXEC
 	switch family {
 	case afPacket:
-		return "", "packet", true
-	case afInet, afInet6:
-	default:
-		return "", "", false
-	}
-	st = socketTypeByNumber[sockType&0xf] // without SOCK_NONBLOCK, SOCK_CLOEXEC
-	if proto == 0 {
-		switch st {
-		case "stream":
-			return "tcp", st, true
-		case "dgram":
-			return "udp", st, true
+		s = Socket{Family: "packet", Type: "packet"}
+		if sockType == sockRaw {
+			s.Type = "raw"
 		}
+		return s, true
+	case afInet:
+		s.Family = "inet"
+	case afInet6:
+		s.Family = "inet6"
+	default:
+		return s, false
 	}
-	return protocolByNumber[proto], st, true
+	s.Type = socketTypeByNumber[sockType]
+	switch {
+	case proto == 0 && s.Type == "stream", proto == ipprotoMPTCP:
+		s.Protocol = "tcp"
+	case proto == 0 && s.Type == "dgram", proto == ipprotoUDPLite:
+		s.Protocol = "udp"
+	default:
+		s.Protocol = protocolByNumber[proto]
+	}
+	return s, true
 }

@@ -53,8 +53,8 @@ func (t *Tracer) describe(a *alert.Alert, ev *telemetry.Event, p *proc, prevExe 
 		a.Operation, a.Data = alert.OpNetwork, "syscall=SYS_SOCKET"
 		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
 		pev.Class = policy.ClassNetwork
-		var covered bool
-		pev.Protocol, pev.SocketType, covered = policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
+		s, covered := policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
+		pev.Protocol, pev.SocketType, pev.Family = s.Protocol, s.Type, s.Family
 		return pev, covered // as in the kernel: other families match no rule
 	case telemetry.KindConnect, telemetry.KindBind, telemetry.KindAccept:
 		a.Operation = alert.OpNetwork
@@ -67,9 +67,10 @@ func (t *Tracer) describe(a *alert.Alert, ev *telemetry.Event, p *proc, prevExe 
 			}
 			b.WriteString(key + ev.Addr.Addr().String() + " port=" + strconv.Itoa(int(ev.Addr.Port())) + " ")
 		}
-		proto, st, _ := policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
+		s, _ := policy.SocketNames(ev.Family, ev.SockType, ev.Protocol)
+		proto := s.Protocol
 		if proto == "" {
-			proto = st
+			proto = s.Type
 		}
 		b.WriteString("protocol=" + strings.ToUpper(proto))
 		a.Resource = b.String()

@@ -127,13 +127,19 @@ static long exe_hash_byte(__u32 i, void *data)
 /* Socket numbers as the kernel defines them. */
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define SOCK_RAW 3
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_UDPLITE 136
+#define IPPROTO_MPTCP 262
 
 /* check_socket decides a socket by protocol (KIND_PROTO: IP protocol number,
- * with 0 read as TCP for stream and UDP for datagram sockets), socket type
- * (KIND_SOCKTYPE) and "all". Only inet and packet sockets are network.
- * It returns as an LSM hook does: 0 or -EPERM. */
+ * with 0 read as TCP for stream and UDP for datagram sockets, MPTCP as TCP
+ * and UDP-Lite as UDP), socket type (KIND_SOCKTYPE: an AF_PACKET socket is
+ * SOCKTYPE_PACKET, and also SOCK_RAW when it is raw: `raw` rules cover raw
+ * sockets of every family rules cover) and "all" — as policy.SocketNames
+ * names a socket. Only inet and packet sockets are network. It returns as
+ * an LSM hook does: 0 or -EPERM. */
 static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol, bool lsm)
 {
 	if (family != AF_INET && family != AF_INET6 && family != AF_PACKET)
@@ -145,18 +151,23 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 	if (!h)
 		return 0;
 	type &= 0xf; /* without SOCK_NONBLOCK / SOCK_CLOEXEC */
-	if (protocol == 0 && family != AF_PACKET) {
-		if (type == SOCK_STREAM)
+	if (family != AF_PACKET) {
+		if ((protocol == 0 && type == SOCK_STREAM) || protocol == IPPROTO_MPTCP)
 			protocol = IPPROTO_TCP;
-		else if (type == SOCK_DGRAM)
+		else if ((protocol == 0 && type == SOCK_DGRAM) || protocol == IPPROTO_UDPLITE)
 			protocol = IPPROTO_UDP;
 	}
 	struct machine *m = init_match(h, sc, set_id, CLASS_NETWORK);
 	if (lsm)
 		load_exe(m);
-	if (family != AF_PACKET)
+	if (family != AF_PACKET) {
 		push(sc, KIND_PROTO, protocol, 0, 0);
-	push(sc, KIND_SOCKTYPE, family == AF_PACKET ? 0x100 : type, 0, 0);
+		push(sc, KIND_SOCKTYPE, type, 0, 0);
+	} else {
+		push(sc, KIND_SOCKTYPE, SOCKTYPE_PACKET, 0, 0);
+		if (type == SOCK_RAW)
+			push(sc, KIND_SOCKTYPE, SOCK_RAW, 0, 0);
+	}
 	push(sc, KIND_ALL, 0, 0, 0);
 	run(sc);
 	sc->ev.arg = (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);

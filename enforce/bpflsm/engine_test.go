@@ -45,30 +45,43 @@ func runHelper(op string) int {
 	return 0
 }
 
+// socketOps are the sockets a helper opens, by name: family, type, protocol.
+var socketOps = map[string][3]int{
+	"raw":          {syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP},
+	"tcp":          {syscall.AF_INET, syscall.SOCK_STREAM, 0},
+	"udp":          {syscall.AF_INET, syscall.SOCK_DGRAM, 0},
+	"udp6":         {syscall.AF_INET6, syscall.SOCK_DGRAM, 0},
+	"icmp6":        {syscall.AF_INET6, syscall.SOCK_RAW, syscall.IPPROTO_ICMPV6},
+	"unix":         {syscall.AF_UNIX, syscall.SOCK_STREAM, 0},
+	"mptcp":        {syscall.AF_INET, syscall.SOCK_STREAM, 262}, // IPPROTO_MPTCP
+	"udplite":      {syscall.AF_INET, syscall.SOCK_DGRAM, syscall.IPPROTO_UDPLITE},
+	"packet-raw":   {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL): tcpdump
+	"packet-dgram": {syscall.AF_PACKET, syscall.SOCK_DGRAM, 0x0300},
+}
+
 // helperOp opens one socket of the kind op names.
 func helperOp(op string) error {
-	var family, typ, proto int
-	switch op {
-	case "raw":
-		family, typ, proto = syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP
-	case "tcp":
-		family, typ = syscall.AF_INET, syscall.SOCK_STREAM
-	case "udp":
-		family, typ = syscall.AF_INET, syscall.SOCK_DGRAM
-	case "udp6":
-		family, typ = syscall.AF_INET6, syscall.SOCK_DGRAM
-	case "icmp6":
-		family, typ, proto = syscall.AF_INET6, syscall.SOCK_RAW, syscall.IPPROTO_ICMPV6
-	case "unix":
-		family, typ = syscall.AF_UNIX, syscall.SOCK_STREAM
-	default:
+	s, ok := socketOps[op]
+	if !ok {
 		return fmt.Errorf("unknown op %q", op)
 	}
-	fd, err := syscall.Socket(family, typ, proto)
+	fd, err := syscall.Socket(s[0], s[1], s[2])
 	if err == nil {
 		syscall.Close(fd)
 	}
 	return err
+}
+
+// socketEvent is what policy.Decide sees of the socket op opens, named as
+// the kernel programs and armor-tracer name it.
+func socketEvent(t testing.TB, op string) policy.Event {
+	t.Helper()
+	s := socketOps[op]
+	names, ok := policy.SocketNames(uint32(s[0]), uint32(s[1]), uint32(s[2]))
+	if !ok {
+		t.Fatalf("%s: not a network socket for rules", op)
+	}
+	return policy.Event{Class: policy.ClassNetwork, Family: names.Family, Protocol: names.Protocol, SocketType: names.Type}
 }
 
 func errName(err error) string {
@@ -410,5 +423,46 @@ func BenchmarkApplySwap(b *testing.B) {
 			b.Fatal(err)
 		}
 		n++
+	}
+}
+
+const aliasPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: aliases, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  network:
+    matchProtocols:
+    - protocol: tcp
+    - protocol: udp
+  action: Block
+`
+
+// TestProtocolAliases: as KubeArmor counts them, MPTCP is tcp and UDP-Lite
+// is udp: a tcp Block refuses an MPTCP socket and a udp Block a UDP-Lite
+// one, in the kernel (cgroup-BPF here; BPF-LSM in the VM's
+// TestLSMKubeArmorSemantics) as in policy.Decide.
+func TestProtocolAliases(t *testing.T) {
+	testenv.RequireRoot(t)
+	e := openEngine(t, testPinPath(t))
+	defer e.Close()
+	cg := testenv.NewCgroup(t)
+	rs := policytest.Compile(t, aliasPolicy)
+	if _, err := e.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"mptcp", "udplite", "tcp", "udp", "raw"} {
+		want := "ok"
+		if d := policy.Decide(rs, socketEvent(t, op)); d.Action == policy.Block {
+			want = "EPERM"
+		}
+		if op == "mptcp" || op == "udplite" {
+			if want != "EPERM" {
+				t.Errorf("%s: policy.Decide says %s, want Block (%s is an alias)", op, want, op)
+			}
+		}
+		if got := run(t, cg, op); got != want {
+			t.Errorf("%s socket: %s, want %s", op, got, want)
+		}
 	}
 }

@@ -575,3 +575,68 @@ spec:
 		t.Fatalf("after Remove: %s, want ok", got[0])
 	}
 }
+
+const kubeArmorPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: ka, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/vmk/db
+      readOnly: true
+      ownerOnly: true
+  network:
+    matchProtocols:
+    - protocol: raw
+    - protocol: tcp
+    - protocol: udp
+      action: Audit
+  action: Block
+`
+
+// TestLSMKubeArmorSemantics: KubeArmor's meaning of the modifiers and
+// protocols, in BPF-LSM as in policy.Decide. ownerOnly with readOnly on a
+// Block rule: only the owner may read, nobody may write — root's read is
+// refused, the owner's read passes, the owner's write is refused. `raw`
+// covers AF_PACKET raw sockets (tcpdump), not other packet sockets; MPTCP
+// is tcp and UDP-Lite udp.
+func TestLSMKubeArmorSemantics(t *testing.T) {
+	f := newLSMFixture(t)
+	self, _ := os.Executable()
+	exe := "/tmp/vmk/bin/app"
+	copyFile(t, self, exe)
+	touch(t, "/tmp/vmk/db", 1000)
+	rs := policytest.Compile(t, kubeArmorPolicy)
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]policy.Action{
+		"0 read /tmp/vmk/db": policy.Block, "1000 read /tmp/vmk/db": "", "1000 write /tmp/vmk/db": policy.Block,
+		"packet-raw": policy.Block, "packet-dgram": "", "mptcp": policy.Block, "udplite": policy.Audit,
+	}
+	for _, uid := range []int{0, 1000} {
+		var ops []probeOp
+		for _, w := range []bool{false, true} {
+			ops = append(ops, fileOp(rs, "/tmp/vmk/db", w, exe, uid, 1000))
+		}
+		for _, op := range []string{"packet-raw", "packet-dgram", "mptcp", "udplite", "tcp", "raw"} {
+			if uid != 0 {
+				break // packet and raw sockets need CAP_NET_RAW: EPERM whatever the rules
+			}
+			ev := socketEvent(t, op)
+			ev.Source = exe
+			ops = append(ops, probeOp{op: op, ev: ev, want: policy.Decide(rs, ev)})
+		}
+		for _, o := range ops {
+			key := o.op
+			if o.ev.Class == policy.ClassFile {
+				key = fmt.Sprintf("%d %s", uid, o.op)
+			}
+			if w, ok := want[key]; ok && o.want.Action != w && !(w == "" && o.want.Action == policy.Allow) {
+				t.Errorf("%s: policy.Decide says %q, want %q", key, o.want.Action, w)
+			}
+		}
+		checkAgainstDecide(t, f, rs, exe, uid, ops)
+	}
+}
