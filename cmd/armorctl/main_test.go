@@ -109,16 +109,16 @@ func TestExplainAndCheck(t *testing.T) {
 	}
 
 	out, _, code = armorctl(t, append([]string{"check", "--op", "process", "--path", "/usr/bin/apt"}, pod...)...)
-	if code != 0 || !strings.HasPrefix(out, "Block ") {
-		t.Fatalf("check apt: exit %d\n%s", code, out)
+	if code != 4 || !strings.HasPrefix(out, "Block ") {
+		t.Fatalf("check apt: exit %d, want 4 (Block)\n%s", code, out)
 	}
 	out, _, _ = armorctl(t, append([]string{"check", "--op", "process", "--path", "/bin/ls"}, pod...)...)
 	if !strings.HasPrefix(out, "Allow") {
 		t.Fatalf("check ls:\n%s", out)
 	}
 	out, _, code = armorctl(t, append([]string{"check", "-o", "json", "--op", "file", "--path", "/etc/shadow"}, pod...)...)
-	if code != 0 {
-		t.Fatalf("check json exit %d", code)
+	if code != 3 {
+		t.Fatalf("check json exit %d, want 3 (Audit)", code)
 	}
 	var v struct {
 		Action, Policy string

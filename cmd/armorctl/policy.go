@@ -2,11 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -64,7 +65,15 @@ type kvFlag struct {
 	last string
 }
 
-func (f *kvFlag) String() string { return fmt.Sprint(f.m) }
+// String is the pairs, sorted: k=v,k2=v2.
+func (f *kvFlag) String() string {
+	pairs := make([]string, 0, len(f.m))
+	for k, v := range f.m {
+		pairs = append(pairs, k+"="+v)
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
+}
 func (f *kvFlag) Set(v string) error {
 	if f.m == nil {
 		f.m = map[string]string{}
@@ -108,7 +117,7 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.container, "container", "", "the container's name")
 	fs.Var(&p.labels, "labels", "the pod's labels, k=v,... (repeatable)")
 	fs.Var(&p.annotations, "annotations", "the pod's annotations, k=v,... (repeatable)")
-	fs.StringVar(&p.posture, "default-posture", "file=audit,network=audit,capabilities=audit", "the node's default postures")
+	fs.StringVar(&p.posture, "default-posture", "file=audit,network=audit,capabilities=audit", "the node's default postures: block or audit for every class, or class=action,... (file, network, capabilities; process follows file)")
 	fs.StringVar(&p.mode, "default-mode", "enforce", "the node's default mode: enforce, audit or disabled")
 	fs.StringVar(&p.nodeConfig, "node-config", "", "the node's nri-armor.yaml: its defaultPosture, defaultMode, defaultVisibility and weakenNamespaces replace --default-posture and --default-mode")
 	fs.Var(&p.weaken, "weaken-namespaces", "namespaces whose pods may weaken the node's defaults by annotation, as the node's weakenNamespaces (repeatable, comma-separated)")
@@ -116,26 +125,70 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.host, "host", false, "compile the node's host policies instead of a pod's (--labels are the node's labels)")
 }
 
+// nodeDefaults reads --default-posture and --default-mode. The posture is
+// "block" or "audit" for every class, or class=action items
+// ("file=block,network=audit"; a bare action sets every class, items after
+// it override), process following file.
+func (p *podFlags) nodeDefaults() (policy.Defaults, error) {
+	d := policy.DefaultDefaults()
+	for _, item := range strings.Split(p.posture, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		class, val, found := strings.Cut(item, "=")
+		if !found {
+			class, val = "", item
+		}
+		var a policy.Action
+		switch strings.ToLower(strings.TrimSpace(val)) {
+		case "audit":
+			a = policy.Audit
+		case "block":
+			a = policy.Block
+		default:
+			return d, usagef("--default-posture %q: posture must be audit or block, got %q", p.posture, strings.TrimSpace(val))
+		}
+		switch policy.Class(strings.ToLower(strings.TrimSpace(class))) {
+		case "":
+			d.Postures = policy.Postures{File: a, Network: a, Capabilities: a}
+		case policy.ClassFile:
+			d.Postures.File = a
+		case policy.ClassNetwork:
+			d.Postures.Network = a
+		case policy.ClassCapabilities:
+			d.Postures.Capabilities = a
+		default:
+			return d, usagef("--default-posture %q: unknown class %q (use file, network or capabilities; process follows file)", p.posture, strings.TrimSpace(class))
+		}
+	}
+	switch m := policy.Mode(strings.ToLower(strings.TrimSpace(p.mode))); m {
+	case policy.ModeEnforce, policy.ModeAudit, policy.ModeDisabled:
+		d.Mode = m
+	default:
+		return d, usagef("--default-mode %q: must be enforce, audit or disabled", p.mode)
+	}
+	return d, nil
+}
+
 // compile loads the policies (all or nothing), resolves the pod and compiles
-// its container's rule set.
-func (p *podFlags) compile(stderr io.Writer) (*policy.Explanation, error) {
+// its container's rule set. The warnings say why the set may hold less than
+// expected (skipped files, no policy selecting the pod …); they are printed
+// on stderr as they are returned, for -o json to carry them too.
+func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, []string, error) {
 	if p.output != "text" && p.output != "json" {
-		return nil, fmt.Errorf("-o must be text or json, got %q", p.output)
+		return nil, nil, usagef("-o must be text or json, got %q", p.output)
 	}
 	if len(p.policies) == 0 {
-		return nil, errors.New("--policies is required")
+		return nil, nil, usagef("--policies is required")
 	}
-	defaults := policy.DefaultDefaults()
-	node, err := policy.ParseAnnotations(map[string]string{
-		policy.AnnotationPosture: p.posture, policy.AnnotationMode: p.mode,
-	}, "", defaults)
+	defaults, err := p.nodeDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("--default-posture/--default-mode: %v", err)
+		return nil, nil, err
 	}
-	defaults.Postures, defaults.Mode = node.Postures, node.Mode
 	if p.nodeConfig != "" {
 		if defaults, err = readNodeDefaults(p.nodeConfig); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	defaults.WeakenNamespaces = append(defaults.WeakenNamespaces, p.weaken...)
@@ -151,11 +204,11 @@ func (p *podFlags) compile(stderr io.Writer) (*policy.Explanation, error) {
 		}
 	}
 	if invalid > 0 {
-		return nil, fmt.Errorf("%d invalid policy file(s): nothing compiled", invalid)
+		return nil, nil, fmt.Errorf("%d invalid policy file(s): nothing compiled", invalid)
 	}
 	cat, err := policy.NewCatalog(policy.Policies(results))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pod := policy.Pod{Namespace: p.namespace, Name: p.name, Labels: p.labels.m, Annotations: p.annotations.m}
 	var target *policy.Target
@@ -164,16 +217,135 @@ func (p *podFlags) compile(stderr io.Writer) (*policy.Explanation, error) {
 		target = &policy.Target{Policies: cat.ResolveHost(p.labels.m),
 			Settings: &policy.PodSettings{Postures: defaults.Postures, Mode: defaults.Mode, Visibility: defaults.Visibility}}
 	} else if target, err = cat.Resolve(pod, p.container, defaults); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := target.Settings
-	for _, a := range s.Ignored {
-		fmt.Fprintf(stderr, "warning: %s\n", a)
-	}
-	return &policy.Explanation{
+	e := &policy.Explanation{
 		Pod: pod, Container: p.container, Mode: s.Mode, Postures: s.Postures, Visibility: s.Visibility,
 		Ignored: s.Ignored, RuleSet: policy.Compile(target.Policies, s.Options()),
-	}, nil
+	}
+	warnings := append(p.fileWarnings(results), p.selectionWarnings(cat, target, e.RuleSet)...)
+	for _, a := range s.Ignored {
+		warnings = append(warnings, a.String())
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "armorctl %s: warning: %s\n", cmd, w)
+	}
+	return e, warnings, nil
+}
+
+// fileWarnings names what --policies held that is not a policy: documents
+// and files skipped, directories without a policy file.
+func (p *podFlags) fileWarnings(results []*policy.FileResult) []string {
+	out := []string{}
+	for _, r := range results {
+		notices := 0
+		for _, i := range r.Issues {
+			if i.Level == policy.LevelNotice {
+				out = append(out, i.Error()) // FILE:LINE: skipped: why
+				notices++
+			}
+		}
+		if r.Status() == policy.FileSkipped && notices == 0 {
+			out = append(out, r.File+": skipped: no KubeArmor policy in it")
+		}
+	}
+	for _, path := range p.policies {
+		if info, err := os.Stat(path); err != nil || !info.IsDir() {
+			continue
+		}
+		found := false
+		for _, r := range results {
+			if rel, err := filepath.Rel(path, r.File); err == nil && !strings.HasPrefix(rel, "..") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, path+": no policy file (*.yaml, *.yml) in this directory")
+		}
+	}
+	return out
+}
+
+// selectionWarnings says why the pod (or node) gets fewer rules than the
+// policies loaded may suggest: no policy selects it, its mode is disabled,
+// or a policy that selects it gives it no rule.
+func (p *podFlags) selectionWarnings(cat *policy.Catalog, target *policy.Target, rs *policy.RuleSet) []string {
+	var out []string
+	if target.Settings.Mode == policy.ModeDisabled {
+		return append(out, "mode disabled (--default-mode or the pod's annotations): no rule is compiled")
+	}
+	if len(target.Policies) == 0 {
+		return append(out, p.noneSelects(cat))
+	}
+	rules := map[string]int{}
+	for _, c := range policy.Classes {
+		for _, r := range rs.Class(c).Rules {
+			rules[r.Origin]++
+		}
+	}
+	what := "the pod"
+	if p.host {
+		what = "the node"
+	}
+	for _, pol := range target.Policies {
+		if rules[pol.Ref()] > 0 {
+			continue
+		}
+		var why []string
+		if pol.Spec.AppArmor != "" {
+			why = append(why, "its apparmor: rules are not used by nri-armor")
+		}
+		if len(pol.Spec.Presets) > 0 {
+			why = append(why, "its presets are not enforced")
+		}
+		if len(why) == 0 {
+			why = append(why, "it has no rules")
+		}
+		out = append(out, fmt.Sprintf("%s applies to %s but gives it no rule: %s", pol.Ref(), what, strings.Join(why, "; ")))
+	}
+	return out
+}
+
+// noneSelects explains, as far as it can, why no policy selects the pod.
+func (p *podFlags) noneSelects(cat *policy.Catalog) string {
+	count := map[policy.Kind]int{}
+	namespaces := map[string]bool{}
+	var here []string // the namespace's ksps
+	for _, pol := range cat.Policies() {
+		count[pol.Kind]++
+		if pol.Kind == policy.KindPolicy {
+			namespaces[pol.Metadata.Namespace] = true
+			if pol.Metadata.Namespace == p.namespace {
+				here = append(here, pol.Metadata.Name)
+			}
+		}
+	}
+	if p.host {
+		if count[policy.KindHostPolicy] == 0 {
+			return "no host policy applies to the node: no KubeArmorHostPolicy was loaded"
+		}
+		return fmt.Sprintf("no host policy applies to the node: none of the %d KubeArmorHostPolicies has a nodeSelector matching --labels %q", count[policy.KindHostPolicy], p.labels.String())
+	}
+	msg := fmt.Sprintf("no policy selects the pod (namespace %q, labels %q)", p.namespace, p.labels.String())
+	switch {
+	case cat.Len() == 0:
+		return msg + ": no policy was loaded from --policies"
+	case count[policy.KindPolicy] > 0 && !namespaces[p.namespace]:
+		ns := make([]string, 0, len(namespaces))
+		for n := range namespaces {
+			ns = append(ns, n)
+		}
+		sort.Strings(ns)
+		msg += fmt.Sprintf(": the KubeArmorPolicies loaded are in namespace(s) %s", strings.Join(ns, ", "))
+	case count[policy.KindHostPolicy] == cat.Len():
+		return msg + ": only KubeArmorHostPolicies were loaded (they apply to the node: --host)"
+	case len(here) > 0:
+		msg += fmt.Sprintf(": the KubeArmorPolicies of namespace %q (%s) select other labels, or only pods that name them in %s",
+			p.namespace, strings.Join(here, ", "), policy.AnnotationPolicies)
+	}
+	return msg
 }
 
 // readNodeDefaults reads the node's defaults from its nri-armor.yaml, as
@@ -212,10 +384,10 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "armorctl explain: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	e, err := pf.compile(stderr)
+	e, warnings, err := pf.compile(stderr, "explain")
 	if err != nil {
 		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
-		return 1
+		return exitStatus(err)
 	}
 	un, err := kernelUnenforced(e.RuleSet)
 	if err != nil {
@@ -226,7 +398,8 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		err = writeJSON(stdout, struct {
 			*policy.Explanation
 			KernelUnenforced []unenforcedRule `json:"kernelUnenforced"`
-		}{e, un})
+			Warnings         []string         `json:"warnings"`
+		}{e, un, warnings})
 	} else if err = e.WriteText(stdout); err == nil && len(un) > 0 {
 		fmt.Fprintf(stdout, "\nnot enforced by the BPF programs (reported in user space, audit only):\n")
 		for _, u := range un {
@@ -238,103 +411,6 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var pf podFlags
-	pf.register(fs)
-	var ev policy.Event
-	var op string
-	var uid, owner uint
-	fs.StringVar(&op, "op", "", "the operation: process, file, network, capabilities or syscall")
-	fs.StringVar(&ev.Path, "path", "", "process: the executable; file: the file; syscall: its path argument")
-	fs.BoolVar(&ev.Write, "write", false, "file: the access writes")
-	fs.StringVar(&ev.Source, "source", "", "the acting process's executable")
-	fs.UintVar(&uid, "uid", 0, "the acting process's uid")
-	fs.UintVar(&owner, "owner", 0, "the uid that owns --path")
-	fs.StringVar(&ev.Protocol, "protocol", "", "network: tcp, udp, icmp, icmpv6, sctp, raw, stream, dgram …")
-	fs.StringVar(&ev.SocketType, "socket-type", "", "network: the socket type, if not the one --protocol implies")
-	fs.StringVar(&ev.Capability, "capability", "", "capabilities: e.g. net_raw or CAP_NET_RAW")
-	fs.StringVar(&ev.Syscall, "syscall", "", "syscall: its name")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	ev.UID, ev.Owner = uint32(uid), uint32(owner)
-	if err := completeEvent(&ev, op); err != nil {
-		fmt.Fprintf(stderr, "armorctl check: %v\n", err)
-		return 2
-	}
-	e, err := pf.compile(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "armorctl check: %v\n", err)
-		return 1
-	}
-	d := policy.Decide(e.RuleSet, ev)
-	if pf.output == "json" {
-		err = writeJSON(stdout, struct {
-			Action         policy.Action `json:"action"`
-			Policy         string        `json:"policy"`
-			Rule           *policy.Rule  `json:"rule"`
-			DefaultPosture bool          `json:"defaultPosture"`
-			Event          policy.Event  `json:"event"`
-			Digest         string        `json:"digest"`
-		}{d.Action, d.PolicyName(), d.Rule, d.DefaultPosture, ev, e.RuleSet.Digest})
-	} else {
-		err = d.WriteText(stdout, e.RuleSet)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "armorctl check: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
-// completeEvent checks that the flags describe one operation and fills in
-// what they imply (the socket type of a protocol).
-func completeEvent(ev *policy.Event, op string) error {
-	need := func(name, v string) error {
-		if v == "" {
-			return fmt.Errorf("--op %s needs --%s", op, name)
-		}
-		return nil
-	}
-	switch op {
-	case "process":
-		ev.Class = policy.ClassProcess
-		return need("path", ev.Path)
-	case "file":
-		ev.Class = policy.ClassFile
-		return need("path", ev.Path)
-	case "network":
-		ev.Class = policy.ClassNetwork
-		if err := need("protocol", ev.Protocol); err != nil {
-			return err
-		}
-		proto, st := policy.DefaultSocketType(strings.ToLower(ev.Protocol))
-		ev.Protocol = proto
-		if ev.SocketType == "" {
-			ev.SocketType = st
-		}
-		ev.SocketType = strings.ToLower(ev.SocketType)
-		return nil
-	case "capabilities", "capability":
-		ev.Class = policy.ClassCapabilities
-		if err := need("capability", ev.Capability); err != nil {
-			return err
-		}
-		if _, ok := policy.NormalizeCapability(ev.Capability); !ok {
-			return fmt.Errorf("unknown capability %q", ev.Capability)
-		}
-		return nil
-	case "syscall", "syscalls":
-		ev.Class = policy.ClassSyscalls
-		return need("syscall", ev.Syscall)
-	case "":
-		return fmt.Errorf("--op is required (process, file, network, capabilities or syscall)")
-	}
-	return fmt.Errorf("unknown --op %q (process, file, network, capabilities or syscall)", op)
 }
 
 // unenforcedRule is a rule the kernel programs cannot enforce.
