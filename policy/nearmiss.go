@@ -14,7 +14,8 @@ import (
 
 // Exemption is one modifier of a rule that keeps it from applying to an event.
 type Exemption struct {
-	// Modifier is fromSource, ownerOnly, readOnly, recursive or path.
+	// Modifier is fromSource, ownerOnly, readOnly, ownerOnly+readOnly,
+	// recursive or path.
 	Modifier string `json:"modifier"`
 	Reason   string `json:"reason"`
 }
@@ -40,19 +41,27 @@ func (r *Rule) Exemptions(ev *Event) []Exemption {
 		}
 		out = append(out, Exemption{"fromSource", reason})
 	}
-	if r.OwnerOnly && !(&Rule{Action: r.Action, OwnerOnly: true}).Applies(ev) {
-		reason := fmt.Sprintf("the owner is exempt from %s (uid %d owns %s)", r.Action, ev.Owner, ev.Path)
-		if r.Action == Allow {
-			reason = fmt.Sprintf("only the owner is allowed (uid %d, owner %d)", ev.UID, ev.Owner)
+	switch {
+	case r.Action != Allow && r.OwnerOnly && r.ReadOnly:
+		// Together they permit one thing: the owner reading (Applies).
+		if !(&Rule{Action: r.Action, OwnerOnly: true, ReadOnly: true}).Applies(ev) {
+			out = append(out, Exemption{"ownerOnly+readOnly", fmt.Sprintf("the owner's reads pass: with both, the %s matches everything else (uid %d owns %s)", r.Action, ev.Owner, ev.Path)})
 		}
-		out = append(out, Exemption{"ownerOnly", reason})
-	}
-	if r.ReadOnly && !(&Rule{Action: r.Action, ReadOnly: true}).Applies(ev) {
-		reason := fmt.Sprintf("reads pass: the %s matches only writes", r.Action)
-		if r.Action == Allow {
-			reason = "only reads are allowed; this access writes"
+	default:
+		if r.OwnerOnly && !(&Rule{Action: r.Action, OwnerOnly: true}).Applies(ev) {
+			reason := fmt.Sprintf("the owner is exempt from %s (uid %d owns %s)", r.Action, ev.Owner, ev.Path)
+			if r.Action == Allow {
+				reason = fmt.Sprintf("only the owner is allowed (uid %d, owner %d)", ev.UID, ev.Owner)
+			}
+			out = append(out, Exemption{"ownerOnly", reason})
 		}
-		out = append(out, Exemption{"readOnly", reason})
+		if r.ReadOnly && !(&Rule{Action: r.Action, ReadOnly: true}).Applies(ev) {
+			reason := fmt.Sprintf("reads pass: the %s matches only writes", r.Action)
+			if r.Action == Allow {
+				reason = "only reads are allowed; this access writes"
+			}
+			out = append(out, Exemption{"readOnly", reason})
+		}
 	}
 	if m := r.Match; m.Type == MatchSyscall && m.Path != "" && !(&Rule{Action: r.Action, Match: m}).Applies(ev) {
 		switch {

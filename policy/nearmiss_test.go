@@ -51,7 +51,7 @@ func TestNearMisses(t *testing.T) {
 		{"readOnly block: a write is blocked", evWrite("/etc/hosts"), "", ""},
 		{"fromSource: no source", evRead("/run/token"), "spec.file.matchPaths[2]", "fromSource"},
 		{"fromSource: another source", evFrom(evRead("/run/token"), "/bin/bash"), "spec.file.matchPaths[2]", "fromSource"},
-		{"two modifiers", evAs(evRead("/srv/both"), 1, 1), "spec.file.matchPaths[3]", "ownerOnly,readOnly"},
+		{"two modifiers: the owner reads", evAs(evRead("/srv/both"), 1, 1), "spec.file.matchPaths[3]", "ownerOnly+readOnly"},
 		{"not recursive", evRead("/var/log/nginx/access.log"), "spec.file.matchDirectories[0]", "recursive"},
 		{"ownerOnly allow: another uid", evAs(evRead("/home/x"), 1, 2), "spec.file.matchDirectories[1]", "ownerOnly"},
 		{"ownerOnly process", evAs(evExec("/usr/bin/curl"), 3, 3), "spec.process.matchPaths[0]", "ownerOnly"},
