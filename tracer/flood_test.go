@@ -6,18 +6,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nri-armor/nri-armor/enforce/events"
+	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/tracer/alert"
 )
 
-// TestFlood: a burst far above the limit gives exactly rateBurst alerts,
-// then one AlertThreshold summary whose count is every dropped alert, the
+// TestFlood: a burst of one rule's alerts far above the limit gives
+// exactly rateBurst alerts, then one AlertThreshold summary whose count is
+// every dropped alert, with the rule's policy, id and severity; the
 // counters agree, and the limiter's memory stays bounded.
 func TestFlood(t *testing.T) {
 	cfg := testConfig()
 	cfg.RateBurst, cfg.RatePerSecond = 20, 5
+	cfg.RateExemptSeverity = 0 // ShopPolicy's rules are of severity 7 and 9
 	e := newEnv(t, cfg)
 	const n = 200_000
-	ev := e.rawSocketBlock(t)
+	ev := e.varLogAudit(t) // Block alerts are never dropped: an Audit rule
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -38,10 +42,11 @@ func TestFlood(t *testing.T) {
 	s := got[cfg.RateBurst]
 	wantDrops := n - cfg.RateBurst
 	if s.Type != alert.TypeSystemEvent || s.Operation != alert.OpAlertThreshold || s.PodName != "web-1" || s.ContainerName != "nginx" ||
-		!strings.HasPrefix(s.Data, "droppedAlerts="+itoa(wantDrops)+" droppedLogs=0 ") {
+		!strings.HasPrefix(s.Data, "droppedAlerts="+itoa(wantDrops)+" droppedLogs=0 ") ||
+		!strings.HasSuffix(s.Data, " dropped[policy=shop-guard,rule="+itoa(int(ev.RuleID))+",severity=7]="+itoa(wantDrops)) {
 		t.Fatalf("summary %+v, want %d dropped", s, wantDrops)
 	}
-	if v := counterValue(t, e.m, "nri_armor_tracer_rate_limited_total", "kind", "alert"); v != float64(wantDrops) {
+	if v := counterValue(t, e.m, "nri_armor_tracer_rate_limited_total", "policy", "shop-guard"); v != float64(wantDrops) {
 		t.Fatalf("rate_limited_total %v, want %d", v, wantDrops)
 	}
 	if v := counterValue(t, e.m, "nri_armor_tracer_alerts_total", "", ""); v != float64(cfg.RateBurst) {
@@ -70,8 +75,9 @@ func TestFlood(t *testing.T) {
 func TestFloodManyContainers(t *testing.T) {
 	cfg := testConfig()
 	cfg.RateBurst, cfg.MaxContainers = 3, 50
+	cfg.RateExemptSeverity = 0
 	e := newEnv(t, cfg)
-	ev := e.rawSocketBlock(t)
+	ev := e.varLogAudit(t) // Block alerts are never dropped: an Audit rule
 	const containers, each = 2_000, 10
 	for c := 0; c < containers; c++ {
 		ev.CgroupID = uint64(10_000 + c)
@@ -85,7 +91,13 @@ func TestFloodManyContainers(t *testing.T) {
 	emitted, dropped := 0, 0
 	for _, a := range e.alerts(t) {
 		if a.Operation == alert.OpAlertThreshold {
-			dropped += atoi(t, strings.Fields(strings.TrimPrefix(a.Data, "droppedAlerts="))[0])
+			n := strings.Fields(strings.TrimPrefix(a.Data, "droppedAlerts="))[0]
+			// Containers still tracked name the rule; the sum of those
+			// no longer tracked names the severity.
+			if !strings.HasSuffix(a.Data, ",severity=7]="+n) && !strings.HasSuffix(a.Data, " dropped[severity=7]="+n) {
+				t.Fatalf("summary %+v does not name what it dropped", a)
+			}
+			dropped += atoi(t, n)
 			continue
 		}
 		emitted++
@@ -126,4 +138,11 @@ func TestLogsDoNotStarveAlerts(t *testing.T) {
 	if alerts != 1 || logs != 2 {
 		t.Fatalf("%d alerts, %d logs; want 1 and 2", alerts, logs)
 	}
+}
+
+// varLogAudit is the kernel's record of an Audit decision in e's
+// container: a write under /var/log/ (ShopPolicy's Audit rule, severity 7).
+func (e *env) varLogAudit(t testing.TB) events.Event {
+	return events.Event{CgroupID: e.cg, BootNs: 1e9, PID: 301, TGID: 301, RuleID: uint32(e.ruleID(t, policy.ClassFile, "/var/log/")),
+		SetID: e.setID, Class: policy.ClassFile, Action: policy.Audit, Comm: "logger", Resource: "/var/log/app.log", Write: true}
 }
