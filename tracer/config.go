@@ -20,13 +20,18 @@ type Config struct {
 	// (KubeArmor's alert keys) or "falco" (Falco's JSON output). The HTTP
 	// stream is always in KubeArmor's shape.
 	Format string `yaml:"format"`
-	// RateBurst and RatePerSecond are each container's token bucket, for
-	// alerts and for logs separately; ThresholdWindow is how often one
-	// AlertThreshold summary per container reports what was dropped.
+	// RateBurst and RatePerSecond are flood control's token buckets: one
+	// per container and rule for alerts, one per container for logs;
+	// ThresholdWindow is how often one AlertThreshold summary per container
+	// reports what was dropped (counts per policy, rule and severity).
 	RateBurst       int           `yaml:"rateBurst"`
 	RatePerSecond   float64       `yaml:"ratePerSecond"`
 	ThresholdWindow time.Duration `yaml:"thresholdWindow"`
-	// MaxContainers bounds cached containers, rule sets and rate buckets;
+	// RateExemptSeverity: Block alerts and alerts of at least this
+	// severity take no token and are never dropped (0: none by severity).
+	RateExemptSeverity int `yaml:"rateExemptSeverity"`
+	// MaxContainers bounds cached containers, rule sets and rate buckets
+	// (of containers and rules);
 	// MaxProcesses the process table (names of exited processes).
 	MaxContainers int `yaml:"maxContainers"`
 	MaxProcesses  int `yaml:"maxProcesses"`
@@ -50,6 +55,9 @@ func DefaultConfig() Config {
 		MaxProcesses:     65536,
 		NegativeCacheTTL: 2 * time.Second,
 		StateMaxAge:      30 * time.Second,
+
+		// Block alerts and alerts of severity 7 or more are never dropped.
+		RateExemptSeverity: 7,
 	}
 }
 
@@ -63,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rateBurst must be at least 1, got %d", c.RateBurst)
 	case c.RatePerSecond <= 0:
 		return fmt.Errorf("ratePerSecond must be above 0, got %v", c.RatePerSecond)
+	case c.RateExemptSeverity < 0 || c.RateExemptSeverity > 10:
+		return fmt.Errorf("rateExemptSeverity must be between 0 and 10, got %d", c.RateExemptSeverity)
 	case c.ThresholdWindow <= 0:
 		return fmt.Errorf("thresholdWindow must be above 0, got %v", c.ThresholdWindow)
 	case c.MaxContainers < 1:

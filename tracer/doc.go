@@ -7,8 +7,8 @@
 // does not enforce for that container, and writes KubeArmor-shaped JSON
 // alerts, NDJSON streams and Prometheus metrics. Memory is bounded whatever
 // the event rate: every map is an LRU of configured size, and floods are
-// cut by a per-container token bucket whose drops are counted and
-// summarised, never hidden.
+// cut by token buckets per container and rule whose drops are counted and
+// summarised, never hidden (Block alerts and severe ones are never cut).
 //
 // This package is the pipeline only. The alert's shape and formats are
 // package tracer/alert, the stream its clients read is tracer/stream, and

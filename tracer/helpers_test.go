@@ -108,7 +108,13 @@ func (e *env) alerts(t testing.TB) []alert.Alert {
 
 func (e *env) ruleID(t testing.TB, class policy.Class, value string) int {
 	t.Helper()
-	for _, r := range e.rs.Class(class).Rules {
+	return ruleIn(t, e.rs, class, value)
+}
+
+// ruleIn is the id of rs's rule of class on value.
+func ruleIn(t testing.TB, rs *policy.RuleSet, class policy.Class, value string) int {
+	t.Helper()
+	for _, r := range rs.Class(class).Rules {
 		if r.Match.Value == value {
 			return r.ID
 		}

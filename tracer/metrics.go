@@ -79,8 +79,8 @@ func NewMetrics(podLabel bool, watched, clients func() int, progs ...ProgramStat
 	}, []string{"source"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nri_armor_tracer_rate_limited_total",
-		Help: "Alerts and logs dropped by the per-container rate limit (each reported in an AlertThreshold summary), by namespace and kind.",
-	}, []string{"namespace", "kind"})
+		Help: "Alerts and logs dropped by flood control (each reported in an AlertThreshold summary), by namespace, kind, and the policy and severity of dropped alerts.",
+	}, []string{"namespace", "kind", "policy", "severity"})
 	m.unknown = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nri_armor_tracer_events_unattributed_total",
 		Help: "Telemetry events of cgroups that are neither a published container nor covered by a host record, by type.",
@@ -137,6 +137,16 @@ func (m *Metrics) FollowLost(ctx context.Context, source string, lost func() uin
 // that read too slowly (the stream Hub's onDrop).
 func (m *Metrics) AddStreamDrops(n int) {
 	m.streamDrops.Add(float64(n))
+}
+
+// limitedCounter is the rate_limited_total series of a dropped alert or
+// log (logs have no policy or severity). Flood control keeps it per
+// bucket: no label hashing per drop.
+func (m *Metrics) limitedCounter(a *alert.Alert) prometheus.Counter {
+	if !a.IsAlert() {
+		return m.limited.WithLabelValues(a.NamespaceName, "log", "", "")
+	}
+	return m.limited.WithLabelValues(a.NamespaceName, "alert", a.PolicyName, a.Severity)
 }
 
 func (m *Metrics) countAlert(a *alert.Alert) {

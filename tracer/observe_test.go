@@ -117,22 +117,24 @@ func TestStream(t *testing.T) {
 func allMetrics(t *testing.T) (string, []alert.Alert, *env) {
 	t.Helper()
 	cfg := testConfig()
-	cfg.RateBurst = 5
+	cfg.RateBurst = 1
+	cfg.RateExemptSeverity = 0 // the /var/log/ Audit rule (severity 7) is rate-limited
 	e := newEnv(t, cfg)
 	e.m = NewMetrics(true, e.t.ids.Watched, e.hub.Clients, fakeProgs{})
 	e.t.m = e.m
 	e.m.AddLost("telemetry", 2)
 	e.m.decodeErrs.WithLabelValues("enforcement").Inc()
 	e.m.streamDrops.Add(0)
-	for _, tev := range []telemetry.Event{ // 2 monitor alerts, 1 log
-		execEv(e.cg, 300, 1, "/bin/sh"), openEv(e.cg, 300, "/etc/shadow", 0), openEv(e.cg, 300, "/var/log/x", 1),
+	for _, tev := range []telemetry.Event{ // 2 monitor alerts (and 2 rate-limited), 1 log
+		execEv(e.cg, 300, 1, "/bin/sh"), openEv(e.cg, 300, "/etc/shadow", 0),
+		openEv(e.cg, 300, "/var/log/x", 1), openEv(e.cg, 300, "/var/log/x", 1), openEv(e.cg, 300, "/var/log/x", 1),
 		openEv(999, 1, "/x", 0), {Kind: telemetry.KindExit, TGID: 300, PID: 300},
 	} {
 		e.t.Telemetry(&tev)
 	}
 	ev := e.rawSocketBlock(t)
 	for i := 0; i < 5; i++ {
-		e.t.Enforcement(&ev) // 3 alerts (the bucket's last tokens), 2 rate-limited
+		e.t.Enforcement(&ev) // Block: never rate-limited
 	}
 	got := e.alerts(t)
 	rec := httptest.NewRecorder()
@@ -168,7 +170,7 @@ func TestMetrics(t *testing.T) {
 			alerts++
 		}
 	}
-	if alerts != 5 || logs != 1 { // 3 kernel + 2 monitor alerts; one exec log
+	if alerts != 7 || logs != 1 { // 5 kernel + 2 monitor alerts; one exec log
 		t.Fatalf("%d alerts, %d logs: %+v", alerts, logs, got)
 	}
 	if v := counterValue(t, e.m, "nri_armor_tracer_alerts_total", "", ""); v != float64(alerts) {
@@ -181,8 +183,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("pod label: %v", v)
 	}
 	for _, want := range []string{
-		`nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",pod="web-1",policy="shop-guard",severity="7"} 3`,
-		`nri_armor_tracer_rate_limited_total{kind="alert",namespace="shop"} 2`,
+		`nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",pod="web-1",policy="shop-guard",severity="7"} 5`,
+		`nri_armor_tracer_rate_limited_total{kind="alert",namespace="shop",policy="shop-guard",severity="7"} 2`,
 		`nri_armor_tracer_events_total{source="enforcement",type="network"} 5`,
 		`nri_armor_tracer_events_lost_total{source="telemetry"} 2`,
 		`nri_armor_tracer_bpf_program_runs_total{program="trace_exec"} 10`,

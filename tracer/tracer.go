@@ -94,11 +94,12 @@ func New(o Options) *Tracer {
 	t := &Tracer{
 		cfg: cfg, ids: NewIdentity(o.State, cfg.MaxContainers, cfg.NegativeCacheTTL, cfg.StateMaxAge, now),
 		procs: newProcTable(cfg.ProcRoot, cfg.MaxProcesses), digests: o.Digests,
-		limiter: newLimiter(cfg.RateBurst, cfg.RatePerSecond, cfg.MaxContainers),
+		limiter: newLimiter(cfg.RateBurst, cfg.RatePerSecond, cfg.RateExemptSeverity, cfg.MaxContainers),
 		out:     bufio.NewWriterSize(io.MultiWriter(o.Sinks...), 64<<10),
 		hub:     o.Hub, m: o.Metrics, now: now, hostName: host,
 		setNames: map[uint32]setName{}, evCount: map[[2]string]prometheus.Counter{},
 	}
+	t.limiter.counter = func(a *alert.Alert) prometheus.Counter { return t.m.limitedCounter(a) }
 	t.syncBootClock()
 	return t
 }
@@ -157,23 +158,18 @@ func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan te
 }
 
 // Flush emits one AlertThreshold summary per container that had alerts
-// or logs dropped since the last flush, then flushes the output.
+// or logs dropped since the last flush (the counts per policy, rule and
+// severity included), then flushes the output.
 func (t *Tracer) Flush() {
 	now := t.now()
-	for _, s := range t.limiter.flush() {
+	for _, s := range t.limiter.flush(now) {
 		a := &t.scratch
 		*a = identityOf(s.who)
 		a.ClusterName, a.HostName = t.cfg.ClusterName, t.hostName
 		a.Time = now
 		a.Type, a.Operation = alert.TypeSystemEvent, alert.OpAlertThreshold
-		a.Message = "alert rate limit reached: " + strconv.FormatUint(s.alerts, 10) + " alerts and " +
-			strconv.FormatUint(s.logs, 10) + " logs of this container were dropped in the last " + t.cfg.ThresholdWindow.String()
-		if s.who.Cgroup == 0 && s.who.ContainerName == "" {
-			a.Message = "alert rate limit reached: " + strconv.FormatUint(s.alerts, 10) + " alerts and " +
-				strconv.FormatUint(s.logs, 10) + " logs of containers no longer tracked (more flooding containers than maxContainers) were dropped"
-		}
-		a.Data = "droppedAlerts=" + strconv.FormatUint(s.alerts, 10) + " droppedLogs=" + strconv.FormatUint(s.logs, 10) +
-			" burst=" + strconv.Itoa(t.cfg.RateBurst) + " ratePerSecond=" + strconv.FormatFloat(t.cfg.RatePerSecond, 'g', -1, 64)
+		a.Message = s.message(t.cfg.ThresholdWindow)
+		a.Data = s.data(t.cfg.RateBurst, t.cfg.RatePerSecond)
 		t.write(a)
 	}
 	_ = t.out.Flush()
@@ -355,6 +351,7 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 func setRule(a *alert.Alert, set *ruleSet, r *policy.Rule) {
 	ri := set.info(r)
 	a.PolicyName, a.Severity, a.Tags, a.Message = r.Policy, ri.severity, ri.tags, r.Message
+	a.RuleID = r.ID // flood control's key
 	if len(r.Tags) > 0 {
 		a.ATags = r.Tags
 	}
@@ -499,17 +496,11 @@ func result(ret int64) string {
 	return syscall.Errno(-ret).Error()
 }
 
-// emit applies flood control, then writes a.
+// emit applies flood control (which counts what it drops), then writes a.
 func (t *Tracer) emit(a *alert.Alert) {
-	if !t.limiter.allow(a, t.now()) {
-		kind := "alert"
-		if !a.IsAlert() {
-			kind = "log"
-		}
-		t.m.limited.WithLabelValues(a.NamespaceName, kind).Inc()
-		return
+	if t.limiter.allow(a, t.now()) {
+		t.write(a)
 	}
-	t.write(a)
 }
 
 // write encodes a to the sinks and the stream, and counts it.

@@ -78,8 +78,11 @@ type Alert struct {
 	// and IdentityJSON and RuleJSON the identity and rule fields encoded
 	// once per container and per rule (AppendIdentity, AppendRule; nil:
 	// encode the fields), whose addresses also key the alert metrics.
+	// RuleID is the id of the rule that matched in the container's rule
+	// set (0: none), what floods are keyed on with Cgroup.
 	Time                   time.Time `json:"-"`
 	Cgroup                 uint64    `json:"-"`
+	RuleID                 int       `json:"-"`
 	IdentityJSON, RuleJSON []byte    `json:"-"`
 }
 

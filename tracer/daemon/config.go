@@ -148,6 +148,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.MetricsPodLabel, "metricsPodLabel", c.MetricsPodLabel, "label alert counters with the pod name")
 	fs.IntVar(&c.RateBurst, "rateBurst", c.RateBurst, "alerts (and logs) a container may burst")
 	fs.Float64Var(&c.RatePerSecond, "ratePerSecond", c.RatePerSecond, "alerts (and logs) per second per container, sustained")
+	fs.IntVar(&c.RateExemptSeverity, "rateExemptSeverity", c.RateExemptSeverity, "alerts of this severity or more are never rate-limited (0: none; Block alerts never are)")
 	fs.DurationVar(&c.ThresholdWindow, "thresholdWindow", c.ThresholdWindow, "how often dropped alerts are summarised per container")
 	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers, sets and rate buckets cached, at most")
 	fs.IntVar(&c.MaxProcesses, "maxProcesses", c.MaxProcesses, "processes remembered, at most")
