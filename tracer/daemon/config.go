@@ -146,7 +146,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.StreamAddress, "streamAddress", c.StreamAddress, "address of the /v1/logs stream (empty: off)")
 	fs.BoolVar(&c.MetricsPodLabel, "metricsPodLabel", c.MetricsPodLabel, "label alert counters with the pod name")
-	fs.IntVar(&c.RateBurst, "rateBurst", c.RateBurst, "alerts (and logs) a container may burst")
+	fs.IntVar(&c.RateBurst, "rateBurst", c.RateBurst, "alerts a container may burst per rule (and logs per container)")
 	fs.Float64Var(&c.RatePerSecond, "ratePerSecond", c.RatePerSecond, "alerts (and logs) per second per container, sustained")
 	fs.IntVar(&c.RateExemptSeverity, "rateExemptSeverity", c.RateExemptSeverity, "alerts of this severity or more are never rate-limited (0: none; Block alerts never are)")
 	fs.DurationVar(&c.ThresholdWindow, "thresholdWindow", c.ThresholdWindow, "how often dropped alerts are summarised per container")
