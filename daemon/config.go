@@ -58,6 +58,10 @@ type Config struct {
 	// MaxContainers and MaxRuleEntries size the kernel maps.
 	MaxContainers  int `yaml:"maxContainers"`
 	MaxRuleEntries int `yaml:"maxRuleEntries"`
+	// NamespaceMaxSets and NamespaceMaxRules bound each namespace's share
+	// of them: distinct rule sets, and rules over those sets (0: no bound).
+	NamespaceMaxSets  int `yaml:"namespaceMaxSets"`
+	NamespaceMaxRules int `yaml:"namespaceMaxRules"`
 	// ReconnectMax bounds the back-off between attempts to reach the runtime.
 	ReconnectMax time.Duration `yaml:"reconnectMax"`
 	// LogLevel (debug, info, warn, error) and LogFormat (text, json).
@@ -178,6 +182,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SetLinger, "setLinger", c.SetLinger, "how long an unused rule set stays loaded for the next container with the same policies")
 	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers with a rule set, at most")
 	fs.IntVar(&c.MaxRuleEntries, "maxRuleEntries", c.MaxRuleEntries, "kernel rule entries, at most")
+	fs.IntVar(&c.NamespaceMaxSets, "namespaceMaxSets", c.NamespaceMaxSets, "distinct rule sets one namespace's containers may use (0: no bound)")
+	fs.IntVar(&c.NamespaceMaxRules, "namespaceMaxRules", c.NamespaceMaxRules, "rules one namespace's sets may hold in the kernel (0: no bound)")
 	fs.DurationVar(&c.ReconnectMax, "reconnectMax", c.ReconnectMax, "longest wait between attempts to reach the runtime")
 	fs.StringVar(&c.LogLevel, "logLevel", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "logFormat", c.LogFormat, "text or json")

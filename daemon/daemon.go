@@ -100,7 +100,9 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 	}
 	d.Plugin, err = plugin.New(plugin.Config{
 		Catalog: d.store.Catalog(), Defaults: defaults, Backend: backend, FailOpen: cfg.FailMode == "open",
-		Observe: func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
+		Observe:      func(ev string, took time.Duration, err error) { d.metrics.observe(ev, took, err) },
+		Quota:        plugin.Quota{Sets: cfg.NamespaceMaxSets, Rules: cfg.NamespaceMaxRules},
+		QuotaRefused: func(ns string) { d.metrics.quotaRefused.WithLabelValues(ns).Inc() },
 		Ignored: func(ns, pod, ctr string, a policy.IgnoredAnnotation) {
 			log.Warnf("pod %s/%s container %s: %s", ns, pod, ctr, a)
 			d.metrics.ignore(ns, a)

@@ -22,6 +22,8 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	rejected prometheus.Counter
 	ignored  *prometheus.CounterVec
+	// quotaRefused counts containers refused for their namespace's quota.
+	quotaRefused *prometheus.CounterVec
 }
 
 func newRejectedCounter() prometheus.Counter {
@@ -44,7 +46,11 @@ func newMetrics(p *plugin.Plugin, backend enforce.Backend, rejected prometheus.C
 		Name: "nri_armor_annotations_ignored_total",
 		Help: "Pod annotations not honoured because they would weaken protection in a namespace that may not (weakenNamespaces), by namespace and annotation, per container.",
 	}, []string{"namespace", "annotation"})
-	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored,
+	m.quotaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nri_armor_namespace_quota_refused_total",
+		Help: "Containers refused because their namespace would pass its quota of rule sets or rules (namespaceMaxSets, namespaceMaxRules).",
+	}, []string{"namespace"})
+	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored, m.quotaRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{p: p, backend: backend.Name(), kernel: kernel, stateErrs: stateErrs})
 	return m

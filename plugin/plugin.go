@@ -45,6 +45,11 @@ type Config struct {
 	// Observe, when set, is told of every NRI event handled: its name, how
 	// long it took and its error (for metrics).
 	Observe func(event string, took time.Duration, err error)
+	// Quota bounds each namespace's share of the kernel maps (quota.go).
+	Quota Quota
+	// QuotaRefused, when set, is told of every container refused for its
+	// namespace's quota.
+	QuotaRefused func(namespace string)
 	// Ignored, when set, is told of every annotation not honoured because
 	// it would weaken protection in a namespace that may not
 	// (policy.Defaults.WeakenNamespaces), once per container tracked.
@@ -73,6 +78,8 @@ type Plugin struct {
 	failOpen bool
 	observe  func(event string, took time.Duration, err error)
 	ignored  func(namespace, pod, container string, a policy.IgnoredAnnotation)
+	quota    Quota
+	refused  func(namespace string)
 	synced   atomic.Bool
 
 	state         *state.Dir
@@ -153,6 +160,8 @@ func New(cfg Config) (*Plugin, error) {
 		failOpen:   cfg.FailOpen,
 		observe:    cfg.Observe,
 		ignored:    cfg.Ignored,
+		quota:      cfg.Quota,
+		refused:    cfg.QuotaRefused,
 		state:      cfg.State,
 		setGrace:   cfg.SetGrace,
 		catalog:    cfg.Catalog,
@@ -290,6 +299,10 @@ func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api
 	p.recordPod(sb)
 	c, err := p.track(sb, ctr)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.checkQuota(c); err != nil {
+		delete(p.containers, c.id)
 		return nil, nil, err
 	}
 	if c.set == nil {
