@@ -6,6 +6,6 @@
 //	armorctl check   (the same pod flags) --op OP [--path P] [--write] [--source EXE] [--uid N] [--owner N]
 //	                 [--protocol P] [--capability C] [--syscall S] [-o text|json]
 //	armorctl probe   [-o text|json]
-//	armorctl logs    [--server URL] [--namespace NS] [--pod P] [--container C] [--operation OP]
-//	                 [--policy NAME] [--type alert|log|all] [-o text|json] [--follow]
+//	armorctl logs    [--server URL | --socket PATH] [--token-file PATH] [--namespace NS] [--pod P] [--container C]
+//	                 [--operation OP] [--policy NAME] [--type alert|log|all] [-o text|json] [--follow]
 package main
