@@ -82,3 +82,16 @@ func get(t *testing.T, url string) string {
 	b, _ := io.ReadAll(r.Body)
 	return string(b)
 }
+
+// getRequest is GET url with the Authorization header auth ("": none).
+func getRequest(t *testing.T, url, auth string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	return req
+}

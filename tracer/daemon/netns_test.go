@@ -158,13 +158,7 @@ func serveIn(t *testing.T, ns string, cfg Config, ev telemetry.Event) {
 // the network namespace ns, and returns the status and the body.
 func getIn(t *testing.T, ns, url, auth string) (code int, body string, err error) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
+	req := getRequest(t, url, auth)
 	req.Close = true
 	if nerr := inNetns(ns, func() {
 		var c net.Conn

@@ -206,14 +206,7 @@ func TestStreamUnixSocket(t *testing.T) {
 // ("": none).
 func status(t *testing.T, url, auth string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	r, err := http.DefaultClient.Do(req)
+	r, err := http.DefaultClient.Do(getRequest(t, url, auth))
 	if err != nil {
 		t.Fatal(err)
 	}
