@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/store"
+	tracerdaemon "github.com/nri-armor/nri-armor/tracer/daemon"
 )
 
 // The parts of Kubernetes objects that deploy_test checks; everything else
@@ -31,11 +33,31 @@ type k8sObject struct {
 	Spec struct {
 		Template struct {
 			Metadata struct {
+				Labels      map[string]string `yaml:"labels"`
 				Annotations map[string]string `yaml:"annotations"`
 			} `yaml:"metadata"`
 			Spec podSpec `yaml:"spec"`
 		} `yaml:"template"`
+		// A NetworkPolicy's.
+		PodSelector labelSelector `yaml:"podSelector"`
+		PolicyTypes []string      `yaml:"policyTypes"`
+		Ingress     []struct {
+			From []struct {
+				PodSelector       *labelSelector `yaml:"podSelector"`
+				NamespaceSelector *labelSelector `yaml:"namespaceSelector"`
+				IPBlock           any            `yaml:"ipBlock"`
+			} `yaml:"from"`
+			Ports []struct {
+				Protocol string `yaml:"protocol"`
+				Port     string `yaml:"port"`
+			} `yaml:"ports"`
+		} `yaml:"ingress"`
 	} `yaml:"spec"`
+}
+
+type labelSelector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []any             `yaml:"matchExpressions"`
 }
 
 type podSpec struct {
@@ -59,6 +81,9 @@ type k8sContainer struct {
 	SecurityContext struct {
 		Privileged bool `yaml:"privileged"`
 	} `yaml:"securityContext"`
+	Ports []struct {
+		ContainerPort int `yaml:"containerPort"`
+	} `yaml:"ports"`
 	ReadinessProbe struct {
 		HTTPGet struct {
 			Path string `yaml:"path"`
@@ -104,8 +129,10 @@ func (pod podSpec) source(c k8sContainer, path string) (hostPath, configMap, rel
 // config names mounted from the same host path (the NRI socket, bpffs, the
 // state directory, cgroup2, securityfs), its policy directory being the
 // policies ConfigMap, whose policies all validate, the readiness probe on
-// the metrics port, the tracer reading the same state directory, and that
-// every binary the pod runs is in the image as the docs describe it.
+// the metrics port, the tracer reading the same state directory, that
+// every binary the pod runs is in the image as the docs describe it, and
+// that a NetworkPolicy admits only Prometheus, only to the metrics ports
+// (armor-tracer's alert stream is on none of them).
 func TestDaemonSetManifest(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
 	if err != nil {
@@ -199,6 +226,7 @@ func TestDaemonSetManifest(t *testing.T) {
 	}
 
 	checkImage(t, pod, cfg, string(data))
+	checkNetworkPolicy(t, objs, ds, *tracer, cfg)
 
 	// The policies: every policy directory is a ConfigMap whose files the
 	// daemon's store loads without a rejection.
@@ -224,6 +252,94 @@ func TestDaemonSetManifest(t *testing.T) {
 		if len(rejected) > 0 || n == 0 {
 			t.Errorf("ConfigMap %s: %d policies, rejected: %v", cm, n, rejected)
 		}
+	}
+}
+
+// checkNetworkPolicy checks what keeps the pod's listeners from other
+// pods: a NetworkPolicy of the DaemonSet's namespace selects its pods and
+// admits, on Ingress, only selected peers (no rule open to every source,
+// no ipBlock, every peer narrowed to labelled pods), only on the metrics
+// ports of nri-armor and armor-tracer, which it admits both; every
+// container port is one of them, so armor-tracer's alert stream is
+// neither a container port nor admitted.
+func checkNetworkPolicy(t *testing.T, objs map[string]k8sObject, ds k8sObject, tracer k8sContainer, cfg Config) {
+	t.Helper()
+	var tracerCfg string
+	for i, a := range tracer.Args {
+		if a == "-config" && i+1 < len(tracer.Args) {
+			tracerCfg = tracer.Args[i+1]
+		}
+	}
+	_, cm, rel := ds.Spec.Template.Spec.source(tracer, tracerCfg)
+	text, ok := objs["ConfigMap/"+cm].Data[strings.TrimPrefix(rel, "/")]
+	if !ok {
+		t.Fatalf("armor-tracer's config %q is not a key of a mounted ConfigMap", tracerCfg)
+	}
+	tc, err := tracerdaemon.LoadConfig(testenv.WriteFile(t, t.TempDir(), "armor-tracer.yaml", text))
+	if err != nil {
+		t.Fatalf("ConfigMap %s: %v", cm, err)
+	}
+	metrics := map[string]bool{}
+	for _, addr := range []string{cfg.MetricsAddress, tc.MetricsAddress} {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("metrics address %q: %v", addr, err)
+		}
+		metrics[port] = true
+	}
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			if !metrics[strconv.Itoa(p.ContainerPort)] {
+				t.Errorf("container %s declares port %d, not a metrics port (armor-tracer's stream: %s)", c.Name, p.ContainerPort, tc.StreamAddress)
+			}
+		}
+	}
+
+	found := false
+	for _, o := range objs {
+		sel := o.Spec.PodSelector.MatchLabels
+		if o.Kind != "NetworkPolicy" || o.Metadata.Namespace != ds.Metadata.Namespace || len(sel) == 0 {
+			continue
+		}
+		selects := true
+		for k, v := range sel {
+			selects = selects && ds.Spec.Template.Metadata.Labels[k] == v
+		}
+		if !selects {
+			continue
+		}
+		found = true
+		if !slices.Contains(o.Spec.PolicyTypes, "Ingress") {
+			t.Errorf("NetworkPolicy %s: policyTypes %v, want Ingress", o.Metadata.Name, o.Spec.PolicyTypes)
+		}
+		admitted := map[string]bool{}
+		for i, r := range o.Spec.Ingress {
+			if len(r.From) == 0 {
+				t.Errorf("NetworkPolicy %s: ingress rule %d admits every source", o.Metadata.Name, i)
+			}
+			for _, p := range r.From {
+				if p.IPBlock != nil || p.PodSelector == nil || len(p.PodSelector.MatchLabels)+len(p.PodSelector.MatchExpressions) == 0 {
+					t.Errorf("NetworkPolicy %s: ingress rule %d admits more than selected pods: %+v", o.Metadata.Name, i, p)
+				}
+			}
+			if len(r.Ports) == 0 {
+				t.Errorf("NetworkPolicy %s: ingress rule %d admits every port", o.Metadata.Name, i)
+			}
+			for _, p := range r.Ports {
+				if !metrics[p.Port] || (p.Protocol != "" && p.Protocol != "TCP") {
+					t.Errorf("NetworkPolicy %s: admits %s port %s, not a metrics port", o.Metadata.Name, p.Protocol, p.Port)
+				}
+				admitted[p.Port] = true
+			}
+		}
+		for port := range metrics {
+			if !admitted[port] {
+				t.Errorf("NetworkPolicy %s: Prometheus cannot reach metrics port %s", o.Metadata.Name, port)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no NetworkPolicy in namespace %s selects the DaemonSet's pods (%v)", ds.Metadata.Namespace, ds.Spec.Template.Metadata.Labels)
 	}
 }
 

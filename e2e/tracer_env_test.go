@@ -44,7 +44,8 @@ func (a alert) String() string {
 
 // tracer is a running armor-tracer.
 type tracer struct {
-	addr   string // its /metrics, /readyz and /v1/logs (host:port)
+	addr   string // its /metrics and /readyz (host:port)
+	stream string // its /v1/logs (host:port, loopback)
 	stdout string // the file its stdout (alerts, NDJSON) goes to
 }
 
@@ -52,14 +53,10 @@ type tracer struct {
 // until it reads the enforcement ring buffer (/readyz).
 func startTracer(t *testing.T) *tracer {
 	t.Helper()
-	// A free port, picked here: armor-tracer logs the address it was given.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Free ports, picked here: armor-tracer logs the addresses it was
+	// given. The stream has a listener of its own, never the metrics'.
 	suffix := randomSuffix()
-	tr := &tracer{addr: ln.Addr().String(), stdout: filepath.Join(env.tmp, "armor-tracer-"+suffix+".out")}
-	ln.Close()
+	tr := &tracer{addr: freeAddr(t), stream: freeAddr(t), stdout: filepath.Join(env.tmp, "armor-tracer-"+suffix+".out")}
 	logPath := filepath.Join(env.tmp, "armor-tracer-"+suffix+".log")
 	out, err := os.Create(tr.stdout)
 	if err != nil {
@@ -77,7 +74,7 @@ func startTracer(t *testing.T) *tracer {
 		"-clusterName", "e2e",
 		"-nodeName", "e2e-node",
 		"-metricsAddress", tr.addr,
-		"-streamAddress", tr.addr,
+		"-streamAddress", tr.stream,
 		"-retryInterval", "200ms")
 	cmd.Stdout, cmd.Stderr = out, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -146,7 +143,7 @@ func (tr *tracer) dump(t *testing.T) {
 func (tr *tracer) alerts(t *testing.T, pod string) []alert {
 	t.Helper()
 	q := url.Values{"namespace": {podNamespace}, "pod": {pod}, "type": {"alert"}}
-	resp, err := http.Get("http://" + tr.addr + "/v1/logs?" + q.Encode())
+	resp, err := http.Get("http://" + tr.stream + "/v1/logs?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +169,15 @@ func decodeAlerts(t *testing.T, sc *bufio.Scanner) []alert {
 		t.Fatal(err)
 	}
 	return as
+}
+
+// freeAddr is a free port on 127.0.0.1.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -41,7 +41,7 @@ printf '{"cgroupId":%s,"containerId":"rss","containerName":"load","podName":"loa
 	"$id" "$(date -u +%FT%TZ)" >"$tmp/state/v1/containers/$id.json"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$tmp/armor-tracer" -stateDir "$tmp/state" -bpffs "$pins" -telemetryPinPath "$pins/tracer" -telemetryRingBytes "$ring" \
-	-metricsAddress "127.0.0.1:$port" -streamAddress "127.0.0.1:$port" -stdout=false -logLevel error &
+	-metricsAddress "127.0.0.1:$port" -streamAddress "" -stdout=false -logLevel error &
 tracer_pid=$!
 metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 for _ in $(seq 50); do metric nri_armor_tracer_containers_watched | grep -q '^1$' && break; sleep 0.2; done

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,7 +22,11 @@ import (
 func runLogs(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", "http://localhost:9482", "armor-tracer's stream address")
+	// armor-tracer's default streamAddress: reached on its node, or through
+	// kubectl port-forward to its pod.
+	server := fs.String("server", "http://127.0.0.1:9483", "armor-tracer's stream, as a URL (its streamAddress)")
+	socket := fs.String("socket", "", "armor-tracer's stream on a unix socket (streamAddress unix:PATH) instead of --server")
+	tokenFile := fs.String("token-file", "", "a file holding the bearer token armor-tracer asks for (its streamTokenFile)")
 	var f alert.Filter
 	fs.StringVar(&f.Namespace, "namespace", "", "only this namespace")
 	fs.StringVar(&f.Pod, "pod", "", "only this pod")
@@ -38,6 +43,28 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "armorctl logs: -o must be text or json, got %q\n", *output)
 		return 2
 	}
+	client, base := http.DefaultClient, *server
+	if *socket != "" {
+		serverSet := false
+		fs.Visit(func(f *flag.Flag) { serverSet = serverSet || f.Name == "server" })
+		if serverSet {
+			fmt.Fprintln(stderr, "armorctl logs: --socket and --server name two servers: give one")
+			return 2
+		}
+		path := *socket
+		client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}}
+		base = "http://armor-tracer" // the host is not looked at
+	}
+	var token string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if token = strings.TrimSpace(string(b)); err != nil || token == "" {
+			fmt.Fprintf(stderr, "armorctl logs: --token-file: no token in %s (%v)\n", *tokenFile, err)
+			return 2
+		}
+	}
 	q := f.Values()
 	if _, err := alert.ParseFilter(q); err != nil {
 		fmt.Fprintf(stderr, "armorctl logs: --%v\n", err)
@@ -48,13 +75,16 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	url := strings.TrimSuffix(*server, "/") + alert.StreamPath + "?" + q.Encode()
+	url := strings.TrimSuffix(base, "/") + alert.StreamPath + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "armorctl logs: %v\n", err)
 		return 2
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "armorctl logs: %v\n", err)
 		return 1
@@ -62,7 +92,11 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		fmt.Fprintf(stderr, "armorctl logs: %s: %s: %s\n", url, resp.Status, strings.TrimSpace(string(b)))
+		where := url
+		if *socket != "" {
+			where = *socket
+		}
+		fmt.Fprintf(stderr, "armorctl logs: %s: %s: %s\n", where, resp.Status, strings.TrimSpace(string(b)))
 		return 1
 	}
 	sc := bufio.NewScanner(resp.Body)

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +93,55 @@ func TestLogsFollow(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("armorctl logs --follow did not end when the server went away")
+	}
+}
+
+// TestLogsSocketToken: --socket reads a stream served on a unix socket,
+// and --token-file sends the file's token (white space around it left out)
+// as a bearer token; without it armor-tracer's 401 is an error (exit 1).
+// A token file without a token, or both --socket and --server, is a usage
+// error.
+func TestLogsSocketToken(t *testing.T) {
+	hub := stream.NewHub(10, 10, 4, nil)
+	publish(hub, blocked)
+	sock := filepath.Join(t.TempDir(), "stream.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer t0ken" {
+			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		hub.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("  t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := armorctl(t, "logs", "--socket", sock, "--token-file", token)
+	if code != 0 || !strings.Contains(out, "shop/web-1/nginx Network") {
+		t.Fatalf("with the token: code %d, stderr %s, output %s", code, errOut, out)
+	}
+	if _, errOut, code = armorctl(t, "logs", "--socket", sock); code != 1 || !strings.Contains(errOut, "401") || !strings.Contains(errOut, sock) {
+		t.Fatalf("without the token: code %d, %s", code, errOut)
+	}
+	for _, args := range [][]string{
+		{"--socket", sock, "--token-file", filepath.Join(dir, "missing")},
+		{"--socket", sock, "--token-file", empty},
+		{"--socket", sock, "--server", "http://127.0.0.1:9483"},
+	} {
+		if _, errOut, code = armorctl(t, append([]string{"logs"}, args...)...); code != 2 || errOut == "" {
+			t.Errorf("%v: code %d, %s; want a usage error", args, code, errOut)
+		}
 	}
 }

@@ -202,7 +202,7 @@ if [ -e "$PINS" ] || ls "$DEMO"/*.pid >/dev/null 2>&1 || "$ROOT/hack/e2e/contain
 	info "removing what an earlier demo left running (it was killed)"
 	teardown >/dev/null 2>&1 || true
 fi
-rm -rf "$DEMO/state" "$DEMO/logs" "$DEMO"/*.log
+rm -rf "$DEMO/state" "$DEMO/logs" "$DEMO"/*.log "$DEMO/stream.sock"
 
 # --- 2. what this kernel enforces --------------------------------------------
 
@@ -281,13 +281,16 @@ launch nri-armor "synchronized with containerd" -socket "$E2E_NRI_SOCK" \
 armor_pid=$PID armor_addr=$ADDR
 info "nri-armor up (pid $armor_pid): NRI $E2E_NRI_SOCK, pins $PINS, metrics http://$armor_addr/metrics"
 
-# One address for metrics and the stream. Ready: nri-armor's event ring
-# buffer is open, so no event is missed.
+# Metrics on a port of their own (found as nri-armor's are); the alert
+# stream on a unix socket only root may use, never beside the metrics
+# (docs/security.md). Ready: nri-armor's event ring buffer is open, so no
+# event is missed.
+STREAM_SOCK=$DEMO/stream.sock
 launch armor-tracer "reading nri-armor's event ring buffer" -stateDir "$DEMO/state" \
-	-bpffs "$PINS" -metricsAddress 127.0.0.1:0 -streamAddress 127.0.0.1:0 \
+	-bpffs "$PINS" -metricsAddress 127.0.0.1:0 -streamAddress "unix:$STREAM_SOCK" \
 	-clusterName demo -retryInterval 1s
 tracer_pid=$PID tracer_addr=$ADDR
-info "armor-tracer up (pid $tracer_pid): metrics and stream http://$tracer_addr (armorctl logs --server http://$tracer_addr)"
+info "armor-tracer up (pid $tracer_pid): metrics http://$tracer_addr, stream $STREAM_SOCK (armorctl logs --socket $STREAM_SOCK)"
 # The telemetry loader exports its loss counter from the start: without it
 # this armor-tracer reports only what the kernel enforces.
 telemetry=false
@@ -377,7 +380,7 @@ try "Read the password hashes (file rule: Audit /etc/shadow):" file audit cat /e
 
 # --- 5. alerts and metrics -----------------------------------------------------------
 
-step "Alerts (armorctl logs --server http://$tracer_addr --namespace $NAMESPACE --type alert)"
+step "Alerts (armorctl logs --socket $STREAM_SOCK --namespace $NAMESPACE --type alert)"
 # Per expected alert: its name, the class whose rule raises it, and a jq
 # test on one alert. It is awaited where the kernel enforces the class (the
 # kernel writes the event) or armor-tracer's telemetry audits it.
@@ -388,7 +391,7 @@ tests=(
 	'.Operation == "Process" and ((.Resource // "") + " " + (.ProcessName // "") | test("apt-get"))'
 	'.Operation == "File" and (.Resource // "" | test("/etc/shadow"))'
 )
-logs_json() { "$ARMORCTL" logs --server "http://$tracer_addr" --namespace "$NAMESPACE" --type alert -o json; }
+logs_json() { "$ARMORCTL" logs --socket "$STREAM_SOCK" --namespace "$NAMESPACE" --type alert -o json; }
 # jq reads every line (no early exit): armorctl must not die of SIGPIPE,
 # which pipefail would take for "not arrived".
 arrived() { logs_json | jq -en "[inputs | select($1)] | length > 0" >/dev/null; }
@@ -399,7 +402,7 @@ all_arrived() {
 	done
 }
 wait_until "$ALERT_WAIT" all_arrived || true
-alerts=$("$ARMORCTL" logs --server "http://$tracer_addr" --namespace "$NAMESPACE" --type alert 2>&1) ||
+alerts=$("$ARMORCTL" logs --socket "$STREAM_SOCK" --namespace "$NAMESPACE" --type alert 2>&1) ||
 	fail "armorctl logs could not read armor-tracer's stream: $alerts"
 indent <<<"${alerts:-(no alerts)}"
 echo

@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -32,19 +35,29 @@ type Config struct {
 	// none) appends them to a file too, both in the shape Format names.
 	Stdout     bool   `yaml:"stdout"`
 	OutputFile string `yaml:"outputFile"`
-	// MetricsAddress serves /metrics and /readyz, StreamAddress the NDJSON
-	// stream /v1/logs (the same address serves both); "" turns one off.
+	// MetricsAddress serves /metrics and /readyz (host:port); it may be
+	// the pod IP, for Prometheus. StreamAddress serves the NDJSON stream
+	// /v1/logs, on a listener of its own: host:port, loopback by default
+	// (any other host needs StreamTokenFile), or unix:PATH (a socket of
+	// mode 0600). "" turns either off. See docs/security.md.
 	MetricsAddress string `yaml:"metricsAddress"`
 	StreamAddress  string `yaml:"streamAddress"`
+	// StreamTokenFile, when set, holds a bearer token that every stream
+	// request must present (Authorization: Bearer TOKEN); the file is
+	// re-read at each request, so a rotated token takes effect at once.
+	StreamTokenFile string `yaml:"streamTokenFile"`
 	// MetricsPodLabel adds the pod name to the alert counter's labels: one
 	// series per pod, so off by default to bound cardinality.
 	MetricsPodLabel bool `yaml:"metricsPodLabel"`
 	// StreamBacklog messages are kept for `armorctl logs` without
 	// --follow; StreamQueue messages are queued per client before its
-	// messages are dropped (and counted); at most StreamMaxClients clients.
-	StreamBacklog    int `yaml:"streamBacklog"`
-	StreamQueue      int `yaml:"streamQueue"`
-	StreamMaxClients int `yaml:"streamMaxClients"`
+	// messages are dropped (and counted); at most StreamMaxClients
+	// followers, and StreamMaxClientsPerPeer of one peer (a remote host,
+	// or a uid on a unix socket).
+	StreamBacklog           int `yaml:"streamBacklog"`
+	StreamQueue             int `yaml:"streamQueue"`
+	StreamMaxClients        int `yaml:"streamMaxClients"`
+	StreamMaxClientsPerPeer int `yaml:"streamMaxClientsPerPeer"`
 	// RetryInterval is how often the pins and the state directory are
 	// looked for while nri-armor has not created them.
 	RetryInterval time.Duration `yaml:"retryInterval"`
@@ -68,20 +81,21 @@ type Config struct {
 // DefaultConfig is the configuration with nothing set.
 func DefaultConfig() Config {
 	return Config{
-		Config:             tracer.DefaultConfig(),
-		StateDir:           state.DefaultRoot,
-		BPFFS:              events.DefaultPinPath,
-		Stdout:             true,
-		MetricsAddress:     ":9482",
-		StreamAddress:      ":9482",
-		StreamBacklog:      1000,
-		StreamQueue:        1024,
-		StreamMaxClients:   64,
-		RetryInterval:      2 * time.Second,
-		Telemetry:          true,
-		TelemetryRingBytes: 32 << 20,
-		LogLevel:           "info",
-		LogFormat:          "text",
+		Config:                  tracer.DefaultConfig(),
+		StateDir:                state.DefaultRoot,
+		BPFFS:                   events.DefaultPinPath,
+		Stdout:                  true,
+		MetricsAddress:          ":9482",
+		StreamAddress:           "127.0.0.1:9483",
+		StreamBacklog:           1000,
+		StreamQueue:             1024,
+		StreamMaxClients:        64,
+		StreamMaxClientsPerPeer: 8,
+		RetryInterval:           2 * time.Second,
+		Telemetry:               true,
+		TelemetryRingBytes:      32 << 20,
+		LogLevel:                "info",
+		LogFormat:               "text",
 	}
 }
 
@@ -117,6 +131,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("streamQueue must be at least 1, got %d", c.StreamQueue)
 	case c.StreamMaxClients < 1:
 		return fmt.Errorf("streamMaxClients must be at least 1, got %d", c.StreamMaxClients)
+	case c.StreamMaxClientsPerPeer < 1:
+		return fmt.Errorf("streamMaxClientsPerPeer must be at least 1, got %d", c.StreamMaxClientsPerPeer)
 	case c.RetryInterval <= 0:
 		return fmt.Errorf("retryInterval must be above 0, got %v", c.RetryInterval)
 	case c.TelemetryRingBytes < 4096 || c.TelemetryRingBytes&(c.TelemetryRingBytes-1) != 0:
@@ -129,7 +145,44 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("logLevel must be debug, info, warn or error, got %q", c.LogLevel)
 	}
+	return c.validateStream()
+}
+
+// validateStream keeps the stream off every listener that anyone may
+// reach without a token: it never shares the metrics listener, and a TCP
+// address other than loopback needs streamTokenFile.
+func (c Config) validateStream() error {
+	addr := c.StreamAddress
+	if addr == "" {
+		return nil
+	}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if !filepath.IsAbs(path) {
+			return fmt.Errorf("streamAddress unix:PATH needs an absolute path, got %q", addr)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("streamAddress must be host:port or unix:PATH: %v", err)
+	}
+	if addr == c.MetricsAddress && port != "0" {
+		return fmt.Errorf("streamAddress and metricsAddress are both %s: the stream is served on a listener of its own, never beside the metrics", addr)
+	}
+	if !isLoopback(host) && c.StreamTokenFile == "" {
+		return fmt.Errorf("streamAddress %s is not a loopback address: set streamTokenFile (the stream carries every pod's alerts)", addr)
+	}
 	return nil
+}
+
+// isLoopback reports whether host names only loopback addresses ("" is
+// every interface).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // BindFlags registers a flag for every key, writing into c. Call it with
@@ -144,7 +197,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OutputFile, "outputFile", c.OutputFile, "also append alerts and logs to this file (empty: none)")
 	fs.StringVar(&c.Format, "format", c.Format, "kubearmor or falco")
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
-	fs.StringVar(&c.StreamAddress, "streamAddress", c.StreamAddress, "address of the /v1/logs stream (empty: off)")
+	fs.StringVar(&c.StreamAddress, "streamAddress", c.StreamAddress, "address of the /v1/logs stream: host:port (loopback unless streamTokenFile is set) or unix:PATH (empty: off)")
+	fs.StringVar(&c.StreamTokenFile, "streamTokenFile", c.StreamTokenFile, "file holding the bearer token stream requests must present (empty: none)")
 	fs.BoolVar(&c.MetricsPodLabel, "metricsPodLabel", c.MetricsPodLabel, "label alert counters with the pod name")
 	fs.IntVar(&c.RateBurst, "rateBurst", c.RateBurst, "alerts a container may burst per rule (and logs per container)")
 	fs.Float64Var(&c.RatePerSecond, "ratePerSecond", c.RatePerSecond, "alerts (and logs) per second per container, sustained")
@@ -156,7 +210,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StateMaxAge, "stateMaxAge", c.StateMaxAge, "how long a cached container is trusted")
 	fs.IntVar(&c.StreamBacklog, "streamBacklog", c.StreamBacklog, "recent messages kept for the stream")
 	fs.IntVar(&c.StreamQueue, "streamQueue", c.StreamQueue, "messages queued per stream client before dropping")
-	fs.IntVar(&c.StreamMaxClients, "streamMaxClients", c.StreamMaxClients, "stream clients, at most")
+	fs.IntVar(&c.StreamMaxClients, "streamMaxClients", c.StreamMaxClients, "stream followers, at most")
+	fs.IntVar(&c.StreamMaxClientsPerPeer, "streamMaxClientsPerPeer", c.StreamMaxClientsPerPeer, "stream followers of one peer (remote host, or uid on a unix socket), at most")
 	fs.DurationVar(&c.RetryInterval, "retryInterval", c.RetryInterval, "how often missing pins and state are looked for")
 	fs.BoolVar(&c.Telemetry, "telemetry", c.Telemetry, "load the kernel telemetry programs")
 	fs.StringVar(&c.TelemetryPinPath, "telemetryPinPath", c.TelemetryPinPath, "where the telemetry is pinned (empty: <bpffs>/tracer)")

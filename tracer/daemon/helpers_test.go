@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -20,18 +21,34 @@ func testConfig() Config {
 	return cfg
 }
 
-// serve runs Serve with cfg (on a free loopback address, no stdout) until
-// the test ends, checks that it is not ready before any pins are read, and
-// returns its base URL.
-func serve(t *testing.T, cfg Config, tel TelemetrySource) string {
+// served is a running Serve: the base URLs of its metrics and of its
+// stream.
+type served struct{ metrics, stream string }
+
+// serve runs Serve with cfg (metrics and stream on free loopback ports;
+// the stream on its unix socket when cfg says unix:PATH, stream then "";
+// no stdout) until the test ends, checks that it is not ready before any
+// pins are read, and returns its base URLs.
+func serve(t *testing.T, cfg Config, tel TelemetrySource) served {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	cfg.MetricsAddress, cfg.Stdout = freeAddr(t), false
+	s := served{metrics: "http://" + cfg.MetricsAddress}
+	if !strings.HasPrefix(cfg.StreamAddress, "unix:") {
+		cfg.StreamAddress = freeAddr(t)
+		s.stream = "http://" + cfg.StreamAddress
 	}
-	cfg.MetricsAddress = ln.Addr().String()
-	cfg.StreamAddress, cfg.Stdout = cfg.MetricsAddress, false
-	ln.Close()
+	runServe(t, cfg, tel)
+	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(s.metrics + "/readyz"); return err == nil })
+	if r, _ := http.Get(s.metrics + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz before nri-armor's ring buffer is read: %d", r.StatusCode)
+	}
+	return s
+}
+
+// runServe runs Serve with cfg until the test ends, failing it if Serve
+// does.
+func runServe(t *testing.T, cfg Config, tel TelemetrySource) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- Serve(ctx, cfg, logrus.New(), tel) }()
@@ -41,12 +58,17 @@ func serve(t *testing.T, cfg Config, tel TelemetrySource) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	base := "http://" + cfg.MetricsAddress
-	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(base + "/readyz"); return err == nil })
-	if r, _ := http.Get(base + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz before nri-armor's ring buffer is read: %d", r.StatusCode)
+}
+
+// freeAddr is a free port on 127.0.0.1.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return base
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // get returns the body of url.
@@ -59,4 +81,17 @@ func get(t *testing.T, url string) string {
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
 	return string(b)
+}
+
+// getRequest is GET url with the Authorization header auth ("": none).
+func getRequest(t *testing.T, url, auth string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	return req
 }

@@ -61,7 +61,7 @@ func TestServe(t *testing.T) {
 	cfg := testConfig()
 	cfg.ProcRoot, cfg.BPFFS, cfg.StateDir = "/proc", pin, stateDir
 	cfg.RetryInterval = 50 * time.Millisecond
-	base := serve(t, cfg, nil)
+	srv := serve(t, cfg, nil)
 
 	engine := openTestEngine(t, pin)
 	cg := testenv.NewCgroup(t)
@@ -77,9 +77,12 @@ func TestServe(t *testing.T) {
 	if _, err := engine.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, "ready", func() bool { r, err := http.Get(base + "/readyz"); return err == nil && r.StatusCode == http.StatusOK })
+	testenv.WaitFor(t, "ready", func() bool {
+		r, err := http.Get(srv.metrics + "/readyz")
+		return err == nil && r.StatusCode == http.StatusOK
+	})
 
-	resp, err := http.Get(base + alert.StreamPath + "?follow=true&type=alert&pod=web-1")
+	resp, err := http.Get(srv.stream + alert.StreamPath + "?follow=true&type=alert&pod=web-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func TestServe(t *testing.T) {
 	if a := next(); a.PodName != "web-1" || a.Action != "Block" {
 		t.Fatalf("after the pins were replaced: %+v", a)
 	}
-	body := get(t, base+"/metrics")
+	body := get(t, srv.metrics+"/metrics")
 	if !strings.Contains(body, `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) ||
 		!strings.Contains(body, `nri_armor_tracer_bpf_program_runs_total{program="armor_cg_sock_create"}`) {
 		t.Fatalf("/metrics:\n%s", body)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,9 +59,14 @@ func Run(ctx context.Context, cfg Config, log logrus.FieldLogger) error {
 // Serve runs armor-tracer until ctx ends: the enforcement ring buffer
 // (reopened whenever nri-armor's pins are created anew), the telemetry
 // events of tel (nil: none), the state directory followed, alerts to the
-// sinks, /metrics and the stream. progs are sources of BPF program
-// statistics besides the enforcement programs' (read through their pins).
+// sinks, /metrics and the stream, each on a listener of its own (a stream
+// beyond loopback without a token is refused here too, whoever built cfg).
+// progs are sources of BPF program statistics besides the enforcement
+// programs' (read through their pins).
 func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel TelemetrySource, progs ...tracer.ProgramStats) error {
+	if err := cfg.validateStream(); err != nil {
+		return err
+	}
 	dir, err := state.Open(cfg.StateDir, false)
 	if err != nil {
 		return err
@@ -88,37 +92,44 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	pins := &pinnedDigests{}
 	t = tracer.New(tracer.Options{Config: cfg.Config, State: dir, Digests: pins, Sinks: sinks, Metrics: m, Hub: hub})
 
-	// One server per distinct address: metrics and stream share one when
-	// their addresses are equal; "" leaves either out.
-	muxes := map[string]*http.ServeMux{}
-	muxFor := func(addr string) *http.ServeMux {
-		if addr != "" && muxes[addr] == nil {
-			muxes[addr] = http.NewServeMux()
+	hub.LimitPerPeer(cfg.StreamMaxClientsPerPeer)
+
+	// Two listeners: the metrics may be on the pod IP for Prometheus, the
+	// stream is on one of its own (loopback, a unix socket, or behind a
+	// token): it carries every pod's alerts. "" leaves either out.
+	metrics := http.NewServeMux()
+	metrics.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	metrics.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !reading.Load() {
+			http.Error(w, "nri-armor's event ring buffer is not open yet", http.StatusServiceUnavailable)
+			return
 		}
-		return muxes[addr]
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	logs := http.NewServeMux()
+	if cfg.StreamTokenFile != "" {
+		if _, err := readToken(cfg.StreamTokenFile); err != nil {
+			return fmt.Errorf("streamTokenFile: %w", err)
+		}
+		logs.Handle(alert.StreamPath, &bearer{file: cfg.StreamTokenFile, next: hub, log: log})
+	} else {
+		logs.Handle(alert.StreamPath, hub)
 	}
-	if mx := muxFor(cfg.MetricsAddress); mx != nil {
-		mx.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-		mx.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if !reading.Load() {
-				http.Error(w, "nri-armor's event ring buffer is not open yet", http.StatusServiceUnavailable)
-				return
-			}
-			_, _ = w.Write([]byte("ok\n"))
-		})
-	}
-	if mx := muxFor(cfg.StreamAddress); mx != nil {
-		mx.Handle(alert.StreamPath, hub)
-	}
-	for addr, mx := range muxes {
-		ln, err := net.Listen("tcp", addr)
+	for _, l := range []struct {
+		what, addr string
+		h          http.Handler
+	}{{"/metrics and /readyz", cfg.MetricsAddress, metrics}, {"the alert stream " + alert.StreamPath, cfg.StreamAddress, logs}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := listen(l.addr)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", l.what, err)
 		}
-		srv := &http.Server{Handler: mx, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: l.h, ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-		log.Infof("serving %s", addr)
+		log.Infof("serving %s on %s", l.what, ln.Addr())
 	}
 
 	go t.Identity().Watch(ctx, cfg.RetryInterval)

@@ -125,7 +125,7 @@ func TestTelemetryAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	base := serve(t, cfg, k)
+	srv := serve(t, cfg, k)
 	testenv.WaitFor(t, "the tracer to watch the published cgroup", func() bool {
 		w, err := k.Watched()
 		return err == nil && w[cg.ID] != (policy.Visibility{})
@@ -146,17 +146,17 @@ func TestTelemetryAlerts(t *testing.T) {
 			t.Fatalf("activity: %q", line)
 		}
 		if c == cg {
-			defer checkActivityAlerts(t, base, cmd.Process.Pid, self, tool, secret, ln.Addr().String())
+			defer checkActivityAlerts(t, srv.stream, cmd.Process.Pid, self, tool, secret, ln.Addr().String())
 		}
 	}
 }
 
-func checkActivityAlerts(t *testing.T, base string, pid int, self, tool, secret, addr string) {
+func checkActivityAlerts(t *testing.T, stream string, pid int, self, tool, secret, addr string) {
 	t.Helper()
 	var alerts []alert.Alert
 	testenv.WaitFor(t, "four alerts (exec, two opens, tcp)", func() bool {
 		alerts = alerts[:0]
-		for _, line := range strings.Split(strings.TrimSpace(get(t, base+alert.StreamPath+"?type=alert")), "\n") {
+		for _, line := range strings.Split(strings.TrimSpace(get(t, stream+alert.StreamPath+"?type=alert")), "\n") {
 			var a alert.Alert
 			if line != "" && json.Unmarshal([]byte(line), &a) == nil && a.Type == alert.TypeMatchedPolicy {
 				alerts = append(alerts, a)
@@ -166,7 +166,7 @@ func checkActivityAlerts(t *testing.T, base string, pid int, self, tool, secret,
 	})
 	time.Sleep(300 * time.Millisecond) // anything more would be a duplicate
 	alerts = alerts[:0]
-	for _, line := range strings.Split(strings.TrimSpace(get(t, base+alert.StreamPath+"?type=alert")), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(get(t, stream+alert.StreamPath+"?type=alert")), "\n") {
 		var a alert.Alert
 		if line != "" && json.Unmarshal([]byte(line), &a) == nil && a.Type == alert.TypeMatchedPolicy {
 			alerts = append(alerts, a)

@@ -2,7 +2,9 @@
 // alerts and logs out to HTTP clients (NDJSON at alert.StreamPath, filtered
 // by alert.Filter), keeps a backlog for clients that do not follow, and
 // drops and counts what a slow client cannot take, so that publishing never
-// blocks the pipeline.
+// blocks the pipeline. Followers are limited in all and per peer, so that
+// one client cannot take every slot; who may connect at all (the listener,
+// the token) is armor-tracer's wiring's business (tracer/daemon).
 //
 // It is its own package because a Hub needs nothing of the pipeline's
 // (Prometheus, fsnotify, cilium/ebpf: drops are reported through a

@@ -1,7 +1,9 @@
 package stream
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -40,19 +42,24 @@ type message struct {
 // client, reported to it in the stream, and in the metrics) and dropped,
 // so a slow client cannot hold up the pipeline. The last backlog messages
 // are kept for clients that ask for recent alerts without following.
+// Followers are limited twice: in all, and per peer (LimitPerPeer), so
+// that one client cannot take every slot.
 type Hub struct {
 	queue, maxClients int
 	onDrop            func(n int) // metrics
 
 	mu      sync.Mutex
+	perPeer int
 	subs    map[*subscriber]struct{}
-	backlog []message // ring
-	next    int       // where the next backlog message goes
+	peers   map[string]int // followers per peer
+	backlog []message      // ring
+	next    int            // where the next backlog message goes
 	full    bool
 }
 
 type subscriber struct {
 	f       alert.Filter
+	peer    string
 	ch      chan []byte
 	dropped atomic.Uint64
 }
@@ -63,8 +70,43 @@ func NewHub(backlog, queue, maxClients int, onDrop func(int)) *Hub {
 	if onDrop == nil {
 		onDrop = func(int) {}
 	}
-	return &Hub{queue: queue, maxClients: maxClients, onDrop: onDrop,
-		subs: map[*subscriber]struct{}{}, backlog: make([]message, max(backlog, 0))}
+	return &Hub{queue: queue, maxClients: maxClients, onDrop: onDrop, perPeer: maxClients,
+		subs: map[*subscriber]struct{}{}, peers: map[string]int{}, backlog: make([]message, max(backlog, 0))}
+}
+
+// LimitPerPeer lets each peer (see WithPeer) follow with at most n
+// clients at a time; by default one peer may take every slot.
+func (h *Hub) LimitPerPeer(n int) {
+	h.mu.Lock()
+	h.perPeer = n
+	h.mu.Unlock()
+}
+
+type peerKey struct{}
+
+// WithPeer says who a connection's requests come from, for the per-peer
+// limit: a server's ConnContext sets it where the remote address does not
+// tell peers apart (a unix socket's peer uid). Without it a request's
+// peer is the host of its remote address.
+func WithPeer(ctx context.Context, peer string) context.Context {
+	return context.WithValue(ctx, peerKey{}, peer)
+}
+
+func peerOf(r *http.Request) string {
+	if p, ok := r.Context().Value(peerKey{}).(string); ok {
+		return p
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// limitError is a follower refused for want of a slot, with the status
+// that says which limit.
+type limitError struct {
+	status int
+	msg    string
 }
 
 // Clients is the number of connected stream clients.
@@ -111,9 +153,9 @@ func (h *Hub) Publish(a *alert.Alert, line []byte) {
 	}
 }
 
-// subscribe registers a client and returns the backlog that matches f,
-// oldest first; follow false only takes the backlog.
-func (h *Hub) subscribe(f alert.Filter, follow bool) (*subscriber, [][]byte, error) {
+// subscribe registers a client of peer and returns the backlog that
+// matches f, oldest first; follow false only takes the backlog, and no slot.
+func (h *Hub) subscribe(f alert.Filter, follow bool, peer string) (*subscriber, [][]byte, *limitError) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var recent [][]byte
@@ -131,17 +173,24 @@ func (h *Hub) subscribe(f alert.Filter, follow bool) (*subscriber, [][]byte, err
 	if !follow {
 		return nil, recent, nil
 	}
-	if len(h.subs) >= h.maxClients {
-		return nil, nil, fmt.Errorf("%d stream clients already connected (streamMaxClients)", len(h.subs))
+	if n := h.peers[peer]; n >= h.perPeer {
+		return nil, nil, &limitError{http.StatusTooManyRequests, fmt.Sprintf("%d stream clients of yours already connected (streamMaxClientsPerPeer)", n)}
 	}
-	s := &subscriber{f: f, ch: make(chan []byte, h.queue)}
+	if len(h.subs) >= h.maxClients {
+		return nil, nil, &limitError{http.StatusServiceUnavailable, fmt.Sprintf("%d stream clients already connected (streamMaxClients)", len(h.subs))}
+	}
+	s := &subscriber{f: f, peer: peer, ch: make(chan []byte, h.queue)}
 	h.subs[s] = struct{}{}
+	h.peers[peer]++
 	return s, recent, nil
 }
 
 func (h *Hub) unsubscribe(s *subscriber) {
 	h.mu.Lock()
 	delete(h.subs, s)
+	if h.peers[s.peer]--; h.peers[s.peer] == 0 {
+		delete(h.peers, s.peer)
+	}
 	h.mu.Unlock()
 }
 
@@ -149,7 +198,8 @@ func (h *Hub) unsubscribe(s *subscriber) {
 // &operation=&policy=&type=alert|log|all&follow=true. Without follow it
 // answers with the recent messages that match and ends. A client that
 // fell behind gets a line {"Type":"StreamDropped","Data":"N"} saying how
-// many of its messages were dropped, as soon as it catches up.
+// many of its messages were dropped, as soon as it catches up. A follower
+// beyond its peer's limit is refused with 429, beyond the hub's with 503.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, err := alert.ParseFilter(r.URL.Query())
 	if err != nil {
@@ -157,9 +207,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	follow, _ := strconv.ParseBool(r.URL.Query().Get("follow"))
-	s, recent, err := h.subscribe(f, follow)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	s, recent, lerr := h.subscribe(f, follow, peerOf(r))
+	if lerr != nil {
+		http.Error(w, lerr.msg, lerr.status)
 		return
 	}
 	if s != nil {
