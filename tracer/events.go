@@ -41,12 +41,12 @@ func (t *Tracer) describe(a *alert.Alert, ev *telemetry.Event, f *fileName, p *p
 		if c := ev.Call.String(); c != "" {
 			call = "SYS_" + strings.ToUpper(c)
 		}
-		a.Operation, a.Resource, a.Cwd = alert.OpFile, f.path, f.cwd
-		a.Data = "syscall=" + call + " flags=" + openFlags(ev.Flags)
+		var dirfd string
 		if ev.Call != telemetry.CallUnknown && ev.DirFD != telemetry.AtFDCWD && ev.Path != "" && ev.Path[0] != '/' {
-			a.Data += " dirfd=" + strconv.Itoa(int(ev.DirFD))
+			dirfd = " dirfd=" + strconv.Itoa(int(ev.DirFD))
 		}
-		a.Data += f.data(ev.Path)
+		a.Operation, a.Resource, a.Cwd = alert.OpFile, f.path, f.cwd
+		a.Data = "syscall=" + call + " flags=" + openFlags(ev.Flags) + dirfd + f.data(ev.Path)
 		pev.Class, pev.Path, pev.Write, pev.Owner = policy.ClassFile, f.path, isWrite(ev.Flags), f.owner
 		return pev, f.path != "" && f.path[0] == '/'
 	case telemetry.KindSocket:
