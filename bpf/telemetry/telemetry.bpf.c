@@ -365,6 +365,16 @@ static __always_inline void read_path(struct tel_event *e, const char *upath)
 	e->path_len = n > 1 ? n - 1 : 0;
 }
 
+/* open_event fills an open's call, the directory its path starts from,
+ * its flags and its path. */
+static __always_inline void open_event(struct tel_event *e, __u8 call, int dirfd, __u32 flags, const char *upath)
+{
+	e->call = call;
+	e->dirfd = dirfd;
+	e->flags = flags;
+	read_path(e, upath);
+}
+
 /* sock_info sets the family, type and protocol of the socket at fd. */
 static __always_inline void sock_info(struct tel_event *e, int fd)
 {
@@ -458,30 +468,18 @@ int tel_sys_exit(struct sys_exit_ctx *ctx)
 	e->ret = ret;
 	switch (nr) {
 	case NR_openat:
-		e->call = OC_OPENAT;
-		e->dirfd = a0;
-		e->flags = a2;
-		read_path(e, (const char *)a1);
+		open_event(e, OC_OPENAT, a0, a2, (const char *)a1);
 		break;
 	case NR_open:
-		e->call = OC_OPEN;
-		e->dirfd = AT_FDCWD;
-		e->flags = a1;
-		read_path(e, (const char *)a0);
+		open_event(e, OC_OPEN, AT_FDCWD, a1, (const char *)a0);
 		break;
 	case NR_creat:
-		e->call = OC_CREAT;
-		e->dirfd = AT_FDCWD;
-		e->flags = CREAT_FLAGS;
-		read_path(e, (const char *)a0);
+		open_event(e, OC_CREAT, AT_FDCWD, CREAT_FLAGS, (const char *)a0);
 		break;
 	case NR_openat2: {
 		__u64 flags = 0;
 		bpf_probe_read_user(&flags, sizeof(flags), &((struct open_how___tel *)a2)->flags);
-		e->call = OC_OPENAT2;
-		e->dirfd = a0;
-		e->flags = flags;
-		read_path(e, (const char *)a1);
+		open_event(e, OC_OPENAT2, a0, flags, (const char *)a1);
 		break;
 	}
 	case NR_socket:
