@@ -291,7 +291,7 @@ int tel_exec(struct sched_exec_ctx *ctx)
 	if (!e)
 		return 0;
 	fill(e, K_EXEC, cgid);
-	/* The filename as the kernel resolved it for the exec (bprm->filename). */
+	/* The filename as passed to execve (bprm->filename): tracer/paths.go resolves it. */
 	long n = bpf_probe_read_kernel_str(e->path, PATH_MAX, (void *)ctx + (ctx->filename_loc & 0xffff));
 	e->path_len = n > 1 ? n - 1 : 0;
 	emit(e);
