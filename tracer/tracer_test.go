@@ -116,7 +116,8 @@ func TestTelemetryMatching(t *testing.T) {
 	// Visibility has no network: a connect is not logged.
 	ev = telemetry.Event{Kind: telemetry.KindConnect, CgroupID: e.cg, PID: 301, TGID: 301, Family: syscall.AF_INET, SockType: syscall.SOCK_STREAM, Addr: netip.MustParseAddrPort("10.0.0.1:80")}
 	tr.Telemetry(&ev)
-	// A plain open with file visibility: a ContainerLog.
+	// A plain open with file visibility: a ContainerLog (process 301 is
+	// not in this ProcRoot: its path is only cleaned, and Data says so).
 	ev = openEv(e.cg, 301, "/etc/hosts", syscall.O_RDONLY|syscall.O_CLOEXEC)
 	tr.Telemetry(&ev)
 	// Unknown cgroup, no host record: counted only.
