@@ -43,7 +43,28 @@ type ClassSupport struct {
 	Backend   string `json:"backend"`
 	Enforcing bool   `json:"enforcing"`
 	Reason    string `json:"reason,omitempty"`
+	// Unseen, for a class that is not enforced, lists what armor-tracer's
+	// telemetry, which audits the class instead, does not see.
+	Unseen []string `json:"telemetryDoesNotSee,omitempty"`
 }
+
+// What armor-tracer's telemetry (tracepoints: sched_process_exec, one
+// syscalls/sys_exit_* per open call) does not see, per class it audits on
+// a node without BPF-LSM. docs/enforcement.md (Known limits) says the same.
+var (
+	// UnseenFile: opens that pass no traced open call.
+	UnseenFile = []string{
+		"32-bit system calls (int 0x80, x32): no syscalls/ tracepoint fires for them",
+		"io_uring opens (IORING_OP_OPENAT, IORING_OP_OPENAT2): no system call",
+		"open_by_handle_at(2): a file handle, no path (needs CAP_DAC_READ_SEARCH)",
+	}
+	// UnseenProcess: programs run without an exec of their file.
+	UnseenProcess = []string{
+		"a binary mapped by the dynamic loader (ld.so /path/binary): an exec of the loader, an open of the binary",
+	}
+	// unseenCaps: where the kernel has no capability tracepoint.
+	unseenCaps = []string{"capability checks: this kernel has no capability/cap_capable tracepoint in the layout the telemetry reads"}
+)
 
 // Probe is what the node can do, found by trying rather than by reading
 // configuration: a program type counts only once it loaded and attached.
@@ -107,11 +128,15 @@ func RunProbe() *Probe {
 	case !lsmActive:
 		lsmWhy += "\"bpf\" is not among the active LSMs (boot with lsm=...,bpf)"
 	}
+	unseen := map[policy.Class][]string{policy.ClassProcess: UnseenProcess, policy.ClassFile: UnseenFile}
+	if !p.Loads[loadCapTP].OK {
+		unseen[policy.ClassCapabilities] = unseenCaps
+	}
 	for _, c := range []policy.Class{policy.ClassProcess, policy.ClassFile, policy.ClassCapabilities} {
 		if lsmOK {
 			p.Classes[c] = ClassSupport{Backend: BackendBPFLSM, Enforcing: true}
 		} else {
-			p.Classes[c] = ClassSupport{Backend: BackendAuditOnly, Reason: lsmWhy}
+			p.Classes[c] = ClassSupport{Backend: BackendAuditOnly, Reason: lsmWhy, Unseen: unseen[c]}
 		}
 	}
 	cgOK := p.Loads[loadCgroupSock].OK && p.Loads[loadCgroupConn4].OK && p.Loads[loadCgroupConn6].OK
@@ -223,6 +248,9 @@ func (p *Probe) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, ": %s", s.Reason)
 		}
 		b.WriteString("\n")
+		if !s.Enforcing && len(s.Unseen) > 0 {
+			fmt.Fprintf(&b, "  %-13s telemetry does not see: %s\n", "", strings.Join(s.Unseen, "; "))
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

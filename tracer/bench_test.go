@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"io"
+	"os"
 	"runtime"
 	"syscall"
 	"testing"
@@ -78,4 +79,20 @@ func BenchmarkTelemetryNoMatch(b *testing.B) {
 	e := benchEnv(b)
 	ev := telemetry.Event{Kind: telemetry.KindSocket, CgroupID: e.cg, PID: 301, TGID: 301, Family: syscall.AF_INET, SockType: syscall.SOCK_STREAM}
 	loop(b, func() { e.t.Telemetry(&ev) })
+}
+
+// BenchmarkTelemetryMatchResolved: BenchmarkTelemetryMatch for a live
+// process (this one, through the real /proc), whose path is resolved in
+// its root: an open of /etc//shadow named /etc/shadow.
+func BenchmarkTelemetryMatchResolved(b *testing.B) {
+	e := benchEnv(b)
+	e.t = New(Options{Config: withProcRoot(e.t.cfg, "/proc"), State: e.dir, Digests: fakeDigests{e.setID: e.rs.Digest},
+		Sinks: []io.Writer{io.Discard}, Metrics: e.m, Hub: stream.NewHub(1000, 1, 1, nil), Now: e.clock.now})
+	ev := openEv(e.cg, uint32(os.Getpid()), "/etc//shadow", syscall.O_RDONLY)
+	loop(b, func() { e.t.Telemetry(&ev) })
+}
+
+func withProcRoot(cfg Config, root string) Config {
+	cfg.ProcRoot = root
+	return cfg
 }

@@ -14,7 +14,8 @@ type Config struct {
 	// (NodeName "" means the machine's host name).
 	ClusterName string `yaml:"clusterName"`
 	NodeName    string `yaml:"nodeName"`
-	// ProcRoot is the host's /proc (process names, cwd of relative paths).
+	// ProcRoot is the host's /proc (process names, and the files that
+	// paths name: cwd, fds, roots).
 	ProcRoot string `yaml:"procRoot"`
 	// Format is the shape of alerts and logs on the sinks: "kubearmor"
 	// (KubeArmor's alert keys) or "falco" (Falco's JSON output). The HTTP

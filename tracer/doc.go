@@ -4,7 +4,8 @@
 // gives each the identity of its container (pod, namespace, container,
 // image, labels) and the provenance of its rule (policy, severity, tags,
 // message), matches telemetry against the rules of classes that the kernel
-// does not enforce for that container, and writes KubeArmor-shaped JSON
+// does not enforce for that container (naming the file an open or exec
+// named, not its spelling: paths.go), and writes KubeArmor-shaped JSON
 // alerts, NDJSON streams and Prometheus metrics. Memory is bounded whatever
 // the event rate: every map is an LRU of configured size, and floods are
 // cut by token buckets per container and rule whose drops are counted and

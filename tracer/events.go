@@ -24,31 +24,31 @@ func kindName(k telemetry.Kind) string {
 }
 
 // describe fills a's Operation, Resource and Data for ev and returns the
-// policy event to decide; matchable is false for kinds that no rule class
-// decides (connect, bind, accept: network rules name protocols, decided
-// once, at socket creation, as the kernel does).
-func (t *Tracer) describe(a *alert.Alert, ev *telemetry.Event, p *proc, prevExe string) (policy.Event, bool) {
+// policy event to decide; f is the file an exec or open named. matchable
+// is false for kinds that no rule class decides (connect, bind, accept:
+// network rules name protocols, decided once, at socket creation, as the
+// kernel does), and for an open whose path stayed relative.
+func (t *Tracer) describe(a *alert.Alert, ev *telemetry.Event, f *fileName, p *proc, prevExe string) (policy.Event, bool) {
 	pev := policy.Event{UID: ev.UID, Source: p.exe}
 	switch ev.Kind {
 	case telemetry.KindExec:
-		a.Operation, a.Resource, a.Data = alert.OpProcess, ev.Path, "syscall=SYS_EXECVE"
-		pev.Class, pev.Path, pev.Source = policy.ClassProcess, ev.Path, prevExe
-		return pev, true
+		a.Operation, a.Resource, a.Cwd = alert.OpProcess, f.path, f.cwd
+		a.Data = "syscall=SYS_EXECVE" + f.data(ev.Path)
+		pev.Class, pev.Path, pev.Source, pev.Owner = policy.ClassProcess, f.path, prevExe, f.owner
+		return pev, true // execname rules match a relative path too
 	case telemetry.KindOpen:
-		a.Operation, a.Data = alert.OpFile, "syscall=SYS_OPENAT flags="+openFlags(ev.Flags)
-		path := ev.Path
-		if path != "" && path[0] != '/' {
-			// Relative to the cwd (or a dirfd the event does not carry):
-			// resolved against /proc/<pid>/cwd while the process lives.
-			if abs, cwd := t.procs.resolve(ev.TGID, path); abs != "" {
-				path, a.Cwd = abs, cwd
-			} else {
-				a.Data += " relative=unresolved"
-			}
+		call := "SYS_OPENAT"
+		if c := ev.Call.String(); c != "" {
+			call = "SYS_" + strings.ToUpper(c)
 		}
-		a.Resource = path
-		pev.Class, pev.Path, pev.Write = policy.ClassFile, path, isWrite(ev.Flags)
-		return pev, path != "" && path[0] == '/'
+		var dirfd string
+		if ev.Call != telemetry.CallUnknown && ev.DirFD != telemetry.AtFDCWD && ev.Path != "" && ev.Path[0] != '/' {
+			dirfd = " dirfd=" + strconv.Itoa(int(ev.DirFD))
+		}
+		a.Operation, a.Resource, a.Cwd = alert.OpFile, f.path, f.cwd
+		a.Data = "syscall=" + call + " flags=" + openFlags(ev.Flags) + dirfd + f.data(ev.Path)
+		pev.Class, pev.Path, pev.Write, pev.Owner = policy.ClassFile, f.path, isWrite(ev.Flags), f.owner
+		return pev, f.path != "" && f.path[0] == '/'
 	case telemetry.KindSocket:
 		a.Operation, a.Data = alert.OpNetwork, "syscall=SYS_SOCKET"
 		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
@@ -114,6 +114,26 @@ func socketResource(family, sockType, proto uint32) string {
 		typ = strconv.FormatUint(uint64(sockType), 10)
 	}
 	return "domain=" + fam + " type=" + typ + " protocol=" + strconv.FormatUint(uint64(proto), 10)
+}
+
+// data is what the alert's Data says of the file's name: what could not be
+// resolved, and the spelling when it differs from the name.
+func (f *fileName) data(spelling string) string {
+	if f.path == spelling {
+		return f.note
+	}
+	return f.note + " path=" + quoteData(spelling)
+}
+
+// quoteData quotes a Data value that has spaces, quotes or unprintable
+// bytes, which would otherwise run into the next key.
+func quoteData(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == '"' || c >= 0x7f {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // isWrite: the open may modify the file (write access, truncation),

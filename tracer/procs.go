@@ -3,9 +3,7 @@ package tracer
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
@@ -29,17 +27,18 @@ type proc struct {
 // process and its parent even after they exited, as long as the table
 // holds them. Bounded: an LRU of max processes.
 type procTable struct {
-	root string // the host's /proc
-	m    *lru[uint32, *proc]
+	res *resolver // over the host's /proc
+	m   *lru[uint32, *proc]
 }
 
-func newProcTable(root string, max int) *procTable {
-	return &procTable{root: root, m: newLRU[uint32, *proc](max)}
+func newProcTable(res *resolver, max int) *procTable {
+	return &procTable{res: res, m: newLRU[uint32, *proc](max)}
 }
 
-// observe updates the table from a telemetry event; for an exec it
-// returns the executable the process ran before (the exec's "source").
-func (t *procTable) observe(ev *telemetry.Event) (prevExe string) {
+// observe updates the table from a telemetry event; for an exec, exe is
+// the executable's path (the event's, resolved) and it returns the
+// executable the process ran before (the exec's "source").
+func (t *procTable) observe(ev *telemetry.Event, exe string) (prevExe string) {
 	switch ev.Kind {
 	case telemetry.KindExec:
 		// The exec has happened when the event is seen: /proc already shows
@@ -52,7 +51,7 @@ func (t *procTable) observe(ev *telemetry.Event) (prevExe string) {
 		} else if ev.PPID != 0 {
 			prevExe = t.get(ev.PPID).exe
 		}
-		np.exe, np.comm, np.inherited = ev.Path, ev.Comm, false
+		np.exe, np.comm, np.inherited = exe, ev.Comm, false
 		if ev.PPID != 0 {
 			np.ppid = ev.PPID
 		}
@@ -102,16 +101,15 @@ func (t *procTable) readProc(tgid uint32, p *proc) {
 	if tgid == 0 {
 		return
 	}
-	dir := filepath.Join(t.root, strconv.FormatUint(uint64(tgid), 10))
 	if p.exe == "" {
 		// "/" is what the kernel shows for an executable it cannot name
 		// from here (runc's init, re-executing itself): no name at all,
 		// so that the process's comm is used instead.
-		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil && exe != "/" {
+		if exe := t.res.link(tgid, "exe"); exe != "/" {
 			p.exe = exe
 		}
 	}
-	status, err := os.ReadFile(filepath.Join(dir, "status"))
+	status, err := os.ReadFile(t.res.pidDir(tgid) + "/status")
 	if err != nil {
 		return
 	}
@@ -149,43 +147,11 @@ func (p *proc) name() string {
 	return p.comm
 }
 
-// cwd resolves a relative path against the process's current directory as
-// /proc shows it now. Limits (documented in the README): the process may
-// have changed directory or exited since the event (then the path stays
-// relative), and a path relative to a directory fd other than the cwd
-// (openat(dirfd, ...)) is resolved against the cwd all the same, because
-// the telemetry event does not carry the dirfd.
-//
-// Read from the host, /proc/<pid>/cwd is a host path (…/rootfs/app); the
-// process's root, read the same way, is stripped off so that the result is
-// the path as the container sees it, which is what rules name.
-func (t *procTable) cwd(tgid uint32) string {
-	dir := filepath.Join(t.root, strconv.FormatUint(uint64(tgid), 10))
-	d, err := os.Readlink(filepath.Join(dir, "cwd"))
-	if err != nil {
-		return ""
+// nspid is the pid of tgid in its own namespace as far as the table knows
+// it, without reading /proc (an exec must not: see observe); 0 when not.
+func (t *procTable) nspid(tgid uint32) uint32 {
+	if p, ok := t.m.Get(tgid); ok {
+		return p.nspid
 	}
-	root, err := os.Readlink(filepath.Join(dir, "root"))
-	if err != nil {
-		return ""
-	}
-	if root != "/" {
-		if !strings.HasPrefix(d, root) || (len(d) > len(root) && d[len(root)] != '/') {
-			return "" // cwd outside the process's root: no container path for it
-		}
-		d = d[len(root):]
-		if d == "" {
-			d = "/"
-		}
-	}
-	return d
-}
-
-// resolve joins a relative path to the process's cwd; "" when unknown.
-func (t *procTable) resolve(tgid uint32, path string) (abs, cwd string) {
-	cwd = t.cwd(tgid)
-	if cwd == "" {
-		return "", ""
-	}
-	return filepath.Join(cwd, path), cwd
+	return 0
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -49,6 +48,7 @@ type Tracer struct {
 	cfg      Config
 	ids      *Identity
 	procs    *procTable
+	paths    *resolver
 	digests  SetDigests
 	limiter  *limiter
 	out      *bufio.Writer
@@ -91,9 +91,10 @@ func New(o Options) *Tracer {
 	if o.Hub == nil {
 		o.Hub = stream.NewHub(0, 1, 1, nil)
 	}
+	paths := newResolver(cfg.ProcRoot)
 	t := &Tracer{
 		cfg: cfg, ids: NewIdentity(o.State, cfg.MaxContainers, cfg.NegativeCacheTTL, cfg.StateMaxAge, now),
-		procs: newProcTable(cfg.ProcRoot, cfg.MaxProcesses), digests: o.Digests,
+		procs: newProcTable(paths, cfg.MaxProcesses), paths: paths, digests: o.Digests,
 		limiter: newLimiter(cfg.RateBurst, cfg.RatePerSecond, cfg.RateExemptSeverity, cfg.MaxContainers),
 		out:     bufio.NewWriterSize(io.MultiWriter(o.Sinks...), 64<<10),
 		hub:     o.Hub, m: o.Metrics, now: now, hostName: host,
@@ -152,6 +153,7 @@ func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan te
 		}
 		if len(enf) == 0 && len(tel) == 0 {
 			_ = t.out.Flush()
+			t.paths.release()
 		}
 	}
 	return nil
@@ -378,30 +380,22 @@ func operation(c policy.Class) string {
 // ContainerLog when the container's visibility asks for its class.
 func (t *Tracer) Telemetry(ev *telemetry.Event) {
 	t.countEvent("telemetry", kindName(ev.Kind))
-	prevExe := t.procs.observe(ev)
 	if ev.Kind == telemetry.KindExit || ev.Kind == telemetry.KindFork || ev.Kind == 0 {
+		t.procs.observe(ev, "")
+		if ev.Kind == telemetry.KindExit && t.paths.root.tgid == ev.TGID {
+			t.paths.release() // its root may go
+		}
 		return // only the process table cares
 	}
 	c := t.ids.Container(ev.CgroupID)
 	var h *host
 	if c == nil {
 		if h = t.ids.Host(); h == nil {
+			t.procs.observe(ev, ev.Path)
 			t.m.unknown.WithLabelValues(kindName(ev.Kind)).Inc()
 			return
 		}
 	}
-	a := &t.scratch
-	*a = alert.Alert{Cgroup: ev.CgroupID, Time: t.eventTime(ev.BootNs)}
-	t.identify(a, c, h)
-	p := t.procs.get(ev.TGID)
-	pev, matchable := t.describe(a, ev, p, prevExe)
-	t.process(a, ev.TGID, ev.PPID, ev.Comm)
-	a.UID = int64(ev.UID)
-	a.Result = result(ev.Ret)
-	if ev.Kind == telemetry.KindExec && prevExe != "" {
-		a.Source = prevExe // the caller's executable, as KubeArmor reports an exec
-	}
-
 	var set *ruleSet
 	var enforcers map[policy.Class]string
 	var unenforced map[int]bool
@@ -414,10 +408,30 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 		}
 		enforcers, unenforced, vis = h.Enforcers, h.unenforced, h.Visibility
 	}
+	// The file an exec or open named, resolved before the process table
+	// records an exec's executable by it.
+	var f fileName
+	switch ev.Kind {
+	case telemetry.KindExec:
+		f = t.execName(ev, lookups(set, policy.ClassProcess, enforcers, unenforced))
+	case telemetry.KindOpen:
+		f = t.openName(ev, lookups(set, policy.ClassFile, enforcers, unenforced))
+	}
+	prevExe := t.procs.observe(ev, f.path)
+
+	a := &t.scratch
+	*a = alert.Alert{Cgroup: ev.CgroupID, Time: t.eventTime(ev.BootNs)}
+	t.identify(a, c, h)
+	p := t.procs.get(ev.TGID)
+	pev, matchable := t.describe(a, ev, &f, p, prevExe)
+	t.process(a, ev.TGID, ev.PPID, ev.Comm)
+	a.UID = int64(ev.UID)
+	a.Result = result(ev.Ret)
+	if ev.Kind == telemetry.KindExec && prevExe != "" {
+		a.Source = prevExe // the caller's executable, as KubeArmor reports an exec
+	}
+
 	if set != nil && matchable {
-		if set.ownerOnly[pev.Class] && pev.Path != "" {
-			pev.Owner = t.owner(ev.TGID, pev.Path)
-		}
 		d := policy.Decide(set.rs, pev)
 		if d.Action != policy.Allow {
 			if enforcers[pev.Class] != "" && (d.Rule == nil || !unenforced[d.Rule.ID]) {
@@ -472,15 +486,6 @@ func visible(v policy.Visibility, c policy.Class) bool {
 		return v.Capabilities
 	}
 	return false
-}
-
-// owner is the uid owning path as the process sees it (through its root).
-func (t *Tracer) owner(tgid uint32, path string) uint32 {
-	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(t.cfg.ProcRoot, strconv.FormatUint(uint64(tgid), 10), "root", path), &st); err != nil {
-		return ^uint32(0) // unknown: owned by nobody the process could be
-	}
-	return st.Uid
 }
 
 // result is KubeArmor's Result for a system call's return value.

@@ -27,9 +27,9 @@ import (
 func TestEnforcementAlert(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ev := e.rawSocketBlock(t)
-	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindExec, TGID: 300, PID: 300, Path: "/bin/sh", Comm: "sh"})
-	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindFork, TGID: 301, PID: 301, PPID: 300, Comm: "sh"})
-	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindExec, TGID: 301, PID: 301, PPID: 300, Path: "/bin/ping", Comm: "ping"})
+	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindExec, TGID: 300, PID: 300, Path: "/bin/sh", Comm: "sh"}, "/bin/sh")
+	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindFork, TGID: 301, PID: 301, PPID: 300, Comm: "sh"}, "")
+	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindExec, TGID: 301, PID: 301, PPID: 300, Path: "/bin/ping", Comm: "ping"}, "/bin/ping")
 	e.t.Enforcement(&ev)
 	got := e.alerts(t)
 	if len(got) != 1 {
@@ -116,7 +116,8 @@ func TestTelemetryMatching(t *testing.T) {
 	// Visibility has no network: a connect is not logged.
 	ev = telemetry.Event{Kind: telemetry.KindConnect, CgroupID: e.cg, PID: 301, TGID: 301, Family: syscall.AF_INET, SockType: syscall.SOCK_STREAM, Addr: netip.MustParseAddrPort("10.0.0.1:80")}
 	tr.Telemetry(&ev)
-	// A plain open with file visibility: a ContainerLog.
+	// A plain open with file visibility: a ContainerLog (process 301 is
+	// not in this ProcRoot: its path is only cleaned, and Data says so).
 	ev = openEv(e.cg, 301, "/etc/hosts", syscall.O_RDONLY|syscall.O_CLOEXEC)
 	tr.Telemetry(&ev)
 	// Unknown cgroup, no host record: counted only.
@@ -129,7 +130,7 @@ func TestTelemetryMatching(t *testing.T) {
 	if a := got[0]; a.Action != "Audit" || a.Result != alert.ResultPassed || a.Enforcer != alert.EnforcerMonitor || a.Resource != "/var/log/app/x.log" || !strings.Contains(a.Data, "O_WRONLY|O_APPEND") {
 		t.Fatalf("audit alert %+v", a)
 	}
-	if l := got[1]; l.Type != alert.TypeContainerLog || l.Resource != "/etc/hosts" || l.Data != "syscall=SYS_OPENAT flags=O_RDONLY|O_CLOEXEC" || l.Action != "" {
+	if l := got[1]; l.Type != alert.TypeContainerLog || l.Resource != "/etc/hosts" || l.Data != "syscall=SYS_OPENAT flags=O_RDONLY|O_CLOEXEC symlinks=unresolved" || l.Action != "" {
 		t.Fatalf("file log %+v", l)
 	}
 	if n := counterValue(t, e.m, "nri_armor_tracer_events_unattributed_total", "type", "open"); n != 1 {

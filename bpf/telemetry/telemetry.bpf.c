@@ -53,6 +53,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_IFSOCK 0140000
 #define AF_UNIX 1
 #define SOCK_TYPE_MASK 0xf
+#define AT_FDCWD -100
+/* creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode). */
+#define CREAT_FLAGS (0100 | 01 | 01000)
 
 /* The kernel fields read here that bpf/include does not declare. The
  * ___tel suffix is a CO-RE flavour: relocations match the kernel's type
@@ -150,6 +153,20 @@ struct open_how___tel {
 	__u64 resolve;
 };
 
+/* The system call behind an open event (tel_event.call). 0 is what
+ * programs before this field wrote: an unknown call. */
+enum tel_open_call {
+	OC_OPEN = 1,
+	OC_OPENAT = 2,
+	OC_OPENAT2 = 3,
+	OC_CREAT = 4,
+};
+
+/* bpf2go generates Go only from what BTF describes: this read-only global,
+ * which no program reads, puts the enum in the object (as abi.h does for
+ * its own). */
+const volatile enum tel_open_call tel_open_calls;
+
 /* One event as user space reads it: the header, then path_len bytes of
  * path (exec, open, or a unix socket's address). Read by
  * tracer/telemetry through the Go type bpf2go generates from it. */
@@ -171,7 +188,8 @@ struct tel_event {
 	__u8 addr[16];
 	__u16 path_len;
 	__u8 kind;
-	__u8 pad[5];
+	__u8 call;   /* open: enum tel_open_call */
+	__s32 dirfd; /* open: the directory a relative path starts from (AT_FDCWD: the cwd) */
 	char comm[16];
 	char path[PATH_MAX];
 };
@@ -273,7 +291,7 @@ int tel_exec(struct sched_exec_ctx *ctx)
 	if (!e)
 		return 0;
 	fill(e, K_EXEC, cgid);
-	/* The filename as the kernel resolved it for the exec (bprm->filename). */
+	/* The filename as passed to execve (bprm->filename): tracer/paths.go resolves it. */
 	long n = bpf_probe_read_kernel_str(e->path, PATH_MAX, (void *)ctx + (ctx->filename_loc & 0xffff));
 	e->path_len = n > 1 ? n - 1 : 0;
 	emit(e);
@@ -332,6 +350,7 @@ int tel_fork(struct raw_tp_args *ctx)
 
 /* x86-64 syscall numbers. */
 #define NR_open 2
+#define NR_creat 85
 #define NR_socket 41
 #define NR_connect 42
 #define NR_accept 43
@@ -344,6 +363,16 @@ static __always_inline void read_path(struct tel_event *e, const char *upath)
 {
 	long n = bpf_probe_read_user_str(e->path, PATH_MAX, upath);
 	e->path_len = n > 1 ? n - 1 : 0;
+}
+
+/* open_event fills an open's call, the directory its path starts from,
+ * its flags and its path. */
+static __always_inline void open_event(struct tel_event *e, __u8 call, int dirfd, __u32 flags, const char *upath)
+{
+	e->call = call;
+	e->dirfd = dirfd;
+	e->flags = flags;
+	read_path(e, upath);
 }
 
 /* sock_info sets the family, type and protocol of the socket at fd. */
@@ -405,6 +434,7 @@ int tel_sys_exit(struct sys_exit_ctx *ctx)
 	case NR_openat:
 	case NR_open:
 	case NR_openat2:
+	case NR_creat:
 		kind = K_OPEN;
 		cls = V_FILE;
 		break;
@@ -438,18 +468,18 @@ int tel_sys_exit(struct sys_exit_ctx *ctx)
 	e->ret = ret;
 	switch (nr) {
 	case NR_openat:
-		e->flags = a2;
-		read_path(e, (const char *)a1);
+		open_event(e, OC_OPENAT, a0, a2, (const char *)a1);
 		break;
 	case NR_open:
-		e->flags = a1;
-		read_path(e, (const char *)a0);
+		open_event(e, OC_OPEN, AT_FDCWD, a1, (const char *)a0);
+		break;
+	case NR_creat:
+		open_event(e, OC_CREAT, AT_FDCWD, CREAT_FLAGS, (const char *)a0);
 		break;
 	case NR_openat2: {
 		__u64 flags = 0;
 		bpf_probe_read_user(&flags, sizeof(flags), &((struct open_how___tel *)a2)->flags);
-		e->flags = flags;
-		read_path(e, (const char *)a1);
+		open_event(e, OC_OPENAT2, a0, flags, (const char *)a1);
 		break;
 	}
 	case NR_socket:

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -23,16 +25,33 @@ import (
 
 const activityEnv = "NRI_ARMOR_TRACER_ACTIVITY"
 
+// secretSpellings are how the activity helper opens SECRET (in DIR, where
+// the test made the directory x and the symlink link to SECRET): each is
+// an alert naming SECRET.
+func secretSpellings(dir, name string) []string {
+	return []string{dir + "/" + name, dir + "//./" + name, dir + "/x/../" + name, dir + "/link", "./" + name}
+}
+
 func init() {
-	// The activity helper: exec TOOL, open SECRET twice, connect over TCP
-	// to ADDR, print "done", and stay alive until stdin closes (so that the
-	// tracer can read its /proc entry).
+	// The activity helper: exec TOOL, open SECRET as secretSpellings and
+	// relative to a directory fd, connect over TCP to ADDR, print "done",
+	// and stay alive until stdin closes (so that the tracer can read its
+	// /proc entry, and resolve its paths).
 	if args := os.Getenv(activityEnv); args != "" {
 		f := strings.Fields(args) // TOOL SECRET ADDR
 		_ = exec.Command(f[0]).Run()
-		for i := 0; i < 2; i++ {
-			if fh, err := os.Open(f[1]); err == nil {
+		dir, name := filepath.Split(f[1])
+		dir = filepath.Clean(dir)
+		_ = os.Chdir(dir)
+		for _, p := range secretSpellings(dir, name) {
+			if fh, err := os.Open(p); err == nil {
 				fh.Close()
+			}
+		}
+		// The directory fd stays open: the tracer resolves the event by it.
+		if d, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			if fd, err := unix.Openat(d, name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				unix.Close(fd)
 			}
 		}
 		if c, err := net.Dial("tcp4", f[2]); err == nil {
@@ -70,12 +89,22 @@ spec:
 // the kernel does not enforce (this node: none of these classes) gives an
 // alert naming the pod, the container, the process and its parent, the
 // resource, the policy, its severity, the action and "eBPF Monitor" —
-// exactly one per open. The same activity from an unpublished cgroup gives
-// nothing.
+// exactly one per open, whichever way the open spelled the file (//, /./,
+// x/.., a symlink, relative to the cwd or to a directory fd). The same
+// activity from an unpublished cgroup gives nothing.
 func TestTelemetryAlerts(t *testing.T) {
 	testenv.RequireRoot(t)
-	work := t.TempDir()
+	work, err := filepath.EvalSymlinks(t.TempDir()) // the rules name the file itself
+	if err != nil {
+		t.Fatal(err)
+	}
 	tool, secret := filepath.Join(work, "tool"), filepath.Join(work, "secret")
+	if err := os.Mkdir(filepath.Join(work, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(work, "link")); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile("/bin/true")
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +183,8 @@ func TestTelemetryAlerts(t *testing.T) {
 func checkActivityAlerts(t *testing.T, stream string, pid int, self, tool, secret, addr string) {
 	t.Helper()
 	var alerts []alert.Alert
-	testenv.WaitFor(t, "four alerts (exec, two opens, tcp)", func() bool {
+	opens := len(secretSpellings("", "")) + 1 // and openat(dirfd)
+	testenv.WaitFor(t, "the alerts (exec, opens, tcp)", func() bool {
 		alerts = alerts[:0]
 		for _, line := range strings.Split(strings.TrimSpace(get(t, stream+alert.StreamPath+"?type=alert")), "\n") {
 			var a alert.Alert
@@ -162,7 +192,7 @@ func checkActivityAlerts(t *testing.T, stream string, pid int, self, tool, secre
 				alerts = append(alerts, a)
 			}
 		}
-		return len(alerts) >= 4
+		return len(alerts) >= opens+2
 	})
 	time.Sleep(300 * time.Millisecond) // anything more would be a duplicate
 	alerts = alerts[:0]
@@ -195,7 +225,7 @@ func checkActivityAlerts(t *testing.T, stream string, pid int, self, tool, secre
 			t.Errorf("unexpected alert %+v", a)
 		}
 	}
-	if count["exec"] != 1 || count["open"] != 2 || count["network"] != 1 {
-		t.Errorf("alerts by kind %v: want one exec, one per open (2), one tcp socket; the unpublished cgroup none", count)
+	if count["exec"] != 1 || count["open"] != opens || count["network"] != 1 {
+		t.Errorf("alerts by kind %v: want one exec, one per open (%d), one tcp socket; the unpublished cgroup none", count, opens)
 	}
 }

@@ -30,6 +30,8 @@ var (
 	offAddr    = int(unsafe.Offsetof(telemetryTelEvent{}.Addr))
 	offPathLen = int(unsafe.Offsetof(telemetryTelEvent{}.PathLen))
 	offKind    = int(unsafe.Offsetof(telemetryTelEvent{}.Kind))
+	offCall    = int(unsafe.Offsetof(telemetryTelEvent{}.Call))
+	offDirfd   = int(unsafe.Offsetof(telemetryTelEvent{}.Dirfd))
 	offComm    = int(unsafe.Offsetof(telemetryTelEvent{}.Comm))
 )
 
@@ -85,6 +87,12 @@ func (d *decoder) decode(b []byte) (Event, error) {
 	}
 	if ev.Kind < KindExec || ev.Kind > KindCapable {
 		return ev, fmt.Errorf("telemetry record of unknown kind %d", ev.Kind)
+	}
+	if ev.Kind == KindOpen {
+		ev.Call, ev.DirFD = OpenCall(b[offCall]), int32(u32(offDirfd))
+		if ev.Call == CallUnknown {
+			ev.DirFD = AtFDCWD // an older program's record: relative to the cwd, as assumed before
+		}
 	}
 	n := int(ne.Uint16(b[offPathLen:]))
 	if n > len(b)-evHdr {

@@ -93,10 +93,12 @@ var attachments = []attachment{
 	{"sched", "sched_process_exec", telemetryProgTelExec, false},
 	{"sched", "sched_process_exit", telemetryProgTelExit, false},
 	{"", "sched_process_fork", telemetryProgTelFork, false},
-	// open(2) does not exist on arm64, openat2(2) before Linux 5.6.
+	// open(2) and creat(2) do not exist on arm64, openat2(2) before Linux
+	// 5.6. creat(2) is rare: its tracepoint costs only its own calls.
 	{"syscalls", "sys_exit_open", telemetryProgTelSysExit, true},
 	{"syscalls", "sys_exit_openat", telemetryProgTelSysExit, false},
 	{"syscalls", "sys_exit_openat2", telemetryProgTelSysExit, true},
+	{"syscalls", "sys_exit_creat", telemetryProgTelSysExit, true},
 	{"syscalls", "sys_exit_socket", telemetryProgTelSysExit, false},
 	{"syscalls", "sys_exit_connect", telemetryProgTelSysExit, false},
 	{"syscalls", "sys_exit_bind", telemetryProgTelSysExit, false},

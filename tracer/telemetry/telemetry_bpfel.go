@@ -50,7 +50,8 @@ type telemetryTelEvent struct {
 	Addr       [16]uint8
 	PathLen    uint16
 	Kind       uint8
-	Pad        [5]uint8
+	Call       uint8
+	Dirfd      int32
 	Comm       [16]int8
 	Path       [4096]int8
 }
@@ -69,6 +70,15 @@ const (
 	telemetryTelKindK_CAPABLE telemetryTelKind = 9
 )
 
+type telemetryTelOpenCall uint32
+
+const (
+	telemetryTelOpenCallOC_OPEN    telemetryTelOpenCall = 1
+	telemetryTelOpenCallOC_OPENAT  telemetryTelOpenCall = 2
+	telemetryTelOpenCallOC_OPENAT2 telemetryTelOpenCall = 3
+	telemetryTelOpenCallOC_CREAT   telemetryTelOpenCall = 4
+)
+
 type telemetryTelVisibility uint32
 
 const (
@@ -82,18 +92,19 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	telemetryMapEvents      = "events"
-	telemetryMapEventsLost  = "events_lost"
-	telemetryMapExited      = "exited"
-	telemetryMapScratch     = "scratch"
-	telemetryMapVisible     = "visible"
-	telemetryProgTelCapable = "tel_capable"
-	telemetryProgTelExec    = "tel_exec"
-	telemetryProgTelExit    = "tel_exit"
-	telemetryProgTelFork    = "tel_fork"
-	telemetryProgTelSysExit = "tel_sys_exit"
-	telemetryVarAbiEnums    = "abi_enums"
-	telemetryVarWakeupBytes = "wakeup_bytes"
+	telemetryMapEvents       = "events"
+	telemetryMapEventsLost   = "events_lost"
+	telemetryMapExited       = "exited"
+	telemetryMapScratch      = "scratch"
+	telemetryMapVisible      = "visible"
+	telemetryProgTelCapable  = "tel_capable"
+	telemetryProgTelExec     = "tel_exec"
+	telemetryProgTelExit     = "tel_exit"
+	telemetryProgTelFork     = "tel_fork"
+	telemetryProgTelSysExit  = "tel_sys_exit"
+	telemetryVarAbiEnums     = "abi_enums"
+	telemetryVarTelOpenCalls = "tel_open_calls"
+	telemetryVarWakeupBytes  = "wakeup_bytes"
 )
 
 // loadTelemetry returns the embedded CollectionSpec for telemetry.
@@ -160,8 +171,9 @@ type telemetryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type telemetryVariableSpecs struct {
-	AbiEnums    *ebpf.VariableSpec `ebpf:"abi_enums"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	AbiEnums     *ebpf.VariableSpec `ebpf:"abi_enums"`
+	TelOpenCalls *ebpf.VariableSpec `ebpf:"tel_open_calls"`
+	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // telemetryObjects contains all objects after they have been loaded into the kernel.
@@ -205,8 +217,9 @@ func (m *telemetryMaps) Close() error {
 //
 // It can be passed to loadTelemetryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type telemetryVariables struct {
-	AbiEnums    *ebpf.Variable `ebpf:"abi_enums"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	AbiEnums     *ebpf.Variable `ebpf:"abi_enums"`
+	TelOpenCalls *ebpf.Variable `ebpf:"tel_open_calls"`
+	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // telemetryPrograms contains all programs after they have been loaded into the kernel.

@@ -68,29 +68,57 @@ func script() error {
 	// Files: a success, an ENOENT, openat2, and a mode-000 file that root
 	// reads only through CAP_DAC_READ_SEARCH.
 	file, missing, locked := filepath.Join(dir, "file"), filepath.Join(dir, "missing"), filepath.Join(dir, "locked")
+	openat := func(e Event) Event { e.Kind, e.Call, e.DirFD = KindOpen, CallOpenat, AtFDCWD; return e }
 	fd, err := unix.Openat(unix.AT_FDCWD, file, unix.O_RDONLY|cloexec, 0)
 	if err := check("openat", err); err != nil {
 		return err
 	}
 	unix.Close(fd)
-	expect(Event{Kind: KindOpen, Path: file, Flags: cloexec, Ret: int64(fd)})
+	expect(openat(Event{Path: file, Flags: cloexec, Ret: int64(fd)}))
 	if _, err := unix.Openat(unix.AT_FDCWD, missing, unix.O_RDONLY|cloexec, 0); err != unix.ENOENT {
 		return fmt.Errorf("openat %s: %v, want ENOENT", missing, err)
 	}
-	expect(Event{Kind: KindOpen, Path: missing, Flags: cloexec, Ret: -int64(unix.ENOENT)})
+	expect(openat(Event{Path: missing, Flags: cloexec, Ret: -int64(unix.ENOENT)}))
 	fd, err = unix.Openat2(unix.AT_FDCWD, file, &unix.OpenHow{Flags: unix.O_WRONLY | cloexec})
 	if err := check("openat2", err); err != nil {
 		return err
 	}
 	unix.Close(fd)
-	expect(Event{Kind: KindOpen, Path: file, Flags: unix.O_WRONLY | cloexec, Ret: int64(fd)})
+	expect(Event{Kind: KindOpen, Call: CallOpenat2, DirFD: AtFDCWD, Path: file, Flags: unix.O_WRONLY | cloexec, Ret: int64(fd)})
 	fd, err = unix.Openat(unix.AT_FDCWD, locked, unix.O_RDONLY|cloexec, 0)
 	if err := check("openat locked", err); err != nil {
 		return err
 	}
 	unix.Close(fd)
 	expect(Event{Kind: KindCapable, Capability: unix.CAP_DAC_READ_SEARCH})
-	expect(Event{Kind: KindOpen, Path: locked, Flags: cloexec, Ret: int64(fd)})
+	expect(openat(Event{Path: locked, Flags: cloexec, Ret: int64(fd)}))
+	// open(2) of a directory, then a path relative to it: the event
+	// carries the dirfd.
+	dirp, _ := unix.BytePtrFromString(dir)
+	r, _, en := unix.Syscall(unix.SYS_OPEN, uintptr(unsafe.Pointer(dirp)), unix.O_RDONLY|unix.O_DIRECTORY|cloexec, 0)
+	runtime.KeepAlive(dirp)
+	if en != 0 {
+		return fmt.Errorf("open dir: %w", en)
+	}
+	dfd := int(r)
+	expect(Event{Kind: KindOpen, Call: CallOpen, DirFD: AtFDCWD, Path: dir, Flags: unix.O_DIRECTORY | cloexec, Ret: int64(dfd)})
+	fd, err = unix.Openat(dfd, "file", unix.O_RDONLY|cloexec, 0)
+	if err := check("openat dirfd", err); err != nil {
+		return err
+	}
+	unix.Close(fd)
+	expect(Event{Kind: KindOpen, Call: CallOpenat, DirFD: int32(dfd), Path: "file", Flags: cloexec, Ret: int64(fd)})
+	unix.Close(dfd)
+	// creat(2): open's flags O_CREAT|O_WRONLY|O_TRUNC.
+	created := filepath.Join(dir, "created")
+	createdp, _ := unix.BytePtrFromString(created)
+	r, _, en = unix.Syscall(unix.SYS_CREAT, uintptr(unsafe.Pointer(createdp)), 0o600, 0)
+	runtime.KeepAlive(createdp)
+	if en != 0 {
+		return fmt.Errorf("creat: %w", en)
+	}
+	unix.Close(int(r))
+	expect(Event{Kind: KindOpen, Call: CallCreat, DirFD: AtFDCWD, Path: created, Flags: unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC, Ret: int64(r)})
 	// A path in a mapped page the process has not touched yet: the enter
 	// program cannot fault it in; the exit program reads it once the
 	// kernel has.
@@ -103,12 +131,12 @@ func script() error {
 		return err
 	}
 	cwd := unix.AT_FDCWD
-	r, _, en := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&mem[0])), unix.O_RDONLY, 0, 0, 0)
+	r, _, en = unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&mem[0])), unix.O_RDONLY, 0, 0, 0)
 	if en != 0 {
 		return fmt.Errorf("openat from a mapped page: %w", en)
 	}
 	unix.Close(int(r))
-	expect(Event{Kind: KindOpen, Path: file, Ret: int64(r)})
+	expect(openat(Event{Path: file, Ret: int64(r)}))
 
 	// TCP: a listener bound to 127.0.0.1:0, a client connecting to it, the
 	// accept (accept4, then accept(2) with no address buffer).
@@ -287,7 +315,8 @@ func closedPort(t *testing.T) int {
 }
 
 // TestEvents: a real process in a watched test cgroup forks, execs, opens
-// files (success, ENOENT, openat2, one needing a capability), makes TCP,
+// files (success, ENOENT, openat2, one needing a capability, open, one
+// relative to a directory fd, creat), makes TCP,
 // raw and unix sockets, binds, connects (accepted and refused) and
 // accepts; every event is decoded exactly as the process saw it.
 func TestEvents(t *testing.T) {
@@ -655,7 +684,8 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	b[offPathLen] = 4
 	copy(b[evHdr:], "/etc")
-	if ev, err := decode(b); err != nil || ev.Path != "/etc" {
+	// An older program's open: no call, no dirfd (the cwd is assumed).
+	if ev, err := decode(b); err != nil || ev.Path != "/etc" || ev.Call != CallUnknown || ev.DirFD != AtFDCWD {
 		t.Errorf("decode = %+v, %v", ev, err)
 	}
 }
