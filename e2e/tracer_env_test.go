@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nri-armor/nri-armor/internal/testenv"
 )
 
 // alert is what a user reads of armor-tracer's alerts (KubeArmor's keys).
@@ -56,7 +57,7 @@ func startTracer(t *testing.T) *tracer {
 	// Free ports, picked here: armor-tracer logs the addresses it was
 	// given. The stream has a listener of its own, never the metrics'.
 	suffix := randomSuffix()
-	tr := &tracer{addr: freeAddr(t), stream: freeAddr(t), stdout: filepath.Join(env.tmp, "armor-tracer-"+suffix+".out")}
+	tr := &tracer{addr: testenv.FreeAddr(t), stream: testenv.FreeAddr(t), stdout: filepath.Join(env.tmp, "armor-tracer-"+suffix+".out")}
 	logPath := filepath.Join(env.tmp, "armor-tracer-"+suffix+".log")
 	out, err := os.Create(tr.stdout)
 	if err != nil {
@@ -169,15 +170,4 @@ func decodeAlerts(t *testing.T, sc *bufio.Scanner) []alert {
 		t.Fatal(err)
 	}
 	return as
-}
-
-// freeAddr is a free port on 127.0.0.1.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,4 +98,15 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// FreeAddr is a free TCP port on 127.0.0.1, for a server a test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

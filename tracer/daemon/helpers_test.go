@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,10 +30,10 @@ type served struct{ metrics, stream string }
 // pins are read, and returns its base URLs.
 func serve(t *testing.T, cfg Config, tel TelemetrySource) served {
 	t.Helper()
-	cfg.MetricsAddress, cfg.Stdout = freeAddr(t), false
+	cfg.MetricsAddress, cfg.Stdout = testenv.FreeAddr(t), false
 	s := served{metrics: "http://" + cfg.MetricsAddress}
 	if !strings.HasPrefix(cfg.StreamAddress, "unix:") {
-		cfg.StreamAddress = freeAddr(t)
+		cfg.StreamAddress = testenv.FreeAddr(t)
 		s.stream = "http://" + cfg.StreamAddress
 	}
 	runServe(t, cfg, tel)
@@ -58,17 +57,6 @@ func runServe(t *testing.T, cfg Config, tel TelemetrySource) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-}
-
-// freeAddr is a free port on 127.0.0.1.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // get returns the body of url.

@@ -138,7 +138,7 @@ func TestStreamToken(t *testing.T) {
 		t.Error("the token guards the metrics too: only the stream was meant")
 	}
 
-	cfg.MetricsAddress, cfg.StreamAddress = "", freeAddr(t)
+	cfg.MetricsAddress, cfg.StreamAddress = "", testenv.FreeAddr(t)
 	if err := Serve(context.Background(), cfg, logrus.New(), nil); err == nil || !strings.Contains(err.Error(), "streamTokenFile") {
 		t.Fatalf("Serve with its token file missing: %v, want an error naming streamTokenFile", err)
 	}
