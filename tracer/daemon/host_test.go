@@ -126,8 +126,15 @@ func TestServe(t *testing.T) {
 	if a := next(); a.PodName != "web-1" || a.Action != "Block" {
 		t.Fatalf("after the pins were replaced: %+v", a)
 	}
-	body := get(t, srv.metrics+"/metrics")
-	if !strings.Contains(body, `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} 2`) ||
+	// The pipeline streams an alert just before it counts it: wait for the
+	// count, which must then be exactly 2.
+	const series = `nri_armor_tracer_alerts_total{action="Block",container="nginx",namespace="shop",operation="Network",policy="shop-guard",severity="7"} `
+	var body string
+	testenv.WaitFor(t, "the second alert counted", func() bool {
+		body = get(t, srv.metrics+"/metrics")
+		return !strings.Contains(body, series+"1\n")
+	})
+	if !strings.Contains(body, series+"2\n") ||
 		!strings.Contains(body, `nri_armor_tracer_bpf_program_runs_total{program="armor_cg_sock_create"}`) {
 		t.Fatalf("/metrics:\n%s", body)
 	}
