@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,7 +38,21 @@ func serve(t *testing.T, cfg Config, tel TelemetrySource) served {
 		s.stream = "http://" + cfg.StreamAddress
 	}
 	runServe(t, cfg, tel)
-	testenv.WaitFor(t, "the server", func() bool { _, err := http.Get(s.metrics + "/readyz"); return err == nil })
+	// Both listeners: Serve opens them one after the other.
+	network, addr := "tcp", cfg.StreamAddress
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	testenv.WaitFor(t, "the server", func() bool {
+		if _, err := http.Get(s.metrics + "/readyz"); err != nil {
+			return false
+		}
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 	if r, _ := http.Get(s.metrics + "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz before nri-armor's ring buffer is read: %d", r.StatusCode)
 	}

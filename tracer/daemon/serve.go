@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -115,6 +116,14 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 	} else {
 		logs.Handle(alert.StreamPath, hub)
 	}
+	// Every listener is open before any is served: once /readyz answers,
+	// the stream takes connections too.
+	type listener struct {
+		what string
+		ln   net.Listener
+		h    http.Handler
+	}
+	var lns []listener
 	for _, l := range []struct {
 		what, addr string
 		h          http.Handler
@@ -124,12 +133,18 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 		}
 		ln, err := listen(l.addr)
 		if err != nil {
+			for _, o := range lns {
+				o.ln.Close()
+			}
 			return fmt.Errorf("%s: %w", l.what, err)
 		}
+		lns = append(lns, listener{l.what, ln, l.h})
+	}
+	for _, l := range lns {
 		srv := &http.Server{Handler: l.h, ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
-		go func() { _ = srv.Serve(ln) }()
+		go func() { _ = srv.Serve(l.ln) }()
 		defer srv.Close()
-		log.Infof("serving %s on %s", l.what, ln.Addr())
+		log.Infof("serving %s on %s", l.what, l.ln.Addr())
 	}
 
 	go t.Identity().Watch(ctx, cfg.RetryInterval)
