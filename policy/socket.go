@@ -28,6 +28,7 @@ const (
 	ipprotoUDPLite = 136 // UDP-Lite is udp
 	ipprotoMPTCP   = 262 // MPTCP is tcp: its subflows are TCP connections
 	sockRaw        = 3
+	sockPacket     = 10 // SOCK_PACKET: the obsolete raw packet socket (also socket(AF_INET, SOCK_PACKET), which the kernel turns into AF_PACKET before any hook)
 )
 
 // Socket is a socket as network rules see it.
@@ -38,7 +39,8 @@ type Socket struct {
 	// too), icmp, icmpv6, sctp, dccp; "" for packet sockets.
 	Protocol string
 	// Type is the socket type's name (stream, dgram, raw, seqpacket, rdm,
-	// dccp); a packet socket's is "raw" for SOCK_RAW — KubeArmor's `raw`
+	// dccp); a packet socket's is "raw" for SOCK_RAW and the obsolete
+	// SOCK_PACKET, which reads raw frames too — KubeArmor's `raw`
 	// covers raw sockets of every family rules cover — else "packet".
 	Type string
 }
@@ -53,7 +55,7 @@ func SocketNames(family, sockType, proto uint32) (s Socket, ok bool) {
 	switch family {
 	case afPacket:
 		s = Socket{Family: "packet", Type: "packet"}
-		if sockType == sockRaw {
+		if sockType == sockRaw || sockType == sockPacket {
 			s.Type = "raw"
 		}
 		return s, true

@@ -18,6 +18,7 @@ func TestSocketNames(t *testing.T) {
 		{2, 1, 262, Socket{"inet", "tcp", "stream"}, true},            // MPTCP is tcp
 		{10, 2, 136, Socket{"inet6", "udp", "dgram"}, true},           // UDP-Lite is udp
 		{17, 3, 0x0300, Socket{"packet", "", "raw"}, true},            // AF_PACKET, SOCK_RAW: raw (tcpdump)
+		{17, 10, 0x0300, Socket{"packet", "", "raw"}, true},           // AF_PACKET, SOCK_PACKET: raw frames too
 		{17, 2 | 0x800, 0x0300, Socket{"packet", "", "packet"}, true}, // AF_PACKET, SOCK_DGRAM: packet only
 		{1, 1, 0, Socket{}, false},                                    // AF_UNIX: no rule covers it
 		{16, 3, 0, Socket{}, false},                                   // AF_NETLINK, even SOCK_RAW

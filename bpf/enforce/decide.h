@@ -128,6 +128,7 @@ static long exe_hash_byte(__u32 i, void *data)
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
+#define SOCK_PACKET 10 /* obsolete raw frames; AF_INET's is AF_PACKET by the time the hook runs */
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define IPPROTO_UDPLITE 136
@@ -136,7 +137,8 @@ static long exe_hash_byte(__u32 i, void *data)
 /* check_socket decides a socket by protocol (KIND_PROTO: IP protocol number,
  * with 0 read as TCP for stream and UDP for datagram sockets, MPTCP as TCP
  * and UDP-Lite as UDP), socket type (KIND_SOCKTYPE: an AF_PACKET socket is
- * SOCKTYPE_PACKET, and also SOCK_RAW when it is raw: `raw` rules cover raw
+ * SOCKTYPE_PACKET, and also SOCK_RAW when it reads raw frames (SOCK_RAW or
+ * the obsolete SOCK_PACKET): `raw` rules cover raw
  * sockets of every family rules cover) and "all" — as policy.SocketNames
  * names a socket. Only inet and packet sockets are network. It returns as
  * an LSM hook does: 0 or -EPERM. */
@@ -165,7 +167,7 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 		push(sc, KIND_SOCKTYPE, type, 0, 0);
 	} else {
 		push(sc, KIND_SOCKTYPE, SOCKTYPE_PACKET, 0, 0);
-		if (type == SOCK_RAW)
+		if (type == SOCK_RAW || type == SOCK_PACKET)
 			push(sc, KIND_SOCKTYPE, SOCK_RAW, 0, 0);
 	}
 	push(sc, KIND_ALL, 0, 0, 0);

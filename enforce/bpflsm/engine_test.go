@@ -57,6 +57,9 @@ var socketOps = map[string][3]int{
 	"udplite":      {syscall.AF_INET, syscall.SOCK_DGRAM, syscall.IPPROTO_UDPLITE},
 	"packet-raw":   {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL): tcpdump
 	"packet-dgram": {syscall.AF_PACKET, syscall.SOCK_DGRAM, 0x0300},
+	// The obsolete SOCK_PACKET reads raw frames too: another way to the
+	// same sniffing that a `raw` Block must refuse.
+	"packet-legacy": {syscall.AF_PACKET, syscall.SOCK_PACKET, 0x0300},
 }
 
 // helperOp opens one socket of the kind op names.

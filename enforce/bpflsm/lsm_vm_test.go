@@ -613,14 +613,14 @@ func TestLSMKubeArmorSemantics(t *testing.T) {
 	}
 	want := map[string]policy.Action{
 		"0 read /tmp/vmk/db": policy.Block, "1000 read /tmp/vmk/db": "", "1000 write /tmp/vmk/db": policy.Block,
-		"packet-raw": policy.Block, "packet-dgram": "", "mptcp": policy.Block, "udplite": policy.Audit,
+		"packet-raw": policy.Block, "packet-legacy": policy.Block, "packet-dgram": "", "mptcp": policy.Block, "udplite": policy.Audit,
 	}
 	for _, uid := range []int{0, 1000} {
 		var ops []probeOp
 		for _, w := range []bool{false, true} {
 			ops = append(ops, fileOp(rs, "/tmp/vmk/db", w, exe, uid, 1000))
 		}
-		for _, op := range []string{"packet-raw", "packet-dgram", "mptcp", "udplite", "tcp", "raw"} {
+		for _, op := range []string{"packet-raw", "packet-legacy", "packet-dgram", "mptcp", "udplite", "tcp", "raw"} {
 			if uid != 0 {
 				break // packet and raw sockets need CAP_NET_RAW: EPERM whatever the rules
 			}
