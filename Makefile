@@ -53,9 +53,9 @@ unit:
 	$(GO) test -race -count=1 $(PKGS)
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' $(FUZZFLAGS) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' $(FUZZFLAGS) ./policy
-	$(GO) test -run '^$$' -fuzz '^FuzzKernelGlob$$' $(FUZZFLAGS) ./enforce/bpflsm
+	hack/fuzz.sh FuzzLoad ./policy $(FUZZFLAGS)
+	hack/fuzz.sh FuzzDecide ./policy $(FUZZFLAGS)
+	hack/fuzz.sh FuzzKernelGlob ./enforce/bpflsm $(FUZZFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
