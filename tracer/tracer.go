@@ -207,13 +207,15 @@ func (t *Tracer) identify(a *alert.Alert, c *container, h *host) {
 	}
 }
 
-// process fills a's process fields from the process table.
-func (t *Tracer) process(a *alert.Alert, tgid, ppid uint32, comm string) *proc {
+// process fills a's process fields from the process table; pid is the
+// acting thread's.
+func (t *Tracer) process(a *alert.Alert, pid, tgid, ppid uint32, comm string) *proc {
 	p := t.procs.get(tgid)
-	if p.inherited && comm != "" && comm != p.comm {
-		// The process exec'd since it forked, and its exec event is not
-		// read yet: the table holds its parent's executable. (Only then:
-		// threads of one process may have comms of their own.)
+	if comm != "" && comm != p.comm && (p.inherited || pid == tgid) {
+		// The process exec'd — since it forked, or in place (a shell's
+		// last command) — and its exec event is not read yet: the table
+		// holds the program before. (Not for other threads, which may
+		// have comms of their own.)
 		p = t.procs.reread(tgid, comm)
 	}
 	a.HostPID = int64(tgid)
@@ -278,7 +280,7 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 		}
 	}
 	t.identify(a, c, h)
-	t.process(a, ev.TGID, ev.PPID, ev.Comm)
+	t.process(a, ev.PID, ev.TGID, ev.PPID, ev.Comm)
 	a.UID = int64(ev.UID)
 
 	var enforcers map[policy.Class]string
@@ -424,7 +426,7 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 	t.identify(a, c, h)
 	p := t.procs.get(ev.TGID)
 	pev, matchable := t.describe(a, ev, &f, p, prevExe)
-	t.process(a, ev.TGID, ev.PPID, ev.Comm)
+	t.process(a, ev.PID, ev.TGID, ev.PPID, ev.Comm)
 	a.UID = int64(ev.UID)
 	a.Result = result(ev.Ret)
 	if ev.Kind == telemetry.KindExec && prevExe != "" {

@@ -64,6 +64,43 @@ func TestEnforcementAlert(t *testing.T) {
 	}
 }
 
+// TestExecInPlace: a process that exec'd in place (a shell's last command)
+// is named by its new program in an enforcement alert, even before the
+// tracer reads the exec's own event; another thread's name of its own does
+// not rename the process.
+func TestExecInPlace(t *testing.T) {
+	proc := t.TempDir()
+	dir := filepath.Join(proc, "301")
+	exe := filepath.Join(dir, "exe")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for target, link := range map[string]string{"/": filepath.Join(dir, "root"), "/bin/sh": exe} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig()
+	cfg.ProcRoot = proc
+	e := newEnv(t, cfg)
+	e.t.procs.observe(&telemetry.Event{Kind: telemetry.KindExec, TGID: 301, PID: 301, PPID: 300, Path: "/bin/sh", Comm: "sh"}, "/bin/sh")
+	// sh execs ping in its place.
+	if err := os.Remove(exe); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/bin/ping", exe); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.rawSocketBlock(t) // pid 301, comm ping
+	e.t.Enforcement(&ev)
+	ev.PID, ev.Comm = 302, "worker"
+	e.t.Enforcement(&ev)
+	got := e.alerts(t)
+	if len(got) != 2 || got[0].ProcessName != "/bin/ping" || got[1].ProcessName != "/bin/ping" {
+		t.Fatalf("alerts after an exec in place name %+v, want /bin/ping twice", got)
+	}
+}
+
 // TestTelemetryMatching: classes the kernel does not enforce for a
 // container are matched in user space ("eBPF Monitor", the truthful
 // action); classes it enforces are not reported twice; visibility gives

@@ -35,7 +35,8 @@
  * This file holds only the hook programs; what they do is in the headers
  * beside it, by job: maps.h (the kernel state the loader fills), match.h
  * (the path walk and the matcher), sets.h (which set applies to a task),
- * memo.h (the open memo), decide.h (the decisions per class). The numbers
+ * memo.h (the open memo), decide.h (the decisions per class), setup.h (the
+ * runtime's own setup, which the rules do not govern). The numbers
  * shared with Go are in ../include/abi.h.
  */
 #include "../include/armor_types.h"
@@ -46,6 +47,7 @@
 #include "../include/verifier.h"
 #include "maps.h"
 #include "match.h"
+#include "setup.h"
 #include "sets.h"
 #include "memo.h"
 #include "decide.h"
@@ -65,10 +67,27 @@ INVALIDATES_MEMOS(move_mount)
 INVALIDATES_MEMOS(sb_umount)
 INVALIDATES_MEMOS(sb_pivotroot)
 
+/* The kernel opening a program to run it (execve's open of the program and
+ * of its ELF interpreter) is execution, not reading: file rules do not apply,
+ * explicit process Block rules do (as for mmap_file; the program itself is
+ * decided in full at bprm_check_security). On kernels that still have
+ * uselib(2), which opens with FMODE_EXEC too, only an open during execve
+ * counts (in_execve). */
+static __always_inline bool exec_open(struct file *file)
+{
+	/* Older kernels mark it in f_flags only, newer ones in f_mode too. */
+	if (!(file->f_mode & FMODE_EXEC) && !(file->f_flags & __FMODE_EXEC))
+		return false;
+	struct task_struct *t = bpf_get_current_task_btf();
+	return !bpf_core_field_exists(t->in_execve) || BPF_CORE_READ_BITFIELD(t, in_execve);
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(armor_file_open, struct file *file)
 {
-	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO);
+	if (exec_open(file))
+		return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES, true);
+	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO, false);
 }
 
 /* An executable mapping of a file that a process Block rule names is
@@ -81,22 +100,25 @@ int BPF_PROG(armor_mmap_file, struct file *file, unsigned long reqprot, unsigned
 {
 	if (!file || !(prot & PROT_EXEC))
 		return 0;
-	return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES);
+	return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES, false);
 }
 
 SEC("lsm/bprm_check_security")
 int BPF_PROG(armor_bprm_check, struct linux_binprm *bprm)
 {
-	return check_file(bprm->file, CLASS_PROCESS, 0);
+	return check_exec(bprm->file);
 }
 
-/* After a successful exec, remember the new executable of the task (its
- * path's hash) for fromSource rules; only in cgroups that have a set. */
+/* After a successful exec: the runtime's setup ends if the program is the
+ * container's (setup.h); and the new executable of the task (its path's
+ * hash) is remembered for fromSource rules, only in cgroups that have a set. */
 SEC("lsm/bprm_committed_creds")
 int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 {
+	end_setup();
 	__u64 cgid;
-	if (!lookup_set(&cgid))
+	bool host;
+	if (!lookup_set(&cgid, &host))
 		return 0;
 	struct scratch *sc = new_scratch();
 	if (!sc)
@@ -127,6 +149,46 @@ int BPF_PROG(armor_task_alloc, struct task_struct *task, unsigned long clone_fla
 	return 0;
 }
 
+/* The runtime's setup tasks (setup.h): a process moved into a cgroup (all
+ * its threads: cgroup.procs) by another task that is outside every
+ * container, while still in the mover's mount namespace. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(armor_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	if (!threadgroup || BPF_CORE_READ(task, tgid) == (int)(bpf_get_current_pid_tgid() >> 32))
+		return 0; /* one thread, or a process moving itself */
+	if (task_mnt_ns(task) != task_mnt_ns(cur) || in_container())
+		return 0;
+	mark_setup(task);
+	return 0;
+}
+
+/* ... a process forked by a marked one (its threads share its leader's
+ * mark); and a process forked straight into a known container's cgroup
+ * (clone3 CLONE_INTO_CGROUP) by a parent outside every container. Before the
+ * child first runs. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(armor_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (child->pid != child->tgid)
+		return 0; /* a thread */
+	struct setup_mark *pm = bpf_task_storage_get(&setup_store, parent->group_leader, 0, 0);
+	if (pm) {
+		struct setup_mark *cm = bpf_task_storage_get(&setup_store, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (cm)
+			*cm = *pm;
+		return 0;
+	}
+	__u64 cg = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	if (cg == bpf_get_current_cgroup_id())
+		return 0; /* the common case: a fork stays in its parent's cgroup */
+	if (!bpf_map_lookup_elem(&cg_sets, &cg) || in_container())
+		return 0;
+	mark_setup(child);
+	return 0;
+}
+
 SEC("lsm/socket_create")
 int BPF_PROG(armor_socket_create, int family, int type, int protocol, int kern)
 {
@@ -150,7 +212,7 @@ int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, 
 	__u64 cgid;
 	__u32 set_id;
 	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
 	if (!h)
 		return 0;
 	struct machine *m = init_match(h, sc, set_id, CLASS_CAPS);

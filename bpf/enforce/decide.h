@@ -52,27 +52,28 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 }
 
 
-/* check_file decides a file or an executable by its path. */
-static __always_inline int check_file(struct file *f, __u8 cls, __u8 write)
+/* check_exec decides a program about to run, by its path. */
+static __always_inline int check_exec(struct file *f)
 {
 	__u64 cgid;
 	__u32 set_id;
 	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc);
-	if (!h || skip_class(h, cls, write))
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_EXEC);
+	if (!h || skip_class(h, CLASS_PROCESS, 0))
 		return 0;
 	bool silent = false;
-	return decide_file(f, cls, write, 0, cgid, set_id, sc, h, &silent);
+	return decide_file(f, CLASS_PROCESS, 0, 0, cgid, set_id, sc, h, &silent);
 }
 
 /* check_memo decides a file by its path (decide_file), with the open memo
- * in front: file_open, and mmap_file for executable mappings. */
-static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8 block_only)
+ * in front: file_open, and mmap_file for executable mappings. exec: the
+ * kernel opens a program to run it (see enter). */
+static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8 block_only, bool exec)
 {
 	__u64 cgid;
 	__u32 set_id;
 	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, exec ? FOR_EXEC : FOR_TASK);
 	if (!h || skip_class(h, cls, write))
 		return 0;
 	/* overlayfs opens the real (upper or lower) file of every file opened
@@ -80,7 +81,7 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	 * again, for the same path. The user's open was decided already; a
 	 * file whose inode is not its path's inode is such an internal open.
 	 * (Checked here, past the cgroup lookup: only enforced processes pay.) */
-	if (cls == CLASS_FILE && as_number(sc, 0, f->f_inode) != as_number(sc, 1, f->f_path.dentry->d_inode))
+	if ((cls == CLASS_FILE || exec) && as_number(sc, 0, f->f_inode) != as_number(sc, 1, f->f_path.dentry->d_inode))
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 tag = open_tag(f, t, sc, set_id, cls, h->has_source[cls & 3]);
@@ -149,7 +150,7 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 	__u64 cgid;
 	__u32 set_id;
 	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc);
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, lsm ? FOR_TASK : FOR_CGROUP);
 	if (!h)
 		return 0;
 	type &= 0xf; /* without SOCK_NONBLOCK / SOCK_CLOEXEC */

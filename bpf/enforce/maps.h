@@ -3,7 +3,8 @@
  * The kernel state that the loader (enforce/bpflsm) fills and the programs
  * read: which set each cgroup is in (cg_sets, host_set), the sets' rules
  * (rules, patterns), the event ring buffer, and each task's executable
- * for fromSource rules (exe_store). The codes in these structs are the
+ * for fromSource rules (exe_store), and the runtime's own setup tasks
+ * (setup_store). The codes in these structs are the
  * enums of ../include/abi.h.
  */
 #ifndef ARMOR_MAPS_H
@@ -124,5 +125,23 @@ struct {
 	__type(value, struct exe_info);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exe_store SEC(".maps");
+
+/* The container runtime's own tasks inside a container's cgroup, before
+ * they start the container's program (runc init; see setup.h): where the
+ * mark was given — the task's mount namespace and root — so that an exec
+ * elsewhere (into the container) ends it. */
+struct setup_mark {
+	__u64 root;   /* the task's root dentry, as a number */
+	__u32 mnt_ns; /* its mount namespace's inode number */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct setup_mark);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} setup_store SEC(".maps");
 
 #endif

@@ -86,6 +86,7 @@ struct file {
 	struct path f_path;
 	struct inode *f_inode;
 	unsigned int f_mode;
+	unsigned int f_flags;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -97,12 +98,42 @@ struct cred {
 	kuid_t euid;
 } __attribute__((preserve_access_index));
 
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct mnt_namespace {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+struct nsproxy {
+	struct mnt_namespace *mnt_ns;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;
+	struct task_struct *group_leader;
 	const struct cred *cred;
 	struct fs_struct *fs;
+	struct nsproxy *nsproxy;
+	struct css_set *cgroups;
+	/* Set during execve only (gone in newer kernels, where only exec
+	 * opens files with FMODE_EXEC). */
+	unsigned int in_execve : 1;
 } __attribute__((preserve_access_index));
 
 struct sock_common {
@@ -146,6 +177,8 @@ struct bpf_sock_addr {
 };
 
 #define FMODE_WRITE 0x2
+#define FMODE_EXEC 0x20
+#define __FMODE_EXEC 0x20 /* in f_flags: no open(2) flag can set it */
 #define PROT_EXEC 0x4
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #define CGROUP2_SUPER_MAGIC 0x63677270

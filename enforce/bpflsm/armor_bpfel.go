@@ -199,6 +199,13 @@ type armorSetHdr struct {
 	Depths    [4]uint64
 }
 
+type armorSetupMark struct {
+	_     structs.HostLayout
+	Root  uint64
+	MntNs uint32
+	Pad   uint32
+}
+
 type armorVerdict struct {
 	_      structs.HostLayout
 	RuleId uint32
@@ -221,16 +228,19 @@ const (
 	armorMapPatterns            = "patterns"
 	armorMapRules               = "rules"
 	armorMapScratch             = "scratch"
+	armorMapSetupStore          = "setup_store"
 	armorProgArmorBprmCheck     = "armor_bprm_check"
 	armorProgArmorBprmCommitted = "armor_bprm_committed"
 	armorProgArmorCapable       = "armor_capable"
 	armorProgArmorCgConnect4    = "armor_cg_connect4"
 	armorProgArmorCgConnect6    = "armor_cg_connect6"
 	armorProgArmorCgSockCreate  = "armor_cg_sock_create"
+	armorProgArmorCgroupAttach  = "armor_cgroup_attach"
 	armorProgArmorFileOpen      = "armor_file_open"
 	armorProgArmorInodeRename   = "armor_inode_rename"
 	armorProgArmorMmapFile      = "armor_mmap_file"
 	armorProgArmorMoveMount     = "armor_move_mount"
+	armorProgArmorProcessFork   = "armor_process_fork"
 	armorProgArmorSbMount       = "armor_sb_mount"
 	armorProgArmorSbPivotroot   = "armor_sb_pivotroot"
 	armorProgArmorSbUmount      = "armor_sb_umount"
@@ -290,10 +300,12 @@ type armorProgramSpecs struct {
 	ArmorCgConnect4    *ebpf.ProgramSpec `ebpf:"armor_cg_connect4"`
 	ArmorCgConnect6    *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
 	ArmorCgSockCreate  *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
+	ArmorCgroupAttach  *ebpf.ProgramSpec `ebpf:"armor_cgroup_attach"`
 	ArmorFileOpen      *ebpf.ProgramSpec `ebpf:"armor_file_open"`
 	ArmorInodeRename   *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
 	ArmorMmapFile      *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
 	ArmorMoveMount     *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
+	ArmorProcessFork   *ebpf.ProgramSpec `ebpf:"armor_process_fork"`
 	ArmorSbMount       *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
 	ArmorSbPivotroot   *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
 	ArmorSbUmount      *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
@@ -316,6 +328,7 @@ type armorMapSpecs struct {
 	Patterns   *ebpf.MapSpec `ebpf:"patterns"`
 	Rules      *ebpf.MapSpec `ebpf:"rules"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	SetupStore *ebpf.MapSpec `ebpf:"setup_store"`
 }
 
 // armorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -357,6 +370,7 @@ type armorMaps struct {
 	Patterns   *ebpf.Map `ebpf:"patterns"`
 	Rules      *ebpf.Map `ebpf:"rules"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
+	SetupStore *ebpf.Map `ebpf:"setup_store"`
 }
 
 func (m *armorMaps) Close() error {
@@ -371,6 +385,7 @@ func (m *armorMaps) Close() error {
 		m.Patterns,
 		m.Rules,
 		m.Scratch,
+		m.SetupStore,
 	)
 }
 
@@ -393,10 +408,12 @@ type armorPrograms struct {
 	ArmorCgConnect4    *ebpf.Program `ebpf:"armor_cg_connect4"`
 	ArmorCgConnect6    *ebpf.Program `ebpf:"armor_cg_connect6"`
 	ArmorCgSockCreate  *ebpf.Program `ebpf:"armor_cg_sock_create"`
+	ArmorCgroupAttach  *ebpf.Program `ebpf:"armor_cgroup_attach"`
 	ArmorFileOpen      *ebpf.Program `ebpf:"armor_file_open"`
 	ArmorInodeRename   *ebpf.Program `ebpf:"armor_inode_rename"`
 	ArmorMmapFile      *ebpf.Program `ebpf:"armor_mmap_file"`
 	ArmorMoveMount     *ebpf.Program `ebpf:"armor_move_mount"`
+	ArmorProcessFork   *ebpf.Program `ebpf:"armor_process_fork"`
 	ArmorSbMount       *ebpf.Program `ebpf:"armor_sb_mount"`
 	ArmorSbPivotroot   *ebpf.Program `ebpf:"armor_sb_pivotroot"`
 	ArmorSbUmount      *ebpf.Program `ebpf:"armor_sb_umount"`
@@ -413,10 +430,12 @@ func (p *armorPrograms) Close() error {
 		p.ArmorCgConnect4,
 		p.ArmorCgConnect6,
 		p.ArmorCgSockCreate,
+		p.ArmorCgroupAttach,
 		p.ArmorFileOpen,
 		p.ArmorInodeRename,
 		p.ArmorMmapFile,
 		p.ArmorMoveMount,
+		p.ArmorProcessFork,
 		p.ArmorSbMount,
 		p.ArmorSbPivotroot,
 		p.ArmorSbUmount,

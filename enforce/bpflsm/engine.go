@@ -205,8 +205,9 @@ func (e *Engine) invalidateMemos() error {
 }
 
 type progAttach struct {
-	name   string
-	cgroup ebpf.AttachType // 0 for LSM programs
+	name    string
+	cgroup  ebpf.AttachType // 0 for LSM and tracing programs
+	tracing bool            // a BTF tracepoint (tp_btf)
 }
 
 var lsmPrograms = []progAttach{
@@ -214,6 +215,9 @@ var lsmPrograms = []progAttach{
 	// engine also invalidates every memo once all are attached.
 	{name: armorProgArmorInodeRename}, {name: armorProgArmorSbMount}, {name: armorProgArmorMoveMount},
 	{name: armorProgArmorSbUmount}, {name: armorProgArmorSbPivotroot},
+	// The runtime's setup tasks are marked (bpf/enforce/setup.h) before
+	// the hooks that exempt them exist.
+	{name: armorProgArmorCgroupAttach, tracing: true}, {name: armorProgArmorProcessFork, tracing: true},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
 	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
@@ -259,9 +263,12 @@ func (e *Engine) attach(hooks Hooks, cgroup2 string) error {
 			}
 		}
 		var l link.Link
-		if p.cgroup != 0 {
+		switch {
+		case p.cgroup != 0:
 			l, err = link.AttachCgroup(link.CgroupOptions{Path: cgroup2, Attach: p.cgroup, Program: prog})
-		} else {
+		case p.tracing:
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		default:
 			l, err = link.AttachLSM(link.LSMOptions{Program: prog})
 		}
 		if err != nil {
@@ -648,7 +655,7 @@ func (e *Engine) Stats() Stats {
 			st.Lingering++
 		}
 	}
-	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.HostSet, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.OpenMemo, e.maps.MemoEpoch, e.maps.Scratch, e.names} {
+	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.HostSet, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.SetupStore, e.maps.OpenMemo, e.maps.MemoEpoch, e.maps.Scratch, e.names} {
 		if info, err := m.Info(); err == nil {
 			if b, ok := info.Memlock(); ok {
 				st.KernelBytes += b

@@ -68,11 +68,16 @@ func newCgroupIn(t testing.TB, root string) *Cgroup {
 }
 
 // Into makes cmd start inside the cgroup (clone3 CLONE_INTO_CGROUP): the
-// process never runs a single instruction outside it.
+// process never runs a single instruction outside it. Like a container's
+// program, it runs in a mount namespace of its own (unshared before its
+// exec): a task cloned into a container's cgroup from the host and exec'd
+// where it was cloned is the runtime's setup to the BPF-LSM programs
+// (bpf/enforce/setup.h), not the container.
 func (c *Cgroup) Into(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.UseCgroupFD = true
 	cmd.SysProcAttr.CgroupFD = int(c.fd.Fd())
+	cmd.SysProcAttr.Unshareflags |= syscall.CLONE_NEWNS
 }
