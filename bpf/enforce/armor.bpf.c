@@ -151,16 +151,15 @@ int BPF_PROG(armor_task_alloc, struct task_struct *task, unsigned long clone_fla
 
 /* The runtime's setup tasks (setup.h): a process moved into a cgroup (all
  * its threads: cgroup.procs) by another task that is outside every
- * container, while still in the mover's mount namespace. */
+ * container, when it has not exec'd in a container. */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(armor_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
 {
-	struct task_struct *cur = bpf_get_current_task_btf();
 	if (!threadgroup || BPF_CORE_READ(task, tgid) == (int)(bpf_get_current_pid_tgid() >> 32))
 		return 0; /* one thread, or a process moving itself */
-	if (task_mnt_ns(task) != task_mnt_ns(cur) || in_container())
+	if (bpf_task_storage_get(&exe_store, task, 0, 0) || in_container())
 		return 0;
-	mark_setup(task);
+	mark_setup(task, bpf_get_current_task_btf());
 	return 0;
 }
 
@@ -185,7 +184,7 @@ int BPF_PROG(armor_process_fork, struct task_struct *parent, struct task_struct 
 		return 0; /* the common case: a fork stays in its parent's cgroup */
 	if (!bpf_map_lookup_elem(&cg_sets, &cg) || in_container())
 		return 0;
-	mark_setup(child);
+	mark_setup(child, parent);
 	return 0;
 }
 

@@ -127,9 +127,9 @@ struct {
 } exe_store SEC(".maps");
 
 /* The container runtime's own tasks inside a container's cgroup, before
- * they start the container's program (runc init; see setup.h): where the
- * mark was given — the task's mount namespace and root — so that an exec
- * elsewhere (into the container) ends it. */
+ * they start the container's program (runc init; see setup.h): the
+ * runtime's place — mount namespace and root — so that an exec elsewhere
+ * (the container's program) ends the mark. */
 struct setup_mark {
 	__u64 root;   /* the task's root dentry, as a number */
 	__u32 mnt_ns; /* its mount namespace's inode number */

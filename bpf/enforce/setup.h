@@ -7,24 +7,26 @@
  * A container's first process, and each `runc exec`, begins as a task of the
  * runtime (runc init): made on the host, put into the container's cgroup by
  * the runtime — a write to cgroup.procs, or a clone straight into it
- * (clone3 CLONE_INTO_CGROUP) — then it sets up namespaces, mounts and the
- * root, and execs the container's program. Such a task is marked when it
- * enters the cgroup (setup_store):
+ * (clone3 CLONE_INTO_CGROUP) — it sets up (or joins) the namespaces, mounts
+ * and root, and execs the container's program. Such a process is marked
+ * when it enters the cgroup (setup_store), with the place — mount
+ * namespace and root — of the runtime that put it there:
  *
  *  - moved (tracepoint cgroup_attach_task) by another task that is outside
- *    every container, while it is still in that task's mount namespace
- *    (a task moving itself, as systemd's children do, is not a runtime's);
+ *    every container, when it has not exec'd in a container (no exe_store
+ *    entry: a process moving itself, as systemd's children do, is not a
+ *    runtime's child, and a container's own processes have one);
  *  - forked (tracepoint sched_process_fork) into the cgroup of a known
  *    container other than its parent's, by a parent outside every container;
- *  - forked by a marked task (runc init's own stages).
+ *  - forked by a marked process (runc init's own stages).
  *
  * A mark is the process's (kept on its thread group leader): the runtime's
  * task may have threads before it is moved.
  *
- * The mark ends at the first exec made elsewhere than where it was given —
+ * The mark ends at the first exec made elsewhere than the runtime's place —
  * in another mount namespace or under another root: that is the container's
- * program, and the process rules decide it. An exec in the same place is the
- * runtime re-executing itself (runc's cloned binary), still its setup.
+ * program, and the process rules decide it. An exec in the runtime's place
+ * is the runtime re-executing itself (runc's cloned binary), still setup.
  *
  * No process of a container can obtain the mark: its cgroup is a container's
  * (in cg_sets, or below one), so its moves (which the built-in cgroupfs rule
@@ -48,14 +50,14 @@ static __always_inline __u64 task_root(struct task_struct *t)
 	return (__u64)BPF_CORE_READ(t, fs, root.dentry);
 }
 
-/* mark_setup marks process p (a thread group leader) as being where it is
- * (its mount namespace and root). */
-static __always_inline void mark_setup(struct task_struct *p)
+/* mark_setup marks process p (a thread group leader) as the runtime's,
+ * from the place (mount namespace and root) of the runtime's task rt. */
+static __always_inline void mark_setup(struct task_struct *p, struct task_struct *rt)
 {
 	struct setup_mark *s = bpf_task_storage_get(&setup_store, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (s) {
-		s->mnt_ns = task_mnt_ns(p);
-		s->root = task_root(p);
+		s->mnt_ns = task_mnt_ns(rt);
+		s->root = task_root(rt);
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nri-armor/nri-armor/internal/policytest"
+	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -57,8 +58,7 @@ func childBatch(op string, attr *syscall.SysProcAttr) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=batch")
+	cmd := helperCmd(self)
 	cmd.SysProcAttr = attr
 	cmd.Stdin = strings.NewReader(op + "\n")
 	out, err := cmd.Output()
@@ -124,8 +124,19 @@ func TestLSMRuntimeSetup(t *testing.T) {
 	// child's own opens and a re-exec in place are its setup; what it execs
 	// in the container's mount namespace is the container.
 	want := "ok ok ok EPERM ok"
-	if got := movedIn(t, f.cg.Path, app, ops); strings.Join(got, " ") != want {
+	if got := movedIn(t, f.cg.Path, helperCmd(app), ops); strings.Join(got, " ") != want {
 		t.Errorf("moved in by the host: %v, want %s", got, want)
+	}
+	// A process of the container that the host moves to another
+	// container's cgroup has exec'd in a container: it is not the runtime's.
+	cg2 := testenv.NewCgroup(t)
+	if _, err := f.e.Apply(cg2.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(app)
+	f.cg.Into(cmd)
+	if got := movedIn(t, cg2.Path, cmd, []string{secret}); strings.Join(got, " ") != "EPERM" {
+		t.Errorf("a container's process moved by the host: %v, want EPERM", got)
 	}
 
 	// The runtime cloning its child straight into the cgroup (runc exec
@@ -135,8 +146,7 @@ func TestLSMRuntimeSetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	cmd := exec.Command(app, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=batch")
+	cmd = helperCmd(app)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	cmd.Stdin = strings.NewReader(strings.Join(ops, "\n") + "\n")
 	out, err := cmd.Output()
@@ -148,12 +158,17 @@ func TestLSMRuntimeSetup(t *testing.T) {
 	}
 }
 
-// movedIn starts the batch helper outside the cgroup, moves it in (as runc
-// does with runc init), then gives it ops.
-func movedIn(t *testing.T, cgPath, exe string, ops []string) []string {
-	t.Helper()
+// helperCmd is the batch helper as exe.
+func helperCmd(exe string) *exec.Cmd {
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=batch")
+	return cmd
+}
+
+// movedIn starts the batch helper cmd, moves it into the cgroup (as runc
+// does with runc init), then gives it ops.
+func movedIn(t *testing.T, cgPath string, cmd *exec.Cmd, ops []string) []string {
+	t.Helper()
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
