@@ -331,6 +331,9 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 	case ev.Builtin:
 		a.PolicyName = "nri-armor-builtin"
 		a.Message = "enforced containers may not write to cgroupfs"
+	case ev.Unnamed:
+		a.PolicyName = "nri-armor-builtin"
+		a.Message = "the kernel could not name the file (a path longer than PATH_MAX): refused, as no rule can be checked"
 	case ev.Posture:
 		a.PolicyName = "DefaultPosture"
 	case rule != nil:

@@ -123,11 +123,12 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 	struct scratch *sc = new_scratch();
 	if (!sc)
 		return 0;
+	/* A program the kernel cannot name (past PATH_MAX) is no source at
+	 * all (len 0), not the one before it. */
 	long n = bpf_d_path(&bprm->file->f_path, sc->ev.res, PATH_MAX);
-	if (n <= 1)
-		return 0;
-	struct exe_walk w = {.sc = sc, .len = (n - 1) & PATH_MASK, .hash = FNV_OFFSET};
-	bpf_loop(w.len, exe_hash_byte, &w, 0);
+	struct exe_walk w = {.sc = sc, .len = n > 1 ? (n - 1) & PATH_MASK : 0, .hash = FNV_OFFSET};
+	if (w.len)
+		bpf_loop(w.len, exe_hash_byte, &w, 0);
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (x) {
 		x->hash = w.hash;

@@ -5,12 +5,20 @@
 #ifndef ARMOR_DECIDE_H
 #define ARMOR_DECIDE_H
 
-/* skip_class: a class without rules and not in allow-list mode cannot
- * decide anything but Allow, so its path need not be walked (file writes
- * still meet the built-in cgroupfs check). */
-static __always_inline bool skip_class(struct set_hdr *h, __u8 cls, __u8 write)
+/* builtin_cgroupfs: the built-in rule applies to a file write — in a
+ * container's set. The host set's processes are the runtime, the kubelet and
+ * systemd, which write cgroup files to run the node. */
+static __always_inline bool builtin_cgroupfs(struct scratch *sc, __u8 cls, __u8 write)
 {
-	return !h->kinds[cls & 3] && !h->allowlist[cls & 3] && !(write && cls == CLASS_FILE);
+	return write && cls == CLASS_FILE && !sc->host;
+}
+
+/* skip_class: a class without rules and not in allow-list mode cannot
+ * decide anything but Allow, so its path need not be walked (container
+ * file writes still meet the built-in cgroupfs check). */
+static __always_inline bool skip_class(struct set_hdr *h, struct scratch *sc, __u8 cls, __u8 write)
+{
+	return !h->kinds[cls & 3] && !h->allowlist[cls & 3] && !builtin_cgroupfs(sc, cls, write);
 }
 
 /* decide_file decides a file or an executable by its path; *silent says
@@ -19,22 +27,29 @@ static __always_inline bool skip_class(struct set_hdr *h, __u8 cls, __u8 write)
 static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
 				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
 {
-	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
-	if (n <= 1)
-		return 0; /* no path (anonymous or deleted file): nothing to match */
-	__u32 len = (n - 1) & PATH_MASK;
-
 	struct machine *m = init_match(h, sc, set_id, cls);
-	if (write && cls == CLASS_FILE) {
+	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
+	if (n < 0 && (h->kinds[cls & 3] || h->allowlist[cls & 3])) {
+		/* The kernel cannot name the file (a path past PATH_MAX, reached
+		 * through a deep working directory): no rule can be matched, so
+		 * a class with rules or an allow-list fails closed, saying why. */
+		m->best_action = ACT_BLOCK;
+		m->block_only = block_only;
+		return finish(sc, h, cgid, 0, write, true, ORIGIN_UNNAMED);
+	}
+	__u32 len = n > 1 ? (n - 1) & PATH_MASK : 0;
+	if (builtin_cgroupfs(sc, cls, write)) {
 		/* Built in: an enforced container may not write to cgroupfs,
 		 * which would let a process move itself out of its cgroup,
 		 * and out of its rule set. */
 		unsigned long magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
 		if (magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC) {
 			m->best_action = ACT_BLOCK;
-			return finish(sc, h, cgid, len, write, true, 2);
+			return finish(sc, h, cgid, len, write, true, ORIGIN_BUILTIN);
 		}
 	}
+	if (n <= 1)
+		return 0; /* no path (anonymous file), or none needed: nothing to match */
 	__u8 is_owner = f->f_inode->i_uid.val == current_uid(bpf_get_current_task_btf());
 	m->combo = (write << 1) | is_owner;
 	m->block_only = block_only;
@@ -59,7 +74,7 @@ static __always_inline int check_exec(struct file *f)
 	__u32 set_id;
 	struct scratch *sc;
 	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_EXEC);
-	if (!h || skip_class(h, CLASS_PROCESS, 0))
+	if (!h || skip_class(h, sc, CLASS_PROCESS, 0))
 		return 0;
 	bool silent = false;
 	return decide_file(f, CLASS_PROCESS, 0, 0, cgid, set_id, sc, h, &silent);
@@ -74,7 +89,7 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	__u32 set_id;
 	struct scratch *sc;
 	struct set_hdr *h = enter(&cgid, &set_id, &sc, exec ? FOR_EXEC : FOR_TASK);
-	if (!h || skip_class(h, cls, write))
+	if (!h || skip_class(h, sc, cls, write))
 		return 0;
 	/* overlayfs opens the real (upper or lower) file of every file opened
 	 * through it, with the overlay's path as a fake path: file_open runs

@@ -76,6 +76,7 @@ struct machine {
 
 struct scratch {
 	__u64 ptrs[4]; /* as_number: kernel pointers, read back as numbers */
+	bool host;     /* the set is the host set (enter) */
 	struct event ev;
 	struct machine m;
 	struct pat_val pat; /* a copy of the pattern being matched */
@@ -361,7 +362,7 @@ static __always_inline void load_exe(struct machine *m)
 	if (!m->has_source)
 		return;
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, 0);
-	if (x) {
+	if (x && x->len) {
 		m->exe = *x;
 		m->has_exe = 1;
 	}

@@ -49,6 +49,7 @@ static __always_inline struct set_hdr *enter(__u64 *cgid, __u32 *set_id, struct 
 	*sc = new_scratch();
 	if (!*sc)
 		return NULL;
+	(*sc)->host = host;
 	return &v->hdr;
 }
 

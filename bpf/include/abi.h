@@ -56,6 +56,7 @@ enum armor_origin {
 	ORIGIN_RULE = 0,     /* the rule event.rule_id */
 	ORIGIN_POSTURE = 1,  /* the class's default posture (allow-list mode) */
 	ORIGIN_BUILTIN = 2,  /* a built-in protection (writing cgroupfs) */
+	ORIGIN_UNNAMED = 3,  /* fail closed: the kernel could not name the file (past PATH_MAX) */
 };
 
 /* One Audit or Block decision, as the enforcement programs write it into

@@ -116,6 +116,8 @@ type armorRuleVal struct {
 type armorScratch struct {
 	_    structs.HostLayout
 	Ptrs [4]uint64
+	Host bool
+	_    [7]byte
 	Ev   struct {
 		_        structs.HostLayout
 		CgroupId uint64

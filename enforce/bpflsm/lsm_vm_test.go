@@ -92,6 +92,12 @@ func init() {
 
 // runBatch is the helper side of batch.
 func runBatch(in io.Reader) int {
+	runBatchTo(in, os.Stdout)
+	return 0
+}
+
+// runBatchTo performs the ops read from in, writing one result a line to out.
+func runBatchTo(in io.Reader, out io.Writer) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		op, arg, _ := strings.Cut(sc.Text(), " ")
@@ -120,12 +126,11 @@ func runBatch(in io.Reader) int {
 			}
 		}
 		if err != nil {
-			fmt.Println(errName(err))
+			fmt.Fprintln(out, errName(err))
 		} else {
-			fmt.Println("ok")
+			fmt.Fprintln(out, "ok")
 		}
 	}
-	return 0
 }
 
 // copyFile copies the test binary (or any file) to dst, executable.

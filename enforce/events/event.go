@@ -25,6 +25,9 @@ type Event struct {
 	Action   policy.Action
 	Posture  bool // DefaultPosture decided
 	Builtin  bool // a built-in protection decided (writing cgroupfs)
+	// Unnamed: the kernel could not name the file (past PATH_MAX), and the
+	// class, having rules, failed closed; Resource is empty.
+	Unnamed bool
 	Write    bool
 	Comm     string
 	Resource string // path, for process and file events
@@ -86,6 +89,7 @@ func DecodeEvent(b []byte) (Event, error) {
 	ev.RuleID, ev.SetID, ev.Retval = r.RuleId, r.SetId, r.Retval
 	ev.Class, ev.Action = classNames[r.Cls], actionNames[r.Action]
 	ev.Posture, ev.Builtin, ev.Write = r.Posture == uint8(eventsArmorOriginORIGIN_POSTURE), r.Posture == uint8(eventsArmorOriginORIGIN_BUILTIN), r.Write != 0
+	ev.Unnamed = r.Posture == uint8(eventsArmorOriginORIGIN_UNNAMED)
 	ev.Comm = cString(b[unsafe.Offsetof(a.Comm) : unsafe.Offsetof(a.Comm)+16])
 	n := int(r.ResLen)
 	if n > len(b)-eventHeader {
@@ -130,6 +134,8 @@ func Encode(ev Event) []byte {
 		a.Posture = uint8(eventsArmorOriginORIGIN_POSTURE)
 	case ev.Builtin:
 		a.Posture = uint8(eventsArmorOriginORIGIN_BUILTIN)
+	case ev.Unnamed:
+		a.Posture = uint8(eventsArmorOriginORIGIN_UNNAMED)
 	}
 	if ev.Write {
 		a.Write = 1

@@ -69,6 +69,7 @@ func TestEncode(t *testing.T) {
 			Class: policy.ClassNetwork, Action: policy.Block, Comm: "ping", Family: syscall.AF_INET, SockType: syscall.SOCK_RAW, Protocol: syscall.IPPROTO_ICMP},
 		{CgroupID: 8, Class: policy.ClassFile, Action: policy.Audit, Posture: true, Write: true, Comm: "sh", Resource: "/etc/shadow"},
 		{CgroupID: 9, Class: policy.ClassFile, Action: policy.Block, Builtin: true, Write: true, Resource: "/sys/fs/cgroup/cgroup.procs"},
+		{CgroupID: 9, Class: policy.ClassProcess, Action: policy.Block, Unnamed: true},
 		{CgroupID: 10, Class: policy.ClassCapabilities, Action: policy.Block, Capability: 21},
 	} {
 		got, err := DecodeEvent(Encode(want))

@@ -49,6 +49,7 @@ const (
 	eventsArmorOriginORIGIN_RULE    eventsArmorOrigin = 0
 	eventsArmorOriginORIGIN_POSTURE eventsArmorOrigin = 1
 	eventsArmorOriginORIGIN_BUILTIN eventsArmorOrigin = 2
+	eventsArmorOriginORIGIN_UNNAMED eventsArmorOrigin = 3
 )
 
 type eventsEvent struct {

@@ -1,0 +1,186 @@
+//go:build vmtest
+
+package bpflsm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nri-armor/nri-armor/internal/policytest"
+	"github.com/nri-armor/nri-armor/internal/testenv"
+)
+
+// The attack suite of issue 13, against BPF-LSM: each subtest is one way
+// around a rule, asserts the refusal inside the enforced cgroup and that a
+// process outside it is unaffected. (More of the list live in
+// bypass_vm_test.go and setup_vm_test.go, from before the suite.)
+
+// deepDepth levels of deepName make a directory past PATH_MAX (4,096).
+const deepDepth = 24
+
+var deepName = strings.Repeat("d", 200)
+
+func init() {
+	// deep ROOT OP NAME: from ROOT, chdir deepDepth levels down, then
+	// "exec ./NAME" or "read NAME" (a relative path: the whole one is too
+	// long for any system call).
+	bypassOps["deep"] = func(arg string) error {
+		f := strings.Fields(arg)
+		if err := os.Chdir(f[0]); err != nil {
+			return err
+		}
+		defer os.Chdir("/")
+		for i := 0; i < deepDepth; i++ {
+			if err := os.Chdir(deepName); err != nil {
+				return err
+			}
+		}
+		if f[1] == "exec" {
+			return runBatchOp("exec ./" + f[2])
+		}
+		return runBatchOp("read " + f[2])
+	}
+}
+
+// runBatchOp performs one batch op in this process.
+func runBatchOp(op string) error {
+	var out strings.Builder
+	runBatchTo(strings.NewReader(op+"\n"), &out)
+	if res := strings.TrimSpace(out.String()); res != "ok" {
+		return opResult(res)
+	}
+	return nil
+}
+
+// deepTree makes root/d…/d… past PATH_MAX, holding a copy of busybox (x)
+// and a file (secret) at the bottom.
+func deepTree(t *testing.T, root string) {
+	t.Helper()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < deepDepth; i++ {
+		if err := unix.Mkdirat(fd, deepName, 0o755); err != nil && err != unix.EEXIST {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, deepName, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	defer unix.Close(fd)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"x": bb, "secret": []byte("x")} {
+		w, err := unix.Openat(fd, name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = unix.Write(w, data)
+		unix.Close(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const hostAuditPolicy = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: host-audit, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/vmb/host-audited
+  action: Audit
+`
+
+func TestBypassLSM(t *testing.T) {
+	f := newLSMFixture(t)
+	self, _ := os.Executable()
+	app := "/tmp/vmb/bin/app"
+	copyFile(t, self, app)
+	rs := policytest.Compile(t, bypassPolicy) // process and file rules: both classes have rules
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	// inside runs one op in the enforced cgroup and the same outside it:
+	// refused inside, unaffected outside.
+	inside := func(t *testing.T, op, want string) {
+		t.Helper()
+		if got := batch(t, f.cg, app, 0, []string{op}); got[0] != want {
+			t.Errorf("%s in the enforced cgroup: %s, want %s", op, got[0], want)
+		}
+		if got := batch(t, nil, app, 0, []string{op}); got[0] != "ok" {
+			t.Errorf("%s outside: %s, want ok", op, got[0])
+		}
+	}
+
+	// Item 3: a path the kernel cannot name (past PATH_MAX) fails closed
+	// for a class with rules, with an event saying why.
+	deep := "/tmp/vmb/deep"
+	deepTree(t, deep)
+	t.Run("deep-exec", func(t *testing.T) {
+		drain(t, f.rd)
+		inside(t, "deep "+deep+" exec x", "EPERM")
+		var unnamed bool
+		for _, ev := range drain(t, f.rd) {
+			unnamed = unnamed || (ev.Unnamed && ev.CgroupID == f.cg.ID && ev.Resource == "")
+		}
+		if !unnamed {
+			t.Error("no event says the kernel could not name the program")
+		}
+	})
+	t.Run("deep-open", func(t *testing.T) {
+		inside(t, "deep "+deep+" read secret", "EPERM")
+	})
+
+	// Item 1: with a host set loaded, the node's own processes (the
+	// runtime) still write cgroup files: a container can start; a
+	// container's process still cannot.
+	t.Run("host-policy-container-start", func(t *testing.T) {
+		touch(t, "/tmp/vmb/host-audited", 0)
+		touch(t, "/tmp/vmb/secret", 0)
+		if _, err := f.e.ApplyHost(policytest.Compile(t, hostAuditPolicy)); err != nil {
+			t.Fatal(err)
+		}
+		defer f.e.RemoveHost()
+		cg := testenv.NewCgroup(t)
+		if _, err := f.e.Apply(cg.ID, rs); err != nil {
+			t.Fatal(err)
+		}
+		// The runtime's part: it moves its child into the new cgroup (a
+		// write to cgroup.procs), which starts the container's program.
+		if got := movedIn(t, cg.Path, helperCmd(app), []string{"child-ns read /tmp/vmb/secret"}); strings.Join(got, " ") != "EPERM" {
+			t.Errorf("a container started by a host process under a host policy: %v, want EPERM for its blocked file", got)
+		}
+		root := filepath.Dir(cg.Path)
+		if got := batch(t, f.cg, app, 0, []string{"cgmove " + root}); got[0] != "EPERM" {
+			t.Errorf("a container's process moving itself: %s, want EPERM", got[0])
+		}
+		// The host set still applies to the node's processes.
+		drain(t, f.rd)
+		if got := batch(t, nil, app, 0, []string{"read /tmp/vmb/host-audited"}); got[0] != "ok" {
+			t.Errorf("host process reading its audited file: %s", got[0])
+		}
+		var audited bool
+		for _, ev := range drain(t, f.rd) {
+			audited = audited || ev.Resource == "/tmp/vmb/host-audited"
+		}
+		if !audited {
+			t.Error("no Audit event for the host process")
+		}
+	})
+}
