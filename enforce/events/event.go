@@ -27,7 +27,7 @@ type Event struct {
 	Builtin  bool // a built-in protection decided (writing cgroupfs)
 	// Unnamed: the kernel could not name the file (past PATH_MAX), and the
 	// class, having rules, failed closed; Resource is empty.
-	Unnamed bool
+	Unnamed  bool
 	Write    bool
 	Comm     string
 	Resource string // path, for process and file events
