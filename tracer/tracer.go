@@ -330,7 +330,7 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 	switch {
 	case ev.Builtin:
 		a.PolicyName = "nri-armor-builtin"
-		a.Message = "enforced containers may not write to cgroupfs"
+		a.Message = "enforced containers may not write to cgroupfs or make cgroups"
 	case ev.Unnamed:
 		a.PolicyName = "nri-armor-builtin"
 		a.Message = "the kernel could not name the file (a path longer than PATH_MAX): refused, as no rule can be checked"

@@ -90,6 +90,28 @@ int BPF_PROG(armor_file_open, struct file *file)
 	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO, false);
 }
 
+/* Built in, as writing cgroupfs: an enforced container may not make a
+ * cgroup. A child cgroup is in no set (lookups are by the task's own
+ * cgroup), so a process cloned or moved into one would leave its rules. The
+ * event names the new cgroup (its own name: the parent has no path here). */
+SEC("lsm/inode_mkdir")
+int BPF_PROG(armor_inode_mkdir, struct inode *dir, struct dentry *dentry, unsigned short mode)
+{
+	unsigned long magic = dir->i_sb->s_magic;
+	if (magic != CGROUP2_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC)
+		return 0;
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
+	if (!h || sc->host)
+		return 0;
+	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
+	long n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(dentry, d_name.name));
+	m->best_action = ACT_BLOCK;
+	return finish(sc, h, cgid, n > 1 ? (n - 1) & PATH_MASK : 0, 1, true, ORIGIN_BUILTIN);
+}
+
 /* An executable mapping of a file that a process Block rule names is
  * denied: `ld.so /blocked/binary` maps the binary instead of executing it.
  * Only explicit Block rules count here — not an allow-list posture, which

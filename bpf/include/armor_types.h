@@ -58,8 +58,13 @@ struct mount {
 
 struct inode;
 
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
 struct dentry {
 	struct inode *d_inode;
+	struct qstr d_name;
 } __attribute__((preserve_access_index));
 
 struct path {
@@ -177,6 +182,7 @@ struct bpf_sock_addr {
 };
 
 #define FMODE_WRITE 0x2
+#define NAME_MAX 256
 #define FMODE_EXEC 0x20
 #define __FMODE_EXEC 0x20 /* in f_flags: no open(2) flag can set it */
 #define PROT_EXEC 0x4

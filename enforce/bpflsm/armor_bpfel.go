@@ -239,6 +239,7 @@ const (
 	armorProgArmorCgSockCreate  = "armor_cg_sock_create"
 	armorProgArmorCgroupAttach  = "armor_cgroup_attach"
 	armorProgArmorFileOpen      = "armor_file_open"
+	armorProgArmorInodeMkdir    = "armor_inode_mkdir"
 	armorProgArmorInodeRename   = "armor_inode_rename"
 	armorProgArmorMmapFile      = "armor_mmap_file"
 	armorProgArmorMoveMount     = "armor_move_mount"
@@ -304,6 +305,7 @@ type armorProgramSpecs struct {
 	ArmorCgSockCreate  *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
 	ArmorCgroupAttach  *ebpf.ProgramSpec `ebpf:"armor_cgroup_attach"`
 	ArmorFileOpen      *ebpf.ProgramSpec `ebpf:"armor_file_open"`
+	ArmorInodeMkdir    *ebpf.ProgramSpec `ebpf:"armor_inode_mkdir"`
 	ArmorInodeRename   *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
 	ArmorMmapFile      *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
 	ArmorMoveMount     *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
@@ -412,6 +414,7 @@ type armorPrograms struct {
 	ArmorCgSockCreate  *ebpf.Program `ebpf:"armor_cg_sock_create"`
 	ArmorCgroupAttach  *ebpf.Program `ebpf:"armor_cgroup_attach"`
 	ArmorFileOpen      *ebpf.Program `ebpf:"armor_file_open"`
+	ArmorInodeMkdir    *ebpf.Program `ebpf:"armor_inode_mkdir"`
 	ArmorInodeRename   *ebpf.Program `ebpf:"armor_inode_rename"`
 	ArmorMmapFile      *ebpf.Program `ebpf:"armor_mmap_file"`
 	ArmorMoveMount     *ebpf.Program `ebpf:"armor_move_mount"`
@@ -434,6 +437,7 @@ func (p *armorPrograms) Close() error {
 		p.ArmorCgSockCreate,
 		p.ArmorCgroupAttach,
 		p.ArmorFileOpen,
+		p.ArmorInodeMkdir,
 		p.ArmorInodeRename,
 		p.ArmorMmapFile,
 		p.ArmorMoveMount,

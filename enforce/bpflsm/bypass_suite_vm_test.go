@@ -25,6 +25,13 @@ const deepDepth = 24
 var deepName = strings.Repeat("d", 200)
 
 func init() {
+	// mkdir DIR: make a directory (and take it away again).
+	bypassOps["mkdir"] = func(arg string) error {
+		if err := os.Mkdir(arg, 0o755); err != nil {
+			return err
+		}
+		return os.Remove(arg)
+	}
 	// deep ROOT OP NAME: from ROOT, chdir deepDepth levels down, then
 	// "exec ./NAME" or "read NAME" (a relative path: the whole one is too
 	// long for any system call).
@@ -145,6 +152,21 @@ func TestBypassLSM(t *testing.T) {
 	})
 	t.Run("deep-open", func(t *testing.T) {
 		inside(t, "deep "+deep+" read secret", "EPERM")
+	})
+
+	// Item 5: a child cgroup is in no set; an enforced container may not
+	// make one (to move or clone a process into it), as it may not write
+	// cgroup files.
+	t.Run("cgroup-mkdir-move", func(t *testing.T) {
+		drain(t, f.rd)
+		inside(t, "mkdir "+filepath.Join(f.cg.Path, "escape"), "EPERM")
+		var builtin bool
+		for _, ev := range drain(t, f.rd) {
+			builtin = builtin || (ev.Builtin && ev.Resource == "escape")
+		}
+		if !builtin {
+			t.Error("no built-in event names the cgroup it refused")
+		}
 	})
 
 	// Item 1: with a host set loaded, the node's own processes (the

@@ -219,7 +219,7 @@ var lsmPrograms = []progAttach{
 	// the hooks that exempt them exist.
 	{name: armorProgArmorCgroupAttach, tracing: true}, {name: armorProgArmorProcessFork, tracing: true},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
-	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorInodeMkdir}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
 }
 
