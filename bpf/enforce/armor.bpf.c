@@ -87,7 +87,9 @@ int BPF_PROG(armor_file_open, struct file *file)
 {
 	if (exec_open(file))
 		return check_memo(file, CLASS_PROCESS, 0, BLOCK_ONLY_RULES, true);
-	return check_memo(file, CLASS_FILE, (file->f_mode & FMODE_WRITE) ? 1 : 0, BLOCK_ONLY_NO, false);
+	/* O_TRUNC empties the file even when opened for reading only: a write. */
+	__u8 write = (file->f_mode & FMODE_WRITE) || (file->f_flags & O_TRUNC);
+	return check_memo(file, CLASS_FILE, write, BLOCK_ONLY_NO, false);
 }
 
 /* Built in, as writing cgroupfs: an enforced container may not make a

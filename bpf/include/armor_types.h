@@ -182,6 +182,7 @@ struct bpf_sock_addr {
 };
 
 #define FMODE_WRITE 0x2
+#define O_TRUNC 01000 /* still in f_flags at file_open; cleared after */
 #define NAME_MAX 256
 #define FMODE_EXEC 0x20
 #define __FMODE_EXEC 0x20 /* in f_flags: no open(2) flag can set it */

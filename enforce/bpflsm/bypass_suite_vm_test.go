@@ -25,6 +25,14 @@ const deepDepth = 24
 var deepName = strings.Repeat("d", 200)
 
 func init() {
+	// trunc FILE: open FILE read-only with O_TRUNC (which empties it).
+	bypassOps["trunc"] = func(arg string) error {
+		f, err := os.OpenFile(arg, os.O_RDONLY|os.O_TRUNC, 0)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	}
 	// mkdir DIR: make a directory (and take it away again).
 	bypassOps["mkdir"] = func(arg string) error {
 		if err := os.Mkdir(arg, 0o755); err != nil {
@@ -152,6 +160,13 @@ func TestBypassLSM(t *testing.T) {
 	})
 	t.Run("deep-open", func(t *testing.T) {
 		inside(t, "deep "+deep+" read secret", "EPERM")
+	})
+
+	// Item 4: a change made without a write-open is still a write.
+	t.Run("trunc-readonly", func(t *testing.T) {
+		touch(t, "/tmp/vmb/ro", 0)
+		inside(t, "read /tmp/vmb/ro", "ok")
+		inside(t, "trunc /tmp/vmb/ro", "EPERM")
 	})
 
 	// Item 5: a child cgroup is in no set; an enforced container may not

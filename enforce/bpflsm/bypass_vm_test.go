@@ -97,6 +97,8 @@ spec:
   file:
     matchPaths:
     - path: /tmp/vmb/secret
+    - path: /tmp/vmb/ro
+      readOnly: true
   capabilities:
     matchCapabilities:
     - capability: net_raw
