@@ -47,8 +47,9 @@ type Socket struct {
 
 // SocketNames names a socket — its family, type and protocol as the kernel
 // gives them — as network rules see it, exactly as the BPF programs do
-// (check_socket in bpf/enforce/decide.h): protocol 0 is tcp for a stream
-// socket and udp for a datagram one; ok is false for the families rules do
+// (check_socket in bpf/enforce/decide.h): protocol 0 is what the kernel
+// resolves it to — tcp for a stream socket, udp for a datagram one, sctp
+// for seqpacket, dccp for a SOCK_DCCP one; ok is false for the families rules do
 // not cover (unix, netlink …), which the programs let pass unmatched.
 func SocketNames(family, sockType, proto uint32) (s Socket, ok bool) {
 	sockType &= 0xf // without SOCK_NONBLOCK, SOCK_CLOEXEC
@@ -72,6 +73,10 @@ func SocketNames(family, sockType, proto uint32) (s Socket, ok bool) {
 		s.Protocol = "tcp"
 	case proto == 0 && s.Type == "dgram", proto == ipprotoUDPLite:
 		s.Protocol = "udp"
+	case proto == 0 && s.Type == "seqpacket":
+		s.Protocol = "sctp" // what the kernel resolves it to (inetsw)
+	case proto == 0 && s.Type == "dccp":
+		s.Protocol = "dccp"
 	default:
 		s.Protocol = protocolByNumber[proto]
 	}

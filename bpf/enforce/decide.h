@@ -144,14 +144,19 @@ static long exe_hash_byte(__u32 i, void *data)
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
+#define SOCK_SEQPACKET 5
+#define SOCK_DCCP 6
 #define SOCK_PACKET 10 /* obsolete raw frames; AF_INET's is AF_PACKET by the time the hook runs */
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_DCCP 33
+#define IPPROTO_SCTP 132
 #define IPPROTO_UDPLITE 136
 #define IPPROTO_MPTCP 262
 
 /* check_socket decides a socket by protocol (KIND_PROTO: IP protocol number,
- * with 0 read as TCP for stream and UDP for datagram sockets, MPTCP as TCP
+ * with 0 read as the kernel resolves it — TCP for stream, UDP for datagram,
+ * SCTP for seqpacket, DCCP for SOCK_DCCP sockets — MPTCP as TCP
  * and UDP-Lite as UDP), socket type (KIND_SOCKTYPE: an AF_PACKET socket is
  * SOCKTYPE_PACKET, and also SOCK_RAW when it reads raw frames (SOCK_RAW or
  * the obsolete SOCK_PACKET): `raw` rules cover raw
@@ -170,10 +175,17 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 		return 0;
 	type &= 0xf; /* without SOCK_NONBLOCK / SOCK_CLOEXEC */
 	if (family != AF_PACKET) {
+		/* Protocol 0 is what the kernel resolves it to (inetsw): TCP
+		 * for stream, UDP for datagram, SCTP for seqpacket, DCCP for
+		 * SOCK_DCCP sockets. */
 		if ((protocol == 0 && type == SOCK_STREAM) || protocol == IPPROTO_MPTCP)
 			protocol = IPPROTO_TCP;
 		else if ((protocol == 0 && type == SOCK_DGRAM) || protocol == IPPROTO_UDPLITE)
 			protocol = IPPROTO_UDP;
+		else if (protocol == 0 && type == SOCK_SEQPACKET)
+			protocol = IPPROTO_SCTP;
+		else if (protocol == 0 && type == SOCK_DCCP)
+			protocol = IPPROTO_DCCP;
 	}
 	struct machine *m = init_match(h, sc, set_id, CLASS_NETWORK);
 	if (lsm)

@@ -169,6 +169,23 @@ func TestBypassLSM(t *testing.T) {
 		inside(t, "trunc /tmp/vmb/ro", "EPERM")
 	})
 
+	// Item 7: a socket is named by the protocol the kernel gives it:
+	// SOCK_SEQPACKET with protocol 0 is SCTP. (Outside, without the sctp
+	// module, the kernel itself refuses it — but not with EPERM.)
+	t.Run("sctp-seqpacket", func(t *testing.T) {
+		sctp := policytest.Compile(t, strings.Replace(bypassPolicy, "  capabilities:", "  network:\n    matchProtocols:\n    - protocol: sctp\n  capabilities:", 1))
+		cg := testenv.NewCgroup(t)
+		if _, err := f.e.Apply(cg.ID, sctp); err != nil {
+			t.Fatal(err)
+		}
+		if got := batch(t, cg, app, 0, []string{"sctp-seqpacket"}); got[0] != "EPERM" {
+			t.Errorf("SOCK_SEQPACKET, 0 under an sctp Block: %s, want EPERM", got[0])
+		}
+		if got := batch(t, nil, app, 0, []string{"sctp-seqpacket"}); got[0] == "EPERM" {
+			t.Errorf("SOCK_SEQPACKET, 0 outside: %s", got[0])
+		}
+	})
+
 	// Item 5: a child cgroup is in no set; an enforced container may not
 	// make one (to move or clone a process into it), as it may not write
 	// cgroup files.

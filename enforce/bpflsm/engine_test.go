@@ -47,16 +47,19 @@ func runHelper(op string) int {
 
 // socketOps are the sockets a helper opens, by name: family, type, protocol.
 var socketOps = map[string][3]int{
-	"raw":          {syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP},
-	"tcp":          {syscall.AF_INET, syscall.SOCK_STREAM, 0},
-	"udp":          {syscall.AF_INET, syscall.SOCK_DGRAM, 0},
-	"udp6":         {syscall.AF_INET6, syscall.SOCK_DGRAM, 0},
-	"icmp6":        {syscall.AF_INET6, syscall.SOCK_RAW, syscall.IPPROTO_ICMPV6},
-	"unix":         {syscall.AF_UNIX, syscall.SOCK_STREAM, 0},
-	"mptcp":        {syscall.AF_INET, syscall.SOCK_STREAM, 262}, // IPPROTO_MPTCP
-	"udplite":      {syscall.AF_INET, syscall.SOCK_DGRAM, syscall.IPPROTO_UDPLITE},
-	"packet-raw":   {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL): tcpdump
-	"packet-dgram": {syscall.AF_PACKET, syscall.SOCK_DGRAM, 0x0300},
+	"raw":     {syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP},
+	"tcp":     {syscall.AF_INET, syscall.SOCK_STREAM, 0},
+	"udp":     {syscall.AF_INET, syscall.SOCK_DGRAM, 0},
+	"udp6":    {syscall.AF_INET6, syscall.SOCK_DGRAM, 0},
+	"icmp6":   {syscall.AF_INET6, syscall.SOCK_RAW, syscall.IPPROTO_ICMPV6},
+	"unix":    {syscall.AF_UNIX, syscall.SOCK_STREAM, 0},
+	"mptcp":   {syscall.AF_INET, syscall.SOCK_STREAM, 262}, // IPPROTO_MPTCP
+	"udplite": {syscall.AF_INET, syscall.SOCK_DGRAM, syscall.IPPROTO_UDPLITE},
+	// Protocol 0 with SOCK_SEQPACKET is SCTP to the kernel (with the sctp
+	// module; without it, EPROTONOSUPPORT after the LSM hook).
+	"sctp-seqpacket": {syscall.AF_INET, syscall.SOCK_SEQPACKET, 0},
+	"packet-raw":     {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL): tcpdump
+	"packet-dgram":   {syscall.AF_PACKET, syscall.SOCK_DGRAM, 0x0300},
 	// The obsolete SOCK_PACKET reads raw frames too: another way to the
 	// same sniffing that a `raw` Block must refuse.
 	"packet-legacy": {syscall.AF_PACKET, syscall.SOCK_PACKET, 0x0300},
