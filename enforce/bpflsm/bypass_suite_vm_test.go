@@ -169,22 +169,26 @@ func TestBypassLSM(t *testing.T) {
 		inside(t, "trunc /tmp/vmb/ro", "EPERM")
 	})
 
-	// Item 7: a socket is named by the protocol the kernel gives it:
-	// SOCK_SEQPACKET with protocol 0 is SCTP. (Outside, without the sctp
-	// module, the kernel itself refuses it — but not with EPERM.)
-	t.Run("sctp-seqpacket", func(t *testing.T) {
-		sctp := policytest.Compile(t, strings.Replace(bypassPolicy, "  capabilities:", "  network:\n    matchProtocols:\n    - protocol: sctp\n  capabilities:", 1))
-		cg := testenv.NewCgroup(t)
-		if _, err := f.e.Apply(cg.ID, sctp); err != nil {
-			t.Fatal(err)
-		}
-		if got := batch(t, cg, app, 0, []string{"sctp-seqpacket"}); got[0] != "EPERM" {
-			t.Errorf("SOCK_SEQPACKET, 0 under an sctp Block: %s, want EPERM", got[0])
-		}
-		if got := batch(t, nil, app, 0, []string{"sctp-seqpacket"}); got[0] == "EPERM" {
-			t.Errorf("SOCK_SEQPACKET, 0 outside: %s", got[0])
-		}
-	})
+	// Item 7: a socket is named by what the kernel makes of it: MPTCP is
+	// tcp, an AF_PACKET raw socket is raw, SOCK_SEQPACKET with protocol 0
+	// is SCTP. (Outside, a protocol the kernel lacks — sctp without its
+	// module — is refused too, but not with EPERM.)
+	netSet := policytest.Compile(t, strings.Replace(bypassPolicy, "  capabilities:",
+		"  network:\n    matchProtocols:\n    - protocol: tcp\n    - protocol: raw\n    - protocol: sctp\n  capabilities:", 1))
+	netCg := testenv.NewCgroup(t)
+	if _, err := f.e.Apply(netCg.ID, netSet); err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range map[string]string{"mptcp-tcp": "mptcp", "packet-raw": "packet-raw", "sctp-seqpacket": "sctp-seqpacket"} {
+		t.Run(name, func(t *testing.T) {
+			if got := batch(t, netCg, app, 0, []string{op}); got[0] != "EPERM" {
+				t.Errorf("%s under a tcp, raw and sctp Block: %s, want EPERM", op, got[0])
+			}
+			if got := batch(t, nil, app, 0, []string{op}); got[0] == "EPERM" {
+				t.Errorf("%s outside: %s", op, got[0])
+			}
+		})
+	}
 
 	// Item 5: a child cgroup is in no set; an enforced container may not
 	// make one (to move or clone a process into it), as it may not write
