@@ -184,7 +184,7 @@ int BPF_PROG(armor_cgroup_attach, struct cgroup *dst, const char *path, struct t
 		return 0; /* one thread, or a process moving itself */
 	if (bpf_task_storage_get(&exe_store, task, 0, 0) || in_container())
 		return 0;
-	mark_setup(task, bpf_get_current_task_btf());
+	mark_setup(task, bpf_get_current_task_btf(), NULL);
 	return 0;
 }
 
@@ -197,11 +197,9 @@ int BPF_PROG(armor_process_fork, struct task_struct *parent, struct task_struct 
 {
 	if (child->pid != child->tgid)
 		return 0; /* a thread */
-	struct setup_mark *pm = bpf_task_storage_get(&setup_store, parent->group_leader, 0, 0);
+	struct setup_mark *pm = any_setup() ? bpf_task_storage_get(&setup_store, parent->group_leader, 0, 0) : NULL;
 	if (pm) {
-		struct setup_mark *cm = bpf_task_storage_get(&setup_store, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (cm)
-			*cm = *pm;
+		mark_setup(child, NULL, pm);
 		return 0;
 	}
 	__u64 cg = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
@@ -209,7 +207,17 @@ int BPF_PROG(armor_process_fork, struct task_struct *parent, struct task_struct 
 		return 0; /* the common case: a fork stays in its parent's cgroup */
 	if (!bpf_map_lookup_elem(&cg_sets, &cg) || in_container())
 		return 0;
-	mark_setup(child, parent);
+	mark_setup(child, parent, NULL);
+	return 0;
+}
+
+/* A marked process that ends before its exec (a failed start) gives its
+ * mark back. */
+SEC("lsm/task_free")
+int BPF_PROG(armor_task_free, struct task_struct *task)
+{
+	if (any_setup())
+		drop_setup(task);
 	return 0;
 }
 

@@ -144,4 +144,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } setup_store SEC(".maps");
 
+/* How many processes have a setup mark, node-wide: while none has, the
+ * hooks do not look (marks live only while a container starts or a
+ * `crictl exec` sets up, so nearly always none has). A count that misses a
+ * mark only refuses that setup (fails closed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __s64);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} setup_count SEC(".maps");
+
 #endif

@@ -21,7 +21,8 @@
  *  - forked by a marked process (runc init's own stages).
  *
  * A mark is the process's (kept on its thread group leader): the runtime's
- * task may have threads before it is moved.
+ * task may have threads before it is moved. setup_count counts the marks,
+ * so that while there are none — nearly always — no hook looks for one.
  *
  * The mark ends at the first exec made elsewhere than the runtime's place —
  * in another mount namespace or under another root: that is the container's
@@ -50,15 +51,51 @@ static __always_inline __u64 task_root(struct task_struct *t)
 	return (__u64)BPF_CORE_READ(t, fs, root.dentry);
 }
 
-/* mark_setup marks process p (a thread group leader) as the runtime's,
- * from the place (mount namespace and root) of the runtime's task rt. */
-static __always_inline void mark_setup(struct task_struct *p, struct task_struct *rt)
+/* count_setup adds d to setup_count. */
+static __always_inline void count_setup(__s64 d)
 {
-	struct setup_mark *s = bpf_task_storage_get(&setup_store, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (s) {
-		s->mnt_ns = task_mnt_ns(rt);
-		s->root = task_root(rt);
+	__u32 zero = 0;
+	__s64 *n = bpf_map_lookup_elem(&setup_count, &zero);
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
+/* any_setup: some process has a mark. */
+static __always_inline bool any_setup(void)
+{
+	__u32 zero = 0;
+	__s64 *n = bpf_map_lookup_elem(&setup_count, &zero);
+	return n && *n > 0;
+}
+
+/* mark_setup marks process p (a thread group leader) as the runtime's,
+ * from the place (mount namespace and root) of the runtime's task rt, or
+ * with the mark from (a forked process's parent's). Counted first, so that
+ * no mark is ever uncounted. */
+static __always_inline void mark_setup(struct task_struct *p, struct task_struct *rt, struct setup_mark *from)
+{
+	struct setup_mark *s = bpf_task_storage_get(&setup_store, p, 0, 0);
+	if (!s) {
+		count_setup(1);
+		s = bpf_task_storage_get(&setup_store, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!s) {
+			count_setup(-1);
+			return;
+		}
 	}
+	if (from) {
+		*s = *from;
+		return;
+	}
+	s->mnt_ns = task_mnt_ns(rt);
+	s->root = task_root(rt);
+}
+
+/* drop_setup removes t's mark, if it has one. */
+static __always_inline void drop_setup(struct task_struct *t)
+{
+	if (!bpf_task_storage_delete(&setup_store, t))
+		count_setup(-1);
 }
 
 /* in_container: the current task's cgroup is a known container's, or below
@@ -84,6 +121,8 @@ static __always_inline bool in_container(void)
  * was given. */
 static __always_inline bool runtime_setup(bool exec)
 {
+	if (!any_setup())
+		return false;
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct setup_mark *s = bpf_task_storage_get(&setup_store, t->group_leader, 0, 0);
 	if (!s)
@@ -96,10 +135,12 @@ static __always_inline bool runtime_setup(bool exec)
  * has released the old leader, and its mark with it.) */
 static __always_inline void end_setup(void)
 {
+	if (!any_setup())
+		return;
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct setup_mark *s = bpf_task_storage_get(&setup_store, t, 0, 0);
 	if (s && (s->mnt_ns != task_mnt_ns(t) || s->root != task_root(t)))
-		bpf_task_storage_delete(&setup_store, t);
+		drop_setup(t);
 }
 
 #endif

@@ -230,6 +230,7 @@ const (
 	armorMapPatterns            = "patterns"
 	armorMapRules               = "rules"
 	armorMapScratch             = "scratch"
+	armorMapSetupCount          = "setup_count"
 	armorMapSetupStore          = "setup_store"
 	armorProgArmorBprmCheck     = "armor_bprm_check"
 	armorProgArmorBprmCommitted = "armor_bprm_committed"
@@ -250,6 +251,7 @@ const (
 	armorProgArmorSocketConnect = "armor_socket_connect"
 	armorProgArmorSocketCreate  = "armor_socket_create"
 	armorProgArmorTaskAlloc     = "armor_task_alloc"
+	armorProgArmorTaskFree      = "armor_task_free"
 	armorVarAbiEnums            = "abi_enums"
 	armorVarMaxSteps            = "max_steps"
 	armorVarWakeupBytes         = "wakeup_bytes"
@@ -316,6 +318,7 @@ type armorProgramSpecs struct {
 	ArmorSocketConnect *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
 	ArmorSocketCreate  *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
 	ArmorTaskAlloc     *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
+	ArmorTaskFree      *ebpf.ProgramSpec `ebpf:"armor_task_free"`
 }
 
 // armorMapSpecs contains maps before they are loaded into the kernel.
@@ -332,6 +335,7 @@ type armorMapSpecs struct {
 	Patterns   *ebpf.MapSpec `ebpf:"patterns"`
 	Rules      *ebpf.MapSpec `ebpf:"rules"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	SetupCount *ebpf.MapSpec `ebpf:"setup_count"`
 	SetupStore *ebpf.MapSpec `ebpf:"setup_store"`
 }
 
@@ -374,6 +378,7 @@ type armorMaps struct {
 	Patterns   *ebpf.Map `ebpf:"patterns"`
 	Rules      *ebpf.Map `ebpf:"rules"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
+	SetupCount *ebpf.Map `ebpf:"setup_count"`
 	SetupStore *ebpf.Map `ebpf:"setup_store"`
 }
 
@@ -389,6 +394,7 @@ func (m *armorMaps) Close() error {
 		m.Patterns,
 		m.Rules,
 		m.Scratch,
+		m.SetupCount,
 		m.SetupStore,
 	)
 }
@@ -425,6 +431,7 @@ type armorPrograms struct {
 	ArmorSocketConnect *ebpf.Program `ebpf:"armor_socket_connect"`
 	ArmorSocketCreate  *ebpf.Program `ebpf:"armor_socket_create"`
 	ArmorTaskAlloc     *ebpf.Program `ebpf:"armor_task_alloc"`
+	ArmorTaskFree      *ebpf.Program `ebpf:"armor_task_free"`
 }
 
 func (p *armorPrograms) Close() error {
@@ -448,6 +455,7 @@ func (p *armorPrograms) Close() error {
 		p.ArmorSocketConnect,
 		p.ArmorSocketCreate,
 		p.ArmorTaskAlloc,
+		p.ArmorTaskFree,
 	)
 }
 

@@ -217,7 +217,7 @@ var lsmPrograms = []progAttach{
 	{name: armorProgArmorSbUmount}, {name: armorProgArmorSbPivotroot},
 	// The runtime's setup tasks are marked (bpf/enforce/setup.h) before
 	// the hooks that exempt them exist.
-	{name: armorProgArmorCgroupAttach, tracing: true}, {name: armorProgArmorProcessFork, tracing: true},
+	{name: armorProgArmorCgroupAttach, tracing: true}, {name: armorProgArmorProcessFork, tracing: true}, {name: armorProgArmorTaskFree},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
 	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorInodeMkdir}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
