@@ -14,6 +14,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/rootpath"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -121,6 +122,10 @@ type container struct {
 	unenforced []int
 	// published: a state record for cgroupID exists.
 	published bool
+	// pid is the init process the container was started with, and links
+	// resolves rule paths in its root (alias.go); 0 and nil until then.
+	pid   int
+	links *rootpath.Resolver
 }
 
 // New returns a plugin for cfg.
@@ -233,7 +238,8 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 			errs = append(errs, fmt.Errorf("nri-armor: container %s keeps policy set %s: %w", id, c.digest(), err))
 			continue
 		}
-		if r.digest() == c.digest() {
+		if digestOf(r.compiled) == digestOf(c.compiled) {
+			r.set = c.set // with the aliases made at its start
 			c.resolved = r
 			continue
 		}
@@ -242,6 +248,7 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 		if c.cgroupID == 0 {
 			continue // not started yet: StartContainer applies the new set
 		}
+		p.alias(ctx, c, c.pid)
 		if err := p.enforce(ctx, c); err != nil {
 			c.resolved = last // what the kernel still holds, and so a later edit retries
 			errs = append(errs, fmt.Errorf("%w (it keeps policy set %s)", err, c.digest()))
@@ -409,6 +416,7 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			// What the backend and the state directory hold for it.
 			c.cgroupID, c.applied, c.published = old.cgroupID, old.applied, old.published
 			c.enforcers, c.unenforced = old.enforcers, old.unenforced
+			c.links, c.pid = old.links, old.pid
 			if old.digest() != c.digest() {
 				p.released(ctx, old.set)
 			}
@@ -477,7 +485,10 @@ func (p *Plugin) track(sb *api.PodSandbox, ctr *api.Container) (*container, erro
 
 // resolved is what a container's pod asks for it against the catalog.
 type resolved struct {
-	// set is the compiled set; nil when there is nothing to enforce.
+	// compiled is the compiled set; nil when there is nothing to enforce.
+	compiled *policy.RuleSet
+	// set is what is enforced: compiled, with the aliases of its symlinked
+	// paths once the container's root is known (alias.go).
 	set        *policy.RuleSet
 	mode       policy.Mode
 	visibility policy.Visibility
@@ -506,7 +517,7 @@ func (p *Plugin) resolve(pd *pod, name string) (resolved, error) {
 		return r, nil
 	}
 	if rs := p.compiler.Compile(target.Policies, target.Settings.Options()); !rs.Empty() {
-		r.set = rs
+		r.compiled, r.set = rs, rs
 	}
 	return r, nil
 }
@@ -545,6 +556,7 @@ func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) er
 		}
 		return err
 	}
+	p.alias(ctx, c, int(ctr.GetPid()))
 	if err := p.enforce(ctx, c); err != nil {
 		return err
 	}
