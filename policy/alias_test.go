@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/nri-armor/nri-armor/internal/policytest"
@@ -100,5 +101,29 @@ func TestAliasedNone(t *testing.T) {
 	rs := policytest.Compile(t, aliasDoc)
 	if al := rs.Aliased(func(string) string { return "" }); al != rs {
 		t.Errorf("Aliased with no link made a new set %s", al.ShortDigest())
+	}
+}
+
+// TestValidateWarnsSymlinkedPaths: paths images commonly link get a
+// warning (never an error) naming the field.
+func TestValidateWarnsSymlinkedPaths(t *testing.T) {
+	res := policy.LoadBytes("no-shell.yaml", []byte(aliasDoc))
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	for _, i := range res.Issues {
+		if i.Level == policy.LevelWarning && strings.Contains(i.Message, "symlink") {
+			warned = append(warned, i.Field)
+		}
+	}
+	want := []string{
+		"spec.process.matchPaths[0].path",
+		"spec.process.matchDirectories[0].dir",
+		"spec.file.matchPaths[0].fromSource[0].path",
+		"spec.network.matchProtocols[0].fromSource[0].path",
+	}
+	if strings.Join(warned, " ") != strings.Join(want, " ") {
+		t.Errorf("warned about %q, want %q", warned, want)
 	}
 }
