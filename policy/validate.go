@@ -188,11 +188,12 @@ var (
 		"awk": true, "nc": true, "vi": true, "java": true, "editor": true, "pager": true}
 )
 
-// symlinked warns about a rule path that is commonly a link in images: the
+// symlinked hints at a rule path that is commonly a link in images: the
 // kernel sees the file it resolves to, which nri-armor also enforces,
-// resolved in each container (plugin/alias.go), so the rule works; the
-// warning says so, since `armorctl check` on the resolved name would
-// otherwise surprise.
+// resolved in each container (plugin/alias.go), so the rule works as
+// written; the hint says so, since `armorctl check` of the resolved name
+// without --root would otherwise surprise. A hint, not a warning: the
+// policy is right, and shipped examples use such paths.
 func (v *validator) symlinked(path, value string) {
 	dir, name := value[:strings.LastIndex(value, "/")+1], value[strings.LastIndex(value, "/")+1:]
 	linked := linkedNames[name] && (dir == "/usr/bin/" || dir == "/usr/sbin/" || dir == "/usr/local/bin/")
@@ -200,7 +201,7 @@ func (v *validator) symlinked(path, value string) {
 		linked = linked || strings.HasPrefix(value, d)
 	}
 	if linked {
-		v.warn(path, "%q is a symlink in many images (merged /usr, alternatives, versioned names); the kernel sees the file it resolves to, so nri-armor resolves it in each container and enforces the resolved name too (docs/policies.md, Symlinked rule paths)", value)
+		v.hintAt(v.line(path), path, "%q is a symlink in many images (merged /usr, alternatives, versioned names); the kernel sees the file it resolves to, so nri-armor resolves it in each container and enforces the resolved name too (docs/policies.md, Symlinked rule paths)", value)
 	}
 }
 

@@ -22,7 +22,7 @@ spec:
 
 // TestExplainRoot: --root resolves the rule paths in an unpacked image as
 // nri-armor does in a container; explain lists the alias and check blocks
-// the resolved name by the rule written. validate warns about the path.
+// the resolved name by the rule written. validate hints at the path.
 func TestExplainRoot(t *testing.T) {
 	dir := t.TempDir()
 	p := testenv.WriteFile(t, dir, "no-shell.yaml", shellPolicy)
@@ -52,7 +52,7 @@ func TestExplainRoot(t *testing.T) {
 	}
 
 	out, _, code = armorctl(t, "validate", p)
-	if code != 0 || !strings.Contains(out, `warning: spec.process.matchPaths[0].path: "/bin/sh" is a symlink in many images`) {
-		t.Fatalf("validate: exit %d, want 0 with a warning about /bin/sh\n%s", code, out)
+	if code != 0 || !strings.Contains(out, `hint: spec.process.matchPaths[0].path: "/bin/sh" is a symlink in many images`) {
+		t.Fatalf("validate: exit %d, want 0 with a hint about /bin/sh\n%s", code, out)
 	}
 }
