@@ -21,7 +21,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: armorctl validate PATH...\n\nChecks policy files and directories (recursively, *.yaml and *.yml).\nPrints every error, warning and notice; exits 1 if any file is invalid.")
+		fmt.Fprintln(stderr, "usage: armorctl validate PATH...\n\nChecks policy files and directories (recursively, *.yaml and *.yml).\nPrints every error, warning, notice and hint; exits 1 if any file is invalid.")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
