@@ -14,8 +14,8 @@ const (
 	symlinkPolicyName = "e2e-no-bin-sh"
 	symlinkMessage    = "no shell from /bin/sh"
 	// symlinkPolicy names /bin/sh, which in the usrmerge image is
-	// /bin → usr/bin, then sh → dash: the kernel only ever sees
-	// /usr/bin/dash.
+	// /bin → usr/bin, then sh → usrmerge-sh: the kernel only ever sees
+	// /usr/bin/usrmerge-sh.
 	symlinkPolicy = `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata:
@@ -92,7 +92,7 @@ func TestVMSymlinkedRulePaths(t *testing.T) {
 		var found *alert
 		waitFor(t, "the alert of "+ctr, 20*time.Second, func() bool {
 			for _, a := range tr.alerts(t, guarded.name) {
-				if a.ContainerName == ctr && a.Operation == "Process" && a.Resource == "/usr/bin/dash" {
+				if a.ContainerName == ctr && a.Operation == "Process" && a.Resource == "/usr/bin/usrmerge-sh" {
 					found = &a
 					return true
 				}
@@ -116,7 +116,7 @@ func TestVMSymlinkedRulePaths(t *testing.T) {
 	for _, r := range rs.Aliases() {
 		aliases = append(aliases, r.Describe())
 	}
-	if want := "path /usr/bin/dash (alias: /bin/sh resolves to it)"; len(aliases) != 1 || aliases[0] != want {
+	if want := "path /usr/bin/usrmerge-sh (alias: /bin/sh resolves to it)"; len(aliases) != 1 || aliases[0] != want {
 		t.Errorf("published set %s: aliases %q, want [%q]", rec.PolicySet, aliases, want)
 	}
 }

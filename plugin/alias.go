@@ -16,20 +16,35 @@ import (
 // enforced too. start does it, and start is the one path that installs a
 // container's set, whether StartContainer or the start gate (EnforceNow)
 // comes first: the container's first instruction has not run, so its links
-// are the image's. The answers are kept for the container's life: a policy
+// are the image's. The gate's hook runs before the container's pivot_root,
+// when /proc/<pid>/root is still the runtime's root: it names the root
+// filesystem (ocihook.Request.Rootfs). The answers are kept for the container's life: a policy
 // reload reuses them, and resolves in the running container only paths
 // new to its set; a restarted nri-armor resolves in the running container
 // (Synchronize).
 
-// alias sets c.set to c's compiled set with the aliases of its paths in the
-// root of pid. A failure to resolve means no alias, never a refusal: the
-// rule still holds on the name written. The caller holds p.mu.
-func (p *Plugin) alias(ctx context.Context, c *container, pid int) {
+// rootOf is the root of process pid, as its own paths resolve.
+func (p *Plugin) rootOf(pid int) string { return fmt.Sprintf("%s/%d/root", p.proc, pid) }
+
+// alias sets c.set to c's compiled set with the aliases of its paths in
+// root, where the container of init process pid has its root filesystem;
+// root "" resolves with what c already knows (a reload), or not at all. A
+// failure to resolve means no alias, never a refusal: the rule still holds
+// on the name written. The caller holds p.mu.
+func (p *Plugin) alias(ctx context.Context, c *container, pid int, root string) {
 	if c.compiled == nil || pid <= 0 {
 		return
 	}
-	if c.links == nil || c.pid != pid {
-		c.links, c.pid = rootpath.New(fmt.Sprintf("%s/%d/root", p.proc, pid), 0), pid
+	switch {
+	case c.links == nil || c.pid != pid:
+		if root == "" {
+			return // the gate could not say where the root is: StartContainer resolves
+		}
+		c.links, c.pid = rootpath.New(root, 0), pid
+	case root != "":
+		// The same container's root seen another way (the gate's, before
+		// pivot_root; StartContainer's, after): the answers stand.
+		c.links.SetRoot(root)
 	}
 	c.set = p.aliased(ctx, p.who(c), c.compiled, c.links)
 }

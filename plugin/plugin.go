@@ -248,7 +248,7 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 		if c.cgroupID == 0 {
 			continue // not started yet: StartContainer applies the new set
 		}
-		p.alias(ctx, c, c.pid)
+		p.alias(ctx, c, c.pid, "")
 		if err := p.enforce(ctx, c); err != nil {
 			c.resolved = last // what the kernel still holds, and so a later edit retries
 			errs = append(errs, fmt.Errorf("%w (it keeps policy set %s)", err, c.digest()))
@@ -340,14 +340,15 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 			return err
 		}
 	}
-	return p.startOrRefuse(ctx, ctr, c)
+	// After runc create: the process has its root, the container's.
+	return p.startOrRefuse(ctx, ctr, c, p.rootOf(int(ctr.GetPid())))
 }
 
 // startOrRefuse starts c (start) and decides what an error means: in audit
 // mode and with fail mode open the container starts anyway (logged); else
 // the error refuses it. The caller holds p.mu.
-func (p *Plugin) startOrRefuse(ctx context.Context, ctr *api.Container, c *container) error {
-	if err := p.start(ctx, ctr, c); err != nil {
+func (p *Plugin) startOrRefuse(ctx context.Context, ctr *api.Container, c *container, root string) error {
+	if err := p.start(ctx, ctr, c, root); err != nil {
 		if c.mode == policy.ModeAudit {
 			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)
 			p.publish(ctx, c)
@@ -424,7 +425,7 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 		if ctr.GetPid() == 0 {
 			continue // created, not started: StartContainer follows
 		}
-		if err := p.start(ctx, ctr, c); err != nil {
+		if err := p.start(ctx, ctr, c, p.rootOf(int(ctr.GetPid()))); err != nil {
 			nrilog.Errorf(ctx, "synchronize: %v", err)
 		}
 	}
@@ -531,9 +532,10 @@ func (p *Plugin) who(c *container) string {
 }
 
 // start finds the cgroup of a container whose process exists, has the
-// backend enforce its set there and publishes the container. The caller
-// holds p.mu.
-func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) error {
+// backend enforce its set there, with the aliases of its symlinked rule
+// paths as resolved in root (alias.go; "" resolves nothing new), and
+// publishes the container. The caller holds p.mu.
+func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container, root string) error {
 	if img := imageOf(ctr); img != "" {
 		c.image = img
 	}
@@ -556,7 +558,7 @@ func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) er
 		}
 		return err
 	}
-	p.alias(ctx, c, int(ctr.GetPid()))
+	p.alias(ctx, c, int(ctr.GetPid()), root)
 	if err := p.enforce(ctx, c); err != nil {
 		return err
 	}

@@ -106,17 +106,18 @@ oci_archive "$rf" "$E2E_BUSYBOX_IMAGE" "$E2E_IMAGES/busybox.tar" \
 
 # usrmerge: a merged-/usr image, as Debian's and Fedora's are: /bin and
 # /sbin are links to usr/bin, every applet a link to usr/bin/busybox, and
-# sh a link to dash, another file (a hard link to busybox: busybox picks
-# its applet by argv[0], so /bin/sh still runs its shell). A rule on
-# /bin/sh must reach the kernel's name, /usr/bin/dash (TestVMSymlinkedRulePaths).
+# sh a link to usrmerge-sh, another file (a hard link to busybox: busybox
+# picks its applet by argv[0], so /bin/sh still runs its shell; a name no
+# host has, so that resolving in the wrong root shows). A rule on /bin/sh
+# must reach the kernel's name, /usr/bin/usrmerge-sh (TestVMSymlinkedRulePaths).
 rf=$work/usrmerge
 mkdir -p "$rf"/{usr/bin,etc,tmp,root,proc,sys,dev,run}
 chmod 1777 "$rf/tmp"
 ln -s usr/bin "$rf/bin"
 ln -s usr/bin "$rf/sbin"
 cp /bin/busybox "$rf/usr/bin/busybox"
-ln "$rf/usr/bin/busybox" "$rf/usr/bin/dash"
-ln -s dash "$rf/usr/bin/sh"
+ln "$rf/usr/bin/busybox" "$rf/usr/bin/usrmerge-sh"
+ln -s usrmerge-sh "$rf/usr/bin/sh"
 for applet in $(/bin/busybox --list); do
 	[ -e "$rf/usr/bin/$applet" ] || [ -L "$rf/usr/bin/$applet" ] || ln -s busybox "$rf/usr/bin/$applet"
 done

@@ -39,6 +39,10 @@ func New(root string, max int) *Resolver {
 	return &Resolver{root: path.Clean(root), max: max, memo: map[string]string{}}
 }
 
+// SetRoot makes the resolver resolve in root from now on, keeping its
+// answers: the same filesystem reached another way.
+func (r *Resolver) SetRoot(root string) { r.root = path.Clean(root) }
+
 // Root is the root the resolver resolves in.
 func (r *Resolver) Root() string { return r.root }
 
