@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/nri/pkg/api"
+
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
@@ -66,16 +68,16 @@ func wantAlias(t *testing.T, p *Plugin, id, when string) {
 	}
 }
 
-// TestStartAliasesSymlinkedPaths: at start the rule paths are resolved in
-// the root of the container's process (here a helper chrooted into a
-// merged-/usr image), and the set enforced holds the resolved name too,
-// with the rule's identity; a reload keeps the aliases.
-func TestStartAliasesSymlinkedPaths(t *testing.T) {
+// noShellContainer connects a plugin made of cfg (with the no-shell
+// policy and a recorder) to a test runtime and creates container ctr-1 in
+// a pod the policy selects.
+func noShellContainer(t *testing.T, cfg Config) (*runtime, *recorder, *Plugin, *api.PodSandbox, *api.Container) {
+	t.Helper()
 	testenv.RequireRoot(t)
-	root := mergedUsr(t)
 	rt := newRuntime(t)
 	b := &recorder{}
-	p, err := New(Config{Catalog: catalogOf(t, noShell), Defaults: policy.DefaultDefaults(), Backend: b})
+	cfg.Catalog, cfg.Defaults, cfg.Backend = catalogOf(t, noShell), policy.DefaultDefaults(), b
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +87,16 @@ func TestStartAliasesSymlinkedPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rt, b, p, sb, ctr
+}
+
+// TestStartAliasesSymlinkedPaths: at start the rule paths are resolved in
+// the root of the container's process (here a helper chrooted into a
+// merged-/usr image), and the set enforced holds the resolved name too,
+// with the rule's identity; a reload keeps the aliases.
+func TestStartAliasesSymlinkedPaths(t *testing.T) {
+	root := mergedUsr(t)
+	rt, b, p, sb, ctr := noShellContainer(t, Config{})
 	created, _ := p.containerState("ctr-1")
 	pr := startProc(t)
 	pr.chroot(t, root)
@@ -116,21 +128,8 @@ func TestStartAliasesSymlinkedPaths(t *testing.T) {
 // gate installs the aliased set, and StartContainer, after pivot_root,
 // keeps the same set.
 func TestGateAliasesSymlinkedPaths(t *testing.T) {
-	testenv.RequireRoot(t)
 	root := mergedUsr(t)
-	rt := newRuntime(t)
-	b := &recorder{}
-	p, err := New(Config{Catalog: catalogOf(t, noShell), Defaults: policy.DefaultDefaults(), Backend: b,
-		Hook: ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt.connect(p)
-	sb := rt.RunPod("pod-1", "shop", "web-0", map[string]string{"app": "armored"}, nil)
-	ctr, _, err := rt.Create(sb, "ctr-1", "web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, b, p, sb, ctr := noShellContainer(t, Config{Hook: ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock"}})
 	// Before pivot_root: the process still has the host's root.
 	pr := startProc(t)
 	if err := p.EnforceNow(context.Background(), ctr.Id, pr.pid(), root); err != nil {
