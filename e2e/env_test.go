@@ -64,6 +64,7 @@ type environment struct {
 	crictlCfg string
 	nriSock   string
 	busybox   string // the local busybox image's name
+	usrmerge  string // the local merged-/usr image's name (hack/e2e/setup.sh)
 	armorBin  string // nri-armor built from this checkout
 	tracerBin string // armor-tracer built from this checkout
 	hookBin   string // nri-armor-hook built from this checkout
@@ -123,8 +124,9 @@ func setup() error {
 		vars[k] = strings.Trim(v, "'")
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
+	env.usrmerge = vars["E2E_USRMERGE_IMAGE"]
 	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], vars["E2E_CGROUP_PARENT"]
-	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" {
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || env.usrmerge == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" {
 		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
 	}
 	// A run that was killed may have left its pins, containerd and pods,

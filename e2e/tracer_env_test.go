@@ -30,6 +30,7 @@ type alert struct {
 	PodName       string
 	ContainerName string
 	PolicyName    string
+	Message       string
 	Operation     string
 	Resource      string
 	ProcessName   string

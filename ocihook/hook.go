@@ -45,6 +45,13 @@ func (s Spec) Hooks() *api.Hooks {
 type Request struct {
 	ContainerID string `json:"containerId"`
 	PID         int    `json:"pid"`
+	// Rootfs is the container's root filesystem as the runtime's mount
+	// namespace names it (the bundle's root.path). The hook runs before
+	// the container's pivot_root: /proc/<pid>/root is not yet the
+	// container's root, /proc/<pid>/root<Rootfs> is. Empty when the hook
+	// could not read it (or is older): the daemon then resolves no rule
+	// path at the gate, and StartContainer does.
+	Rootfs string `json:"rootfs,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -55,8 +62,35 @@ type Reply struct {
 
 // ociState is the part of the OCI runtime state a hook receives on stdin.
 type ociState struct {
-	ID  string `json:"id"`
-	PID int    `json:"pid"`
+	ID     string `json:"id"`
+	PID    int    `json:"pid"`
+	Bundle string `json:"bundle"`
+}
+
+// rootfs is the container's root filesystem as its bundle's config.json
+// names it, made absolute as runc does (relative to the bundle); "" when
+// it cannot be read: it only serves symlinked rule paths, never a reason
+// to refuse a start.
+func rootfs(bundle string) string {
+	if bundle == "" {
+		return ""
+	}
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return ""
+	}
+	var spec struct {
+		Root struct {
+			Path string `json:"path"`
+		} `json:"root"`
+	}
+	if json.Unmarshal(data, &spec) != nil || spec.Root.Path == "" {
+		return ""
+	}
+	if !filepath.IsAbs(spec.Root.Path) {
+		return filepath.Join(bundle, spec.Root.Path)
+	}
+	return filepath.Clean(spec.Root.Path)
 }
 
 // Hook is the hook's side (cmd/nri-armor-hook): it reads the OCI state from stdin and has the
@@ -76,7 +110,7 @@ func Hook(stdin io.Reader, socket string, timeout time.Duration) error {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if err := json.NewEncoder(conn).Encode(Request{ContainerID: st.ID, PID: st.PID}); err != nil {
+	if err := json.NewEncoder(conn).Encode(Request{ContainerID: st.ID, PID: st.PID, Rootfs: rootfs(st.Bundle)}); err != nil {
 		return fmt.Errorf("nri-armor hook: container %s: %w", st.ID, err)
 	}
 	var rep Reply
@@ -89,8 +123,8 @@ func Hook(stdin io.Reader, socket string, timeout time.Duration) error {
 	return nil
 }
 
-// Enforcer is what the daemon does for a request.
-type Enforcer func(ctx context.Context, containerID string, pid int) error
+// Enforcer is what the daemon does for a request (rootfs: Request.Rootfs).
+type Enforcer func(ctx context.Context, containerID string, pid int, rootfs string) error
 
 // Serve answers requests on socket (created, mode 0600, replacing a stale
 // one) until ctx ends.
@@ -132,7 +166,7 @@ func answer(ctx context.Context, conn net.Conn, enforce Enforcer) {
 	var rep Reply
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
 		rep.Error = fmt.Sprintf("bad request: %v", err)
-	} else if err := enforce(ctx, req.ContainerID, req.PID); err != nil {
+	} else if err := enforce(ctx, req.ContainerID, req.PID, req.Rootfs); err != nil {
 		rep.Error = err.Error()
 	}
 	_ = json.NewEncoder(conn).Encode(rep)

@@ -3,23 +3,28 @@ package ocihook
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-const state = `{"ociVersion":"1.2.0","id":"ctr-1","status":"creating","pid":4242,"bundle":"/x"}`
-
 func TestHook(t *testing.T) {
+	// The bundle's config.json names the root filesystem relative to it.
+	bundle := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.2.0","root":{"path":"rootfs"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"ociVersion":"1.2.0","id":"ctr-1","status":"creating","pid":4242,"bundle":"` + bundle + `"}`
 	sock := filepath.Join(t.TempDir(), "gate.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var got Request
 	served := make(chan error, 1)
 	go func() {
-		served <- Serve(ctx, sock, func(_ context.Context, id string, pid int) error {
-			got = Request{ContainerID: id, PID: pid}
+		served <- Serve(ctx, sock, func(_ context.Context, id string, pid int, rootfs string) error {
+			got = Request{ContainerID: id, PID: pid, Rootfs: rootfs}
 			if id == "refused" {
 				return errors.New("applying policy set abc: map full")
 			}
@@ -31,8 +36,12 @@ func TestHook(t *testing.T) {
 	if err := Hook(strings.NewReader(state), sock, time.Second); err != nil {
 		t.Fatalf("hook: %v", err)
 	}
-	if got != (Request{ContainerID: "ctr-1", PID: 4242}) {
-		t.Fatalf("daemon asked for %+v", got)
+	if want := (Request{ContainerID: "ctr-1", PID: 4242, Rootfs: filepath.Join(bundle, "rootfs")}); got != want {
+		t.Fatalf("daemon asked for %+v, want %+v", got, want)
+	}
+	// A bundle without a readable config: no rootfs, the start goes on.
+	if err := Hook(strings.NewReader(`{"id":"ctr-2","pid":7,"bundle":"/nonexistent"}`), sock, time.Second); err != nil || got != (Request{ContainerID: "ctr-2", PID: 7}) {
+		t.Fatalf("bundle without config.json: %v, daemon asked for %+v", err, got)
 	}
 	err := Hook(strings.NewReader(`{"id":"refused","pid":7}`), sock, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "container refused: applying policy set abc: map full") {

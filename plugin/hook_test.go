@@ -46,7 +46,7 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 		t.Fatalf("before the gate: raw socket %s, want ok", got)
 	}
 	ctx := context.Background()
-	if err := p.EnforceNow(ctx, ctr.Id, pr.pid()); err != nil {
+	if err := p.EnforceNow(ctx, ctr.Id, pr.pid(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := pr.raw(t); got != "EPERM" {
@@ -58,7 +58,7 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 	if got := pr.raw(t); got != "EPERM" {
 		t.Fatalf("after StartContainer: raw socket %s, want EPERM", got)
 	}
-	if err := p.EnforceNow(ctx, "unknown", pr.pid()); err == nil || !strings.Contains(err.Error(), "does not know container unknown") {
+	if err := p.EnforceNow(ctx, "unknown", pr.pid(), ""); err == nil || !strings.Contains(err.Error(), "does not know container unknown") {
 		t.Fatalf("unknown container: %v", err)
 	}
 }

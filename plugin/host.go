@@ -8,6 +8,7 @@ import (
 	nrilog "github.com/containerd/nri/pkg/log"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/internal/rootpath"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 )
@@ -42,6 +43,11 @@ func (p *Plugin) ApplyHost(ctx context.Context) error {
 		rs = p.compiler.Compile(pols, policy.Options{Postures: p.defaults.Postures, Mode: p.defaults.Mode})
 		if rs.Empty() || p.defaults.Mode == policy.ModeDisabled {
 			rs = nil
+		}
+		if rs != nil {
+			// The node's own processes see the host's root: /proc/1/root
+			// (nri-armor runs with hostPID).
+			rs = p.aliased(ctx, "host", rs, rootpath.New(p.proc+"/1/root", 0))
 		}
 	}
 	p.hostMu.Lock()

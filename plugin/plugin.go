@@ -14,6 +14,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/rootpath"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
@@ -121,6 +122,10 @@ type container struct {
 	unenforced []int
 	// published: a state record for cgroupID exists.
 	published bool
+	// pid is the init process the container was started with, and links
+	// resolves rule paths in its root (alias.go); 0 and nil until then.
+	pid   int
+	links *rootpath.Resolver
 }
 
 // New returns a plugin for cfg.
@@ -233,7 +238,8 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 			errs = append(errs, fmt.Errorf("nri-armor: container %s keeps policy set %s: %w", id, c.digest(), err))
 			continue
 		}
-		if r.digest() == c.digest() {
+		if digestOf(r.compiled) == digestOf(c.compiled) {
+			r.set = c.set // with the aliases made at its start
 			c.resolved = r
 			continue
 		}
@@ -242,6 +248,7 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 		if c.cgroupID == 0 {
 			continue // not started yet: StartContainer applies the new set
 		}
+		p.alias(ctx, c, c.pid, "")
 		if err := p.enforce(ctx, c); err != nil {
 			c.resolved = last // what the kernel still holds, and so a later edit retries
 			errs = append(errs, fmt.Errorf("%w (it keeps policy set %s)", err, c.digest()))
@@ -333,14 +340,15 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 			return err
 		}
 	}
-	return p.startOrRefuse(ctx, ctr, c)
+	// After runc create: the process has its root, the container's.
+	return p.startOrRefuse(ctx, ctr, c, p.rootOf(int(ctr.GetPid())))
 }
 
 // startOrRefuse starts c (start) and decides what an error means: in audit
 // mode and with fail mode open the container starts anyway (logged); else
 // the error refuses it. The caller holds p.mu.
-func (p *Plugin) startOrRefuse(ctx context.Context, ctr *api.Container, c *container) error {
-	if err := p.start(ctx, ctr, c); err != nil {
+func (p *Plugin) startOrRefuse(ctx context.Context, ctr *api.Container, c *container, root string) error {
+	if err := p.start(ctx, ctr, c, root); err != nil {
 		if c.mode == policy.ModeAudit {
 			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)
 			p.publish(ctx, c)
@@ -409,6 +417,7 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			// What the backend and the state directory hold for it.
 			c.cgroupID, c.applied, c.published = old.cgroupID, old.applied, old.published
 			c.enforcers, c.unenforced = old.enforcers, old.unenforced
+			c.links, c.pid = old.links, old.pid
 			if old.digest() != c.digest() {
 				p.released(ctx, old.set)
 			}
@@ -416,7 +425,7 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 		if ctr.GetPid() == 0 {
 			continue // created, not started: StartContainer follows
 		}
-		if err := p.start(ctx, ctr, c); err != nil {
+		if err := p.start(ctx, ctr, c, p.rootOf(int(ctr.GetPid()))); err != nil {
 			nrilog.Errorf(ctx, "synchronize: %v", err)
 		}
 	}
@@ -477,7 +486,10 @@ func (p *Plugin) track(sb *api.PodSandbox, ctr *api.Container) (*container, erro
 
 // resolved is what a container's pod asks for it against the catalog.
 type resolved struct {
-	// set is the compiled set; nil when there is nothing to enforce.
+	// compiled is the compiled set; nil when there is nothing to enforce.
+	compiled *policy.RuleSet
+	// set is what is enforced: compiled, with the aliases of its symlinked
+	// paths once the container's root is known (alias.go).
 	set        *policy.RuleSet
 	mode       policy.Mode
 	visibility policy.Visibility
@@ -506,7 +518,7 @@ func (p *Plugin) resolve(pd *pod, name string) (resolved, error) {
 		return r, nil
 	}
 	if rs := p.compiler.Compile(target.Policies, target.Settings.Options()); !rs.Empty() {
-		r.set = rs
+		r.compiled, r.set = rs, rs
 	}
 	return r, nil
 }
@@ -520,9 +532,10 @@ func (p *Plugin) who(c *container) string {
 }
 
 // start finds the cgroup of a container whose process exists, has the
-// backend enforce its set there and publishes the container. The caller
-// holds p.mu.
-func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) error {
+// backend enforce its set there, with the aliases of its symlinked rule
+// paths as resolved in root (alias.go; "" resolves nothing new), and
+// publishes the container. The caller holds p.mu.
+func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container, root string) error {
 	if img := imageOf(ctr); img != "" {
 		c.image = img
 	}
@@ -545,6 +558,7 @@ func (p *Plugin) start(ctx context.Context, ctr *api.Container, c *container) er
 		}
 		return err
 	}
+	p.alias(ctx, c, int(ctr.GetPid()), root)
 	if err := p.enforce(ctx, c); err != nil {
 		return err
 	}

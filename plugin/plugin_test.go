@@ -28,7 +28,8 @@ import (
 
 // helperEnv makes the test binary act as a container's process: it reads
 // lines from stdin and answers each "raw" with the outcome of opening a raw
-// socket ("ok" or the errno name); it exits when stdin closes.
+// socket ("ok" or the errno name) and each "chroot DIR" with the outcome of
+// changing its root to DIR; it exits when stdin closes.
 const helperEnv = "NRI_ARMOR_PLUGIN_HELPER"
 
 func TestMain(m *testing.M) {
@@ -41,6 +42,15 @@ func TestMain(m *testing.M) {
 func helper() int {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
+		if dir, ok := strings.CutPrefix(sc.Text(), "chroot "); ok {
+			// A container's root of its own: /proc/<pid>/root is dir.
+			if err := syscall.Chroot(dir); err != nil {
+				fmt.Println(err)
+				continue
+			}
+			fmt.Println("ok")
+			continue
+		}
 		if sc.Text() != "raw" {
 			fmt.Println("unknown op", sc.Text())
 			continue

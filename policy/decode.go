@@ -41,6 +41,10 @@ func (d *decoder) warnAt(line int, path, format string, args ...any) {
 	d.warnings = append(d.warnings, &Issue{Level: LevelWarning, Line: line, Field: path, Message: fmt.Sprintf(format, args...)})
 }
 
+func (d *decoder) hintAt(line int, path, format string, args ...any) {
+	d.warnings = append(d.warnings, &Issue{Level: LevelHint, Line: line, Field: path, Message: fmt.Sprintf(format, args...)})
+}
+
 // line returns the line recorded for path, or for its nearest recorded parent.
 func (d *decoder) line(path string) int {
 	for {

@@ -8,7 +8,7 @@ import (
 )
 
 // String is the one-line form of an issue as `armorctl validate` prints it:
-// errors as FILE:LINE: FIELD: MESSAGE, warnings and notices with their level
+// errors as FILE:LINE: FIELD: MESSAGE, warnings, notices and hints with their level
 // after the location.
 func (i *Issue) String() string {
 	if i.Level == LevelError || i.Level == "" {
@@ -72,6 +72,9 @@ func (r *Rule) Describe() string {
 			}
 		}
 		fmt.Fprintf(&b, " fromSource=%s", strings.Join(src, ","))
+	}
+	if r.ResolvedFrom != "" {
+		fmt.Fprintf(&b, " (alias: %s resolves to it)", r.ResolvedFrom)
 	}
 	return b.String()
 }

@@ -43,6 +43,9 @@ type SourceMatcher struct {
 	Path      string `json:"path,omitempty"`
 	Dir       string `json:"dir,omitempty"`
 	Recursive bool   `json:"recursive,omitempty"`
+	// ResolvedFrom is set on an entry added for a symlinked source: the
+	// path or directory written in the policy (alias.go).
+	ResolvedFrom string `json:"resolvedFrom,omitempty"`
 }
 
 // Rule is one compiled rule: its action and matcher after inheritance, its
@@ -64,6 +67,10 @@ type Rule struct {
 	Severity int      `json:"severity,omitempty"`
 	Tags     []string `json:"tags,omitempty"`
 	Message  string   `json:"message,omitempty"`
+	// ResolvedFrom is set on an alias (alias.go): Match.Value is what the
+	// path written in the policy, ResolvedFrom, resolves to in the
+	// container's root.
+	ResolvedFrom string `json:"resolvedFrom,omitempty"`
 
 	glob *Glob // compiled Match.Value for MatchPattern
 }

@@ -28,6 +28,11 @@ const (
 	LevelError   Level = "error"
 	LevelWarning Level = "warning"
 	LevelNotice  Level = "notice"
+	// LevelHint says how nri-armor reads something that is right as
+	// written (a rule path that is commonly a symlink). `armorctl
+	// validate` prints hints; the daemon does not log them, and a policy
+	// with hints is as clean as one without.
+	LevelHint Level = "hint"
 )
 
 // Issue is one finding about a file: an error, a warning or a notice.

@@ -163,6 +163,7 @@ func (v *validator) absPath(path, value string) {
 		v.err(path, "must not end with '/' (use a directory rule), got %q", value)
 	default:
 		v.lengthAndForm(path, value)
+		v.symlinked(path, value)
 	}
 }
 
@@ -174,6 +175,33 @@ func (v *validator) dirPath(path, value string) {
 		v.err(path, "must end with '/', got %q", value)
 	default:
 		v.lengthAndForm(path, value)
+		v.symlinked(path, value)
+	}
+}
+
+// Paths that images commonly make links: the merged-/usr directories
+// (/bin → usr/bin …) and programs installed through alternatives or under
+// a versioned name.
+var (
+	linkedDirs  = []string{"/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"}
+	linkedNames = map[string]bool{"sh": true, "python": true, "python3": true, "dnf": true, "yum": true,
+		"awk": true, "nc": true, "vi": true, "java": true, "editor": true, "pager": true}
+)
+
+// symlinked hints at a rule path that is commonly a link in images: the
+// kernel sees the file it resolves to, which nri-armor also enforces,
+// resolved in each container (plugin/alias.go), so the rule works as
+// written; the hint says so, since `armorctl check` of the resolved name
+// without --root would otherwise surprise. A hint, not a warning: the
+// policy is right, and shipped examples use such paths.
+func (v *validator) symlinked(path, value string) {
+	dir, name := value[:strings.LastIndex(value, "/")+1], value[strings.LastIndex(value, "/")+1:]
+	linked := linkedNames[name] && (dir == "/usr/bin/" || dir == "/usr/sbin/" || dir == "/usr/local/bin/")
+	for _, d := range linkedDirs {
+		linked = linked || strings.HasPrefix(value, d)
+	}
+	if linked {
+		v.hintAt(v.line(path), path, "%q is a symlink in many images (merged /usr, alternatives, versioned names); the kernel sees the file it resolves to, so nri-armor resolves it in each container and enforces the resolved name too (docs/policies.md, Symlinked rule paths)", value)
 	}
 }
 

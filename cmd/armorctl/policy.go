@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
+	"github.com/nri-armor/nri-armor/internal/rootpath"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -20,7 +21,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: armorctl validate PATH...\n\nChecks policy files and directories (recursively, *.yaml and *.yml).\nPrints every error, warning and notice; exits 1 if any file is invalid.")
+		fmt.Fprintln(stderr, "usage: armorctl validate PATH...\n\nChecks policy files and directories (recursively, *.yaml and *.yml).\nPrints every error, warning, notice and hint; exits 1 if any file is invalid.")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -108,6 +109,7 @@ type podFlags struct {
 	weaken      listFlag
 	output      string
 	host        bool
+	root        string
 }
 
 func (p *podFlags) register(fs *flag.FlagSet) {
@@ -123,6 +125,7 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.Var(&p.weaken, "weaken-namespaces", "namespaces whose pods may weaken the node's defaults by annotation, as the node's weakenNamespaces (repeatable, comma-separated)")
 	fs.StringVar(&p.output, "o", "text", "output: text or json")
 	fs.BoolVar(&p.host, "host", false, "compile the node's host policies instead of a pod's (--labels are the node's labels)")
+	fs.StringVar(&p.root, "root", "", "a root filesystem (an unpacked image) to resolve the rule paths in, as nri-armor does in each container: symlinked paths get their aliases")
 }
 
 // nodeDefaults reads --default-posture and --default-mode. The posture is
@@ -225,6 +228,13 @@ func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, [
 		Ignored: s.Ignored, RuleSet: policy.Compile(target.Policies, s.Options()),
 	}
 	warnings := append(p.fileWarnings(results), p.selectionWarnings(cat, target, e.RuleSet)...)
+	if p.root != "" {
+		w, err := p.alias(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, w...)
+	}
 	for _, a := range s.Ignored {
 		warnings = append(warnings, a.String())
 	}
@@ -232,6 +242,22 @@ func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, [
 		fmt.Fprintf(stderr, "armorctl %s: warning: %s\n", cmd, w)
 	}
 	return e, warnings, nil
+}
+
+// alias adds to e's set the aliases of its symlinked paths in --root, as
+// the plugin does in a container's root (policy.Aliased).
+func (p *podFlags) alias(e *policy.Explanation) ([]string, error) {
+	if info, err := os.Stat(p.root); err != nil {
+		return nil, usagef("--root: %v", err)
+	} else if !info.IsDir() {
+		return nil, usagef("--root %s: not a directory", p.root)
+	}
+	links := rootpath.New(p.root, 0)
+	e.RuleSet = e.RuleSet.Aliased(links.Resolve)
+	if n := links.Skipped(); n > 0 {
+		return []string{fmt.Sprintf("--root %s: %d rule paths not resolved: more than %d distinct paths (nri-armor resolves no more either)", p.root, n, rootpath.DefaultMax)}, nil
+	}
+	return nil, nil
 }
 
 // fileWarnings names what --policies held that is not a policy: documents

@@ -101,7 +101,7 @@ start() {
 	for b in containerd ctr containerd-shim-runc-v2 crictl; do
 		[ -x "$E2E_BIN/$b" ] || die "$E2E_BIN/$b missing: run hack/e2e/setup.sh"
 	done
-	[ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ] || die "images missing: run hack/e2e/setup.sh"
+	[ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/usrmerge.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ] || die "images missing: run hack/e2e/setup.sh"
 	if running; then
 		say "containerd already running (pid $(cat "$pidfile"))"
 		return
@@ -130,7 +130,7 @@ start() {
 	# (and reserve their names): this containerd is the tests' alone.
 	crictl --config "$crictl_cfg" rmp -fa >/dev/null 2>&1 || true
 	say "importing images"
-	for img in pause busybox; do
+	for img in pause busybox usrmerge; do
 		# (ctr's own warnings, e.g. about cgroup v1, only on failure.)
 		out=$(ctr --address "$sock" -n k8s.io images import "$E2E_IMAGES/$img.tar" 2>&1) || die "importing $img.tar: $out"
 	done
@@ -206,6 +206,7 @@ env)
 	echo "E2E_CGROUP_PARENT='$E2E_CGROUP_PARENT'"
 	echo "E2E_BUSYBOX_IMAGE='$E2E_BUSYBOX_IMAGE'"
 	echo "E2E_PAUSE_IMAGE='$E2E_PAUSE_IMAGE'"
+	echo "E2E_USRMERGE_IMAGE='$E2E_USRMERGE_IMAGE'"
 	;;
 status) running && ctr --address "$sock" version >/dev/null 2>&1 ;;
 *)

@@ -23,6 +23,8 @@ CRICTL_VERSION=v1.37.0
 # Local images (no registry): the names the tests and the config use.
 E2E_BUSYBOX_IMAGE=nri-armor.local/e2e/busybox:1
 E2E_PAUSE_IMAGE=nri-armor.local/e2e/pause:1
+# A merged-/usr image: /bin is a link to usr/bin, sh a link to another file.
+E2E_USRMERGE_IMAGE=nri-armor.local/e2e/usrmerge:1
 
 # say prints a progress line (long steps print one before they start).
 say() { echo "e2e: $*" >&2; }

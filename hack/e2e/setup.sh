@@ -2,9 +2,10 @@
 # hack/e2e/setup.sh: installs what the end-to-end tests need, cached in
 # .cache/e2e (NRI_ARMOR_E2E_CACHE): Debian packages (runc, busybox-static,
 # jq), containerd/ctr/containerd-shim-runc-v2 and crictl built from
-# the Go module proxy at pinned versions, and two local OCI image archives
+# the Go module proxy at pinned versions, and three local OCI image archives
 # (no registry is reachable): a busybox image with test files and the nettool
-# probe, and a pause image. Idempotent: what is cached is not redone.
+# probe, a merged-/usr busybox image (usrmerge), and a pause image.
+# Idempotent: what is cached is not redone.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 export LC_ALL=C
@@ -45,11 +46,11 @@ install_tool crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 # The helpers are built from this checkout; a changed source rebuilds the
 # images (the stamp is a hash over every input).
 stamp=$( (cat "$0" "$(dirname "$0")/lib.sh" "$E2E_ROOT"/hack/e2e/{pause,nettool}/*.go; dpkg -s busybox-static | grep '^Version') | sha256sum | cut -c1-16)
-if [ "$(cat "$E2E_IMAGES/.stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ]; then
+if [ "$(cat "$E2E_IMAGES/.stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ] && [ -s "$E2E_IMAGES/usrmerge.tar" ]; then
 	say "images up to date ($E2E_IMAGES)"
 	exit 0
 fi
-say "building local images (busybox, pause)"
+say "building local images (busybox, usrmerge, pause)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$E2E_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$work/pause.bin" ./hack/e2e/pause &&
@@ -103,10 +104,31 @@ cp "$work/nettool" "$rf/usr/local/bin/nettool"
 oci_archive "$rf" "$E2E_BUSYBOX_IMAGE" "$E2E_IMAGES/busybox.tar" \
 	'{"Env":["PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin"],"Cmd":["/bin/sh"],"WorkingDir":"/"}'
 
+# usrmerge: a merged-/usr image, as Debian's and Fedora's are: /bin and
+# /sbin are links to usr/bin, every applet a link to usr/bin/busybox, and
+# sh a link to usrmerge-sh, another file (a hard link to busybox: busybox
+# picks its applet by argv[0], so /bin/sh still runs its shell; a name no
+# host has, so that resolving in the wrong root shows). A rule on /bin/sh
+# must reach the kernel's name, /usr/bin/usrmerge-sh (TestVMSymlinkedRulePaths).
+rf=$work/usrmerge
+mkdir -p "$rf"/{usr/bin,etc,tmp,root,proc,sys,dev,run}
+chmod 1777 "$rf/tmp"
+ln -s usr/bin "$rf/bin"
+ln -s usr/bin "$rf/sbin"
+cp /bin/busybox "$rf/usr/bin/busybox"
+ln "$rf/usr/bin/busybox" "$rf/usr/bin/usrmerge-sh"
+ln -s usrmerge-sh "$rf/usr/bin/sh"
+for applet in $(/bin/busybox --list); do
+	[ -e "$rf/usr/bin/$applet" ] || [ -L "$rf/usr/bin/$applet" ] || ln -s busybox "$rf/usr/bin/$applet"
+done
+cp "$work/busybox/etc/passwd" "$work/busybox/etc/group" "$rf/etc/"
+oci_archive "$rf" "$E2E_USRMERGE_IMAGE" "$E2E_IMAGES/usrmerge.tar" \
+	'{"Env":["PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin"],"Cmd":["/bin/sh"],"WorkingDir":"/"}'
+
 rf=$work/pause-rootfs
 mkdir -p "$rf"
 cp "$work/pause.bin" "$rf/pause"
 oci_archive "$rf" "$E2E_PAUSE_IMAGE" "$E2E_IMAGES/pause.tar" '{"Entrypoint":["/pause"]}'
 
 echo "$stamp" >"$E2E_IMAGES/.stamp"
-say "images built: $E2E_IMAGES/busybox.tar ($E2E_BUSYBOX_IMAGE), $E2E_IMAGES/pause.tar ($E2E_PAUSE_IMAGE)"
+say "images built: $E2E_IMAGES/busybox.tar ($E2E_BUSYBOX_IMAGE), $E2E_IMAGES/usrmerge.tar ($E2E_USRMERGE_IMAGE), $E2E_IMAGES/pause.tar ($E2E_PAUSE_IMAGE)"
