@@ -207,6 +207,14 @@ func (t *Tracer) identify(a *alert.Alert, c *container, h *host) {
 	}
 }
 
+// cgroupSaw: rule r, which cgroup-BPF cannot enforce everywhere, was the
+// kernel's to decide for ev: an inet socket (cgroup-BPF misses AF_PACKET
+// sockets only), by a rule without fromSource (which it never sees).
+func cgroupSaw(ev policy.Event, enforcers map[policy.Class]string, r *policy.Rule) bool {
+	return ev.Class == policy.ClassNetwork && enforcers[policy.ClassNetwork] == enforce.BackendCgroupBPF &&
+		ev.Family != "packet" && len(r.FromSource) == 0
+}
+
 // process fills a's process fields from the process table; pid is the
 // acting thread's.
 func (t *Tracer) process(a *alert.Alert, pid, tgid, ppid uint32, comm string) *proc {
@@ -439,7 +447,7 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 	if set != nil && matchable {
 		d := policy.Decide(set.rs, pev)
 		if d.Action != policy.Allow {
-			if enforcers[pev.Class] != "" && (d.Rule == nil || !unenforced[d.Rule.ID]) {
+			if enforcers[pev.Class] != "" && (d.Rule == nil || !unenforced[d.Rule.ID] || cgroupSaw(pev, enforcers, d.Rule)) {
 				// The kernel enforced this class and reported the decision
 				// on the enforcement ring buffer: that is the alert, and a
 				// log of the same operation would report it twice. Rules

@@ -342,3 +342,28 @@ func TestResult(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupBPFPacketSockets: on a cgroup-BPF node a `raw` rule is
+// unenforced for AF_PACKET sockets only (the cgroup hooks are inet's): an
+// inet raw socket is the kernel's alert, a packet one this path's.
+func TestCgroupBPFPacketSockets(t *testing.T) {
+	e := newEnv(t, testConfig())
+	raw := e.ruleID(t, policy.ClassNetwork, "raw")
+	err := e.dir.PutContainer(state.Container{
+		CgroupID: 4444, ContainerID: "5a1ff", ContainerName: "sniffer", PodName: "web-2", PodNamespace: "shop",
+		PolicySet: e.rs.Digest, Mode: policy.ModeEnforce,
+		Enforcers: map[policy.Class]string{policy.ClassNetwork: "CgroupBPF"}, Unenforced: []int{raw},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inet := telemetry.Event{Kind: telemetry.KindSocket, CgroupID: 4444, PID: 601, TGID: 601, Family: syscall.AF_INET, SockType: syscall.SOCK_RAW, Protocol: 1, Ret: -int64(syscall.EPERM)}
+	packet := telemetry.Event{Kind: telemetry.KindSocket, CgroupID: 4444, PID: 601, TGID: 601, Family: syscall.AF_PACKET, SockType: syscall.SOCK_RAW, Protocol: 0x0300, Ret: 3}
+	e.t.Telemetry(&inet)
+	e.t.Telemetry(&packet)
+	got := e.alerts(t)
+	if len(got) != 1 || got[0].Enforcer != alert.EnforcerMonitor || got[0].Result != alert.ResultPassed || !strings.Contains(got[0].Data, "unenforced=true") ||
+		!strings.Contains(got[0].Resource, "AF_PACKET") {
+		t.Fatalf("alerts %+v; want one, the packet socket's, Block Passed by the monitor", got)
+	}
+}

@@ -14,7 +14,9 @@ var classes = []policy.Class{policy.ClassNetwork}
 // Only network rules are enforced, and of those not the ones with
 // fromSource: cgroup programs cannot see the acting executable. Such an
 // Allow rule then never matches, so its source falls to the posture —
-// stricter than asked, never looser.
+// stricter than asked, never looser. Nor do they see AF_PACKET sockets
+// (the cgroup socket hooks are inet's): rules that cover them are reported,
+// so that armor-tracer audits what they would block.
 func Open(cfg bpflsm.Config) (*bpflsm.Backend, error) {
 	return bpflsm.OpenBackend(enforce.BackendCgroupBPF, classes, bpflsm.HooksCgroupNet, cfg, limits)
 }
@@ -22,8 +24,11 @@ func Open(cfg bpflsm.Config) (*bpflsm.Backend, error) {
 func limits(rs *policy.RuleSet) []enforce.Unenforced {
 	out := enforce.NotEnforced(rs, classes, "this node has no BPF-LSM: audit only")
 	for _, r := range rs.Network.Rules {
-		if len(r.FromSource) > 0 {
+		switch {
+		case len(r.FromSource) > 0:
 			out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs cannot see the acting executable (fromSource)"})
+		case r.Match.Value == "packet" || r.Match.Value == "raw" || r.Match.Value == "all":
+			out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs see inet sockets only: not on AF_PACKET sockets"})
 		}
 	}
 	return out

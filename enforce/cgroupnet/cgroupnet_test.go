@@ -57,6 +57,7 @@ func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
 	}
 	want := []string{
 		"path /usr/bin/apt: this node has no BPF-LSM: audit only",
+		"protocol raw: cgroup-BPF programs see inet sockets only: not on AF_PACKET sockets",
 		"protocol tcp fromSource=/usr/bin/curl: cgroup-BPF programs cannot see the acting executable (fromSource)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
