@@ -45,6 +45,11 @@ func (s Spec) Hooks() *api.Hooks {
 type Request struct {
 	ContainerID string `json:"containerId"`
 	PID         int    `json:"pid"`
+	// Guard is set by the guard (guard.go), which runs for every container,
+	// not only for those nri-armor added the hook to: a container the
+	// daemon does not know is then judged by Namespace, its pod's.
+	Guard     bool   `json:"guard,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -55,42 +60,61 @@ type Reply struct {
 
 // ociState is the part of the OCI runtime state a hook receives on stdin.
 type ociState struct {
-	ID  string `json:"id"`
-	PID int    `json:"pid"`
+	ID     string `json:"id"`
+	PID    int    `json:"pid"`
+	Bundle string `json:"bundle"`
+}
+
+func readState(stdin io.Reader) (ociState, error) {
+	var st ociState
+	if err := json.NewDecoder(stdin).Decode(&st); err != nil {
+		return st, fmt.Errorf("nri-armor hook: reading the OCI state from stdin: %w", err)
+	}
+	if st.ID == "" || st.PID <= 0 {
+		return st, fmt.Errorf("nri-armor hook: OCI state without container id or pid: %+v", st)
+	}
+	return st, nil
 }
 
 // Hook is the hook's side (cmd/nri-armor-hook): it reads the OCI state from stdin and has the
 // daemon at socket enforce the container. Any failure is an error, which
 // fails the container's start.
 func Hook(stdin io.Reader, socket string, timeout time.Duration) error {
-	var st ociState
-	if err := json.NewDecoder(stdin).Decode(&st); err != nil {
-		return fmt.Errorf("nri-armor hook: reading the OCI state from stdin: %w", err)
+	st, err := readState(stdin)
+	if err != nil {
+		return err
 	}
-	if st.ID == "" || st.PID <= 0 {
-		return fmt.Errorf("nri-armor hook: OCI state without container id or pid: %+v", st)
+	down, err := ask(socket, timeout, Request{ContainerID: st.ID, PID: st.PID})
+	if down != nil {
+		return fmt.Errorf("nri-armor hook: container %s: %w: refusing to start it without its rules", st.ID, down)
 	}
+	return err
+}
+
+// ask sends req to the daemon at socket. down says that the daemon did not
+// answer (not running, or gone before its reply); err is its refusal.
+func ask(socket string, timeout time.Duration, req Request) (down, err error) {
 	conn, err := net.DialTimeout("unix", socket, timeout)
 	if err != nil {
-		return fmt.Errorf("nri-armor hook: container %s: nri-armor is not running (%w): refusing to start it without its rules", st.ID, err)
+		return fmt.Errorf("nri-armor is not running (%w)", err), nil
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if err := json.NewEncoder(conn).Encode(Request{ContainerID: st.ID, PID: st.PID}); err != nil {
-		return fmt.Errorf("nri-armor hook: container %s: %w", st.ID, err)
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return fmt.Errorf("no answer from nri-armor (%w)", err), nil
 	}
 	var rep Reply
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&rep); err != nil {
-		return fmt.Errorf("nri-armor hook: container %s: no answer from nri-armor (%w): refusing to start it without its rules", st.ID, err)
+		return fmt.Errorf("no answer from nri-armor (%w)", err), nil
 	}
 	if rep.Error != "" {
-		return fmt.Errorf("nri-armor hook: container %s: %s", st.ID, rep.Error)
+		return nil, fmt.Errorf("nri-armor hook: container %s: %s", req.ContainerID, rep.Error)
 	}
-	return nil
+	return nil, nil
 }
 
 // Enforcer is what the daemon does for a request.
-type Enforcer func(ctx context.Context, containerID string, pid int) error
+type Enforcer func(ctx context.Context, req Request) error
 
 // Serve answers requests on socket (created, mode 0600, replacing a stale
 // one) until ctx ends.
@@ -132,7 +156,7 @@ func answer(ctx context.Context, conn net.Conn, enforce Enforcer) {
 	var rep Reply
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
 		rep.Error = fmt.Sprintf("bad request: %v", err)
-	} else if err := enforce(ctx, req.ContainerID, req.PID); err != nil {
+	} else if err := enforce(ctx, req); err != nil {
 		rep.Error = err.Error()
 	}
 	_ = json.NewEncoder(conn).Encode(rep)

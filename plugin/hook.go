@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+
+	"github.com/nri-armor/nri-armor/ocihook"
 )
 
 // EnforceNow answers the start gate's hook (package ocihook): container
@@ -22,4 +24,32 @@ func (p *Plugin) EnforceNow(ctx context.Context, id string, pid int) (err error)
 		return fmt.Errorf("nri-armor does not know container %s (not yet synchronized with the runtime?): refusing to start it without its rules", id)
 	}
 	return p.startOrRefuse(ctx, &api.Container{Id: id, Pid: uint32(pid)}, c)
+}
+
+// GuardNow answers the guard (ocihook.Guard, the runtime's hook for every
+// container): a container the plugin knows is enforced as by EnforceNow.
+// One it does not know was created without it (nri-armor down, the pod
+// tolerating that; or not yet synchronized): it may start only when its
+// namespace may weaken protection (the node's weakenNamespaces), as the
+// guard decides while nri-armor is down.
+func (p *Plugin) GuardNow(ctx context.Context, id string, pid int, namespace string) error {
+	p.mu.Lock()
+	_, known := p.containers[id]
+	p.mu.Unlock()
+	if known {
+		return p.EnforceNow(ctx, id, pid)
+	}
+	if namespace != "" && p.defaults.MayWeaken(namespace) {
+		return nil
+	}
+	return fmt.Errorf("nri-armor does not know container %s (created while it was down?) and namespace %q may not start containers without it (the node's weakenNamespaces): refusing to start it", id, namespace)
+}
+
+// Gate answers the start gate's socket (ocihook.Serve): the guard's
+// requests by GuardNow, the per-container hook's by EnforceNow.
+func (p *Plugin) Gate(ctx context.Context, req ocihook.Request) error {
+	if req.Guard {
+		return p.GuardNow(ctx, req.ContainerID, req.PID, req.Namespace)
+	}
+	return p.EnforceNow(ctx, req.ContainerID, req.PID)
 }
