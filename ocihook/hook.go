@@ -171,6 +171,18 @@ func Install(path string) error {
 		return err
 	}
 	src := filepath.Join(filepath.Dir(self), "nri-armor-hook")
+	if err := InstallFrom(src, path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// InstallFrom copies the hook binary src to path as Install does (also
+// what a node's provisioning does for the guard: the e2e tests use it).
+func InstallFrom(src, path string) error {
 	if a, err1 := filepath.EvalSymlinks(src); err1 == nil {
 		if b, err2 := filepath.EvalSymlinks(path); err2 == nil && a == b {
 			return nil
@@ -178,7 +190,7 @@ func Install(path string) error {
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
