@@ -112,4 +112,5 @@ func TestTolerateMissingTrust(t *testing.T) {
 	}
 	mustCrictl(t, "start", lateID)
 	checkGuarded(t, lateID, addr)
+	a.wantMetric(t, enforcedSeries(), 1)
 }
