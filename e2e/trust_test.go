@@ -81,22 +81,25 @@ func TestTolerateMissingTrust(t *testing.T) {
 			t.Errorf("start refused, but crictl says %q: want it to say %q", crictlSays(r), want)
 		}
 	}
-	startContainer(t, runPodIn(t, trustedNS, "trusted", tolerate), "main", sleeper...)
-	startContainer(t, runPodIn(t, ownNamespace, "own", tolerate), "main", sleeper...)
+	// (Second containers of the same pods below: pods are slow in the VM.)
+	trusted := runPodIn(t, trustedNS, "trusted", tolerate)
+	startContainer(t, trusted, "main", sleeper...)
+	own := runPodIn(t, ownNamespace, "own", tolerate)
+	startContainer(t, own, "main", sleeper...)
 
 	// A trust file that does not parse: refused, naming the file; the
 	// bootstrap list still lets nri-armor's own pod start.
 	if err := os.WriteFile(trustFile, []byte("weakenNamespaces: [e2e-trusted]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	id, r = createContainer(t, runPodIn(t, trustedNS, "badfile", tolerate), "main", sleeper...)
+	id, r = createContainer(t, trusted, "badfile", sleeper...)
 	if id == "" {
 		t.Fatalf("crictl create: %v", r)
 	}
 	if r = crictl(t, "start", id); r.code == 0 || !strings.Contains(crictlSays(r), "trust file "+trustFile) {
 		t.Errorf("start with a malformed trust file: %v; want it refused naming %s", r, trustFile)
 	}
-	startContainer(t, runPodIn(t, ownNamespace, "own-badfile", tolerate), "main", sleeper...)
+	startContainer(t, own, "badfile", sleeper...)
 
 	// A container created while nri-armor is down and started once it is
 	// back: nri-armor (which Synchronize told of it) decides, and installs
