@@ -43,8 +43,9 @@ type Config struct {
 	StateDir string `yaml:"stateDir"`
 	// GateBinary, when set, is where nri-armor-hook is installed on the
 	// host for the start gate's createRuntime hook (package ocihook); the
-	// daemon copies it there, from next to its own binary, at start. GateSocket is where it answers
-	// the hook. Empty GateBinary: no gate.
+	// daemon copies it there, from next to its own binary, at start, and
+	// writes the guard's trust file beside it (ocihook.TrustFile).
+	// GateSocket is where it answers the hook. Empty GateBinary: no gate.
 	GateBinary string `yaml:"gateBinary"`
 	GateSocket string `yaml:"gateSocket"`
 	// NodeName and NodeLabels are this node as host policies' nodeSelector

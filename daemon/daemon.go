@@ -122,6 +122,15 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 			backend.Close()
 			return nil, fmt.Errorf("start gate: %w", err)
 		}
+		// The guard (the runtime's base spec) reads the node's
+		// weakenNamespaces from here while the daemon is down. Failing
+		// to write it is fatal: a stale file would keep trusting a
+		// namespace the node no longer does.
+		if err := ocihook.WriteTrust(ocihook.TrustFile(cfg.GateBinary), defaults.WeakenNamespaces); err != nil {
+			d.store.Close()
+			backend.Close()
+			return nil, fmt.Errorf("start gate: %w", err)
+		}
 	}
 	// Host policies: an error leaves the node's own processes without them,
 	// which is logged loudly; the containers' protection does not wait.
@@ -193,7 +202,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.follow(ctx)
 	if d.cfg.GateBinary != "" {
 		gateErr := make(chan error, 1)
-		go func() { gateErr <- ocihook.Serve(ctx, d.cfg.GateSocket, d.Plugin.EnforceNow) }()
+		go func() { gateErr <- ocihook.Serve(ctx, d.cfg.GateSocket, d.Plugin.Gate) }()
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {

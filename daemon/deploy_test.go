@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -11,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/store"
 	tracerdaemon "github.com/nri-armor/nri-armor/tracer/daemon"
@@ -132,7 +135,8 @@ func (pod podSpec) source(c k8sContainer, path string) (hostPath, configMap, rel
 // the metrics port, the tracer reading the same state directory, that
 // every binary the pod runs is in the image as the docs describe it, and
 // that a NetworkPolicy admits only Prometheus, only to the metrics ports
-// (armor-tracer's alert stream is on none of them).
+// (armor-tracer's alert stream is on none of them), and that the guard's
+// base spec agrees with it (checkGuardSpec).
 func TestDaemonSetManifest(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
 	if err != nil {
@@ -214,6 +218,7 @@ func TestDaemonSetManifest(t *testing.T) {
 	if cfg.GateBinary == "" {
 		t.Errorf("the shipped config has no start gate (gateBinary): a container created before nri-armor dies would start unprotected")
 	}
+	checkGuardSpec(t, cfg, ds.Metadata.Namespace)
 	_, port, err := net.SplitHostPort(cfg.MetricsAddress)
 	if err != nil {
 		t.Fatal(err)
@@ -422,4 +427,77 @@ func keys(m map[string]k8sObject) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// checkGuardSpec checks that the guard the node installs
+// (config/containerd-base-spec.json, named by config/containerd-nri.toml)
+// agrees with the DaemonSet: its hook is gateBinary, run with -guard,
+// gateSocket, the trust file the daemon writes beside gateBinary and the
+// DaemonSet's namespace as bootstrap (or nri-armor's own pod could not
+// start while it is down); and that the spec keeps no default rlimits,
+// seccomp or AppArmor profile, which containerd stops clearing when a
+// base spec is set.
+func checkGuardSpec(t *testing.T, cfg Config, namespace string) {
+	t.Helper()
+	root := testenv.RepoRoot(t)
+	toml, err := os.ReadFile(filepath.Join(root, "config", "containerd-nri.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(toml), "\n  base_runtime_spec = '/etc/nri-armor/containerd-base-spec.json'\n") {
+		t.Errorf("config/containerd-nri.toml does not set base_runtime_spec to /etc/nri-armor/containerd-base-spec.json")
+	}
+	data, err := os.ReadFile(filepath.Join(root, "config", "containerd-base-spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Process struct {
+			Rlimits         []any  `json:"rlimits"`
+			ApparmorProfile string `json:"apparmorProfile"`
+		} `json:"process"`
+		Linux struct {
+			Seccomp any `json:"seccomp"`
+		} `json:"linux"`
+		Hooks struct {
+			CreateRuntime []struct {
+				Path    string   `json:"path"`
+				Args    []string `json:"args"`
+				Timeout int      `json:"timeout"`
+			} `json:"createRuntime"`
+		} `json:"hooks"`
+	}
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatalf("config/containerd-base-spec.json: %v", err)
+	}
+	if spec.Process.Rlimits != nil || spec.Process.ApparmorProfile != "" || spec.Linux.Seccomp != nil {
+		t.Errorf("config/containerd-base-spec.json sets rlimits, an AppArmor profile or seccomp: every container would get them")
+	}
+	hooks := spec.Hooks.CreateRuntime
+	if len(hooks) != 1 {
+		t.Fatalf("config/containerd-base-spec.json: createRuntime hooks %+v, want the guard alone", hooks)
+	}
+	h := hooks[0]
+	arg := func(flag string) string {
+		if i := slices.Index(h.Args, flag); i >= 0 && i+1 < len(h.Args) {
+			return h.Args[i+1]
+		}
+		return ""
+	}
+	if h.Path != cfg.GateBinary || len(h.Args) == 0 || h.Args[0] != cfg.GateBinary || !slices.Contains(h.Args, "-guard") {
+		t.Errorf("the guard runs %s %v, want %s -guard", h.Path, h.Args, cfg.GateBinary)
+	}
+	if got := arg("-socket"); got != cfg.GateSocket {
+		t.Errorf("the guard's -socket %q, want gateSocket %q", got, cfg.GateSocket)
+	}
+	if got := arg("-trust"); got != ocihook.TrustFile(cfg.GateBinary) {
+		t.Errorf("the guard's -trust %q, want %q (where the daemon writes it)", got, ocihook.TrustFile(cfg.GateBinary))
+	}
+	if got := strings.Split(arg("-trusted"), ","); !slices.Contains(got, namespace) {
+		t.Errorf("the guard's -trusted %v lacks the DaemonSet's namespace %q", got, namespace)
+	}
+	timeout, err := time.ParseDuration(arg("-timeout"))
+	if err != nil || timeout <= 0 || timeout >= time.Duration(h.Timeout)*time.Second {
+		t.Errorf("the guard's -timeout %q must be shorter than the runtime's timeout %ds (or the runtime kills it before it decides)", arg("-timeout"), h.Timeout)
+	}
 }

@@ -37,6 +37,10 @@ const (
 	policiesKey = "nri-armor.dev/policies"
 	tolerateKey = "nri-armor.dev/tolerate-missing"
 	denied      = "operation not permitted"
+	// ownNamespace is nri-armor's own namespace, the guard's bootstrap list
+	// (-trusted in config/containerd-base-spec.json): its pods start while
+	// nri-armor is down before it ever wrote its trust file.
+	ownNamespace = "nri-armor"
 )
 
 // networkBackend is what must enforce network rules where the tests run:
@@ -242,8 +246,8 @@ func TestUnknownPolicyRefused(t *testing.T) {
 
 // TestFailClosed: while nri-armor is not connected, containerd (with
 // config/containerd-nri.toml) refuses to create containers and says which
-// plugin is missing; a pod carrying the toleration (nri-armor's own) still
-// starts.
+// plugin is missing; a pod carrying the toleration in nri-armor's own
+// namespace still starts (see TestTolerateMissingTrust for the others).
 func TestFailClosed(t *testing.T) {
 	need(t)
 	p := runPod(t, "closed", nil)
@@ -255,7 +259,7 @@ func TestFailClosed(t *testing.T) {
 	if want := `required plugin "nri-armor" not present`; !strings.Contains(crictlSays(r), want) {
 		t.Errorf("crictl create without nri-armor: %v; want the error to say %q", r, want)
 	}
-	tolerated := runPod(t, "tolerated", map[string]string{tolerateKey: "true"})
+	tolerated := runPodIn(t, ownNamespace, "tolerated", map[string]string{tolerateKey: "true"})
 	startContainer(t, tolerated, "main", sleeper...)
 }
 

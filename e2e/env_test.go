@@ -37,6 +37,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/ocihook"
 )
 
 const (
@@ -68,8 +69,12 @@ type environment struct {
 	armorBin  string // nri-armor built from this checkout
 	tracerBin string // armor-tracer built from this checkout
 	hookBin   string // nri-armor-hook built from this checkout
-	policies  string // nri-armor's policy directory
-	stateDir  string // where nri-armor publishes state for armor-tracer
+	// gate holds what a node has in /opt/nri-armor/bin and
+	// /run/nri-armor: the guard's hook (config/containerd-base-spec.json,
+	// containerd.sh), its trust file and the gate socket.
+	gate     string
+	policies string // nri-armor's policy directory
+	stateDir string // where nri-armor publishes state for armor-tracer
 	// pinPath is nri-armor's bpffs directory in these tests, never the
 	// node's /sys/fs/bpf/nri-armor: /sys/fs/bpf/nri-armor-e2e-ID.
 	pinPath string
@@ -124,9 +129,9 @@ func setup() error {
 		vars[k] = strings.Trim(v, "'")
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
-	env.usrmerge = vars["E2E_USRMERGE_IMAGE"]
+	env.usrmerge, env.gate = vars["E2E_USRMERGE_IMAGE"], vars["E2E_GATE"]
 	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], vars["E2E_CGROUP_PARENT"]
-	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || env.usrmerge == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" {
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || env.usrmerge == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" || env.gate == "" {
 		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
 	}
 	// A run that was killed may have left its pins, containerd and pods,
@@ -156,7 +161,24 @@ func setup() error {
 	env.hookBin = filepath.Join(filepath.Dir(env.armorBin), "nri-armor-hook")
 	env.stateDir = filepath.Join(env.tmp, "state")
 	env.policies = filepath.Join(env.tmp, "policies")
+	if err := provisionGuard(); err != nil {
+		return err
+	}
 	return os.MkdirAll(env.policies, 0o755)
+}
+
+// provisionGuard does what a node's provisioning does for the guard (the
+// base spec's hook, docs/fail-closed.md): the hook binary is installed
+// before any nri-armor ran, and no trust file is there yet (an earlier
+// run's would trust what that run's nri-armor did).
+func provisionGuard() error {
+	if err := ocihook.InstallFrom(env.hookBin, filepath.Join(env.gate, "nri-armor-hook")); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(env.gate, ocihook.TrustFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // teardownLeftovers removes what an earlier run may have left: its
@@ -277,9 +299,15 @@ func writeJSON(t testing.TB, v any) string {
 	return f.Name()
 }
 
-// runPod starts a host-network pod (no CNI here) with these annotations,
-// removed when the test ends.
+// runPod starts a host-network pod (no CNI here) of namespace e2e with
+// these annotations, removed when the test ends.
 func runPod(t testing.TB, name string, annotations map[string]string) pod {
+	t.Helper()
+	return runPodIn(t, podNamespace, name, annotations)
+}
+
+// runPodIn is runPod in namespace ns.
+func runPodIn(t testing.TB, ns, name string, annotations map[string]string) pod {
 	t.Helper()
 	name = name + "-" + randomSuffix()
 	logs := filepath.Join(env.tmp, "logs", name)
@@ -287,7 +315,7 @@ func runPod(t testing.TB, name string, annotations map[string]string) pod {
 		t.Fatal(err)
 	}
 	cfg := writeJSON(t, map[string]any{
-		"metadata":      map[string]any{"name": name, "namespace": podNamespace, "uid": name, "attempt": 0},
+		"metadata":      map[string]any{"name": name, "namespace": ns, "uid": name, "attempt": 0},
 		"annotations":   annotations,
 		"log_directory": logs,
 		"linux": map[string]any{
@@ -381,8 +409,11 @@ func startArmor(t testing.TB, extra ...string) *armor {
 		"-policyDirs", env.policies,
 		"-bpffs", env.pinPath,
 		"-stateDir", env.stateDir,
-		"-gateBinary", env.hookBin, // the start gate's hook, built with nri-armor
-		"-gateSocket", filepath.Join(env.tmp, "gate.sock"),
+		// The start gate's hook: nri-armor installs it there from beside
+		// its own binary, where the guard (the base spec) runs it too,
+		// and writes the trust file beside it.
+		"-gateBinary", filepath.Join(env.gate, "nri-armor-hook"),
+		"-gateSocket", filepath.Join(env.gate, "gate.sock"),
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")

@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nri-armor/nri-armor/ocihook"
 )
 
 // TestWeakeningAnnotation: a pod author cannot switch enforcement off for
@@ -39,4 +42,78 @@ func TestWeakeningAnnotation(t *testing.T) {
 	tid := startContainer(t, trusted, "main", sleeper...)
 	wantOK(t, execIn(t, tid, "nettool", "raw"), "raw socket in a trusted namespace's disabled pod", "ok: raw socket created")
 	a.wantMetric(t, `nri_armor_annotations_ignored_total{annotation="nri-armor.dev/mode",namespace="`+podNamespace+`"}`, 0)
+}
+
+// TestTolerateMissingTrust: while nri-armor is down, containerd's NRI
+// validator lets any pod carrying nri-armor.dev/tolerate-missing create its
+// containers, in any namespace; the guard (config/containerd-base-spec.json,
+// nri-armor-hook -guard) then refuses to start them unless the node trusts
+// the namespace: the weakenNamespaces nri-armor last wrote to its trust
+// file, or nri-armor's own namespace (the hook's bootstrap list). A trust
+// file that does not parse refuses, naming the file.
+func TestTolerateMissingTrust(t *testing.T) {
+	need(t)
+	const trustedNS = "e2e-trusted"
+	tolerate := map[string]string{tolerateKey: "true"}
+	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+	addr := listen(t)
+	a := startArmor(t, "-weakenNamespaces", trustedNS)
+	trustFile := filepath.Join(env.gate, ocihook.TrustFileName)
+	if b, err := os.ReadFile(trustFile); err != nil || !strings.Contains(string(b), `"`+trustedNS+`"`) {
+		t.Fatalf("nri-armor -weakenNamespaces %s wrote %s: %q, %v", trustedNS, trustFile, b, err)
+	}
+	// Up, nri-armor decides: a tolerating pod of any namespace starts.
+	startContainer(t, runPod(t, "up", tolerate), "main", sleeper...)
+	a.kill(t)
+
+	untrusted := runPod(t, "untrusted", tolerate)
+	id, r := createContainer(t, untrusted, "main", sleeper...)
+	if id == "" {
+		t.Fatalf("crictl create of a tolerating pod while nri-armor is down: %v (the validator should let it through)", r)
+	}
+	r = crictl(t, "start", id)
+	if r.code == 0 {
+		t.Fatalf("a tolerating pod of namespace %s, which the node does not trust, started while nri-armor was down", podNamespace)
+	}
+	t.Logf("crictl start: %s", crictlSays(r))
+	for _, want := range []string{"nri-armor is not running", `the node does not trust namespace "` + podNamespace + `"`, trustFile} {
+		if !strings.Contains(crictlSays(r), want) {
+			t.Errorf("start refused, but crictl says %q: want it to say %q", crictlSays(r), want)
+		}
+	}
+	// (Second containers of the same pods below: pods are slow in the VM.)
+	trusted := runPodIn(t, trustedNS, "trusted", tolerate)
+	startContainer(t, trusted, "main", sleeper...)
+	own := runPodIn(t, ownNamespace, "own", tolerate)
+	startContainer(t, own, "main", sleeper...)
+
+	// A trust file that does not parse: refused, naming the file; the
+	// bootstrap list still lets nri-armor's own pod start.
+	if err := os.WriteFile(trustFile, []byte("weakenNamespaces: [e2e-trusted]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, r = createContainer(t, trusted, "badfile", sleeper...)
+	if id == "" {
+		t.Fatalf("crictl create: %v", r)
+	}
+	if r = crictl(t, "start", id); r.code == 0 || !strings.Contains(crictlSays(r), "trust file "+trustFile) {
+		t.Errorf("start with a malformed trust file: %v; want it refused naming %s", r, trustFile)
+	}
+	startContainer(t, own, "badfile", sleeper...)
+
+	// A container created while nri-armor is down and started once it is
+	// back: nri-armor (which Synchronize told of it) decides, and installs
+	// the rules its pod names.
+	late := runPod(t, "late", map[string]string{tolerateKey: "true", policiesKey: policyName})
+	lateID, r := createContainer(t, late, "main", sleeper...)
+	if lateID == "" {
+		t.Fatalf("crictl create: %v", r)
+	}
+	a = startArmor(t, "-weakenNamespaces", trustedNS)
+	if b, err := os.ReadFile(trustFile); err != nil || !strings.Contains(string(b), `"`+trustedNS+`"`) {
+		t.Errorf("nri-armor did not rewrite %s at start: %q, %v", trustFile, b, err)
+	}
+	mustCrictl(t, "start", lateID)
+	checkGuarded(t, lateID, addr)
+	a.wantMetric(t, enforcedSeries(), 1)
 }

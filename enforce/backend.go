@@ -53,6 +53,10 @@ type Report struct {
 type Unenforced struct {
 	Rule   *policy.Rule
 	Reason string
+	// Partial: the backend enforces the rule on some of what it covers
+	// (cgroup-BPF: inet sockets, not AF_PACKET ones); its class still
+	// counts as the backend's, and armor-tracer audits the rest.
+	Partial bool
 }
 
 // NotEnforced lists every rule of rs in a class outside classes, with reason.

@@ -17,7 +17,12 @@
 //     and so does the start: the container never runs without its rules;
 //   - Serve: the daemon's side of that socket, which installs the set
 //     exactly as StartContainer would (which then finds it installed), and
-//     Install, which puts the hook binary where the runtime runs it.
+//     Install, which puts the hook binary where the runtime runs it;
+//   - Guard (guard.go): the same binary with -guard, which the runtime runs
+//     for every container (its base OCI spec): it closes the pods that
+//     tolerate nri-armor's absence (nri-armor.dev/tolerate-missing)
+//     outside the namespaces the node trusts, which the trust file the
+//     daemon writes (WriteTrust) names while it is down.
 //
 // Once installed, the rules are pinned in the kernel and survive the
 // daemon. The protocol is one JSON request and one JSON reply per

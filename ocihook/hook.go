@@ -52,6 +52,11 @@ type Request struct {
 	// could not read it (or is older): the daemon then resolves no rule
 	// path at the gate, and StartContainer does.
 	Rootfs string `json:"rootfs,omitempty"`
+	// Guard is set by the guard (guard.go), which runs for every container,
+	// not only for those nri-armor added the hook to: a container the
+	// daemon does not know is then judged by Namespace, its pod's.
+	Guard     bool   `json:"guard,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -67,64 +72,99 @@ type ociState struct {
 	Bundle string `json:"bundle"`
 }
 
-// rootfs is the container's root filesystem as its bundle's config.json
-// names it, made absolute as runc does (relative to the bundle); "" when
-// it cannot be read: it only serves symlinked rule paths, never a reason
-// to refuse a start.
-func rootfs(bundle string) string {
+// ociSpec is the part of the container's config.json (the bundle's) that
+// the hooks read.
+type ociSpec struct {
+	Annotations map[string]string `json:"annotations"`
+	Root        struct {
+		Path string `json:"path"`
+	} `json:"root"`
+}
+
+// readSpec reads the bundle's config.json; file is its path.
+func readSpec(bundle string) (spec ociSpec, file string, err error) {
 	if bundle == "" {
-		return ""
+		return spec, "", errors.New("OCI state without a bundle")
 	}
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	file = filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(file)
 	if err != nil {
+		return spec, file, err
+	}
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return spec, file, fmt.Errorf("%s: %w", file, err)
+	}
+	return spec, file, nil
+}
+
+// rootfs is the container's root filesystem as the spec names it, made
+// absolute as runc does (relative to the bundle); "" when it names none.
+func (s ociSpec) rootfs(bundle string) string {
+	switch {
+	case s.Root.Path == "":
 		return ""
+	case !filepath.IsAbs(s.Root.Path):
+		return filepath.Join(bundle, s.Root.Path)
 	}
-	var spec struct {
-		Root struct {
-			Path string `json:"path"`
-		} `json:"root"`
+	return filepath.Clean(s.Root.Path)
+}
+
+func readState(stdin io.Reader) (ociState, error) {
+	var st ociState
+	if err := json.NewDecoder(stdin).Decode(&st); err != nil {
+		return st, fmt.Errorf("nri-armor hook: reading the OCI state from stdin: %w", err)
 	}
-	if json.Unmarshal(data, &spec) != nil || spec.Root.Path == "" {
-		return ""
+	if st.ID == "" || st.PID <= 0 {
+		return st, fmt.Errorf("nri-armor hook: OCI state without container id or pid: %+v", st)
 	}
-	if !filepath.IsAbs(spec.Root.Path) {
-		return filepath.Join(bundle, spec.Root.Path)
-	}
-	return filepath.Clean(spec.Root.Path)
+	return st, nil
 }
 
 // Hook is the hook's side (cmd/nri-armor-hook): it reads the OCI state from stdin and has the
 // daemon at socket enforce the container. Any failure is an error, which
 // fails the container's start.
 func Hook(stdin io.Reader, socket string, timeout time.Duration) error {
-	var st ociState
-	if err := json.NewDecoder(stdin).Decode(&st); err != nil {
-		return fmt.Errorf("nri-armor hook: reading the OCI state from stdin: %w", err)
+	st, err := readState(stdin)
+	if err != nil {
+		return err
 	}
-	if st.ID == "" || st.PID <= 0 {
-		return fmt.Errorf("nri-armor hook: OCI state without container id or pid: %+v", st)
+	// The root filesystem only serves symlinked rule paths, never a reason
+	// to refuse a start: without it the daemon resolves at StartContainer.
+	var root string
+	if spec, _, err := readSpec(st.Bundle); err == nil {
+		root = spec.rootfs(st.Bundle)
 	}
+	down, err := ask(socket, timeout, Request{ContainerID: st.ID, PID: st.PID, Rootfs: root})
+	if down != nil {
+		return fmt.Errorf("nri-armor hook: container %s: %w: refusing to start it without its rules", st.ID, down)
+	}
+	return err
+}
+
+// ask sends req to the daemon at socket. down says that the daemon did not
+// answer (not running, or gone before its reply); err is its refusal.
+func ask(socket string, timeout time.Duration, req Request) (down, err error) {
 	conn, err := net.DialTimeout("unix", socket, timeout)
 	if err != nil {
-		return fmt.Errorf("nri-armor hook: container %s: nri-armor is not running (%w): refusing to start it without its rules", st.ID, err)
+		return fmt.Errorf("nri-armor is not running (%w)", err), nil
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if err := json.NewEncoder(conn).Encode(Request{ContainerID: st.ID, PID: st.PID, Rootfs: rootfs(st.Bundle)}); err != nil {
-		return fmt.Errorf("nri-armor hook: container %s: %w", st.ID, err)
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return fmt.Errorf("no answer from nri-armor (%w)", err), nil
 	}
 	var rep Reply
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&rep); err != nil {
-		return fmt.Errorf("nri-armor hook: container %s: no answer from nri-armor (%w): refusing to start it without its rules", st.ID, err)
+		return fmt.Errorf("no answer from nri-armor (%w)", err), nil
 	}
 	if rep.Error != "" {
-		return fmt.Errorf("nri-armor hook: container %s: %s", st.ID, rep.Error)
+		return nil, fmt.Errorf("nri-armor hook: container %s: %s", req.ContainerID, rep.Error)
 	}
-	return nil
+	return nil, nil
 }
 
-// Enforcer is what the daemon does for a request (rootfs: Request.Rootfs).
-type Enforcer func(ctx context.Context, containerID string, pid int, rootfs string) error
+// Enforcer is what the daemon does for a request.
+type Enforcer func(ctx context.Context, req Request) error
 
 // Serve answers requests on socket (created, mode 0600, replacing a stale
 // one) until ctx ends.
@@ -166,7 +206,7 @@ func answer(ctx context.Context, conn net.Conn, enforce Enforcer) {
 	var rep Reply
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
 		rep.Error = fmt.Sprintf("bad request: %v", err)
-	} else if err := enforce(ctx, req.ContainerID, req.PID, req.Rootfs); err != nil {
+	} else if err := enforce(ctx, req); err != nil {
 		rep.Error = err.Error()
 	}
 	_ = json.NewEncoder(conn).Encode(rep)
@@ -181,6 +221,18 @@ func Install(path string) error {
 		return err
 	}
 	src := filepath.Join(filepath.Dir(self), "nri-armor-hook")
+	if err := InstallFrom(src, path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// InstallFrom copies the hook binary src to path as Install does (also
+// what a node's provisioning does for the guard: the e2e tests use it).
+func InstallFrom(src, path string) error {
 	if a, err1 := filepath.EvalSymlinks(src); err1 == nil {
 		if b, err2 := filepath.EvalSymlinks(path); err2 == nil && a == b {
 			return nil
@@ -188,7 +240,7 @@ func Install(path string) error {
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return fmt.Errorf("nri-armor-hook must ship next to nri-armor: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

@@ -23,9 +23,9 @@ func TestHook(t *testing.T) {
 	var got Request
 	served := make(chan error, 1)
 	go func() {
-		served <- Serve(ctx, sock, func(_ context.Context, id string, pid int, rootfs string) error {
-			got = Request{ContainerID: id, PID: pid, Rootfs: rootfs}
-			if id == "refused" {
+		served <- Serve(ctx, sock, func(_ context.Context, req Request) error {
+			got = req
+			if req.ContainerID == "refused" {
 				return errors.New("applying policy set abc: map full")
 			}
 			return nil

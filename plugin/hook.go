@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+
+	"github.com/nri-armor/nri-armor/ocihook"
 )
 
 // EnforceNow answers the start gate's hook (package ocihook): container
@@ -31,4 +33,32 @@ func (p *Plugin) EnforceNow(ctx context.Context, id string, pid int, rootfs stri
 		root = p.rootOf(pid) + filepath.Clean("/"+rootfs)
 	}
 	return p.startOrRefuse(ctx, &api.Container{Id: id, Pid: uint32(pid)}, c, root)
+}
+
+// GuardNow answers the guard (ocihook.Guard, the runtime's hook for every
+// container): a container the plugin knows is enforced as by EnforceNow.
+// One it does not know was created without it (nri-armor down, the pod
+// tolerating that; or not yet synchronized): it may start only when its
+// namespace may weaken protection (the node's weakenNamespaces), as the
+// guard decides while nri-armor is down.
+func (p *Plugin) GuardNow(ctx context.Context, req ocihook.Request) error {
+	p.mu.Lock()
+	_, known := p.containers[req.ContainerID]
+	p.mu.Unlock()
+	if known {
+		return p.EnforceNow(ctx, req.ContainerID, req.PID, req.Rootfs)
+	}
+	if req.Namespace != "" && p.defaults.MayWeaken(req.Namespace) {
+		return nil
+	}
+	return fmt.Errorf("nri-armor does not know container %s (created while it was down?) and namespace %q may not start containers without it (the node's weakenNamespaces): refusing to start it", req.ContainerID, req.Namespace)
+}
+
+// Gate answers the start gate's socket (ocihook.Serve): the guard's
+// requests by GuardNow, the per-container hook's by EnforceNow.
+func (p *Plugin) Gate(ctx context.Context, req ocihook.Request) error {
+	if req.Guard {
+		return p.GuardNow(ctx, req)
+	}
+	return p.EnforceNow(ctx, req.ContainerID, req.PID, req.Rootfs)
 }

@@ -15,11 +15,14 @@ import (
 // rules gets the createRuntime hook at CreateContainer, and the gate's
 // request (what the hook sends while the runtime starts the container)
 // installs its set before NRI's StartContainer; a container the plugin
-// does not know is refused.
+// does not know is refused, by the guard too unless its namespace may
+// weaken protection.
 func TestGateEnforcesBeforeStart(t *testing.T) {
 	testenv.RequireRoot(t)
 	b := cgroupNetBackend(t)
-	p, err := New(Config{Catalog: testCatalog(t), Defaults: policy.DefaultDefaults(), Backend: b,
+	defaults := policy.DefaultDefaults()
+	defaults.WeakenNamespaces = []string{"trusted"}
+	p, err := New(Config{Catalog: testCatalog(t), Defaults: defaults, Backend: b,
 		Hook: ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock", Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -60,5 +63,22 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 	}
 	if err := p.EnforceNow(ctx, "unknown", pr.pid(), ""); err == nil || !strings.Contains(err.Error(), "does not know container unknown") {
 		t.Fatalf("unknown container: %v", err)
+	}
+
+	// The guard: what the plugin knows it decides as above (ctr-2 has no
+	// rules), what it does not know starts in a trusted namespace only.
+	guard := func(id, ns string) error {
+		return p.Gate(ctx, ocihook.Request{ContainerID: id, PID: pr.pid(), Guard: true, Namespace: ns})
+	}
+	if err := guard("ctr-2", "shop"); err != nil {
+		t.Errorf("guard, known container without rules: %v", err)
+	}
+	if err := guard("unknown", "trusted"); err != nil {
+		t.Errorf("guard, unknown container of a trusted namespace: %v", err)
+	}
+	for _, ns := range []string{"shop", ""} {
+		if err := guard("unknown", ns); err == nil || !strings.Contains(err.Error(), "does not know container unknown") || !strings.Contains(err.Error(), "weakenNamespaces") {
+			t.Errorf("guard, unknown container of namespace %q: %v", ns, err)
+		}
 	}
 }

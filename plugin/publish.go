@@ -64,18 +64,19 @@ func (c *container) wantsRecord() bool {
 
 // enforcement says, per class of rs that has rules, what enforces it: the
 // backend when the class is one of its own and it enforces at least one of
-// the class's rules (a class missing from the map is audited only). It also
-// lists the ids of the rules the backend does not enforce, which the
-// tracer can only match in user space.
+// the class's rules, if only in part (a class missing from the map is
+// audited only). It also lists the ids of the rules the backend does not
+// enforce, wholly or in part, which the tracer matches in user space.
 func enforcement(b enforce.Backend, rs *policy.RuleSet, rep enforce.Report) (map[policy.Class]string, []int) {
-	not := map[int]bool{}
+	not, whole := map[int]bool{}, map[int]bool{}
 	for _, u := range rep.Unenforced {
 		not[u.Rule.ID] = true
+		whole[u.Rule.ID] = whole[u.Rule.ID] || !u.Partial
 	}
 	var enforcers map[policy.Class]string
 	for _, cl := range b.Classes() {
 		for _, r := range rs.Class(cl).Rules {
-			if !not[r.ID] {
+			if !whole[r.ID] {
 				if enforcers == nil {
 					enforcers = map[policy.Class]string{}
 				}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nri-armor/nri-armor/ocihook"
@@ -12,8 +13,31 @@ import (
 func main() {
 	socket := flag.String("socket", ocihook.DefaultSocket, "nri-armor's gate socket")
 	timeout := flag.Duration("timeout", 10*time.Second, "how long to wait for nri-armor")
+	guard := flag.Bool("guard", false, "guard every container (the runtime's base spec): while nri-armor is down, start only containers of trusted namespaces")
+	trust := flag.String("trust", "", "the trust file nri-armor writes (default: "+ocihook.TrustFileName+" beside this binary)")
+	trusted := flag.String("trusted", "", "namespaces trusted whatever the trust file says (nri-armor's own), comma-separated")
 	flag.Parse()
-	if err := ocihook.Hook(os.Stdin, *socket, *timeout); err != nil {
+	var err error
+	if *guard {
+		cfg := ocihook.GuardConfig{Socket: *socket, Timeout: *timeout, TrustFile: *trust}
+		if cfg.TrustFile == "" {
+			self, e := os.Executable()
+			if e != nil {
+				fmt.Fprintf(os.Stderr, "nri-armor hook: -trust not given and %v\n", e)
+				os.Exit(1)
+			}
+			cfg.TrustFile = ocihook.TrustFile(self)
+		}
+		for _, ns := range strings.Split(*trusted, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				cfg.Bootstrap = append(cfg.Bootstrap, ns)
+			}
+		}
+		err = ocihook.Guard(os.Stdin, cfg)
+	} else {
+		err = ocihook.Hook(os.Stdin, *socket, *timeout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

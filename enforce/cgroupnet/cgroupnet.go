@@ -28,7 +28,7 @@ func limits(rs *policy.RuleSet) []enforce.Unenforced {
 		case len(r.FromSource) > 0:
 			out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs cannot see the acting executable (fromSource)"})
 		case r.Match.Value == "packet" || r.Match.Value == "raw" || r.Match.Value == "all":
-			out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs see inet sockets only: not on AF_PACKET sockets"})
+			out = append(out, enforce.Unenforced{Rule: r, Reason: "cgroup-BPF programs see inet sockets only: not on AF_PACKET sockets", Partial: true})
 		}
 	}
 	return out

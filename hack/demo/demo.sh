@@ -4,13 +4,16 @@
 #
 #  1. sets up what is missing (hack/e2e/setup.sh: runc, containerd, crictl,
 #     the local busybox image with a fake apt-get and the nettool probe;
-#     cached in .cache/e2e) and builds nri-armor, armor-tracer and armorctl;
+#     cached in .cache/e2e) and builds nri-armor, nri-armor-hook,
+#     armor-tracer and armorctl;
 #  2. probes the kernel (armorctl probe): which classes it enforces, which
 #     it only audits;
 #  3. starts a private containerd (hack/e2e/containerd.sh, environment
-#     "demo": own sockets, NRI socket and cgroups, fail-closed NRI), then
-#     nri-armor and armor-tracer with their own bpffs pins, state directory
-#     and ports on 127.0.0.1 — never the node's defaults;
+#     "demo": own sockets, NRI socket and cgroups, fail-closed NRI and the
+#     guard of every container start), then nri-armor (with its start gate,
+#     which installs the guard's hook) and armor-tracer with their own bpffs
+#     pins, state directory and ports on 127.0.0.1 — never the node's
+#     defaults;
 #  4. runs a host-network busybox pod selected by the shipped policy
 #     config/policies/demo-hardening.yaml and performs allowed and forbidden
 #     operations in it with crictl exec, saying what happened;
@@ -24,8 +27,8 @@
 # say it should and every alert expected arrived; 1 otherwise.
 #
 # Environment:
-#   DEMO_PREBUILT_BIN=DIR  use the prebuilt nri-armor, armor-tracer and
-#                          armorctl in DIR (nri-armor-hook too, when there)
+#   DEMO_PREBUILT_BIN=DIR  use the prebuilt nri-armor, nri-armor-hook,
+#                          armor-tracer and armorctl in DIR
 #                          instead of building them, and skip step 1's
 #                          hack/e2e/setup.sh: containerd, ctr, the shim,
 #                          crictl and the images must already be in
@@ -173,7 +176,7 @@ if [ -n "$PREBUILT" ]; then
 	# The binaries are copied to $DEMO/bin all the same: stop_pid knows
 	# the daemons by that path.
 	step "Using the prebuilt binaries in $PREBUILT (DEMO_PREBUILT_BIN: no set-up, no build)"
-	for b in nri-armor armor-tracer armorctl; do
+	for b in nri-armor nri-armor-hook armor-tracer armorctl; do
 		[ -x "$PREBUILT/$b" ] || fail "DEMO_PREBUILT_BIN: $PREBUILT/$b missing"
 	done
 	for b in containerd ctr containerd-shim-runc-v2 crictl; do
@@ -182,13 +185,13 @@ if [ -n "$PREBUILT" ]; then
 	for b in nri-armor nri-armor-hook armor-tracer armorctl; do
 		# rm first: a killed demo's daemon may still run the old file.
 		rm -f "$DEMO/bin/$b"
-		[ ! -e "$PREBUILT/$b" ] || cp "$PREBUILT/$b" "$DEMO/bin/" || fail "cannot copy $PREBUILT/$b to $DEMO/bin"
+		cp "$PREBUILT/$b" "$DEMO/bin/" || fail "cannot copy $PREBUILT/$b to $DEMO/bin"
 	done
 else
 	step "Setting up (cached in .cache/e2e; the first run installs containerd and crictl: a few minutes)"
 	"$ROOT/hack/e2e/setup.sh" 2>&1 | sed 's/^e2e: /    /' || fail "hack/e2e/setup.sh failed (see above)"
-	info "building nri-armor, armor-tracer, armorctl"
-	(cd "$ROOT" && go build -o "$DEMO/bin/" ./cmd/nri-armor ./cmd/armor-tracer ./cmd/armorctl) || fail "go build failed"
+	info "building nri-armor, nri-armor-hook, armor-tracer, armorctl"
+	(cd "$ROOT" && go build -o "$DEMO/bin/" ./cmd/nri-armor ./cmd/nri-armor-hook ./cmd/armor-tracer ./cmd/armorctl) || fail "go build failed"
 fi
 command -v jq >/dev/null || fail "jq is needed (Debian package jq; hack/e2e/setup.sh installs it)"
 ARMORCTL=$DEMO/bin/armorctl
@@ -274,9 +277,12 @@ launch() {
 }
 
 # The policy directory is config/policies itself: the demo enforces the
-# file as shipped.
+# file as shipped. The start gate puts nri-armor-hook where the demo
+# containerd's guard (config/containerd-base-spec.json) runs it: no
+# container of the demo starts before nri-armor has.
 launch nri-armor "synchronized with containerd" -socket "$E2E_NRI_SOCK" \
 	-policyDirs "$ROOT/config/policies" -bpffs "$PINS" -stateDir "$DEMO/state" \
+	-gateBinary "$E2E_GATE/nri-armor-hook" -gateSocket "$E2E_GATE/gate.sock" \
 	-metricsAddress 127.0.0.1:0 -reconnectMax 1s
 armor_pid=$PID armor_addr=$ADDR
 info "nri-armor up (pid $armor_pid): NRI $E2E_NRI_SOCK, pins $PINS, metrics http://$armor_addr/metrics"

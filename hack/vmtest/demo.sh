@@ -16,7 +16,8 @@
 #   3. Into the initramfs, fresh every run (run.sh --files): nri-armor,
 #      nri-armor-hook, armor-tracer and armorctl, statically linked, and the
 #      demo's part of this checkout: hack/demo/demo.sh, hack/e2e/{lib,
-#      containerd}.sh, config/containerd-nri.toml, config/policies/.
+#      containerd}.sh, config/containerd-nri.toml and containerd-base-spec.json,
+#      config/policies/.
 #   4. hack/vmtest/run.sh --rootfs: boots the VM, which runs
 #      `DEMO_PREBUILT_BIN=/vmtest/files/bin hack/demo/demo.sh` (the demo
 #      without its set-up and build, see there), streams the console here
@@ -66,7 +67,7 @@ log "building nri-armor, nri-armor-hook, armor-tracer, armorctl (static)"
 	./cmd/nri-armor ./cmd/nri-armor-hook ./cmd/armor-tracer ./cmd/armorctl) || die "go build failed"
 cp "$root/hack/demo/demo.sh" "$files/repo/hack/demo/"
 cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/"
-cp "$root/config/containerd-nri.toml" "$files/repo/config/"
+cp "$root/config/containerd-nri.toml" "$root/config/containerd-base-spec.json" "$files/repo/config/"
 cp -r "$root/config/policies" "$files/repo/config/"
 log "ready after $((SECONDS - start)) s; booting the VM (hard timeout ${timeout_s}s, DEMO_VM_TIMEOUT)"
 

@@ -14,9 +14,10 @@
 #      e2e cache path inside the VM (cached in .cache/vmtest/root, rebuilt
 #      only when they change).
 #   3. What changes every run, statically linked, into the initramfs
-#      (run.sh --files): nri-armor, armor-tracer, the scripts that run
-#      containerd (hack/e2e/{lib,containerd}.sh, config/containerd-nri.toml)
-#      and the test binary.
+#      (run.sh --files): nri-armor, nri-armor-hook, armor-tracer, the
+#      scripts that run containerd (hack/e2e/{lib,containerd}.sh,
+#      config/containerd-nri.toml and containerd-base-spec.json) and the
+#      test binary.
 #   4. hack/vmtest/run.sh --rootfs: boots, switches root, runs the test
 #      binary, streams the console and exits with its status (124 when the
 #      hard timeout, VME2E_TIMEOUT seconds, expires; 3 without a result).
@@ -62,7 +63,7 @@ log "building nri-armor, armor-tracer and the test binary"
 	CGO_ENABLED=0 go test -c -tags 'e2e vme2e' -o "$work/e2e-vm.test" ./e2e
 ) || die "go build failed"
 cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/"
-cp "$root/config/containerd-nri.toml" "$files/repo/config/"
+cp "$root/config/containerd-nri.toml" "$root/config/containerd-base-spec.json" "$files/repo/config/"
 log "ready after $((SECONDS - start)) s; booting the VM"
 
 args=("$@")

@@ -1,0 +1,151 @@
+package ocihook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bundle writes a container's config.json with these annotations and
+// returns the OCI state the runtime would pass the hook.
+func bundle(t *testing.T, id string, ann map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := json.Marshal(map[string]any{"ociVersion": "1.2.0", "annotations": ann})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`{"ociVersion":"1.2.0","id":%q,"status":"creating","pid":4242,"bundle":%q}`, id, dir)
+}
+
+func inNamespace(ns string) map[string]string {
+	return map[string]string{AnnotationSandboxNamespace: ns, AnnotationContainerType: "container"}
+}
+
+// TestGuardDaemonDown: with no daemon, the guard starts containers of the
+// trusted namespaces (bootstrap list, trust file) only, and says why it
+// refuses the others.
+func TestGuardDaemonDown(t *testing.T) {
+	dir := t.TempDir()
+	cfg := GuardConfig{
+		Socket:    filepath.Join(dir, "gate.sock"), // nobody listens
+		Timeout:   time.Second,
+		TrustFile: filepath.Join(dir, TrustFileName),
+		Bootstrap: []string{"nri-armor"},
+	}
+	guard := func(ann map[string]string) error {
+		return Guard(strings.NewReader(bundle(t, "ctr-1", ann)), cfg)
+	}
+	// No trust file yet (the daemon never ran): the bootstrap list alone.
+	if err := guard(inNamespace("nri-armor")); err != nil {
+		t.Errorf("bootstrap namespace, no trust file: %v", err)
+	}
+	err := guard(inNamespace("team-a"))
+	for _, want := range []string{`container ctr-1 of namespace "team-a"`, "nri-armor is not running", `does not trust namespace "team-a"`, cfg.TrustFile, "refusing to start it"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("untrusted namespace: %v; want it to say %q", err, want)
+		}
+	}
+
+	if err := WriteTrust(cfg.TrustFile, []string{"team-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := guard(inNamespace("team-a")); err != nil {
+		t.Errorf("namespace in the trust file: %v", err)
+	}
+	if err := guard(inNamespace("nri-armor")); err != nil {
+		t.Errorf("bootstrap namespace beside a trust file without it: %v", err)
+	}
+	if err := guard(inNamespace("team-b")); err == nil || !strings.Contains(err.Error(), `does not trust namespace "team-b"`) {
+		t.Errorf("namespace not in the trust file: %v", err)
+	}
+
+	err = guard(map[string]string{AnnotationContainerType: "container"})
+	if err == nil || !strings.Contains(err.Error(), "names no pod namespace (annotation "+AnnotationSandboxNamespace+")") || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("no namespace annotation: %v", err)
+	}
+	// The pause container is not the pod author's: it passes.
+	if err := guard(map[string]string{AnnotationContainerType: "sandbox", AnnotationSandboxNamespace: "team-b"}); err != nil {
+		t.Errorf("sandbox container: %v", err)
+	}
+
+	// A trust file that does not parse refuses every namespace it would
+	// be asked about, naming the file; the bootstrap list still works.
+	for _, bad := range []string{`{"weakenNamespaces": "team-a"}`, `not json`, `{"weakenNamespaces": ["team-a", ""]}`} {
+		if err := os.WriteFile(cfg.TrustFile, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := guard(inNamespace("team-a"))
+		if err == nil || !strings.Contains(err.Error(), "trust file "+cfg.TrustFile) || !strings.Contains(err.Error(), "refusing to start it") {
+			t.Errorf("malformed trust file %q: %v; want a refusal naming the file", bad, err)
+		}
+		if err := guard(inNamespace("nri-armor")); err != nil {
+			t.Errorf("bootstrap namespace beside malformed trust file %q: %v", bad, err)
+		}
+	}
+
+	if err := Guard(strings.NewReader(`{"id":"c","pid":1,"bundle":"`+dir+`/none"}`), cfg); err == nil || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("bundle without config.json: %v", err)
+	}
+}
+
+// TestGuardDaemonUp: when the daemon answers, it decides, and it is told
+// the container's namespace.
+func TestGuardDaemonUp(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "gate.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reqs := make(chan Request, 10)
+	go func() {
+		_ = Serve(ctx, sock, func(_ context.Context, req Request) error {
+			reqs <- req
+			if req.Namespace == "team-a" {
+				return errors.New("namespace team-a may not")
+			}
+			return nil
+		})
+	}()
+	waitSocket(t, sock)
+	<-reqs
+	// The trust file would let team-a start: the daemon's answer wins.
+	cfg := GuardConfig{Socket: sock, Timeout: time.Second, TrustFile: filepath.Join(dir, TrustFileName), Bootstrap: []string{"team-a"}}
+	err := Guard(strings.NewReader(bundle(t, "ctr-1", inNamespace("team-a"))), cfg)
+	if err == nil || !strings.Contains(err.Error(), "container ctr-1: namespace team-a may not") {
+		t.Errorf("daemon refuses: %v", err)
+	}
+	if got := <-reqs; got != (Request{ContainerID: "ctr-1", PID: 4242, Guard: true, Namespace: "team-a"}) {
+		t.Errorf("daemon asked %+v", got)
+	}
+	if err := Guard(strings.NewReader(bundle(t, "ctr-2", inNamespace("team-b"))), cfg); err != nil {
+		t.Errorf("daemon accepts: %v", err)
+	}
+}
+
+func TestWriteTrust(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TrustFileName)
+	if err := WriteTrust(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readTrust(path); err != nil || len(got) != 0 {
+		t.Errorf("no namespaces: %v, %v", got, err)
+	}
+	if err := WriteTrust(path, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readTrust(path); err != nil || strings.Join(got, ",") != "a,b" {
+		t.Errorf("a, b: %v, %v", got, err)
+	}
+	if err := WriteTrust(filepath.Join(path, "sub", "x"), nil); err == nil || !strings.Contains(err.Error(), "trust file") {
+		t.Errorf("unwritable: %v", err)
+	}
+}
