@@ -30,7 +30,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${VMTEST_CACHE:-$root/.cache/vmtest}
-timeout_s=${VME2E_TIMEOUT:-840}
+timeout_s=${VME2E_TIMEOUT:-1200}
 # Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there).
 vm_cache=/var/lib/nri-armor-e2e
 log() { echo "vmtest-e2e: $*" >&2; }
