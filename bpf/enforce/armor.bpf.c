@@ -35,7 +35,8 @@
  * This file holds only the hook programs; what they do is in the headers
  * beside it, by job: maps.h (the kernel state the loader fills), match.h
  * (the path walk and the matcher), sets.h (which set applies to a task),
- * memo.h (the open memo), decide.h (the decisions per class), setup.h (the
+ * memo.h (the open memo), name.h (a file's name in its mount namespace),
+ * decide.h (the decisions per class), setup.h (the
  * runtime's own setup, which the rules do not govern). The numbers
  * shared with Go are in ../include/abi.h.
  */
@@ -50,6 +51,7 @@
 #include "setup.h"
 #include "sets.h"
 #include "memo.h"
+#include "name.h"
 #include "decide.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -149,7 +151,7 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 		return 0;
 	/* A program the kernel cannot name (past PATH_MAX) is no source at
 	 * all (len 0), not the one before it. */
-	long n = bpf_d_path(&bprm->file->f_path, sc->ev.res, PATH_MAX);
+	long n = name_file(sc, &bprm->file->f_path, bpf_get_current_task_btf());
 	struct exe_walk w = {.sc = sc, .len = n > 1 ? (n - 1) & PATH_MASK : 0, .hash = FNV_OFFSET};
 	if (w.len)
 		bpf_loop(w.len, exe_hash_byte, &w, 0);

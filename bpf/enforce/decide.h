@@ -28,11 +28,12 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
 {
 	struct machine *m = init_match(h, sc, set_id, cls);
-	long n = bpf_d_path(&f->f_path, sc->ev.res, PATH_MAX);
+	long n = name_file(sc, &f->f_path, bpf_get_current_task_btf());
 	if (n < 0 && (h->kinds[cls & 3] || h->allowlist[cls & 3])) {
-		/* The kernel cannot name the file (a path past PATH_MAX, reached
-		 * through a deep working directory): no rule can be matched, so
-		 * a class with rules or an allow-list fails closed, saying why. */
+		/* The file has no name (a path past PATH_MAX, reached through a
+		 * deep working directory; a detached mount tree): no rule can be
+		 * matched, so a class with rules or an allow-list fails closed,
+		 * saying why. */
 		m->best_action = ACT_BLOCK;
 		m->block_only = block_only;
 		return finish(sc, h, cgid, 0, write, true, ORIGIN_UNNAMED);

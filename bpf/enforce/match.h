@@ -29,6 +29,7 @@ struct cand {
 /* Candidates are looked up in chunks: a walk that fills the array pauses,
  * the chunk is looked up, and the walk goes on (a path can have 2048 '/'). */
 #define MAX_CANDS 512
+#define NAME_PARTS 128 /* name.h: the components of a name it builds */
 #define CAND_ROOM (MAX_CANDS - 8) /* the walk pauses here; the rest is for the final keys */
 
 /* The machine's state. It lives in the per-CPU scratch map, not on the
@@ -78,9 +79,11 @@ struct scratch {
 	__u64 ptrs[4]; /* as_number: kernel pointers, read back as numbers */
 	bool host;     /* the set is the host set (enter) */
 	struct event ev;
+	char slack[NAME_MAX]; /* name.h writes a component of up to NAME_MAX at any place of ev.res */
 	struct machine m;
 	struct pat_val pat; /* a copy of the pattern being matched */
 	struct cand cands[MAX_CANDS];
+	__u64 parts[NAME_PARTS]; /* name.h: the dentries of a name, bottom up */
 };
 
 struct {

@@ -50,10 +50,14 @@ struct vfsmount {
 	void *mnt_root;
 } __attribute__((preserve_access_index));
 
+struct mnt_namespace;
+
 /* fs/mount.h: a vfsmount lives inside its struct mount. */
 struct mount {
+	struct mount *mnt_parent;
 	void *mnt_mountpoint;
 	struct vfsmount mnt;
+	struct mnt_namespace *mnt_ns;
 } __attribute__((preserve_access_index));
 
 struct inode;
@@ -63,6 +67,7 @@ struct qstr {
 } __attribute__((preserve_access_index));
 
 struct dentry {
+	struct dentry *d_parent;
 	struct inode *d_inode;
 	struct qstr d_name;
 } __attribute__((preserve_access_index));
@@ -109,6 +114,7 @@ struct ns_common {
 
 struct mnt_namespace {
 	struct ns_common ns;
+	struct mount *root;
 } __attribute__((preserve_access_index));
 
 struct nsproxy {

@@ -139,7 +139,8 @@ type armorScratch struct {
 		Comm     [16]int8
 		Res      [4096]int8
 	}
-	M struct {
+	Slack [256]int8
+	M     struct {
 		_           structs.HostLayout
 		SetId       uint32
 		Kinds       uint32
@@ -189,6 +190,7 @@ type armorScratch struct {
 		Kind    uint8
 		Pad     uint8
 	}
+	Parts [128]uint64
 }
 
 type armorSetHdr struct {

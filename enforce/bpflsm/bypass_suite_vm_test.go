@@ -3,9 +3,12 @@
 package bpflsm
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +33,43 @@ func init() {
 		f, err := os.OpenFile(arg, os.O_RDONLY|os.O_TRUNC, 0)
 		if err == nil {
 			f.Close()
+		}
+		return err
+	}
+	// chroot-exec DIR PATH: run PATH in a child chrooted to DIR.
+	bypassOps["chroot-exec"] = func(arg string) error {
+		dir, path, _ := strings.Cut(arg, " ")
+		cmd := exec.Command(path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir}
+		return ranOK(cmd.Run())
+	}
+	// chroot-cat DIR BUSYBOX FILE: cat FILE with BUSYBOX in a child
+	// chrooted to DIR (paths inside it).
+	bypassOps["chroot-cat"] = func(arg string) error {
+		f := strings.Fields(arg)
+		cmd := exec.Command(f[1], "cat", f[2])
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: f[0]}
+		out, err := cmd.CombinedOutput()
+		if strings.Contains(string(out), "Operation not permitted") {
+			return syscall.EPERM
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %q", err, out)
+		}
+		return nil
+	}
+	// open-tree DIR FILE: read FILE through a detached copy of the mount
+	// tree at DIR (open_tree OPEN_TREE_CLONE), named from that tree's top.
+	bypassOps["open-tree"] = func(arg string) error {
+		dir, file, _ := strings.Cut(arg, " ")
+		tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(tree)
+		fd, err := unix.Openat(tree, file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
 		}
 		return err
 	}
@@ -160,6 +200,26 @@ func TestBypassLSM(t *testing.T) {
 	})
 	t.Run("deep-open", func(t *testing.T) {
 		inside(t, "deep "+deep+" read secret", "EPERM")
+	})
+
+	// Item 2: a chroot does not rename files: /tmp/vmb/bin/blocked run
+	// as /bin/blocked in a chroot to /tmp/vmb, /tmp/vmb/secret read as
+	// /secret, are what the rules name.
+	t.Run("chroot-exec", func(t *testing.T) {
+		copyFile(t, "/bin/busybox", "/tmp/vmb/bin/blocked")
+		inside(t, "chroot-exec /tmp/vmb /bin/blocked", "EPERM")
+	})
+	t.Run("chroot-open", func(t *testing.T) {
+		copyFile(t, "/bin/busybox", "/tmp/vmb/busybox")
+		touch(t, "/tmp/vmb/secret", 0)
+		inside(t, "chroot-cat /tmp/vmb /busybox /secret", "EPERM")
+	})
+
+	// ... nor a detached mount tree: its files have no name in the
+	// namespace, which fails closed.
+	t.Run("open-tree-open", func(t *testing.T) {
+		touch(t, "/tmp/vmb/secret", 0)
+		inside(t, "open-tree /tmp/vmb secret", "EPERM")
 	})
 
 	// Item 4: a change made without a write-open is still a write.

@@ -113,11 +113,14 @@ func TestOpenMemoInvalidation(t *testing.T) {
 		// Audit is never memoized: one event per open.
 		{"read /tmp/memo/audited", "ok"},
 		{"read /tmp/memo/audited", "ok"},
-		// Another root: the same file by another path.
+		// Another root does not rename a file (name.h): in a chroot to
+		// /tmp/memo/jail, /etc/jailed is /tmp/memo/jail/etc/jailed, which
+		// the rule on /etc/jailed does not name (TestBypassLSM/chroot-*
+		// try the other way round).
 		{"read /tmp/memo/jail/etc/jailed", "ok"},
 		{"read /tmp/memo/jail/etc/jailed", "ok"},
 		{"chroot /tmp/memo/jail", "ok"},
-		{"read /etc/jailed", "EPERM"},
+		{"read /etc/jailed", "ok"},
 	}
 	ops := make([]string, len(steps))
 	for i, s := range steps {
