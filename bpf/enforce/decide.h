@@ -21,37 +21,27 @@ static __always_inline bool skip_class(struct set_hdr *h, struct scratch *sc, __
 	return !h->kinds[cls & 3] && !h->allowlist[cls & 3] && !builtin_cgroupfs(sc, cls, write);
 }
 
-/* decide_file decides a file or an executable by its path; *silent says
- * that the path was walked and the verdict is Allow without an event for
- * every hook. */
-static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
-				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
+/* unnamed fails closed on a file that has no name (a path past PATH_MAX,
+ * reached through a deep working directory; a detached mount tree) in a
+ * class with rules or an allow-list, where no rule can be matched, saying
+ * why; it returns 1 when the class cannot decide anything (then Allow). */
+static __always_inline int unnamed(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u8 cls, __u8 write, __u8 block_only)
 {
-	struct machine *m = init_match(h, sc, set_id, cls);
-	long n = name_file(sc, &f->f_path, bpf_get_current_task_btf());
-	if (n < 0 && (h->kinds[cls & 3] || h->allowlist[cls & 3])) {
-		/* The file has no name (a path past PATH_MAX, reached through a
-		 * deep working directory; a detached mount tree): no rule can be
-		 * matched, so a class with rules or an allow-list fails closed,
-		 * saying why. */
-		m->best_action = ACT_BLOCK;
-		m->block_only = block_only;
-		return finish(sc, h, cgid, 0, write, true, ORIGIN_UNNAMED);
-	}
-	__u32 len = n > 1 ? (n - 1) & PATH_MASK : 0;
-	if (builtin_cgroupfs(sc, cls, write)) {
-		/* Built in: an enforced container may not write to cgroupfs,
-		 * which would let a process move itself out of its cgroup,
-		 * and out of its rule set. */
-		unsigned long magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
-		if (magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC) {
-			m->best_action = ACT_BLOCK;
-			return finish(sc, h, cgid, len, write, true, ORIGIN_BUILTIN);
-		}
-	}
-	if (n <= 1)
-		return 0; /* no path (anonymous file), or none needed: nothing to match */
-	__u8 is_owner = f->f_inode->i_uid.val == current_uid(bpf_get_current_task_btf());
+	if (!h->kinds[cls & 3] && !h->allowlist[cls & 3])
+		return 1;
+	sc->m.best_action = ACT_BLOCK;
+	sc->m.block_only = block_only;
+	return finish(sc, h, cgid, 0, write, true, ORIGIN_UNNAMED);
+}
+
+/* decide_named decides the file named in sc->ev.res (n: as bpf_d_path
+ * returns, > 1), whose owner is the actor or not; *silent says that the
+ * verdict is Allow without an event for every hook. */
+static __always_inline int decide_named(long n, __u8 is_owner, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
+					struct scratch *sc, struct set_hdr *h, bool *silent)
+{
+	struct machine *m = &sc->m;
+	__u32 len = (n - 1) & PATH_MASK;
 	m->combo = (write << 1) | is_owner;
 	m->block_only = block_only;
 	m->paths = 1;
@@ -67,6 +57,68 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 	return finish(sc, h, cgid, len, write, true, 0);
 }
 
+/* decide_file decides a file or an executable by its path; *silent as
+ * decide_named. */
+static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u8 block_only, __u64 cgid,
+				       __u32 set_id, struct scratch *sc, struct set_hdr *h, bool *silent)
+{
+	struct machine *m = init_match(h, sc, set_id, cls);
+	struct task_struct *t = bpf_get_current_task_btf();
+	long n = name_file(sc, &f->f_path, t);
+	if (n < 0) {
+		int r = unnamed(sc, h, cgid, cls, write, block_only);
+		if (r != 1)
+			return r;
+	}
+	if (builtin_cgroupfs(sc, cls, write)) {
+		/* Built in: an enforced container may not write to cgroupfs,
+		 * which would let a process move itself out of its cgroup,
+		 * and out of its rule set. */
+		unsigned long magic = BPF_CORE_READ(f, f_inode, i_sb, s_magic);
+		if (magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC) {
+			m->best_action = ACT_BLOCK;
+			return finish(sc, h, cgid, n > 1 ? (n - 1) & PATH_MASK : 0, write, true, ORIGIN_BUILTIN);
+		}
+	}
+	if (n <= 1)
+		return 0; /* no path (anonymous file), or none needed: nothing to match */
+	return decide_named(n, f->f_inode->i_uid.val == current_uid(t), cls, write, block_only, cgid, sc, h, silent);
+}
+
+/* check_at decides a change to the file at dentry d on vfsmount mnt (it may
+ * not exist yet): unlink, rename, link, chmod … — changes made without
+ * opening the file, which are writes to it (block_only: explicit Block
+ * rules only, as a process rule on a program that is renamed or linked). */
+static __always_inline int check_at(struct vfsmount *mnt, struct dentry *d, __u8 cls, __u8 block_only)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
+	if (!h || skip_class(h, sc, cls, 0))
+		return 0;
+	init_match(h, sc, set_id, cls);
+	struct task_struct *t = bpf_get_current_task_btf();
+	long n = name_walk(sc, mount_of((__u64)mnt), (__u64)d, t);
+	if (n < 0)
+		return unnamed(sc, h, cgid, cls, 1, block_only) == 1 ? 0 : -EPERM;
+	if (n <= 1)
+		return 0;
+	/* A name that does not exist yet will be the actor's. */
+	struct inode *ino = BPF_CORE_READ(d, d_inode);
+	__u8 is_owner = !ino || BPF_CORE_READ(ino, i_uid.val) == current_uid(t);
+	bool silent;
+	return decide_named(n, is_owner, cls, 1, block_only, cgid, sc, h, &silent);
+}
+
+/* check_change decides a change to a file for the file rules (a write) and,
+ * for a program, the process rules' explicit Blocks: a blocked program may
+ * not be moved or linked to another name. */
+static __always_inline int check_change(struct vfsmount *mnt, struct dentry *d)
+{
+	int r = check_at(mnt, d, CLASS_FILE, BLOCK_ONLY_NO);
+	return r ? r : check_at(mnt, d, CLASS_PROCESS, BLOCK_ONLY_RULES);
+}
 
 /* check_exec decides a program about to run, by its path. */
 static __always_inline int check_exec(struct file *f)

@@ -124,18 +124,13 @@ static long name_down(__u32 i, void *data)
 	return 0;
 }
 
-/* name_file names p into sc->ev.res, returning as bpf_d_path does: the
- * length with the terminating NUL, or a negative number for no name. */
-static __always_inline long name_file(struct scratch *sc, const struct path *p, struct task_struct *t)
+/* name_walk names the file at dentry d on struct mount m into sc->ev.res
+ * by walking up to the top of t's mount namespace; it returns as
+ * bpf_d_path does: the length with the terminating NUL, or a negative
+ * number for no name. */
+static __always_inline long name_walk(struct scratch *sc, __u64 m, __u64 d, struct task_struct *t)
 {
-	if (plain_name(p, t))
-		return bpf_d_path((struct path *)p, sc->ev.res, PATH_MAX);
-	struct namer w = {
-		.sc = sc,
-		.d = (__u64)BPF_CORE_READ(p, dentry),
-		.m = mount_of((__u64)BPF_CORE_READ(p, mnt)),
-		.top = (__u64)BPF_CORE_READ(t, nsproxy, mnt_ns, root),
-	};
+	struct namer w = {.sc = sc, .d = d, .m = m, .top = (__u64)BPF_CORE_READ(t, nsproxy, mnt_ns, root)};
 	bpf_loop(NAME_STEPS, name_up, &w, 0);
 	if (w.state != 1)
 		return -1;
@@ -150,6 +145,15 @@ static __always_inline long name_file(struct scratch *sc, const struct path *p, 
 		return -1;
 	sc->ev.res[nw.pos & PATH_MASK] = 0;
 	return nw.pos + 1;
+}
+
+/* name_file names p (a file's path) as name_walk does, by bpf_d_path when
+ * that is the same name. */
+static __always_inline long name_file(struct scratch *sc, const struct path *p, struct task_struct *t)
+{
+	if (plain_name(p, t))
+		return bpf_d_path((struct path *)p, sc->ev.res, PATH_MAX);
+	return name_walk(sc, mount_of((__u64)BPF_CORE_READ(p, mnt)), (__u64)BPF_CORE_READ(p, dentry), t);
 }
 
 #endif

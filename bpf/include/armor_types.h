@@ -99,6 +99,10 @@ struct file {
 	unsigned int f_flags;
 } __attribute__((preserve_access_index));
 
+struct vm_area_struct {
+	struct file *vm_file;
+} __attribute__((preserve_access_index));
+
 struct linux_binprm {
 	struct file *file;
 } __attribute__((preserve_access_index));

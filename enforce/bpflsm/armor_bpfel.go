@@ -241,11 +241,22 @@ const (
 	armorProgArmorCgConnect6    = "armor_cg_connect6"
 	armorProgArmorCgSockCreate  = "armor_cg_sock_create"
 	armorProgArmorCgroupAttach  = "armor_cgroup_attach"
+	armorProgArmorFileMprotect  = "armor_file_mprotect"
 	armorProgArmorFileOpen      = "armor_file_open"
 	armorProgArmorInodeMkdir    = "armor_inode_mkdir"
 	armorProgArmorInodeRename   = "armor_inode_rename"
 	armorProgArmorMmapFile      = "armor_mmap_file"
 	armorProgArmorMoveMount     = "armor_move_mount"
+	armorProgArmorPathChmod     = "armor_path_chmod"
+	armorProgArmorPathChown     = "armor_path_chown"
+	armorProgArmorPathLink      = "armor_path_link"
+	armorProgArmorPathMkdir     = "armor_path_mkdir"
+	armorProgArmorPathMknod     = "armor_path_mknod"
+	armorProgArmorPathRename    = "armor_path_rename"
+	armorProgArmorPathRmdir     = "armor_path_rmdir"
+	armorProgArmorPathSymlink   = "armor_path_symlink"
+	armorProgArmorPathTruncate  = "armor_path_truncate"
+	armorProgArmorPathUnlink    = "armor_path_unlink"
 	armorProgArmorProcessFork   = "armor_process_fork"
 	armorProgArmorSbMount       = "armor_sb_mount"
 	armorProgArmorSbPivotroot   = "armor_sb_pivotroot"
@@ -308,11 +319,22 @@ type armorProgramSpecs struct {
 	ArmorCgConnect6    *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
 	ArmorCgSockCreate  *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
 	ArmorCgroupAttach  *ebpf.ProgramSpec `ebpf:"armor_cgroup_attach"`
+	ArmorFileMprotect  *ebpf.ProgramSpec `ebpf:"armor_file_mprotect"`
 	ArmorFileOpen      *ebpf.ProgramSpec `ebpf:"armor_file_open"`
 	ArmorInodeMkdir    *ebpf.ProgramSpec `ebpf:"armor_inode_mkdir"`
 	ArmorInodeRename   *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
 	ArmorMmapFile      *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
 	ArmorMoveMount     *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
+	ArmorPathChmod     *ebpf.ProgramSpec `ebpf:"armor_path_chmod"`
+	ArmorPathChown     *ebpf.ProgramSpec `ebpf:"armor_path_chown"`
+	ArmorPathLink      *ebpf.ProgramSpec `ebpf:"armor_path_link"`
+	ArmorPathMkdir     *ebpf.ProgramSpec `ebpf:"armor_path_mkdir"`
+	ArmorPathMknod     *ebpf.ProgramSpec `ebpf:"armor_path_mknod"`
+	ArmorPathRename    *ebpf.ProgramSpec `ebpf:"armor_path_rename"`
+	ArmorPathRmdir     *ebpf.ProgramSpec `ebpf:"armor_path_rmdir"`
+	ArmorPathSymlink   *ebpf.ProgramSpec `ebpf:"armor_path_symlink"`
+	ArmorPathTruncate  *ebpf.ProgramSpec `ebpf:"armor_path_truncate"`
+	ArmorPathUnlink    *ebpf.ProgramSpec `ebpf:"armor_path_unlink"`
 	ArmorProcessFork   *ebpf.ProgramSpec `ebpf:"armor_process_fork"`
 	ArmorSbMount       *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
 	ArmorSbPivotroot   *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
@@ -421,11 +443,22 @@ type armorPrograms struct {
 	ArmorCgConnect6    *ebpf.Program `ebpf:"armor_cg_connect6"`
 	ArmorCgSockCreate  *ebpf.Program `ebpf:"armor_cg_sock_create"`
 	ArmorCgroupAttach  *ebpf.Program `ebpf:"armor_cgroup_attach"`
+	ArmorFileMprotect  *ebpf.Program `ebpf:"armor_file_mprotect"`
 	ArmorFileOpen      *ebpf.Program `ebpf:"armor_file_open"`
 	ArmorInodeMkdir    *ebpf.Program `ebpf:"armor_inode_mkdir"`
 	ArmorInodeRename   *ebpf.Program `ebpf:"armor_inode_rename"`
 	ArmorMmapFile      *ebpf.Program `ebpf:"armor_mmap_file"`
 	ArmorMoveMount     *ebpf.Program `ebpf:"armor_move_mount"`
+	ArmorPathChmod     *ebpf.Program `ebpf:"armor_path_chmod"`
+	ArmorPathChown     *ebpf.Program `ebpf:"armor_path_chown"`
+	ArmorPathLink      *ebpf.Program `ebpf:"armor_path_link"`
+	ArmorPathMkdir     *ebpf.Program `ebpf:"armor_path_mkdir"`
+	ArmorPathMknod     *ebpf.Program `ebpf:"armor_path_mknod"`
+	ArmorPathRename    *ebpf.Program `ebpf:"armor_path_rename"`
+	ArmorPathRmdir     *ebpf.Program `ebpf:"armor_path_rmdir"`
+	ArmorPathSymlink   *ebpf.Program `ebpf:"armor_path_symlink"`
+	ArmorPathTruncate  *ebpf.Program `ebpf:"armor_path_truncate"`
+	ArmorPathUnlink    *ebpf.Program `ebpf:"armor_path_unlink"`
 	ArmorProcessFork   *ebpf.Program `ebpf:"armor_process_fork"`
 	ArmorSbMount       *ebpf.Program `ebpf:"armor_sb_mount"`
 	ArmorSbPivotroot   *ebpf.Program `ebpf:"armor_sb_pivotroot"`
@@ -445,11 +478,22 @@ func (p *armorPrograms) Close() error {
 		p.ArmorCgConnect6,
 		p.ArmorCgSockCreate,
 		p.ArmorCgroupAttach,
+		p.ArmorFileMprotect,
 		p.ArmorFileOpen,
 		p.ArmorInodeMkdir,
 		p.ArmorInodeRename,
 		p.ArmorMmapFile,
 		p.ArmorMoveMount,
+		p.ArmorPathChmod,
+		p.ArmorPathChown,
+		p.ArmorPathLink,
+		p.ArmorPathMkdir,
+		p.ArmorPathMknod,
+		p.ArmorPathRename,
+		p.ArmorPathRmdir,
+		p.ArmorPathSymlink,
+		p.ArmorPathTruncate,
+		p.ArmorPathUnlink,
 		p.ArmorProcessFork,
 		p.ArmorSbMount,
 		p.ArmorSbPivotroot,

@@ -73,6 +73,29 @@ func init() {
 		}
 		return err
 	}
+	// truncate FILE: truncate(2) it to nothing.
+	bypassOps["truncate"] = func(arg string) error { return unix.Truncate(arg, 0) }
+	// symlink TARGET PATH: make PATH a symbolic link to TARGET.
+	bypassOps["symlink"] = func(arg string) error {
+		target, path, _ := strings.Cut(arg, " ")
+		return os.Symlink(target, path)
+	}
+	// unlink FILE
+	bypassOps["unlink"] = func(arg string) error { return unix.Unlink(arg) }
+	// mprotect FILE: map FILE readable, then make the mapping executable.
+	bypassOps["mprotect"] = func(arg string) error {
+		f, err := os.Open(arg)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
+		if err != nil {
+			return err
+		}
+		defer unix.Munmap(b)
+		return unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC)
+	}
 	// mkdir DIR: make a directory (and take it away again).
 	bypassOps["mkdir"] = func(arg string) error {
 		if err := os.Mkdir(arg, 0o755); err != nil {
@@ -222,11 +245,43 @@ func TestBypassLSM(t *testing.T) {
 		inside(t, "open-tree /tmp/vmb secret", "EPERM")
 	})
 
-	// Item 4: a change made without a write-open is still a write.
-	t.Run("trunc-readonly", func(t *testing.T) {
+	// Item 4: a change made without a write-open is still a write; a
+	// program a Block rule names may not be moved or linked to another
+	// name, nor mapped executable by mprotect.
+	fresh := func() {
 		touch(t, "/tmp/vmb/ro", 0)
+		touch(t, "/tmp/vmb/secret", 0)
+		touch(t, "/tmp/vmb/other", 0)
+		copyFile(t, "/bin/busybox", "/tmp/vmb/bin/blocked")
+		for _, p := range []string{"/tmp/vmb/moved", "/tmp/vmb/hl3", "/tmp/vmb/preload"} {
+			os.Remove(p)
+		}
+	}
+	for _, c := range []struct{ name, op string }{
+		{"trunc-readonly", "trunc /tmp/vmb/ro"},
+		{"truncate-readonly", "truncate /tmp/vmb/ro"},
+		{"unlink-protected", "unlink /tmp/vmb/ro"},
+		{"rename-over", "rename /tmp/vmb/other /tmp/vmb/secret"},
+		{"rename-exec", "rename /tmp/vmb/bin/blocked /tmp/vmb/moved"},
+		{"link-blocked", "link /tmp/vmb/secret /tmp/vmb/hl3"},
+		{"symlink-create", "symlink /tmp/vmb/other /tmp/vmb/preload"},
+		{"mprotect-exec", "mprotect /tmp/vmb/bin/blocked"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fresh()
+			if got := batch(t, f.cg, app, 0, []string{c.op}); got[0] != "EPERM" {
+				t.Errorf("%s in the enforced cgroup: %s, want EPERM", c.op, got[0])
+			}
+			fresh()
+			if got := batch(t, nil, app, 0, []string{c.op}); got[0] != "ok" {
+				t.Errorf("%s outside: %s, want ok", c.op, got[0])
+			}
+			fresh()
+		})
+	}
+	t.Run("readonly-read", func(t *testing.T) {
+		fresh()
 		inside(t, "read /tmp/vmb/ro", "ok")
-		inside(t, "trunc /tmp/vmb/ro", "EPERM")
 	})
 
 	// Item 7: a socket is named by what the kernel makes of it: MPTCP is

@@ -99,6 +99,7 @@ spec:
     - path: /tmp/vmb/secret
     - path: /tmp/vmb/ro
       readOnly: true
+    - path: /tmp/vmb/preload
   capabilities:
     matchCapabilities:
     - capability: net_raw

@@ -219,7 +219,11 @@ var lsmPrograms = []progAttach{
 	// the hooks that exempt them exist.
 	{name: armorProgArmorCgroupAttach, tracing: true}, {name: armorProgArmorProcessFork, tracing: true}, {name: armorProgArmorTaskFree},
 	{name: armorProgArmorBprmCheck}, {name: armorProgArmorBprmCommitted}, {name: armorProgArmorTaskAlloc},
-	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorInodeMkdir}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorFileOpen}, {name: armorProgArmorMmapFile}, {name: armorProgArmorInodeMkdir},
+	{name: armorProgArmorPathUnlink}, {name: armorProgArmorPathRmdir}, {name: armorProgArmorPathMkdir},
+	{name: armorProgArmorPathMknod}, {name: armorProgArmorPathSymlink}, {name: armorProgArmorPathLink},
+	{name: armorProgArmorPathRename}, {name: armorProgArmorPathTruncate}, {name: armorProgArmorPathChmod},
+	{name: armorProgArmorPathChown}, {name: armorProgArmorFileMprotect}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
 }
 
