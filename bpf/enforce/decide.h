@@ -25,13 +25,19 @@ static __always_inline bool skip_class(struct set_hdr *h, struct scratch *sc, __
  * reached through a deep working directory; a detached mount tree) in a
  * class with rules or an allow-list, where no rule can be matched, saying
  * why; it returns 1 when the class cannot decide anything (then Allow). */
-static __always_inline int unnamed(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u8 cls, __u8 write, __u8 block_only)
+static __always_inline int unnamed(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u8 cls, __u8 write, __u8 block_only,
+				   struct dentry *d)
 {
-	if (!h->kinds[cls & 3] && !h->allowlist[cls & 3])
+	/* Not for the node's own processes: runc opens itself through a bind
+	 * mount it has already lazily unmounted (a read-only copy, so that a
+	 * container cannot overwrite it); a host policy does not fail them. */
+	if (sc->host || (!h->kinds[cls & 3] && !h->allowlist[cls & 3]))
 		return 1;
 	sc->m.best_action = ACT_BLOCK;
 	sc->m.block_only = block_only;
-	return finish(sc, h, cgid, 0, write, true, ORIGIN_UNNAMED);
+	/* The event carries what can be told: the file's own name. */
+	long n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(d, d_name.name));
+	return finish(sc, h, cgid, n > 1 ? (n - 1) & PATH_MASK : 0, write, true, ORIGIN_UNNAMED);
 }
 
 /* decide_named decides the file named in sc->ev.res (n: as bpf_d_path
@@ -66,7 +72,7 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 	struct task_struct *t = bpf_get_current_task_btf();
 	long n = name_file(sc, &f->f_path, t);
 	if (n < 0) {
-		int r = unnamed(sc, h, cgid, cls, write, block_only);
+		int r = unnamed(sc, h, cgid, cls, write, block_only, f->f_path.dentry);
 		if (r != 1)
 			return r;
 	}
@@ -101,7 +107,7 @@ static __always_inline int check_at(struct vfsmount *mnt, struct dentry *d, __u8
 	struct task_struct *t = bpf_get_current_task_btf();
 	long n = name_walk(sc, mount_of((__u64)mnt), (__u64)d, t);
 	if (n < 0)
-		return unnamed(sc, h, cgid, cls, 1, block_only) == 1 ? 0 : -EPERM;
+		return unnamed(sc, h, cgid, cls, 1, block_only, d) == 1 ? 0 : -EPERM;
 	if (n <= 1)
 		return 0;
 	/* A name that does not exist yet will be the actor's. */

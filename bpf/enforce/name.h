@@ -11,7 +11,7 @@
  * So a file is named by bpf_d_path only when that is its name in the
  * namespace — the task's root is the namespace's root directory and the
  * file's mount is in the task's namespace, or is one of the kernel's own
- * (a memfd's) (plain_name), which costs a few
+ * (a memfd's) or another namespace's (plain_name), which costs a few
  * loads and is nearly always so. Otherwise the name is built by walking up
  * from the file, dentry by dentry and mount by mount, to the top of the
  * namespace, ignoring the task's root; a file whose walk ends elsewhere (a
@@ -40,7 +40,11 @@ static __always_inline bool plain_name(const struct path *p, struct task_struct 
 	if (fns == MNT_NS_INTERNAL)
 		return true; /* the kernel's own (a memfd, a pipe): named as ever, by no rule but a posture */
 	if (fns != ns)
-		return false; /* a detached tree, or another namespace's mount */
+		/* Another namespace's mount — a file reached through a descriptor
+		 * from before a setns or unshare (runc's exec fifo) — is named
+		 * from that namespace's top, as bpf_d_path does; a detached tree
+		 * (an anonymous namespace's) or an unmounted one has no name. */
+		return fns && BPF_CORE_READ((struct mnt_namespace *)fns, seq) != 0;
 	__u64 top = (__u64)BPF_CORE_READ((struct mnt_namespace *)ns, root);
 	struct vfsmount *rv = BPF_CORE_READ(t, fs, root.mnt);
 	if ((__u64)BPF_CORE_READ(t, fs, root.dentry) != (__u64)BPF_CORE_READ(rv, mnt_root))

@@ -119,6 +119,7 @@ struct ns_common {
 struct mnt_namespace {
 	struct ns_common ns;
 	struct mount *root;
+	__u64 seq; /* 0 for an anonymous namespace (a detached tree's) */
 } __attribute__((preserve_access_index));
 
 struct nsproxy {

@@ -215,7 +215,7 @@ func TestBypassLSM(t *testing.T) {
 		inside(t, "deep "+deep+" exec x", "EPERM")
 		var unnamed bool
 		for _, ev := range drain(t, f.rd) {
-			unnamed = unnamed || (ev.Unnamed && ev.CgroupID == f.cg.ID && ev.Resource == "")
+			unnamed = unnamed || (ev.Unnamed && ev.CgroupID == f.cg.ID && ev.Resource == "x")
 		}
 		if !unnamed {
 			t.Error("no event says the kernel could not name the program")

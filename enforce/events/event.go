@@ -26,7 +26,7 @@ type Event struct {
 	Posture  bool // DefaultPosture decided
 	Builtin  bool // a built-in protection decided (writing cgroupfs)
 	// Unnamed: the kernel could not name the file (past PATH_MAX), and the
-	// class, having rules, failed closed; Resource is empty.
+	// class, having rules, failed closed; Resource is the file's own name only.
 	Unnamed  bool
 	Write    bool
 	Comm     string
