@@ -46,6 +46,10 @@ func DefaultSocketType(protocol string) (ipProto, sockType string) {
 	return protocol, ""
 }
 
+// ipProtocolNames are the IP protocols rules name, in the order an
+// IPPROTO_RAW socket (AnyIPProtocol) meets their rules.
+var ipProtocolNames = []string{"icmp", "icmpv6", "tcp", "udp", "sctp", "dccp"}
+
 // Decision is a verdict and what produced it.
 type Decision struct {
 	Action Action `json:"action"`
@@ -316,7 +320,13 @@ func (ix *classIndex) candidates(ev *Event, f func(*Rule)) {
 		}
 	case ClassNetwork:
 		proto, st := strings.ToLower(ev.Protocol), strings.ToLower(ev.SocketType)
-		each(ix.keys[proto])
+		if proto == AnyIPProtocol {
+			for _, p := range ipProtocolNames {
+				each(ix.keys[p])
+			}
+		} else {
+			each(ix.keys[proto])
+		}
 		if st != proto {
 			each(ix.keys[st])
 		}

@@ -25,18 +25,25 @@ const (
 	afInet6  = 10
 	afPacket = 17
 
+	ipprotoRaw     = 255 // IPPROTO_RAW: a raw socket that sends any IP protocol, its header written by the process
 	ipprotoUDPLite = 136 // UDP-Lite is udp
 	ipprotoMPTCP   = 262 // MPTCP is tcp: its subflows are TCP connections
 	sockRaw        = 3
 	sockPacket     = 10 // SOCK_PACKET: the obsolete raw packet socket (also socket(AF_INET, SOCK_PACKET), which the kernel turns into AF_PACKET before any hook)
 )
 
+// AnyIPProtocol is the protocol of a raw socket opened with IPPROTO_RAW,
+// which writes whole IP packets of any protocol: every protocol rule
+// (tcp, udp, icmp, icmpv6, sctp, dccp) covers it, as `raw` does.
+const AnyIPProtocol = "ip"
+
 // Socket is a socket as network rules see it.
 type Socket struct {
 	// Family is "inet", "inet6" or "packet" (AF_PACKET).
 	Family string
 	// Protocol is the IP protocol's name: tcp (MPTCP too), udp (UDP-Lite
-	// too), icmp, icmpv6, sctp, dccp; "" for packet sockets.
+	// too), icmp, icmpv6, sctp, dccp, or AnyIPProtocol; "" for packet
+	// sockets.
 	Protocol string
 	// Type is the socket type's name (stream, dgram, raw, seqpacket, rdm,
 	// dccp); a packet socket's is "raw" for SOCK_RAW and the obsolete
@@ -73,6 +80,8 @@ func SocketNames(family, sockType, proto uint32) (s Socket, ok bool) {
 		s.Protocol = "tcp"
 	case proto == 0 && s.Type == "dgram", proto == ipprotoUDPLite:
 		s.Protocol = "udp"
+	case proto == ipprotoRaw && s.Type == "raw":
+		s.Protocol = AnyIPProtocol
 	case proto == 0 && s.Type == "seqpacket":
 		s.Protocol = "sctp" // what the kernel resolves it to (inetsw)
 	case proto == 0 && s.Type == "dccp":

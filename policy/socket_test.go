@@ -17,6 +17,7 @@ func TestSocketNames(t *testing.T) {
 		{2, 1, 132, Socket{"inet", "sctp", "stream"}, true},           // SCTP
 		{2, 5, 0, Socket{"inet", "sctp", "seqpacket"}, true},          // SOCK_SEQPACKET, 0: the kernel makes it SCTP
 		{10, 6, 0, Socket{"inet6", "dccp", "dccp"}, true},             // SOCK_DCCP, 0: DCCP
+		{2, 3, 255, Socket{"inet", "ip", "raw"}, true},                // IPPROTO_RAW: any IP protocol
 		{2, 1, 262, Socket{"inet", "tcp", "stream"}, true},            // MPTCP is tcp
 		{10, 2, 136, Socket{"inet6", "udp", "dgram"}, true},           // UDP-Lite is udp
 		{17, 3, 0x0300, Socket{"packet", "", "raw"}, true},            // AF_PACKET, SOCK_RAW: raw (tcpdump)

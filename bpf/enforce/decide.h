@@ -206,16 +206,20 @@ static long exe_hash_byte(__u32 i, void *data)
 #define SOCK_SEQPACKET 5
 #define SOCK_DCCP 6
 #define SOCK_PACKET 10 /* obsolete raw frames; AF_INET's is AF_PACKET by the time the hook runs */
+#define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define IPPROTO_DCCP 33
 #define IPPROTO_SCTP 132
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_RAW 255
 #define IPPROTO_UDPLITE 136
 #define IPPROTO_MPTCP 262
 
 /* check_socket decides a socket by protocol (KIND_PROTO: IP protocol number,
  * with 0 read as the kernel resolves it — TCP for stream, UDP for datagram,
- * SCTP for seqpacket, DCCP for SOCK_DCCP sockets — MPTCP as TCP
+ * SCTP for seqpacket, DCCP for SOCK_DCCP sockets — MPTCP as TCP, an
+ * IPPROTO_RAW raw socket as every protocol
  * and UDP-Lite as UDP), socket type (KIND_SOCKTYPE: an AF_PACKET socket is
  * SOCKTYPE_PACKET, and also SOCK_RAW when it reads raw frames (SOCK_RAW or
  * the obsolete SOCK_PACKET): `raw` rules cover raw
@@ -249,7 +253,18 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 	struct machine *m = init_match(h, sc, set_id, CLASS_NETWORK);
 	if (lsm)
 		load_exe(m);
-	if (family != AF_PACKET) {
+	if (family != AF_PACKET && type == SOCK_RAW && protocol == IPPROTO_RAW) {
+		/* IPPROTO_RAW: the process writes whole IP packets of any
+		 * protocol (ICMP over it passes an icmp Block otherwise): every
+		 * protocol rule covers it, as policy.AnyIPProtocol. */
+		push(sc, KIND_PROTO, IPPROTO_ICMP, 0, 0);
+		push(sc, KIND_PROTO, IPPROTO_ICMPV6, 0, 0);
+		push(sc, KIND_PROTO, IPPROTO_TCP, 0, 0);
+		push(sc, KIND_PROTO, IPPROTO_UDP, 0, 0);
+		push(sc, KIND_PROTO, IPPROTO_SCTP, 0, 0);
+		push(sc, KIND_PROTO, IPPROTO_DCCP, 0, 0);
+		push(sc, KIND_SOCKTYPE, type, 0, 0);
+	} else if (family != AF_PACKET) {
 		push(sc, KIND_PROTO, protocol, 0, 0);
 		push(sc, KIND_SOCKTYPE, type, 0, 0);
 	} else {

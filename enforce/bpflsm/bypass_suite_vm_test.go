@@ -305,6 +305,23 @@ func TestBypassLSM(t *testing.T) {
 		})
 	}
 
+	// ... and a raw socket that writes whole IP packets (IPPROTO_RAW) is
+	// every IP protocol's: an icmp Block covers it.
+	t.Run("icmp-over-ipproto-raw", func(t *testing.T) {
+		icmp := policytest.Compile(t, strings.Replace(bypassPolicy, "  capabilities:",
+			"  network:\n    matchProtocols:\n    - protocol: icmp\n  capabilities:", 1))
+		cg := testenv.NewCgroup(t)
+		if _, err := f.e.Apply(cg.ID, icmp); err != nil {
+			t.Fatal(err)
+		}
+		if got := batch(t, cg, app, 0, []string{"ipproto-raw", "udp"}); strings.Join(got, " ") != "EPERM ok" {
+			t.Errorf("IPPROTO_RAW and udp sockets under an icmp Block: %v, want EPERM ok", got)
+		}
+		if got := batch(t, nil, app, 0, []string{"ipproto-raw"}); got[0] != "ok" {
+			t.Errorf("IPPROTO_RAW outside: %s", got[0])
+		}
+	})
+
 	// Item 5: a child cgroup is in no set; an enforced container may not
 	// make one (to move or clone a process into it), as it may not write
 	// cgroup files.

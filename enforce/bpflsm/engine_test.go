@@ -58,8 +58,10 @@ var socketOps = map[string][3]int{
 	// Protocol 0 with SOCK_SEQPACKET is SCTP to the kernel (with the sctp
 	// module; without it, EPROTONOSUPPORT after the LSM hook).
 	"sctp-seqpacket": {syscall.AF_INET, syscall.SOCK_SEQPACKET, 0},
-	"packet-raw":     {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL): tcpdump
-	"packet-dgram":   {syscall.AF_PACKET, syscall.SOCK_DGRAM, 0x0300},
+	// IPPROTO_RAW: whole IP packets of any protocol, ICMP included.
+	"ipproto-raw":  {syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW},
+	"packet-raw":   {syscall.AF_PACKET, syscall.SOCK_RAW, 0x0300}, // htons(ETH_P_ALL): tcpdump
+	"packet-dgram": {syscall.AF_PACKET, syscall.SOCK_DGRAM, 0x0300},
 	// The obsolete SOCK_PACKET reads raw frames too: another way to the
 	// same sniffing that a `raw` Block must refuse.
 	"packet-legacy": {syscall.AF_PACKET, syscall.SOCK_PACKET, 0x0300},
