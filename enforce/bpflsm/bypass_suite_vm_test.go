@@ -58,6 +58,33 @@ func init() {
 		}
 		return nil
 	}
+	// exec-cat PROGRAM FILE: run PROGRAM (busybox as cat) on FILE.
+	bypassOps["exec-cat"] = func(arg string) error {
+		prog, file, _ := strings.Cut(arg, " ")
+		out, err := exec.Command(prog, file).CombinedOutput()
+		if strings.Contains(string(out), "Operation not permitted") {
+			return syscall.EPERM
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %q", err, out)
+		}
+		return nil
+	}
+	// chroot-run DIR PROGRAM ARGS...: run PROGRAM (a busybox applet by its
+	// name) in a child chrooted to DIR; EPERM when it says so.
+	bypassOps["chroot-run"] = func(arg string) error {
+		f := strings.Fields(arg)
+		cmd := exec.Command(f[1], f[2:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: f[0]}
+		out, err := cmd.CombinedOutput()
+		if strings.Contains(string(out), "Operation not permitted") {
+			return syscall.EPERM
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %q", err, out)
+		}
+		return nil
+	}
 	// open-tree DIR FILE: read FILE through a detached copy of the mount
 	// tree at DIR (open_tree OPEN_TREE_CLONE), named from that tree's top.
 	bypassOps["open-tree"] = func(arg string) error {
@@ -236,6 +263,39 @@ func TestBypassLSM(t *testing.T) {
 		copyFile(t, "/bin/busybox", "/tmp/vmb/busybox")
 		touch(t, "/tmp/vmb/secret", 0)
 		inside(t, "chroot-cat /tmp/vmb /busybox /secret", "EPERM")
+	})
+
+	// Item 8, in part: fromSource is the program's name in the namespace,
+	// so a copy of the allowed source at the same path inside a chroot is
+	// not it.
+	t.Run("fromsource-chroot", func(t *testing.T) {
+		fs := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: fromsource, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/vmb/jail/secret
+      fromSource:
+      - path: /tmp/vmb/bin/cat
+      action: Allow
+    - path: /tmp/vmb/jail/secret
+      action: Block
+`)
+		cg := testenv.NewCgroup(t)
+		if _, err := f.e.Apply(cg.ID, fs); err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, "/bin/busybox", "/tmp/vmb/bin/cat")
+		copyFile(t, "/bin/busybox", "/tmp/vmb/jail/tmp/vmb/bin/cat")
+		touch(t, "/tmp/vmb/jail/secret", 0)
+		if got := batch(t, cg, app, 0, []string{"exec-cat /tmp/vmb/bin/cat /tmp/vmb/jail/secret", "chroot-run /tmp/vmb/jail /tmp/vmb/bin/cat /secret"}); strings.Join(got, " ") != "ok EPERM" {
+			t.Errorf("the allowed source, then its copy in a chroot, reading the file: %v, want ok EPERM", got)
+		}
+		if got := batch(t, nil, app, 0, []string{"chroot-run /tmp/vmb/jail /tmp/vmb/bin/cat /secret"}); got[0] != "ok" {
+			t.Errorf("outside: %s", got[0])
+		}
 	})
 
 	// ... nor a detached mount tree: its files have no name in the
