@@ -338,7 +338,7 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 	switch {
 	case ev.Builtin:
 		a.PolicyName = "nri-armor-builtin"
-		a.Message = "enforced containers may not write to cgroupfs or make cgroups"
+		a.Message = "enforced containers may not write to cgroupfs, make cgroups or clone into one"
 	case ev.Unnamed:
 		a.PolicyName = "nri-armor-builtin"
 		a.Message = "the kernel could not name the file (a path longer than PATH_MAX): refused, as no rule can be checked"

@@ -244,9 +244,36 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 }
 
 /* A new task runs its parent's executable until it execs: copy the entry. */
+/* Built in, as making a cgroup: an enforced container may not clone a
+ * process into a cgroup (clone3 CLONE_INTO_CGROUP, which takes a read-only
+ * directory): into a child cgroup the node made, the child would be in no
+ * set. The event names the flag. */
+static __always_inline int clone_into_cgroup(void)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
+	if (!h || sc->host)
+		return 0;
+	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
+	m->best_action = ACT_BLOCK;
+	/* "CLONE_INTO_CGROUP", as immediates (no read-only data). */
+	__u64 *w = (__u64 *)sc->ev.res;
+	w[0] = 0x4e495f454e4f4c43ULL; /* CLONE_IN */
+	w[1] = 0x554f5247435f4f54ULL; /* TO_CGROU */
+	w[2] = 0x50;                  /* P */
+	return finish(sc, h, cgid, 17, 1, true, ORIGIN_BUILTIN);
+}
+
 SEC("lsm/task_alloc")
 int BPF_PROG(armor_task_alloc, struct task_struct *task, unsigned long clone_flags)
 {
+	if ((__u64)clone_flags & CLONE_INTO_CGROUP) {
+		int r = clone_into_cgroup();
+		if (r)
+			return r;
+	}
 	struct exe_info *parent = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, 0);
 	if (!parent)
 		return 0;

@@ -196,6 +196,7 @@ struct bpf_sock_addr {
 #define O_TRUNC 01000 /* still in f_flags at file_open; cleared after */
 #define NAME_MAX 256
 #define FMODE_EXEC 0x20
+#define CLONE_INTO_CGROUP 0x200000000ULL
 #define __FMODE_EXEC 0x20 /* in f_flags: no open(2) flag can set it */
 #define PROT_EXEC 0x4
 #define CGROUP_SUPER_MAGIC 0x27e0eb

@@ -397,6 +397,21 @@ spec:
 		}
 	})
 
+	// ... nor clone a process into one (clone3 CLONE_INTO_CGROUP takes a
+	// read-only directory): a child cgroup the node made is in no set.
+	t.Run("cgroup-clone-child", func(t *testing.T) {
+		child := f.cg.Child(t)
+		drain(t, f.rd)
+		inside(t, "clone-into "+child.Path+" read /tmp/vmb/bin/app", "EPERM")
+		var builtin bool
+		for _, ev := range drain(t, f.rd) {
+			builtin = builtin || (ev.Builtin && ev.Resource == "CLONE_INTO_CGROUP")
+		}
+		if !builtin {
+			t.Error("no built-in event names CLONE_INTO_CGROUP")
+		}
+	})
+
 	// Item 1: with a host set loaded, the node's own processes (the
 	// runtime) still write cgroup files: a container can start; a
 	// container's process still cannot.
