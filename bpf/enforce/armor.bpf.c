@@ -134,31 +134,31 @@ int BPF_PROG(armor_mmap_file, struct file *file, unsigned long reqprot, unsigned
 SEC("lsm/path_unlink")
 int BPF_PROG(armor_path_unlink, const struct path *dir, struct dentry *dentry)
 {
-	return check_at(dir->mnt, dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(dir->mnt, dentry, true, false);
 }
 
 SEC("lsm/path_rmdir")
 int BPF_PROG(armor_path_rmdir, const struct path *dir, struct dentry *dentry)
 {
-	return check_at(dir->mnt, dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(dir->mnt, dentry, true, false);
 }
 
 SEC("lsm/path_mkdir")
 int BPF_PROG(armor_path_mkdir, const struct path *dir, struct dentry *dentry, unsigned short mode)
 {
-	return check_at(dir->mnt, dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(dir->mnt, dentry, true, false);
 }
 
 SEC("lsm/path_mknod")
 int BPF_PROG(armor_path_mknod, const struct path *dir, struct dentry *dentry, unsigned short mode, unsigned int dev)
 {
-	return check_at(dir->mnt, dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(dir->mnt, dentry, true, false);
 }
 
 SEC("lsm/path_symlink")
 int BPF_PROG(armor_path_symlink, const struct path *dir, struct dentry *dentry, const char *old_name)
 {
-	return check_at(dir->mnt, dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(dir->mnt, dentry, true, false);
 }
 
 /* A hard link is another name for the file: making one is a change to it,
@@ -166,8 +166,8 @@ int BPF_PROG(armor_path_symlink, const struct path *dir, struct dentry *dentry, 
 SEC("lsm/path_link")
 int BPF_PROG(armor_path_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
 {
-	int r = check_change(new_dir->mnt, old_dentry);
-	return r ? r : check_at(new_dir->mnt, new_dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	int r = check_at(new_dir->mnt, old_dentry, true, true);
+	return r ? r : check_at(new_dir->mnt, new_dentry, true, false);
 }
 
 /* mv /usr/bin/apt-get /tmp/x would run a blocked program by another name;
@@ -176,26 +176,26 @@ SEC("lsm/path_rename")
 int BPF_PROG(armor_path_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry, unsigned int flags)
 {
-	int r = check_change(old_dir->mnt, old_dentry);
-	return r ? r : check_at(new_dir->mnt, new_dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	int r = check_at(old_dir->mnt, old_dentry, true, true);
+	return r ? r : check_at(new_dir->mnt, new_dentry, true, false);
 }
 
 SEC("lsm/path_truncate")
 int BPF_PROG(armor_path_truncate, const struct path *path)
 {
-	return check_at(path->mnt, path->dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(path->mnt, path->dentry, true, false);
 }
 
 SEC("lsm/path_chmod")
 int BPF_PROG(armor_path_chmod, const struct path *path, unsigned short mode)
 {
-	return check_at(path->mnt, path->dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(path->mnt, path->dentry, true, false);
 }
 
 SEC("lsm/path_chown")
 int BPF_PROG(armor_path_chown, const struct path *path, unsigned int uid, unsigned int gid)
 {
-	return check_at(path->mnt, path->dentry, CLASS_FILE, BLOCK_ONLY_NO);
+	return check_at(path->mnt, path->dentry, true, false);
 }
 
 /* Mapping a file readable, then making it executable, is mmap_file's case
@@ -206,7 +206,7 @@ int BPF_PROG(armor_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	struct file *f = vma->vm_file;
 	if (!f || !(prot & PROT_EXEC))
 		return 0;
-	return check_at(f->f_path.mnt, f->f_path.dentry, CLASS_PROCESS, BLOCK_ONLY_RULES);
+	return check_at(f->f_path.mnt, f->f_path.dentry, false, true);
 }
 
 SEC("lsm/bprm_check_security")

@@ -91,39 +91,47 @@ static __always_inline int decide_file(struct file *f, __u8 cls, __u8 write, __u
 	return decide_named(n, f->f_inode->i_uid.val == current_uid(t), cls, write, block_only, cgid, sc, h, silent);
 }
 
-/* check_at decides a change to the file at dentry d on vfsmount mnt (it may
- * not exist yet): unlink, rename, link, chmod … — changes made without
- * opening the file, which are writes to it (block_only: explicit Block
- * rules only, as a process rule on a program that is renamed or linked). */
-static __always_inline int check_at(struct vfsmount *mnt, struct dentry *d, __u8 cls, __u8 block_only)
+/* check_at decides an act on the file at dentry d on vfsmount mnt (it may
+ * not exist yet) where bpf_d_path may not run: with change, a change made
+ * without opening it (unlink, rename, link, chmod …), a write for the file
+ * rules; with program, for the process rules' explicit Blocks too (a
+ * blocked program may not be moved or linked to another name, nor mapped
+ * executable by mprotect). The name is walked once for both. */
+static __always_inline int check_at(struct vfsmount *mnt, struct dentry *d, bool change, bool program)
 {
 	__u64 cgid;
 	__u32 set_id;
 	struct scratch *sc;
 	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h || skip_class(h, sc, cls, 0))
+	if (!h)
 		return 0;
-	init_match(h, sc, set_id, cls);
+	bool file = change && !skip_class(h, sc, CLASS_FILE, 0);
+	program = program && h->kinds[CLASS_PROCESS];
+	if (!file && !program)
+		return 0;
+	init_match(h, sc, set_id, file ? CLASS_FILE : CLASS_PROCESS);
 	struct task_struct *t = bpf_get_current_task_btf();
 	long n = name_walk(sc, mount_of((__u64)mnt), (__u64)d, t);
-	if (n < 0)
-		return unnamed(sc, h, cgid, cls, 1, block_only, d) == 1 ? 0 : -EPERM;
+	if (n < 0) {
+		int r = file ? unnamed(sc, h, cgid, CLASS_FILE, 1, BLOCK_ONLY_NO, d) : 1;
+		if (r == 1 && program)
+			r = unnamed(sc, h, cgid, CLASS_PROCESS, change, BLOCK_ONLY_RULES, d);
+		return r == 1 ? 0 : r;
+	}
 	if (n <= 1)
 		return 0;
 	/* A name that does not exist yet will be the actor's. */
 	struct inode *ino = BPF_CORE_READ(d, d_inode);
 	__u8 is_owner = !ino || BPF_CORE_READ(ino, i_uid.val) == current_uid(t);
 	bool silent;
-	return decide_named(n, is_owner, cls, 1, block_only, cgid, sc, h, &silent);
-}
-
-/* check_change decides a change to a file for the file rules (a write) and,
- * for a program, the process rules' explicit Blocks: a blocked program may
- * not be moved or linked to another name. */
-static __always_inline int check_change(struct vfsmount *mnt, struct dentry *d)
-{
-	int r = check_at(mnt, d, CLASS_FILE, BLOCK_ONLY_NO);
-	return r ? r : check_at(mnt, d, CLASS_PROCESS, BLOCK_ONLY_RULES);
+	int r = 0;
+	if (file)
+		r = decide_named(n, is_owner, CLASS_FILE, 1, BLOCK_ONLY_NO, cgid, sc, h, &silent);
+	if (r || !program)
+		return r;
+	if (file) /* the same name, now for the process rules */
+		init_match(h, sc, set_id, CLASS_PROCESS);
+	return decide_named(n, is_owner, CLASS_PROCESS, change, BLOCK_ONLY_RULES, cgid, sc, h, &silent);
 }
 
 /* check_exec decides a program about to run, by its path. */
