@@ -64,10 +64,41 @@ char LICENSE[] SEC("license") = "GPL";
 	}
 
 INVALIDATES_MEMOS(inode_rename)
-INVALIDATES_MEMOS(sb_mount)
-INVALIDATES_MEMOS(move_mount)
 INVALIDATES_MEMOS(sb_umount)
-INVALIDATES_MEMOS(sb_pivotroot)
+
+/* mount(2)'s operations that only change a mount's flags or propagation
+ * (unshare -m makes its mounts private) and give no file a new name. */
+#define MS_REMOUNT 32
+#define MS_UNBINDABLE (1 << 17)
+#define MS_PRIVATE (1 << 18)
+#define MS_SLAVE (1 << 19)
+#define MS_SHARED (1 << 20)
+#define MS_RENAMES_NOTHING (MS_REMOUNT | MS_UNBINDABLE | MS_PRIVATE | MS_SLAVE | MS_SHARED)
+
+/* Mounting gives files other names, and changes what every memo was made
+ * for (decide.h: refuse_mount for who may). */
+SEC("lsm/sb_mount")
+int BPF_PROG(armor_sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags)
+{
+	memo_invalidate();
+	if (flags & MS_RENAMES_NOTHING)
+		return 0;
+	return refuse_mount(path);
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(armor_move_mount, const struct path *from_path, const struct path *to_path)
+{
+	memo_invalidate();
+	return refuse_mount(to_path);
+}
+
+SEC("lsm/sb_pivotroot")
+int BPF_PROG(armor_sb_pivotroot, const struct path *old_path, const struct path *new_path)
+{
+	memo_invalidate();
+	return refuse_mount(new_path);
+}
 
 /* The kernel opening a program to run it (execve's open of the program and
  * of its ELF interpreter) is execution, not reading: file rules do not apply,

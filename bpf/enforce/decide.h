@@ -134,6 +134,30 @@ static __always_inline int check_at(struct vfsmount *mnt, struct dentry *d, bool
 	return decide_named(n, is_owner, CLASS_PROCESS, change, BLOCK_ONLY_RULES, cgid, sc, h, &silent);
 }
 
+/* refuse_mount: built in, an enforced container whose file or process
+ * rules name anything (or allow-list) may not mount, move a mount or
+ * pivot_root — a bind mount (after unshare -Urm), an overlay over a
+ * directory, a moved mount or a new root is another name for files the
+ * rules name, as a hard link is for one (and links are refused there too).
+ * The runtime's default AppArmor profile denies mount outright. The event
+ * names the mount point. */
+static __always_inline int refuse_mount(const struct path *at)
+{
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
+	if (!h || sc->host || (skip_class(h, sc, CLASS_FILE, 0) && skip_class(h, sc, CLASS_PROCESS, 0)))
+		return 0;
+	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
+	struct dentry *d = BPF_CORE_READ(at, dentry);
+	long n = name_walk(sc, mount_of((__u64)BPF_CORE_READ(at, mnt)), (__u64)d, bpf_get_current_task_btf());
+	if (n <= 1)
+		n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(d, d_name.name));
+	m->best_action = ACT_BLOCK;
+	return finish(sc, h, cgid, n > 1 ? (n - 1) & PATH_MASK : 0, 1, true, ORIGIN_BUILTIN);
+}
+
 /* check_exec decides a program about to run, by its path. */
 static __always_inline int check_exec(struct file *f)
 {

@@ -52,7 +52,8 @@ type opResult string
 
 func (r opResult) Error() string { return string(r) }
 
-// childBatch runs one batch op in a child helper and returns its result.
+// childBatch runs batch ops (lines) in a child helper and returns the
+// first that is not ok.
 func childBatch(op string, attr *syscall.SysProcAttr) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -65,11 +66,13 @@ func childBatch(op string, attr *syscall.SysProcAttr) error {
 	if err != nil {
 		return err
 	}
-	if res := strings.TrimSpace(string(out)); res != "ok" {
+	for _, res := range strings.Fields(string(out)) {
 		if res == "EPERM" {
 			return syscall.EPERM
 		}
-		return opResult(res)
+		if res != "ok" {
+			return opResult(res)
+		}
 	}
 	return nil
 }
