@@ -37,6 +37,10 @@ func (rs *RuleSet) Aliased(resolve Resolver) *RuleSet {
 			to.Rules = append(to.Rules, &cp)
 			if alias := aliasMatch(&cp, resolve); alias != nil {
 				to.Rules = append(to.Rules, alias)
+				if alias.Guard {
+					// The directories above the resolved name too.
+					to.Rules = append(to.Rules, ancestorGuards(alias)...)
+				}
 				changed = true
 			}
 		}

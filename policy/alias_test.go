@@ -80,6 +80,9 @@ func TestAliased(t *testing.T) {
 		"dir /usr/sbin/ recursive (alias: /sbin/ resolves to it)",
 		"path /etc/shadow readOnly fromSource=/usr/bin/python3,/usr/bin/python3.11",
 		"protocol raw fromSource=/usr/bin/python3,/usr/bin/python3.11",
+		// The sources' guards (guard.go), one per rule that names them.
+		"path /usr/bin/python3.11 readOnly (guards a fromSource program) (alias: /usr/bin/python3 resolves to it)",
+		"path /usr/bin/python3.11 readOnly (guards a fromSource program) (alias: /usr/bin/python3 resolves to it)",
 	}
 	if len(aliases) != len(want) {
 		t.Fatalf("aliases:\n%q\nwant\n%q", aliases, want)

@@ -84,6 +84,10 @@ func (b *builder) add(class Class, field string, m Match, src []SourceMatcher, o
 	}
 	cr := b.rs.Class(class)
 	cr.Rules = append(cr.Rules, r)
+	if len(src) > 0 && b.p.Kind != KindHostPolicy {
+		fc := b.rs.Class(ClassFile)
+		fc.Rules = append(fc.Rules, sourceGuards(r, b.mode == ModeAudit)...)
+	}
 }
 
 func sources(src []SourceMatch) []SourceMatcher {

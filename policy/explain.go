@@ -73,6 +73,9 @@ func (r *Rule) Describe() string {
 		}
 		fmt.Fprintf(&b, " fromSource=%s", strings.Join(src, ","))
 	}
+	if r.Guard {
+		b.WriteString(" (guards a fromSource program)")
+	}
 	if r.ResolvedFrom != "" {
 		fmt.Fprintf(&b, " (alias: %s resolves to it)", r.ResolvedFrom)
 	}

@@ -71,6 +71,9 @@ type Rule struct {
 	// path written in the policy, ResolvedFrom, resolves to in the
 	// container's root.
 	ResolvedFrom string `json:"resolvedFrom,omitempty"`
+	// Guard is set on a rule the compiler added to keep a fromSource
+	// source's name bound to its file (guard.go).
+	Guard bool `json:"guard,omitempty"`
 
 	glob *Glob // compiled Match.Value for MatchPattern
 }

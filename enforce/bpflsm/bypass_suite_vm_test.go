@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nri-armor/nri-armor/internal/policytest"
+	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 )
 
@@ -81,6 +82,15 @@ func init() {
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 		})
+	}
+	// copy FROM TO: copy a program (mode 0755).
+	bypassOps["copy"] = func(arg string) error {
+		from, to, _ := strings.Cut(arg, " ")
+		b, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, 0o755)
 	}
 	// truncate FILE: truncate(2) it to nothing.
 	bypassOps["truncate"] = func(arg string) error { return unix.Truncate(arg, 0) }
@@ -290,6 +300,71 @@ spec:
 		}
 		if got := batch(t, nil, app, 0, []string{"chroot-run /tmp/vmb/jail /tmp/vmb/bin/cat /secret"}); got[0] != "ok" {
 			t.Errorf("outside: %s", got[0])
+		}
+	})
+
+	// Item 8: a fromSource program is named by its path, and the
+	// container cannot put another file at that name (policy/guard.go):
+	// not by renaming one onto it, by renaming the directory
+	// above it, nor by writing over it; and a copy of it elsewhere is
+	// another name, which gets nothing.
+	srcSet := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: only-cat, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  file:
+    matchPaths:
+    - path: /tmp/vmfs/secret
+      fromSource: [{path: /tmp/vmfs/bin/cat}]
+      action: Allow
+    - path: /tmp/vmfs/secret
+      action: Block
+`)
+	srcCg := testenv.NewCgroup(t)
+	if _, err := f.e.Apply(srcCg.ID, srcSet); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, "/bin/busybox", "/tmp/vmfs/bin/cat")
+	copyFile(t, "/bin/busybox", "/tmp/vmfs/evil/cat") // busybox runs as its name
+	touch(t, "/tmp/vmfs/secret", 0)
+	if err := os.MkdirAll("/tmp/vmfs/copy", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srcCase := func(t *testing.T, ops []string, want string) {
+		t.Helper()
+		if got := batch(t, srcCg, app, 0, ops); strings.Join(got, " ") != want {
+			t.Errorf("%q in the enforced cgroup: %v, want %s", ops, got, want)
+		}
+	}
+	t.Run("fromsource-rename", func(t *testing.T) {
+		drain(t, f.rd)
+		srcCase(t, []string{
+			"rename /tmp/vmfs/evil/cat /tmp/vmfs/bin/cat",
+			"rename /tmp/vmfs/bin /tmp/vmfs/bin2",
+			"unlink /tmp/vmfs/bin/cat",
+			"exec-cat /tmp/vmfs/evil/cat /tmp/vmfs/secret",
+			"exec-cat /tmp/vmfs/bin/cat /tmp/vmfs/secret", // the grant is intact
+		}, "EPERM EPERM EPERM EPERM ok")
+		var guard bool
+		for _, ev := range drain(t, f.rd) {
+			guard = guard || (ev.CgroupID == srcCg.ID && ev.Resource == "/tmp/vmfs/bin" && ev.Action == policy.Block)
+		}
+		if !guard {
+			t.Error("no Block event names the source's directory")
+		}
+		if got := batch(t, nil, app, 0, []string{"rename /tmp/vmfs/bin /tmp/vmfs/bin2", "rename /tmp/vmfs/bin2 /tmp/vmfs/bin"}); strings.Join(got, " ") != "ok ok" {
+			t.Errorf("outside, renaming the source's directory and back: %v", got)
+		}
+	})
+	t.Run("fromsource-copy", func(t *testing.T) {
+		srcCase(t, []string{
+			"write /tmp/vmfs/bin/cat", // cp evil /tmp/vmfs/bin/cat
+			"copy /tmp/vmfs/bin/cat /tmp/vmfs/copy/cat",
+			"exec-cat /tmp/vmfs/copy/cat /tmp/vmfs/secret",
+		}, "EPERM ok EPERM")
+		if got := batch(t, nil, app, 0, []string{"write /tmp/vmfs/bin/cat", "exec-cat /tmp/vmfs/copy/cat /tmp/vmfs/secret"}); strings.Join(got, " ") != "ok ok" {
+			t.Errorf("outside, opening the source for writing and reading by the copy: %v", got)
 		}
 	})
 

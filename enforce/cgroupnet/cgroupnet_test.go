@@ -57,6 +57,10 @@ func TestBackendReportsWhatItCannotEnforce(t *testing.T) {
 	}
 	want := []string{
 		"path /usr/bin/apt: this node has no BPF-LSM: audit only",
+		// The guards of curl's name (policy/guard.go).
+		"path /usr readOnly (guards a fromSource program): this node has no BPF-LSM: audit only",
+		"path /usr/bin readOnly (guards a fromSource program): this node has no BPF-LSM: audit only",
+		"path /usr/bin/curl readOnly (guards a fromSource program): this node has no BPF-LSM: audit only",
 		"protocol raw: cgroup-BPF programs see inet sockets only: not on AF_PACKET sockets",
 		"protocol tcp fromSource=/usr/bin/curl: cgroup-BPF programs cannot see the acting executable (fromSource)",
 	}
