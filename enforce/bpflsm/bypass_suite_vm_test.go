@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nri-armor/nri-armor/internal/policytest"
-	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 // The attack suite of issue 13, against BPF-LSM: each subtest is one way
