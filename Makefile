@@ -91,7 +91,7 @@ vmtest:
 vmbench:
 	@mkdir -p $(VMTEST_BIN)
 	CGO_ENABLED=0 $(GO) test -c -tags vmtest -o $(VMTEST_BIN)/bpflsm-bench.test ./enforce/bpflsm
-	hack/vmtest/run.sh --icount --smp 1 --timeout 1800 $(VMTEST_BIN)/bpflsm-bench.test -test.run '^$$' -test.bench 'LSMOverhead|LSMFloor' -test.benchtime 1x
+	hack/vmtest/run.sh --icount --smp 1 --timeout 1800 $(VMTEST_BIN)/bpflsm-bench.test -test.run '^$$' -test.bench 'LSMOverhead|LSMFloor|LSMChangeHooks' -test.benchtime 1x
 
 # End-to-end in the VM (root): the e2e flows where BPF-LSM enforces
 # (process and file Block, armor-tracer's alerts). hack/vmtest/e2e.sh builds

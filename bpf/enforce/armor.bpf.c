@@ -229,6 +229,43 @@ int BPF_PROG(armor_path_chown, const struct path *path, unsigned int uid, unsign
 	return check_at(path->mnt, path->dentry, true, false);
 }
 
+/* Extended attributes: the hooks get a dentry and no mount, so the file
+ * has no name in the namespace to match rules against. The security.* and
+ * trusted.* ones (file capabilities, security labels, overlayfs's own) are
+ * refused, fail closed, where the file class has rules or an allow-list, as
+ * a file the kernel cannot name (decide.h: unnamed); user.* ones are data
+ * beside the file, never its contents or its permissions, and pass. */
+static __always_inline int check_xattr(struct dentry *d, const char *name)
+{
+	__u64 ns[2] = {};
+	bpf_probe_read_kernel_str(ns, 9, name);
+	/* "security" or "trusted.", as immediates (no read-only data). */
+	if (ns[0] != 0x7974697275636573ULL && ns[0] != 0x2e64657473757274ULL)
+		return 0;
+	__u64 cgid;
+	__u32 set_id;
+	struct scratch *sc;
+	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
+	if (!h)
+		return 0;
+	init_match(h, sc, set_id, CLASS_FILE);
+	int r = unnamed(sc, h, cgid, CLASS_FILE, 1, BLOCK_ONLY_NO, d);
+	return r == 1 ? 0 : r;
+}
+
+/* (The first argument is a user namespace or, from 6.3, an idmap.) */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(armor_inode_setxattr, void *idmap, struct dentry *dentry, const char *name)
+{
+	return check_xattr(dentry, name);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(armor_inode_removexattr, void *idmap, struct dentry *dentry, const char *name)
+{
+	return check_xattr(dentry, name);
+}
+
 /* Mapping a file readable, then making it executable, is mmap_file's case
  * by another way. */
 SEC("lsm/file_mprotect")

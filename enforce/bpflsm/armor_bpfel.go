@@ -222,52 +222,54 @@ type armorVerdict struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	armorMapCgSets              = "cg_sets"
-	armorMapEvents              = "events"
-	armorMapEventsLost          = "events_lost"
-	armorMapExeStore            = "exe_store"
-	armorMapHostSet             = "host_set"
-	armorMapMemoEpoch           = "memo_epoch"
-	armorMapOpenMemo            = "open_memo"
-	armorMapPatterns            = "patterns"
-	armorMapRules               = "rules"
-	armorMapScratch             = "scratch"
-	armorMapSetupCount          = "setup_count"
-	armorMapSetupStore          = "setup_store"
-	armorProgArmorBprmCheck     = "armor_bprm_check"
-	armorProgArmorBprmCommitted = "armor_bprm_committed"
-	armorProgArmorCapable       = "armor_capable"
-	armorProgArmorCgConnect4    = "armor_cg_connect4"
-	armorProgArmorCgConnect6    = "armor_cg_connect6"
-	armorProgArmorCgSockCreate  = "armor_cg_sock_create"
-	armorProgArmorCgroupAttach  = "armor_cgroup_attach"
-	armorProgArmorFileMprotect  = "armor_file_mprotect"
-	armorProgArmorFileOpen      = "armor_file_open"
-	armorProgArmorInodeMkdir    = "armor_inode_mkdir"
-	armorProgArmorInodeRename   = "armor_inode_rename"
-	armorProgArmorMmapFile      = "armor_mmap_file"
-	armorProgArmorMoveMount     = "armor_move_mount"
-	armorProgArmorPathChmod     = "armor_path_chmod"
-	armorProgArmorPathChown     = "armor_path_chown"
-	armorProgArmorPathLink      = "armor_path_link"
-	armorProgArmorPathMkdir     = "armor_path_mkdir"
-	armorProgArmorPathMknod     = "armor_path_mknod"
-	armorProgArmorPathRename    = "armor_path_rename"
-	armorProgArmorPathRmdir     = "armor_path_rmdir"
-	armorProgArmorPathSymlink   = "armor_path_symlink"
-	armorProgArmorPathTruncate  = "armor_path_truncate"
-	armorProgArmorPathUnlink    = "armor_path_unlink"
-	armorProgArmorProcessFork   = "armor_process_fork"
-	armorProgArmorSbMount       = "armor_sb_mount"
-	armorProgArmorSbPivotroot   = "armor_sb_pivotroot"
-	armorProgArmorSbUmount      = "armor_sb_umount"
-	armorProgArmorSocketConnect = "armor_socket_connect"
-	armorProgArmorSocketCreate  = "armor_socket_create"
-	armorProgArmorTaskAlloc     = "armor_task_alloc"
-	armorProgArmorTaskFree      = "armor_task_free"
-	armorVarAbiEnums            = "abi_enums"
-	armorVarMaxSteps            = "max_steps"
-	armorVarWakeupBytes         = "wakeup_bytes"
+	armorMapCgSets                 = "cg_sets"
+	armorMapEvents                 = "events"
+	armorMapEventsLost             = "events_lost"
+	armorMapExeStore               = "exe_store"
+	armorMapHostSet                = "host_set"
+	armorMapMemoEpoch              = "memo_epoch"
+	armorMapOpenMemo               = "open_memo"
+	armorMapPatterns               = "patterns"
+	armorMapRules                  = "rules"
+	armorMapScratch                = "scratch"
+	armorMapSetupCount             = "setup_count"
+	armorMapSetupStore             = "setup_store"
+	armorProgArmorBprmCheck        = "armor_bprm_check"
+	armorProgArmorBprmCommitted    = "armor_bprm_committed"
+	armorProgArmorCapable          = "armor_capable"
+	armorProgArmorCgConnect4       = "armor_cg_connect4"
+	armorProgArmorCgConnect6       = "armor_cg_connect6"
+	armorProgArmorCgSockCreate     = "armor_cg_sock_create"
+	armorProgArmorCgroupAttach     = "armor_cgroup_attach"
+	armorProgArmorFileMprotect     = "armor_file_mprotect"
+	armorProgArmorFileOpen         = "armor_file_open"
+	armorProgArmorInodeMkdir       = "armor_inode_mkdir"
+	armorProgArmorInodeRemovexattr = "armor_inode_removexattr"
+	armorProgArmorInodeRename      = "armor_inode_rename"
+	armorProgArmorInodeSetxattr    = "armor_inode_setxattr"
+	armorProgArmorMmapFile         = "armor_mmap_file"
+	armorProgArmorMoveMount        = "armor_move_mount"
+	armorProgArmorPathChmod        = "armor_path_chmod"
+	armorProgArmorPathChown        = "armor_path_chown"
+	armorProgArmorPathLink         = "armor_path_link"
+	armorProgArmorPathMkdir        = "armor_path_mkdir"
+	armorProgArmorPathMknod        = "armor_path_mknod"
+	armorProgArmorPathRename       = "armor_path_rename"
+	armorProgArmorPathRmdir        = "armor_path_rmdir"
+	armorProgArmorPathSymlink      = "armor_path_symlink"
+	armorProgArmorPathTruncate     = "armor_path_truncate"
+	armorProgArmorPathUnlink       = "armor_path_unlink"
+	armorProgArmorProcessFork      = "armor_process_fork"
+	armorProgArmorSbMount          = "armor_sb_mount"
+	armorProgArmorSbPivotroot      = "armor_sb_pivotroot"
+	armorProgArmorSbUmount         = "armor_sb_umount"
+	armorProgArmorSocketConnect    = "armor_socket_connect"
+	armorProgArmorSocketCreate     = "armor_socket_create"
+	armorProgArmorTaskAlloc        = "armor_task_alloc"
+	armorProgArmorTaskFree         = "armor_task_free"
+	armorVarAbiEnums               = "abi_enums"
+	armorVarMaxSteps               = "max_steps"
+	armorVarWakeupBytes            = "wakeup_bytes"
 )
 
 // loadArmor returns the embedded CollectionSpec for armor.
@@ -312,37 +314,39 @@ type armorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type armorProgramSpecs struct {
-	ArmorBprmCheck     *ebpf.ProgramSpec `ebpf:"armor_bprm_check"`
-	ArmorBprmCommitted *ebpf.ProgramSpec `ebpf:"armor_bprm_committed"`
-	ArmorCapable       *ebpf.ProgramSpec `ebpf:"armor_capable"`
-	ArmorCgConnect4    *ebpf.ProgramSpec `ebpf:"armor_cg_connect4"`
-	ArmorCgConnect6    *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
-	ArmorCgSockCreate  *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
-	ArmorCgroupAttach  *ebpf.ProgramSpec `ebpf:"armor_cgroup_attach"`
-	ArmorFileMprotect  *ebpf.ProgramSpec `ebpf:"armor_file_mprotect"`
-	ArmorFileOpen      *ebpf.ProgramSpec `ebpf:"armor_file_open"`
-	ArmorInodeMkdir    *ebpf.ProgramSpec `ebpf:"armor_inode_mkdir"`
-	ArmorInodeRename   *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
-	ArmorMmapFile      *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
-	ArmorMoveMount     *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
-	ArmorPathChmod     *ebpf.ProgramSpec `ebpf:"armor_path_chmod"`
-	ArmorPathChown     *ebpf.ProgramSpec `ebpf:"armor_path_chown"`
-	ArmorPathLink      *ebpf.ProgramSpec `ebpf:"armor_path_link"`
-	ArmorPathMkdir     *ebpf.ProgramSpec `ebpf:"armor_path_mkdir"`
-	ArmorPathMknod     *ebpf.ProgramSpec `ebpf:"armor_path_mknod"`
-	ArmorPathRename    *ebpf.ProgramSpec `ebpf:"armor_path_rename"`
-	ArmorPathRmdir     *ebpf.ProgramSpec `ebpf:"armor_path_rmdir"`
-	ArmorPathSymlink   *ebpf.ProgramSpec `ebpf:"armor_path_symlink"`
-	ArmorPathTruncate  *ebpf.ProgramSpec `ebpf:"armor_path_truncate"`
-	ArmorPathUnlink    *ebpf.ProgramSpec `ebpf:"armor_path_unlink"`
-	ArmorProcessFork   *ebpf.ProgramSpec `ebpf:"armor_process_fork"`
-	ArmorSbMount       *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
-	ArmorSbPivotroot   *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
-	ArmorSbUmount      *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
-	ArmorSocketConnect *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
-	ArmorSocketCreate  *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
-	ArmorTaskAlloc     *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
-	ArmorTaskFree      *ebpf.ProgramSpec `ebpf:"armor_task_free"`
+	ArmorBprmCheck        *ebpf.ProgramSpec `ebpf:"armor_bprm_check"`
+	ArmorBprmCommitted    *ebpf.ProgramSpec `ebpf:"armor_bprm_committed"`
+	ArmorCapable          *ebpf.ProgramSpec `ebpf:"armor_capable"`
+	ArmorCgConnect4       *ebpf.ProgramSpec `ebpf:"armor_cg_connect4"`
+	ArmorCgConnect6       *ebpf.ProgramSpec `ebpf:"armor_cg_connect6"`
+	ArmorCgSockCreate     *ebpf.ProgramSpec `ebpf:"armor_cg_sock_create"`
+	ArmorCgroupAttach     *ebpf.ProgramSpec `ebpf:"armor_cgroup_attach"`
+	ArmorFileMprotect     *ebpf.ProgramSpec `ebpf:"armor_file_mprotect"`
+	ArmorFileOpen         *ebpf.ProgramSpec `ebpf:"armor_file_open"`
+	ArmorInodeMkdir       *ebpf.ProgramSpec `ebpf:"armor_inode_mkdir"`
+	ArmorInodeRemovexattr *ebpf.ProgramSpec `ebpf:"armor_inode_removexattr"`
+	ArmorInodeRename      *ebpf.ProgramSpec `ebpf:"armor_inode_rename"`
+	ArmorInodeSetxattr    *ebpf.ProgramSpec `ebpf:"armor_inode_setxattr"`
+	ArmorMmapFile         *ebpf.ProgramSpec `ebpf:"armor_mmap_file"`
+	ArmorMoveMount        *ebpf.ProgramSpec `ebpf:"armor_move_mount"`
+	ArmorPathChmod        *ebpf.ProgramSpec `ebpf:"armor_path_chmod"`
+	ArmorPathChown        *ebpf.ProgramSpec `ebpf:"armor_path_chown"`
+	ArmorPathLink         *ebpf.ProgramSpec `ebpf:"armor_path_link"`
+	ArmorPathMkdir        *ebpf.ProgramSpec `ebpf:"armor_path_mkdir"`
+	ArmorPathMknod        *ebpf.ProgramSpec `ebpf:"armor_path_mknod"`
+	ArmorPathRename       *ebpf.ProgramSpec `ebpf:"armor_path_rename"`
+	ArmorPathRmdir        *ebpf.ProgramSpec `ebpf:"armor_path_rmdir"`
+	ArmorPathSymlink      *ebpf.ProgramSpec `ebpf:"armor_path_symlink"`
+	ArmorPathTruncate     *ebpf.ProgramSpec `ebpf:"armor_path_truncate"`
+	ArmorPathUnlink       *ebpf.ProgramSpec `ebpf:"armor_path_unlink"`
+	ArmorProcessFork      *ebpf.ProgramSpec `ebpf:"armor_process_fork"`
+	ArmorSbMount          *ebpf.ProgramSpec `ebpf:"armor_sb_mount"`
+	ArmorSbPivotroot      *ebpf.ProgramSpec `ebpf:"armor_sb_pivotroot"`
+	ArmorSbUmount         *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
+	ArmorSocketConnect    *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
+	ArmorSocketCreate     *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
+	ArmorTaskAlloc        *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
+	ArmorTaskFree         *ebpf.ProgramSpec `ebpf:"armor_task_free"`
 }
 
 // armorMapSpecs contains maps before they are loaded into the kernel.
@@ -436,37 +440,39 @@ type armorVariables struct {
 //
 // It can be passed to loadArmorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type armorPrograms struct {
-	ArmorBprmCheck     *ebpf.Program `ebpf:"armor_bprm_check"`
-	ArmorBprmCommitted *ebpf.Program `ebpf:"armor_bprm_committed"`
-	ArmorCapable       *ebpf.Program `ebpf:"armor_capable"`
-	ArmorCgConnect4    *ebpf.Program `ebpf:"armor_cg_connect4"`
-	ArmorCgConnect6    *ebpf.Program `ebpf:"armor_cg_connect6"`
-	ArmorCgSockCreate  *ebpf.Program `ebpf:"armor_cg_sock_create"`
-	ArmorCgroupAttach  *ebpf.Program `ebpf:"armor_cgroup_attach"`
-	ArmorFileMprotect  *ebpf.Program `ebpf:"armor_file_mprotect"`
-	ArmorFileOpen      *ebpf.Program `ebpf:"armor_file_open"`
-	ArmorInodeMkdir    *ebpf.Program `ebpf:"armor_inode_mkdir"`
-	ArmorInodeRename   *ebpf.Program `ebpf:"armor_inode_rename"`
-	ArmorMmapFile      *ebpf.Program `ebpf:"armor_mmap_file"`
-	ArmorMoveMount     *ebpf.Program `ebpf:"armor_move_mount"`
-	ArmorPathChmod     *ebpf.Program `ebpf:"armor_path_chmod"`
-	ArmorPathChown     *ebpf.Program `ebpf:"armor_path_chown"`
-	ArmorPathLink      *ebpf.Program `ebpf:"armor_path_link"`
-	ArmorPathMkdir     *ebpf.Program `ebpf:"armor_path_mkdir"`
-	ArmorPathMknod     *ebpf.Program `ebpf:"armor_path_mknod"`
-	ArmorPathRename    *ebpf.Program `ebpf:"armor_path_rename"`
-	ArmorPathRmdir     *ebpf.Program `ebpf:"armor_path_rmdir"`
-	ArmorPathSymlink   *ebpf.Program `ebpf:"armor_path_symlink"`
-	ArmorPathTruncate  *ebpf.Program `ebpf:"armor_path_truncate"`
-	ArmorPathUnlink    *ebpf.Program `ebpf:"armor_path_unlink"`
-	ArmorProcessFork   *ebpf.Program `ebpf:"armor_process_fork"`
-	ArmorSbMount       *ebpf.Program `ebpf:"armor_sb_mount"`
-	ArmorSbPivotroot   *ebpf.Program `ebpf:"armor_sb_pivotroot"`
-	ArmorSbUmount      *ebpf.Program `ebpf:"armor_sb_umount"`
-	ArmorSocketConnect *ebpf.Program `ebpf:"armor_socket_connect"`
-	ArmorSocketCreate  *ebpf.Program `ebpf:"armor_socket_create"`
-	ArmorTaskAlloc     *ebpf.Program `ebpf:"armor_task_alloc"`
-	ArmorTaskFree      *ebpf.Program `ebpf:"armor_task_free"`
+	ArmorBprmCheck        *ebpf.Program `ebpf:"armor_bprm_check"`
+	ArmorBprmCommitted    *ebpf.Program `ebpf:"armor_bprm_committed"`
+	ArmorCapable          *ebpf.Program `ebpf:"armor_capable"`
+	ArmorCgConnect4       *ebpf.Program `ebpf:"armor_cg_connect4"`
+	ArmorCgConnect6       *ebpf.Program `ebpf:"armor_cg_connect6"`
+	ArmorCgSockCreate     *ebpf.Program `ebpf:"armor_cg_sock_create"`
+	ArmorCgroupAttach     *ebpf.Program `ebpf:"armor_cgroup_attach"`
+	ArmorFileMprotect     *ebpf.Program `ebpf:"armor_file_mprotect"`
+	ArmorFileOpen         *ebpf.Program `ebpf:"armor_file_open"`
+	ArmorInodeMkdir       *ebpf.Program `ebpf:"armor_inode_mkdir"`
+	ArmorInodeRemovexattr *ebpf.Program `ebpf:"armor_inode_removexattr"`
+	ArmorInodeRename      *ebpf.Program `ebpf:"armor_inode_rename"`
+	ArmorInodeSetxattr    *ebpf.Program `ebpf:"armor_inode_setxattr"`
+	ArmorMmapFile         *ebpf.Program `ebpf:"armor_mmap_file"`
+	ArmorMoveMount        *ebpf.Program `ebpf:"armor_move_mount"`
+	ArmorPathChmod        *ebpf.Program `ebpf:"armor_path_chmod"`
+	ArmorPathChown        *ebpf.Program `ebpf:"armor_path_chown"`
+	ArmorPathLink         *ebpf.Program `ebpf:"armor_path_link"`
+	ArmorPathMkdir        *ebpf.Program `ebpf:"armor_path_mkdir"`
+	ArmorPathMknod        *ebpf.Program `ebpf:"armor_path_mknod"`
+	ArmorPathRename       *ebpf.Program `ebpf:"armor_path_rename"`
+	ArmorPathRmdir        *ebpf.Program `ebpf:"armor_path_rmdir"`
+	ArmorPathSymlink      *ebpf.Program `ebpf:"armor_path_symlink"`
+	ArmorPathTruncate     *ebpf.Program `ebpf:"armor_path_truncate"`
+	ArmorPathUnlink       *ebpf.Program `ebpf:"armor_path_unlink"`
+	ArmorProcessFork      *ebpf.Program `ebpf:"armor_process_fork"`
+	ArmorSbMount          *ebpf.Program `ebpf:"armor_sb_mount"`
+	ArmorSbPivotroot      *ebpf.Program `ebpf:"armor_sb_pivotroot"`
+	ArmorSbUmount         *ebpf.Program `ebpf:"armor_sb_umount"`
+	ArmorSocketConnect    *ebpf.Program `ebpf:"armor_socket_connect"`
+	ArmorSocketCreate     *ebpf.Program `ebpf:"armor_socket_create"`
+	ArmorTaskAlloc        *ebpf.Program `ebpf:"armor_task_alloc"`
+	ArmorTaskFree         *ebpf.Program `ebpf:"armor_task_free"`
 }
 
 func (p *armorPrograms) Close() error {
@@ -481,7 +487,9 @@ func (p *armorPrograms) Close() error {
 		p.ArmorFileMprotect,
 		p.ArmorFileOpen,
 		p.ArmorInodeMkdir,
+		p.ArmorInodeRemovexattr,
 		p.ArmorInodeRename,
+		p.ArmorInodeSetxattr,
 		p.ArmorMmapFile,
 		p.ArmorMoveMount,
 		p.ArmorPathChmod,

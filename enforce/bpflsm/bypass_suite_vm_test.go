@@ -83,6 +83,11 @@ func init() {
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 		})
 	}
+	// setxattr FILE NAME: set the extended attribute NAME on FILE.
+	bypassOps["setxattr"] = func(arg string) error {
+		file, name, _ := strings.Cut(arg, " ")
+		return unix.Setxattr(file, name, []byte("x"), 0)
+	}
 	// copy FROM TO: copy a program (mode 0755).
 	bypassOps["copy"] = func(arg string) error {
 		from, to, _ := strings.Cut(arg, " ")
@@ -429,6 +434,21 @@ spec:
 			fresh()
 		})
 	}
+	// ... and extended attributes, whose hooks get no mount (so no name):
+	// security.* and trusted.* ones fail closed where the file class has
+	// rules; user.* ones are data beside the file and pass.
+	t.Run("xattr-trusted", func(t *testing.T) {
+		fresh()
+		drain(t, f.rd)
+		inside(t, "setxattr /tmp/vmb/other trusted.armor", "EPERM")
+		var unnamed bool
+		for _, ev := range drain(t, f.rd) {
+			unnamed = unnamed || (ev.Unnamed && ev.CgroupID == f.cg.ID && ev.Resource == "other")
+		}
+		if !unnamed {
+			t.Error("no event names the file whose attribute was refused")
+		}
+	})
 	t.Run("readonly-read", func(t *testing.T) {
 		fresh()
 		inside(t, "read /tmp/vmb/ro", "ok")

@@ -223,7 +223,8 @@ var lsmPrograms = []progAttach{
 	{name: armorProgArmorPathUnlink}, {name: armorProgArmorPathRmdir}, {name: armorProgArmorPathMkdir},
 	{name: armorProgArmorPathMknod}, {name: armorProgArmorPathSymlink}, {name: armorProgArmorPathLink},
 	{name: armorProgArmorPathRename}, {name: armorProgArmorPathTruncate}, {name: armorProgArmorPathChmod},
-	{name: armorProgArmorPathChown}, {name: armorProgArmorFileMprotect}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
+	{name: armorProgArmorPathChown}, {name: armorProgArmorInodeSetxattr}, {name: armorProgArmorInodeRemovexattr},
+	{name: armorProgArmorFileMprotect}, {name: armorProgArmorSocketCreate}, {name: armorProgArmorSocketConnect},
 	{name: armorProgArmorCapable},
 }
 
