@@ -277,10 +277,28 @@ int BPF_PROG(armor_file_mprotect, struct vm_area_struct *vma, unsigned long reqp
 	return check_at(f->f_path.mnt, f->f_path.dentry, false, true);
 }
 
+/* fromSource rules hold both ways only for a known program (a sourced
+ * Block applies to the program it names): an exec in a cgroup whose set has
+ * fromSource rules gets its task's exe_store entry here, where it can still
+ * be refused (ENOMEM) when there is no memory for it — rather than run on
+ * with no identity, or its parent's (bprm_committed_creds fills it in). */
+static __always_inline int exe_entry(void)
+{
+	__u64 cgid;
+	bool host;
+	struct cg_val *v = lookup_set(&cgid, &host);
+	if (!v || !(v->hdr.has_source[0] | v->hdr.has_source[1] | v->hdr.has_source[2] | v->hdr.has_source[3]))
+		return 0;
+	if (bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE))
+		return 0;
+	return -ENOMEM;
+}
+
 SEC("lsm/bprm_check_security")
 int BPF_PROG(armor_bprm_check, struct linux_binprm *bprm)
 {
-	return check_exec(bprm->file);
+	int r = check_exec(bprm->file);
+	return r ? r : exe_entry();
 }
 
 /* After a successful exec: the runtime's setup ends if the program is the
@@ -346,8 +364,9 @@ int BPF_PROG(armor_task_alloc, struct task_struct *task, unsigned long clone_fla
 	if (!parent)
 		return 0;
 	struct exe_info *child = bpf_task_storage_get(&exe_store, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (child)
-		*child = *parent;
+	if (!child)
+		return -ENOMEM; /* a child with no program would slip past sourced Blocks */
+	*child = *parent;
 	return 0;
 }
 

@@ -202,6 +202,7 @@ struct bpf_sock_addr {
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define EPERM 1
+#define ENOMEM 12
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17
