@@ -549,5 +549,8 @@ func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 // start; the store also follows edits).
 func writePolicy(t testing.TB, name, content string) {
 	t.Helper()
-	testenv.WriteFile(t, env.policies, name, content)
+	p := testenv.WriteFile(t, env.policies, name, content)
+	// The policy directory outlives the test: a policy left there (a host
+	// policy above all) would apply in the tests after it.
+	t.Cleanup(func() { os.Remove(p) })
 }

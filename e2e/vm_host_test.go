@@ -52,4 +52,14 @@ spec:
 	p := runPod(t, "under-host-policy", nil)
 	id := startContainer(t, p, "main", sleeper...)
 	wantOK(t, execIn(t, id, "cat", "/etc/passwd"), "crictl exec in a pod started under a host policy", "root:")
+
+	// A pod with process and file rules of its own starts too: runc init,
+	// exec'd on the host under the host set (which records the node's
+	// programs), is still the runtime's setup, whose mounts and pivot_root
+	// the pod's rules would refuse.
+	writePolicy(t, "no-apt-no-shadow.yaml", vmPolicy)
+	guarded := runPod(t, "guarded-under-host-policy", map[string]string{policiesKey: vmPolicyName})
+	gid := startContainer(t, guarded, "main", sleeper...)
+	wantOK(t, execIn(t, gid, "cat", "/etc/passwd"), "crictl exec in a guarded pod under a host policy", "root:")
+	wantRefused(t, execIn(t, gid, "cat", "/etc/shadow"), "cat /etc/shadow", "Operation not permitted")
 }

@@ -325,6 +325,7 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 	if (x) {
 		x->hash = w.hash;
 		x->len = w.len;
+		x->container = !host;
 	}
 	return 0;
 }
@@ -378,7 +379,10 @@ int BPF_PROG(armor_cgroup_attach, struct cgroup *dst, const char *path, struct t
 {
 	if (!threadgroup || BPF_CORE_READ(task, tgid) == (int)(bpf_get_current_pid_tgid() >> 32))
 		return 0; /* one thread, or a process moving itself */
-	if (bpf_task_storage_get(&exe_store, task, 0, 0) || in_container())
+	/* (A host set records the node's programs too: only one exec'd in a
+	 * container's cgroup makes the task a container's.) */
+	struct exe_info *x = bpf_task_storage_get(&exe_store, task, 0, 0);
+	if ((x && x->container) || in_container())
 		return 0;
 	mark_setup(task, bpf_get_current_task_btf(), NULL);
 	return 0;

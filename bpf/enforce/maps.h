@@ -70,7 +70,9 @@ struct pat_val {
 struct exe_info {
 	__u64 hash;
 	__u32 len;
-	__u32 pad;
+	/* 1: exec'd in a container's cgroup; 0: on the host (under a host set),
+	 * which may still be the runtime's setup task (setup.h). */
+	__u32 container;
 };
 
 /* Capacities are set by the loader (MaxEntries) from its configuration. */

@@ -14,8 +14,10 @@
  *
  *  - moved (tracepoint cgroup_attach_task) by another task that is outside
  *    every container, when it has not exec'd in a container (no exe_store
- *    entry: a process moving itself, as systemd's children do, is not a
- *    runtime's child, and a container's own processes have one);
+ *    entry made in a container's cgroup: a process moving itself, as
+ *    systemd's children do, is not a runtime's child, and a container's own
+ *    processes have one; under a host set the node's processes have
+ *    entries too, marked as the host's);
  *  - forked (tracepoint sched_process_fork) into the cgroup of a known
  *    container other than its parent's, by a parent outside every container;
  *  - forked by a marked process (runc init's own stages).

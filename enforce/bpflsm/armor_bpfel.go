@@ -71,10 +71,10 @@ type armorCgVal struct {
 }
 
 type armorExeInfo struct {
-	_    structs.HostLayout
-	Hash uint64
-	Len  uint32
-	Pad  uint32
+	_         structs.HostLayout
+	Hash      uint64
+	Len       uint32
+	Container uint32
 }
 
 type armorMemoEpochs struct {
