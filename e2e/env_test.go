@@ -437,7 +437,9 @@ func startArmor(t testing.TB, extra ...string) *armor {
 			t.Logf("nri-armor log (%s):\n%s", logPath, b)
 		}
 	})
-	waitFor(t, "nri-armor to serve metrics", 20*time.Second, func() bool {
+	// Generous: in the emulated VM on a busy machine, loading and
+	// verifying the BPF programs has taken over 20 s.
+	waitFor(t, "nri-armor to serve metrics", 60*time.Second, func() bool {
 		select {
 		case <-a.done:
 			b, _ := os.ReadFile(logPath)
