@@ -53,6 +53,12 @@ const (
 	reasonSourceAllow = "AppArmor cannot tell which program acts (fromSource): exec transitions, the only way to, are refused under no_new_privs; not applied, so the program is held to the other rules and the posture (stricter)"
 	reasonSyscalls    = "syscall rules are enforced by seccomp, not AppArmor"
 	reasonPattern     = "pattern not written into the profile: %v"
+	// A script's interpreter (#!) is opened and mapped by the kernel as
+	// part of the script's execve, which AppArmor checks once, for the
+	// script (bprm_creds_for_exec): BPF-LSM's bprm_check_security sees the
+	// interpreter too.
+	reasonInterpreterBlock = "AppArmor checks the program execve names: this program run as a script's interpreter (#!) is not refused"
+	reasonInterpreterAudit = "AppArmor checks the program execve names: this program run as a script's interpreter (#!) is not logged"
 )
 
 type line struct {
@@ -287,6 +293,12 @@ func (c *compiler) fileRule(r *policy.Rule) error {
 		}
 		byQual[q].mediated += a.mediated
 		byQual[q].extra += a.extra
+	}
+	switch {
+	case r.Class == policy.ClassProcess && r.Action == policy.Block:
+		c.unenforce(r, reasonInterpreterBlock, true)
+	case r.Class == policy.ClassProcess && r.Action == policy.Audit:
+		c.unenforce(r, reasonInterpreterAudit, true)
 	}
 	for _, q := range quals {
 		p := byQual[q]
