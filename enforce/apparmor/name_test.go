@@ -34,8 +34,11 @@ func TestProfileName(t *testing.T) {
 		return ProfileName(p, "nginx")
 	}
 	same := map[string]string{
-		"another replica (name)":   with(func(p *policy.Pod) { p.Name = "web-7d9f8c6b5-abcde" }),
-		"the kubelet's labels":     with(func(p *policy.Pod) { p.Labels["io.kubernetes.pod.uid"] = "1234"; p.Labels["io.kubernetes.pod.name"] = p.Name }),
+		"another replica (name)": with(func(p *policy.Pod) { p.Name = "web-7d9f8c6b5-abcde" }),
+		"the kubelet's labels": with(func(p *policy.Pod) {
+			p.Labels["io.kubernetes.pod.uid"] = "1234"
+			p.Labels["io.kubernetes.pod.name"] = p.Name
+		}),
 		"the kubelet's annotation": with(func(p *policy.Pod) { p.Annotations["kubernetes.io/config.seen"] = "2026-12-05T17:00:00Z" }),
 		"visibility":               with(func(p *policy.Pod) { p.Annotations[policy.AnnotationVisibility] = "none" }),
 		"another container's":      with(func(p *policy.Pod) { p.Annotations[policy.AnnotationPolicies+".container.sidecar"] = "x" }),
