@@ -209,20 +209,27 @@ func TestExplainGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			golden := filepath.Join("testdata", "golden", c.name+".json")
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Fatalf("explain -o json differs from %s (run go test ./cmd/armorctl -update after checking the change):\n%s", golden, out)
-			}
+			checkGolden(t, c.name+".json", "explain -o json", out)
 		})
+	}
+}
+
+// checkGolden compares out, what cmd printed, with testdata/golden/name;
+// -update rewrites the file.
+func checkGolden(t *testing.T, name, cmd, out string) {
+	t.Helper()
+	golden := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if out != string(want) {
+		t.Fatalf("%s differs from %s (run go test ./cmd/armorctl -update after checking the change):\n%s", cmd, golden, out)
 	}
 }
 
@@ -251,19 +258,7 @@ func TestExplainAppArmor(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	golden := filepath.Join("testdata", "golden", "amf-zero-trust.apparmor")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if out != string(want) {
-		t.Fatalf("explain -o apparmor differs from %s (run go test ./cmd/armorctl -update after checking the change):\n%s", golden, out)
-	}
+	checkGolden(t, "amf-zero-trust.apparmor", "explain -o apparmor", out)
 	name := apparmor.ProfileName(policy.Pod{Namespace: "oai-core", Labels: map[string]string{"workload.nephio.org/oai": "amf"}}, "amf")
 	if !strings.Contains(out, "localhostProfile: "+name+"}\n") || !strings.Contains(out, `profile "`+name+`" flags=`) {
 		t.Fatalf("the profile is not named %s:\n%s", name, out)

@@ -321,7 +321,9 @@ func (c *compiler) fileRule(r *policy.Rule) error {
 				c.add(r.ID, "audit deny %s%s %s,", qual, path, p.mediated)
 			case r.Action == policy.Audit:
 				c.add(r.ID, "audit %s%s %s,", qual, path, p.mediated)
-				c.add(r.ID, "%s%s %s,", qual, path, dedupe(p.extra))
+				if p.extra != "" {
+					c.add(r.ID, "%s%s %s,", qual, path, dedupe(p.extra))
+				}
 			default:
 				c.add(r.ID, "%s%s %s,", qual, path, dedupe(p.mediated+p.extra))
 			}
