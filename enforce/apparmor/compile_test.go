@@ -318,7 +318,7 @@ func TestBase(t *testing.T) {
 			t.Errorf("%s %s: %s, want %s", c.req, c.name, got, c.want)
 		}
 	}
-	for _, l := range []string{"deny mount,", "umount,", `signal (send,receive) peer="` + p.Name + `",`, "signal (receive) peer=runc,"} {
+	for _, l := range []string{"deny mount,", "umount,", `signal (send,receive) peer="nri-armor.*",`, `ptrace (trace,tracedby,read,readby) peer="nri-armor.*",`, "signal (receive) peer=runc,"} {
 		if !strings.Contains(p.Text, "  "+l+"\n") {
 			t.Errorf("no %s", l)
 		}
