@@ -56,6 +56,7 @@ fuzz:
 	hack/fuzz.sh FuzzLoad ./policy $(FUZZFLAGS)
 	hack/fuzz.sh FuzzDecide ./policy $(FUZZFLAGS)
 	hack/fuzz.sh FuzzKernelGlob ./enforce/bpflsm $(FUZZFLAGS)
+	hack/fuzz.sh FuzzCompile ./enforce/apparmor $(FUZZFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -14,6 +14,9 @@ command -v llvm-strip >/dev/null || need_apt+=(llvm)
 dpkg -s libbpf-dev >/dev/null 2>&1 || need_apt+=(libbpf-dev)
 # promtool checks armor-tracer's /metrics exposition (tracer.TestMetrics).
 command -v promtool >/dev/null || need_apt+=(prometheus)
+# apparmor_parser checks every generated AppArmor profile offline
+# (enforce/apparmor), against Debian's features file it ships.
+command -v apparmor_parser >/dev/null || [[ -x /usr/sbin/apparmor_parser ]] || need_apt+=(apparmor)
 if ((${#need_apt[@]})); then
 	echo "install-deps: apt-get install ${need_apt[*]}"
 	apt-get update -qq

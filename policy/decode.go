@@ -22,6 +22,10 @@ type decoder struct {
 	warnings []*Issue
 	lines    map[string]int
 	nulls    map[string]bool // paths whose value was an explicit null (`severity:`)
+	// texts locates the multi-line strings (spec.apparmor): the line of
+	// their first line, and whether each of their lines is a line of the
+	// file (a literal block). A one-line string is on its path's line.
+	texts map[string]TextSource
 	// budget bounds the nodes visited, so that alias expansion ("billion
 	// laughs") cannot make a small file expensive.
 	budget int
@@ -30,7 +34,7 @@ type decoder struct {
 const nodeBudget = 1 << 20
 
 func newDecoder() *decoder {
-	return &decoder{lines: map[string]int{}, nulls: map[string]bool{}, budget: nodeBudget}
+	return &decoder{lines: map[string]int{}, nulls: map[string]bool{}, texts: map[string]TextSource{}, budget: nodeBudget}
 }
 
 func (d *decoder) fail(line int, path, format string, args ...any) {
@@ -221,6 +225,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetString(n.Value)
+		switch {
+		case n.Style&yaml.LiteralStyle != 0:
+			d.texts[path] = TextSource{Line: n.Line + 1, Exact: true} // the text starts below the '|'
+		case n.Style&yaml.FoldedStyle != 0:
+			d.texts[path] = TextSource{Line: n.Line + 1}
+		case strings.Contains(n.Value, "\n"):
+			d.texts[path] = TextSource{Line: n.Line}
+		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 			d.fail(n.Line, path, "expected true or false, got %s", kindName(n))

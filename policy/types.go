@@ -38,6 +38,9 @@ type Policy struct {
 	// Digest is the sha256 of the document's canonical JSON form: two copies
 	// of the same policy, however formatted, have the same digest.
 	Digest string `yaml:"-"`
+	// AppArmorSource locates spec.apparmor in the file, for the errors of
+	// the profile it is placed in (enforce/apparmor).
+	AppArmorSource TextSource `yaml:"-"`
 }
 
 // Source locates a document: file name and the line its document starts on.
@@ -89,8 +92,10 @@ type Spec struct {
 	Capabilities *CapabilitiesSection `yaml:"capabilities"`
 	Syscalls     *SyscallsSection     `yaml:"syscalls"`
 	Presets      []Preset             `yaml:"presets"`
-	AppArmor     string               `yaml:"apparmor"`
-	Provenance   `yaml:",inline"`
+	// AppArmor is KubeArmor's raw AppArmor rules: placed in the container's
+	// profile by the AppArmor backend, once they parse on their own.
+	AppArmor   string `yaml:"apparmor"`
+	Provenance `yaml:",inline"`
 }
 
 // Selector selects pods (ksp) or namespaces and pods (csp).

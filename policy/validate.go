@@ -96,7 +96,40 @@ func (v *validator) validate() {
 		v.action(path+".action", &s.Presets[i].Action)
 	}
 	if s.AppArmor != "" {
-		v.warn("spec.apparmor", "raw AppArmor rules are not used by nri-armor")
+		v.appArmor(s.AppArmor)
+	}
+}
+
+// appArmor checks raw AppArmor rules (spec.apparmor): nothing in them may
+// take them out of the profile body they are placed in (CheckAppArmorText),
+// and they must parse on their own (the AppArmorChecker, when set). Errors
+// name the line of the file that holds the failing line of the text.
+func (v *validator) appArmor(text string) {
+	const path = "spec.apparmor"
+	src, ok := v.texts[path]
+	if !ok {
+		src = TextSource{Line: v.line(path)}
+	}
+	src.File = v.p.Source.File
+	v.p.AppArmorSource = src
+	if n, problem := CheckAppArmorText(text); problem != "" {
+		v.fail(src.LineOf(n), path, "line %d of the AppArmor rules: %s", n, problem)
+		return
+	}
+	check := currentAppArmorChecker()
+	if check == nil {
+		return
+	}
+	for _, is := range check(text) {
+		msg := is.Message
+		if is.Line > 0 {
+			msg = fmt.Sprintf("line %d of the AppArmor rules: %s", is.Line, is.Message)
+		}
+		if is.Warning {
+			v.warnAt(src.LineOf(is.Line), path, "%s", msg)
+		} else {
+			v.fail(src.LineOf(is.Line), path, "%s", msg)
+		}
 	}
 }
 
@@ -216,6 +249,10 @@ func (v *validator) lengthAndForm(path, value string) {
 		v.err(path, "contains a NUL byte")
 		return
 	}
+	if c, bad := RuleBreaker(value, false); bad {
+		v.err(path, "%s", ruleBreakerMessage(c))
+		return
+	}
 	for _, c := range strings.Split(value, "/") {
 		if c == "." || c == ".." {
 			v.err(path, "must not contain %q components, got %q", c, value)
@@ -240,6 +277,10 @@ func (v *validator) pattern(path, value string) {
 	}
 	if _, err := CompileGlob(value); err != nil {
 		v.err(path, "%v", err)
+		return
+	}
+	if c, bad := RuleBreaker(value, true); bad {
+		v.err(path, "%s", ruleBreakerMessage(c))
 	}
 }
 
@@ -263,6 +304,10 @@ func (v *validator) process(s *ProcessSection) {
 			v.absPath(path+".path", r.Path)
 		case strings.Contains(r.ExecName, "/"):
 			v.err(path+".execname", "must be a file name without '/', got %q", r.ExecName)
+		default:
+			if c, bad := RuleBreaker(r.ExecName, false); bad {
+				v.err(path+".execname", "%s", ruleBreakerMessage(c))
+			}
 		}
 		v.sources(path+".fromSource", r.FromSource)
 		v.provenance(path, &r.Provenance)

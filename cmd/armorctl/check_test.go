@@ -211,7 +211,7 @@ func TestCheckWarnings(t *testing.T) {
 				"warning: " + empty + ": no policy file"},
 			notErr: []string{"no policy selects"}},
 		{name: "a policy with only apparmor: rules", args: checkArgs(p+","+aa, "web", file...), code: 0,
-			stderr: []string{"warning: KubeArmorPolicy/shop/aa-only applies to the pod but gives it no rule: its apparmor: rules are not used by nri-armor"}},
+			stderr: []string{"warning: KubeArmorPolicy/shop/aa-only applies to the pod but gives it no rule: its apparmor: rules are used by the AppArmor backend only"}},
 		{name: "mode disabled", args: checkArgs(p, "web", append(file, "--annotations", "nri-armor.dev/mode=disabled", "--weaken-namespaces", "shop")...), code: 0,
 			stderr: []string{"warning: mode disabled"}},
 		{name: "mode disabled, not honoured outside weakenNamespaces", args: checkArgs(p, "web", append(file, "--annotations", "nri-armor.dev/mode=disabled")...),

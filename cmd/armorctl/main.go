@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 const usage = `armorctl — nri-armor's policy tool
@@ -11,6 +14,7 @@ const usage = `armorctl — nri-armor's policy tool
 Commands:
   validate PATH...   check policy files and directories; exit 1 if any file is invalid
   explain            print the rule set a container would get, with provenance and digest
+                     (-o apparmor: its AppArmor profile and the profile's name)
   check              print the verdict for one operation, the rule that decided it and the near misses;
                      exit 0 Allow, 3 Audit, 4 Block
   probe              show what this node can enforce, per class (needs root)
@@ -30,6 +34,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// spec.apparmor is checked with apparmor_parser where it is installed
+	// (a warning says it was not, elsewhere).
+	policy.SetAppArmorChecker(apparmor.Parser{}.RawChecker())
 	switch args[0] {
 	case "validate":
 		return runValidate(args[1:], stdout, stderr)

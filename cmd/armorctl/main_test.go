@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -207,20 +209,27 @@ func TestExplainGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			golden := filepath.Join("testdata", "golden", c.name+".json")
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Fatalf("explain -o json differs from %s (run go test ./cmd/armorctl -update after checking the change):\n%s", golden, out)
-			}
+			checkGolden(t, c.name+".json", "explain -o json", out)
 		})
+	}
+}
+
+// checkGolden compares out, what cmd printed, with testdata/golden/name;
+// -update rewrites the file.
+func checkGolden(t *testing.T, name, cmd, out string) {
+	t.Helper()
+	golden := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if out != string(want) {
+		t.Fatalf("%s differs from %s (run go test ./cmd/armorctl -update after checking the change):\n%s", cmd, golden, out)
 	}
 }
 
@@ -234,5 +243,59 @@ func TestValidateSkipsHidden(t *testing.T) {
 	out, _, code := armorctl(t, "validate", dir)
 	if code != 0 || !strings.HasSuffix(out, "1 files: 1 valid, 0 invalid, 0 skipped\n") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// TestExplainAppArmor: explain -o apparmor prints the container's profile
+// under the name the pod gives it, what the profile leaves out as comments
+// above it, and a file apparmor_parser reads (testdata/golden/*.apparmor;
+// -update rewrites them).
+func TestExplainAppArmor(t *testing.T) {
+	corpus := testenv.Corpus(t)
+	path := filepath.Join(corpus, "5gsec/oai-core/ksp-core-amf-zero-trust.yaml")
+	args := []string{"explain", "-o", "apparmor", "--policies", path, "--namespace", "oai-core", "--labels", "workload.nephio.org/oai=amf", "--container", "amf"}
+	out, errOut, code := armorctl(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	checkGolden(t, "amf-zero-trust.apparmor", "explain -o apparmor", out)
+	name := apparmor.ProfileName(policy.Pod{Namespace: "oai-core", Labels: map[string]string{"workload.nephio.org/oai": "amf"}}, "amf")
+	if !strings.Contains(out, "localhostProfile: "+name+"}\n") || !strings.Contains(out, `profile "`+name+`" flags=`) {
+		t.Fatalf("the profile is not named %s:\n%s", name, out)
+	}
+	parser, err := apparmor.FindParser()
+	testenv.RequireTool(t, err, testenv.AllowSkipAppArmorVar)
+	for _, f := range []string{apparmor.DebianFeatures, filepath.Join(testenv.RepoRoot(t), "enforce", "apparmor", "testdata", "features-debian12-vm")} {
+		if w, err := (apparmor.Parser{Path: parser, Features: f}).Check(out); err != nil || len(w) > 0 {
+			t.Fatalf("apparmor_parser -M %s: %v %q", f, err, w)
+		}
+	}
+
+	for _, bad := range [][]string{
+		{"explain", "-o", "apparmor", "--policies", path, "--namespace", "oai-core"},
+		{"explain", "-o", "apparmor", "--policies", path, "--host", "--container", "amf"},
+		{"check", "-o", "apparmor", "--policies", path, "--container", "amf", "--op", "file", "--path", "/x"},
+	} {
+		if _, errOut, code := armorctl(t, bad...); code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", bad, code, errOut)
+		}
+	}
+}
+
+// TestValidateAppArmorRules: spec.apparmor is checked with apparmor_parser,
+// its errors at the file's line.
+func TestValidateAppArmorRules(t *testing.T) {
+	_, err := apparmor.FindParser()
+	testenv.RequireTool(t, err, testenv.AllowSkipAppArmorVar)
+	dir := t.TempDir()
+	doc := "apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: raw, namespace: shop}\nspec:\n  selector:\n    matchLabels: {app: web}\n  apparmor: |\n    deny /etc/shadow r,\n    network inet bogus,\n"
+	f := testenv.WriteFile(t, dir, "raw.yaml", doc)
+	out, _, code := armorctl(t, "validate", f)
+	if code != 1 || !strings.Contains(out, f+":9: spec.apparmor: line 2 of the AppArmor rules: apparmor_parser: ") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	testenv.WriteFile(t, dir, "raw.yaml", strings.Replace(doc, "bogus", "stream", 1))
+	if out, _, code := armorctl(t, "validate", f); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/rootpath"
 	"github.com/nri-armor/nri-armor/policy"
@@ -110,6 +111,8 @@ type podFlags struct {
 	output      string
 	host        bool
 	root        string
+	// selected are the policies that apply, once compile has run.
+	selected []*policy.Policy
 }
 
 func (p *podFlags) register(fs *flag.FlagSet) {
@@ -123,7 +126,7 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.mode, "default-mode", "enforce", "the node's default mode: enforce, audit or disabled")
 	fs.StringVar(&p.nodeConfig, "node-config", "", "the node's nri-armor.yaml: its defaultPosture, defaultMode, defaultVisibility and weakenNamespaces replace --default-posture and --default-mode")
 	fs.Var(&p.weaken, "weaken-namespaces", "namespaces whose pods may weaken the node's defaults by annotation, as the node's weakenNamespaces (repeatable, comma-separated)")
-	fs.StringVar(&p.output, "o", "text", "output: text or json")
+	fs.StringVar(&p.output, "o", "text", "output: text or json (explain: also apparmor, the container's AppArmor profile)")
 	fs.BoolVar(&p.host, "host", false, "compile the node's host policies instead of a pod's (--labels are the node's labels)")
 	fs.StringVar(&p.root, "root", "", "a root filesystem (an unpacked image) to resolve the rule paths in, as nri-armor does in each container: symlinked paths get their aliases")
 }
@@ -179,7 +182,18 @@ func (p *podFlags) nodeDefaults() (policy.Defaults, error) {
 // expected (skipped files, no policy selecting the pod …); they are printed
 // on stderr as they are returned, for -o json to carry them too.
 func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, []string, error) {
-	if p.output != "text" && p.output != "json" {
+	switch {
+	case p.output == "apparmor" && cmd == "explain":
+		if p.host {
+			return nil, nil, usagef("-o apparmor: host policies get no AppArmor profile (the AppArmor backend confines containers)")
+		}
+		if p.container == "" {
+			return nil, nil, usagef("-o apparmor needs --container: the profile is the container's")
+		}
+	case p.output != "text" && p.output != "json":
+		if cmd == "explain" {
+			return nil, nil, usagef("-o must be text, json or apparmor, got %q", p.output)
+		}
 		return nil, nil, usagef("-o must be text or json, got %q", p.output)
 	}
 	if len(p.policies) == 0 {
@@ -222,6 +236,7 @@ func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, [
 	} else if target, err = cat.Resolve(pod, p.container, defaults); err != nil {
 		return nil, nil, err
 	}
+	p.selected = target.Policies
 	s := target.Settings
 	e := &policy.Explanation{
 		Pod: pod, Container: p.container, Mode: s.Mode, Postures: s.Postures, Visibility: s.Visibility,
@@ -321,7 +336,7 @@ func (p *podFlags) selectionWarnings(cat *policy.Catalog, target *policy.Target,
 		}
 		var why []string
 		if pol.Spec.AppArmor != "" {
-			why = append(why, "its apparmor: rules are not used by nri-armor")
+			why = append(why, "its apparmor: rules are used by the AppArmor backend only")
 		}
 		if len(pol.Spec.Presets) > 0 {
 			why = append(why, "its presets are not enforced")
@@ -415,6 +430,13 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
 		return exitStatus(err)
 	}
+	if pf.output == "apparmor" {
+		if err := writeAppArmor(stdout, e, pf.selected); err != nil {
+			fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	un, err := kernelUnenforced(e.RuleSet)
 	if err != nil {
 		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
@@ -437,6 +459,47 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeAppArmor prints the AppArmor profile the container would get, as
+// a file apparmor_parser reads: what the pod names and what the profile
+// leaves out are comments above it.
+func writeAppArmor(w io.Writer, e *policy.Explanation, selected []*policy.Policy) error {
+	name := apparmor.ProfileName(e.Pod, e.Container)
+	prof, err := apparmor.Compile(name, e.RuleSet, apparmor.RawRulesOf(selected))
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# AppArmor profile of container %q of a pod in namespace %q.\n", oneLine(e.Container), oneLine(e.Pod.Namespace))
+	fmt.Fprintf(&b, "# The pod names it: securityContext.appArmorProfile {type: Localhost, localhostProfile: %s}\n", name)
+	fmt.Fprintf(&b, "# mode: %s; policies: %s\n", e.Mode, oneLine(strings.Join(e.RuleSet.Policies, " ")))
+	if len(prof.Unenforced) > 0 {
+		fmt.Fprintf(&b, "#\n# Not enforced by this profile (armor-tracer reports them; partly: enforced in part):\n")
+		for _, u := range prof.Unenforced {
+			part := ""
+			if u.Partial {
+				part = " (partly)"
+			}
+			fmt.Fprintf(&b, "#   #%d %s%s: %s\n", u.Rule.ID, oneLine(u.Rule.Describe()), part, u.Reason)
+		}
+	}
+	for _, c := range prof.Unlogged {
+		fmt.Fprintf(&b, "#\n# %s: allow-list with an Audit posture: what no rule matches is allowed, not logged by AppArmor (armor-tracer reports it)\n", c)
+	}
+	fmt.Fprintf(&b, "\n%s", prof.Text)
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+// oneLine keeps text on its comment line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // unenforcedRule is a rule the kernel programs cannot enforce.

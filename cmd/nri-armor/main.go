@@ -8,7 +8,9 @@ import (
 	"syscall"
 
 	"github.com/nri-armor/nri-armor/daemon"
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/internal/cli"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 func main() {
@@ -25,6 +27,10 @@ func run(args []string, stderr io.Writer) int {
 		return cli.Fail(stderr, "nri-armor", err)
 	}
 
+	// Policies' raw AppArmor rules (spec.apparmor) must parse on their
+	// own: checked with the node's apparmor_parser, against the running
+	// kernel's features (a warning where it is not installed).
+	policy.SetAppArmorChecker(apparmor.Parser{}.RawChecker())
 	d, err := daemon.New(cfg, log)
 	if err != nil {
 		log.Errorf("starting: %v", err)

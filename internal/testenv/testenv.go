@@ -61,6 +61,24 @@ func CorpusDir(t testing.TB) (string, error) {
 // where they cannot run (not root). CI sets none: there they must run.
 const AllowSkipPrivilegedVar = "NRI_ARMOR_ALLOW_SKIP_PRIVILEGED"
 
+// AllowSkipAppArmorVar names the variable that lets the tests that need
+// apparmor_parser (Debian package apparmor) skip where it is missing. CI
+// sets none: there they must run.
+const AllowSkipAppArmorVar = "NRI_ARMOR_ALLOW_SKIP_APPARMOR"
+
+// RequireTool fails the test when err says a tool it needs is missing,
+// or skips it when allowVar=1 says so explicitly.
+func RequireTool(t testing.TB, err error, allowVar string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv(allowVar) == "1" {
+		t.Skipf("%v; skipped because %s=1", err, allowVar)
+	}
+	t.Fatalf("%v: hack/install-deps.sh installs it (set %s=1 to skip explicitly)", err, allowVar)
+}
+
 // RequireRoot fails the test unless it runs as root, or skips it when
 // NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1 says so explicitly.
 func RequireRoot(t testing.TB) {
