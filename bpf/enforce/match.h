@@ -67,6 +67,9 @@ struct machine {
 	__u32 depth;
 	__u32 last_dir_len;
 	__u64 dir_tail;  /* the last directory's bytes past its last whole word */
+	__u64 dir_hash;  /* the hash of the prefix of dir_hash_len bytes, at_slash's */
+	__u32 dir_hash_len;
+	__u32 pad2;
 	struct sip key;  /* the empty message's state, from path_key */
 	struct sip path; /* the path's whole words so far */
 	struct sip dir;  /* the last directory's whole words */
@@ -204,8 +207,11 @@ static __always_inline void push_finals(struct scratch *sc, __u64 tail)
 		push(sc, KIND_PATH, sip_final(&m->path, tail, len), len, 0);
 	/* The last directory's direct children; a path ending in '/' (only
 	 * "/" does) is that directory itself, which its rules cover too. */
-	if (has_kind(m, KIND_DIR_DIRECT))
-		push(sc, KIND_DIR_DIRECT, sip_final(&m->dir, m->dir_tail, m->last_dir_len), m->last_dir_len, 0);
+	if (has_kind(m, KIND_DIR_DIRECT)) {
+		__u32 n = m->last_dir_len; /* hashed already if rules were at its depth */
+		__u64 h = m->dir_hash_len == n ? m->dir_hash : sip_final(&m->dir, m->dir_tail, n);
+		push(sc, KIND_DIR_DIRECT, h, n, 0);
+	}
 	/* The directory itself: "/etc" is covered by dir rules on "/etc/". */
 	bool rec = depth_has_rules(m, m->depth + 1);
 	if ((rec || has_kind(m, KIND_DIR_DIRECT)) && sc->ev.res[(len - 1) & PATH_MASK] != '/') {
@@ -234,6 +240,8 @@ static __always_inline void at_slash(struct scratch *sc, __u64 tail, __u32 n)
 	m->depth++;
 	if (depth_has_rules(m, m->depth)) {
 		__u64 h = sip_final(&m->dir, tail, n);
+		m->dir_hash = h;
+		m->dir_hash_len = n;
 		push(sc, KIND_DIR_REC, h, n, 0);
 		push(sc, KIND_PATTERN, h, n, n);
 	}

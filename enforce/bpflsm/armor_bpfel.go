@@ -166,6 +166,9 @@ type armorScratch struct {
 		LastDirLen  uint32
 		_           [4]byte
 		DirTail     uint64
+		DirHash     uint64
+		DirHashLen  uint32
+		Pad2        uint32
 		Key         struct {
 			_  structs.HostLayout
 			V0 uint64
