@@ -198,7 +198,9 @@ static __always_inline __u64 run_final(struct scratch *sc)
 
 /* push_finals adds the keys known once the whole path is walked; tail is
  * the path's bytes past its last whole word. The base name is hashed by
- * ST_BASE, when execname rules need it. */
+ * ST_BASE, when execname rules need it. Each key is a SipHash finalization
+ * (six rounds), made only for the kinds the class has rules of: what they
+ * cost is in docs/benchmarks.md. */
 static __always_inline void push_finals(struct scratch *sc, __u64 tail)
 {
 	struct machine *m = &sc->m;
