@@ -23,17 +23,23 @@
  * Pattern rules are the exception: they share a bucket (their directory
  * prefix) and are tried one by one, each with its own glob.
  *
- * Paths come from bpf_d_path (as the process sees them, up to PATH_MAX) and
- * are hashed with FNV-1a 64 while walked: at every '/' the prefix's hash is
- * a candidate for recursive directory rules and pattern buckets; at the end
- * the whole path is one for exact rules, its last directory for the direct-
- * children rules, its base name for execname rules. The walk, the lookups
+ * Paths are a file's name in its mount namespace (bpf_d_path, or name.h's
+ * walk up the tree; up to PATH_MAX) and are hashed while walked, with
+ * SipHash-2-4 under a random per-boot key that only the kernel maps and the
+ * loader hold (siphash.h): the programs never compare a path's bytes, so an
+ * unkeyed hash would let a process pick a path that hashes like an allowed
+ * one. At every '/' the prefix's hash is a candidate for recursive
+ * directory rules and pattern buckets; at the end the whole path is one for
+ * exact rules, its last directory for the direct-children rules, its base
+ * name for execname rules; the executable's path, hashed the same way, is
+ * the identity fromSource rules name. The walk, the lookups
  * and the glob steps all run in one bpf_loop as a small state machine: one
  * callback, no nesting, so the verifier's work stays small. Cost follows the
  * path's length and depth, never the number of rules.
  *
  * This file holds only the hook programs; what they do is in the headers
- * beside it, by job: maps.h (the kernel state the loader fills), match.h
+ * beside it, by job: maps.h (the kernel state the loader fills),
+ * siphash.h (the path hash and its key), match.h
  * (the path walk and the matcher), sets.h (which set applies to a task),
  * memo.h (the open memo), name.h (a file's name in its mount namespace),
  * decide.h (the decisions per class), setup.h (the
@@ -47,6 +53,7 @@
 #include "../include/abi.h"
 #include "../include/verifier.h"
 #include "maps.h"
+#include "siphash.h"
 #include "match.h"
 #include "setup.h"
 #include "sets.h"
@@ -303,7 +310,8 @@ int BPF_PROG(armor_bprm_check, struct linux_binprm *bprm)
 
 /* After a successful exec: the runtime's setup ends if the program is the
  * container's (setup.h); and the new executable of the task (its path's
- * hash) is remembered for fromSource rules, only in cgroups that have a set. */
+ * keyed hash, siphash.h) is remembered for fromSource rules, only in
+ * cgroups that have a set. */
 SEC("lsm/bprm_committed_creds")
 int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 {
@@ -318,13 +326,12 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 	/* A program the kernel cannot name (past PATH_MAX) is no source at
 	 * all (len 0), not the one before it. */
 	long n = name_file(sc, &bprm->file->f_path, bpf_get_current_task_btf());
-	struct exe_walk w = {.sc = sc, .len = n > 1 ? (n - 1) & PATH_MASK : 0, .hash = FNV_OFFSET};
-	if (w.len)
-		bpf_loop(w.len, exe_hash_byte, &w, 0);
+	__u32 len = n > 1 ? (n - 1) & PATH_MASK : 0;
+	__u64 hash = len ? exe_hash(sc, len) : 0;
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (x) {
-		x->hash = w.hash;
-		x->len = w.len;
+		x->hash = hash;
+		x->len = len;
 		x->container = !host;
 	}
 	return 0;

@@ -215,20 +215,28 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	return ret;
 }
 
-/* exe_hash_byte hashes the executable's path for fromSource. */
-struct exe_walk {
-	struct scratch *sc;
-	__u32 len;
-	__u64 hash;
-};
-
-static long exe_hash_byte(__u32 i, void *data)
+static long exe_absorb(__u32 i, void *data)
 {
-	struct exe_walk *w = data;
-	if (i >= w->len)
-		return 1;
-	w->hash = (w->hash ^ (__u8)w->sc->ev.res[i & PATH_MASK]) * FNV_PRIME;
-	return 0;
+	return absorb(((struct loop_ctx *)data)->sc);
+}
+
+/* exe_hash is the executable's identity for fromSource: the keyed hash of
+ * its path, the len bytes of ev.res (as the encoder hashes a source's
+ * path); 0 if the key cannot be read (no rule has that hash). */
+static __always_inline __u64 exe_hash(struct scratch *sc, __u32 len)
+{
+	struct machine *m = &sc->m;
+	__u32 zero = 0;
+	struct sip_key *k = bpf_map_lookup_elem(&path_key, &zero);
+	if (!k)
+		return 0;
+	sip_start(&m->run, k);
+	m->len = len;
+	m->run_pos = 0;
+	m->run_start = 0;
+	struct loop_ctx ctx = {.sc = sc};
+	bpf_loop(len / 32 + 1, exe_absorb, &ctx, 0); /* absorb takes up to 32 bytes a call */
+	return run_final(sc);
 }
 
 /* Socket numbers as the kernel defines them. */

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The matcher: one bpf_loop over a small state machine that walks a path
- * (hashing it with FNV-1a 64 and collecting the keys to look up), looks
- * those keys up in the set's rules, and steps pattern rules' globs; then
- * the best verdict becomes the hook's return value and, for Audit and
- * Block, an event (finish).
+ * (hashing it with keyed SipHash-2-4, siphash.h, and collecting the keys
+ * to look up), looks those keys up in the set's rules, and steps pattern
+ * rules' globs; then the best verdict becomes the hook's return value and,
+ * for Audit and Block, an event (finish).
+ *
+ * A key is a text's (hash, length): the whole path, each prefix up to a
+ * '/', the last directory, the base name, the path + "/". The bytes are
+ * never compared, so the hash is keyed: without the key a path cannot be
+ * made to hash like a rule's text (issue 13, item 9).
  */
 #ifndef ARMOR_MATCH_H
 #define ARMOR_MATCH_H
@@ -13,9 +18,6 @@
  * record (file_open, bprm_check_security) takes from a verdict. */
 #define BLOCK_ONLY_NO 0    /* every verdict, with its events */
 #define BLOCK_ONLY_RULES 1 /* explicit Block rules only: no posture, no Audit events */
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
 
 /* A key to look up, collected by the walk. */
 struct cand {
@@ -30,7 +32,9 @@ struct cand {
  * the chunk is looked up, and the walk goes on (a path can have 2048 '/'). */
 #define MAX_CANDS 512
 #define NAME_PARTS 128 /* name.h: the components of a name it builds */
-#define CAND_ROOM (MAX_CANDS - 8) /* the walk pauses here; the rest is for the final keys */
+/* The walk pauses here: a word of the path pushes up to 16 keys (8 '/'),
+ * the path's end 5 more. */
+#define CAND_ROOM (MAX_CANDS - 24)
 
 /* The machine's state. It lives in the per-CPU scratch map, not on the
  * stack: the verifier treats map memory as unknown, so it checks every
@@ -57,14 +61,23 @@ struct machine {
 	__u8 best_sourced;
 	__u8 block_only; /* BLOCK_ONLY_*: only Block counts, and only it writes events */
 	__u8 pad;
-	/* the walk */
+	/* the walk: pos advances a word at a time */
 	__u32 len;
 	__u32 pos;
 	__u32 depth;
 	__u32 last_dir_len;
-	__u64 hash;
-	__u64 base;
-	__u64 last_dir;
+	__u64 dir_tail;  /* the last directory's bytes past its last whole word */
+	__u64 dir_hash;  /* the hash of the prefix of dir_hash_len bytes, at_slash's */
+	__u32 dir_hash_len;
+	__u32 pad2;
+	struct sip key;  /* the empty message's state, from path_key */
+	struct sip path; /* the path's whole words so far */
+	struct sip dir;  /* the last directory's whole words */
+	/* a range of the path hashed on its own (absorb): the base name, the
+	 * executable's path (bprm_committed) */
+	struct sip run;
+	__u32 run_pos;
+	__u32 run_start;
 	/* the candidates */
 	__u32 ncands;
 	__u32 ci;
@@ -99,7 +112,8 @@ const volatile __u32 max_steps = 1 << 23;
 
 /* The machine's states. */
 enum {
-	ST_WALK = 0, /* hash the next byte of the path */
+	ST_WALK = 0, /* hash the next word of the path */
+	ST_BASE,     /* hash the base name (execname rules) */
 	ST_CAND,     /* look the next candidate up */
 	ST_SLOT,     /* look the next pattern of a bucket up */
 	ST_GLOB,     /* one step of that pattern's glob */
@@ -152,57 +166,146 @@ static __always_inline void push(struct scratch *sc, __u8 kind, __u64 hash, __u3
 	m->ncands++;
 }
 
-/* push_finals adds the keys known once the whole path is walked. */
-static __always_inline void push_finals(struct scratch *sc)
+static __always_inline bool has_kind(struct machine *m, __u8 kind)
+{
+	return m->kinds & (1U << kind);
+}
+
+/* absorb hashes whole words of the path from run_pos (unaligned: the
+ * scratch's slack follows ev.res) into run, up to 4 per call; true once
+ * fewer than 8 bytes are left before len, the tail that run_final takes. */
+static __always_inline bool absorb(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+#pragma unroll
+	for (int k = 0; k < 4; k++) {
+		if (m->run_pos + 8 <= m->len) {
+			sip_block(&m->run, sip_load(&sc->ev.res[m->run_pos & PATH_MASK]));
+			m->run_pos += 8;
+		}
+	}
+	return m->run_pos + 8 > m->len;
+}
+
+/* run_final is the hash of the bytes from run_start to len, once absorbed. */
+static __always_inline __u64 run_final(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	__u32 r = m->len - m->run_pos;
+	__u64 tail = r ? sip_mask(sip_load(&sc->ev.res[m->run_pos & PATH_MASK]), r & 7) : 0;
+	return sip_final(&m->run, tail, m->len - m->run_start);
+}
+
+/* push_finals adds the keys known once the whole path is walked; tail is
+ * the path's bytes past its last whole word. The base name is hashed by
+ * ST_BASE, when execname rules need it. Each key is a SipHash finalization
+ * (six rounds), made only for the kinds the class has rules of: what they
+ * cost is in docs/benchmarks.md. */
+static __always_inline void push_finals(struct scratch *sc, __u64 tail)
 {
 	struct machine *m = &sc->m;
 	__u32 len = m->len;
-	push(sc, KIND_PATH, m->hash, len, 0);
-	if (m->cls == CLASS_PROCESS && len > m->last_dir_len)
-		push(sc, KIND_EXECNAME, m->base, len - m->last_dir_len, 0);
+	if (has_kind(m, KIND_PATH))
+		push(sc, KIND_PATH, sip_final(&m->path, tail, len), len, 0);
 	/* The last directory's direct children; a path ending in '/' (only
 	 * "/" does) is that directory itself, which its rules cover too. */
-	push(sc, KIND_DIR_DIRECT, m->last_dir, m->last_dir_len, 0);
+	if (has_kind(m, KIND_DIR_DIRECT)) {
+		__u32 n = m->last_dir_len; /* hashed already if rules were at its depth */
+		__u64 h = m->dir_hash_len == n ? m->dir_hash : sip_final(&m->dir, m->dir_tail, n);
+		push(sc, KIND_DIR_DIRECT, h, n, 0);
+	}
 	/* The directory itself: "/etc" is covered by dir rules on "/etc/". */
-	if (len > 0 && sc->ev.res[(len - 1) & PATH_MASK] != '/') {
-		__u64 self = (m->hash ^ '/') * FNV_PRIME;
-		if (depth_has_rules(m, m->depth + 1))
+	bool rec = depth_has_rules(m, m->depth + 1);
+	if ((rec || has_kind(m, KIND_DIR_DIRECT)) && sc->ev.res[(len - 1) & PATH_MASK] != '/') {
+		__u32 r = len & 7;
+		struct sip s = m->path;
+		tail |= (__u64)'/' << (r * 8);
+		if (r == 7) { /* the '/' fills the word */
+			sip_block(&s, tail);
+			tail = 0;
+		}
+		__u64 self = sip_final(&s, tail, len + 1);
+		if (rec)
 			push(sc, KIND_DIR_REC, self, len + 1, 0);
 		push(sc, KIND_DIR_DIRECT, self, len + 1, 0);
 	}
 	m->walked = 1;
 }
 
-/* step_walk hashes up to 8 bytes of the path, then returns to the loop. */
+/* at_slash: the path has a '/' at n - 1; dir has absorbed the prefix's
+ * whole words, tail holds the rest of it. */
+static __always_inline void at_slash(struct scratch *sc, __u64 tail, __u32 n)
+{
+	struct machine *m = &sc->m;
+	m->dir_tail = tail;
+	m->last_dir_len = n;
+	m->depth++;
+	if (depth_has_rules(m, m->depth)) {
+		__u64 h = sip_final(&m->dir, tail, n);
+		m->dir_hash = h;
+		m->dir_hash_len = n;
+		push(sc, KIND_DIR_REC, h, n, 0);
+		push(sc, KIND_PATTERN, h, n, n);
+	}
+}
+
+/* step_walk hashes the next word of the path (pos is a multiple of 8, the
+ * word lies whole in ev.res), with a key for each '/' in it. */
 static __always_inline void step_walk(struct scratch *sc)
 {
 	struct machine *m = &sc->m;
+	if (m->ncands < CAND_ROOM) {
+		__u32 pos = m->pos;
+		__u32 left = m->len - pos;
+		__u64 w = sip_load(&sc->ev.res[pos & PATH_MASK]);
+		if (left < 8)
+			w = sip_mask(w, left);
+		/* The bytes of w that are '/': bit 7 of each (exact, no carry
+		 * from one byte into the next); the masked-off bytes are 0. */
+		__u64 t = w ^ 0x2f2f2f2f2f2f2f2fULL;
+		__u64 slashes = ~(((t & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | t | 0x7f7f7f7f7f7f7f7fULL);
+		if (slashes & 0x0080808080808080ULL) {
+			m->dir = m->path;
 #pragma unroll
-	for (int k = 0; k < 8; k++) {
-		if (m->pos >= m->len || m->ncands >= CAND_ROOM)
-			break;
-		__u32 i = m->pos++;
-		__u8 c = sc->ev.res[i & PATH_MASK];
-		m->hash = (m->hash ^ c) * FNV_PRIME;
-		if (c == '/') {
-			m->base = FNV_OFFSET;
-			m->last_dir = m->hash;
-			m->last_dir_len = i + 1;
-			m->depth++;
-			if (depth_has_rules(m, m->depth)) {
-				push(sc, KIND_DIR_REC, m->hash, i + 1, 0);
-				push(sc, KIND_PATTERN, m->hash, i + 1, i + 1);
+			for (int k = 0; k < 7; k++)
+				if (slashes & (0x80ULL << (k * 8)))
+					at_slash(sc, sip_mask(w, k + 1), pos + k + 1);
+		}
+		if (left >= 8) {
+			sip_block(&m->path, w);
+			m->pos = pos + 8;
+			w = 0; /* the tail, if the path ends here */
+			if (slashes >> 63) {
+				m->dir = m->path;
+				at_slash(sc, 0, pos + 8);
 			}
 		} else {
-			m->base = (m->base ^ c) * FNV_PRIME;
+			m->pos = m->len;
+		}
+		if (m->pos < m->len)
+			return;
+		push_finals(sc, w);
+		if (m->cls == CLASS_PROCESS && has_kind(m, KIND_EXECNAME) && m->len > m->last_dir_len) {
+			m->run = m->key;
+			m->run_pos = m->last_dir_len;
+			m->run_start = m->last_dir_len;
+			m->state = ST_BASE;
+			return;
 		}
 	}
-	if (m->pos >= m->len || m->ncands >= CAND_ROOM) {
-		if (m->pos >= m->len)
-			push_finals(sc);
-		m->ci = 0;
-		m->state = ST_CAND;
-	}
+	m->ci = 0;
+	m->state = ST_CAND;
+}
+
+/* step_base hashes the base name, for execname rules. */
+static __always_inline void step_base(struct scratch *sc)
+{
+	struct machine *m = &sc->m;
+	if (!absorb(sc))
+		return;
+	push(sc, KIND_EXECNAME, run_final(sc), m->len - m->run_start, 0);
+	m->ci = 0;
+	m->state = ST_CAND;
 }
 
 static __always_inline void step_cand(struct scratch *sc)
@@ -311,6 +414,9 @@ static long machine_step(__u32 n, void *data)
 	case ST_WALK:
 		step_walk(sc);
 		return 0;
+	case ST_BASE:
+		step_base(sc);
+		return 0;
 	case ST_CAND:
 		step_cand(sc);
 		return 0;
@@ -329,9 +435,19 @@ static __always_inline void run(struct scratch *sc)
 {
 	struct machine *m = &sc->m;
 	struct loop_ctx ctx = {.sc = sc};
-	m->hash = FNV_OFFSET;
-	m->base = FNV_OFFSET;
-	m->state = m->paths ? ST_WALK : ST_CAND;
+	m->state = ST_CAND;
+	if (m->paths) {
+		__u32 zero = 0;
+		struct sip_key *k = bpf_map_lookup_elem(&path_key, &zero);
+		if (!k) { /* cannot be: an array's entry */
+			m->best_action = ACT_BLOCK;
+			return;
+		}
+		sip_start(&m->key, k);
+		m->path = m->key;
+		m->dir = m->key;
+		m->state = ST_WALK;
+	}
 	bpf_loop(max_steps, machine_step, &ctx, 0);
 	if (m->state != ST_DONE) {
 		/* Out of steps: fail closed. */

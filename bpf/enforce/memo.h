@@ -60,6 +60,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } memo_epoch SEC(".maps");
 
+#define MEMO_SEED 0xcbf29ce484222325ULL /* any constant: the tag is not a path's identity */
+
 static __always_inline __u64 mix(__u64 h, __u64 v)
 {
 	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
@@ -93,7 +95,7 @@ static __always_inline __u64 open_tag(struct file *f, struct task_struct *t, str
 	struct memo_epochs *ep = bpf_map_lookup_elem(&memo_epoch, &zero);
 	if (!ep)
 		return 0;
-	__u64 h = mix(FNV_OFFSET, ep->e[0]);
+	__u64 h = mix(MEMO_SEED, ep->e[0]);
 	h = mix(h, ep->e[1]);
 	h = mix(h, set_id | (__u64)cls << 32);
 	__u64 mnt = as_number(sc, 0, f->f_path.mnt);

@@ -165,20 +165,51 @@ type armorScratch struct {
 		Depth       uint32
 		LastDirLen  uint32
 		_           [4]byte
-		Hash        uint64
-		Base        uint64
-		LastDir     uint64
-		Ncands      uint32
-		Ci          uint32
-		Pk          armorRuleKey
-		Gplen       uint32
-		Goff        uint32
-		Gtlen       uint32
-		Gi          int32
-		Gj          int32
-		GstarI      int32
-		GstarJ      int32
-		_           [4]byte
+		DirTail     uint64
+		DirHash     uint64
+		DirHashLen  uint32
+		Pad2        uint32
+		Key         struct {
+			_  structs.HostLayout
+			V0 uint64
+			V1 uint64
+			V2 uint64
+			V3 uint64
+		}
+		Path struct {
+			_  structs.HostLayout
+			V0 uint64
+			V1 uint64
+			V2 uint64
+			V3 uint64
+		}
+		Dir struct {
+			_  structs.HostLayout
+			V0 uint64
+			V1 uint64
+			V2 uint64
+			V3 uint64
+		}
+		Run struct {
+			_  structs.HostLayout
+			V0 uint64
+			V1 uint64
+			V2 uint64
+			V3 uint64
+		}
+		RunPos   uint32
+		RunStart uint32
+		Ncands   uint32
+		Ci       uint32
+		Pk       armorRuleKey
+		Gplen    uint32
+		Goff     uint32
+		Gtlen    uint32
+		Gi       int32
+		Gj       int32
+		GstarI   int32
+		GstarJ   int32
+		_        [4]byte
 	}
 	Pat   armorPatVal
 	_     [4]byte
@@ -210,6 +241,12 @@ type armorSetupMark struct {
 	Pad   uint32
 }
 
+type armorSipKey struct {
+	_  structs.HostLayout
+	K0 uint64
+	K1 uint64
+}
+
 type armorVerdict struct {
 	_      structs.HostLayout
 	RuleId uint32
@@ -229,6 +266,7 @@ const (
 	armorMapHostSet                = "host_set"
 	armorMapMemoEpoch              = "memo_epoch"
 	armorMapOpenMemo               = "open_memo"
+	armorMapPathKey                = "path_key"
 	armorMapPatterns               = "patterns"
 	armorMapRules                  = "rules"
 	armorMapScratch                = "scratch"
@@ -360,6 +398,7 @@ type armorMapSpecs struct {
 	HostSet    *ebpf.MapSpec `ebpf:"host_set"`
 	MemoEpoch  *ebpf.MapSpec `ebpf:"memo_epoch"`
 	OpenMemo   *ebpf.MapSpec `ebpf:"open_memo"`
+	PathKey    *ebpf.MapSpec `ebpf:"path_key"`
 	Patterns   *ebpf.MapSpec `ebpf:"patterns"`
 	Rules      *ebpf.MapSpec `ebpf:"rules"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
@@ -403,6 +442,7 @@ type armorMaps struct {
 	HostSet    *ebpf.Map `ebpf:"host_set"`
 	MemoEpoch  *ebpf.Map `ebpf:"memo_epoch"`
 	OpenMemo   *ebpf.Map `ebpf:"open_memo"`
+	PathKey    *ebpf.Map `ebpf:"path_key"`
 	Patterns   *ebpf.Map `ebpf:"patterns"`
 	Rules      *ebpf.Map `ebpf:"rules"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
@@ -419,6 +459,7 @@ func (m *armorMaps) Close() error {
 		m.HostSet,
 		m.MemoEpoch,
 		m.OpenMemo,
+		m.PathKey,
 		m.Patterns,
 		m.Rules,
 		m.Scratch,

@@ -51,7 +51,7 @@ func OpenBackend(name string, classes []policy.Class, hooks Hooks, cfg Config, l
 // computed without a kernel (armorctl explain): the rules beyond its
 // programs and those the encoder cannot put in the maps.
 func Plan(rs *policy.RuleSet) (enforce.Report, error) {
-	enc, err := Encode(rs, 1)
+	enc, err := Encode(rs, 1, PathKey{}) // its entries are not written: any key will do
 	if err != nil {
 		return enforce.Report{}, err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dchest/siphash"
+
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -60,19 +62,15 @@ func actionCode(a policy.Action) uint8 {
 	return actBlock
 }
 
-// FNV-1a 64, as the programs hash paths byte by byte.
-const (
-	fnvOffset = 0xcbf29ce484222325
-	fnvPrime  = 0x100000001b3
-)
+// PathKey is the key of the path hash: the programs identify a path by
+// SipHash-2-4 of its bytes under this key, and its length, never comparing
+// the bytes (bpf/enforce/siphash.h). Keyed, so that no path can be chosen
+// to hash like a rule's text without knowing the key; the engine draws it
+// at random once per boot and keeps it in a pinned map (Engine's pathKey).
+type PathKey struct{ k0, k1 uint64 }
 
-func fnv(s string) uint64 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * fnvPrime
-	}
-	return h
-}
+// hash is what the programs compute for the path s.
+func (k PathKey) hash(s string) uint64 { return siphash.Hash(k.k0, k.k1, []byte(s)) }
 
 // specificity mirrors policy's reporting order (exact, then longest
 // directory, then the rest); it never changes an action.
@@ -127,9 +125,10 @@ func verdicts(class policy.Class, source string, rules []*policy.Rule) [4]armorV
 	return out
 }
 
-// Encode turns rs into the entries of set setID. Rules that the programs
+// Encode turns rs into the entries of set setID, its texts hashed with the
+// key paths (the kernel's, for entries that are written). Rules that the programs
 // cannot express are listed in Unenforced.
-func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
+func Encode(rs *policy.RuleSet, setID uint32, paths PathKey) (*Encoded, error) {
 	enc := &Encoded{}
 	groups := map[armorRuleKey]*group{}
 	var order []armorRuleKey
@@ -153,11 +152,11 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 			key := armorRuleKey{SetId: setID, Cls: kc.code}
 			switch m := r.Match; m.Type {
 			case policy.MatchPath:
-				key.Kind, key.Hash, key.Len = kindPath, fnv(m.Value), uint32(len(m.Value))
+				key.Kind, key.Hash, key.Len = kindPath, paths.hash(m.Value), uint32(len(m.Value))
 			case policy.MatchExecName:
-				key.Kind, key.Hash, key.Len = kindExecName, fnv(m.Value), uint32(len(m.Value))
+				key.Kind, key.Hash, key.Len = kindExecName, paths.hash(m.Value), uint32(len(m.Value))
 			case policy.MatchDir:
-				key.Kind, key.Hash, key.Len = kindDirDirect, fnv(m.Value), uint32(len(m.Value))
+				key.Kind, key.Hash, key.Len = kindDirDirect, paths.hash(m.Value), uint32(len(m.Value))
 				if m.Recursive {
 					key.Kind = kindDirRec
 					enc.Header.Depths[kc.code] |= depthBit(m.Value)
@@ -191,7 +190,7 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 				v := verdicts(kc.class, "", []*policy.Rule{r})
 				for _, g := range gs {
 					pk := key
-					pk.Kind, pk.Hash, pk.Len = kindPattern, fnv(g.prefix), uint32(len(g.prefix))
+					pk.Kind, pk.Hash, pk.Len = kindPattern, paths.hash(g.prefix), uint32(len(g.prefix))
 					slot := buckets[pk]
 					if slot >= maxPatternsPerBucket {
 						return nil, fmt.Errorf("more than %d patterns share the prefix %q", maxPatternsPerBucket, g.prefix)
@@ -227,7 +226,7 @@ func Encode(rs *policy.RuleSet, setID uint32) (*Encoded, error) {
 					continue
 				}
 				k := key
-				k.SrcHash, k.SrcLen = fnv(s.Path), uint32(len(s.Path))
+				k.SrcHash, k.SrcLen = paths.hash(s.Path), uint32(len(s.Path))
 				add(k, s.Path, r)
 			}
 		}

@@ -1,6 +1,8 @@
 package bpflsm
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -90,6 +92,7 @@ type Engine struct {
 	maps  armorMaps
 	names *ebpf.Map // set id → digest, so that a restarted engine knows its sets
 	links []link.Link
+	key   PathKey // the programs' path-hash key (pathKey)
 
 	mu      sync.Mutex
 	sets    map[string]*loadedSet // by digest
@@ -172,10 +175,24 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		coll.Close()
 		return nil, fmt.Errorf("set names map: %w", err)
 	}
-	if err := e.recover(); err != nil {
+	// The key before the sets: sets pinned without one (by a version of
+	// the programs before it) were hashed otherwise, and are not reused.
+	key, found, err := readPathKey(e.maps.PathKey)
+	if err != nil {
 		e.Close()
 		return nil, err
 	}
+	if err := e.recover(!found); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if !found {
+		if key, err = newPathKey(e.maps.PathKey); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	e.key = key
 	if err := e.attach(hooks, cgroup2); err != nil {
 		e.Close()
 		return nil, err
@@ -312,21 +329,99 @@ func sameProgram(l link.Link, p *ebpf.Program) bool {
 	return err1 == nil && err2 == nil && oi.Tag == ni.Tag
 }
 
+// readPathKey reads the path-hash key from its pinned map; found is false
+// when the map holds none (it is new: the first engine since boot, or
+// since Unpin).
+func readPathKey(m *ebpf.Map) (key PathKey, found bool, err error) {
+	var v armorSipKey
+	if err := m.Lookup(uint32(0), &v); err != nil {
+		return PathKey{}, false, fmt.Errorf("reading the path key: %w", err)
+	}
+	key = PathKey{v.K0, v.K1}
+	return key, key != PathKey{}, nil
+}
+
+// newPathKey draws a random key (crypto/rand) and writes it into its map,
+// where the programs read it and the next engine finds it. It lives only
+// there and in this process: a container has no way to read either.
+func newPathKey(m *ebpf.Map) (PathKey, error) {
+	var b [16]byte
+	var key PathKey
+	for key == (PathKey{}) { // zero stands for no key
+		if _, err := rand.Read(b[:]); err != nil {
+			return PathKey{}, fmt.Errorf("drawing the path key: %w", err)
+		}
+		key = PathKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+	}
+	if err := m.Update(uint32(0), armorSipKey{K0: key.k0, K1: key.k1}, ebpf.UpdateAny); err != nil {
+		return PathKey{}, fmt.Errorf("writing the path key: %w", err)
+	}
+	return key, nil
+}
+
 // recover rebuilds the engine's view of the sets from the pinned maps.
-func (e *Engine) recover() error {
+// With stale, the pinned sets were not hashed with the key the programs
+// will use (they come from programs before the path key): they lose their
+// names, so that neither this engine nor a later one shares them, and are
+// replaced as the cgroups using them are applied again.
+func (e *Engine) recover(stale bool) error {
 	var id uint32
 	var name [events.DigestLen]byte
-	it := e.names.Iterate()
-	for it.Next(&id, &name) {
-		s := &loadedSet{id: id, digest: "sha256:" + hex.EncodeToString(name[:]), recovered: true}
-		e.sets[s.digest] = s
+	var unnamed []uint32
+	add := func(id uint32) *loadedSet {
+		s := &loadedSet{id: id, recovered: true}
 		e.byID[id] = s
 		if id >= e.nextID {
 			e.nextID = id + 1
 		}
+		return s
+	}
+	it := e.names.Iterate()
+	for it.Next(&id, &name) {
+		s := add(id)
+		if stale {
+			unnamed = append(unnamed, id)
+			continue
+		}
+		s.digest = "sha256:" + hex.EncodeToString(name[:])
+		e.sets[s.digest] = s
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("reading pinned set names: %w", err)
+	}
+	for _, id := range unnamed {
+		if err := e.names.Delete(id); err != nil {
+			return fmt.Errorf("unnaming stale set %d: %w", id, err)
+		}
+	}
+	// A set without a name (stale, or its naming failed) cannot be shared:
+	// its cgroups keep it until they are applied again, then it is freed.
+	set := func(id uint32) *loadedSet {
+		if s := e.byID[id]; s != nil {
+			return s
+		}
+		return add(id)
+	}
+	var cg uint64
+	var v armorCgVal
+	if err := e.maps.HostSet.Lookup(uint32(0), &v); err == nil && v.SetId != 0 {
+		e.host = set(v.SetId)
+		e.host.header = v.Hdr
+		e.host.refs++
+	}
+	it = e.maps.CgSets.Iterate()
+	for it.Next(&cg, &v) {
+		if v.SetId == 0 {
+			e.exempt[cg] = true
+			continue
+		}
+		s := set(v.SetId)
+		s.header = v.Hdr
+		s.refs++
+		e.cgroups[cg] = s
+	}
+	if err := it.Err(); err != nil {
+		return err
 	}
 	// One scan of the rule maps gives every recovered set its keys, so that
 	// freeing and counting work as for sets written by this process.
@@ -342,30 +437,6 @@ func (e *Engine) recover() error {
 		if s := e.byID[k.SetId]; s != nil {
 			s.patKeys = append(s.patKeys, k)
 		}
-	}
-	var cg uint64
-	var v armorCgVal
-	if err := e.maps.HostSet.Lookup(uint32(0), &v); err == nil && e.byID[v.SetId] != nil {
-		e.host = e.byID[v.SetId]
-		e.host.header = v.Hdr
-		e.host.refs++
-	}
-	it = e.maps.CgSets.Iterate()
-	for it.Next(&cg, &v) {
-		if v.SetId == 0 {
-			e.exempt[cg] = true
-			continue
-		}
-		s := e.byID[v.SetId]
-		if s == nil {
-			continue // a set without name cannot be shared; it is replaced on the next Apply
-		}
-		s.header = v.Hdr
-		s.refs++
-		e.cgroups[cg] = s
-	}
-	if err := it.Err(); err != nil {
-		return err
 	}
 	// Sets no cgroup points at any more (their last container went while
 	// no engine ran) linger like any other, then go.
@@ -543,13 +614,13 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	if s := e.sets[rs.Digest]; s != nil {
 		if s.recovered {
 			// Found in the pins: recompute what the set does not enforce.
-			if enc, err := Encode(rs, s.id); err == nil {
+			if enc, err := Encode(rs, s.id, e.key); err == nil {
 				s.unenforced, s.header, s.recovered = enc.Unenforced, enc.Header, false
 			}
 		}
 		return s, nil
 	}
-	enc, err := Encode(rs, 0) // its size decides what must give way; the id comes after
+	enc, err := Encode(rs, 0, e.key) // its size decides what must give way; the id comes after
 	if err != nil {
 		return nil, err
 	}
@@ -660,7 +731,7 @@ func (e *Engine) Stats() Stats {
 			st.Lingering++
 		}
 	}
-	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.HostSet, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.SetupStore, e.maps.OpenMemo, e.maps.MemoEpoch, e.maps.Scratch, e.names} {
+	for _, m := range []*ebpf.Map{e.maps.CgSets, e.maps.HostSet, e.maps.Rules, e.maps.Patterns, e.maps.Events, e.maps.ExeStore, e.maps.SetupStore, e.maps.OpenMemo, e.maps.MemoEpoch, e.maps.PathKey, e.maps.Scratch, e.names} {
 		if info, err := m.Info(); err == nil {
 			if b, ok := info.Memlock(); ok {
 				st.KernelBytes += b

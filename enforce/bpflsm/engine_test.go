@@ -325,6 +325,129 @@ func TestPinnedStateSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestPathKey: the path-hash key is drawn at random by the first engine on
+// a pin folder (bpffs, and so the key, does not outlive the boot), never
+// zero, found and reused by the engines after it, so the sets they find
+// pinned still match; an engine on other pins draws another key and writes
+// other rule keys for the same set. An engine that finds sets pinned
+// without a key (by programs before it) does not take them for its own:
+// it replaces them as their cgroups are applied again, and frees them.
+func TestPathKey(t *testing.T) {
+	testenv.RequireRoot(t)
+	pin := testPinPath(t)
+	cg := testenv.NewCgroup(t)
+	rs := policytest.Compile(t, hashPolicy)
+
+	e := openEngine(t, pin)
+	key := pinnedKey(t, e)
+	if key == (PathKey{}) || key != e.key {
+		t.Fatalf("pinned key %x, engine's %x: want the same, not zero", key, e.key)
+	}
+	if _, err := e.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	hashes := ruleHashes(t, e)
+	entries := e.Stats().RuleEntries
+	e.Close()
+
+	e = openEngine(t, pin)
+	if e.key != key {
+		t.Fatalf("restarted engine's key %x, want the pinned %x", e.key, key)
+	}
+	if got := e.Cgroups()[cg.ID]; got != rs.Digest {
+		t.Fatalf("restarted engine: cgroup on %q, want the pinned set %s", got, rs.Digest)
+	}
+	e.Close()
+
+	otherPin := pin + "-other"
+	t.Cleanup(func() { _ = Unpin(otherPin) })
+	other := openEngine(t, otherPin)
+	if other.key == key || other.key == (PathKey{}) {
+		t.Fatalf("engine on other pins: key %x, want one of its own (not %x)", other.key, key)
+	}
+	otherCg := testenv.NewCgroup(t)
+	if _, err := other.Apply(otherCg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	otherHashes := ruleHashes(t, other)
+	other.Close()
+	if len(otherHashes) != len(hashes) || len(hashes) == 0 {
+		t.Fatalf("%d rule hashes under one key, %d under another", len(hashes), len(otherHashes))
+	}
+	for h := range hashes {
+		if otherHashes[h] {
+			t.Errorf("hash %#x written under both keys", h)
+		}
+	}
+
+	// Sets pinned without a key: as if the key map had just been made.
+	if err := e.maps.PathKey.Update(uint32(0), armorSipKey{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	old := e.SetIDs()
+	e = openEngine(t, pin)
+	defer e.Close()
+	if e.key == key || e.key == (PathKey{}) || pinnedKey(t, e) != e.key {
+		t.Fatalf("engine finding no key: key %x, pinned %x, want a new one (not %x)", e.key, pinnedKey(t, e), key)
+	}
+	if got := e.Cgroups()[cg.ID]; got == rs.Digest {
+		t.Fatal("a set pinned without a key is taken as the set of its digest")
+	}
+	var name [events.DigestLen]byte
+	if err := e.names.Lookup(old[0], &name); err == nil {
+		t.Fatalf("set %d pinned without a key keeps its name", old[0])
+	}
+	if _, err := e.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	if ids := e.SetIDs(); len(ids) != 1 || ids[0] == old[0] {
+		t.Fatalf("sets after applying again %v, want one new set (not %d)", ids, old[0])
+	}
+	for h := range ruleHashes(t, e) {
+		if hashes[h] {
+			t.Errorf("hash %#x under the old key is still in the rules", h)
+		}
+	}
+	if got := e.Stats().RuleEntries; got != entries {
+		t.Errorf("%d rule entries, want the new set's %d: the stale set is freed", got, entries)
+	}
+}
+
+// pinnedKey is the path key in e's pinned map.
+func pinnedKey(t *testing.T, e *Engine) PathKey {
+	t.Helper()
+	var v armorSipKey
+	if err := e.maps.PathKey.Lookup(uint32(0), &v); err != nil {
+		t.Fatal(err)
+	}
+	return PathKey{v.K0, v.K1}
+}
+
+// ruleHashes are the path hashes (rules, sources and pattern buckets) in
+// e's maps.
+func ruleHashes(t *testing.T, e *Engine) map[uint64]bool {
+	t.Helper()
+	out := map[uint64]bool{}
+	var k armorRuleKey
+	var rv armorRuleVal
+	it := e.maps.Rules.Iterate()
+	for it.Next(&k, &rv) {
+		out[k.Hash] = true
+		if k.SrcLen != 0 {
+			out[k.SrcHash] = true
+		}
+	}
+	var pv armorPatVal
+	pit := e.maps.Patterns.Iterate()
+	for pit.Next(&k, &pv) {
+		out[k.Hash] = true
+	}
+	if err := errors.Join(it.Err(), pit.Err()); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func ruleID(t *testing.T, rs *policy.RuleSet, proto string) int {
 	t.Helper()
 	for _, r := range rs.Network.Rules {

@@ -527,7 +527,12 @@ func TestLSMDifferential(t *testing.T) {
 
 // TestLSMPinnedStateSurvivesRestart: with BPF-LSM, enforcement goes on
 // after the loader exits, and a new loader reuses the pinned links (the
-// programs are unchanged) and the sets.
+// programs are unchanged), the sets, and the key of the path hash: the
+// one the first loader drew (not zero), which the programs read from its
+// pinned map. Under another key the same rules match nothing: with the
+// pinned key zeroed (as if the sets had been pinned by programs before
+// the key), a loader draws a new one, the old entries no longer block,
+// and the set applied again does.
 func TestLSMPinnedStateSurvivesRestart(t *testing.T) {
 	vmtest.RequireLSM(t, "bpf")
 	root, _ := cgroups.Mount()
@@ -549,6 +554,10 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := pinnedKey(t, e)
+	if key == (PathKey{}) || key != e.key {
+		t.Fatalf("pinned key %x, engine's %x: want the same, not zero", key, e.key)
+	}
 	if _, err := e.Apply(cg.ID, rs); err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +571,9 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e2.Close()
+	if e2.key != key {
+		t.Fatalf("restarted engine's key %x, want the pinned %x", e2.key, key)
+	}
 	if got := e2.Cgroups()[cg.ID]; got != rs.Digest {
 		t.Fatalf("recovered set %q, want %q", got, rs.Digest)
 	}
@@ -572,6 +583,27 @@ spec:
 	links, _ := os.ReadDir(filepath.Join(pin, "links"))
 	if len(links) != len(lsmPrograms) {
 		t.Fatalf("%d pinned links, want one per LSM program (%d): the restart must reuse them", len(links), len(lsmPrograms))
+	}
+	if err := e2.maps.PathKey.Update(uint32(0), armorSipKey{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	e2.Close()
+	e2, err = OpenEngine(cfg, HooksLSM, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if e2.key == key || e2.key == (PathKey{}) || pinnedKey(t, e2) != e2.key {
+		t.Fatalf("engine finding no key: key %x, pinned %x, want a new one (not %x)", e2.key, pinnedKey(t, e2), key)
+	}
+	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "ok" {
+		t.Fatalf("rules hashed under another key: %s, want ok", got[0])
+	}
+	if _, err := e2.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	if got := batch(t, cg, "/tmp/vmr/app", 0, []string{"read /tmp/vmr/secret"}); got[0] != "EPERM" {
+		t.Fatalf("applied again under the new key: %s, want EPERM", got[0])
 	}
 	if err := e2.Remove(cg.ID); err != nil {
 		t.Fatal(err)
