@@ -60,6 +60,11 @@ func TestEncodeHashesTexts(t *testing.T) {
 		{kindPath, "/bin/sh", "/usr/local/bin/entry"}: true,
 		{kindDirRec, "/etc/", ""}:                     true,
 		{kindDirDirect, "/var/log/", ""}:              true,
+		// The guards of the source's name (policy/guard.go).
+		{kindPath, "/usr/local/bin/entry", ""}: true,
+		{kindPath, "/usr/local/bin", ""}:       true,
+		{kindPath, "/usr/local", ""}:           true,
+		{kindPath, "/usr", ""}:                 true,
 	}
 	seen := 0
 	for _, k := range enc.Keys {
