@@ -98,22 +98,25 @@ int BPF_PROG(armor_file_open, struct file *file)
  * cgroup. A child cgroup is in no set (lookups are by the task's own
  * cgroup), so a process cloned or moved into one would leave its rules. The
  * event names the new cgroup (its own name: the parent has no path here). */
+static __always_inline int block_mkdir(struct decision *dc, struct dentry *dentry)
+{
+	struct scratch *sc = dc->sc;
+	struct machine *m = init_match(dc, CLASS_FILE);
+	long n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(dentry, d_name.name));
+	m->best_action = ACT_BLOCK;
+	return finish(dc, n > 1 ? (n - 1) & PATH_MASK : 0, 1, true, ORIGIN_BUILTIN);
+}
+
 SEC("lsm/inode_mkdir")
 int BPF_PROG(armor_inode_mkdir, struct inode *dir, struct dentry *dentry, unsigned short mode)
 {
 	unsigned long magic = dir->i_sb->s_magic;
 	if (magic != CGROUP2_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC)
 		return 0;
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h || sc->host)
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || dc.host)
 		return 0;
-	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
-	long n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(dentry, d_name.name));
-	m->best_action = ACT_BLOCK;
-	return finish(sc, h, cgid, n > 1 ? (n - 1) & PATH_MASK : 0, 1, true, ORIGIN_BUILTIN);
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, block_mkdir(&dc, dentry));
 }
 
 /* An executable mapping of a file that a process Block rule names is
@@ -222,19 +225,26 @@ SEC("lsm/bprm_committed_creds")
 int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 {
 	end_setup();
-	__u64 cgid;
+	struct decision dc;
 	bool host;
-	if (!lookup_set(&cgid, &host))
+	struct cg_val *v = lookup_set(&dc.cgid, &host);
+	if (!v)
 		return 0;
-	struct scratch *sc = new_scratch();
-	if (!sc)
-		return 0;
-	/* A program the kernel cannot name (past PATH_MAX) is no source at
-	 * all (len 0), not the one before it. */
-	long n = name_file(sc, &bprm->file->f_path, bpf_get_current_task_btf());
-	struct exe_walk w = {.sc = sc, .len = n > 1 ? (n - 1) & PATH_MASK : 0, .hash = FNV_OFFSET};
-	if (w.len)
-		bpf_loop(w.len, exe_hash_byte, &w, 0);
+	dc.set_id = v->set_id;
+	dc.h = &v->hdr;
+	dc.host = host;
+	/* A program the kernel cannot name (past PATH_MAX), or named with no
+	 * memory to do it in, is no source at all (len 0), not the one before
+	 * it. */
+	struct exe_walk w = {.hash = FNV_OFFSET};
+	if (claim(&dc, FOR_TASK)) {
+		long n = name_file(dc.sc, &bprm->file->f_path, bpf_get_current_task_btf());
+		w.sc = dc.sc;
+		w.len = n > 1 ? (n - 1) & PATH_MASK : 0;
+		if (w.len)
+			bpf_loop(w.len, exe_hash_byte, &w, 0);
+		release(&dc, FOR_TASK);
+	}
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (x) {
 		x->hash = w.hash;
@@ -248,22 +258,25 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
  * process into a cgroup (clone3 CLONE_INTO_CGROUP, which takes a read-only
  * directory): into a child cgroup the node made, the child would be in no
  * set. The event names the flag. */
-static __always_inline int clone_into_cgroup(void)
+static __always_inline int block_clone(struct decision *dc)
 {
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h || sc->host)
-		return 0;
-	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
+	struct scratch *sc = dc->sc;
+	struct machine *m = init_match(dc, CLASS_FILE);
 	m->best_action = ACT_BLOCK;
 	/* "CLONE_INTO_CGROUP", as immediates (no read-only data). */
 	__u64 *w = (__u64 *)sc->ev.res;
 	w[0] = 0x4e495f454e4f4c43ULL; /* CLONE_IN */
 	w[1] = 0x554f5247435f4f54ULL; /* TO_CGROU */
 	w[2] = 0x50;                  /* P */
-	return finish(sc, h, cgid, 17, 1, true, ORIGIN_BUILTIN);
+	return finish(dc, 17, 1, true, ORIGIN_BUILTIN);
+}
+
+static __always_inline int clone_into_cgroup(void)
+{
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || dc.host)
+		return 0;
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, block_clone(&dc));
 }
 
 SEC("lsm/task_alloc")
@@ -347,21 +360,23 @@ int BPF_PROG(armor_socket_connect, struct socket *sock, struct sockaddr *address
 	return check_socket(sk->__sk_common.skc_family, sock->type, sk->sk_protocol, true);
 }
 
+static __always_inline int decide_cap(struct decision *dc, int cap)
+{
+	struct machine *m = init_match(dc, CLASS_CAPS);
+	load_exe(m);
+	push(dc->sc, KIND_CAP, (__u32)cap, 0, 0);
+	run(dc->sc);
+	dc->sc->ev.arg = cap;
+	return finish(dc, 0, 0, true, 0);
+}
+
 SEC("lsm/capable")
 int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
 {
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h)
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || skip_class(&dc, CLASS_CAPS, 0))
 		return 0;
-	struct machine *m = init_match(h, sc, set_id, CLASS_CAPS);
-	load_exe(m);
-	push(sc, KIND_CAP, (__u32)cap, 0, 0);
-	run(sc);
-	sc->ev.arg = cap;
-	return finish(sc, h, cgid, 0, 0, true, 0);
+	return in_scratch(&dc, FOR_TASK, CLASS_CAPS, 0, decide_cap(&dc, cap));
 }
 
 SEC("cgroup/sock_create")
