@@ -98,7 +98,6 @@ struct machine {
 struct scratch {
 	__u64 busy;    /* owned while non-zero: claim, release (sets.h) */
 	__u64 ptrs[4]; /* as_number: kernel pointers, read back as numbers */
-	bool host;     /* the set is the host set (enter) */
 	struct event ev;
 	char slack[NAME_MAX]; /* name.h writes a component of up to NAME_MAX at any place of ev.res */
 	struct machine m;

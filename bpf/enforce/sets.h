@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Which rule set applies to the current task: the fast path of every hook. */
+/* Which rule set applies to the current task: the fast path of every hook;
+ * and the scratch a decision owns from claim to release (why: struct
+ * scratch, match.h). */
 #ifndef ARMOR_SETS_H
 #define ARMOR_SETS_H
 
@@ -52,8 +54,8 @@ static __always_inline bool enter(struct decision *dc, __u8 who)
 	return true;
 }
 
-/* own takes sc if it is free. Decisions on one CPU interleave only by
- * preemption (and a borrowed slot is another CPU's), so the test and the
+/* own takes sc if it is free. A decision may be preempted between any two
+ * instructions (and a borrowed slot is another CPU's), so the test and the
  * taking must be one atomic step: each taker adds itself to the busy word
  * and owns sc only if it then reads itself alone, else takes itself back
  * off. An owner's 1 stays until it releases, so no second taker can read
@@ -164,10 +166,7 @@ static __always_inline bool claim(struct decision *dc, __u8 who)
 	if (!sc || !own(sc))
 		sc = who == FOR_CGROUP ? claim_cgroup() : claim_task(&dc->spilled);
 	dc->sc = sc;
-	if (!sc)
-		return false;
-	sc->host = dc->host;
-	return true;
+	return sc != NULL;
 }
 
 /* release gives the scratch back, once the decision is done with it: a

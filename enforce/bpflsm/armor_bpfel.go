@@ -117,8 +117,6 @@ type armorScratch struct {
 	_    structs.HostLayout
 	Busy uint64
 	Ptrs [4]uint64
-	Host bool
-	_    [7]byte
 	Ev   struct {
 		_        structs.HostLayout
 		CgroupId uint64
