@@ -19,6 +19,7 @@ import (
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 // The scratch race (bpf/enforce/match.h, struct scratch): two decisions on
@@ -42,37 +43,57 @@ func requirePreemptFull(t *testing.T) {
 	t.Fatalf("the kernel is not preempt=full (sched/preempt %q, %v; boot with hack/vmtest/run.sh --preempt full)", b, err)
 }
 
-// raceResult is one racer's count of opens, by outcome.
-type raceResult struct{ opens, ok, eperm, other int }
+// raceResult is one racer's count of acts, by outcome.
+type raceResult struct{ acts, ok, eperm, other int }
+
+// raceAct is one act of a racer: an open of a file, or with "sock:" a
+// socket of socketOps (sock:raw: a raw ICMP socket).
+func raceAct(arg string) func() syscall.Errno {
+	if name, ok := strings.CutPrefix(arg, "sock:"); ok {
+		s := socketOps[name]
+		return func() syscall.Errno {
+			fd, _, errno := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(s[0]), uintptr(s[1]), uintptr(s[2]))
+			if errno == 0 {
+				syscall.Close(int(fd))
+			}
+			return errno
+		}
+	}
+	p, _ := syscall.BytePtrFromString(arg)
+	return func() syscall.Errno {
+		fd, _, errno := syscall.Syscall(syscall.SYS_OPEN, uintptr(unsafe.Pointer(p)), syscall.O_RDONLY, 0)
+		if errno == 0 {
+			syscall.Close(int(fd))
+		}
+		return errno
+	}
+}
 
 func init() {
-	// raceopen opens and closes each of the files of ARG (separated by
-	// '|') in turn, for NRI_ARMOR_RACE_MS, and prints how many opens
+	// race does each act of ARG (separated by '|', as raceAct takes
+	// them) in turn, for NRI_ARMOR_RACE_MS, and prints how many
 	// succeeded, were refused (EPERM) or failed otherwise.
-	extraHelpers["raceopen"] = func() int {
-		var paths []*byte
-		for _, p := range strings.Split(os.Getenv("NRI_ARMOR_LOOP_ARG"), "|") {
-			b, _ := syscall.BytePtrFromString(p)
-			paths = append(paths, b)
+	extraHelpers["race"] = func() int {
+		var acts []func() syscall.Errno
+		for _, a := range strings.Split(os.Getenv("NRI_ARMOR_LOOP_ARG"), "|") {
+			acts = append(acts, raceAct(a))
 		}
 		end := time.Now().Add(time.Duration(envInt("NRI_ARMOR_RACE_MS", 1000)) * time.Millisecond)
 		var r raceResult
 		for time.Now().Before(end) {
-			for _, p := range paths {
-				fd, _, errno := syscall.Syscall(syscall.SYS_OPEN, uintptr(unsafe.Pointer(p)), syscall.O_RDONLY, 0)
-				r.opens++
-				switch {
-				case errno == 0:
+			for _, act := range acts {
+				r.acts++
+				switch errno := act(); errno {
+				case 0:
 					r.ok++
-					syscall.Close(int(fd))
-				case errno == syscall.EPERM:
+				case syscall.EPERM:
 					r.eperm++
 				default:
 					r.other++
 				}
 			}
 		}
-		fmt.Println(r.opens, r.ok, r.eperm, r.other)
+		fmt.Println(r.acts, r.ok, r.eperm, r.other)
 		return 0
 	}
 }
@@ -97,7 +118,7 @@ func startPinned(t *testing.T, cmd *exec.Cmd, cpu int) {
 	}
 }
 
-// race runs one raceopen helper in cg per file list, all at once on CPU 0,
+// race runs one race helper in cg per list of acts, all at once on CPU 0,
 // for d, and returns their counts.
 func race(t *testing.T, cg *testCgroup, exe string, d time.Duration, files ...[]string) []raceResult {
 	t.Helper()
@@ -105,7 +126,7 @@ func race(t *testing.T, cg *testCgroup, exe string, d time.Duration, files ...[]
 	outs := make([]strings.Builder, len(files))
 	for i, f := range files {
 		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), helperEnv+"=raceopen", "NRI_ARMOR_LOOP_ARG="+strings.Join(f, "|"),
+		cmd.Env = append(os.Environ(), helperEnv+"=race", "NRI_ARMOR_LOOP_ARG="+strings.Join(f, "|"),
 			fmt.Sprintf("NRI_ARMOR_RACE_MS=%d", d.Milliseconds()))
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 		cg.Into(cmd)
@@ -118,7 +139,7 @@ func race(t *testing.T, cg *testCgroup, exe string, d time.Duration, files ...[]
 			t.Fatalf("racer %d: %v (%s)", i, err, outs[i].String())
 		}
 		r := &res[i]
-		if _, err := fmt.Sscan(outs[i].String(), &r.opens, &r.ok, &r.eperm, &r.other); err != nil {
+		if _, err := fmt.Sscan(outs[i].String(), &r.acts, &r.ok, &r.eperm, &r.other); err != nil {
 			t.Fatalf("racer %d: %q", i, outs[i].String())
 		}
 	}
@@ -154,20 +175,24 @@ func raceTree(t *testing.T, root string) (blocked string, allowed []string) {
 }
 
 // scratchRace is TestBypassLSM/scratch-race-preempt: in one enforced cgroup,
-// on one CPU of a preempt=full kernel, A opens a blocked file and B opens
-// allowed ones, both with long walks, for raceTime each round: with a
-// scratch shared per CPU, a decision of one preempted halfway would be
-// finished with the other's state, and A's Block become an Allow (then
-// memoized). Every open of A must be refused, none of B's; outside the
-// cgroup the blocked file opens. Twice: with the engine's default scratch
-// slots (a preempted decision's slot is kept, the other takes the next),
-// and with one slot, where every contended decision takes the task's own
-// scratch (scratch_spill).
+// on one CPU of a preempt=full kernel, A does a blocked act and B allowed
+// ones, in a loop for raceTime: with a scratch shared per CPU, a decision
+// preempted halfway would be finished with the other's state, and A's Block
+// become an Allow (then memoized, for an open). Every act of A must be
+// refused, none of B's; outside the cgroup the blocked file opens. Three
+// rounds: A opens a blocked file and B allowed ones, all with long walks,
+// with the engine's default scratch slots (a preempted decision keeps its
+// slot, the other takes the next) and with one slot (every contended
+// decision takes the task's own scratch, scratch_spill); then the cgroup
+// socket programs with one slot (a contended decision borrows another
+// CPU's), A making ICMP sockets under an icmp Block and B UDP ones. Each
+// round must have met contention (a decision finding its CPU's first slot
+// taken), or the race was not exercised.
 func scratchRace(t *testing.T, e *Engine, app string) {
 	requirePreemptFull(t)
 	raceTime := time.Duration(envInt("NRI_ARMOR_RACE_MS", 4000)) * time.Millisecond
 	blocked, allowed := raceTree(t, "/tmp/vmrace")
-	set := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
+	fileSet := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata: {name: race, namespace: default}
 spec:
@@ -177,44 +202,62 @@ spec:
     - path: `+blocked+`
   action: Block
 `)
+	netSet := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: race-net, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  network:
+    matchProtocols:
+    - protocol: icmp
+  action: Block
+`)
 	root, err := cgroups.Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-test-%d-one-slot", os.Getpid())
-	oneSlot, err := OpenEngine(Config{PinPath: pin, MaxContainers: 16, MaxRuleEntries: 1 << 10, RingBytes: 1 << 16, ScratchSlots: 1}, HooksLSM, root)
-	if err != nil {
-		t.Fatal(err)
+	oneSlot := func(hooks Hooks, name string) *Engine {
+		pin := fmt.Sprintf("/sys/fs/bpf/nri-armor-test-%d-%s", os.Getpid(), name)
+		e, err := OpenEngine(Config{PinPath: pin, MaxContainers: 16, MaxRuleEntries: 1 << 10, RingBytes: 1 << 16, ScratchSlots: 1}, hooks, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(); Unpin(pin) })
+		return e
 	}
-	defer Unpin(pin)
-	defer oneSlot.Close()
 	for _, c := range []struct {
 		name string
 		e    *Engine
-	}{{fmt.Sprintf("%d slots", e.cfg.ScratchSlots), e}, {"1 slot", oneSlot}} {
+		set  *policy.RuleSet
+		a, b []string
+	}{
+		{fmt.Sprintf("%d slots", e.cfg.ScratchSlots), e, fileSet, []string{blocked}, allowed},
+		{"1 slot", oneSlot(HooksLSM, "one-slot"), fileSet, []string{blocked}, allowed},
+		{"cgroup programs, 1 slot", oneSlot(HooksCgroupNet, "cgroup-one-slot"), netSet, []string{"sock:raw"}, []string{"sock:udp"}},
+	} {
 		cg := testenv.NewCgroup(t)
-		if _, err := c.e.Apply(cg.ID, set); err != nil {
+		if _, err := c.e.Apply(cg.ID, c.set); err != nil {
 			t.Fatal(err)
 		}
 		before := c.e.ScratchStats()
-		res := race(t, cg, app, raceTime, []string{blocked}, allowed)
+		res := race(t, cg, app, raceTime, c.a, c.b)
 		after := c.e.ScratchStats()
 		a, b := res[0], res[1]
 		t.Logf("%s, %v on one CPU: A made %d decisions (%d refused, %d allowed, %d other errors), B %d (%d allowed, %d refused, %d other); scratch contended %d times, spilled %d, refused %d",
-			c.name, raceTime, a.opens, a.eperm, a.ok, a.other, b.opens, b.ok, b.eperm, b.other,
+			c.name, raceTime, a.acts, a.eperm, a.ok, a.other, b.acts, b.ok, b.eperm, b.other,
 			after.Contended-before.Contended, after.Spilled-before.Spilled, after.Refused-before.Refused)
 		if a.ok != 0 || a.other != 0 || a.eperm == 0 {
-			t.Errorf("%s: A's opens of the blocked file: %d allowed, %d failed otherwise, want every one refused", c.name, a.ok, a.other)
+			t.Errorf("%s: A's blocked acts: %d allowed, %d failed otherwise, want every one refused", c.name, a.ok, a.other)
 		}
 		if b.eperm != 0 || b.other != 0 || b.ok == 0 {
-			t.Errorf("%s: B's opens of allowed files: %d refused, %d failed otherwise, want every one allowed", c.name, b.eperm, b.other)
+			t.Errorf("%s: B's allowed acts: %d refused, %d failed otherwise, want every one allowed", c.name, b.eperm, b.other)
 		}
 		if after.Contended == before.Contended {
 			t.Errorf("%s: no decision met a taken scratch: the race was not exercised", c.name)
 		}
 		c.e.Remove(cg.ID)
 	}
-	if got := batch(t, nil, app, 0, []string{"read " + blocked}); got[0] != "ok" {
-		t.Errorf("outside, the blocked file: %s, want ok", got[0])
+	if got := batch(t, nil, app, 0, []string{"read " + blocked, "raw"}); strings.Join(got, " ") != "ok ok" {
+		t.Errorf("outside, the blocked file and an ICMP socket: %v, want ok ok", got)
 	}
 }
