@@ -116,7 +116,7 @@ int BPF_PROG(armor_inode_mkdir, struct inode *dir, struct dentry *dentry, unsign
 	struct decision dc;
 	if (!enter(&dc, FOR_TASK) || dc.host)
 		return 0;
-	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, block_mkdir(&dc, dentry));
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, 0, block_mkdir(&dc, dentry));
 }
 
 /* An executable mapping of a file that a process Block rule names is
@@ -276,7 +276,7 @@ static __always_inline int clone_into_cgroup(void)
 	struct decision dc;
 	if (!enter(&dc, FOR_TASK) || dc.host)
 		return 0;
-	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, block_clone(&dc));
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, 0, block_clone(&dc));
 }
 
 SEC("lsm/task_alloc")
@@ -376,7 +376,7 @@ int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, 
 	struct decision dc;
 	if (!enter(&dc, FOR_TASK) || skip_class(&dc, CLASS_CAPS, 0))
 		return 0;
-	return in_scratch(&dc, FOR_TASK, CLASS_CAPS, 0, decide_cap(&dc, cap));
+	return in_scratch(&dc, FOR_TASK, CLASS_CAPS, 0, cap, decide_cap(&dc, cap));
 }
 
 SEC("cgroup/sock_create")

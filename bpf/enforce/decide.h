@@ -138,7 +138,7 @@ static __always_inline int check_at(struct vfsmount *mnt, struct dentry *d, bool
 	program = program && dc.h->kinds[CLASS_PROCESS];
 	if (!file && !program)
 		return 0;
-	return in_scratch(&dc, FOR_TASK, file ? CLASS_FILE : CLASS_PROCESS, change,
+	return in_scratch(&dc, FOR_TASK, file ? CLASS_FILE : CLASS_PROCESS, change, 0,
 			  decide_at(&dc, mnt, d, change, file, program));
 }
 
@@ -149,7 +149,7 @@ static __always_inline int check_exec(struct file *f)
 	if (!enter(&dc, FOR_EXEC) || skip_class(&dc, CLASS_PROCESS, 0))
 		return 0;
 	bool silent = false;
-	return in_scratch(&dc, FOR_EXEC, CLASS_PROCESS, 0, decide_file(&dc, f, CLASS_PROCESS, 0, 0, &silent));
+	return in_scratch(&dc, FOR_EXEC, CLASS_PROCESS, 0, 0, decide_file(&dc, f, CLASS_PROCESS, 0, 0, &silent));
 }
 
 /* decide_memo is check_memo's decision, in a claimed scratch. */
@@ -198,7 +198,7 @@ static __always_inline int check_memo(struct file *f, __u8 cls, __u8 write, __u8
 	__u8 who = exec ? FOR_EXEC : FOR_TASK;
 	if (!enter(&dc, who) || skip_class(&dc, cls, write))
 		return 0;
-	return in_scratch(&dc, who, cls, write, decide_memo(&dc, f, cls, write, block_only, exec));
+	return in_scratch(&dc, who, cls, write, 0, decide_memo(&dc, f, cls, write, block_only, exec));
 }
 
 /* exe_hash_byte hashes the executable's path for fromSource. */
@@ -234,6 +234,12 @@ static long exe_hash_byte(__u32 i, void *data)
 #define IPPROTO_UDPLITE 136
 #define IPPROTO_MPTCP 262
 
+/* socket_arg is a socket as an event's arg names it. */
+static __always_inline __u32 socket_arg(__u32 family, __u32 type, __u32 protocol)
+{
+	return (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);
+}
+
 /* decide_socket is check_socket's decision, in a claimed scratch. */
 static __always_inline int decide_socket(struct decision *dc, __u32 family, __u32 type, __u32 protocol, bool lsm)
 {
@@ -262,7 +268,7 @@ static __always_inline int decide_socket(struct decision *dc, __u32 family, __u3
 	}
 	push(sc, KIND_ALL, 0, 0, 0);
 	run(sc);
-	sc->ev.arg = (family << 16) | ((type & 0xff) << 8) | (protocol & 0xff);
+	sc->ev.arg = socket_arg(family, type, protocol);
 	return finish(dc, 0, 0, lsm, 0);
 }
 
@@ -298,7 +304,8 @@ static __always_inline int check_socket(__u32 family, __u32 type, __u32 protocol
 		else if (protocol == 0 && type == SOCK_DCCP)
 			protocol = IPPROTO_DCCP;
 	}
-	return in_scratch(&dc, who, CLASS_NETWORK, 0, decide_socket(&dc, family, type, protocol, lsm));
+	return in_scratch(&dc, who, CLASS_NETWORK, 0, socket_arg(family, type, protocol),
+			  decide_socket(&dc, family, type, protocol, lsm));
 }
 
 /* Cgroup socket programs return 1 to allow and 0 to deny (EPERM). */

@@ -181,10 +181,11 @@ static __always_inline void release(struct decision *dc, __u8 who)
 
 /* refuse is the verdict when no scratch can be had (claim): the act is
  * refused for a container (fail closed), with an event that says why and
- * names nothing (there is no memory to name it in); the node's own
+ * names no file (there is no memory to name it in; arg as event.arg: the
+ * socket, the capability); the node's own
  * processes, under a host set, are let through with the same event as an
  * Audit (they run the node: as for a file the kernel cannot name). */
-static __always_inline int refuse(struct decision *dc, __u8 cls, __u8 write, __u8 who)
+static __always_inline int refuse(struct decision *dc, __u8 cls, __u8 write, __u32 arg, __u8 who)
 {
 	int ret = dc->host ? 0 : -EPERM;
 	__u64 size = __builtin_offsetof(struct event, res);
@@ -194,22 +195,23 @@ static __always_inline int refuse(struct decision *dc, __u8 cls, __u8 write, __u
 		return ret;
 	}
 	event_head(e, dc, 0, ret, cls, ret ? ACT_BLOCK : ACT_AUDIT, ORIGIN_NO_MEMORY, write, 0, who != FOR_CGROUP);
-	e->arg = 0;
+	e->arg = arg;
 	bpf_ringbuf_submit(e, events_wakeup(size));
 	return ret;
 }
 
 /* in_scratch is what a hook returns for a decision: body, an expression
  * deciding in dc->sc, between claim and release; refuse's verdict (cls,
- * write) when there is no scratch. Each decision releases exactly once. */
-#define in_scratch(dc, who, cls, write, body)                  \
+ * write, arg) when there is no scratch. Each decision releases exactly
+ * once. */
+#define in_scratch(dc, who, cls, write, arg, body)             \
 	({                                                     \
 		int __r;                                       \
 		if (claim(dc, who)) {                          \
 			__r = (body);                          \
 			release(dc, who);                      \
 		} else {                                       \
-			__r = refuse(dc, cls, write, who);     \
+			__r = refuse(dc, cls, write, arg, who); \
 		}                                              \
 		__r;                                           \
 	})

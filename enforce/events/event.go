@@ -30,7 +30,8 @@ type Event struct {
 	Unnamed bool
 	// NoMemory: the kernel had no memory to decide in (every scratch of
 	// the CPU taken by preempted decisions, and none to be made), and
-	// refused; the event names nothing else (bpf/enforce/match.h).
+	// refused; the event names no file (a socket or a capability it
+	// does: Family…, Capability), see bpf/enforce/match.h.
 	NoMemory bool
 	Write    bool
 	Comm     string
