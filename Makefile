@@ -16,7 +16,9 @@ VMTEST_CACHE     ?= $(CURDIR)/.cache/vmtest
 export VMTEST_CACHE
 VMTEST_BIN       := $(VMTEST_CACHE)/bin
 VMTEST_ARGS      ?= -test.v
-VMTEST_RUN_FLAGS ?= --timeout 600
+# preempt=full: BPF programs may be preempted halfway (TestBypassLSM's
+# scratch-race-preempt needs it, and fails without it).
+VMTEST_RUN_FLAGS ?= --timeout 600 --preempt full
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
 .PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench vmtest-e2e e2e e2e-bench

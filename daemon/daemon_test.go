@@ -195,6 +195,7 @@ func TestDaemon(t *testing.T) {
 		`nri_armor_policy_files_rejected_total 1`,
 		`nri_armor_policy_sets_loaded 1`,
 		`nri_armor_state_publish_errors_total 0`,
+		`nri_armor_kernel_scratch_contended_total{outcome="refused"} 0`,
 	} {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("metrics lack %q", want)

@@ -86,6 +86,8 @@ var (
 		"Configured capacity of the kernel maps, by what they bound.", []string{"what"}, nil)
 	descMemory = prometheus.NewDesc("nri_armor_kernel_memory_bytes",
 		"Kernel memory charged to nri-armor's maps, by map.", []string{"map"}, nil)
+	descScratch = prometheus.NewDesc("nri_armor_kernel_scratch_contended_total",
+		"Kernel decisions that found their CPU's first scratch taken (another decision preempted halfway on that CPU), by what they did: took another slot of the CPU, spilled (decided in memory of their own), or were refused.", []string{"outcome"}, nil)
 	descPublishErrors = prometheus.NewDesc("nri_armor_state_publish_errors_total",
 		"Errors publishing state for armor-tracer (containers are enforced regardless).", nil, nil)
 )
@@ -101,7 +103,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory, descPublishErrors} {
+	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory, descScratch, descPublishErrors} {
 		ch <- d
 	}
 }
@@ -122,6 +124,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.MaxRuleEntries), "rule_entries")
 	for name, b := range st.MapBytes {
 		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(b), name)
+	}
+	var slot uint64 // every contended decision counts once, before its fallback does
+	if fell := st.ScratchSpilled + st.ScratchRefused; st.ScratchContended > fell {
+		slot = st.ScratchContended - fell
+	}
+	for outcome, n := range map[string]uint64{"slot": slot, "spilled": st.ScratchSpilled, "refused": st.ScratchRefused} {
+		ch <- prometheus.MustNewConstMetric(descScratch, prometheus.CounterValue, float64(n), outcome)
 	}
 }
 

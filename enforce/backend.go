@@ -90,6 +90,10 @@ type KernelStats struct {
 	MaxContainers  int               // configured capacity: cgroups with a set
 	MaxRuleEntries int               // configured capacity: rule entries
 	MapBytes       map[string]uint64 // kernel memory charged, by map
+	// Decisions that found their CPU's first scratch taken (another
+	// decision preempted halfway on that CPU): in all, and of those the
+	// ones that decided in memory of their own, and the ones refused.
+	ScratchContended, ScratchSpilled, ScratchRefused uint64
 }
 
 // Reaper is a Backend that keeps unused state for reuse for a while; the

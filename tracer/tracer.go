@@ -342,6 +342,9 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 	case ev.Unnamed:
 		a.PolicyName = "nri-armor-builtin"
 		a.Message = "the kernel could not name the file (a path longer than PATH_MAX): refused, as no rule can be checked"
+	case ev.NoMemory:
+		a.PolicyName = "nri-armor-builtin"
+		a.Message = "the kernel had no memory to decide in (decisions preempted halfway held every scratch, and none could be made): refused, as no rule can be checked"
 	case ev.Posture:
 		a.PolicyName = "DefaultPosture"
 	case rule != nil:

@@ -62,6 +62,17 @@ func TestEnforcementAlert(t *testing.T) {
 	if len(got) != 1 || got[0].PodName != "" || got[0].Enforcer != "CgroupBPF" || !strings.Contains(got[0].Data, "unresolved") {
 		t.Fatalf("alert of an unknown cgroup: %+v", got)
 	}
+
+	// A socket refused for want of memory to decide in (no rule): the
+	// built-in policy says why, the socket is named.
+	ev = e.rawSocketBlock(t)
+	ev.RuleID, ev.NoMemory = 0, true
+	e.t.Enforcement(&ev)
+	got = e.alerts(t)
+	if len(got) != 1 || got[0].PolicyName != "nri-armor-builtin" || !strings.Contains(got[0].Message, "no memory to decide in") ||
+		got[0].Resource != "domain=AF_INET type=SOCK_RAW protocol=1" || got[0].Result != alert.ResultPermissionDenied {
+		t.Fatalf("alert of a refusal for want of memory: %+v", got)
+	}
 }
 
 // TestExecInPlace: a process that exec'd in place (a shell's last command)

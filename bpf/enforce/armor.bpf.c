@@ -136,22 +136,25 @@ int BPF_PROG(armor_file_open, struct file *file)
  * cgroup. A child cgroup is in no set (lookups are by the task's own
  * cgroup), so a process cloned or moved into one would leave its rules. The
  * event names the new cgroup (its own name: the parent has no path here). */
+static __always_inline int block_mkdir(struct decision *dc, struct dentry *dentry)
+{
+	struct scratch *sc = dc->sc;
+	struct machine *m = init_match(dc, CLASS_FILE);
+	long n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(dentry, d_name.name));
+	m->best_action = ACT_BLOCK;
+	return finish(dc, n > 1 ? (n - 1) & PATH_MASK : 0, 1, true, ORIGIN_BUILTIN);
+}
+
 SEC("lsm/inode_mkdir")
 int BPF_PROG(armor_inode_mkdir, struct inode *dir, struct dentry *dentry, unsigned short mode)
 {
 	unsigned long magic = dir->i_sb->s_magic;
 	if (magic != CGROUP2_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC)
 		return 0;
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h || sc->host)
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || dc.host)
 		return 0;
-	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
-	long n = bpf_probe_read_kernel_str(sc->ev.res, NAME_MAX, BPF_CORE_READ(dentry, d_name.name));
-	m->best_action = ACT_BLOCK;
-	return finish(sc, h, cgid, n > 1 ? (n - 1) & PATH_MASK : 0, 1, true, ORIGIN_BUILTIN);
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, 0, block_mkdir(&dc, dentry));
 }
 
 /* An executable mapping of a file that a process Block rule names is
@@ -242,6 +245,13 @@ int BPF_PROG(armor_path_chown, const struct path *path, unsigned int uid, unsign
  * refused, fail closed, where the file class has rules or an allow-list, as
  * a file the kernel cannot name (decide.h: unnamed); user.* ones are data
  * beside the file, never its contents or its permissions, and pass. */
+static __always_inline int xattr_unnamed(struct decision *dc, struct dentry *d)
+{
+	init_match(dc, CLASS_FILE);
+	int r = unnamed(dc, CLASS_FILE, 1, BLOCK_ONLY_NO, d);
+	return r == 1 ? 0 : r;
+}
+
 static __always_inline int check_xattr(struct dentry *d, const char *name)
 {
 	__u64 ns[2] = {};
@@ -249,15 +259,10 @@ static __always_inline int check_xattr(struct dentry *d, const char *name)
 	/* "security" or "trusted.", as immediates (no read-only data). */
 	if (ns[0] != 0x7974697275636573ULL && ns[0] != 0x2e64657473757274ULL)
 		return 0;
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h)
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || dc.host || skip_class(&dc, CLASS_FILE, 0))
 		return 0;
-	init_match(h, sc, set_id, CLASS_FILE);
-	int r = unnamed(sc, h, cgid, CLASS_FILE, 1, BLOCK_ONLY_NO, d);
-	return r == 1 ? 0 : r;
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, 0, xattr_unnamed(&dc, d));
 }
 
 /* (The first argument is a user namespace or, from 6.3, an idmap.) */
@@ -316,18 +321,26 @@ SEC("lsm/bprm_committed_creds")
 int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
 {
 	end_setup();
-	__u64 cgid;
+	struct decision dc;
 	bool host;
-	if (!lookup_set(&cgid, &host))
+	struct cg_val *v = lookup_set(&dc.cgid, &host);
+	if (!v)
 		return 0;
-	struct scratch *sc = new_scratch();
-	if (!sc)
-		return 0;
-	/* A program the kernel cannot name (past PATH_MAX) is no source at
-	 * all (len 0), not the one before it. */
-	long n = name_file(sc, &bprm->file->f_path, bpf_get_current_task_btf());
-	__u32 len = n > 1 ? (n - 1) & PATH_MASK : 0;
-	__u64 hash = len ? exe_hash(sc, len) : 0;
+	dc.set_id = v->set_id;
+	dc.h = &v->hdr;
+	dc.host = host;
+	/* A program the kernel cannot name (past PATH_MAX), or named with no
+	 * memory to do it in, is no source at all (len 0), not the one before
+	 * it. */
+	__u32 len = 0;
+	__u64 hash = 0;
+	if (claim(&dc, FOR_TASK)) {
+		long n = name_file(dc.sc, &bprm->file->f_path, bpf_get_current_task_btf());
+		len = n > 1 ? (n - 1) & PATH_MASK : 0;
+		if (len)
+			hash = exe_hash(dc.sc, len);
+		release(&dc, FOR_TASK);
+	}
 	struct exe_info *x = bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (x) {
 		x->hash = hash;
@@ -342,22 +355,25 @@ int BPF_PROG(armor_bprm_committed, struct linux_binprm *bprm)
  * process into a cgroup (clone3 CLONE_INTO_CGROUP, which takes a read-only
  * directory): into a child cgroup the node made, the child would be in no
  * set. The event names the flag. */
-static __always_inline int clone_into_cgroup(void)
+static __always_inline int block_clone(struct decision *dc)
 {
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h || sc->host)
-		return 0;
-	struct machine *m = init_match(h, sc, set_id, CLASS_FILE);
+	struct scratch *sc = dc->sc;
+	struct machine *m = init_match(dc, CLASS_FILE);
 	m->best_action = ACT_BLOCK;
 	/* "CLONE_INTO_CGROUP", as immediates (no read-only data). */
 	__u64 *w = (__u64 *)sc->ev.res;
 	w[0] = 0x4e495f454e4f4c43ULL; /* CLONE_IN */
 	w[1] = 0x554f5247435f4f54ULL; /* TO_CGROU */
 	w[2] = 0x50;                  /* P */
-	return finish(sc, h, cgid, 17, 1, true, ORIGIN_BUILTIN);
+	return finish(dc, 17, 1, true, ORIGIN_BUILTIN);
+}
+
+static __always_inline int clone_into_cgroup(void)
+{
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || dc.host)
+		return 0;
+	return in_scratch(&dc, FOR_TASK, CLASS_FILE, 1, 0, block_clone(&dc));
 }
 
 SEC("lsm/task_alloc")
@@ -445,21 +461,23 @@ int BPF_PROG(armor_socket_connect, struct socket *sock, struct sockaddr *address
 	return check_socket(sk->__sk_common.skc_family, sock->type, sk->sk_protocol, true);
 }
 
+static __always_inline int decide_cap(struct decision *dc, int cap)
+{
+	struct machine *m = init_match(dc, CLASS_CAPS);
+	load_exe(m);
+	push(dc->sc, KIND_CAP, (__u32)cap, 0, 0);
+	run(dc->sc);
+	dc->sc->ev.arg = cap;
+	return finish(dc, 0, 0, true, 0);
+}
+
 SEC("lsm/capable")
 int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
 {
-	__u64 cgid;
-	__u32 set_id;
-	struct scratch *sc;
-	struct set_hdr *h = enter(&cgid, &set_id, &sc, FOR_TASK);
-	if (!h)
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || skip_class(&dc, CLASS_CAPS, 0))
 		return 0;
-	struct machine *m = init_match(h, sc, set_id, CLASS_CAPS);
-	load_exe(m);
-	push(sc, KIND_CAP, (__u32)cap, 0, 0);
-	run(sc);
-	sc->ev.arg = cap;
-	return finish(sc, h, cgid, 0, 0, true, 0);
+	return in_scratch(&dc, FOR_TASK, CLASS_CAPS, 0, cap, decide_cap(&dc, cap));
 }
 
 SEC("cgroup/sock_create")

@@ -88,9 +88,29 @@ struct machine {
 	__s32 gi, gj, gstar_i, gstar_j;
 };
 
+/*
+ * A decision's working memory: the event it may write (with a PATH_MAX
+ * path), the machine, the candidates — about 14 KB, too much for the
+ * stack. It is map memory, and each decision owns its scratch from the
+ * claim (sets.h: claim) to the release at the end of its hook, alone.
+ *
+ * Owned, not merely per CPU: trampoline (LSM) programs, and cgroup ones
+ * too, run with migration disabled but may be preempted (preempt=full,
+ * lazy and RT kernels), and another decision on the same CPU then runs in
+ * the middle of this one. A scratch shared per CPU would be overwritten
+ * under the first: a Block could end as the other task's Allow, and be
+ * memoized. So every CPU has SCRATCH_SLOTS scratches (the loader may set
+ * fewer: the scratch map's max_entries), each with a busy word; a decision
+ * takes the first free one. When all are taken (as many decisions
+ * preempted on one CPU), an LSM program takes one in the task's own local
+ * storage (scratch_spill), made for the decision and deleted after it; a
+ * cgroup program, which has no task storage, takes a free slot of another
+ * CPU. Only when none can be had is the act refused (refuse, sets.h), with
+ * an event saying so. scratch_stats counts it all.
+ */
 struct scratch {
+	__u64 busy;    /* owned while non-zero: claim, release (sets.h) */
 	__u64 ptrs[4]; /* as_number: kernel pointers, read back as numbers */
-	bool host;     /* the set is the host set (enter) */
 	struct event ev;
 	char slack[NAME_MAX]; /* name.h writes a component of up to NAME_MAX at any place of ev.res */
 	struct machine m;
@@ -99,12 +119,49 @@ struct scratch {
 	__u64 parts[NAME_PARTS]; /* name.h: the dentries of a name, bottom up */
 };
 
+#define SCRATCH_SLOTS 4 /* per CPU; MAX_SCRATCH_SLOTS at most */
+#define MAX_SCRATCH_SLOTS 8
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct scratch);
-	__uint(max_entries, 1);
+	__uint(max_entries, SCRATCH_SLOTS);
 } scratch SEC(".maps");
+
+/* An LSM decision's scratch when every slot of its CPU is taken. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct scratch);
+} scratch_spill SEC(".maps");
+
+/* How often decisions met a taken scratch, per CPU (the loader sums them
+ * into nri_armor_kernel_scratch_contended_total). */
+struct scratch_counts {
+	__u64 contended; /* found a slot of its CPU taken */
+	__u64 spilled;   /* ... every one: took the task's own, or another CPU's */
+	__u64 refused;   /* ... and none could be had: refused */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct scratch_counts);
+	__uint(max_entries, 1);
+} scratch_stats SEC(".maps");
+
+/* A decision in progress: the set that applies to the task (enter), and
+ * the scratch it owns (claim). */
+struct decision {
+	__u64 cgid;
+	struct set_hdr *h;
+	struct scratch *sc;
+	__u32 set_id;
+	bool host;    /* the set is the host set */
+	bool spilled; /* sc is the task's scratch_spill */
+};
 
 /* The most steps one decision may take (BPF_MAX_LOOPS); a decision that
  * needs more (many long patterns over a long path) is taken as Block. */
@@ -456,17 +513,12 @@ static __always_inline void run(struct scratch *sc)
 	}
 }
 
-static __always_inline struct scratch *new_scratch(void)
+static __always_inline struct machine *init_match(struct decision *dc, __u8 cls)
 {
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch, &zero);
-}
-
-static __always_inline struct machine *init_match(struct set_hdr *h, struct scratch *sc, __u32 set_id, __u8 cls)
-{
-	struct machine *m = &sc->m;
+	struct machine *m = &dc->sc->m;
+	struct set_hdr *h = dc->h;
 	__builtin_memset(m, 0, sizeof(*m));
-	m->set_id = set_id;
+	m->set_id = dc->set_id;
 	m->cls = cls;
 	m->kinds = h->kinds[cls & 3];
 	m->depths = h->depths[cls & 3];
@@ -487,10 +539,36 @@ static __always_inline void load_exe(struct machine *m)
 	}
 }
 
+/* event_head fills in an event's header. lsm: the program can read the
+ * task (cgroup programs cannot: user space fills in the parent). */
+static __always_inline void event_head(struct event *e, struct decision *dc, __u32 rule_id, int ret, __u8 cls, __u8 action,
+				       __u8 origin, __u8 write, __u32 res_len, bool lsm)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->cgroup_id = dc->cgid;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->pid = (__u32)pid_tgid;
+	e->tgid = pid_tgid >> 32;
+	e->ppid = 0;
+	if (lsm)
+		e->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->rule_id = rule_id;
+	e->set_id = dc->set_id;
+	e->retval = ret;
+	e->cls = cls;
+	e->action = action;
+	e->posture = origin;
+	e->write = write;
+	e->res_len = res_len;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
 /* finish turns the best rule (or the posture) into the hook's return value
  * and writes an event for Audit and Block. */
-static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 cgid, __u32 res_len, __u8 write, bool lsm, __u8 builtin)
+static __always_inline int finish(struct decision *dc, __u32 res_len, __u8 write, bool lsm, __u8 builtin)
 {
+	struct scratch *sc = dc->sc;
 	struct machine *m = &sc->m;
 	struct event *e = &sc->ev;
 	__u8 action = m->best_action;
@@ -498,33 +576,16 @@ static __always_inline int finish(struct scratch *sc, struct set_hdr *h, __u64 c
 	__u8 cls = m->cls & 3;
 
 	if (action == ACT_NONE) {
-		if (!h->allowlist[cls] || m->block_only == BLOCK_ONLY_RULES)
+		if (!dc->h->allowlist[cls] || m->block_only == BLOCK_ONLY_RULES)
 			return 0;
-		action = h->posture[cls];
+		action = dc->h->posture[cls];
 		posture = 1;
 	}
 	if (action == ACT_ALLOW || (m->block_only && action != ACT_BLOCK))
 		return 0;
 	int ret = action == ACT_BLOCK ? -EPERM : 0;
-
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	e->cgroup_id = cgid;
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->pid = (__u32)pid_tgid;
-	e->tgid = pid_tgid >> 32;
-	e->ppid = 0; /* cgroup programs cannot read the task: user space fills it in */
-	if (lsm)
-		e->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->rule_id = posture ? 0 : m->best_id; /* no rule for the posture or a built-in */
-	e->set_id = m->set_id;
-	e->retval = ret;
-	e->cls = cls;
-	e->action = action;
-	e->posture = posture;
-	e->write = write;
-	e->res_len = res_len;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* No rule for the posture or a built-in. */
+	event_head(e, dc, posture ? 0 : m->best_id, ret, cls, action, posture, write, res_len, lsm);
 	__u64 size = __builtin_offsetof(struct event, res) + (res_len & PATH_MASK);
 	if (size > sizeof(*e))
 		size = sizeof(*e);

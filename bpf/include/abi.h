@@ -57,6 +57,7 @@ enum armor_origin {
 	ORIGIN_POSTURE = 1,  /* the class's default posture (allow-list mode) */
 	ORIGIN_BUILTIN = 2,  /* a built-in protection (writing cgroupfs) */
 	ORIGIN_UNNAMED = 3,  /* fail closed: the kernel could not name the file (past PATH_MAX) */
+	ORIGIN_NO_MEMORY = 4, /* fail closed: no memory to decide in (bpf/enforce/match.h, struct scratch) */
 };
 
 /* One Audit or Block decision, as the enforcement programs write it into

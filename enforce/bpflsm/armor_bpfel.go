@@ -115,9 +115,8 @@ type armorRuleVal struct {
 
 type armorScratch struct {
 	_    structs.HostLayout
+	Busy uint64
 	Ptrs [4]uint64
-	Host bool
-	_    [7]byte
 	Ev   struct {
 		_        structs.HostLayout
 		CgroupId uint64
@@ -224,6 +223,13 @@ type armorScratch struct {
 	Parts [128]uint64
 }
 
+type armorScratchCounts struct {
+	_         structs.HostLayout
+	Contended uint64
+	Spilled   uint64
+	Refused   uint64
+}
+
 type armorSetHdr struct {
 	_         structs.HostLayout
 	Allowlist [4]uint8
@@ -270,6 +276,8 @@ const (
 	armorMapPatterns               = "patterns"
 	armorMapRules                  = "rules"
 	armorMapScratch                = "scratch"
+	armorMapScratchSpill           = "scratch_spill"
+	armorMapScratchStats           = "scratch_stats"
 	armorMapSetupCount             = "setup_count"
 	armorMapSetupStore             = "setup_store"
 	armorProgArmorBprmCheck        = "armor_bprm_check"
@@ -307,6 +315,7 @@ const (
 	armorProgArmorTaskFree         = "armor_task_free"
 	armorVarAbiEnums               = "abi_enums"
 	armorVarMaxSteps               = "max_steps"
+	armorVarNrCpus                 = "nr_cpus"
 	armorVarWakeupBytes            = "wakeup_bytes"
 )
 
@@ -391,19 +400,21 @@ type armorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type armorMapSpecs struct {
-	CgSets     *ebpf.MapSpec `ebpf:"cg_sets"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
-	ExeStore   *ebpf.MapSpec `ebpf:"exe_store"`
-	HostSet    *ebpf.MapSpec `ebpf:"host_set"`
-	MemoEpoch  *ebpf.MapSpec `ebpf:"memo_epoch"`
-	OpenMemo   *ebpf.MapSpec `ebpf:"open_memo"`
-	PathKey    *ebpf.MapSpec `ebpf:"path_key"`
-	Patterns   *ebpf.MapSpec `ebpf:"patterns"`
-	Rules      *ebpf.MapSpec `ebpf:"rules"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	SetupCount *ebpf.MapSpec `ebpf:"setup_count"`
-	SetupStore *ebpf.MapSpec `ebpf:"setup_store"`
+	CgSets       *ebpf.MapSpec `ebpf:"cg_sets"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	EventsLost   *ebpf.MapSpec `ebpf:"events_lost"`
+	ExeStore     *ebpf.MapSpec `ebpf:"exe_store"`
+	HostSet      *ebpf.MapSpec `ebpf:"host_set"`
+	MemoEpoch    *ebpf.MapSpec `ebpf:"memo_epoch"`
+	OpenMemo     *ebpf.MapSpec `ebpf:"open_memo"`
+	PathKey      *ebpf.MapSpec `ebpf:"path_key"`
+	Patterns     *ebpf.MapSpec `ebpf:"patterns"`
+	Rules        *ebpf.MapSpec `ebpf:"rules"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	ScratchSpill *ebpf.MapSpec `ebpf:"scratch_spill"`
+	ScratchStats *ebpf.MapSpec `ebpf:"scratch_stats"`
+	SetupCount   *ebpf.MapSpec `ebpf:"setup_count"`
+	SetupStore   *ebpf.MapSpec `ebpf:"setup_store"`
 }
 
 // armorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -412,6 +423,7 @@ type armorMapSpecs struct {
 type armorVariableSpecs struct {
 	AbiEnums    *ebpf.VariableSpec `ebpf:"abi_enums"`
 	MaxSteps    *ebpf.VariableSpec `ebpf:"max_steps"`
+	NrCpus      *ebpf.VariableSpec `ebpf:"nr_cpus"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -435,19 +447,21 @@ func (o *armorObjects) Close() error {
 //
 // It can be passed to loadArmorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type armorMaps struct {
-	CgSets     *ebpf.Map `ebpf:"cg_sets"`
-	Events     *ebpf.Map `ebpf:"events"`
-	EventsLost *ebpf.Map `ebpf:"events_lost"`
-	ExeStore   *ebpf.Map `ebpf:"exe_store"`
-	HostSet    *ebpf.Map `ebpf:"host_set"`
-	MemoEpoch  *ebpf.Map `ebpf:"memo_epoch"`
-	OpenMemo   *ebpf.Map `ebpf:"open_memo"`
-	PathKey    *ebpf.Map `ebpf:"path_key"`
-	Patterns   *ebpf.Map `ebpf:"patterns"`
-	Rules      *ebpf.Map `ebpf:"rules"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	SetupCount *ebpf.Map `ebpf:"setup_count"`
-	SetupStore *ebpf.Map `ebpf:"setup_store"`
+	CgSets       *ebpf.Map `ebpf:"cg_sets"`
+	Events       *ebpf.Map `ebpf:"events"`
+	EventsLost   *ebpf.Map `ebpf:"events_lost"`
+	ExeStore     *ebpf.Map `ebpf:"exe_store"`
+	HostSet      *ebpf.Map `ebpf:"host_set"`
+	MemoEpoch    *ebpf.Map `ebpf:"memo_epoch"`
+	OpenMemo     *ebpf.Map `ebpf:"open_memo"`
+	PathKey      *ebpf.Map `ebpf:"path_key"`
+	Patterns     *ebpf.Map `ebpf:"patterns"`
+	Rules        *ebpf.Map `ebpf:"rules"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	ScratchSpill *ebpf.Map `ebpf:"scratch_spill"`
+	ScratchStats *ebpf.Map `ebpf:"scratch_stats"`
+	SetupCount   *ebpf.Map `ebpf:"setup_count"`
+	SetupStore   *ebpf.Map `ebpf:"setup_store"`
 }
 
 func (m *armorMaps) Close() error {
@@ -463,6 +477,8 @@ func (m *armorMaps) Close() error {
 		m.Patterns,
 		m.Rules,
 		m.Scratch,
+		m.ScratchSpill,
+		m.ScratchStats,
 		m.SetupCount,
 		m.SetupStore,
 	)
@@ -474,6 +490,7 @@ func (m *armorMaps) Close() error {
 type armorVariables struct {
 	AbiEnums    *ebpf.Variable `ebpf:"abi_enums"`
 	MaxSteps    *ebpf.Variable `ebpf:"max_steps"`
+	NrCpus      *ebpf.Variable `ebpf:"nr_cpus"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

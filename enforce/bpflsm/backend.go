@@ -119,7 +119,8 @@ func (b *Backend) KernelStats() enforce.KernelStats {
 	return enforce.KernelStats{
 		Sets: st.Sets, RuleEntries: st.RuleEntries,
 		MaxContainers: st.Capacity.MaxContainers, MaxRuleEntries: st.Capacity.MaxRuleEntries,
-		MapBytes: st.MapBytes,
+		MapBytes:         st.MapBytes,
+		ScratchContended: st.Scratch.Contended, ScratchSpilled: st.Scratch.Spilled, ScratchRefused: st.Scratch.Refused,
 	}
 }
 

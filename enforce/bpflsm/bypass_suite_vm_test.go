@@ -562,4 +562,8 @@ spec:
 			t.Error("no Audit event for the host process")
 		}
 	})
+
+	// Item 6: decisions preempted halfway on one CPU do not share memory
+	// (scratch_vm_test.go).
+	t.Run("scratch-race-preempt", func(t *testing.T) { scratchRace(t, f.e, app) })
 }

@@ -46,6 +46,11 @@ type Config struct {
 	RingBytes int
 	// WakeupBytes: the reader is woken once this much is pending (default 64 KiB).
 	WakeupBytes int
+	// ScratchSlots is how many decisions in progress at once each CPU has
+	// memory for, 1 to 8 (default 4): a decision preempted halfway keeps
+	// its slot, and past the slots a decision takes memory of its own
+	// (bpf/enforce/match.h, struct scratch; ScratchStats counts it).
+	ScratchSlots int
 }
 
 func (c *Config) defaults() {
@@ -66,6 +71,12 @@ func (c *Config) defaults() {
 	}
 	if c.WakeupBytes <= 0 {
 		c.WakeupBytes = 64 << 10
+	}
+	if c.ScratchSlots <= 0 {
+		c.ScratchSlots = defaultScratchSlots
+	}
+	if c.ScratchSlots > maxScratchSlots {
+		c.ScratchSlots = maxScratchSlots
 	}
 	if c.WakeupBytes > c.RingBytes/4 {
 		c.WakeupBytes = c.RingBytes / 4 // a multiple must fit in the ring to be crossed
@@ -135,7 +146,15 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	spec.Maps[armorMapRules].MaxEntries = uint32(cfg.MaxRuleEntries)
 	spec.Maps[armorMapPatterns].MaxEntries = uint32(cfg.MaxPatternEntries)
 	spec.Maps[armorMapEvents].MaxEntries = uint32(cfg.RingBytes)
+	spec.Maps[armorMapScratch].MaxEntries = uint32(cfg.ScratchSlots)
 	if err := spec.Variables[armorVarWakeupBytes].Set(uint64(cfg.WakeupBytes)); err != nil {
+		return nil, err
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("counting CPUs: %w", err)
+	}
+	if err := spec.Variables[armorVarNrCpus].Set(uint32(cpus)); err != nil {
 		return nil, err
 	}
 	want := map[string]bool{}
@@ -718,6 +737,7 @@ type Stats struct {
 	KernelBytes uint64            `json:"kernelBytes"` // memory charged to the maps
 	MapBytes    map[string]uint64 `json:"mapBytes"`    // the same, per map
 	Capacity    Config            `json:"capacity"`
+	Scratch     ScratchStats      `json:"scratch"`
 }
 
 // Stats counts cgroups, sets and rule entries, and the maps' kernel memory.
@@ -725,6 +745,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := Stats{Cgroups: len(e.cgroups), Exempt: len(e.exempt), Host: e.host != nil, Sets: len(e.byID), Capacity: e.cfg, MapBytes: map[string]uint64{}}
+	st.Scratch = e.ScratchStats()
 	for _, s := range e.byID {
 		st.RuleEntries += len(s.keys)
 		if s.refs <= 0 {
@@ -775,6 +796,41 @@ func (e *Engine) ProgramStats() map[string]ebpf.ProgramStats {
 		}
 	}
 	return out
+}
+
+// The per-CPU scratch slots (bpf/enforce/match.h: SCRATCH_SLOTS,
+// MAX_SCRATCH_SLOTS).
+const (
+	defaultScratchSlots = 4
+	maxScratchSlots     = 8
+)
+
+// ScratchStats counts the decisions that found the first scratch slot of
+// their CPU taken (another decision was preempted halfway through on that
+// CPU): Contended in all; of those, Spilled found every slot of the CPU
+// taken and decided in memory of their own (the task's, or another CPU's
+// slot), and Refused had none and were refused (for a container) with an
+// event saying so.
+type ScratchStats struct {
+	Contended uint64 `json:"contended"`
+	Spilled   uint64 `json:"spilled"`
+	Refused   uint64 `json:"refused"`
+}
+
+// ScratchStats sums the kernel's per-CPU scratch counts since the programs
+// were loaded.
+func (e *Engine) ScratchStats() ScratchStats {
+	var perCPU []armorScratchCounts
+	var st ScratchStats
+	if err := e.maps.ScratchStats.Lookup(uint32(0), &perCPU); err != nil {
+		return st
+	}
+	for _, c := range perCPU {
+		st.Contended += c.Contended
+		st.Spilled += c.Spilled
+		st.Refused += c.Refused
+	}
+	return st
 }
 
 // EventsMap is the pinned ring buffer of Audit and Block events.

@@ -27,7 +27,12 @@ type Event struct {
 	Builtin  bool // a built-in protection decided (writing cgroupfs)
 	// Unnamed: the kernel could not name the file (past PATH_MAX), and the
 	// class, having rules, failed closed; Resource is the file's own name only.
-	Unnamed  bool
+	Unnamed bool
+	// NoMemory: the kernel had no memory to decide in (every scratch of
+	// the CPU taken by preempted decisions, and none to be made), and
+	// refused; the event names no file (a socket or a capability it
+	// does: Family…, Capability), see bpf/enforce/match.h.
+	NoMemory bool
 	Write    bool
 	Comm     string
 	Resource string // path, for process and file events
@@ -90,6 +95,7 @@ func DecodeEvent(b []byte) (Event, error) {
 	ev.Class, ev.Action = classNames[r.Cls], actionNames[r.Action]
 	ev.Posture, ev.Builtin, ev.Write = r.Posture == uint8(eventsArmorOriginORIGIN_POSTURE), r.Posture == uint8(eventsArmorOriginORIGIN_BUILTIN), r.Write != 0
 	ev.Unnamed = r.Posture == uint8(eventsArmorOriginORIGIN_UNNAMED)
+	ev.NoMemory = r.Posture == uint8(eventsArmorOriginORIGIN_NO_MEMORY)
 	ev.Comm = cString(b[unsafe.Offsetof(a.Comm) : unsafe.Offsetof(a.Comm)+16])
 	n := int(r.ResLen)
 	if n > len(b)-eventHeader {
@@ -136,6 +142,8 @@ func Encode(ev Event) []byte {
 		a.Posture = uint8(eventsArmorOriginORIGIN_BUILTIN)
 	case ev.Unnamed:
 		a.Posture = uint8(eventsArmorOriginORIGIN_UNNAMED)
+	case ev.NoMemory:
+		a.Posture = uint8(eventsArmorOriginORIGIN_NO_MEMORY)
 	}
 	if ev.Write {
 		a.Write = 1

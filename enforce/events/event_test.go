@@ -70,6 +70,7 @@ func TestEncode(t *testing.T) {
 		{CgroupID: 8, Class: policy.ClassFile, Action: policy.Audit, Posture: true, Write: true, Comm: "sh", Resource: "/etc/shadow"},
 		{CgroupID: 9, Class: policy.ClassFile, Action: policy.Block, Builtin: true, Write: true, Resource: "/sys/fs/cgroup/cgroup.procs"},
 		{CgroupID: 9, Class: policy.ClassProcess, Action: policy.Block, Unnamed: true},
+		{CgroupID: 11, Class: policy.ClassFile, Action: policy.Block, NoMemory: true},
 		{CgroupID: 10, Class: policy.ClassCapabilities, Action: policy.Block, Capability: 21},
 	} {
 		got, err := DecodeEvent(Encode(want))

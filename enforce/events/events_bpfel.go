@@ -46,10 +46,11 @@ const (
 type eventsArmorOrigin uint32
 
 const (
-	eventsArmorOriginORIGIN_RULE    eventsArmorOrigin = 0
-	eventsArmorOriginORIGIN_POSTURE eventsArmorOrigin = 1
-	eventsArmorOriginORIGIN_BUILTIN eventsArmorOrigin = 2
-	eventsArmorOriginORIGIN_UNNAMED eventsArmorOrigin = 3
+	eventsArmorOriginORIGIN_RULE      eventsArmorOrigin = 0
+	eventsArmorOriginORIGIN_POSTURE   eventsArmorOrigin = 1
+	eventsArmorOriginORIGIN_BUILTIN   eventsArmorOrigin = 2
+	eventsArmorOriginORIGIN_UNNAMED   eventsArmorOrigin = 3
+	eventsArmorOriginORIGIN_NO_MEMORY eventsArmorOrigin = 4
 )
 
 type eventsEvent struct {

@@ -27,6 +27,10 @@
 #                         note) instead of hack/vmtest/fetch-kernel.sh's (its
 #                         uncompressed vmlinux when there is one, else vmlinuz)
 #     --append ARGS       more kernel command-line arguments
+#     --preempt MODE      boot with preempt=MODE (full, voluntary or none;
+#                         Debian's kernel has CONFIG_PREEMPT_DYNAMIC and
+#                         boots voluntary): with full, kernel code — BPF
+#                         programs too — may be preempted almost anywhere
 #     --qemu ARGS         more qemu arguments, split on whitespace (repeatable)
 #     --quiet-console     show only the binaries' output, not the kernel's
 #                         (the VM is always booted with `quiet`; this adds
@@ -91,7 +95,7 @@ usage() {
 	exit 2
 }
 
-timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0 rootfs="" files="" icount=0
+timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0 rootfs="" files="" icount=0 preempt=""
 runs=() envs=() qemu_extra=()
 while (($#)); do
 	case $1 in
@@ -102,6 +106,7 @@ while (($#)); do
 	--env) envs+=("${2:?--env needs NAME=VALUE}"); shift 2 ;;
 	--kernel) kernel=${2:?--kernel needs PATH}; shift 2 ;;
 	--append) extra_append+=" ${2:?--append needs ARGS}"; shift 2 ;;
+	--preempt) preempt=${2:?--preempt needs MODE}; shift 2 ;;
 	--run) runs+=("${2:?--run needs 'BINARY ARGS'}"); shift 2 ;;
 	--qemu) read -r -a more <<<"${2:?--qemu needs ARGS}"; qemu_extra+=("${more[@]}"); shift 2 ;;
 	--quiet-console) quiet_console=1; shift ;;
@@ -116,6 +121,10 @@ done
 for v in "$timeout_s" "$smp" "$mem"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || die 2 "--timeout, --smp and --mem take positive integers, got '$v'"
 done
+case $preempt in
+"" | full | voluntary | none) ;;
+*) die 2 "--preempt takes full, voluntary or none, got '$preempt'" ;;
+esac
 for e in "${envs[@]}"; do
 	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die 2 "--env takes NAME=VALUE, got '$e'"
 done
@@ -378,7 +387,7 @@ hostname -F /etc/hostname
 ip link set lo up || setup_rc=125
 ulimit -l unlimited
 
-echo "vmtest: kernel $(uname -r), lsm $(cat /sys/kernel/security/lsm), $(nproc) cpus, uptime $(cut -d' ' -f1 /proc/uptime)s"
+echo "vmtest: kernel $(uname -r), lsm $(cat /sys/kernel/security/lsm), preempt $(cat /sys/kernel/debug/sched/preempt 2>/dev/null || echo '?'), $(nproc) cpus, uptime $(cut -d' ' -f1 /proc/uptime)s"
 rc=$setup_rc failed=0 total=0
 run_test() { # run_test NAME BINARY ARGS...
 	name=$1 bin=$2
@@ -427,6 +436,7 @@ qemu_drive=()
 # after about 20 s, instead of the run waiting out --timeout.
 append="console=ttyS0 lsm=landlock,lockdown,yama,apparmor,bpf panic=-1 softlockup_panic=1 quiet"
 ((quiet_console)) && append+=" loglevel=1"
+[[ -n $preempt ]] && append+=" preempt=$preempt"
 append+=$extra_append
 consolelog=$work/console.log
 # Instruction counting needs one TCG thread for all the vCPUs.
