@@ -79,6 +79,17 @@ func Table(rt Runtime) Support {
 		s.ErrnoRetCrash = true
 	}
 	ver, verOK := parseVersion(rt.Version)
+	if rt.Name == "containerd" && verOK && !ver.less(version{2, 3, 0}) {
+		// containerd 2.3.0 vendors NRI v0.12.0 (its go.mod) and no later
+		// release goes back. The version it reports says so, but where it
+		// reports none NRI's stub infers one from its own table, whose last
+		// containerd entry is 2.2.1 (NRI v0.11.0): every newer containerd
+		// would be taken for a crashing one.
+		s.ErrnoRetCrash = false
+		if nriOK && nri.less(version{0, 12, 0}) {
+			nri = version{0, 12, 0}
+		}
+	}
 	switch {
 	case nriOK && nri.less(version{0, 10, 0}):
 		s.Reason = fmt.Sprintf("%s: its NRI (%s) has no seccomp adjustment (NRI v0.10.0 added it); the runtime would drop it silently", rt.Name, rt.NRIVersion)

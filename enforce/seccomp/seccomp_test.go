@@ -187,6 +187,7 @@ func TestTable(t *testing.T) {
 	}{
 		{seccomp.Runtime{"containerd", "v2.4.2", "v0.12.3"}, seccomp.RouteMerge, false},
 		{seccomp.Runtime{"containerd", "2.3.0", "v0.12.0"}, seccomp.RouteMerge, false},
+		{seccomp.Runtime{"containerd", "v2.5.0", "v0.11.0"}, seccomp.RouteMerge, false}, // NRI's stub infers v0.11.0 past its table
 		{seccomp.Runtime{"containerd", "v2.2.7", "v0.11.0"}, seccomp.RouteUnconfinedOnly, true},
 		{seccomp.Runtime{"containerd", "v2.2.1", ""}, seccomp.RouteUnconfinedOnly, true}, // NRI inferred
 		{seccomp.Runtime{"containerd", "v2.2.0", "v0.10.0"}, seccomp.RouteNone, false},
@@ -296,5 +297,42 @@ func TestDecide(t *testing.T) {
 	old := rules(t, "    matchSyscalls:\n    - syscall: [open]\n      action: Block\n")
 	if d := seccomp.Decide(merge, old, "arm64", withDefault); d.Refuse == nil || !strings.Contains(d.Refuse.Error(), `KubeArmorPolicy/ns/sc (spec.syscalls.matchSyscalls[0]): system call "open" does not exist on arm64`) {
 		t.Errorf("arm64 open: %v", d.Refuse)
+	}
+}
+
+// What Build makes carries the plan; what another plugin or the runtime
+// put in its place does not.
+func TestCarries(t *testing.T) {
+	p, err := seccomp.PlanFor(rules(t, "    matchSyscalls:\n    - syscall: [getppid, unshare]\n      action: Block\n    - syscall: [chmod]\n      action: Audit\n"), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []*api.LinuxSeccomp{nil, runtimeDefault()} {
+		if err := seccomp.Carries(seccomp.Build(p, "amd64", base), p); err != nil {
+			t.Errorf("built: %v", err)
+		}
+	}
+	if err := seccomp.Carries(runtimeDefault(), p); err == nil || !strings.Contains(err.Error(), "getppid") {
+		t.Errorf("runtime default alone: %v", err)
+	}
+	if err := seccomp.Carries(nil, p); err == nil {
+		t.Error("no filter carries nothing")
+	}
+	conditional := seccomp.Build(p, "amd64", nil)
+	for _, r := range conditional.Syscalls {
+		if slices.Contains(r.Names, "getppid") {
+			r.Args = []*api.LinuxSeccompArg{{Index: 0, Value: 1, Op: "SCMP_CMP_EQ"}}
+		}
+	}
+	if err := seccomp.Carries(conditional, p); err == nil || !strings.Contains(err.Error(), "only for some arguments") {
+		t.Errorf("conditional: %v", err)
+	}
+	unlogged := seccomp.Build(p, "amd64", nil)
+	unlogged.Flags = nil
+	if err := seccomp.Carries(unlogged, p); err == nil {
+		t.Error("no FLAG_LOG")
+	}
+	if err := seccomp.Carries(nil, seccomp.Plan{}); err != nil {
+		t.Errorf("empty plan: %v", err)
 	}
 }
