@@ -556,3 +556,13 @@ func writePolicy(t testing.TB, name, content string) {
 	// policy above all) would apply in the tests after it.
 	t.Cleanup(func() { os.Remove(p) })
 }
+
+// log is what nri-armor has logged so far.
+func (a *armor) log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(a.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -71,6 +71,10 @@ type Config struct {
 	// Arch is the node's architecture (Go's name), whose system call names
 	// syscall rules must use; empty means this machine's.
 	Arch string
+	// SeccompLogRefusals: the node's OCI runtime accepts seccomp flags
+	// (runc ≥ 1.2, crun), so seccomp filters log their refusals for
+	// armor-tracer's Block alerts (enforce/seccomp.FlagLog).
+	SeccompLogRefusals bool
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -96,7 +100,7 @@ type Plugin struct {
 
 	node   Node
 	hook   ocihook.Spec
-	arch   string
+	sc     seccomp.Node
 	name   string // as registered (NewStub)
 	stub   atomic.Pointer[stub.Stub]
 	hostMu sync.Mutex // never held while taking mu
@@ -187,7 +191,7 @@ func New(cfg Config) (*Plugin, error) {
 		catalog:    cfg.Catalog,
 		node:       cfg.Node,
 		hook:       cfg.Hook,
-		arch:       cfg.Arch,
+		sc:         seccomp.Node{Arch: cfg.Arch, LogRefusals: cfg.SeccompLogRefusals},
 		runtime:    seccomp.Table(seccomp.Runtime{}),
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},

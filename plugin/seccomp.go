@@ -64,7 +64,7 @@ func (p *Plugin) seccompFilter(ctx context.Context, c *container, ctr *api.Conta
 	if c.set == nil || len(c.set.Syscalls.Rules) == 0 {
 		return nil
 	}
-	d := seccomp.Decide(p.runtime, c.set, p.arch, ctr)
+	d := seccomp.Decide(p.runtime, c.set, p.sc, ctr)
 	c.filter = &filter{plan: d.Plan, installed: d.Policy != nil, unenforced: d.Unenforced}
 	if d.Refuse != nil {
 		err := fmt.Errorf("nri-armor: %s: %w", p.who(c), d.Refuse)
@@ -159,10 +159,11 @@ func (p *Plugin) resyncFilter(ctx context.Context, c *container, ctr *api.Contai
 	if c.set == nil || len(c.set.Syscalls.Rules) == 0 {
 		return
 	}
-	plan, err := seccomp.PlanFor(c.set, p.arch)
+	plan, err := seccomp.PlanFor(c.set, p.sc.Arch)
 	if err != nil || plan.Empty() {
 		return
 	}
+	plan.LogRefusals = p.sc.LogRefusals
 	f := &filter{plan: plan, unenforced: plan.Unenforced}
 	if p.runtime.Route == seccomp.RouteMerge && seccomp.Carries(ctr.GetLinux().GetSeccompPolicy(), plan) == nil {
 		f.installed = true
@@ -187,7 +188,8 @@ func (p *Plugin) refilter(ctx context.Context, c *container, old *filter) {
 	if old == nil && (c.set == nil || len(c.set.Syscalls.Rules) == 0) {
 		return
 	}
-	plan, _ := seccomp.PlanFor(c.set, p.arch)
+	plan, _ := seccomp.PlanFor(c.set, p.sc.Arch)
+	plan.LogRefusals = p.sc.LogRefusals
 	if old != nil && old.installed && slices.Equal(plan.Blocked, old.plan.Blocked) && slices.Equal(plan.Logged, old.plan.Logged) {
 		c.filter = &filter{plan: plan, installed: true, unenforced: plan.Unenforced}
 		return

@@ -55,7 +55,7 @@ func createWith(t *testing.T, rt *runtime, sb *api.PodSandbox, id string, pol *a
 // nri-armor's own validation of the final adjustment, and a container
 // without syscall rules gets no seccomp adjustment at all.
 func TestSeccompAdjustment(t *testing.T) {
-	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies+"---\n"+policies), Defaults: trusting("shop"), Backend: &recorder{}})
+	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies+"---\n"+policies), Defaults: trusting("shop"), Backend: &recorder{}, SeccompLogRefusals: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +74,7 @@ func TestSeccompAdjustment(t *testing.T) {
 		t.Fatalf("policy %v", pol)
 	}
 	plan, _ := seccomp.PlanFor(p.containers["ctr-1"].set, "amd64")
+	plan.LogRefusals = true
 	if err := seccomp.Carries(pol, plan); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,10 @@ const (
 	// FlagLog makes the kernel log every action of the filter but ALLOW
 	// (SECCOMP_FILTER_FLAG_LOG), so that a refusal (ERRNO, which the kernel
 	// does not log otherwise) reaches armor-tracer as an audit record.
+	// runc before 1.2 refuses to start a container whose spec has any
+	// seccomp flag ("seccomp flags are not yet supported by runc"), so it
+	// is set only where the node says its runtime takes it
+	// (Plan.LogRefusals).
 	FlagLog = "SECCOMP_FILTER_FLAG_LOG"
 )
 
@@ -60,6 +64,10 @@ type Plan struct {
 	// Unenforced are the rules it cannot decide (a path, a fromSource):
 	// their calls are logged, and armor-tracer decides them.
 	Unenforced []enforce.Unenforced
+	// LogRefusals: the filter logs its refusals too (FlagLog), for
+	// armor-tracer's Block alerts; set by the caller where the node's OCI
+	// runtime accepts seccomp flags.
+	LogRefusals bool
 }
 
 // Empty reports whether the set has no syscall rule the filter acts on.
@@ -119,8 +127,9 @@ func refuses(action string) bool {
 // stay: a call it refuses stays refused (with its own errno); a call it
 // allows under conditions on its arguments is logged under the same
 // conditions when audited, and refused outright when blocked. Unconfined
-// becomes a default-allow policy for arch with the rules. The filter logs
-// every action but ALLOW (FlagLog). base is not modified.
+// becomes a default-allow policy for arch with the rules. With
+// plan.LogRefusals the filter logs every action but ALLOW (FlagLog). base
+// is not modified.
 func Build(plan Plan, arch string, base *api.LinuxSeccomp) *api.LinuxSeccomp {
 	var out *api.LinuxSeccomp
 	if base == nil {
@@ -192,7 +201,7 @@ func Build(plan Plan, arch string, base *api.LinuxSeccomp) *api.LinuxSeccomp {
 		rules = append(rules, &api.LinuxSyscall{Names: logNew, Action: ActLog})
 	}
 	out.Syscalls = rules
-	if !slices.Contains(out.Flags, FlagLog) {
+	if plan.LogRefusals && !slices.Contains(out.Flags, FlagLog) {
 		out.Flags = append(out.Flags, FlagLog)
 	}
 	// NRI never carries the default errno to the runtime (its conversion

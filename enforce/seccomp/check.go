@@ -8,8 +8,8 @@ import (
 )
 
 // Carries checks that pol does what plan asks: every blocked call is
-// refused whatever its arguments, and no audited call is allowed without
-// being logged. It is the one check behind the plugin's validation of the
+// refused whatever its arguments, no audited call is allowed without
+// being logged, and with plan.LogRefusals refusals are logged. It is the one check behind the plugin's validation of the
 // final adjustment (no other plugin replaced the policy), its check at
 // Synchronize of what a running container has, and the start gate's
 // check of the bundle's config.json. nil pol (no filter) carries nothing.
@@ -56,7 +56,7 @@ func Carries(pol *api.LinuxSeccomp, plan Plan) error {
 			}
 		}
 	}
-	if len(plan.Blocked) > 0 && !slices.Contains(pol.Flags, FlagLog) {
+	if plan.LogRefusals && len(plan.Blocked) > 0 && !slices.Contains(pol.Flags, FlagLog) {
 		return fmt.Errorf("its seccomp filter does not log refusals (%s): nri-armor's Block alerts would be lost", FlagLog)
 	}
 	return nil

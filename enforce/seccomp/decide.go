@@ -27,13 +27,24 @@ type Decision struct {
 	Unenforced []enforce.Unenforced
 }
 
-// Decide builds the filter of container ctr for rs's syscall rules on a
-// node of architecture arch, connected to the runtime s describes.
-func Decide(s Support, rs *policy.RuleSet, arch string, ctr *api.Container) Decision {
+// Node is what Decide needs to know of the node.
+type Node struct {
+	// Arch is its architecture (Go's name).
+	Arch string
+	// LogRefusals: its OCI runtime accepts seccomp flags (runc 1.2 and
+	// later, crun), so filters log their refusals (FlagLog).
+	LogRefusals bool
+}
+
+// Decide builds the filter of container ctr for rs's syscall rules on
+// node n, connected to the runtime s describes.
+func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision {
+	arch := n.Arch
 	plan, err := PlanFor(rs, arch)
 	if err != nil {
 		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}
 	}
+	plan.LogRefusals = n.LogRefusals
 	if plan.Empty() {
 		return Decision{Plan: plan}
 	}

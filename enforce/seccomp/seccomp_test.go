@@ -13,6 +13,9 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 )
 
+// node is an x86_64 node whose runtime takes seccomp flags.
+var node = seccomp.Node{Arch: "amd64", LogRefusals: true}
+
 func rules(t *testing.T, syscalls string) *policy.RuleSet {
 	t.Helper()
 	return policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
@@ -116,6 +119,7 @@ func TestBuildMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.LogRefusals = true
 	base := runtimeDefault()
 	before, _ := json.Marshal(base)
 	pol := seccomp.Build(p, "amd64", base)
@@ -239,7 +243,7 @@ func TestNoErrnoRetForCrashingNRI(t *testing.T) {
 	rs := rules(t, "    matchSyscalls:\n    - syscall: [getppid]\n      action: Block\n")
 	for _, prof := range []api.SecurityProfile_ProfileType{api.SecurityProfile_UNCONFINED, api.SecurityProfile_RUNTIME_DEFAULT} {
 		ctr := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: &api.SecurityProfile{ProfileType: prof}, SeccompPolicy: runtimeDefault()}}
-		d := seccomp.Decide(crashing, rs, "amd64", ctr)
+		d := seccomp.Decide(crashing, rs, node, ctr)
 		if d.Policy == nil {
 			if d.Refuse == nil {
 				t.Errorf("%s: neither a policy nor a refusal", prof)
@@ -269,33 +273,33 @@ func TestDecide(t *testing.T) {
 		SeccompProfile: &api.SecurityProfile{ProfileType: api.SecurityProfile_RUNTIME_DEFAULT}}}
 	unconfined := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: &api.SecurityProfile{ProfileType: api.SecurityProfile_UNCONFINED}}}
 
-	if d := seccomp.Decide(merge, block, "amd64", withDefault); d.Policy == nil || d.Refuse != nil || d.Policy.DefaultAction != "SCMP_ACT_ERRNO" {
+	if d := seccomp.Decide(merge, block, node, withDefault); d.Policy == nil || d.Refuse != nil || d.Policy.DefaultAction != "SCMP_ACT_ERRNO" {
 		t.Errorf("merge: %+v", d)
 	}
-	if d := seccomp.Decide(merge, block, "amd64", unconfined); d.Policy == nil || d.Policy.DefaultAction != "SCMP_ACT_ALLOW" {
+	if d := seccomp.Decide(merge, block, node, unconfined); d.Policy == nil || d.Policy.DefaultAction != "SCMP_ACT_ALLOW" {
 		t.Errorf("merge, unconfined: %+v", d)
 	}
-	if d := seccomp.Decide(unconfOnly, block, "amd64", unconfined); d.Policy == nil || d.Refuse != nil {
+	if d := seccomp.Decide(unconfOnly, block, node, unconfined); d.Policy == nil || d.Refuse != nil {
 		t.Errorf("2.2.x unconfined: %+v", d)
 	}
-	if d := seccomp.Decide(unconfOnly, block, "amd64", withDefault); d.Policy != nil || d.Refuse == nil || !strings.Contains(d.Refuse.Error(), "RUNTIME_DEFAULT") {
+	if d := seccomp.Decide(unconfOnly, block, node, withDefault); d.Policy != nil || d.Refuse == nil || !strings.Contains(d.Refuse.Error(), "RUNTIME_DEFAULT") {
 		t.Errorf("2.2.x runtime default: %+v", d)
 	}
-	d := seccomp.Decide(crio, block, "amd64", withDefault)
+	d := seccomp.Decide(crio, block, node, withDefault)
 	if d.Policy != nil || d.Refuse == nil || !strings.Contains(d.Refuse.Error(), "CRI-O never shows") || len(d.Unenforced) != 1 {
 		t.Errorf("cri-o block: %+v", d)
 	}
 	// Audit rules that no filter can carry: started, reported unenforced.
-	if d := seccomp.Decide(crio, audit, "amd64", withDefault); d.Policy != nil || d.Refuse != nil || len(d.Unenforced) != 1 {
+	if d := seccomp.Decide(crio, audit, node, withDefault); d.Policy != nil || d.Refuse != nil || len(d.Unenforced) != 1 {
 		t.Errorf("cri-o audit: %+v", d)
 	}
 	// No syscall rules: nothing set, the container untouched.
-	if d := seccomp.Decide(merge, rules(t, "    matchSyscalls:\n    - syscall: [read]\n      action: Allow\n"), "amd64", withDefault); d.Policy != nil || d.Refuse != nil {
+	if d := seccomp.Decide(merge, rules(t, "    matchSyscalls:\n    - syscall: [read]\n      action: Allow\n"), node, withDefault); d.Policy != nil || d.Refuse != nil {
 		t.Errorf("allow only: %+v", d)
 	}
 	// A call the node's architecture lacks refuses the container, naming the policy.
 	old := rules(t, "    matchSyscalls:\n    - syscall: [open]\n      action: Block\n")
-	if d := seccomp.Decide(merge, old, "arm64", withDefault); d.Refuse == nil || !strings.Contains(d.Refuse.Error(), `KubeArmorPolicy/ns/sc (spec.syscalls.matchSyscalls[0]): system call "open" does not exist on arm64`) {
+	if d := seccomp.Decide(merge, old, seccomp.Node{Arch: "arm64"}, withDefault); d.Refuse == nil || !strings.Contains(d.Refuse.Error(), `KubeArmorPolicy/ns/sc (spec.syscalls.matchSyscalls[0]): system call "open" does not exist on arm64`) {
 		t.Errorf("arm64 open: %v", d.Refuse)
 	}
 }
@@ -307,6 +311,7 @@ func TestCarries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.LogRefusals = true
 	for _, base := range []*api.LinuxSeccomp{nil, runtimeDefault()} {
 		if err := seccomp.Carries(seccomp.Build(p, "amd64", base), p); err != nil {
 			t.Errorf("built: %v", err)
@@ -331,6 +336,12 @@ func TestCarries(t *testing.T) {
 	unlogged.Flags = nil
 	if err := seccomp.Carries(unlogged, p); err == nil {
 		t.Error("no FLAG_LOG")
+	}
+	// Where the runtime takes no seccomp flags (runc < 1.2), none is set
+	// nor asked for.
+	p.LogRefusals = false
+	if pol := seccomp.Build(p, "amd64", runtimeDefault()); len(pol.Flags) != 0 || seccomp.Carries(pol, p) != nil {
+		t.Errorf("without LogRefusals: flags %v, %v", pol.Flags, seccomp.Carries(pol, p))
 	}
 	if err := seccomp.Carries(nil, seccomp.Plan{}); err != nil {
 		t.Errorf("empty plan: %v", err)
