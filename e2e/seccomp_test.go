@@ -150,6 +150,7 @@ func TestSeccompBlock(t *testing.T) {
 	}
 	a.wantMetric(t, events("CreateContainer", "error"), 0)
 	a.wantMetric(t, events("ValidateContainerAdjustment", "error"), 0)
+	a.wantMetric(t, `nri_armor_containers_enforced{backend="Seccomp",class="syscalls"}`, 3)
 }
 
 // TestSeccompInvalidSyscall: a policy naming a system call that does not

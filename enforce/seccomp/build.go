@@ -14,7 +14,7 @@ import (
 )
 
 // Enforcer is the name alerts' Enforcer field gives seccomp.
-const Enforcer = "Seccomp"
+const Enforcer = enforce.BackendSeccomp
 
 // The OCI actions and the flag used here (runtime-spec's names, which runc
 // and crun read).
