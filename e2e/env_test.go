@@ -359,9 +359,15 @@ func createContainerWith(t testing.TB, p pod, config map[string]any) (string, re
 // either step fails.
 func startContainer(t testing.TB, p pod, name string, cmd ...string) string {
 	t.Helper()
-	id, r := createContainer(t, p, name, cmd...)
+	return startWith(t, p, containerConfig(name, cmd))
+}
+
+// startWith is startContainer with a whole CRI container config.
+func startWith(t testing.TB, p pod, config map[string]any) string {
+	t.Helper()
+	id, r := createContainerWith(t, p, config)
 	if id == "" {
-		t.Fatalf("crictl create %s in pod %s: %v", name, p.name, r)
+		t.Fatalf("crictl create %v in pod %s: %v", config["metadata"], p.name, r)
 	}
 	mustCrictl(t, "start", id)
 	return id

@@ -54,16 +54,6 @@ const (
 	unconfined     = 1
 )
 
-func startWith(t *testing.T, p pod, config map[string]any) string {
-	t.Helper()
-	id, r := createContainerWith(t, p, config)
-	if id == "" {
-		t.Fatalf("crictl create in pod %s: %v", p.name, r)
-	}
-	mustCrictl(t, "start", id)
-	return id
-}
-
 // seccompOf is the container's seccomp section as runc got it (crictl
 // inspect's runtime spec).
 func seccompOf(t *testing.T, id string) map[string]any {
@@ -163,15 +153,7 @@ func TestSeccompInvalidSyscall(t *testing.T) {
 	a := startArmor(t)
 	p := runPod(t, "bad-syscall", map[string]string{policiesKey: "e2e-bad-syscall"})
 	id, r := createContainerWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
-	if id != "" {
-		t.Fatalf("a container naming a policy with an unknown system call was created (%s)", id)
-	}
-	t.Logf("crictl create: %s", crictlSays(r))
-	for _, want := range []string{policiesKey, "e2e-bad-syscall"} {
-		if !strings.Contains(crictlSays(r), want) {
-			t.Errorf("crictl create: %v; want the error to name %q", r, want)
-		}
-	}
+	wantRefusedCreate(t, id, r, "naming a policy with an unknown system call", policiesKey, "e2e-bad-syscall")
 	if log := a.log(t); !strings.Contains(log, `bad-syscall.yaml:9: spec.syscalls.matchSyscalls[0].syscall[0]: unknown system call \"getcpuu\"`) {
 		t.Errorf("nri-armor's log does not name the file, line and field of the unknown system call:\n%s", log)
 	}
