@@ -159,3 +159,68 @@ func TestSeccompArchRefuses(t *testing.T) {
 		t.Error("refused container still tracked")
 	}
 }
+
+// After a restart, Synchronize finds what each running container's filter
+// really is: one whose policy (as the runtime shows it) carries the rules
+// counts as enforced by Seccomp, one created without them (nri-armor was
+// down, the pod tolerated it) has its syscall rules unenforced.
+func TestSeccompSynchronize(t *testing.T) {
+	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies), Defaults: trusting("shop"), Backend: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.runtime = seccomp.Table(seccomp.Runtime{Name: "containerd", Version: "v2.4.2", NRIVersion: "v0.12.3"})
+	sb := &api.PodSandbox{Id: "pod-1", Namespace: "shop", Name: "web-0", Annotations: map[string]string{policy.AnnotationPolicies: "no-getppid"}}
+	plan := seccomp.Plan{Blocked: []string{"getppid"}, Logged: []string{"fchmodat"}}
+	with := &api.Container{Id: "with", PodSandboxId: "pod-1", Name: "a", State: api.ContainerState_CONTAINER_CREATED,
+		Linux: &api.LinuxContainer{SeccompPolicy: seccomp.Build(plan, "amd64", defaultPolicy())}}
+	without := &api.Container{Id: "without", PodSandboxId: "pod-1", Name: "b", State: api.ContainerState_CONTAINER_CREATED,
+		Linux: &api.LinuxContainer{SeccompPolicy: defaultPolicy()}}
+	if _, err := p.Synchronize(context.Background(), []*api.PodSandbox{sb}, []*api.Container{with, without}); err != nil {
+		t.Fatal(err)
+	}
+	for id, installed := range map[string]bool{"with": true, "without": false} {
+		c := p.containers[id]
+		if c == nil || c.filter == nil || c.filter.installed != installed {
+			t.Fatalf("%s: filter %+v, want installed %v", id, c.filter, installed)
+		}
+		enf, un := withFilter(c.filter, c.set, nil, nil)
+		if (enf[policy.ClassSyscalls] == seccomp.Enforcer) != installed || (len(un) == 0) != installed {
+			t.Errorf("%s: enforcers %v unenforced %v", id, enf, un)
+		}
+	}
+}
+
+// A policy edit cannot change a running container's filter: the same
+// syscall rules stay enforced, changed ones are unenforced (with why)
+// until the container is created again.
+func TestSeccompPolicyEdit(t *testing.T) {
+	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies), Defaults: trusting("shop"), Backend: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := newRuntime(t)
+	rt.connect(p)
+	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-getppid"})
+	if _, err := createWith(t, rt, sb, "ctr-1", defaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	// The same rules, another severity: still enforced.
+	same := strings.Replace(syscallPolicies, "spec:\n  syscalls:", "spec:\n  severity: 9\n  syscalls:", 1)
+	if err := p.Reapply(context.Background(), catalogOf(t, same)); err != nil {
+		t.Fatal(err)
+	}
+	c := p.containers["ctr-1"]
+	if enf, un := withFilter(c.filter, c.set, nil, nil); enf[policy.ClassSyscalls] != seccomp.Enforcer || len(un) != 0 {
+		t.Errorf("same rules: enforcers %v unenforced %v", enf, un)
+	}
+	changed := strings.Replace(syscallPolicies, "[getppid]", "[getpid]", 1)
+	if err := p.Reapply(context.Background(), catalogOf(t, changed)); err != nil {
+		t.Fatal(err)
+	}
+	c = p.containers["ctr-1"]
+	enf, un := withFilter(c.filter, c.set, nil, nil)
+	if enf[policy.ClassSyscalls] != "" || len(un) != 2 || !strings.Contains(c.filter.unenforced[0].Reason, "cannot change") {
+		t.Errorf("changed rules: enforcers %v unenforced %v (%+v)", enf, un, c.filter.unenforced)
+	}
+}
