@@ -309,6 +309,13 @@ func runPod(t testing.TB, name string, annotations map[string]string) pod {
 // runPodIn is runPod in namespace ns.
 func runPodIn(t testing.TB, ns, name string, annotations map[string]string) pod {
 	t.Helper()
+	return runPodOn(t, "", ns, name, annotations)
+}
+
+// runPodOn is runPodIn with containerd's runtime handler handler ("": the
+// default, runc; runc-flags: the newer runc, hack/e2e/containerd.sh).
+func runPodOn(t testing.TB, handler, ns, name string, annotations map[string]string) pod {
+	t.Helper()
 	name = name + "-" + randomSuffix()
 	logs := filepath.Join(env.tmp, "logs", name)
 	if err := os.MkdirAll(logs, 0o755); err != nil {
@@ -323,7 +330,11 @@ func runPodIn(t testing.TB, ns, name string, annotations map[string]string) pod 
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
 		},
 	})
-	p := pod{id: mustCrictl(t, "runp", cfg), config: cfg, name: name}
+	args := []string{"runp", cfg}
+	if handler != "" {
+		args = []string{"runp", "--runtime", handler, cfg}
+	}
+	p := pod{id: mustCrictl(t, args...), config: cfg, name: name}
 	t.Cleanup(func() { crictl(t, "rmp", "-f", p.id) })
 	return p
 }

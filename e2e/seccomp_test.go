@@ -191,3 +191,48 @@ func TestSeccompAudit(t *testing.T) {
 	// 1.1.5 here takes no seccomp flags) the kernel does not log it.
 	wantSys(t, execIn(t, id, "nettool", "sys", "getcpu"), "getcpu", true, "")
 }
+
+// TestSeccompBlockAlert: with seccompLogRefusals, on a runc that takes
+// seccomp flags (1.5.2, the runtime handler runc-flags), the filter logs
+// its refusals (SECCOMP_FILTER_FLAG_LOG) and a blocked call is an alert:
+// Block, Permission denied, Enforcer Seccomp.
+func TestSeccompBlockAlert(t *testing.T) {
+	need(t)
+	writePolicy(t, "seccomp.yaml", seccompPolicy)
+	startArmor(t, "-seccompLogRefusals")
+	tr := startTracer(t)
+	p := runPodOn(t, "runc-flags", podNamespace, "seccomp-flags", map[string]string{policiesKey: "e2e-seccomp"})
+	id := startWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
+	if b, _ := json.Marshal(seccompOf(t, id)); !strings.Contains(string(b), "SECCOMP_FILTER_FLAG_LOG") {
+		t.Errorf("the container's seccomp lacks FLAG_LOG: %.300s…", b)
+	}
+	wantSys(t, execIn(t, id, "nettool", "sys", "getcpu", "hold"), "getcpu", true, "")
+	wantSys(t, execIn(t, id, "nettool", "sys", "personality", "hold"), "personality", true, "") // the runtime default's: logged, no rule, no alert
+	var got []alert
+	waitFor(t, "the getcpu alert", 15*time.Second, func() bool {
+		got = got[:0]
+		for _, a := range tr.alerts(t, p.name) {
+			if a.Operation == "Syscall" {
+				got = append(got, a)
+			}
+		}
+		return len(got) > 0
+	})
+	time.Sleep(500 * time.Millisecond)
+	got = got[:0]
+	for _, a := range tr.alerts(t, p.name) {
+		if a.Operation == "Syscall" {
+			got = append(got, a)
+		}
+	}
+	for _, a := range got {
+		t.Logf("alert: %+v", a)
+		if a.Resource != "SYS_GETCPU" || a.Type != "MatchedPolicy" || a.PolicyName != "e2e-seccomp" || a.ContainerName != "main" ||
+			a.Action != "Block" || a.Result != "Permission denied" || a.Enforcer != "Seccomp" {
+			t.Errorf("alert %+v: want one MatchedPolicy SYS_GETCPU, policy e2e-seccomp, Block, Permission denied, Seccomp (none for the runtime default's refusal of personality)", a)
+		}
+	}
+	if len(got) != 1 {
+		t.Errorf("%d syscall alerts, want 1", len(got))
+	}
+}
