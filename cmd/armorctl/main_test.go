@@ -342,6 +342,12 @@ spec:
 		x.Unconfined.DefaultAction != "SCMP_ACT_ALLOW" || len(x.Unconfined.Syscalls) != 2 || x.Unconfined.Syscalls[0].Action != "SCMP_ACT_ERRNO" {
 		t.Errorf("explain -o seccomp:\n%s", out)
 	}
+	// The text: the syscall rules are the filter's, not "audit only".
+	text, _, code := armorctl(t, "explain", "--policies", f, "--namespace", "shop", "--labels", "app=web")
+	if code != 0 || !strings.Contains(text, "syscall rules: a seccomp filter merged into the container's own") ||
+		!strings.Contains(text, "refused (EPERM): getcpu\n") || strings.Contains(text, "not enforced by the BPF programs") {
+		t.Errorf("explain:\n%s", text)
+	}
 	if _, errOut, code := armorctl(t, "explain", "-o", "seccomp", "--policies", f, "--host"); code != 2 {
 		t.Errorf("--host: exit %d: %s", code, errOut)
 	}

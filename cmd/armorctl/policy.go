@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -456,10 +457,20 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			KernelUnenforced []unenforcedRule `json:"kernelUnenforced"`
 			Warnings         []string         `json:"warnings"`
 		}{e, un, warnings})
-	} else if err = e.WriteText(stdout); err == nil && len(un) > 0 {
-		fmt.Fprintf(stdout, "\nnot enforced by the BPF programs (reported in user space, audit only):\n")
-		for _, u := range un {
-			fmt.Fprintf(stdout, "  #%-4d %s: %s\n", u.Rule, u.Describe, u.Reason)
+	} else if err = e.WriteText(stdout); err == nil {
+		if !pf.host {
+			// A container's syscall rules are its seccomp filter's.
+			un = slices.DeleteFunc(un, func(u unenforcedRule) bool {
+				r := e.RuleSet.RuleByID(u.Rule)
+				return r != nil && r.Class == policy.ClassSyscalls
+			})
+			err = writeSeccompText(stdout, e.RuleSet)
+		}
+		if len(un) > 0 {
+			fmt.Fprintf(stdout, "\nnot enforced by the BPF programs (reported in user space, audit only):\n")
+			for _, u := range un {
+				fmt.Fprintf(stdout, "  #%-4d %s: %s\n", u.Rule, u.Describe, u.Reason)
+			}
 		}
 	}
 	if err != nil {

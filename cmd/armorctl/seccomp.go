@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/containerd/nri/pkg/api"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -43,6 +45,34 @@ func writeSeccomp(w io.Writer, e *policy.Explanation, _ []*policy.Policy) error 
 		x.Unconfined = ociSeccomp(seccomp.Build(plan, x.Arch, nil))
 	}
 	return writeJSON(w, x)
+}
+
+// writeSeccompText says, in explain's text output, what the container's
+// seccomp filter does with its syscall rules (nothing when it has none).
+func writeSeccompText(w io.Writer, rs *policy.RuleSet) error {
+	if len(rs.Syscalls.Rules) == 0 {
+		return nil
+	}
+	plan, err := seccomp.PlanFor(rs, policy.NodeArch())
+	if err != nil {
+		_, err = fmt.Fprintf(w, "\nsyscall rules: the container would be refused at creation: %v\n", err)
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nsyscall rules: a seccomp filter merged into the container's own (armorctl explain -o seccomp)\n")
+	fmt.Fprintf(&b, "  refused (EPERM): %s\n  logged:          %s\n", orNone(plan.Blocked), orNone(plan.Logged))
+	for _, u := range plan.Unenforced {
+		fmt.Fprintf(&b, "  #%-4d %s: %s\n", u.Rule.ID, u.Rule.Describe(), u.Reason)
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, " ")
 }
 
 // ociSeccomp is pol as the OCI spec (config.json) writes it.
