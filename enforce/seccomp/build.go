@@ -142,17 +142,31 @@ func Build(plan Plan, arch string, base *api.LinuxSeccomp) *api.LinuxSeccomp {
 	// How the base treats each name the plan touches: named by a rule that
 	// refuses it unconditionally, by rules that allow it (with or without
 	// conditions).
-	refusedAlways := map[string]bool{}
+	refusedAlways, refusedSome := map[string]bool{}, map[string]bool{}
 	named := map[string]bool{}
 	for _, r := range out.Syscalls {
 		for _, n := range r.Names {
 			named[n] = true
-			if refuses(r.Action) && len(r.Args) == 0 {
-				refusedAlways[n] = true
+			if refuses(r.Action) {
+				refusedSome[n] = true
+				refusedAlways[n] = refusedAlways[n] || len(r.Args) == 0
 			}
 		}
 	}
 	defaultRefuses := refuses(out.DefaultAction)
+	// An audited call the base lets through whatever its arguments (no
+	// rule refuses it, nor the default) gets one unconditional LOG rule in
+	// place of its rules; one the base refuses in some cases keeps them,
+	// its allows turned into logs under the same conditions. (A base that
+	// allows by default and refuses a call only for some arguments leaves
+	// the other cases unlogged: a LOG rule without conditions beside a
+	// refusal with them is a conflict libseccomp refuses.)
+	logAll := map[string]bool{}
+	for n := range logged {
+		if !refusedSome[n] && !defaultRefuses {
+			logAll[n] = true
+		}
+	}
 	// A blocked name the base already refuses in every case keeps the
 	// base's rule (and errno); any other is taken out of every rule and
 	// refused outright, which no base condition may loosen.
@@ -168,8 +182,8 @@ func Build(plan Plan, arch string, base *api.LinuxSeccomp) *api.LinuxSeccomp {
 		var keep, toLog []string
 		for _, n := range r.Names {
 			switch {
-			case redo[n]:
-				// dropped here, refused below
+			case redo[n], logAll[n]:
+				// dropped here, refused or logged below
 			case logged[n] && r.Action == ActAllow:
 				toLog = append(toLog, n)
 			default:
@@ -190,15 +204,8 @@ func Build(plan Plan, arch string, base *api.LinuxSeccomp) *api.LinuxSeccomp {
 	if names := sortedKeys(redo); len(names) > 0 {
 		rules = append(rules, &api.LinuxSyscall{Names: names, Action: ActErrno})
 	}
-	var logNew []string
-	for n := range logged {
-		if !named[n] && !refuses(out.DefaultAction) && out.DefaultAction != ActLog {
-			logNew = append(logNew, n)
-		}
-	}
-	if len(logNew) > 0 {
-		sort.Strings(logNew)
-		rules = append(rules, &api.LinuxSyscall{Names: logNew, Action: ActLog})
+	if names := sortedKeys(logAll); len(names) > 0 {
+		rules = append(rules, &api.LinuxSyscall{Names: names, Action: ActLog})
 	}
 	out.Syscalls = rules
 	if plan.LogRefusals && !slices.Contains(out.Flags, FlagLog) {
