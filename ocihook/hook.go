@@ -15,6 +15,9 @@ import (
 	"github.com/containerd/nri/pkg/api"
 )
 
+// maxRequest bounds a request the daemon reads.
+const maxRequest = 4 << 20
+
 // DefaultSocket is where the daemon listens by default.
 const DefaultSocket = "/run/nri-armor/gate.sock"
 
@@ -221,7 +224,9 @@ func answer(ctx context.Context, conn net.Conn, enforce Enforcer) {
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var req Request
 	var rep Reply
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+	// A request carries the bundle's seccomp section (tens of KiB for a
+	// runtime default); bounded all the same.
+	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, maxRequest))).Decode(&req); err != nil {
 		rep.Error = fmt.Sprintf("bad request: %v", err)
 	} else if err := enforce(ctx, req); err != nil {
 		rep.Error = err.Error()
