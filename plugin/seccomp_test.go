@@ -43,6 +43,21 @@ func defaultPolicy() *api.LinuxSeccomp {
 	}}
 }
 
+// seccompPlugin is a plugin over the policies docs, its config changed by
+// set (nil: as is).
+func seccompPlugin(t *testing.T, docs string, set func(*Config)) *Plugin {
+	t.Helper()
+	cfg := Config{Catalog: catalogOf(t, docs), Defaults: trusting("shop"), Backend: &recorder{}}
+	if set != nil {
+		set(&cfg)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func createWith(t *testing.T, rt *runtime, sb *api.PodSandbox, id string, pol *api.LinuxSeccomp) (*api.CreateContainerResponse, error) {
 	t.Helper()
 	ctr := &api.Container{Id: id, PodSandboxId: sb.Id, Name: "app", State: api.ContainerState_CONTAINER_CREATED,
@@ -55,10 +70,7 @@ func createWith(t *testing.T, rt *runtime, sb *api.PodSandbox, id string, pol *a
 // nri-armor's own validation of the final adjustment, and a container
 // without syscall rules gets no seccomp adjustment at all.
 func TestSeccompAdjustment(t *testing.T) {
-	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies+"---\n"+policies), Defaults: trusting("shop"), Backend: &recorder{}, SeccompLogRefusals: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seccompPlugin(t, syscallPolicies+"---\n"+policies, func(c *Config) { c.SeccompLogRefusals = true })
 	rt := newRuntime(t)
 	rt.connect(p)
 	if s := p.Runtime(); s.Route != seccomp.RouteMerge || s.Runtime.Name != "containerd" || s.Runtime.Version != "v2.4.2" {
@@ -116,10 +128,7 @@ func TestSeccompAdjustment(t *testing.T) {
 // A plugin after nri-armor that replaces the seccomp policy: NRI refuses
 // the second owner, and the container is not created.
 func TestSeccompReplacedByAnotherPlugin(t *testing.T) {
-	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies), Defaults: trusting("shop"), Backend: &recorder{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seccompPlugin(t, syscallPolicies, nil)
 	rt := newRuntime(t)
 	rt.connect(p)
 	other, err := stub.New(&replacer{}, stub.WithPluginName("replacer"), stub.WithPluginIdx("20"), stub.WithSocketPath(rt.Sock))
@@ -144,14 +153,11 @@ func (replacer) CreateContainer(context.Context, *api.PodSandbox, *api.Container
 // Rules naming calls the node's architecture lacks refuse the container
 // at creation, naming the policy.
 func TestSeccompArchRefuses(t *testing.T) {
-	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies), Defaults: trusting("shop"), Backend: &recorder{}, Arch: "arm64"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seccompPlugin(t, syscallPolicies, func(c *Config) { c.Arch = "arm64" })
 	rt := newRuntime(t)
 	rt.connect(p)
 	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "old-names"})
-	_, err = createWith(t, rt, sb, "ctr-1", defaultPolicy())
+	_, err := createWith(t, rt, sb, "ctr-1", defaultPolicy())
 	if err == nil || !strings.Contains(err.Error(), `KubeArmorPolicy/shop/old-names (spec.syscalls.matchSyscalls[0]): system call "open" does not exist on arm64`) {
 		t.Fatalf("got %v", err)
 	}
@@ -165,10 +171,7 @@ func TestSeccompArchRefuses(t *testing.T) {
 // counts as enforced by Seccomp, one created without them (nri-armor was
 // down, the pod tolerated it) has its syscall rules unenforced.
 func TestSeccompSynchronize(t *testing.T) {
-	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies), Defaults: trusting("shop"), Backend: &recorder{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seccompPlugin(t, syscallPolicies, nil)
 	p.runtime = seccomp.Table(seccomp.Runtime{Name: "containerd", Version: "v2.4.2", NRIVersion: "v0.12.3"})
 	sb := &api.PodSandbox{Id: "pod-1", Namespace: "shop", Name: "web-0", Annotations: map[string]string{policy.AnnotationPolicies: "no-getppid"}}
 	plan := seccomp.Plan{Blocked: []string{"getppid"}, Logged: []string{"fchmodat"}}
@@ -195,10 +198,7 @@ func TestSeccompSynchronize(t *testing.T) {
 // syscall rules stay enforced, changed ones are unenforced (with why)
 // until the container is created again.
 func TestSeccompPolicyEdit(t *testing.T) {
-	p, err := New(Config{Catalog: catalogOf(t, syscallPolicies), Defaults: trusting("shop"), Backend: &recorder{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seccompPlugin(t, syscallPolicies, nil)
 	rt := newRuntime(t)
 	rt.connect(p)
 	sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-getppid"})
