@@ -145,15 +145,16 @@ func TestSeccompBlock(t *testing.T) {
 
 // TestSeccompInvalidSyscall: a policy naming a system call that does not
 // exist never loads (the log names the file, line and field), and a pod
-// naming it is refused at creation, the error naming the annotation and
-// the policy.
+// naming it is refused at creation, the error naming the annotation, the
+// policy and why it is not in force (file, line, field).
 func TestSeccompInvalidSyscall(t *testing.T) {
 	need(t)
 	writePolicy(t, "bad-syscall.yaml", badSyscallPolicy)
 	a := startArmor(t)
 	p := runPod(t, "bad-syscall", map[string]string{policiesKey: "e2e-bad-syscall"})
 	id, r := createContainerWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
-	wantRefusedCreate(t, id, r, "naming a policy with an unknown system call", policiesKey, "e2e-bad-syscall")
+	wantRefusedCreate(t, id, r, "naming a policy with an unknown system call", policiesKey, "e2e-bad-syscall",
+		`its file was rejected: `+env.policies+`/bad-syscall.yaml:9: spec.syscalls.matchSyscalls[0].syscall[0]: unknown system call "getcpuu"`)
 	if log := a.log(t); !strings.Contains(log, `bad-syscall.yaml:9: spec.syscalls.matchSyscalls[0].syscall[0]: unknown system call \"getcpuu\"`) {
 		t.Errorf("nri-armor's log does not name the file, line and field of the unknown system call:\n%s", log)
 	}
