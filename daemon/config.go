@@ -34,6 +34,11 @@ type Config struct {
 	// FailMode is "closed" (a container whose rule set cannot be installed
 	// does not start) or "open" (it starts, unprotected, and it is logged).
 	FailMode string `yaml:"failMode"`
+	// SeccompLogRefusals: the node's OCI runtime accepts seccomp flags
+	// (runc ≥ 1.2, crun): seccomp filters then log their refusals, which
+	// armor-tracer turns into Block alerts. runc before 1.2 refuses to
+	// start a container whose spec has one (docs/seccomp.md).
+	SeccompLogRefusals bool `yaml:"seccompLogRefusals"`
 	// MetricsAddress serves /metrics and /readyz; empty disables it.
 	MetricsAddress string `yaml:"metricsAddress"`
 	// BPFFS is where kernel state is pinned.
@@ -162,6 +167,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.FailMode, "failMode", c.FailMode, "closed or open")
+	fs.BoolVar(&c.SeccompLogRefusals, "seccompLogRefusals", c.SeccompLogRefusals, "seccomp filters log their refusals (SECCOMP_FILTER_FLAG_LOG; needs runc >= 1.2 or crun)")
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
 	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")

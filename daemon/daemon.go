@@ -110,6 +110,8 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		State: dir,
 		Node:  node,
 		Hook:  ocihook.Spec{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
+
+		SeccompLogRefusals: cfg.SeccompLogRefusals,
 	})
 	if err != nil {
 		d.store.Close()

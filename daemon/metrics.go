@@ -111,7 +111,11 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	enforced := c.p.Enforced()
 	for _, cl := range policy.Classes {
-		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl]), c.backend, string(cl))
+		backend := c.backend
+		if cl == policy.ClassSyscalls {
+			backend = enforce.BackendSeccomp // a filter per container, not the cgroup backend
+		}
+		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl]), backend, string(cl))
 	}
 	ch <- prometheus.MustNewConstMetric(descPublishErrors, prometheus.CounterValue, float64(c.p.PublishErrors()+c.stateErrs))
 	if c.kernel == nil {

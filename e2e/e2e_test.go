@@ -221,6 +221,21 @@ func published(t *testing.T, id string) state.Container {
 	return rec
 }
 
+// wantRefusedCreate asserts that crictl create (id, r) failed, its error
+// naming each of names.
+func wantRefusedCreate(t *testing.T, id string, r result, what string, names ...string) {
+	t.Helper()
+	if id != "" {
+		t.Fatalf("a container %s was created (%s)", what, id)
+	}
+	t.Logf("crictl create %s: %s", what, crictlSays(r))
+	for _, want := range names {
+		if !strings.Contains(crictlSays(r), want) {
+			t.Errorf("crictl create: %v; want the error to name %q", r, want)
+		}
+	}
+}
+
 // TestUnknownPolicyRefused: a pod naming a policy that does not exist gets
 // no container, and crictl's error says which annotation and name.
 func TestUnknownPolicyRefused(t *testing.T) {
@@ -228,15 +243,7 @@ func TestUnknownPolicyRefused(t *testing.T) {
 	a := startArmor(t)
 	p := runPod(t, "unknown", map[string]string{policiesKey: "no-such-policy"})
 	id, r := createContainer(t, p, "main", sleeper...)
-	if id != "" {
-		t.Fatalf("a container naming an unknown policy was created (%s)", id)
-	}
-	t.Logf("crictl create naming an unknown policy: %s", crictlSays(r))
-	for _, want := range []string{policiesKey, "no-such-policy"} {
-		if !strings.Contains(crictlSays(r), want) {
-			t.Errorf("crictl create: %v; want the error to name %q", r, want)
-		}
-	}
+	wantRefusedCreate(t, id, r, "naming an unknown policy", policiesKey, "no-such-policy")
 	a.wantMetric(t, events("CreateContainer", "error"), 1)
 	a.wantMetric(t, events("CreateContainer", "ok"), 0)
 	if n := len(strings.Fields(mustCrictl(t, "ps", "-a", "-q", "-p", p.id))); n != 0 {

@@ -309,6 +309,13 @@ func runPod(t testing.TB, name string, annotations map[string]string) pod {
 // runPodIn is runPod in namespace ns.
 func runPodIn(t testing.TB, ns, name string, annotations map[string]string) pod {
 	t.Helper()
+	return runPodOn(t, "", ns, name, annotations)
+}
+
+// runPodOn is runPodIn with containerd's runtime handler handler ("": the
+// default, runc; runc-flags: the newer runc, hack/e2e/containerd.sh).
+func runPodOn(t testing.TB, handler, ns, name string, annotations map[string]string) pod {
+	t.Helper()
 	name = name + "-" + randomSuffix()
 	logs := filepath.Join(env.tmp, "logs", name)
 	if err := os.MkdirAll(logs, 0o755); err != nil {
@@ -323,7 +330,11 @@ func runPodIn(t testing.TB, ns, name string, annotations map[string]string) pod 
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
 		},
 	})
-	p := pod{id: mustCrictl(t, "runp", cfg), config: cfg, name: name}
+	args := []string{"runp", cfg}
+	if handler != "" {
+		args = []string{"runp", "--runtime", handler, cfg}
+	}
+	p := pod{id: mustCrictl(t, args...), config: cfg, name: name}
 	t.Cleanup(func() { crictl(t, "rmp", "-f", p.id) })
 	return p
 }
@@ -359,9 +370,15 @@ func createContainerWith(t testing.TB, p pod, config map[string]any) (string, re
 // either step fails.
 func startContainer(t testing.TB, p pod, name string, cmd ...string) string {
 	t.Helper()
-	id, r := createContainer(t, p, name, cmd...)
+	return startWith(t, p, containerConfig(name, cmd))
+}
+
+// startWith is startContainer with a whole CRI container config.
+func startWith(t testing.TB, p pod, config map[string]any) string {
+	t.Helper()
+	id, r := createContainerWith(t, p, config)
 	if id == "" {
-		t.Fatalf("crictl create %s in pod %s: %v", name, p.name, r)
+		t.Fatalf("crictl create %v in pod %s: %v", config["metadata"], p.name, r)
 	}
 	mustCrictl(t, "start", id)
 	return id
@@ -555,4 +572,14 @@ func writePolicy(t testing.TB, name, content string) {
 	// The policy directory outlives the test: a policy left there (a host
 	// policy above all) would apply in the tests after it.
 	t.Cleanup(func() { os.Remove(p) })
+}
+
+// log is what nri-armor has logged so far.
+func (a *armor) log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(a.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

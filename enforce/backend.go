@@ -9,6 +9,9 @@ import (
 const (
 	BackendBPFLSM    = "BPFLSM"
 	BackendCgroupBPF = "CgroupBPF"
+	// BackendSeccomp enforces syscall rules: a seccomp filter set at
+	// container creation (enforce/seccomp), not a Backend.
+	BackendSeccomp   = "Seccomp"
 	BackendAuditOnly = "audit only"
 )
 

@@ -1,10 +1,12 @@
 package enforce
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -43,6 +45,8 @@ type ClassSupport struct {
 	Backend   string `json:"backend"`
 	Enforcing bool   `json:"enforcing"`
 	Reason    string `json:"reason,omitempty"`
+	// Note says more about a class that is enforced (where, how).
+	Note string `json:"note,omitempty"`
 	// Unseen, for a class that is not enforced, lists what armor-tracer's
 	// telemetry, which audits the class instead, does not see.
 	Unseen []string `json:"telemetryDoesNotSee,omitempty"`
@@ -75,7 +79,28 @@ type Probe struct {
 	Cgroup2 string                        `json:"cgroup2"`
 	Loads   map[string]Check              `json:"loads"`
 	Classes map[policy.Class]ClassSupport `json:"classes"`
+	// Seccomp is what the kernel and the OCI runtime found here do with
+	// seccomp filters' logs.
+	Seccomp SeccompProbe `json:"seccomp"`
 }
+
+// SeccompProbe is what decides whether seccomp's refusals can be alerts.
+type SeccompProbe struct {
+	// ActionsLogged is kernel.seccomp.actions_logged: the actions the
+	// kernel logs (log: SCMP_ACT_LOG; errno: refusals under
+	// SECCOMP_FILTER_FLAG_LOG).
+	ActionsLogged []string `json:"actionsLogged,omitempty"`
+	// Runc is the runc found in PATH (version), "" when none; RuncFlags
+	// the seccomp flags its "features" lists (none before runc 1.2).
+	Runc      string   `json:"runc,omitempty"`
+	RuncFlags []string `json:"runcSeccompFlags,omitempty"`
+	// Advice says what to set seccompLogRefusals to.
+	Advice string `json:"advice,omitempty"`
+}
+
+// SeccompRoutes says, for the probe, which runtimes take syscall rules
+// (enforce/seccomp.Table decides it for the runtime nri-armor connects to).
+const SeccompRoutes = "seccomp filters set through NRI at container creation: containerd >= 2.3.0 merged into the container's policy; containerd 2.2.1-2.2.x Unconfined containers only; containerd < 2.2.1 and CRI-O: none (containers with syscall Block rules are refused; docs/seccomp.md)"
 
 // The trivial programs tried, by the name the probe reports.
 const (
@@ -149,13 +174,14 @@ func RunProbe() *Probe {
 		p.Classes[policy.ClassNetwork] = ClassSupport{Backend: BackendAuditOnly,
 			Reason: lsmWhy + "; cgroup-BPF: " + firstError(p.Loads[loadCgroupSock], p.Loads[loadCgroupConn4], p.Loads[loadCgroupConn6])}
 	}
-	// Syscall rules would be enforced with seccomp, which nri-armor does
-	// not install yet: say so whatever the kernel has, never "enforced".
-	why := "nri-armor does not install seccomp filters yet: syscall rules are validated and explained, not enforced"
+	// Syscall rules are seccomp filters, whatever the LSMs: the kernel
+	// must have seccomp filters; the runtime decides the rest (the table).
 	if err := seccompAvailable(); err != nil {
-		why += "; seccomp unavailable here too: " + err.Error()
+		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendAuditOnly, Reason: "seccomp unavailable: " + err.Error()}
+	} else {
+		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendSeccomp, Enforcing: true, Note: SeccompRoutes}
 	}
-	p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendAuditOnly, Reason: why}
+	p.Seccomp = probeSeccompLog()
 	return p
 }
 
@@ -247,13 +273,68 @@ func (p *Probe) WriteText(w io.Writer) error {
 		if s.Reason != "" && !s.Enforcing {
 			fmt.Fprintf(&b, ": %s", s.Reason)
 		}
+		if s.Note != "" && s.Enforcing {
+			fmt.Fprintf(&b, ": %s", s.Note)
+		}
 		b.WriteString("\n")
 		if !s.Enforcing && len(s.Unseen) > 0 {
 			fmt.Fprintf(&b, "  %-13s telemetry does not see: %s\n", "", strings.Join(s.Unseen, "; "))
 		}
 	}
+	sc := p.Seccomp
+	fmt.Fprintf(&b, "\nseccomp logs:\n  kernel.seccomp.actions_logged: %s\n", strings.Join(sc.ActionsLogged, " "))
+	if sc.Runc != "" {
+		flags := strings.Join(sc.RuncFlags, " ")
+		if flags == "" {
+			flags = "none"
+		}
+		fmt.Fprintf(&b, "  runc: %s, seccomp flags: %s\n", sc.Runc, flags)
+	}
+	fmt.Fprintf(&b, "  %s\n", sc.Advice)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// probeSeccompLog reads what the kernel logs of seccomp's actions and which
+// seccomp flags the runc in PATH takes (runc features).
+func probeSeccompLog() SeccompProbe {
+	var s SeccompProbe
+	if data, err := os.ReadFile("/proc/sys/kernel/seccomp/actions_logged"); err == nil {
+		s.ActionsLogged = strings.Fields(string(data))
+	}
+	logs := contains(s.ActionsLogged, "log")
+	if path, err := exec.LookPath("runc"); err == nil {
+		if out, err := exec.Command(path, "features").Output(); err == nil {
+			var f struct {
+				Linux struct {
+					Seccomp struct {
+						SupportedFlags []string `json:"supportedFlags"`
+					} `json:"seccomp"`
+				} `json:"linux"`
+				Annotations map[string]string `json:"annotations"`
+			}
+			if json.Unmarshal(out, &f) == nil {
+				s.Runc = f.Annotations["org.opencontainers.runc.version"]
+				if s.Runc == "" {
+					s.Runc = path
+				}
+				s.RuncFlags = f.Linux.Seccomp.SupportedFlags
+			}
+		} else {
+			s.Runc = path + " (no \"runc features\": older than 1.1)"
+		}
+	}
+	switch {
+	case !logs:
+		s.Advice = "the kernel does not log SCMP_ACT_LOG (\"log\" missing from kernel.seccomp.actions_logged): syscall Audit rules raise no alert"
+	case s.Runc != "" && contains(s.RuncFlags, "SECCOMP_FILTER_FLAG_LOG") && contains(s.ActionsLogged, "errno"):
+		s.Advice = "seccompLogRefusals: true gives syscall Block alerts with this runc"
+	case s.Runc != "":
+		s.Advice = "keep seccompLogRefusals: false with this runc (it takes no SECCOMP_FILTER_FLAG_LOG): syscall Block rules refuse without an alert; Audit rules alert"
+	default:
+		s.Advice = "no runc in PATH: set seccompLogRefusals: true only where the node's OCI runtime takes SECCOMP_FILTER_FLAG_LOG (runc >= 1.2, crun)"
+	}
+	return s
 }
 
 var allow = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}

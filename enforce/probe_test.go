@@ -56,11 +56,19 @@ func TestProbeHost(t *testing.T) {
 			t.Errorf("network: %+v (loads %+v)", s, p.Loads)
 		}
 	}
+	// Syscall rules are seccomp filters, on every kernel nri-armor
+	// supports (this one has seccomp).
+	if s := p.Classes[policy.ClassSyscalls]; s.Backend != BackendSeccomp || !s.Enforcing || !strings.Contains(s.Note, "containerd >= 2.3.0") {
+		t.Errorf("syscalls: %+v", s)
+	}
+	if !contains(p.Seccomp.ActionsLogged, "log") || p.Seccomp.Advice == "" {
+		t.Errorf("seccomp logs: %+v", p.Seccomp)
+	}
 	var out bytes.Buffer
 	if err := p.WriteText(&out); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kernel:", "cgroup2:", "lsm/file_open", "network"}
+	want := []string{"kernel:", "cgroup2:", "lsm/file_open", "network", "syscalls      Seccomp     enforced: seccomp filters set through NRI", "kernel.seccomp.actions_logged:"}
 	if !lsmUsable {
 		want = append(want, "telemetry does not see: 32-bit system calls")
 	}

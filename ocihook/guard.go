@@ -113,7 +113,9 @@ func Guard(stdin io.Reader, cfg GuardConfig) error {
 		return nil
 	}
 	ns := spec.Annotations[AnnotationSandboxNamespace]
-	down, err := ask(cfg.Socket, cfg.Timeout, Request{ContainerID: st.ID, PID: st.PID, Rootfs: spec.rootfs(st.Bundle), Guard: true, Namespace: ns})
+	req := spec.request(st, nil)
+	req.Guard, req.Namespace = true, ns
+	down, err := ask(cfg.Socket, cfg.Timeout, req)
 	if down == nil {
 		return err
 	}

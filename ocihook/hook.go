@@ -15,6 +15,9 @@ import (
 	"github.com/containerd/nri/pkg/api"
 )
 
+// maxRequest bounds a request the daemon reads.
+const maxRequest = 4 << 20
+
 // DefaultSocket is where the daemon listens by default.
 const DefaultSocket = "/run/nri-armor/gate.sock"
 
@@ -57,6 +60,12 @@ type Request struct {
 	// daemon does not know is then judged by Namespace, its pod's.
 	Guard     bool   `json:"guard,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
+	// SpecRead says that the hook read the bundle's config.json, and
+	// Seccomp is its linux.seccomp section (null when it has none): the
+	// daemon checks that it carries the container's seccomp filter. An
+	// older hook sends neither.
+	SpecRead bool            `json:"specRead,omitempty"`
+	Seccomp  json.RawMessage `json:"seccomp,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -79,6 +88,18 @@ type ociSpec struct {
 	Root        struct {
 		Path string `json:"path"`
 	} `json:"root"`
+	Linux struct {
+		Seccomp json.RawMessage `json:"seccomp"`
+	} `json:"linux"`
+}
+
+// request is what the hooks ask the daemon about the container of st
+// whose spec was read (or not: err).
+func (s ociSpec) request(st ociState, err error) Request {
+	if err != nil {
+		return Request{ContainerID: st.ID, PID: st.PID}
+	}
+	return Request{ContainerID: st.ID, PID: st.PID, Rootfs: s.rootfs(st.Bundle), SpecRead: true, Seccomp: s.Linux.Seccomp}
 }
 
 // readSpec reads the bundle's config.json; file is its path.
@@ -128,13 +149,12 @@ func Hook(stdin io.Reader, socket string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	// The root filesystem only serves symlinked rule paths, never a reason
-	// to refuse a start: without it the daemon resolves at StartContainer.
-	var root string
-	if spec, _, err := readSpec(st.Bundle); err == nil {
-		root = spec.rootfs(st.Bundle)
-	}
-	down, err := ask(socket, timeout, Request{ContainerID: st.ID, PID: st.PID, Rootfs: root})
+	// An unreadable spec is never a reason to refuse a start here: the
+	// root filesystem only serves symlinked rule paths (without it the
+	// daemon resolves at StartContainer), and the seccomp section is
+	// checked when it was read.
+	spec, _, err := readSpec(st.Bundle)
+	down, err := ask(socket, timeout, spec.request(st, err))
 	if down != nil {
 		return fmt.Errorf("nri-armor hook: container %s: %w: refusing to start it without its rules", st.ID, down)
 	}
@@ -204,7 +224,9 @@ func answer(ctx context.Context, conn net.Conn, enforce Enforcer) {
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var req Request
 	var rep Reply
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+	// A request carries the bundle's seccomp section (tens of KiB for a
+	// runtime default); bounded all the same.
+	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, maxRequest))).Decode(&req); err != nil {
 		rep.Error = fmt.Sprintf("bad request: %v", err)
 	} else if err := enforce(ctx, req); err != nil {
 		rep.Error = err.Error()

@@ -2,9 +2,11 @@ package ocihook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +15,7 @@ import (
 func TestHook(t *testing.T) {
 	// The bundle's config.json names the root filesystem relative to it.
 	bundle := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.2.0","root":{"path":"rootfs"}}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.2.0","root":{"path":"rootfs"},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	state := `{"ociVersion":"1.2.0","id":"ctr-1","status":"creating","pid":4242,"bundle":"` + bundle + `"}`
@@ -36,11 +38,12 @@ func TestHook(t *testing.T) {
 	if err := Hook(strings.NewReader(state), sock, time.Second); err != nil {
 		t.Fatalf("hook: %v", err)
 	}
-	if want := (Request{ContainerID: "ctr-1", PID: 4242, Rootfs: filepath.Join(bundle, "rootfs")}); got != want {
+	// The bundle's seccomp section goes to the daemon as it is, for its check.
+	if want := (Request{ContainerID: "ctr-1", PID: 4242, Rootfs: filepath.Join(bundle, "rootfs"), SpecRead: true, Seccomp: json.RawMessage(`{"defaultAction":"SCMP_ACT_ALLOW"}`)}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("daemon asked for %+v, want %+v", got, want)
 	}
 	// A bundle without a readable config: no rootfs, the start goes on.
-	if err := Hook(strings.NewReader(`{"id":"ctr-2","pid":7,"bundle":"/nonexistent"}`), sock, time.Second); err != nil || got != (Request{ContainerID: "ctr-2", PID: 7}) {
+	if err := Hook(strings.NewReader(`{"id":"ctr-2","pid":7,"bundle":"/nonexistent"}`), sock, time.Second); err != nil || !reflect.DeepEqual(got, Request{ContainerID: "ctr-2", PID: 7}) {
 		t.Fatalf("bundle without config.json: %v, daemon asked for %+v", err, got)
 	}
 	err := Hook(strings.NewReader(`{"id":"refused","pid":7}`), sock, time.Second)

@@ -2,11 +2,13 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nri-armor/nri-armor/ocihook"
 )
@@ -57,8 +59,35 @@ func (p *Plugin) GuardNow(ctx context.Context, req ocihook.Request) error {
 // Gate answers the start gate's socket (ocihook.Serve): the guard's
 // requests by GuardNow, the per-container hook's by EnforceNow.
 func (p *Plugin) Gate(ctx context.Context, req ocihook.Request) error {
+	if err := p.checkBundle(req); err != nil {
+		return err
+	}
 	if req.Guard {
 		return p.GuardNow(ctx, req)
 	}
 	return p.EnforceNow(ctx, req.ContainerID, req.PID, req.Rootfs)
+}
+
+// checkBundle checks, for a known container with a seccomp filter, that
+// the bundle's config.json the hook read carries it: what runc is about to
+// install, after every plugin and the runtime had their say.
+func (p *Plugin) checkBundle(req ocihook.Request) error {
+	if !req.SpecRead {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.containers[req.ContainerID]
+	if !ok {
+		return nil
+	}
+	var pol *api.LinuxSeccomp
+	if len(req.Seccomp) > 0 && string(req.Seccomp) != "null" {
+		var spec rspec.LinuxSeccomp
+		if err := json.Unmarshal(req.Seccomp, &spec); err != nil {
+			return fmt.Errorf("nri-armor: %s: the bundle's seccomp section: %w", p.who(c), err)
+		}
+		pol = api.FromOCILinuxSeccomp(&spec)
+	}
+	return p.checkFilter(c, pol, "the bundle's config.json")
 }

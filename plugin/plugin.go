@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/seccomp"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/rootpath"
 	"github.com/nri-armor/nri-armor/ocihook"
@@ -67,6 +68,13 @@ type Config struct {
 	// hook (package ocihook) to the containers that have rules; the
 	// daemon answers it with EnforceNow (hook.go).
 	Hook ocihook.Spec
+	// Arch is the node's architecture (Go's name), whose system call names
+	// syscall rules must use; empty means this machine's.
+	Arch string
+	// SeccompLogRefusals: the node's OCI runtime accepts seccomp flags
+	// (runc ≥ 1.2, crun), so seccomp filters log their refusals for
+	// armor-tracer's Block alerts (enforce/seccomp.FlagLog).
+	SeccompLogRefusals bool
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -92,10 +100,15 @@ type Plugin struct {
 
 	node   Node
 	hook   ocihook.Spec
+	sc     seccomp.Node
+	name   string // as registered (NewStub)
+	stub   atomic.Pointer[stub.Stub]
 	hostMu sync.Mutex // never held while taking mu
 	host   host
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// runtime is what the runtime allows for seccomp (seccomp.go).
+	runtime    seccomp.Support
 	pods       map[string]*pod       // by sandbox id
 	containers map[string]*container // by container id
 }
@@ -126,6 +139,9 @@ type container struct {
 	// resolves rule paths in its root (alias.go); 0 and nil until then.
 	pid   int
 	links *rootpath.Resolver
+	// filter is its seccomp filter, decided at creation (seccomp.go); nil
+	// when it has no syscall rules.
+	filter *filter
 }
 
 // New returns a plugin for cfg.
@@ -156,6 +172,9 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.SetGrace == 0 {
 		cfg.SetGrace = DefaultSetGrace
 	}
+	if cfg.Arch == "" {
+		cfg.Arch = policy.NodeArch()
+	}
 	return &Plugin{
 		backend:    cfg.Backend,
 		compiler:   cfg.Compiler,
@@ -172,6 +191,8 @@ func New(cfg Config) (*Plugin, error) {
 		catalog:    cfg.Catalog,
 		node:       cfg.Node,
 		hook:       cfg.Hook,
+		sc:         seccomp.Node{Arch: cfg.Arch, LogRefusals: cfg.SeccompLogRefusals},
+		runtime:    seccomp.Table(seccomp.Runtime{}),
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},
 	}, nil
@@ -193,7 +214,14 @@ func (p *Plugin) NewStub(name, idx string, opts ...stub.Option) (stub.Stub, erro
 		stub.WithPluginIdx(idx),
 		stub.WithFailurePolicy(&api.FailurePolicy{FailRequest: true}),
 	}
-	return stub.New(p, append(base, opts...)...)
+	s, err := stub.New(p, append(base, opts...)...)
+	if err == nil {
+		p.mu.Lock()
+		p.name = name
+		p.mu.Unlock()
+		p.stub.Store(&s) // Configure asks it the runtime's NRI version
+	}
+	return s, err
 }
 
 // Catalog returns the current catalog.
@@ -243,14 +271,15 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 			c.resolved = r
 			continue
 		}
-		last := c.resolved
+		last, lastFilter := c.resolved, c.filter
 		c.resolved = r
+		p.refilter(ctx, c, lastFilter)
 		if c.cgroupID == 0 {
 			continue // not started yet: StartContainer applies the new set
 		}
 		p.alias(ctx, c, c.pid, "")
 		if err := p.enforce(ctx, c); err != nil {
-			c.resolved = last // what the kernel still holds, and so a later edit retries
+			c.resolved, c.filter = last, lastFilter // what the kernel still holds, and so a later edit retries
 			errs = append(errs, fmt.Errorf("%w (it keeps policy set %s)", err, c.digest()))
 			continue
 		}
@@ -299,7 +328,7 @@ func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) (err 
 // CreateContainer resolves and compiles the container's set, refusing the
 // container when its annotations cannot be honoured, and names the set on the
 // container by the nri-armor.dev/policy-set annotation.
-func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api.Container) (_ *api.ContainerAdjustment, _ []*api.ContainerUpdate, err error) {
+func (p *Plugin) CreateContainer(ctx context.Context, sb *api.PodSandbox, ctr *api.Container) (_ *api.ContainerAdjustment, _ []*api.ContainerUpdate, err error) {
 	defer func(start time.Time) { p.done("CreateContainer", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -316,6 +345,10 @@ func (p *Plugin) CreateContainer(_ context.Context, sb *api.PodSandbox, ctr *api
 		return nil, nil, nil
 	}
 	adjust := &api.ContainerAdjustment{}
+	if err := p.seccompFilter(ctx, c, ctr, adjust); err != nil {
+		delete(p.containers, c.id)
+		return nil, nil, err
+	}
 	adjust.AddAnnotation(policy.AnnotationPolicySet, c.set.Digest)
 	if p.hook.Binary != "" && !p.failOpen && c.mode == policy.ModeEnforce {
 		adjust.AddHooks(p.hook.Hooks())
@@ -339,6 +372,7 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 		if c, err = p.track(sb, ctr); err != nil {
 			return err
 		}
+		p.resyncFilter(ctx, c, ctr)
 	}
 	// After runc create: the process has its root, the container's.
 	return p.startOrRefuse(ctx, ctr, c, p.rootOf(int(ctr.GetPid())))
@@ -418,9 +452,12 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			c.cgroupID, c.applied, c.published = old.cgroupID, old.applied, old.published
 			c.enforcers, c.unenforced = old.enforcers, old.unenforced
 			c.links, c.pid = old.links, old.pid
+			p.refilter(ctx, c, old.filter)
 			if old.digest() != c.digest() {
 				p.released(ctx, old.set)
 			}
+		} else {
+			p.resyncFilter(ctx, c, ctr)
 		}
 		if ctr.GetPid() == 0 {
 			continue // created, not started: StartContainer follows
@@ -618,6 +655,7 @@ func (p *Plugin) enforce(ctx context.Context, c *container) error {
 	}
 	c.applied = true
 	c.enforcers, c.unenforced = enforcement(p.backend, c.set, rep)
+	c.enforcers, c.unenforced = withFilter(c.filter, c.set, c.enforcers, c.unenforced)
 	p.logUnenforced(ctx, p.who(c), c.set, rep)
 	nrilog.Infof(ctx, "%s: policy set %s (%d policies) applied to cgroup %d by %s", p.who(c), c.set.ShortDigest(), len(c.set.Policies), c.cgroupID, p.backend.Name())
 	return nil

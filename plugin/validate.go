@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -19,9 +20,23 @@ var _ stub.ValidateContainerAdjustmentInterface = (*Plugin)(nil)
 // it fails on the closed connection and is skipped without an error — the
 // container would start unprotected (e2e TestCrashWindow). A validator that
 // cannot be reached fails the request instead. When nri-armor answers, its
-// own CreateContainer has already run in the same request: nothing more to
-// check.
-func (p *Plugin) ValidateContainerAdjustment(_ context.Context, _ *api.ValidateContainerAdjustmentRequest) (err error) {
+// own CreateContainer has already run in the same request; what is left to
+// check is that the adjustment every plugin made together still carries
+// the seccomp filter nri-armor asked for: only one plugin may own the
+// policy, and a later one could have replaced it (seccomp.go).
+func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.ValidateContainerAdjustmentRequest) (err error) {
 	defer func(start time.Time) { p.done("ValidateContainerAdjustment", start, err) }(time.Now())
-	return nil
+	id := req.GetContainer().GetId()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.containers[id]
+	if !ok || c.filter == nil || !c.filter.installed {
+		return nil
+	}
+	if owners := req.GetOwners(); owners != nil {
+		if owner, owned := owners.SeccompPolicyOwner(id); owned && !seccompOwnedBy(owner, p.name) {
+			return fmt.Errorf("nri-armor: %s: plugin %s owns the seccomp policy, not nri-armor: its syscall rules would not be enforced", p.who(c), owner)
+		}
+	}
+	return p.checkFilter(c, req.GetAdjust().GetLinux().GetSeccompPolicy(), "the runtime's final adjustment")
 }

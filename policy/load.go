@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,6 +76,10 @@ type FileResult struct {
 	File     string    `json:"file"`
 	Policies []*Policy `json:"-"`
 	Issues   []*Issue  `json:"issues"`
+	// Rejected are the refs (Policy.Ref) of the KubeArmor documents of an
+	// invalid file that name themselves: none is in force from this
+	// version, and a pod naming one is told why (Catalog.SetRejected).
+	Rejected []string `json:"-"`
 }
 
 // Status is valid, invalid or skipped.
@@ -249,9 +254,13 @@ func LoadBytes(file string, data []byte) (res *FileResult) {
 	}
 	var policies []*Policy
 	byRef := map[string]*Policy{}
+	var refs []string
 	for _, doc := range docs {
 		p, issues := loadDocument(file, doc)
 		res.Issues = append(res.Issues, issues...)
+		if ref := docRef(doc); ref != "" {
+			refs = append(refs, ref)
+		}
 		if p == nil {
 			continue
 		}
@@ -264,8 +273,37 @@ func LoadBytes(file string, data []byte) (res *FileResult) {
 	}
 	if len(res.Errors()) == 0 {
 		res.Policies = policies
+	} else {
+		res.Rejected = refs
 	}
 	return res
+}
+
+// docRef is the Ref of a KubeArmor document as its YAML names it, valid
+// or not; "" when it names no kind or name.
+func docRef(doc *yaml.Node) string {
+	if doc.Kind == 0 || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return ""
+	}
+	root := doc.Content[0]
+	kind := Kind(scalarField(root, "kind"))
+	var meta *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "metadata" && root.Content[i+1].Kind == yaml.MappingNode {
+			meta = root.Content[i+1]
+		}
+	}
+	if meta == nil {
+		return ""
+	}
+	p := &Policy{Kind: kind, Metadata: Metadata{Name: scalarField(meta, "name"), Namespace: cmp.Or(scalarField(meta, "namespace"), "default")}}
+	switch {
+	case p.Metadata.Name == "":
+		return ""
+	case kind == KindPolicy, kind == KindClusterPolicy, kind == KindHostPolicy:
+		return p.Ref()
+	}
+	return ""
 }
 
 func scalarField(m *yaml.Node, key string) string {

@@ -177,7 +177,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "bad syscall",
 			src:   utKSP("p", "syscalls:\n  matchSyscalls:\n  - syscall:\n    - open\n    - opne\n"),
-			exact: []string{`bad.yaml:14: spec.syscalls.matchSyscalls[0].syscall[1]: unknown system call "opne"`},
+			exact: []string{`bad.yaml:14: spec.syscalls.matchSyscalls[0].syscall[1]: unknown system call "opne" (on amd64 and arm64)`},
 		},
 		{
 			name:  "empty syscall list",
@@ -585,6 +585,11 @@ func TestLoadWarnings(t *testing.T) {
 			name:     "doubled slash",
 			src:      utKSP("p", "file:\n  matchPaths:\n  - path: /etc//passwd\n"),
 			warnings: []string{"w.yaml:12: spec.file.matchPaths[0].path: contains '//': read as a single '/'"},
+		},
+		{
+			name:     "syscall missing on arm64",
+			src:      utKSP("p", "syscalls:\n  matchSyscalls:\n  - syscall: [open, openat]\n"),
+			warnings: []string{`w.yaml:12: spec.syscalls.matchSyscalls[0].syscall[0]: system call "open" does not exist on arm64: nri-armor refuses the containers this rule applies to on such nodes`},
 		},
 		{
 			name:     "known preset",

@@ -24,6 +24,18 @@ type Catalog struct {
 	kspSelected map[string][]*Policy
 	cspSelected []*Policy
 	all         []*Policy
+	// rejected says, by Ref, why a policy that a file defines is not in
+	// force (its file was rejected), for the error of a pod that names it.
+	rejected map[string]string
+}
+
+// SetRejected records why the policy ref (Policy.Ref) is not in force. A
+// catalog is immutable once in use: call it right after NewCatalog.
+func (c *Catalog) SetRejected(ref, why string) {
+	if c.rejected == nil {
+		c.rejected = map[string]string{}
+	}
+	c.rejected[ref] = why
 }
 
 // NewCatalog indexes policies. Two documents with the same kind, namespace
@@ -187,8 +199,14 @@ func (c *Catalog) Resolve(pod Pod, container string, defaults Defaults) (*Target
 			if ck := AnnotationPolicies + containerInfix + container; container != "" && contains(strings.Split(strings.ReplaceAll(pod.Annotations[ck], " ", ""), ","), name) {
 				key = ck
 			}
-			return nil, &AnnotationError{Key: key, Value: pod.Annotations[key],
-				Reason: fmt.Sprintf("no policy named %q (no KubeArmorPolicy in namespace %q, no KubeArmorClusterPolicy)", name, pod.Namespace)}
+			reason := fmt.Sprintf("no policy named %q (no KubeArmorPolicy in namespace %q, no KubeArmorClusterPolicy)", name, pod.Namespace)
+			for _, ref := range []string{string(KindPolicy) + "/" + pod.Namespace + "/" + name, string(KindClusterPolicy) + "/" + name} {
+				if why, ok := c.rejected[ref]; ok {
+					reason = fmt.Sprintf("policy %s is not in force: its file was rejected: %s", ref, why)
+					break
+				}
+			}
+			return nil, &AnnotationError{Key: key, Value: pod.Annotations[key], Reason: reason}
 		}
 	}
 	if settings.Mode == ModeDisabled {

@@ -429,8 +429,11 @@ func (v *validator) syscallList(path string, names []string) {
 	}
 	for j, name := range names {
 		n := strings.ToLower(strings.TrimSpace(name))
-		if _, ok := syscallNumbers[n]; !ok {
-			v.err(fmt.Sprintf("%s[%d]", path, j), "unknown system call %q", name)
+		switch have, lack := syscallArchesOf(n); {
+		case len(have) == 0:
+			v.err(fmt.Sprintf("%s[%d]", path, j), "unknown system call %q (on %s)", name, strings.Join(lack, " and "))
+		case len(lack) > 0:
+			v.warn(fmt.Sprintf("%s[%d]", path, j), "system call %q does not exist on %s: nri-armor refuses the containers this rule applies to on such nodes", name, strings.Join(lack, ", "))
 		}
 		names[j] = n
 	}
@@ -489,10 +492,4 @@ func CapabilityNumber(name string) (int, bool) {
 		return 0, false
 	}
 	return capabilityNumbers[n], true
-}
-
-// SyscallNumber returns the x86_64 number of a system call name.
-func SyscallNumber(name string) (int, bool) {
-	n, ok := syscallNumbers[strings.ToLower(strings.TrimSpace(name))]
-	return n, ok
 }

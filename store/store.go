@@ -552,8 +552,31 @@ func (s *Store) publish(manual bool) {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Ref() < all[j].Ref() })
 	var fp bytes.Buffer
+	inForce := map[string]bool{}
 	for _, p := range all {
 		fp.WriteString(p.Ref() + "\x00" + p.Digest + "\x00" + p.Source.File + "\x00" + strconv.Itoa(p.Source.Line) + "\n")
+		inForce[p.Ref()] = true
+	}
+	// The policies of rejected files that nothing keeps in force: a pod
+	// naming one is told why it is missing.
+	rejected := map[string]string{}
+	for _, f := range s.files {
+		if f.err == nil || f.result == nil || len(f.result.Errors()) == 0 {
+			continue
+		}
+		for _, ref := range f.result.Rejected {
+			if !inForce[ref] {
+				rejected[ref] = f.result.Errors()[0].Error()
+			}
+		}
+	}
+	refs := make([]string, 0, len(rejected))
+	for ref := range rejected {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	for _, ref := range refs {
+		fp.WriteString("rejected\x00" + ref + "\x00" + rejected[ref] + "\n")
 	}
 	first := s.catalog.Load() == nil
 	if !first && fp.String() == s.fingerprint {
@@ -567,6 +590,9 @@ func (s *Store) publish(manual bool) {
 		// Cannot happen: no name is ever in force twice. Keep the old catalog.
 		s.log.WithError(err).Error("internal error: building the catalog")
 		return
+	}
+	for _, ref := range refs {
+		cat.SetRejected(ref, rejected[ref])
 	}
 	s.fingerprint = fp.String()
 	s.catalog.Store(cat)

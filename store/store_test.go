@@ -260,6 +260,38 @@ func TestInitialLoad(t *testing.T) {
 	}
 }
 
+// TestRejectedPolicyNamed: a pod that names a policy whose file was
+// rejected (and no last good version keeps it in force) is told why, with
+// the file, line and field; a last good version in force wins.
+func TestRejectedPolicyNamed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "bad.yaml"), badKSP("p4"))
+	h := newHarness(t, dir)
+	h.waitRejected()
+	resolve := func() error {
+		pod := policy.Pod{Namespace: "shop", Name: "web-0", Annotations: map[string]string{policy.AnnotationPolicies: "p4"}}
+		_, err := h.s.Catalog().Resolve(pod, "app", policy.DefaultDefaults())
+		return err
+	}
+	err := resolve()
+	if err == nil || !strings.Contains(err.Error(), "policy KubeArmorPolicy/shop/p4 is not in force: its file was rejected: "+filepath.Join(dir, "bad.yaml")+":13: spec.file.matchDirectories[0].recurive: unknown field") {
+		t.Fatalf("resolve: %v", err)
+	}
+	// Fixed: in force.
+	writeAtomic(t, filepath.Join(dir, "bad.yaml"), ksp("p4", "Block"))
+	h.waitRefs("p4@bad.yaml")
+	if err := resolve(); err != nil {
+		t.Fatalf("fixed: %v", err)
+	}
+	// Broken again: its last good version stays in force.
+	writeAtomic(t, filepath.Join(dir, "bad.yaml"), badKSP("p4"))
+	h.waitRejected()
+	if err := resolve(); err != nil {
+		t.Fatalf("last good version: %v", err)
+	}
+}
+
 func TestNewFailsOnMissingDirectory(t *testing.T) {
 	t.Parallel()
 	if _, err := store.New([]string{filepath.Join(t.TempDir(), "nope")}, store.Options{}); err == nil {

@@ -101,7 +101,7 @@ func TestHostEnforcementAlert(t *testing.T) {
 	readErr, readDone := make(chan error, 1), make(chan struct{})
 	go func() { defer close(readDone); readErr <- ReadEnforcement(ctx, pinned, enf, m) }()
 	defer func() { cancel(); <-readDone }() // before pinned is closed
-	go func() { _ = tr.Run(ctx, enf, nil) }()
+	go func() { _ = tr.Run(ctx, enf, nil, nil) }()
 
 	cmd := tracertest.RawSocketCmd(cg)
 	stdin, _ := cmd.StdinPipe()

@@ -62,6 +62,7 @@ type Tracer struct {
 	buf, fbuf []byte
 	scratch   alert.Alert
 	evCount   map[[2]string]prometheus.Counter // (source, type): no label hashing per event
+	cg2       string                           // the cgroup v2 mount (seccomp.go)
 }
 
 type setName struct {
@@ -124,14 +125,15 @@ func (t *Tracer) eventTime(bootNs uint64) time.Time {
 	return t.bootBase.Add(time.Duration(bootNs))
 }
 
-// Run handles events until ctx ends or both inputs are closed; summaries
-// go out every ThresholdWindow, and output is flushed whenever the inputs
-// are drained (batched under load, immediate when idle).
-func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan telemetry.Event) error {
+// Run handles events until ctx ends or every input is closed (a nil one
+// counts as closed); summaries go out every ThresholdWindow, and output is
+// flushed whenever the inputs are drained (batched under load, immediate
+// when idle). sc are the seccomp records of the kernel's audit log.
+func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan telemetry.Event, sc <-chan SeccompRecord) error {
 	tick := time.NewTicker(t.cfg.ThresholdWindow)
 	defer tick.Stop()
 	defer t.Flush()
-	for enf != nil || tel != nil {
+	for enf != nil || tel != nil || sc != nil {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -147,11 +149,17 @@ func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan te
 				continue
 			}
 			t.Telemetry(&ev)
+		case r, ok := <-sc:
+			if !ok {
+				sc = nil
+				continue
+			}
+			t.Seccomp(&r)
 		case <-tick.C:
 			t.Flush()
 			t.syncBootClock()
 		}
-		if len(enf) == 0 && len(tel) == 0 {
+		if len(enf) == 0 && len(tel) == 0 && len(sc) == 0 {
 			_ = t.out.Flush()
 			t.paths.release()
 		}

@@ -14,7 +14,8 @@ const usage = `armorctl — nri-armor's policy tool
 Commands:
   validate PATH...   check policy files and directories; exit 1 if any file is invalid
   explain            print the rule set a container would get, with provenance and digest
-                     (-o apparmor: its AppArmor profile and the profile's name)
+                     (-o apparmor: its AppArmor profile and the profile's name;
+                      -o seccomp: its seccomp filter)
   check              print the verdict for one operation, the rule that decided it and the near misses;
                      exit 0 Allow, 3 Audit, 4 Block
   probe              show what this node can enforce, per class (needs root)

@@ -299,3 +299,56 @@ func TestValidateAppArmorRules(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// TestExplainSeccomp: explain -o seccomp prints what the container's
+// seccomp filter refuses and logs, what it cannot decide, and the filter
+// an Unconfined container gets; a call this architecture lacks says the
+// container would be refused.
+func TestExplainSeccomp(t *testing.T) {
+	dir := t.TempDir()
+	f := testenv.WriteFile(t, dir, "sc.yaml", `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: sc, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  syscalls:
+    matchSyscalls:
+    - syscall: [getcpu]
+      action: Block
+    - syscall: [ptrace]
+      fromSource: [{path: /usr/bin/gdb}]
+      action: Block
+    - syscall: [getpgid]
+`)
+	out, errOut, code := armorctl(t, "explain", "-o", "seccomp", "--policies", f, "--namespace", "shop", "--labels", "app=web")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var x struct {
+		Blocked, Logged []string
+		Unenforced      []struct{ Rule int } `json:"notDecidedByTheFilter"`
+		Unconfined      struct {
+			DefaultAction string
+			Syscalls      []struct {
+				Names  []string
+				Action string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &x); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Join(x.Blocked, ",") != "getcpu" || strings.Join(x.Logged, ",") != "getpgid,ptrace" || len(x.Unenforced) != 1 ||
+		x.Unconfined.DefaultAction != "SCMP_ACT_ALLOW" || len(x.Unconfined.Syscalls) != 2 || x.Unconfined.Syscalls[0].Action != "SCMP_ACT_ERRNO" {
+		t.Errorf("explain -o seccomp:\n%s", out)
+	}
+	// The text: the syscall rules are the filter's, not "audit only".
+	text, _, code := armorctl(t, "explain", "--policies", f, "--namespace", "shop", "--labels", "app=web")
+	if code != 0 || !strings.Contains(text, "syscall rules: a seccomp filter merged into the container's own") ||
+		!strings.Contains(text, "refused (EPERM): getcpu\n") || strings.Contains(text, "not enforced by the BPF programs") {
+		t.Errorf("explain:\n%s", text)
+	}
+	if _, errOut, code := armorctl(t, "explain", "-o", "seccomp", "--policies", f, "--host"); code != 2 {
+		t.Errorf("--host: exit %d: %s", code, errOut)
+	}
+}

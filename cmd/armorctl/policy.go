@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -126,7 +127,7 @@ func (p *podFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.mode, "default-mode", "enforce", "the node's default mode: enforce, audit or disabled")
 	fs.StringVar(&p.nodeConfig, "node-config", "", "the node's nri-armor.yaml: its defaultPosture, defaultMode, defaultVisibility and weakenNamespaces replace --default-posture and --default-mode")
 	fs.Var(&p.weaken, "weaken-namespaces", "namespaces whose pods may weaken the node's defaults by annotation, as the node's weakenNamespaces (repeatable, comma-separated)")
-	fs.StringVar(&p.output, "o", "text", "output: text or json (explain: also apparmor, the container's AppArmor profile)")
+	fs.StringVar(&p.output, "o", "text", "output: text or json (explain: also apparmor, the container's AppArmor profile; seccomp, its seccomp filter)")
 	fs.BoolVar(&p.host, "host", false, "compile the node's host policies instead of a pod's (--labels are the node's labels)")
 	fs.StringVar(&p.root, "root", "", "a root filesystem (an unpacked image) to resolve the rule paths in, as nri-armor does in each container: symlinked paths get their aliases")
 }
@@ -190,9 +191,13 @@ func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, [
 		if p.container == "" {
 			return nil, nil, usagef("-o apparmor needs --container: the profile is the container's")
 		}
+	case p.output == "seccomp" && cmd == "explain":
+		if p.host {
+			return nil, nil, usagef("-o seccomp: host policies get no seccomp filter (filters are set in containers)")
+		}
 	case p.output != "text" && p.output != "json":
 		if cmd == "explain" {
-			return nil, nil, usagef("-o must be text, json or apparmor, got %q", p.output)
+			return nil, nil, usagef("-o must be text, json, apparmor or seccomp, got %q", p.output)
 		}
 		return nil, nil, usagef("-o must be text or json, got %q", p.output)
 	}
@@ -430,8 +435,12 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
 		return exitStatus(err)
 	}
-	if pf.output == "apparmor" {
-		if err := writeAppArmor(stdout, e, pf.selected); err != nil {
+	if pf.output == "apparmor" || pf.output == "seccomp" {
+		write := writeAppArmor
+		if pf.output == "seccomp" {
+			write = writeSeccomp
+		}
+		if err := write(stdout, e, pf.selected); err != nil {
 			fmt.Fprintf(stderr, "armorctl explain: %v\n", err)
 			return 1
 		}
@@ -448,10 +457,20 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			KernelUnenforced []unenforcedRule `json:"kernelUnenforced"`
 			Warnings         []string         `json:"warnings"`
 		}{e, un, warnings})
-	} else if err = e.WriteText(stdout); err == nil && len(un) > 0 {
-		fmt.Fprintf(stdout, "\nnot enforced by the BPF programs (reported in user space, audit only):\n")
-		for _, u := range un {
-			fmt.Fprintf(stdout, "  #%-4d %s: %s\n", u.Rule, u.Describe, u.Reason)
+	} else if err = e.WriteText(stdout); err == nil {
+		if !pf.host {
+			// A container's syscall rules are its seccomp filter's.
+			un = slices.DeleteFunc(un, func(u unenforcedRule) bool {
+				r := e.RuleSet.RuleByID(u.Rule)
+				return r != nil && r.Class == policy.ClassSyscalls
+			})
+			err = writeSeccompText(stdout, e.RuleSet)
+		}
+		if len(un) > 0 {
+			fmt.Fprintf(stdout, "\nnot enforced by the BPF programs (reported in user space, audit only):\n")
+			for _, u := range un {
+				fmt.Fprintf(stdout, "  #%-4d %s: %s\n", u.Rule, u.Describe, u.Reason)
+			}
 		}
 	}
 	if err != nil {

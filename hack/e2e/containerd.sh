@@ -101,6 +101,14 @@ disabled_plugins = ['io.containerd.internal.v1.opt', 'io.containerd.snapshotter.
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = '$(command -v runc || echo /usr/sbin/runc)'
         SystemdCgroup = false
+    # A runc that takes seccomp flags (setup.sh builds it): pods that ask
+    # for this handler (TestSeccompBlockAlert), with the same guard.
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc-flags]
+      runtime_type = 'io.containerd.runc.v2'
+      base_runtime_spec = '$base_spec'
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc-flags.options]
+        BinaryName = '$E2E_BIN/runc'
+        SystemdCgroup = false
 
 $nri
 TOML
@@ -116,7 +124,7 @@ running() {
 }
 
 start() {
-	for b in containerd ctr containerd-shim-runc-v2 crictl; do
+	for b in containerd ctr containerd-shim-runc-v2 crictl runc; do
 		[ -x "$E2E_BIN/$b" ] || die "$E2E_BIN/$b missing: run hack/e2e/setup.sh"
 	done
 	[ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/usrmerge.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ] || die "images missing: run hack/e2e/setup.sh"

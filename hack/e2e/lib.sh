@@ -20,6 +20,9 @@ E2E_CGROUP_PARENT=nri-armor-e2e-$E2E_ID
 
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.37.0
+# A runc that takes seccomp flags (Debian's 1.1.5 refuses any), for the
+# runtime handler runc-flags (TestSeccompBlockAlert); cgo, libseccomp.
+RUNC_VERSION=v1.5.2
 # Local images (no registry): the names the tests and the config use.
 E2E_BUSYBOX_IMAGE=nri-armor.local/e2e/busybox:1
 E2E_PAUSE_IMAGE=nri-armor.local/e2e/pause:1

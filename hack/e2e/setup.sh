@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # hack/e2e/setup.sh: installs what the end-to-end tests need, cached in
 # .cache/e2e (NRI_ARMOR_E2E_CACHE): Debian packages (runc, busybox-static,
-# jq), containerd/ctr/containerd-shim-runc-v2 and crictl built from
+# jq; libseccomp-dev and pkg-config to build runc), containerd/ctr/
+# containerd-shim-runc-v2, crictl and a newer runc (which takes seccomp
+# flags, for the runtime handler runc-flags) built from
 # the Go module proxy at pinned versions, and three local OCI image archives
 # (no registry is reachable): a busybox image with test files and the nettool
 # probe, a merged-/usr busybox image (usrmerge), and a pause image.
@@ -14,7 +16,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "$1 needs root"; }
 
 # --- Debian packages -------------------------------------------------------
 missing=()
-for pkg in runc busybox-static jq; do
+for pkg in runc busybox-static jq libseccomp-dev pkg-config; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -28,19 +30,21 @@ command -v go >/dev/null || die "Go is required (go not on PATH)"
 # --- Pinned Go tools -------------------------------------------------------
 mkdir -p "$E2E_BIN" "$E2E_IMAGES"
 # A stamp per tool records the version built, so a new pin rebuilds it.
-install_tool() { # NAME VERSION PACKAGE
+install_tool() { # NAME VERSION PACKAGE [GO INSTALL FLAGS...]
 	local name=$1 version=$2 pkg=$3
+	shift 3
 	if [ -x "$E2E_BIN/$name" ] && [ "$(cat "$E2E_BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
 		return
 	fi
-	say "go install $pkg@$version (a few minutes the first time)"
-	GOBIN=$E2E_BIN go install "$pkg@$version"
+	say "go install $* $pkg@$version (a few minutes the first time)"
+	GOBIN=$E2E_BIN go install "$@" "$pkg@$version"
 	echo "$version" >"$E2E_BIN/.$name.version"
 }
 install_tool containerd "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/containerd
 install_tool ctr "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/ctr
 install_tool containerd-shim-runc-v2 "$CONTAINERD_VERSION" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 install_tool crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
+install_tool runc "$RUNC_VERSION" github.com/opencontainers/runc -tags seccomp
 
 # --- Local OCI images ------------------------------------------------------
 # The helpers are built from this checkout; a changed source rebuilds the

@@ -72,6 +72,9 @@ type Config struct {
 	TelemetryPinPath   string `yaml:"telemetryPinPath"`
 	TelemetryRingBytes int    `yaml:"telemetryRingBytes"`
 	SkipCapabilities   bool   `yaml:"skipCapabilities"`
+	// SeccompAudit reads the kernel's seccomp records (the audit log's
+	// multicast group) for the syscall rules' alerts (docs/seccomp.md).
+	SeccompAudit bool `yaml:"seccompAudit"`
 	// LogLevel (debug, info, warn, error) and LogFormat (text, json) are
 	// the tracer's own log, on standard error.
 	LogLevel  string `yaml:"logLevel"`
@@ -93,6 +96,7 @@ func DefaultConfig() Config {
 		StreamMaxClientsPerPeer: 8,
 		RetryInterval:           2 * time.Second,
 		Telemetry:               true,
+		SeccompAudit:            true,
 		TelemetryRingBytes:      32 << 20,
 		LogLevel:                "info",
 		LogFormat:               "text",
@@ -217,6 +221,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TelemetryPinPath, "telemetryPinPath", c.TelemetryPinPath, "where the telemetry is pinned (empty: <bpffs>/tracer)")
 	fs.IntVar(&c.TelemetryRingBytes, "telemetryRingBytes", c.TelemetryRingBytes, "telemetry ring buffer size (a power of two)")
 	fs.BoolVar(&c.SkipCapabilities, "skipCapabilities", c.SkipCapabilities, "do not trace capability checks")
+	fs.BoolVar(&c.SeccompAudit, "seccompAudit", c.SeccompAudit, "read the kernel's seccomp records (audit netlink) for syscall alerts")
 	fs.StringVar(&c.LogLevel, "logLevel", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "logFormat", c.LogFormat, "text or json")
 }

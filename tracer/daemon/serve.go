@@ -175,7 +175,22 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 			go t.Identity().SyncTelemetry(ctx, f, cfg.StateMaxAge, log)
 		}
 	}
-	return t.Run(ctx, enf, events)
+	var sc chan tracer.SeccompRecord
+	if cfg.SeccompAudit {
+		al, err := OpenAuditLog(cfg.ProcRoot)
+		if err != nil {
+			// Not fatal: every other alert still comes; say what is missing.
+			log.Warnf("seccomp records: %v: syscall rules' alerts are off", err)
+		} else {
+			sc = make(chan tracer.SeccompRecord, 1024)
+			go func() {
+				if err := al.Read(ctx, sc, func(n uint64) { m.AddLost("seccomp", n) }); err != nil {
+					log.Errorf("%v: syscall rules' alerts stop", err)
+				}
+			}()
+		}
+	}
+	return t.Run(ctx, enf, events, sc)
 }
 
 // pinnedDigests is the set names of the pins currently open.

@@ -1,0 +1,99 @@
+package seccomp
+
+import (
+	"fmt"
+
+	"github.com/containerd/nri/pkg/api"
+
+	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/policy"
+)
+
+// Decision is what the plugin does about one container's syscall rules at
+// CreateContainer.
+type Decision struct {
+	// Policy is the seccomp policy to set (SetLinuxSeccompPolicy); nil when
+	// there is none to set.
+	Policy *api.LinuxSeccomp
+	// Plan is what the filter does with the rules.
+	Plan Plan
+	// Refuse, when set, is why the container may not be created: its
+	// rules name calls its node's architecture lacks, or it has Block
+	// rules that no filter can carry on this runtime. Callers may still
+	// start it where the node's fail mode is open, or in audit mode.
+	Refuse error
+	// Unenforced are the syscall rules no filter decides (Plan's, or every
+	// rule when no filter can be set), with the reason.
+	Unenforced []enforce.Unenforced
+}
+
+// Node is what Decide needs to know of the node.
+type Node struct {
+	// Arch is its architecture (Go's name).
+	Arch string
+	// LogRefusals: its OCI runtime accepts seccomp flags (runc 1.2 and
+	// later, crun), so filters log their refusals (FlagLog).
+	LogRefusals bool
+}
+
+// Decide builds the filter of container ctr for rs's syscall rules on
+// node n, connected to the runtime s describes.
+func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision {
+	arch := n.Arch
+	plan, err := PlanFor(rs, arch)
+	if err != nil {
+		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}
+	}
+	plan.LogRefusals = n.LogRefusals
+	if plan.Empty() {
+		return Decision{Plan: plan}
+	}
+	d := Decision{Plan: plan, Unenforced: plan.Unenforced}
+	base, why := baseOf(s, ctr)
+	if why == "" {
+		pol, err := ForRuntime(s, Build(plan, arch, base))
+		if err == nil {
+			d.Policy = pol
+			return d
+		}
+		why = err.Error()
+	}
+	// No filter: every rule goes unenforced.
+	d.Plan.Enforced, d.Unenforced = nil, nil
+	blocks := false
+	for _, r := range rs.Syscalls.Rules {
+		if r.Action == policy.Allow {
+			continue
+		}
+		blocks = blocks || r.Action == policy.Block
+		d.Unenforced = append(d.Unenforced, enforce.Unenforced{Rule: r, Reason: "no seccomp filter: " + why})
+	}
+	if blocks {
+		d.Refuse = fmt.Errorf("syscall Block rules cannot be enforced: %s", why)
+	}
+	return d
+}
+
+// baseOf returns the policy ctr has now (nil for Unconfined), or why it
+// cannot be known or merged into on this runtime.
+func baseOf(s Support, ctr *api.Container) (*api.LinuxSeccomp, string) {
+	lin := ctr.GetLinux()
+	switch s.Route {
+	case RouteMerge:
+		return lin.GetSeccompPolicy(), ""
+	case RouteUnconfinedOnly:
+		prof := lin.GetSeccompProfile()
+		if prof != nil && prof.GetProfileType() == api.SecurityProfile_UNCONFINED {
+			return nil, ""
+		}
+		what := "no seccomp profile shown"
+		if prof != nil {
+			what = "seccomp profile " + prof.GetProfileType().String()
+			if ref := prof.GetLocalhostRef(); ref != "" {
+				what += " " + ref
+			}
+		}
+		return nil, fmt.Sprintf("the container has %s; %s", what, s.Reason)
+	}
+	return nil, s.Reason
+}
