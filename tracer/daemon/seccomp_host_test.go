@@ -97,7 +97,7 @@ spec:
 func TestSeccompAlerts(t *testing.T) {
 	testenv.RequireRoot(t)
 	if runtime.GOARCH != "amd64" {
-		t.Skip("the helper's filter uses x86_64's numbers")
+		t.Fatalf("the helper's filter uses x86_64's system call numbers; %s has other ones (give the test its numbers before running it there)", runtime.GOARCH)
 	}
 	self, err := os.Executable()
 	if err != nil {
