@@ -11,7 +11,13 @@ const (
 	BackendCgroupBPF = "CgroupBPF"
 	// BackendSeccomp enforces syscall rules: a seccomp filter set at
 	// container creation (enforce/seccomp), not a Backend.
-	BackendSeccomp   = "Seccomp"
+	BackendSeccomp = "Seccomp"
+	// BackendAppArmor enforces process, file and capability rules where
+	// BPF-LSM is not active: a profile per container identity
+	// (enforce/apparmor), named in the container's spec and loaded by the
+	// daemon before the container is created; not a Backend (it is not
+	// keyed by cgroup).
+	BackendAppArmor  = "AppArmor"
 	BackendAuditOnly = "audit only"
 )
 
