@@ -21,7 +21,7 @@ VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600 --preempt full
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench vmtest-e2e e2e e2e-bench
+.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench
 
 all: build
 
@@ -49,7 +49,7 @@ demo-vm:
 # privileged tests (root) with the race detector, a short run of each fuzz
 # target, the end-to-end tests with a real containerd, then the tests that
 # need the VM (BPF-LSM), and the end-to-end tests in the VM.
-test: lint bpf-check unit fuzz e2e vmtest vmtest-e2e
+test: lint bpf-check unit fuzz e2e vmtest vmtest-e2e vmtest-apparmor
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -65,9 +65,12 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e ./e2e
 	$(GO) vet -tags 'e2e vme2e' ./e2e
+	$(GO) vet -tags 'e2e vmapparmor' ./e2e
+	$(GO) vet -tags vmtest ./enforce/apparmor
 	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) run $(STATICCHECK) -tags e2e ./e2e
 	$(GO) run $(STATICCHECK) -tags 'e2e vme2e' ./e2e
+	$(GO) run $(STATICCHECK) -tags 'e2e vmapparmor' ./e2e
 
 # The committed BPF objects must be what the pinned clang builds.
 bpf-generate:
@@ -104,6 +107,13 @@ vmbench:
 # or skips when NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1.
 vmtest-e2e:
 	hack/vmtest/e2e.sh
+
+# The same VM booted as most Debian, Ubuntu and COS nodes are: AppArmor
+# active, BPF-LSM not; containerd with AppArmor enabled. Runs the VM tests
+# of enforce/apparmor (the loader, the attack suite) and the end-to-end
+# tests tagged vmapparmor (TestAppArmor*).
+vmtest-apparmor:
+	VME2E_LSM=apparmor hack/vmtest/e2e.sh
 
 # End-to-end (root): hack/e2e/setup.sh installs runc, containerd, crictl and
 # builds the local images (cached in .cache/e2e); the tests (build tag e2e)

@@ -62,7 +62,14 @@ func (e *ParseError) Error() string {
 
 var lineRe = regexp.MustCompile(`at line (\d+): (.*)$`)
 
+// run runs the parser offline (-Q -K) on profile.
 func (p Parser) run(profile string, args ...string) (stdout string, warnings []string, err error) {
+	return p.exec(profile, append([]string{"-Q", "-K", "--abort-on-error"}, args...)...)
+}
+
+// exec runs apparmor_parser with args (and -M Features when set), stdin
+// on its standard input.
+func (p Parser) exec(stdin string, args ...string) (stdout string, warnings []string, err error) {
 	path := p.Path
 	if path == "" {
 		if path, err = FindParser(); err != nil {
@@ -75,12 +82,11 @@ func (p Parser) run(profile string, args ...string) (stdout string, warnings []s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	args = append([]string{"-Q", "-K", "--abort-on-error"}, args...)
 	if p.Features != "" {
 		args = append(args, "-M", p.Features)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdin = strings.NewReader(profile)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	runErr := cmd.Run()

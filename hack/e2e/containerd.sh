@@ -31,6 +31,8 @@ crictl_cfg=$E2E_RUN/crictl.yaml
 # provisioning would) and run nri-armor with -gateBinary there.
 gate=$E2E_RUN/gate
 base_spec=$E2E_RUN/base-spec.json
+disable_apparmor=true
+[[ ${NRI_ARMOR_E2E_APPARMOR:-} == 1 ]] && disable_apparmor=false
 export PATH=$E2E_BIN:$PATH
 
 write_config() {
@@ -81,9 +83,11 @@ disabled_plugins = ['io.containerd.internal.v1.opt', 'io.containerd.snapshotter.
     sandbox = '$E2E_PAUSE_IMAGE'
 
 [plugins.'io.containerd.cri.v1.runtime']
-  # This kernel has no AppArmor, and no CAP_SYS_RESOURCE: without
+  # The CI host's kernel has no AppArmor (containerd then refuses any
+  # Localhost profile): NRI_ARMOR_E2E_APPARMOR=1 (the VM's AppArmor boot,
+  # hack/vmtest/e2e.sh) enables it. No CAP_SYS_RESOURCE here: without
   # restrict_oom_score_adj the pause container fails setting -998.
-  disable_apparmor = true
+  disable_apparmor = $disable_apparmor
   restrict_oom_score_adj = true
   cdi_spec_dirs = ['$E2E_RUN/cdi']
   [plugins.'io.containerd.cri.v1.runtime'.cni]

@@ -24,6 +24,13 @@
 #
 # TEST ARGS replace the default `-test.v -test.timeout (VME2E_TIMEOUT-60)s`
 # (e.g. `-test.v -test.run TestVM` for the VM-only tests).
+#
+# VME2E_LSM=apparmor (make vmtest-apparmor) boots the node kind the AppArmor
+# backend is for: AppArmor active, BPF-LSM not (lsm= without bpf), and
+# containerd with AppArmor enabled (NRI_ARMOR_E2E_APPARMOR=1). It runs the
+# VM tests of enforce/apparmor (build tag vmtest: the loader, the attack
+# suite on AppArmor) and then the end-to-end tests tagged vmapparmor
+# (TestAppArmor*; the default TEST ARGS run only those).
 set -euo pipefail
 export LC_ALL=C
 
@@ -31,6 +38,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${VMTEST_CACHE:-$root/.cache/vmtest}
 timeout_s=${VME2E_TIMEOUT:-1200}
+lsm=${VME2E_LSM:-bpf}
+case $lsm in
+bpf | apparmor) ;;
+*) echo "vmtest-e2e: error: VME2E_LSM takes bpf or apparmor, got '$lsm'" >&2; exit 2 ;;
+esac
 # Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there).
 vm_cache=/var/lib/nri-armor-e2e
 log() { echo "vmtest-e2e: $*" >&2; }
@@ -60,7 +72,12 @@ log "building nri-armor, armor-tracer and the test binary"
 (
 	cd "$root"
 	CGO_ENABLED=0 go build -trimpath -o "$files/bin/" ./cmd/nri-armor ./cmd/nri-armor-hook ./cmd/armor-tracer
-	CGO_ENABLED=0 go test -c -tags 'e2e vme2e' -o "$work/e2e-vm.test" ./e2e
+	if [[ $lsm == apparmor ]]; then
+		CGO_ENABLED=0 go test -c -tags 'e2e vmapparmor' -o "$work/e2e-vm.test" ./e2e
+		CGO_ENABLED=0 go test -c -tags vmtest -o "$files/bin/apparmor-vm.test" ./enforce/apparmor
+	else
+		CGO_ENABLED=0 go test -c -tags 'e2e vme2e' -o "$work/e2e-vm.test" ./e2e
+	fi
 ) || die "go build failed"
 cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/"
 cp "$root/config/containerd-nri.toml" "$root/config/containerd-base-spec.json" "$files/repo/config/"
@@ -68,10 +85,17 @@ log "ready after $((SECONDS - start)) s; booting the VM"
 
 args=("$@")
 ((${#args[@]})) || args=(-test.v -test.timeout "$((timeout_s - 60))s")
+boot=()
+if [[ $lsm == apparmor ]]; then
+	((${#@})) || args+=(-test.run '^TestAppArmor')
+	# The last lsm= wins: run.sh's own lists bpf.
+	boot=(--append "lsm=landlock,lockdown,yama,apparmor" --env NRI_ARMOR_E2E_APPARMOR=1
+		--run "/vmtest/files/bin/apparmor-vm.test -test.v -test.timeout 600s")
+fi
 rc=0
 # One virtual CPU: with two, software emulation was once seen to soft-lock
 # (make demo-vm, while nri-armor attached its LSM programs); one is as fast.
-"$here/run.sh" --rootfs "$img" --files "$files" --smp 1 --mem 4096 --timeout "$timeout_s" \
+"$here/run.sh" --rootfs "$img" --files "$files" --smp 1 --mem 4096 --timeout "$timeout_s" "${boot[@]}" \
 	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
 	--env NRI_ARMOR_E2E_ROOT=/vmtest/files/repo \
 	--env NRI_ARMOR_E2E_ARMOR_BIN=/vmtest/files/bin/nri-armor \

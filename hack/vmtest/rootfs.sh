@@ -15,7 +15,8 @@
 # minbase (which has bash, coreutils, grep, sed, mawk, util-linux) —
 # runc (containerd's runtime), iproute2 (lo; ss in hack/demo/demo.sh), procps
 # (pgrep in hack/e2e/containerd.sh), kmod, busybox-static (run.sh's init
-# applets), jq (hack/demo/demo.sh).
+# applets), jq (hack/demo/demo.sh), apparmor (apparmor_parser: nri-armor's
+# AppArmor backend, and containerd's default profile in the AppArmor boot).
 # make vmtest-e2e and make demo-vm add the same files, so they share one image.
 #
 # Two caches under VMTEST_CACHE (default .cache/vmtest), each keyed by a hash
@@ -35,7 +36,7 @@ cache=${VMTEST_CACHE:-$root/.cache/vmtest}/root
 log() { echo "rootfs: $*" >&2; }
 die() { echo "rootfs: error: $*" >&2; exit 1; }
 
-packages=runc,iproute2,procps,kmod,busybox-static,jq
+packages=runc,iproute2,procps,kmod,busybox-static,jq,apparmor
 adds=()
 while (($#)); do
 	case $1 in
