@@ -46,6 +46,10 @@ type Config struct {
 	// StateDir is where containers and rule sets are published for
 	// armor-tracer (package state); empty publishes nothing.
 	StateDir string `yaml:"stateDir"`
+	// AppArmorDir is where the AppArmor backend keeps the profiles it
+	// loads (where AppArmor enforces: docs/apparmor.md). Under /run by
+	// default: they must not outlive the pods that need them.
+	AppArmorDir string `yaml:"appArmorDir"`
 	// GateBinary, when set, is where nri-armor-hook is installed on the
 	// host for the start gate's createRuntime hook (package ocihook); the
 	// daemon copies it there, from next to its own binary, at start, and
@@ -87,6 +91,7 @@ func Default() Config {
 		MetricsAddress: ":9481",
 		BPFFS:          events.DefaultPinPath,
 		StateDir:       state.DefaultRoot,
+		AppArmorDir:    "/run/nri-armor/apparmor",
 		GateSocket:     ocihook.DefaultSocket,
 		SetLinger:      time.Minute,
 		MaxContainers:  16384,
@@ -171,6 +176,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddress, "metricsAddress", c.MetricsAddress, "address of /metrics and /readyz (empty: off)")
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
 	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")
+	fs.StringVar(&c.AppArmorDir, "appArmorDir", c.AppArmorDir, "where the AppArmor backend keeps the profiles it loads")
 	fs.StringVar(&c.GateBinary, "gateBinary", c.GateBinary, "install nri-armor-hook here for the start gate (empty: no gate)")
 	fs.StringVar(&c.GateSocket, "gateSocket", c.GateSocket, "where the daemon answers the start gate's hook")
 	fs.StringVar(&c.NodeName, "nodeName", c.NodeName, "this node's name for host policies (empty: the host name)")

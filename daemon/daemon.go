@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
 	"github.com/nri-armor/nri-armor/ocihook"
@@ -71,6 +72,17 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 			log.Warnf("class %s: NOT enforced on this node (audit only): %s", c, s.Reason)
 		}
 	}
+	// Where AppArmor enforces what BPF-LSM would, profiles per container.
+	var profiles *apparmor.Loader
+	if probe.Classes[policy.ClassFile].Backend == enforce.BackendAppArmor {
+		if profiles, err = apparmor.NewLoader(cfg.AppArmorDir, apparmor.Parser{}); err != nil {
+			backend.Close()
+			return nil, fmt.Errorf("AppArmor backend: %w", err)
+		}
+		if cfg.GateBinary == "" {
+			log.Warnf("AppArmor enforces here, but the start gate is off (gateBinary): containers whose rules need AppArmor are refused, as nothing checks the profile their spec names")
+		}
+	}
 	d := &Daemon{cfg: cfg, log: log, Backend: backend, rejected: newRejectedCounter()}
 	d.store, err = store.New(cfg.PolicyDirs, store.Options{
 		Logger:   log,
@@ -112,6 +124,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		Hook:  ocihook.Spec{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
 
 		SeccompLogRefusals: cfg.SeccompLogRefusals,
+		AppArmor:           profiles,
 	})
 	if err != nil {
 		d.store.Close()

@@ -102,6 +102,9 @@ type SeccompProbe struct {
 // (enforce/seccomp.Table decides it for the runtime nri-armor connects to).
 const SeccompRoutes = "seccomp filters set through NRI at container creation: containerd >= 2.3.0 merged into the container's policy; containerd 2.2.1-2.2.x Unconfined containers only; containerd < 2.2.1 and CRI-O: none (containers with syscall Block rules are refused; docs/seccomp.md)"
 
+// AppArmorNote says, for the probe, what AppArmor's enforcement needs.
+const AppArmorNote = "a profile per container, loaded by nri-armor when the pod starts; the pod names it (securityContext.appArmorProfile Localhost, set by the admission webhook) and the container is refused otherwise; fromSource rules and #! interpreters are not enforced (docs/apparmor.md)"
+
 // The trivial programs tried, by the name the probe reports.
 const (
 	loadLSM         = "lsm/file_open"
@@ -111,6 +114,8 @@ const (
 	loadTracepoint  = "tracepoint/sched/sched_process_exec"
 	loadCapTP       = "tracepoint/capability/cap_capable"
 	loadRingbuf     = "ringbuf"
+	// Not a program: an empty profile loaded with apparmor_parser.
+	loadAppArmor = "apparmor/profile"
 )
 
 // RunProbe probes the node. It needs root (CAP_BPF, CAP_SYS_ADMIN); without
@@ -142,6 +147,7 @@ func RunProbe() *Probe {
 	p.Loads[loadTracepoint] = checkOf(tryTracepoint("sched", "sched_process_exec"))
 	p.Loads[loadCapTP] = checkOf(tryTracepoint("capability", "cap_capable"))
 	p.Loads[loadRingbuf] = checkOf(tryRingbuf())
+	p.Loads[loadAppArmor] = checkOf(tryAppArmor(p.LSMs))
 
 	lsm := p.Loads[loadLSM]
 	lsmActive := contains(p.LSMs, "bpf")
@@ -157,11 +163,17 @@ func RunProbe() *Probe {
 	if !p.Loads[loadCapTP].OK {
 		unseen[policy.ClassCapabilities] = unseenCaps
 	}
+	// Per class: BPF-LSM, else AppArmor (a profile per container), else
+	// armor-tracer's audit.
+	aa := p.Loads[loadAppArmor]
 	for _, c := range []policy.Class{policy.ClassProcess, policy.ClassFile, policy.ClassCapabilities} {
-		if lsmOK {
+		switch {
+		case lsmOK:
 			p.Classes[c] = ClassSupport{Backend: BackendBPFLSM, Enforcing: true}
-		} else {
-			p.Classes[c] = ClassSupport{Backend: BackendAuditOnly, Reason: lsmWhy, Unseen: unseen[c]}
+		case aa.OK:
+			p.Classes[c] = ClassSupport{Backend: BackendAppArmor, Enforcing: true, Reason: lsmWhy, Note: AppArmorNote}
+		default:
+			p.Classes[c] = ClassSupport{Backend: BackendAuditOnly, Reason: lsmWhy + "; AppArmor: " + aa.Error, Unseen: unseen[c]}
 		}
 	}
 	cgOK := p.Loads[loadCgroupSock].OK && p.Loads[loadCgroupConn4].OK && p.Loads[loadCgroupConn6].OK

@@ -66,6 +66,10 @@ type Request struct {
 	// older hook sends neither.
 	SpecRead bool            `json:"specRead,omitempty"`
 	Seccomp  json.RawMessage `json:"seccomp,omitempty"`
+	// AppArmorProfile is the spec's process.apparmorProfile, the profile
+	// runc will put the container's process under ("" for none): the
+	// daemon checks that it is the container's own.
+	AppArmorProfile string `json:"apparmorProfile,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -91,6 +95,9 @@ type ociSpec struct {
 	Linux struct {
 		Seccomp json.RawMessage `json:"seccomp"`
 	} `json:"linux"`
+	Process struct {
+		ApparmorProfile string `json:"apparmorProfile"`
+	} `json:"process"`
 }
 
 // request is what the hooks ask the daemon about the container of st
@@ -99,7 +106,8 @@ func (s ociSpec) request(st ociState, err error) Request {
 	if err != nil {
 		return Request{ContainerID: st.ID, PID: st.PID}
 	}
-	return Request{ContainerID: st.ID, PID: st.PID, Rootfs: s.rootfs(st.Bundle), SpecRead: true, Seccomp: s.Linux.Seccomp}
+	return Request{ContainerID: st.ID, PID: st.PID, Rootfs: s.rootfs(st.Bundle), SpecRead: true, Seccomp: s.Linux.Seccomp,
+		AppArmorProfile: s.Process.ApparmorProfile}
 }
 
 // readSpec reads the bundle's config.json; file is its path.

@@ -68,17 +68,21 @@ func (p *Plugin) Gate(ctx context.Context, req ocihook.Request) error {
 	return p.EnforceNow(ctx, req.ContainerID, req.PID, req.Rootfs)
 }
 
-// checkBundle checks, for a known container with a seccomp filter, that
-// the bundle's config.json the hook read carries it: what runc is about to
-// install, after every plugin and the runtime had their say.
+// checkBundle checks, for a known container, that the bundle's
+// config.json the hook read carries its seccomp filter and names its
+// AppArmor profile: what runc is about to install, after every plugin and
+// the runtime had their say.
 func (p *Plugin) checkBundle(req ocihook.Request) error {
-	if !req.SpecRead {
-		return nil
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.containers[req.ContainerID]
 	if !ok {
+		return nil
+	}
+	if err := p.checkProfileSpec(c, req.SpecRead, req.AppArmorProfile); err != nil {
+		return err
+	}
+	if !req.SpecRead {
 		return nil
 	}
 	var pol *api.LinuxSeccomp

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/enforce/seccomp"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/rootpath"
@@ -75,6 +76,10 @@ type Config struct {
 	// (runc ≥ 1.2, crun), so seccomp filters log their refusals for
 	// armor-tracer's Block alerts (enforce/seccomp.FlagLog).
 	SeccompLogRefusals bool
+	// AppArmor, when set, loads the profiles of containers whose process,
+	// file and capability rules AppArmor enforces: on a node where it is
+	// active and BPF-LSM is not (apparmor.go).
+	AppArmor *apparmor.Loader
 }
 
 // Plugin is the NRI plugin. Its handlers are safe for concurrent use.
@@ -106,6 +111,9 @@ type Plugin struct {
 	hostMu sync.Mutex // never held while taking mu
 	host   host
 
+	// aa is the AppArmor backend's state; nil where it does not enforce.
+	aa *profiles
+
 	mu sync.Mutex
 	// runtime is what the runtime allows for seccomp (seccomp.go).
 	runtime    seccomp.Support
@@ -117,6 +125,11 @@ type Plugin struct {
 type pod struct {
 	namespace, name, uid string
 	labels, annotations  map[string]string
+}
+
+// policyPod is pd as policies select it.
+func (pd *pod) policyPod() policy.Pod {
+	return policy.Pod{Namespace: pd.namespace, Name: pd.name, Labels: pd.labels, Annotations: pd.annotations}
 }
 
 // container is what the plugin remembers of a container.
@@ -142,6 +155,13 @@ type container struct {
 	// filter is its seccomp filter, decided at creation (seccomp.go); nil
 	// when it has no syscall rules.
 	filter *filter
+	// profile is the AppArmor profile it runs under ("" for none; on a
+	// node where AppArmor enforces, apparmor.go); apparmor is what the
+	// profile holds as last loaded, and profileChecked says that the
+	// runtime hook found the spec naming it.
+	profile        string
+	apparmor       *apparmor.Profile
+	profileChecked bool
 }
 
 // New returns a plugin for cfg.
@@ -175,7 +195,12 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.Arch == "" {
 		cfg.Arch = policy.NodeArch()
 	}
+	var aa *profiles
+	if cfg.AppArmor != nil {
+		aa = &profiles{loader: cfg.AppArmor, users: map[string]map[string]bool{}}
+	}
 	return &Plugin{
+		aa:         aa,
 		backend:    cfg.Backend,
 		compiler:   cfg.Compiler,
 		defaults:   cfg.Defaults,
@@ -300,13 +325,14 @@ func (p *Plugin) done(event string, start time.Time, err error) {
 	}
 }
 
-// RunPodSandbox records the pod.
-func (p *Plugin) RunPodSandbox(_ context.Context, sb *api.PodSandbox) (err error) {
+// RunPodSandbox records the pod and loads the AppArmor profiles its
+// annotations name (apparmor.go); an error fails the pod.
+func (p *Plugin) RunPodSandbox(ctx context.Context, sb *api.PodSandbox) (err error) {
 	defer func(start time.Time) { p.done("RunPodSandbox", start, err) }(time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recordPod(sb)
-	return nil
+	return p.podProfiles(ctx, sb)
 }
 
 // RemovePodSandbox forgets the pod and releases any container of it that is
@@ -322,6 +348,7 @@ func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) (err 
 		}
 	}
 	delete(p.pods, sb.GetId())
+	errs = append(errs, p.dropProfiles(ctx, "pod:"+sb.GetId()))
 	return errors.Join(errs...)
 }
 
@@ -349,6 +376,13 @@ func (p *Plugin) CreateContainer(ctx context.Context, sb *api.PodSandbox, ctr *a
 		delete(p.containers, c.id)
 		return nil, nil, err
 	}
+	if err := p.attachProfile(ctx, c); err != nil {
+		if verr := p.verdict(ctx, c, err); verr != nil {
+			_ = p.dropProfiles(ctx, "ctr:"+c.id)
+			delete(p.containers, c.id)
+			return nil, nil, verr
+		}
+	}
 	adjust.AddAnnotation(policy.AnnotationPolicySet, c.set.Digest)
 	if p.hook.Binary != "" && !p.failOpen && c.mode == policy.ModeEnforce {
 		adjust.AddHooks(p.hook.Hooks())
@@ -374,15 +408,24 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 		}
 		p.resyncFilter(ctx, c, ctr)
 	}
+	if err := p.checkProfileChecked(c); err != nil {
+		return p.verdict(ctx, c, err)
+	}
 	// After runc create: the process has its root, the container's.
 	return p.startOrRefuse(ctx, ctr, c, p.rootOf(int(ctr.GetPid())))
 }
 
-// startOrRefuse starts c (start) and decides what an error means: in audit
-// mode and with fail mode open the container starts anyway (logged); else
-// the error refuses it. The caller holds p.mu.
+// startOrRefuse starts c (start) and refuses it or not (verdict). The
+// caller holds p.mu.
 func (p *Plugin) startOrRefuse(ctx context.Context, ctr *api.Container, c *container, root string) error {
-	if err := p.start(ctx, ctr, c, root); err != nil {
+	return p.verdict(ctx, c, p.start(ctx, ctr, c, root))
+}
+
+// verdict decides what an error enforcing c means: in audit mode and with
+// fail mode open the container starts anyway (logged); else the error
+// refuses it. The caller holds p.mu.
+func (p *Plugin) verdict(ctx context.Context, c *container, err error) error {
+	if err != nil {
 		if c.mode == policy.ModeAudit {
 			nrilog.Warnf(ctx, "%v (audit mode: the container starts anyway)", err)
 			p.publish(ctx, c)
@@ -423,7 +466,12 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 		p.recordPod(sb)
 		livePods[sb.GetId()] = true
 		byID[sb.GetId()] = sb
+		if err := p.podProfiles(ctx, sb); err != nil {
+			nrilog.Errorf(ctx, "synchronize: %v", err)
+		}
 	}
+	// The AppArmor labels the running containers run under.
+	labels := map[string]bool{}
 	live := map[string]bool{}
 	for _, ctr := range ctrs {
 		live[ctr.GetId()] = true
@@ -452,15 +500,20 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			c.cgroupID, c.applied, c.published = old.cgroupID, old.applied, old.published
 			c.enforcers, c.unenforced = old.enforcers, old.unenforced
 			c.links, c.pid = old.links, old.pid
+			c.profile, c.apparmor, c.profileChecked = old.profile, old.apparmor, old.profileChecked
 			p.refilter(ctx, c, old.filter)
 			if old.digest() != c.digest() {
 				p.released(ctx, old.set)
 			}
 		} else {
 			p.resyncFilter(ctx, c, ctr)
+			p.syncProfile(ctx, c, int(ctr.GetPid()))
 		}
 		if ctr.GetPid() == 0 {
 			continue // created, not started: StartContainer follows
+		}
+		if label, err := apparmor.CurrentLabel(p.proc, int(ctr.GetPid())); err == nil {
+			labels[label] = true
 		}
 		if err := p.start(ctx, ctr, c, p.rootOf(int(ctr.GetPid()))); err != nil {
 			nrilog.Errorf(ctx, "synchronize: %v", err)
@@ -476,8 +529,12 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 	for id := range p.pods {
 		if !livePods[id] {
 			delete(p.pods, id)
+			if err := p.dropProfiles(ctx, "pod:"+id); err != nil {
+				nrilog.Errorf(ctx, "synchronize: %v", err)
+			}
 		}
 	}
+	p.pruneProfiles(ctx, labels)
 	p.sweep(ctx)
 	return nil, nil
 }
@@ -533,6 +590,9 @@ type resolved struct {
 	// ignored are the pod's annotations not honoured: they would have
 	// weakened protection in a namespace that may not.
 	ignored []policy.IgnoredAnnotation
+	// raw are the policies' raw AppArmor rules (spec.apparmor), where the
+	// AppArmor backend enforces.
+	raw []apparmor.RawRules
 }
 
 // digest is the set's digest, "" when there is none.
@@ -541,12 +601,7 @@ func (r resolved) digest() string { return digestOf(r.set) }
 // resolve finds and compiles the set of container name of pod pd against
 // the current catalog.
 func (p *Plugin) resolve(pd *pod, name string) (resolved, error) {
-	target, err := p.Catalog().Resolve(policy.Pod{
-		Namespace:   pd.namespace,
-		Name:        pd.name,
-		Labels:      pd.labels,
-		Annotations: pd.annotations,
-	}, name, p.defaults)
+	target, err := p.Catalog().Resolve(pd.policyPod(), name, p.defaults)
 	if err != nil {
 		return resolved{}, fmt.Errorf("nri-armor: pod %s/%s container %s: %w", pd.namespace, pd.name, name, err)
 	}
@@ -556,6 +611,9 @@ func (p *Plugin) resolve(pd *pod, name string) (resolved, error) {
 	}
 	if rs := p.compiler.Compile(target.Policies, target.Settings.Options()); !rs.Empty() {
 		r.compiled, r.set = rs, rs
+	}
+	if p.aa != nil {
+		r.raw = apparmor.RawRulesOf(target.Policies)
 	}
 	return r, nil
 }
@@ -626,6 +684,9 @@ func (p *Plugin) locate(ctx context.Context, ctr *api.Container, c *container) e
 // enforce has the backend hold the container's set for its cgroup, or
 // nothing when it has no set. The caller holds p.mu.
 func (p *Plugin) enforce(ctx context.Context, c *container) error {
+	if err := p.containerProfile(ctx, c); err != nil {
+		return err
+	}
 	if c.set == nil {
 		c.enforcers, c.unenforced = nil, nil
 		if hb, ok := p.backend.(enforce.HostBackend); ok {
@@ -654,10 +715,21 @@ func (p *Plugin) enforce(ctx context.Context, c *container) error {
 		return fmt.Errorf("nri-armor: %s: applying policy set %s to cgroup %d: %w", p.who(c), c.set.ShortDigest(), c.cgroupID, err)
 	}
 	c.applied = true
+	rep, byProfile := withAppArmor(c, rep)
 	c.enforcers, c.unenforced = enforcement(p.backend, c.set, rep)
+	for cl, by := range byProfile {
+		if c.enforcers == nil {
+			c.enforcers = map[policy.Class]string{}
+		}
+		c.enforcers[cl] = by
+	}
 	c.enforcers, c.unenforced = withFilter(c.filter, c.set, c.enforcers, c.unenforced)
 	p.logUnenforced(ctx, p.who(c), c.set, rep)
-	nrilog.Infof(ctx, "%s: policy set %s (%d policies) applied to cgroup %d by %s", p.who(c), c.set.ShortDigest(), len(c.set.Policies), c.cgroupID, p.backend.Name())
+	by := p.backend.Name()
+	if c.profile != "" {
+		by += " and AppArmor profile " + c.profile
+	}
+	nrilog.Infof(ctx, "%s: policy set %s (%d policies) applied to cgroup %d by %s", p.who(c), c.set.ShortDigest(), len(c.set.Policies), c.cgroupID, by)
 	return nil
 }
 
@@ -678,7 +750,7 @@ func (p *Plugin) forget(ctx context.Context, id string) error {
 	p.unpublish(ctx, c)
 	p.released(ctx, c.set)
 	delete(p.containers, id)
-	return nil
+	return p.dropProfiles(ctx, "ctr:"+id)
 }
 
 // snapshot is what the plugin knows about one container, for tests.
@@ -749,6 +821,6 @@ func (p *Plugin) logUnenforced(ctx context.Context, who string, rs *policy.RuleS
 	}
 	for _, why := range order {
 		r := byReason[why]
-		nrilog.Warnf(ctx, "%s: %s: %d rules not enforced by %s (e.g. %s): %s; armor-tracer audits them", who, rs.ShortDigest(), r.n, p.backend.Name(), r.example, why)
+		nrilog.Warnf(ctx, "%s: %s: %d rules not enforced in the kernel (e.g. %s): %s; armor-tracer audits them", who, rs.ShortDigest(), r.n, r.example, why)
 	}
 }

@@ -68,29 +68,38 @@ func (c *container) wantsRecord() bool {
 // audited only). It also lists the ids of the rules the backend does not
 // enforce, wholly or in part, which the tracer matches in user space.
 func enforcement(b enforce.Backend, rs *policy.RuleSet, rep enforce.Report) (map[policy.Class]string, []int) {
-	not, whole := map[int]bool{}, map[int]bool{}
+	var ids []int
+	seen := map[int]bool{}
 	for _, u := range rep.Unenforced {
-		not[u.Rule.ID] = true
+		if !seen[u.Rule.ID] {
+			seen[u.Rule.ID] = true
+			ids = append(ids, u.Rule.ID)
+		}
+	}
+	sort.Ints(ids)
+	return enforcedBy(b.Name(), b.Classes(), rs, rep), ids
+}
+
+// enforcedBy says which of classes enforcer name enforces for rs: those
+// with a rule that rep does not list as wholly unenforced; nil for none.
+func enforcedBy(name string, classes []policy.Class, rs *policy.RuleSet, rep enforce.Report) map[policy.Class]string {
+	whole := map[int]bool{}
+	for _, u := range rep.Unenforced {
 		whole[u.Rule.ID] = whole[u.Rule.ID] || !u.Partial
 	}
 	var enforcers map[policy.Class]string
-	for _, cl := range b.Classes() {
+	for _, cl := range classes {
 		for _, r := range rs.Class(cl).Rules {
 			if !whole[r.ID] {
 				if enforcers == nil {
 					enforcers = map[policy.Class]string{}
 				}
-				enforcers[cl] = b.Name()
+				enforcers[cl] = name
 				break
 			}
 		}
 	}
-	var ids []int
-	for id := range not {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return enforcers, ids
+	return enforcers
 }
 
 // publish writes the container's record (and its set first), or deletes

@@ -208,21 +208,23 @@ func writeFile(path, text string) error {
 	return os.Rename(tmp, path)
 }
 
-// ExecLabel is the profile process pid is to run under at its next execve
-// (what runc sets before the container's first instruction), read from
-// the process's pending exec label; "" when none is set. proc is the
-// host's procfs.
-func ExecLabel(proc string, pid int) (string, error) {
+// CurrentLabel is the profile process pid runs under ("unconfined" when
+// none). (A process's pending exec label, what runc sets before the
+// container's first instruction, cannot be read from outside: the kernel
+// shows /proc/PID/attr/exec of the reading process, not of PID.)
+func CurrentLabel(proc string, pid int) (string, error) { return label(proc, pid, "current") }
+
+func label(proc string, pid int, which string) (string, error) {
 	var data []byte
 	var err error
-	for _, f := range []string{"attr/apparmor/exec", "attr/exec"} {
+	for _, f := range []string{"attr/apparmor/" + which, "attr/" + which} {
 		data, err = os.ReadFile(filepath.Join(proc, fmt.Sprint(pid), f))
 		if !errors.Is(err, os.ErrNotExist) {
 			break
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("apparmor: the pending exec profile of process %d: %w", pid, err)
+		return "", fmt.Errorf("apparmor: the %s label of process %d: %w", which, pid, err)
 	}
 	label := strings.TrimRight(string(data), "\x00\n")
 	// "NAME (MODE)", as the kernel prints a label with its mode.

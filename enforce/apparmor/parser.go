@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -32,19 +33,8 @@ type Parser struct {
 	Timeout time.Duration
 }
 
-// FindParser returns the path of apparmor_parser: on PATH, else in
-// /usr/sbin or /sbin (which PATH often lacks for non-root users).
-func FindParser() (string, error) {
-	if p, err := exec.LookPath("apparmor_parser"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/apparmor_parser", "/sbin/apparmor_parser"} {
-		if _, err := exec.LookPath(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("apparmor_parser not found (Debian package apparmor)")
-}
+// FindParser returns the path of apparmor_parser (enforce.FindAppArmorParser).
+func FindParser() (string, error) { return enforce.FindAppArmorParser() }
 
 // ParseError is apparmor_parser's refusal of a profile.
 type ParseError struct {
