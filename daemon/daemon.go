@@ -152,7 +152,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 	if err := d.Plugin.ApplyHost(context.Background()); err != nil {
 		log.Errorf("%v", err)
 	}
-	d.metrics = newMetrics(d.Plugin, backend, d.rejected, stateErrs)
+	d.metrics = newMetrics(d.Plugin, backend, profiles != nil, d.rejected, stateErrs)
 	return d, nil
 }
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nri-armor/nri-armor/enforce"
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -32,7 +34,7 @@ func newRejectedCounter() prometheus.Counter {
 	})
 }
 
-func newMetrics(p *plugin.Plugin, backend enforce.Backend, rejected prometheus.Counter, stateErrs uint64) *metrics {
+func newMetrics(p *plugin.Plugin, backend enforce.Backend, appArmor bool, rejected prometheus.Counter, stateErrs uint64) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), rejected: rejected}
 	kernel, _ := backend.(enforce.KernelStater) // nil: a backend without kernel maps
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -52,7 +54,7 @@ func newMetrics(p *plugin.Plugin, backend enforce.Backend, rejected prometheus.C
 	}, []string{"namespace"})
 	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored, m.quotaRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&stateCollector{p: p, backend: backend.Name(), kernel: kernel, stateErrs: stateErrs})
+		&stateCollector{p: p, backend: backend.Name(), appArmor: appArmor, kernel: kernel, stateErrs: stateErrs})
 	return m
 }
 
@@ -96,7 +98,9 @@ var (
 type stateCollector struct {
 	p       *plugin.Plugin
 	backend string
-	kernel  enforce.KernelStater
+	// appArmor: AppArmor enforces its classes on this node.
+	appArmor bool
+	kernel   enforce.KernelStater
 	// stateErrs counts errors before the plugin existed (the state
 	// directory could not be created).
 	stateErrs uint64
@@ -111,11 +115,21 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	enforced := c.p.Enforced()
 	for _, cl := range policy.Classes {
+		// The class's backend on this node is always there, 0 or not;
+		// another one that enforces it for some containers too.
 		backend := c.backend
-		if cl == policy.ClassSyscalls {
+		switch {
+		case cl == policy.ClassSyscalls:
 			backend = enforce.BackendSeccomp // a filter per container, not the cgroup backend
+		case c.appArmor && slices.Contains(apparmor.Classes, cl):
+			backend = enforce.BackendAppArmor // a profile per container
 		}
-		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl]), backend, string(cl))
+		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(enforced[cl][backend]), backend, string(cl))
+		for by, n := range enforced[cl] {
+			if by != backend {
+				ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, float64(n), by, string(cl))
+			}
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descPublishErrors, prometheus.CounterValue, float64(c.p.PublishErrors()+c.stateErrs))
 	if c.kernel == nil {

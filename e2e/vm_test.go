@@ -41,45 +41,12 @@ spec:
 `
 )
 
-// waitAlert waits for the Block alert of one operation on one resource in
-// a pod's container and checks what it says.
+// waitAlert waits for the BPF-LSM Block alert of one operation on one
+// resource in a pod's container (waitAlertLike).
 func (tr *tracer) waitAlert(t *testing.T, p pod, container, operation, resource string) alert {
 	t.Helper()
-	var found *alert
-	for deadline := time.Now().Add(20 * time.Second); found == nil; time.Sleep(100 * time.Millisecond) {
-		for _, a := range tr.alerts(t, p.name) {
-			if a.ContainerName == container && a.Operation == operation && a.Resource == resource {
-				found = &a
-				break
-			}
-		}
-		if found == nil && time.Now().After(deadline) {
-			tr.dump(t)
-			t.Fatalf("no alert from armor-tracer for %s %s in %s/%s container %s within 20s", operation, resource, podNamespace, p.name, container)
-		}
-	}
-	a := *found
-	t.Logf("alert: %s", a)
-	want := alert{Type: "MatchedPolicy", NamespaceName: podNamespace, PodName: p.name, ContainerName: container,
-		PolicyName: vmPolicyName, Operation: operation, Resource: resource, ProcessName: a.ProcessName,
-		Enforcer: "BPFLSM", Action: "Block", Result: "Permission denied"}
-	if a != want {
-		t.Errorf("alert for %s %s:\n got  %s\n want %s", operation, resource, a, want)
-	}
-	return a
-}
-
-// wantRefused asserts that crictl exec failed as the kernel's refusal
-// looks to a user: exit status 1 and the EPERM messages.
-func wantRefused(t *testing.T, r result, what string, messages ...string) {
-	t.Helper()
-	out := crictlSays(r) + r.stdout
-	t.Logf("guarded: %s → exit %d: %s", what, r.code, strings.TrimSpace(out))
-	for _, m := range messages {
-		if r.code != 1 || !strings.Contains(out, m) {
-			t.Errorf("%s in the guarded container: %v; want exit 1 and %q", what, r, m)
-		}
-	}
+	return tr.waitAlertLike(t, p, alert{ContainerName: container, Operation: operation, Resource: resource,
+		PolicyName: vmPolicyName, Enforcer: "BPFLSM", Action: "Block", Result: "Permission denied"})
 }
 
 // TestVMProcessFileBlock: a pod naming a process and file Block policy

@@ -779,21 +779,25 @@ func (p *Plugin) hasPod(id string) bool {
 }
 
 // Enforced counts the started containers that have a rule set, per class
-// the backend enforces in the kernel for them.
-func (p *Plugin) Enforced() map[policy.Class]int {
+// and backend that enforces it in the kernel for them.
+func (p *Plugin) Enforced() map[policy.Class]map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[policy.Class]int{}
+	out := map[policy.Class]map[string]int{}
 	for _, c := range p.containers {
 		// A container without rules may be applied too (exempt from the
 		// host set): it has no set to count.
 		if !c.applied || c.set == nil {
 			continue
 		}
-		// Only what the backend really enforces in the kernel: a class it
-		// cannot (file on a node without BPF-LSM) is audited by the tracer.
-		for cl := range c.enforcers {
-			out[cl]++
+		// Only what a backend really enforces in the kernel: a class none
+		// can (file on a node without BPF-LSM or AppArmor) is audited by
+		// the tracer.
+		for cl, by := range c.enforcers {
+			if out[cl] == nil {
+				out[cl] = map[string]int{}
+			}
+			out[cl][by]++
 		}
 	}
 	return out
