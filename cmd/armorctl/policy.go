@@ -485,13 +485,17 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 // leaves out are comments above it.
 func writeAppArmor(w io.Writer, e *policy.Explanation, selected []*policy.Policy) error {
 	name := apparmor.ProfileName(e.Pod, e.Container)
-	prof, err := apparmor.Compile(name, e.RuleSet, apparmor.RawRulesOf(selected))
+	// As nri-armor loads it: network rules are cgroup-BPF's, syscall
+	// rules seccomp's.
+	prof, err := apparmor.Compile(name, apparmor.Restrict(e.RuleSet), apparmor.RawRulesOf(selected))
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# AppArmor profile of container %q of a pod in namespace %q.\n", oneLine(e.Container), oneLine(e.Pod.Namespace))
+	fmt.Fprintf(&b, "# AppArmor profile of container %q of a pod in namespace %q (its process, file and capability rules;\n", oneLine(e.Container), oneLine(e.Pod.Namespace))
+	fmt.Fprintf(&b, "# network rules are enforced by cgroup-BPF, syscall rules by seccomp).\n")
 	fmt.Fprintf(&b, "# The pod names it: securityContext.appArmorProfile {type: Localhost, localhostProfile: %s}\n", name)
+	fmt.Fprintf(&b, "# and the annotation nri-armor loads it by: container.apparmor.security.beta.kubernetes.io/%s: localhost/%s\n", oneLine(e.Container), name)
 	fmt.Fprintf(&b, "# mode: %s; policies: %s\n", e.Mode, oneLine(strings.Join(e.RuleSet.Policies, " ")))
 	if len(prof.Unenforced) > 0 {
 		fmt.Fprintf(&b, "#\n# Not enforced by this profile (armor-tracer reports them; partly: enforced in part):\n")
