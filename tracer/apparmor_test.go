@@ -1,8 +1,6 @@
 package tracer
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/state"
 	"github.com/nri-armor/nri-armor/tracer/alert"
-	"github.com/nri-armor/nri-armor/tracer/stream"
 	"github.com/nri-armor/nri-armor/tracer/telemetry"
 )
 
@@ -233,10 +230,7 @@ func newAAEnv(t *testing.T, doc string, postures policy.Postures) *aaEnv {
 	}
 	cfg := testConfig()
 	cfg.ProcRoot = proc
-	e := &env{dir: dir, out: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}, rs: rs, cg: cg}
-	e.hub = stream.NewHub(100, 100, 4, nil)
-	e.m = NewMetrics(false, func() int { return e.t.ids.Watched() }, e.hub.Clients)
-	e.t = New(Options{Config: cfg, State: dir, Sinks: []io.Writer{e.out}, Metrics: e.m, Hub: e.hub, Now: e.clock.now})
+	e := envOf(cfg, dir, rs, cg)
 	e.t.cg2 = cg2
 	return &aaEnv{env: e, proc: proc}
 }
