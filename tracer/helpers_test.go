@@ -76,7 +76,14 @@ func testConfig() Config {
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir, rs := tracertest.ShopState(t)
-	e := &env{dir: dir, out: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}, rs: rs, cg: tracertest.ShopCgroup, setID: 5}
+	return envOf(cfg, dir, rs, tracertest.ShopCgroup)
+}
+
+// envOf is a tracer over the state dir, whose container of interest is
+// cgroup cg with rule set rs (kernel set id 5), writing to a buffer, with
+// a frozen clock.
+func envOf(cfg Config, dir *state.Dir, rs *policy.RuleSet, cg uint64) *env {
+	e := &env{dir: dir, out: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)}, rs: rs, cg: cg, setID: 5}
 	e.hub = stream.NewHub(100, 100, 4, nil)
 	e.m = NewMetrics(false, func() int { return e.t.ids.Watched() }, e.hub.Clients)
 	e.t = New(Options{Config: cfg, State: dir, Digests: fakeDigests{e.setID: rs.Digest}, Sinks: []io.Writer{e.out}, Metrics: e.m, Hub: e.hub, Now: e.clock.now})

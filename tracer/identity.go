@@ -39,6 +39,9 @@ type ruleSet struct {
 	missing   bool
 	readAt    time.Time
 	rules     map[int]*ruleInfo // by rule id, filled on first use
+	// aaNotWritten are the ids of the rules its AppArmor profile leaves
+	// out (inProfile), found on first use.
+	aaNotWritten map[int]bool
 }
 
 // ruleInfo is a rule's alert fields, rendered and encoded once.

@@ -22,16 +22,18 @@ type ProgramStats interface {
 
 // Metrics are the tracer's Prometheus metrics, in their own registry.
 type Metrics struct {
-	Registry    *prometheus.Registry
-	podLabel    bool
-	alerts      *prometheus.CounterVec
-	logs        *prometheus.CounterVec
-	events      *prometheus.CounterVec
-	lost        *prometheus.CounterVec
-	decodeErrs  *prometheus.CounterVec
-	limited     *prometheus.CounterVec
-	unknown     *prometheus.CounterVec
-	streamDrops prometheus.Counter
+	Registry   *prometheus.Registry
+	podLabel   bool
+	alerts     *prometheus.CounterVec
+	logs       *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	lost       *prometheus.CounterVec
+	decodeErrs *prometheus.CounterVec
+	limited    *prometheus.CounterVec
+	unknown    *prometheus.CounterVec
+	// aaUnreported counts AppArmor records that are not alerts, by why.
+	aaUnreported *prometheus.CounterVec
+	streamDrops  prometheus.Counter
 	// alertCache maps an alert's (container, rule, action, operation) to
 	// its counter: the same labels recur, and hashing six label values
 	// per alert cost more than the rest of the counting. Bounded: cleared
@@ -83,8 +85,12 @@ func NewMetrics(podLabel bool, watched, clients func() int, progs ...ProgramStat
 	}, []string{"namespace", "kind", "policy", "severity"})
 	m.unknown = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nri_armor_tracer_events_unattributed_total",
-		Help: "Telemetry events of cgroups that are neither a published container nor covered by a host record, by type.",
+		Help: "Telemetry events of cgroups that are neither a published container nor covered by a host record, by type; type seccomp and apparmor: audit records of processes outside published containers or already gone.",
 	}, []string{"type"})
+	m.aaUnreported = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nri_armor_tracer_apparmor_unreported_total",
+		Help: "AppArmor records read but not reported as alerts, by reason (other-profile, not-an-operation, no-rule-class, denied-not-by-rule, audited-not-by-rule, reported-by-enforcer).",
+	}, []string{"reason"})
 	m.streamDrops = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "nri_armor_tracer_stream_dropped_total",
 		Help: "Messages not delivered to a stream client that read too slowly.",
@@ -97,7 +103,7 @@ func NewMetrics(podLabel bool, watched, clients func() int, progs ...ProgramStat
 		version = bi.Main.Version
 	}
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.Registry.MustRegister(m.alerts, m.logs, m.events, m.lost, m.decodeErrs, m.limited, m.unknown, m.streamDrops, build,
+	m.Registry.MustRegister(m.alerts, m.logs, m.events, m.lost, m.decodeErrs, m.limited, m.unknown, m.aaUnreported, m.streamDrops, build,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "nri_armor_tracer_containers_watched", Help: "Containers that nri-armor publishes in the state directory now.",
 		}, func() float64 { return float64(watched()) }),

@@ -40,30 +40,18 @@ func (r *SeccompRecord) Refused() bool {
 	return a != seccompRetLog && a != seccompRetAllow
 }
 
-// AuditType is the audit log's record type of seccomp records.
-const AuditType = 1326
+// AuditTypeSeccomp is the audit log's record type of seccomp records
+// (AUDIT_SECCOMP).
+const AuditTypeSeccomp = 1326
 
 // ParseSeccomp reads the text of an AUDIT_SECCOMP record:
 // `audit(1796493447.612:1): auid=4294967295 uid=0 gid=0 ses=4294967295
 // pid=17804 comm="sct" exe="/tmp/sct" sig=0 arch=c000003e syscall=110
 // compat=0 ip=0x40866e code=0x7ffc0000`. ok is false when it is not one.
 func ParseSeccomp(text string) (r SeccompRecord, ok bool) {
-	rest, found := strings.CutPrefix(strings.TrimSpace(text), "audit(")
-	if !found {
+	var rest string
+	if r.Time, rest, ok = auditHeader(text); !ok {
 		return r, false
-	}
-	stamp, rest, found := strings.Cut(rest, "):")
-	if !found {
-		return r, false
-	}
-	if sec, _, _ := strings.Cut(stamp, ":"); sec != "" {
-		if s, frac, _ := strings.Cut(sec, "."); s != "" {
-			secs, err1 := strconv.ParseInt(s, 10, 64)
-			ms, err2 := strconv.ParseInt(frac, 10, 64)
-			if err1 == nil && err2 == nil {
-				r.Time = time.Unix(secs, ms*int64(time.Millisecond))
-			}
-		}
 	}
 	have := 0
 	for _, f := range fields(rest) {
@@ -98,54 +86,6 @@ func ParseSeccomp(text string) (r SeccompRecord, ok bool) {
 		}
 	}
 	return r, have == 15
-}
-
-// fields splits an audit record's text at spaces outside double quotes.
-func fields(s string) []string {
-	var out []string
-	start, quoted := -1, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			quoted = !quoted
-			if start < 0 {
-				start = i
-			}
-		case c == ' ' && !quoted:
-			if start >= 0 {
-				out = append(out, s[start:i])
-				start = -1
-			}
-		default:
-			if start < 0 {
-				start = i
-			}
-		}
-	}
-	if start >= 0 {
-		out = append(out, s[start:])
-	}
-	return out
-}
-
-// auditString decodes an audit string field: "quoted", or hex when it
-// holds a space, a quote or a control character.
-func auditString(v string) string {
-	if u, err := strconv.Unquote(v); err == nil && strings.HasPrefix(v, `"`) {
-		return u
-	}
-	if len(v)%2 == 0 {
-		b := make([]byte, 0, len(v)/2)
-		for i := 0; i+1 < len(v); i += 2 {
-			n, err := strconv.ParseUint(v[i:i+2], 16, 8)
-			if err != nil {
-				return v
-			}
-			b = append(b, byte(n))
-		}
-		return string(b)
-	}
-	return v
 }
 
 // archNames are the AUDIT_ARCH values of the architectures whose system

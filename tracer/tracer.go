@@ -128,12 +128,13 @@ func (t *Tracer) eventTime(bootNs uint64) time.Time {
 // Run handles events until ctx ends or every input is closed (a nil one
 // counts as closed); summaries go out every ThresholdWindow, and output is
 // flushed whenever the inputs are drained (batched under load, immediate
-// when idle). sc are the seccomp records of the kernel's audit log.
-func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan telemetry.Event, sc <-chan SeccompRecord) error {
+// when idle). audit are the seccomp and AppArmor records of the kernel's
+// audit log.
+func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan telemetry.Event, audit <-chan AuditRecord) error {
 	tick := time.NewTicker(t.cfg.ThresholdWindow)
 	defer tick.Stop()
 	defer t.Flush()
-	for enf != nil || tel != nil || sc != nil {
+	for enf != nil || tel != nil || audit != nil {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -149,17 +150,17 @@ func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan te
 				continue
 			}
 			t.Telemetry(&ev)
-		case r, ok := <-sc:
+		case r, ok := <-audit:
 			if !ok {
-				sc = nil
+				audit = nil
 				continue
 			}
-			t.Seccomp(&r)
+			t.Audit(r)
 		case <-tick.C:
 			t.Flush()
 			t.syncBootClock()
 		}
-		if len(enf) == 0 && len(tel) == 0 && len(sc) == 0 {
+		if len(enf) == 0 && len(tel) == 0 && len(audit) == 0 {
 			_ = t.out.Flush()
 			t.paths.release()
 		}
@@ -458,12 +459,18 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 	if set != nil && matchable {
 		d := policy.Decide(set.rs, pev)
 		if d.Action != policy.Allow {
-			if enforcers[pev.Class] != "" && (d.Rule == nil || !unenforced[d.Rule.ID] || cgroupSaw(pev, enforcers, d.Rule)) {
+			if ringReports(pev, d, enforcers, unenforced) || appArmorLogs(set, enforcers, pev.Class, d) {
 				// The kernel enforced this class and reported the decision
-				// on the enforcement ring buffer: that is the alert, and a
-				// log of the same operation would report it twice. Rules
-				// that the enforcer cannot express (the record's
-				// Unenforced ids) are the exception: only this path sees them.
+				// — on the enforcement ring buffer, or in the audit log for
+				// what the container's AppArmor profile refuses or logs
+				// (Tracer.AppArmor): that is the alert, and a log of the
+				// same operation would report it twice. Rules that the
+				// enforcer cannot express (the record's Unenforced ids;
+				// for AppArmor those its profile leaves out, such as
+				// fromSource rules, not those it enforces in part, whose
+				// every event seen here it logs) are the exception: only
+				// this path sees them; and so is an Audit posture, which a
+				// profile does not log.
 				return
 			}
 			a.Type = alert.TypeMatchedPolicy

@@ -18,13 +18,16 @@ import (
 // namespace only (OpenAuditLog makes its socket there).
 const auditReadLog = 1
 
-// AuditLog reads the kernel's seccomp records from the audit netlink
-// multicast group. Unlike the kernel log (dmesg), where audit records are
+// AuditLog reads the kernel's seccomp and AppArmor records from the audit
+// netlink multicast group. Unlike the kernel log (dmesg), where audit records are
 // printed only while no audit daemon runs and at most 10 per 5 s, the
 // group receives every record whether or not auditd runs, as long as the
 // kernel's audit backlog does not overflow.
 type AuditLog struct {
 	fd int
+	// Seccomp and AppArmor choose the records read: AUDIT_SECCOMP,
+	// AppArmor's AUDIT_AVC.
+	Seccomp, AppArmor bool
 }
 
 // OpenAuditLog joins the group. procRoot is the host's /proc: when the
@@ -47,12 +50,12 @@ func OpenAuditLog(procRoot string) (*AuditLog, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &AuditLog{fd: fd}, nil
+	return &AuditLog{fd: fd, Seccomp: true, AppArmor: true}, nil
 }
 
-// Read sends the seccomp records to out until ctx ends; lost counts the
+// Read sends the records chosen to out until ctx ends; lost counts the
 // records the socket's buffer could not hold (ENOBUFS).
-func (l *AuditLog) Read(ctx context.Context, out chan<- tracer.SeccompRecord, lost func(uint64)) error {
+func (l *AuditLog) Read(ctx context.Context, out chan<- tracer.AuditRecord, lost func(uint64)) error {
 	defer unix.Close(l.fd)
 	buf := make([]byte, 1<<16)
 	for ctx.Err() == nil {
@@ -66,7 +69,7 @@ func (l *AuditLog) Read(ctx context.Context, out chan<- tracer.SeccompRecord, lo
 		case err != nil:
 			return fmt.Errorf("audit log: %w", err)
 		}
-		r, ok := parseAudit(buf[:n])
+		r, ok := parseAudit(buf[:n], l.Seccomp, l.AppArmor)
 		if !ok {
 			continue
 		}
@@ -79,15 +82,15 @@ func (l *AuditLog) Read(ctx context.Context, out chan<- tracer.SeccompRecord, lo
 }
 
 // parseAudit reads one datagram of the group: one netlink message whose
-// payload is the record's text.
-func parseAudit(b []byte) (tracer.SeccompRecord, bool) {
+// payload is the record's text; seccomp and apparmor choose the records.
+func parseAudit(b []byte, seccomp, apparmor bool) (tracer.AuditRecord, bool) {
 	if len(b) < unix.NLMSG_HDRLEN {
-		return tracer.SeccompRecord{}, false
+		return nil, false
 	}
 	size := int(binary.NativeEndian.Uint32(b[0:4]))
 	typ := binary.NativeEndian.Uint16(b[4:6])
-	if typ != tracer.AuditType {
-		return tracer.SeccompRecord{}, false
+	if typ != tracer.AuditTypeSeccomp && typ != tracer.AuditTypeAVC {
+		return nil, false // not one of ours: no text to read
 	}
 	if size < unix.NLMSG_HDRLEN || size > len(b) {
 		size = len(b)
@@ -96,7 +99,7 @@ func parseAudit(b []byte) (tracer.SeccompRecord, bool) {
 	for len(text) > 0 && text[len(text)-1] == 0 {
 		text = text[:len(text)-1]
 	}
-	return tracer.ParseSeccomp(string(text))
+	return tracer.ParseAudit(int(typ), string(text), seccomp, apparmor)
 }
 
 // socketInHostNet makes the audit netlink socket in the network namespace

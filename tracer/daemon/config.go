@@ -75,6 +75,10 @@ type Config struct {
 	// SeccompAudit reads the kernel's seccomp records (the audit log's
 	// multicast group) for the syscall rules' alerts (docs/seccomp.md).
 	SeccompAudit bool `yaml:"seccompAudit"`
+	// AppArmorAudit reads the AppArmor records of nri-armor's profiles
+	// (the same group) for the alerts of the rules AppArmor enforces
+	// (docs/apparmor.md).
+	AppArmorAudit bool `yaml:"appArmorAudit"`
 	// LogLevel (debug, info, warn, error) and LogFormat (text, json) are
 	// the tracer's own log, on standard error.
 	LogLevel  string `yaml:"logLevel"`
@@ -97,6 +101,7 @@ func DefaultConfig() Config {
 		RetryInterval:           2 * time.Second,
 		Telemetry:               true,
 		SeccompAudit:            true,
+		AppArmorAudit:           true,
 		TelemetryRingBytes:      32 << 20,
 		LogLevel:                "info",
 		LogFormat:               "text",
@@ -222,6 +227,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TelemetryRingBytes, "telemetryRingBytes", c.TelemetryRingBytes, "telemetry ring buffer size (a power of two)")
 	fs.BoolVar(&c.SkipCapabilities, "skipCapabilities", c.SkipCapabilities, "do not trace capability checks")
 	fs.BoolVar(&c.SeccompAudit, "seccompAudit", c.SeccompAudit, "read the kernel's seccomp records (audit netlink) for syscall alerts")
+	fs.BoolVar(&c.AppArmorAudit, "appArmorAudit", c.AppArmorAudit, "read the AppArmor records of nri-armor's profiles (audit netlink) for their alerts")
 	fs.StringVar(&c.LogLevel, "logLevel", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "logFormat", c.LogFormat, "text or json")
 }

@@ -175,22 +175,23 @@ func Serve(ctx context.Context, cfg Config, log logrus.FieldLogger, tel Telemetr
 			go t.Identity().SyncTelemetry(ctx, f, cfg.StateMaxAge, log)
 		}
 	}
-	var sc chan tracer.SeccompRecord
-	if cfg.SeccompAudit {
+	var audit chan tracer.AuditRecord
+	if cfg.SeccompAudit || cfg.AppArmorAudit {
 		al, err := OpenAuditLog(cfg.ProcRoot)
 		if err != nil {
 			// Not fatal: every other alert still comes; say what is missing.
-			log.Warnf("seccomp records: %v: syscall rules' alerts are off", err)
+			log.Warnf("audit records: %v: the alerts of syscall rules (seccomp) and of AppArmor profiles are off", err)
 		} else {
-			sc = make(chan tracer.SeccompRecord, 1024)
+			al.Seccomp, al.AppArmor = cfg.SeccompAudit, cfg.AppArmorAudit
+			audit = make(chan tracer.AuditRecord, 1024)
 			go func() {
-				if err := al.Read(ctx, sc, func(n uint64) { m.AddLost("seccomp", n) }); err != nil {
-					log.Errorf("%v: syscall rules' alerts stop", err)
+				if err := al.Read(ctx, audit, func(n uint64) { m.AddLost("audit", n) }); err != nil {
+					log.Errorf("%v: the alerts of syscall rules (seccomp) and of AppArmor profiles stop", err)
 				}
 			}()
 		}
 	}
-	return t.Run(ctx, enf, events, sc)
+	return t.Run(ctx, enf, events, audit)
 }
 
 // pinnedDigests is the set names of the pins currently open.
