@@ -42,6 +42,9 @@ demo:
 # policies, and runs hack/demo/demo.sh there with DEMO_PREBUILT_BIN (no
 # set-up, no build); its output is streamed, its status is make's. Hard
 # timeout DEMO_VM_TIMEOUT (300 s). Not part of make test.
+# DEMO_VM_LSM=apparmor: the VM booted without BPF-LSM, AppArmor enforcing
+# process, file and capability rules (apt-get refused with EACCES, alerts
+# with Enforcer AppArmor).
 demo-vm:
 	hack/vmtest/demo.sh
 

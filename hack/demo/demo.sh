@@ -214,11 +214,7 @@ probe=$("$ARMORCTL" probe -o json) || fail "armorctl probe failed"
 info "kernel $(jq -r .kernel <<<"$probe"), active LSMs: $(jq -r '.lsms | join(",")' <<<"$probe")"
 jq -r '.classes | to_entries[] | "\(.key)\t\(.value.backend)\t\(.value.enforcing)\t\(.value.reason // "")"' <<<"$probe" |
 	while IFS=$'\t' read -r class backend enforcing reason; do
-		if [ "$class" = syscalls ]; then
-			# nri-armor does not install seccomp filters yet, and the
-			# tracer has no syscall telemetry: the probe says why.
-			printf '    %-13s not enforced by nri-armor yet (%s)\n' "$class" "$reason"
-		elif [ "$enforcing" = true ]; then
+		if [ "$enforcing" = true ]; then
 			printf '    %-13s ENFORCED by %s\n' "$class" "$backend"
 		else
 			printf '    %-13s audit only (%s)\n' "$class" "$reason"
@@ -310,14 +306,27 @@ fi
 # --- 4. the pod and what it tries ------------------------------------------------
 
 step "Running pod $NAMESPACE/armor-demo (label app=armor-demo, host network, busybox)"
-jq -n --arg logs "$DEMO/logs" --arg parent "/$E2E_CGROUP_PARENT" --arg ns "$NAMESPACE" '{
+# Where AppArmor enforces, the pod names its container's profile as
+# nri-armor's admission webhook would: the container's securityContext and
+# the annotation nri-armor loads the profile by when the pod starts
+# (docs/apparmor.md). armorctl explain computes the name nri-armor does.
+profile=
+if [ "$(jq -r '.classes.file.backend' <<<"$probe")" = AppArmor ]; then
+	profile=$("$ARMORCTL" explain -o apparmor --policies "$ROOT/config/policies" --namespace "$NAMESPACE" \
+		--labels app=armor-demo --container app | sed -n 's/.*localhostProfile: \(.*\)}$/\1/p')
+	[ -n "$profile" ] || fail "armorctl explain -o apparmor printed no profile name"
+	info "AppArmor enforces here: the container runs under profile $profile"
+fi
+jq -n --arg logs "$DEMO/logs" --arg parent "/$E2E_CGROUP_PARENT" --arg ns "$NAMESPACE" --arg profile "$profile" '{
 	metadata: {name: "armor-demo", namespace: $ns, uid: "armor-demo", attempt: 0},
 	labels: {app: "armor-demo"},
+	annotations: (if $profile == "" then {} else {"container.apparmor.security.beta.kubernetes.io/app": ("localhost/" + $profile)} end),
 	log_directory: $logs,
 	linux: {cgroup_parent: $parent, security_context: {namespace_options: {network: 2}}}}' >"$DEMO/pod.json"
-jq -n --arg image "$E2E_BUSYBOX_IMAGE" '{
+jq -n --arg image "$E2E_BUSYBOX_IMAGE" --arg profile "$profile" '{
 	metadata: {name: "app"}, image: {image: $image},
-	command: ["sleep", "3600"], log_path: "app.log"}' >"$DEMO/container.json"
+	command: ["sleep", "3600"], log_path: "app.log"}
+	+ (if $profile == "" then {} else {linux: {security_context: {apparmor: {profile_type: 2, localhost_ref: $profile}}}} end)' >"$DEMO/container.json"
 pod=$(crictl_ runp "$DEMO/pod.json" 2>"$DEMO/crictl.err") || fail "crictl runp: $(cat "$DEMO/crictl.err")"
 cid=$(crictl_ create "$pod" "$DEMO/container.json" "$DEMO/pod.json" 2>"$DEMO/crictl.err") || fail "crictl create: $(cat "$DEMO/crictl.err")"
 crictl_ start "$cid" >/dev/null 2>"$DEMO/crictl.err" || fail "crictl start: $(cat "$DEMO/crictl.err")"

@@ -25,6 +25,12 @@
 #      policy and the kernel say; 124 when the hard timeout DEMO_VM_TIMEOUT
 #      (default 300 s) expired; 2 or 3 when the VM could not run it.
 #
+# DEMO_VM_LSM=apparmor (make demo-vm DEMO_VM_LSM=apparmor) boots the VM as
+# most Debian, Ubuntu and COS nodes are: AppArmor active, BPF-LSM not, and
+# containerd with AppArmor enabled; nri-armor's AppArmor backend then
+# enforces the process, file and capability rules (apt-get refused with
+# EACCES, alerts with Enforcer AppArmor), cgroup-BPF the network ones.
+#
 # DEMO_ALERT_WAIT (default 15 s in the VM: software emulation is slow) is
 # passed on to the demo. DEMO_VM_SMP: the VM's virtual CPUs, 1 by default:
 # in one run of three with 2, ss and awk (the demo polling for nri-armor's
@@ -39,6 +45,13 @@ cache=${VMTEST_CACHE:-$root/.cache/vmtest}
 timeout_s=${DEMO_VM_TIMEOUT:-300}
 smp=${DEMO_VM_SMP:-1}
 alert_wait=${DEMO_ALERT_WAIT:-15}
+boot=()
+case ${DEMO_VM_LSM:-bpf} in
+bpf) ;;
+# The last lsm= wins: run.sh's own lists bpf.
+apparmor) boot=(--append "lsm=landlock,lockdown,yama,apparmor" --env NRI_ARMOR_E2E_APPARMOR=1) ;;
+*) echo "demo-vm: error: DEMO_VM_LSM takes bpf or apparmor, got '$DEMO_VM_LSM'" >&2; exit 2 ;;
+esac
 # Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there),
 # as for make vmtest-e2e.
 vm_cache=/var/lib/nri-armor-e2e
@@ -76,13 +89,13 @@ log "ready after $((SECONDS - start)) s; booting the VM (hard timeout ${timeout_
 # not the console's tty: no bold escapes, which run.sh's filter would cut
 # in half. pipefail keeps the demo's exit status.
 rc=0
-"$here/run.sh" --rootfs "$img" --files "$files" --smp "$smp" --mem 4096 --timeout "$timeout_s" \
+"$here/run.sh" --rootfs "$img" --files "$files" --smp "$smp" --mem 4096 --timeout "$timeout_s" "${boot[@]}" \
 	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
 	--env DEMO_PREBUILT_BIN=/vmtest/files/bin \
 	--env "DEMO_ALERT_WAIT=$alert_wait" \
 	/bin/busybox sh -c 'set -o pipefail; bash /vmtest/files/repo/hack/demo/demo.sh 2>&1 | cat' || rc=$?
 case $rc in
-0) log "PASS: the demo in the VM ended as the policy and BPF-LSM say ($((SECONDS - start)) s in all)" ;;
+0) log "PASS: the demo in the VM ended as the policy and the kernel say ($((SECONDS - start)) s in all)" ;;
 124) log "error: TIMED OUT: the demo did not finish within ${timeout_s}s and the VM was killed; raise DEMO_VM_TIMEOUT (console log: $cache/console.log)" ;;
 *) log "FAILED: exit status $rc after $((SECONDS - start)) s in all (console log: $cache/console.log)" ;;
 esac
