@@ -173,6 +173,7 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 			delete(spec.Programs, name)
 		}
 	}
+	unneeded := withoutLSMStorage(spec)
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: cfg.PinPath}})
 	if err != nil {
 		var ve *ebpf.VerifierError
@@ -182,6 +183,14 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
 	e := &Engine{cfg: cfg, coll: coll, sets: map[string]*loadedSet{}, byID: map[uint32]*loadedSet{}, cgroups: map[uint64]*loadedSet{}, exempt: map[uint64]bool{}, nextID: 1}
+	for _, name := range unneeded {
+		// Assign wants every map of the objects: a stand-in no program
+		// uses (closed with the collection).
+		if coll.Maps[name], err = ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("stand-in for map %s: %w", name, err)
+		}
+	}
 	if err := coll.Assign(&e.maps); err != nil {
 		coll.Close()
 		return nil, err
@@ -222,6 +231,30 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// withoutLSMStorage removes from spec the inode storage maps that none of
+// its programs uses, and returns their names. Inode storage lives in the
+// BPF LSM's blob: where "bpf" is not among the active LSMs (the nodes the
+// cgroup-BPF backend is for), the kernel refuses to create such a map
+// (EOPNOTSUPP on Debian's 6.1), and only the LSM programs use it.
+func withoutLSMStorage(spec *ebpf.CollectionSpec) []string {
+	used := map[string]bool{}
+	for _, p := range spec.Programs {
+		for _, ins := range p.Instructions {
+			if ref := ins.Reference(); ref != "" {
+				used[ref] = true
+			}
+		}
+	}
+	var out []string
+	for name, m := range spec.Maps {
+		if m.Type == ebpf.InodeStorage && !used[name] {
+			delete(spec.Maps, name)
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // invalidateMemos makes every open memo stale by bumping the loader's half
