@@ -32,15 +32,16 @@ const NamePrefix = "nri-armor."
 // profile in place, under the same name. Pods alike in all of that (a
 // Deployment's replicas) share one profile, as they share one rule set.
 //
-// Left out: the labels the kubelet adds for the runtime (io.kubernetes.*),
-// which the pod object does not have; every other annotation (the kubelet
+// Left out: the labels the kubelet and the runtimes add (io.kubernetes.*,
+// containerd's io.cri-containerd.kind, CRI-O's io.cri-o.*), which the pod
+// object does not have; every other annotation (the kubelet
 // adds some, and they do not choose rules). A label or annotation changed
 // between admission and the pod's start gives the runtime a name it has
 // no profile for, and the container is refused: fail closed.
 func ProfileName(pod policy.Pod, container string) string {
 	labels := map[string]string{}
 	for k, v := range pod.Labels {
-		if !strings.HasPrefix(k, "io.kubernetes.") {
+		if !runtimeLabel(k) {
 			labels[k] = v
 		}
 	}
@@ -62,6 +63,17 @@ func ProfileName(pod policy.Pod, container string) string {
 	}
 	sum := sha256.Sum256(b)
 	return NamePrefix + namePart(pod.Namespace) + "." + namePart(container) + "." + hex.EncodeToString(sum[:8])
+}
+
+// runtimeLabel says whether a pod sandbox's label is one the kubelet or
+// the runtime adds, not the pod's own.
+func runtimeLabel(k string) bool {
+	for _, p := range []string{"io.kubernetes.", "io.cri-containerd.", "io.cri-o."} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // nameAnnotations are the annotation keys that choose a container's rule

@@ -39,6 +39,10 @@ func TestProfileName(t *testing.T) {
 			p.Labels["io.kubernetes.pod.uid"] = "1234"
 			p.Labels["io.kubernetes.pod.name"] = p.Name
 		}),
+		"the runtimes' labels": with(func(p *policy.Pod) {
+			p.Labels["io.cri-containerd.kind"] = "sandbox"
+			p.Labels["io.cri-o.ContainerType"] = "sandbox"
+		}),
 		"the kubelet's annotation": with(func(p *policy.Pod) { p.Annotations["kubernetes.io/config.seen"] = "2026-12-05T17:00:00Z" }),
 		"visibility":               with(func(p *policy.Pod) { p.Annotations[policy.AnnotationVisibility] = "none" }),
 		"another container's":      with(func(p *policy.Pod) { p.Annotations[policy.AnnotationPolicies+".container.sidecar"] = "x" }),
