@@ -128,7 +128,7 @@ func (p *Plugin) podProfiles(ctx context.Context, sb *api.PodSandbox) error {
 			continue
 		}
 		if want := apparmor.ProfileName(pd.policyPod(), ctr); name != want {
-			errs = append(errs, fmt.Errorf("nri-armor: pod %s/%s: annotation %s names AppArmor profile %s, but the pod's namespace, labels and annotations give %s (changed since admission?)", pd.namespace, pd.name, k, name, want))
+			errs = append(errs, fmt.Errorf("nri-armor: pod %s/%s: annotation %s names AppArmor profile %s, but the pod's namespace, labels (%v) and annotations give %s (changed since admission?)", pd.namespace, pd.name, k, name, pd.labels, want))
 			continue
 		}
 		r, err := p.resolve(pd, ctr)

@@ -32,9 +32,8 @@ const NamePrefix = "nri-armor."
 // profile in place, under the same name. Pods alike in all of that (a
 // Deployment's replicas) share one profile, as they share one rule set.
 //
-// Left out: the labels the kubelet and the runtimes add (io.kubernetes.*,
-// containerd's io.cri-containerd.kind, CRI-O's io.cri-o.*), which the pod
-// object does not have; every other annotation (the kubelet
+// Left out: the labels the kubelet and the runtimes add (runtimeLabel),
+// which the pod object does not have; every other annotation (the kubelet
 // adds some, and they do not choose rules). A label or annotation changed
 // between admission and the pod's start gives the runtime a name it has
 // no profile for, and the container is refused: fail closed.
@@ -66,8 +65,15 @@ func ProfileName(pod policy.Pod, container string) string {
 }
 
 // runtimeLabel says whether a pod sandbox's label is one the kubelet or
-// the runtime adds, not the pod's own.
+// the runtime adds, not the pod's own: the kubelet's io.kubernetes.*;
+// containerd's io.cri-containerd.kind and oci_runtime_type (2.x); CRI-O's
+// io.cri-o.*. (containerd also merges in the pause image's own labels,
+// which the pod object does not have either; the usual pause images have
+// none, and a name that then differs refuses the pod, naming the labels.)
 func runtimeLabel(k string) bool {
+	if k == "oci_runtime_type" {
+		return true
+	}
 	for _, p := range []string{"io.kubernetes.", "io.cri-containerd.", "io.cri-o."} {
 		if strings.HasPrefix(k, p) {
 			return true

@@ -41,6 +41,7 @@ func TestProfileName(t *testing.T) {
 		}),
 		"the runtimes' labels": with(func(p *policy.Pod) {
 			p.Labels["io.cri-containerd.kind"] = "sandbox"
+			p.Labels["oci_runtime_type"] = "io.containerd.runc.v2"
 			p.Labels["io.cri-o.ContainerType"] = "sandbox"
 		}),
 		"the kubelet's annotation": with(func(p *policy.Pod) { p.Annotations["kubernetes.io/config.seen"] = "2026-12-05T17:00:00Z" }),
