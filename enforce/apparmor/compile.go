@@ -57,8 +57,14 @@ const (
 	// part of the script's execve, which AppArmor checks once, for the
 	// script (bprm_creds_for_exec): BPF-LSM's bprm_check_security sees the
 	// interpreter too.
-	reasonInterpreterBlock = "AppArmor checks the program execve names: this program run as a script's interpreter (#!) is not refused"
-	reasonInterpreterAudit = "AppArmor checks the program execve names: this program run as a script's interpreter (#!) is not logged"
+	//
+	// And the program the runtime itself executes (the container's
+	// command, each exec's) enters the profile by change_onexec, checked
+	// under the runtime's profile, not the container's: an ELF program is
+	// then killed (its mapping, m, is refused under the new profile), a
+	// script runs.
+	reasonInterpreterBlock = "AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or as a script run by the runtime itself (the container's command, crictl/kubectl exec), is not refused"
+	reasonInterpreterAudit = "AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or by the runtime itself, is not logged"
 )
 
 type line struct {
