@@ -459,7 +459,13 @@ func (t *Tracer) Telemetry(ev *telemetry.Event) {
 	if set != nil && matchable {
 		d := policy.Decide(set.rs, pev)
 		if d.Action != policy.Allow {
-			if ringReports(pev, d, enforcers, unenforced) || appArmorLogs(set, enforcers, pev.Class, d) {
+			// A Block that went through was not enforced, whatever the
+			// profile says: AppArmor checks the program runc itself
+			// executes (a container's command, each exec's) under runc's
+			// profile, not the container's (docs/apparmor.md). Only this
+			// path sees it; a refusal never completes an exec.
+			passedBlock := d.Action == policy.Block && a.Result == alert.ResultPassed
+			if ringReports(pev, d, enforcers, unenforced) || appArmorLogs(set, enforcers, pev.Class, d) && !passedBlock {
 				// The kernel enforced this class and reported the decision
 				// — on the enforcement ring buffer, or in the audit log for
 				// what the container's AppArmor profile refuses or logs

@@ -59,11 +59,9 @@ const (
 	// interpreter too.
 	//
 	// And the program the runtime itself executes (the container's
-	// command, each exec's) enters the profile by change_onexec, checked
-	// under the runtime's profile, not the container's: an ELF program is
-	// then killed (its mapping, m, is refused under the new profile), a
-	// script runs.
-	reasonInterpreterBlock = "AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or as a script run by the runtime itself (the container's command, crictl/kubectl exec), is not refused"
+	// command, each exec's) enters the profile by change_onexec: AppArmor
+	// checks that exec under the runtime's profile, not the container's.
+	reasonInterpreterBlock = "AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or run by the runtime itself (the container's command, crictl/kubectl exec), is not refused"
 	reasonInterpreterAudit = "AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or by the runtime itself, is not logged"
 )
 

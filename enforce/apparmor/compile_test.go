@@ -211,7 +211,7 @@ func TestUnenforced(t *testing.T) {
 		reason   string
 	}{
 		{"  process:\n    matchPaths:\n    - path: /usr/bin/curl\n      fromSource:\n      - path: /bin/sh\n", auditPostures, false, "not applied, armor-tracer reports"},
-		{"  process:\n    matchPaths:\n    - path: /usr/bin/python3\n", auditPostures, true, "script's interpreter (#!), or as a script run by the runtime itself"},
+		{"  process:\n    matchPaths:\n    - path: /usr/bin/python3\n", auditPostures, true, "script's interpreter (#!), or run by the runtime itself"},
 		{"  process:\n    matchDirectories:\n    - dir: /usr/bin/\n      action: Audit\n", auditPostures, true, "or by the runtime itself, is not logged"},
 		{"  process:\n    matchPaths:\n    - path: /usr/bin/python3\n      action: Allow\n", auditPostures, false, ""},
 		{"  file:\n    matchDirectories:\n    - dir: /etc/app/\n      action: Allow\n      fromSource:\n      - path: /bin/app\n", block, false, "held to the other rules and the posture (stricter)"},

@@ -53,7 +53,7 @@ profile "nri-armor.shop.web.0123456789abcdef" flags=(attach_disconnected,mediate
 
 # Unenforced:
 #   rule 1 (execname curl fromSource=/bin/sh), partial false: AppArmor cannot tell which program acts (fromSource): exec transitions, the only way to, are refused under no_new_privs; not applied, armor-tracer reports what it would block or audit
-#   rule 2 (path /usr/bin/apt), partial true: AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or as a script run by the runtime itself (the container's command, crictl/kubectl exec), is not refused
+#   rule 2 (path /usr/bin/apt), partial true: AppArmor checks the program execve names, under the caller's profile: this program run as a script's interpreter (#!), or run by the runtime itself (the container's command, crictl/kubectl exec), is not refused
 #   rule 9 (protocol tcp), partial true: allowed by socket type only (AppArmor mediates a socket's family and type, not its protocol): not on raw sockets (SOCK_RAW with IPPROTO_TCP or IPPROTO_RAW); the Block posture does not hold for every stream socket, SCTP's one-to-one ones too (allowed by socket type)
 #   rule 10 (protocol udp), partial true: allowed by socket type only (AppArmor mediates a socket's family and type, not its protocol): not on raw sockets (SOCK_RAW with IPPROTO_UDP or IPPROTO_RAW); the Block posture does not hold for every datagram socket, ICMP's datagram (ping) ones too (allowed by socket type)
 # Unlogged: []
