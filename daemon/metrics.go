@@ -92,6 +92,8 @@ var (
 		"Kernel decisions that found their CPU's first scratch taken (another decision preempted halfway on that CPU), by what they did: took another slot of the CPU, spilled (decided in memory of their own), or were refused.", []string{"outcome"}, nil)
 	descPublishErrors = prometheus.NewDesc("nri_armor_state_publish_errors_total",
 		"Errors publishing state for armor-tracer (containers are enforced regardless).", nil, nil)
+	descProfiles = prometheus.NewDesc("nri_armor_apparmor_profiles_loaded",
+		"AppArmor profiles nri-armor holds loaded for pods and containers (on nodes where AppArmor enforces).", nil, nil)
 )
 
 // stateCollector reads the plugin's and the backend's kernel state at scrape time.
@@ -107,7 +109,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory, descScratch, descPublishErrors} {
+	for _, d := range []*prometheus.Desc{descEnforced, descSets, descEntries, descCapacity, descMemory, descScratch, descPublishErrors, descProfiles} {
 		ch <- d
 	}
 }
@@ -132,6 +134,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descPublishErrors, prometheus.CounterValue, float64(c.p.PublishErrors()+c.stateErrs))
+	if c.appArmor {
+		ch <- prometheus.MustNewConstMetric(descProfiles, prometheus.GaugeValue, float64(c.p.AppArmorProfiles()))
+	}
 	if c.kernel == nil {
 		return
 	}

@@ -275,6 +275,16 @@ func withAppArmor(c *container, rep enforce.Report) (enforce.Report, map[policy.
 	return out, enforcedBy(enforce.BackendAppArmor, apparmor.Classes, c.set, out)
 }
 
+// AppArmorProfiles counts the profiles the plugin holds loaded.
+func (p *Plugin) AppArmorProfiles() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.aa == nil {
+		return 0
+	}
+	return len(p.aa.users)
+}
+
 func profileOrNone(name string) string {
 	if name == "" {
 		return "none"
