@@ -390,7 +390,11 @@ step "Operations in the container"
 try "Read an ordinary file (no rule):" file allow head -1 /etc/passwd
 try "Open a UDP socket (no rule):" network allow nettool udp
 try "Open a raw socket (network rule: Block raw):" network block nettool raw
-try "Run the package manager (process rule: Block /usr/bin/apt-get):" process block apt-get install -y nmap
+# From a shell in the container, as an intruder's command runs: AppArmor
+# checks the program runc itself executes under runc's profile, not the
+# container's (docs/apparmor.md), so `crictl exec app apt-get` would run
+# there, reported by armor-tracer as a Block that passed.
+try "Run the package manager from a shell (process rule: Block /usr/bin/apt-get):" process block sh -c "apt-get install -y nmap"
 try "Read the password hashes (file rule: Audit /etc/shadow):" file audit cat /etc/shadow
 
 # --- 5. alerts and metrics -----------------------------------------------------------
