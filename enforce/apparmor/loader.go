@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -132,9 +133,11 @@ func (l *Loader) Unload(name string) error {
 	defer l.mu.Unlock()
 	delete(l.loaded, name)
 	err := os.WriteFile(filepath.Join(l.fs(), ".remove"), []byte(name), 0)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
+		// The kernel says ENOENT for a profile it does not hold (so does
+		// a missing securityfs, where the profiles file is missing too).
 		if in, ierr := l.inKernel(name); ierr == nil && !in {
-			err = nil // ENOENT from the kernel: not loaded
+			err = nil
 		}
 	}
 	if err != nil {
@@ -208,10 +211,21 @@ func writeFile(path, text string) error {
 	return os.Rename(tmp, path)
 }
 
+// ErrExecLabelUnseen is ExecLabel's error where the kernel does not show
+// another process's pending exec label: up to at least Linux 6.1,
+// AppArmor answers a read of /proc/PID/attr/apparmor/exec from the
+// reader's own task context (apparmor_getprocattr's task_ctx(current)),
+// so another process's pending label reads as EINVAL ("none") — or as
+// the reader's own, when it has one pending. Later kernels read the
+// target's.
+var ErrExecLabelUnseen = errors.New("the kernel does not show another process's pending exec label (AppArmor reads the reader's own task context)")
+
 // ExecLabel is the profile process pid is to run under at its next execve
 // (what runc sets before the container's first instruction), read from
 // the process's pending exec label; "" when none is set. proc is the
-// host's procfs.
+// host's procfs. For another process than the caller's, on kernels that
+// do not show it, the error is ErrExecLabelUnseen (the kernel's EINVAL
+// cannot tell "none pending" from "not shown").
 func ExecLabel(proc string, pid int) (string, error) {
 	var data []byte
 	var err error
@@ -220,6 +234,13 @@ func ExecLabel(proc string, pid int) (string, error) {
 		if !errors.Is(err, os.ErrNotExist) {
 			break
 		}
+	}
+	if errors.Is(err, syscall.EINVAL) {
+		// The kernel's "nothing pending" — for the reader itself.
+		if pid == os.Getpid() {
+			return "", nil
+		}
+		err = ErrExecLabelUnseen
 	}
 	if err != nil {
 		return "", fmt.Errorf("apparmor: the pending exec profile of process %d: %w", pid, err)
