@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nri-armor/nri-armor/internal/attackops"
 )
 
 // The attack suite of issue 13 (enforce/bpflsm's TestBypassLSM) against
@@ -32,10 +34,9 @@ const (
 var deepName = strings.Repeat("d", 200)
 
 func init() {
-	// trunc FILE: open it read-only with O_TRUNC (which empties it).
-	ops["trunc"] = func(arg string) error { return openClose(arg, os.O_RDONLY|os.O_TRUNC) }
-	ops["truncate"] = func(arg string) error { return unix.Truncate(arg, 0) }
-	ops["unlink"] = func(arg string) error { return unix.Unlink(arg) }
+	for name, op := range attackops.Ops {
+		ops[name] = op
+	}
 	ops["rename"] = func(arg string) error {
 		from, to, _ := strings.Cut(arg, " ")
 		return unix.Rename(from, to)
@@ -43,38 +44,6 @@ func init() {
 	ops["link"] = func(arg string) error {
 		from, to, _ := strings.Cut(arg, " ")
 		return unix.Link(from, to)
-	}
-	ops["symlink"] = func(arg string) error {
-		target, path, _ := strings.Cut(arg, " ")
-		return unix.Symlink(target, path)
-	}
-	// copy FROM TO: copy a program (mode 0755).
-	ops["copy"] = func(arg string) error {
-		from, to, _ := strings.Cut(arg, " ")
-		b, err := os.ReadFile(from)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o755)
-	}
-	// mprotect FILE: map it readable, then make the mapping executable.
-	ops["mprotect"] = func(arg string) error {
-		f, err := os.Open(arg)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		b, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
-		if err != nil {
-			return err
-		}
-		defer unix.Munmap(b)
-		return unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC)
-	}
-	// setxattr FILE NAME
-	ops["setxattr"] = func(arg string) error {
-		file, name, _ := strings.Cut(arg, " ")
-		return unix.Setxattr(file, name, []byte("x"), 0)
 	}
 	// chroot-run DIR PROGRAM ARGS...: run PROGRAM (a busybox applet by its
 	// name) in a child chrooted to DIR.
@@ -88,21 +57,6 @@ func init() {
 	ops["run"] = func(arg string) error {
 		f := strings.Fields(arg)
 		return said(exec.Command(f[0], f[1:]...))
-	}
-	// open-tree DIR FILE: read FILE through a detached copy of the mount
-	// tree at DIR (open_tree OPEN_TREE_CLONE).
-	ops["open-tree"] = func(arg string) error {
-		dir, file, _ := strings.Cut(arg, " ")
-		tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(tree)
-		fd, err := unix.Openat(tree, file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			unix.Close(fd)
-		}
-		return err
 	}
 	// bind DIR MOUNTPOINT / mount-tmpfs DIR: mount, and take it away.
 	ops["bind"] = func(arg string) error {
@@ -161,22 +115,6 @@ func init() {
 			unix.Close(fd)
 		}
 		return err
-	}
-	// memfd FILE: copy FILE into a memfd and execute that.
-	ops["memfd"] = func(arg string) error {
-		b, err := os.ReadFile(arg)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.MemfdCreate("payload", 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if _, err := unix.Write(fd, b); err != nil {
-			return err
-		}
-		return ranOK(exec.Command(fmt.Sprintf("/proc/self/fd/%d", fd), "true").Run())
 	}
 	// attr FILE TEXT: write TEXT to this thread's AppArmor attribute FILE
 	// (current, exec).
@@ -242,48 +180,14 @@ func child(ops []string, attr *syscall.SysProcAttr) error {
 	return nil
 }
 
-const bypassPolicy = `apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: bypass, namespace: default}
-spec:
-  selector: {matchLabels: {app: t}}
-  process:
-    matchPaths:
-    - path: /tmp/vma/bin/blocked
-    - path: /tmp/vma/bin/blocked-script
-    - path: /tmp/vma/bin/dyn-blocked
-  file:
-    matchPaths:
-    - path: /tmp/vma/secret
-    - path: /tmp/vma/ro
-      readOnly: true
-    - path: /tmp/vma/preload
-  capabilities:
-    matchCapabilities:
-    - capability: net_raw
-  action: Block
-`
-
-const fromSourcePolicy = `apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: only-cat, namespace: default}
-spec:
-  selector: {matchLabels: {app: t}}
-  file:
-    matchPaths:
-    - path: /tmp/vmfs/secret
-      fromSource: [{path: /tmp/vmfs/bin/cat}]
-      action: Allow
-    - path: /tmp/vmfs/secret
-      action: Block
-`
+var bypassPolicy = attackops.BypassPolicy("/tmp/vma")
 
 func TestBypassAppArmor(t *testing.T) {
 	f := newFixture(t)
 	const name = NamePrefix + "vmtest.bypass.0000000000000002"
 	const srcName = NamePrefix + "vmtest.fromsource.0000000000000003"
 	f.load(t, profile(t, name, bypassPolicy))
-	f.load(t, profile(t, srcName, fromSourcePolicy))
+	f.load(t, profile(t, srcName, attackops.FromSourcePolicy))
 
 	// inside runs ops confined by the profile, then the same unconfined:
 	// want inside, all ok outside (the process outside the profile is

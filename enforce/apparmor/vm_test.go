@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nri-armor/nri-armor/internal/attackops"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
@@ -272,13 +273,7 @@ type opResult string
 func (r opResult) Error() string { return string(r) }
 
 // ranOK treats a program that ran and exited non-zero as run.
-func ranOK(err error) error {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return nil
-	}
-	return err
-}
+var ranOK = attackops.RanOK
 
 // said runs a program that reports a refusal only in its output (busybox,
 // the dynamic loader, aa-exec): EACCES for "Permission denied" (or the

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nri-armor/nri-armor/internal/attackops"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -29,13 +30,8 @@ const deepDepth = 24
 var deepName = strings.Repeat("d", 200)
 
 func init() {
-	// trunc FILE: open FILE read-only with O_TRUNC (which empties it).
-	bypassOps["trunc"] = func(arg string) error {
-		f, err := os.OpenFile(arg, os.O_RDONLY|os.O_TRUNC, 0)
-		if err == nil {
-			f.Close()
-		}
-		return err
+	for name, op := range attackops.Ops {
+		bypassOps[name] = op
 	}
 	// chroot-exec DIR PATH: run PATH in a child chrooted to DIR.
 	bypassOps["chroot-exec"] = func(arg string) error {
@@ -57,21 +53,6 @@ func init() {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: f[0]}
 		return said(cmd)
 	}
-	// open-tree DIR FILE: read FILE through a detached copy of the mount
-	// tree at DIR (open_tree OPEN_TREE_CLONE), named from that tree's top.
-	bypassOps["open-tree"] = func(arg string) error {
-		dir, file, _ := strings.Cut(arg, " ")
-		tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(tree)
-		fd, err := unix.Openat(tree, file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			unix.Close(fd)
-		}
-		return err
-	}
 	// userns-bind DIR MOUNTPOINT FILE: in a user and mount namespace of
 	// its own (root mapped to root), bind DIR on MOUNTPOINT and read FILE
 	// through it.
@@ -82,43 +63,6 @@ func init() {
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 		})
-	}
-	// setxattr FILE NAME: set the extended attribute NAME on FILE.
-	bypassOps["setxattr"] = func(arg string) error {
-		file, name, _ := strings.Cut(arg, " ")
-		return unix.Setxattr(file, name, []byte("x"), 0)
-	}
-	// copy FROM TO: copy a program (mode 0755).
-	bypassOps["copy"] = func(arg string) error {
-		from, to, _ := strings.Cut(arg, " ")
-		b, err := os.ReadFile(from)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o755)
-	}
-	// truncate FILE: truncate(2) it to nothing.
-	bypassOps["truncate"] = func(arg string) error { return unix.Truncate(arg, 0) }
-	// symlink TARGET PATH: make PATH a symbolic link to TARGET.
-	bypassOps["symlink"] = func(arg string) error {
-		target, path, _ := strings.Cut(arg, " ")
-		return os.Symlink(target, path)
-	}
-	// unlink FILE
-	bypassOps["unlink"] = func(arg string) error { return unix.Unlink(arg) }
-	// mprotect FILE: map FILE readable, then make the mapping executable.
-	bypassOps["mprotect"] = func(arg string) error {
-		f, err := os.Open(arg)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		b, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
-		if err != nil {
-			return err
-		}
-		defer unix.Munmap(b)
-		return unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC)
 	}
 	// mkdir DIR: make a directory (and take it away again).
 	bypassOps["mkdir"] = func(arg string) error {
@@ -313,19 +257,7 @@ spec:
 	// not by renaming one onto it, by renaming the directory
 	// above it, nor by writing over it; and a copy of it elsewhere is
 	// another name, which gets nothing.
-	srcSet := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: only-cat, namespace: default}
-spec:
-  selector: {matchLabels: {app: t}}
-  file:
-    matchPaths:
-    - path: /tmp/vmfs/secret
-      fromSource: [{path: /tmp/vmfs/bin/cat}]
-      action: Allow
-    - path: /tmp/vmfs/secret
-      action: Block
-`)
+	srcSet := policytest.Compile(t, attackops.FromSourcePolicy)
 	srcCg := testenv.NewCgroup(t)
 	if _, err := f.e.Apply(srcCg.ID, srcSet); err != nil {
 		t.Fatal(err)

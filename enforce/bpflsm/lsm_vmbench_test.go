@@ -363,24 +363,7 @@ func benchSetup(b *testing.B, dir string) (root string, cg *testCgroup, exe, tar
 	return root, cg, exe, target
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
+var median, envInt = testenv.Median, testenv.EnvInt
 
 // benchRuleSet is the benchmarks' rule set (policytest.BenchRuleSet,
 // shared with AppArmor's benchmark).
