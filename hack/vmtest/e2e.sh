@@ -74,7 +74,7 @@ log "building nri-armor, armor-tracer and the test binary"
 	CGO_ENABLED=0 go build -trimpath -o "$files/bin/" ./cmd/nri-armor ./cmd/nri-armor-hook ./cmd/armor-tracer
 	if [[ $lsm == apparmor ]]; then
 		CGO_ENABLED=0 go test -c -tags 'e2e vmapparmor' -o "$work/e2e-vm.test" ./e2e
-		CGO_ENABLED=0 go test -c -tags vmtest -o "$files/bin/apparmor-vm.test" ./enforce/apparmor
+		CGO_ENABLED=0 go test -c -tags vmtest -o "$work/apparmor-vm.test" ./enforce/apparmor
 	else
 		CGO_ENABLED=0 go test -c -tags 'e2e vme2e' -o "$work/e2e-vm.test" ./e2e
 	fi
@@ -90,7 +90,7 @@ if [[ $lsm == apparmor ]]; then
 	((${#@})) || args+=(-test.run '^TestAppArmor')
 	# The last lsm= wins: run.sh's own lists bpf.
 	boot=(--append "lsm=landlock,lockdown,yama,apparmor" --env NRI_ARMOR_E2E_APPARMOR=1
-		--run "/vmtest/files/bin/apparmor-vm.test -test.v -test.run AppArmor$ -test.timeout 600s")
+		--run "$work/apparmor-vm.test -test.v -test.run AppArmor$ -test.timeout 600s")
 fi
 rc=0
 # One virtual CPU: with two, software emulation was once seen to soft-lock
