@@ -275,21 +275,6 @@ func (r opResult) Error() string { return string(r) }
 // ranOK treats a program that ran and exited non-zero as run.
 var ranOK = attackops.RanOK
 
-// said runs a program that reports a refusal only in its output (busybox,
-// the dynamic loader, aa-exec): EACCES for "Permission denied" (or the
-// loader's "failed to map segment"), EPERM for "Operation not permitted";
-// a program that ran and failed else ran.
-func said(cmd *exec.Cmd) error {
-	out, err := cmd.CombinedOutput()
-	switch s := string(out); {
-	case strings.Contains(s, "Permission denied"), strings.Contains(s, "failed to map segment"):
-		return syscall.EACCES
-	case strings.Contains(s, "Operation not permitted"):
-		return syscall.EPERM
-	}
-	return ranOK(err)
-}
-
 // fixture is a loader on the VM's kernel, whose profiles go after the test.
 type fixture struct {
 	l *Loader

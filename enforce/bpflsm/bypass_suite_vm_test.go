@@ -3,7 +3,6 @@
 package bpflsm
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,25 +32,10 @@ func init() {
 	for name, op := range attackops.Ops {
 		bypassOps[name] = op
 	}
-	// chroot-exec DIR PATH: run PATH in a child chrooted to DIR.
-	bypassOps["chroot-exec"] = func(arg string) error {
-		dir, path, _ := strings.Cut(arg, " ")
-		cmd := exec.Command(path)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir}
-		return ranOK(cmd.Run())
-	}
 	// exec-cat PROGRAM FILE: run PROGRAM (busybox, as cat) on FILE.
 	bypassOps["exec-cat"] = func(arg string) error {
 		prog, file, _ := strings.Cut(arg, " ")
-		return said(exec.Command(prog, file))
-	}
-	// chroot-run DIR PROGRAM ARGS...: run PROGRAM (a busybox applet by its
-	// name) in a child chrooted to DIR.
-	bypassOps["chroot-run"] = func(arg string) error {
-		f := strings.Fields(arg)
-		cmd := exec.Command(f[1], f[2:]...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: f[0]}
-		return said(cmd)
+		return attackops.Said(exec.Command(prog, file))
 	}
 	// userns-bind DIR MOUNTPOINT FILE: in a user and mount namespace of
 	// its own (root mapped to root), bind DIR on MOUNTPOINT and read FILE
@@ -90,19 +74,6 @@ func init() {
 		}
 		return runBatchOp("read " + f[2])
 	}
-}
-
-// said runs a busybox applet: EPERM when it reports "Operation not
-// permitted" (its status says no more), another error when it fails else.
-func said(cmd *exec.Cmd) error {
-	out, err := cmd.CombinedOutput()
-	if strings.Contains(string(out), "Operation not permitted") {
-		return syscall.EPERM
-	}
-	if err != nil {
-		return fmt.Errorf("%v: %q", err, out)
-	}
-	return nil
 }
 
 // runBatchOp performs one batch op in this process.

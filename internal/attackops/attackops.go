@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,6 +78,27 @@ var Ops = map[string]func(arg string) error{
 		}
 		return err
 	},
+	// chroot-exec DIR PATH: run PATH in a child chrooted to DIR.
+	"chroot-exec": func(arg string) error {
+		dir, path, _ := strings.Cut(arg, " ")
+		cmd := exec.Command(path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir}
+		return RanOK(cmd.Run())
+	},
+	// chroot-run DIR PROGRAM ARGS...: run PROGRAM (a busybox applet by its
+	// name) in a child chrooted to DIR.
+	"chroot-run": func(arg string) error {
+		f := strings.Fields(arg)
+		cmd := exec.Command(f[1], f[2:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: f[0]}
+		return Said(cmd)
+	},
+	// run PROGRAM ARGS...: run a program that tells a refusal only in its
+	// output (Said).
+	"run": func(arg string) error {
+		f := strings.Fields(arg)
+		return Said(exec.Command(f[0], f[1:]...))
+	},
 	// memfd FILE: copy FILE into a memfd and execute that.
 	"memfd": func(arg string) error {
 		b, err := os.ReadFile(arg)
@@ -93,6 +115,24 @@ var Ops = map[string]func(arg string) error{
 		}
 		return RanOK(exec.Command(fmt.Sprintf("/proc/self/fd/%d", fd), "true").Run())
 	},
+}
+
+// Said runs a program that tells a refusal only in its output (busybox,
+// the dynamic loader; their status says no more): EPERM for "Operation not
+// permitted" (BPF-LSM's), EACCES for "Permission denied" or the loader's
+// "failed to map segment" (AppArmor's), another error when it failed
+// else.
+func Said(cmd *exec.Cmd) error {
+	out, err := cmd.CombinedOutput()
+	switch s := string(out); {
+	case strings.Contains(s, "Operation not permitted"):
+		return syscall.EPERM
+	case strings.Contains(s, "Permission denied"), strings.Contains(s, "failed to map segment"):
+		return syscall.EACCES
+	case err != nil:
+		return fmt.Errorf("%v: %q", err, out)
+	}
+	return nil
 }
 
 // RanOK treats a program that ran and exited non-zero as run.
