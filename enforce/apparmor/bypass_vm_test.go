@@ -31,7 +31,7 @@ const (
 	deepUnnamed = 45
 )
 
-var deepName = strings.Repeat("d", 200)
+var deepName = attackops.DeepName
 
 func init() {
 	for name, op := range attackops.Ops {
@@ -261,7 +261,9 @@ func TestBypassAppArmor(t *testing.T) {
 		inside(t, "ok", "exec /tmp/vma/interp.sh")
 	})
 	deep := "/tmp/vma/deep"
-	deepTree(t, deep)
+	if err := attackops.DeepTree(deep, deepNamed, deepUnnamed); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("differs-deep-exec", func(t *testing.T) {
 		// Past PATH_MAX but within AppArmor's 8 KiB: named, and no rule
 		// names it (BPF-LSM cannot name it: EPERM, fail closed) …
@@ -412,47 +414,4 @@ func TestBypassAppArmor(t *testing.T) {
 			t.Errorf("label: %s", got[0])
 		}
 	})
-}
-
-// deepTree makes root/d…/d… deepUnnamed levels deep, with a copy of busybox
-// (x) and a file (secret) at levels deepNamed and deepUnnamed.
-func deepTree(t *testing.T, root string) {
-	t.Helper()
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= deepUnnamed; i++ {
-		if err := unix.Mkdirat(fd, deepName, 0o755); err != nil && err != unix.EEXIST {
-			t.Fatal(err)
-		}
-		next, err := unix.Openat(fd, deepName, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-		unix.Close(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd = next
-		if i != deepNamed && i != deepUnnamed {
-			continue
-		}
-		for name, data := range map[string][]byte{"x": bb, "secret": []byte("x")} {
-			w, err := unix.Openat(fd, name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o755)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = unix.Write(w, data)
-			unix.Close(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	unix.Close(fd)
 }

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/nri-armor/nri-armor/internal/attackops"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -26,7 +24,7 @@ import (
 // deepDepth levels of deepName make a directory past PATH_MAX (4,096).
 const deepDepth = 24
 
-var deepName = strings.Repeat("d", 200)
+var deepName = attackops.DeepName
 
 func init() {
 	for name, op := range attackops.Ops {
@@ -86,46 +84,6 @@ func runBatchOp(op string) error {
 	return nil
 }
 
-// deepTree makes root/d…/d… past PATH_MAX, holding a copy of busybox (x)
-// and a file (secret) at the bottom.
-func deepTree(t *testing.T, root string) {
-	t.Helper()
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < deepDepth; i++ {
-		if err := unix.Mkdirat(fd, deepName, 0o755); err != nil && err != unix.EEXIST {
-			t.Fatal(err)
-		}
-		next, err := unix.Openat(fd, deepName, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-		unix.Close(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd = next
-	}
-	defer unix.Close(fd)
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"x": bb, "secret": []byte("x")} {
-		w, err := unix.Openat(fd, name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = unix.Write(w, data)
-		unix.Close(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 const hostAuditPolicy = `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata: {name: host-audit, namespace: default}
@@ -161,7 +119,9 @@ func TestBypassLSM(t *testing.T) {
 	// Item 3: a path the kernel cannot name (past PATH_MAX) fails closed
 	// for a class with rules, with an event saying why.
 	deep := "/tmp/vmb/deep"
-	deepTree(t, deep)
+	if err := attackops.DeepTree(deep, deepDepth); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("deep-exec", func(t *testing.T) {
 		drain(t, f.rd)
 		inside(t, "deep "+deep+" exec x", "EPERM")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -187,3 +188,52 @@ spec:
     - path: /tmp/vmfs/secret
       action: Block
 `
+
+// DeepName is one level of a deep tree: 200 bytes, so that 21 levels
+// pass PATH_MAX (4,096).
+var DeepName = strings.Repeat("d", 200)
+
+// DeepTree makes root/DeepName/DeepName/… as many levels deep as the
+// largest of levels, with a copy of busybox (x) and a file (secret) at
+// each of levels — paths no system call takes whole (past PATH_MAX):
+// reached by a chdir per level.
+func DeepTree(root string, levels ...int) error {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { unix.Close(fd) }()
+	for i := 1; i <= slices.Max(levels); i++ {
+		if err := unix.Mkdirat(fd, DeepName, 0o755); err != nil && err != unix.EEXIST {
+			return err
+		}
+		next, err := unix.Openat(fd, DeepName, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+		fd = next
+		if !slices.Contains(levels, i) {
+			continue
+		}
+		for name, data := range map[string][]byte{"x": bb, "secret": []byte("x")} {
+			w, err := unix.Openat(fd, name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o755)
+			if err != nil {
+				return err
+			}
+			_, err = unix.Write(w, data)
+			unix.Close(w)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
