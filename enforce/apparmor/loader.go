@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -132,9 +133,11 @@ func (l *Loader) Unload(name string) error {
 	defer l.mu.Unlock()
 	delete(l.loaded, name)
 	err := os.WriteFile(filepath.Join(l.fs(), ".remove"), []byte(name), 0)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
+		// The kernel says ENOENT for a profile it does not hold (so does
+		// a missing securityfs, where the profiles file is missing too).
 		if in, ierr := l.inKernel(name); ierr == nil && !in {
-			err = nil // ENOENT from the kernel: not loaded
+			err = nil
 		}
 	}
 	if err != nil {
@@ -208,10 +211,34 @@ func writeFile(path, text string) error {
 	return os.Rename(tmp, path)
 }
 
+// ErrExecLabelUnseen is ExecLabel's error where the kernel does not show
+// another process's pending exec label: up to at least Linux 6.1,
+// AppArmor answers a read of /proc/PID/attr/apparmor/exec from the
+// reader's own task context (apparmor_getprocattr's task_ctx(current)),
+// so another process's pending label reads as EINVAL ("none") — or as
+// the reader's own, when it has one pending. So the daemon cannot check
+// the profile runc set on a container's waiting process (StartContainer
+// relies on the runtime hook's reading of config.json instead).
+var ErrExecLabelUnseen = errors.New("the kernel does not show another process's pending exec label (AppArmor reads the reader's own task context)")
+
+// ExecLabel is the profile process pid is to run under at its next execve,
+// its pending exec label; "" when none is set. For another process than
+// the caller's, on kernels that do not show it, the error is
+// ErrExecLabelUnseen (the kernel's EINVAL cannot tell "none pending" from
+// "not shown").
+func ExecLabel(proc string, pid int) (string, error) {
+	l, err := label(proc, pid, "exec")
+	if errors.Is(err, syscall.EINVAL) {
+		if pid == os.Getpid() {
+			return "", nil // the kernel's "nothing pending"
+		}
+		return "", fmt.Errorf("apparmor: the exec label of process %d: %w", pid, ErrExecLabelUnseen)
+	}
+	return l, err
+}
+
 // CurrentLabel is the profile process pid runs under ("unconfined" when
-// none). (A process's pending exec label, what runc sets before the
-// container's first instruction, cannot be read from outside: the kernel
-// shows /proc/PID/attr/exec of the reading process, not of PID.)
+// none).
 func CurrentLabel(proc string, pid int) (string, error) { return label(proc, pid, "current") }
 
 func label(proc string, pid int, which string) (string, error) {

@@ -3,7 +3,6 @@
 package bpflsm
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/nri-armor/nri-armor/internal/attackops"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
@@ -26,51 +24,16 @@ import (
 // deepDepth levels of deepName make a directory past PATH_MAX (4,096).
 const deepDepth = 24
 
-var deepName = strings.Repeat("d", 200)
+var deepName = attackops.DeepName
 
 func init() {
-	// trunc FILE: open FILE read-only with O_TRUNC (which empties it).
-	bypassOps["trunc"] = func(arg string) error {
-		f, err := os.OpenFile(arg, os.O_RDONLY|os.O_TRUNC, 0)
-		if err == nil {
-			f.Close()
-		}
-		return err
-	}
-	// chroot-exec DIR PATH: run PATH in a child chrooted to DIR.
-	bypassOps["chroot-exec"] = func(arg string) error {
-		dir, path, _ := strings.Cut(arg, " ")
-		cmd := exec.Command(path)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir}
-		return ranOK(cmd.Run())
+	for name, op := range attackops.Ops {
+		bypassOps[name] = op
 	}
 	// exec-cat PROGRAM FILE: run PROGRAM (busybox, as cat) on FILE.
 	bypassOps["exec-cat"] = func(arg string) error {
 		prog, file, _ := strings.Cut(arg, " ")
-		return said(exec.Command(prog, file))
-	}
-	// chroot-run DIR PROGRAM ARGS...: run PROGRAM (a busybox applet by its
-	// name) in a child chrooted to DIR.
-	bypassOps["chroot-run"] = func(arg string) error {
-		f := strings.Fields(arg)
-		cmd := exec.Command(f[1], f[2:]...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: f[0]}
-		return said(cmd)
-	}
-	// open-tree DIR FILE: read FILE through a detached copy of the mount
-	// tree at DIR (open_tree OPEN_TREE_CLONE), named from that tree's top.
-	bypassOps["open-tree"] = func(arg string) error {
-		dir, file, _ := strings.Cut(arg, " ")
-		tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(tree)
-		fd, err := unix.Openat(tree, file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			unix.Close(fd)
-		}
-		return err
+		return attackops.Said(exec.Command(prog, file))
 	}
 	// userns-bind DIR MOUNTPOINT FILE: in a user and mount namespace of
 	// its own (root mapped to root), bind DIR on MOUNTPOINT and read FILE
@@ -82,43 +45,6 @@ func init() {
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
 		})
-	}
-	// setxattr FILE NAME: set the extended attribute NAME on FILE.
-	bypassOps["setxattr"] = func(arg string) error {
-		file, name, _ := strings.Cut(arg, " ")
-		return unix.Setxattr(file, name, []byte("x"), 0)
-	}
-	// copy FROM TO: copy a program (mode 0755).
-	bypassOps["copy"] = func(arg string) error {
-		from, to, _ := strings.Cut(arg, " ")
-		b, err := os.ReadFile(from)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o755)
-	}
-	// truncate FILE: truncate(2) it to nothing.
-	bypassOps["truncate"] = func(arg string) error { return unix.Truncate(arg, 0) }
-	// symlink TARGET PATH: make PATH a symbolic link to TARGET.
-	bypassOps["symlink"] = func(arg string) error {
-		target, path, _ := strings.Cut(arg, " ")
-		return os.Symlink(target, path)
-	}
-	// unlink FILE
-	bypassOps["unlink"] = func(arg string) error { return unix.Unlink(arg) }
-	// mprotect FILE: map FILE readable, then make the mapping executable.
-	bypassOps["mprotect"] = func(arg string) error {
-		f, err := os.Open(arg)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		b, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
-		if err != nil {
-			return err
-		}
-		defer unix.Munmap(b)
-		return unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC)
 	}
 	// mkdir DIR: make a directory (and take it away again).
 	bypassOps["mkdir"] = func(arg string) error {
@@ -148,19 +74,6 @@ func init() {
 	}
 }
 
-// said runs a busybox applet: EPERM when it reports "Operation not
-// permitted" (its status says no more), another error when it fails else.
-func said(cmd *exec.Cmd) error {
-	out, err := cmd.CombinedOutput()
-	if strings.Contains(string(out), "Operation not permitted") {
-		return syscall.EPERM
-	}
-	if err != nil {
-		return fmt.Errorf("%v: %q", err, out)
-	}
-	return nil
-}
-
 // runBatchOp performs one batch op in this process.
 func runBatchOp(op string) error {
 	var out strings.Builder
@@ -169,46 +82,6 @@ func runBatchOp(op string) error {
 		return opResult(res)
 	}
 	return nil
-}
-
-// deepTree makes root/d…/d… past PATH_MAX, holding a copy of busybox (x)
-// and a file (secret) at the bottom.
-func deepTree(t *testing.T, root string) {
-	t.Helper()
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < deepDepth; i++ {
-		if err := unix.Mkdirat(fd, deepName, 0o755); err != nil && err != unix.EEXIST {
-			t.Fatal(err)
-		}
-		next, err := unix.Openat(fd, deepName, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-		unix.Close(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fd = next
-	}
-	defer unix.Close(fd)
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"x": bb, "secret": []byte("x")} {
-		w, err := unix.Openat(fd, name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = unix.Write(w, data)
-		unix.Close(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 const hostAuditPolicy = `apiVersion: security.kubearmor.com/v1
@@ -246,7 +119,9 @@ func TestBypassLSM(t *testing.T) {
 	// Item 3: a path the kernel cannot name (past PATH_MAX) fails closed
 	// for a class with rules, with an event saying why.
 	deep := "/tmp/vmb/deep"
-	deepTree(t, deep)
+	if err := attackops.DeepTree(deep, deepDepth); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("deep-exec", func(t *testing.T) {
 		drain(t, f.rd)
 		inside(t, "deep "+deep+" exec x", "EPERM")
@@ -313,19 +188,7 @@ spec:
 	// not by renaming one onto it, by renaming the directory
 	// above it, nor by writing over it; and a copy of it elsewhere is
 	// another name, which gets nothing.
-	srcSet := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: only-cat, namespace: default}
-spec:
-  selector: {matchLabels: {app: t}}
-  file:
-    matchPaths:
-    - path: /tmp/vmfs/secret
-      fromSource: [{path: /tmp/vmfs/bin/cat}]
-      action: Allow
-    - path: /tmp/vmfs/secret
-      action: Block
-`)
+	srcSet := policytest.Compile(t, attackops.FromSourcePolicy)
 	srcCg := testenv.NewCgroup(t)
 	if _, err := f.e.Apply(srcCg.ID, srcSet); err != nil {
 		t.Fatal(err)

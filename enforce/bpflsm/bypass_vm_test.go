@@ -12,8 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/nri-armor/nri-armor/internal/attackops"
 	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/policy"
@@ -34,22 +33,6 @@ func init() {
 	// sh SCRIPT: run a script through the shell.
 	bypassOps["sh"] = func(arg string) error {
 		return ranOK(exec.Command("/bin/busybox", "sh", arg).Run())
-	}
-	// memfd FILE: copy FILE into a memfd and execute that.
-	bypassOps["memfd"] = func(arg string) error {
-		b, err := os.ReadFile(arg)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.MemfdCreate("payload", 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if _, err := unix.Write(fd, b); err != nil {
-			return err
-		}
-		return ranOK(exec.Command(fmt.Sprintf("/proc/self/fd/%d", fd), "true").Run())
 	}
 	// ldso BINARY: run BINARY through the dynamic loader, which maps it
 	// instead of executing it; EPERM when the loader could not map it
@@ -77,34 +60,9 @@ func init() {
 }
 
 // ranOK treats a program that ran and exited non-zero as run.
-func ranOK(err error) error {
-	if ee, ok := err.(*exec.ExitError); ok && ee.ProcessState != nil {
-		return nil
-	}
-	return err
-}
+var ranOK = attackops.RanOK
 
-const bypassPolicy = `apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: bypass, namespace: default}
-spec:
-  selector: {matchLabels: {app: t}}
-  process:
-    matchPaths:
-    - path: /tmp/vmb/bin/blocked
-    - path: /tmp/vmb/bin/blocked-script
-    - path: /tmp/vmb/bin/dyn-blocked
-  file:
-    matchPaths:
-    - path: /tmp/vmb/secret
-    - path: /tmp/vmb/ro
-      readOnly: true
-    - path: /tmp/vmb/preload
-  capabilities:
-    matchCapabilities:
-    - capability: net_raw
-  action: Block
-`
+var bypassPolicy = attackops.BypassPolicy("/tmp/vmb")
 
 const allowListProcess = `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy

@@ -20,6 +20,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/nri-armor/nri-armor/internal/cgroups"
+	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/internal/vmtest"
 	"github.com/nri-armor/nri-armor/policy"
@@ -362,50 +363,11 @@ func benchSetup(b *testing.B, dir string) (root string, cg *testCgroup, exe, tar
 	return root, cg, exe, target
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+var median, envInt = testenv.Median, testenv.EnvInt
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// benchRuleSet has n file rules and n process rules, none of which match
-// the benchmark's file or executable (the common case: most operations of
-// an enforced container match no rule).
-func benchRuleSet(tb testing.TB, n int) *policy.RuleSet {
-	var y strings.Builder
-	y.WriteString("apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: bench}\nspec:\n  selector: {matchLabels: {a: b}}\n")
-	y.WriteString("  file:\n    matchPaths:\n")
-	for i := 0; i < n*6/10; i++ {
-		fmt.Fprintf(&y, "    - path: /srv/app%d/conf/file%d.yaml\n", i%997, i)
-	}
-	y.WriteString("    matchDirectories:\n")
-	for i := 0; i < n-n*6/10; i++ {
-		fmt.Fprintf(&y, "    - dir: /data/vol%d/part%d/\n      recursive: %t\n", i%991, i, i%2 == 0)
-	}
-	y.WriteString("  process:\n    matchPaths:\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&y, "    - path: /opt/tool%d/bin/run\n", i)
-	}
-	y.WriteString("  action: Block\n")
-	res := policy.LoadBytes("bench.yaml", []byte(y.String()))
-	if err := res.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return policy.Compile(res.Policies, policy.Options{Postures: policy.DefaultDefaults().Postures, Mode: policy.ModeEnforce})
-}
+// benchRuleSet is the benchmarks' rule set (policytest.BenchRuleSet,
+// shared with AppArmor's benchmark).
+func benchRuleSet(tb testing.TB, n int) *policy.RuleSet { return policytest.BenchRuleSet(tb, n) }
 
 // loop runs a helper (in cg, or outside when nil) doing n operations and
 // returns its own measure of ns per operation.

@@ -2,6 +2,9 @@ package testenv
 
 import (
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -24,4 +27,26 @@ func BenchPolicies(n, variant int) string {
 func BenchPod(i int) (namespace string, labels map[string]string) {
 	app := (i * 7) % 100
 	return fmt.Sprintf("ns%d", app%10), map[string]string{"app": fmt.Sprintf("app%d", app)}
+}
+
+// Median is the median of xs (0 for none); xs is left as it is.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// EnvInt is the positive integer in environment variable name, else def:
+// the benchmarks' sizes, which a run may change.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
