@@ -140,8 +140,13 @@ func IsHidden(name string) bool { return strings.HasPrefix(name, ".") && name !=
 // LoadPaths loads files and, recursively, the .yaml/.yml files of directories,
 // in lexical order. A policy defined again in a later file makes that later
 // file invalid: two definitions of one name must never be merged silently.
-func LoadPaths(paths ...string) []*FileResult {
-	out := loadPaths(paths)
+func LoadPaths(paths ...string) []*FileResult { return Dedupe(loadPaths(paths)) }
+
+// Dedupe makes invalid, in place, every file that defines a policy an
+// earlier valid file of results defines, and drops the policies of every
+// invalid file. It returns results.
+func Dedupe(results []*FileResult) []*FileResult {
+	out := results
 	seen := map[string]*Policy{}
 	for _, r := range out {
 		for _, p := range r.Policies {

@@ -24,6 +24,9 @@ Commands:
 Run "armorctl COMMAND -h" for a command's flags.
 `
 
+// stdin is what `armorctl validate -` reads (tests replace it).
+var stdin io.Reader = os.Stdin
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

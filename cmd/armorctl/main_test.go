@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,25 @@ func TestValidate(t *testing.T) {
 	out, _, code = armorctl(t, "validate", filepath.Join(dir, "missing.yaml"))
 	if code != 1 || !strings.Contains(out, "missing.yaml: ") {
 		t.Fatalf("missing file: exit %d\n%s", code, out)
+	}
+}
+
+// TestValidateStdin: `armorctl validate -` reads the standard input, as
+// `kubectl apply -f -` does, with several documents in it; a policy it
+// defines again after a file is refused, naming where the first is.
+func TestValidateStdin(t *testing.T) {
+	dir := t.TempDir()
+	good := testenv.WriteFile(t, dir, "good.yaml", goodPolicy)
+	defer func(r io.Reader) { stdin = r }(stdin)
+	stdin = strings.NewReader(strings.Replace(goodPolicy, "name: ", "name: other-", 1) + "---\n" + badPolicy)
+	out, _, code := armorctl(t, "validate", "-")
+	if code != 1 || !strings.Contains(out, "-:31: spec.file.matchDirectories[0].recurive: unknown field") || !strings.HasSuffix(out, "1 files: 0 valid, 1 invalid, 0 skipped\n") {
+		t.Fatalf("validate - (two documents, one bad): exit %d\n%s", code, out)
+	}
+	stdin = strings.NewReader(goodPolicy)
+	out, _, code = armorctl(t, "validate", good, "-")
+	if code != 1 || !strings.Contains(out, "is already defined at "+good) {
+		t.Fatalf("validate FILE - (the same policy twice): exit %d\n%s", code, out)
 	}
 }
 

@@ -23,7 +23,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: armorctl validate PATH...\n\nChecks policy files and directories (recursively, *.yaml and *.yml).\nPrints every error, warning, notice and hint; exits 1 if any file is invalid.")
+		fmt.Fprintln(stderr, "usage: armorctl validate PATH...\n\nChecks policy files and directories (recursively, *.yaml and *.yml), and - for the standard input;\na file may hold several documents (---), as kubectl takes them.\nPrints every error, warning, notice and hint; exits 1 if any file is invalid.")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -32,7 +32,20 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	results := policy.LoadPaths(fs.Args()...)
+	var results []*policy.FileResult
+	for _, a := range fs.Args() {
+		if a != "-" {
+			results = append(results, policy.LoadPaths(a)...)
+			continue
+		}
+		data, err := io.ReadAll(stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "armorctl validate: reading the standard input: %v\n", err)
+			return 2
+		}
+		results = append(results, policy.LoadBytes("-", data))
+	}
+	policy.Dedupe(results)
 	counts := map[policy.FileStatus]int{}
 	for _, r := range results {
 		for _, i := range r.Issues {
