@@ -68,11 +68,14 @@ func profileName(annotations map[string]string, c string) string {
 }
 
 // aaContainer is the config of a busybox container running cmd under
-// AppArmor profile (CRI: profile_type 2 is Localhost).
+// AppArmor profile (CRI: profile_type 2 is Localhost), with the runtime's
+// default seccomp filter, which nri-armor requires beside the profile
+// (it refuses open_tree: docs/apparmor.md, Refusals).
 func aaContainer(name, profile string, cmd ...string) map[string]any {
 	c := containerConfig(name, cmd)
 	c["linux"] = map[string]any{"security_context": map[string]any{
-		"apparmor": map[string]any{"profile_type": 2, "localhost_ref": profile}}}
+		"apparmor": map[string]any{"profile_type": 2, "localhost_ref": profile},
+		"seccomp":  map[string]any{"profile_type": runtimeDefault}}}
 	return c
 }
 
@@ -292,7 +295,7 @@ func TestAppArmorRefused(t *testing.T) {
 		id, r := createContainerWith(t, p, aaContainer("unloaded", profileName(ann, "unloaded"), sleeper...))
 		wantRefusedCreate(t, id, r, "a container naming a profile not loaded", profileName(ann, "unloaded"))
 	})
-	p := aaPod(t, "refused", ann, "runtime-default", "unconfined", "other")
+	p := aaPod(t, "refused", ann, "runtime-default", "unconfined", "other", "no-seccomp", "sys-admin")
 	t.Run("names-runtime-default", func(t *testing.T) {
 		id, r := createContainerWith(t, p, containerConfig("runtime-default", sleeper))
 		if id != "" {
@@ -316,6 +319,26 @@ func TestAppArmorRefused(t *testing.T) {
 			r = crictl(t, "start", id)
 		}
 		wantRefusedStart(t, r, "a container naming another container's profile", "names "+other, profileName(ann, "other"))
+	})
+	// Its own profile, but open_tree within reach (a detached copy of a
+	// mount tree, which AppArmor names otherwise than the rules).
+	t.Run("seccomp-unconfined", func(t *testing.T) {
+		cfg := aaContainer("no-seccomp", profileName(ann, "no-seccomp"), sleeper...)
+		cfg["linux"].(map[string]any)["security_context"].(map[string]any)["seccomp"] = map[string]any{"profile_type": unconfined}
+		id, r := createContainerWith(t, p, cfg)
+		if id != "" {
+			r = crictl(t, "start", id)
+		}
+		wantRefusedStart(t, r, "a container under its profile without a seccomp filter", "without a seccomp filter", "open_tree")
+	})
+	t.Run("cap-sys-admin", func(t *testing.T) {
+		cfg := aaContainer("sys-admin", profileName(ann, "sys-admin"), sleeper...)
+		cfg["linux"].(map[string]any)["security_context"].(map[string]any)["capabilities"] = map[string]any{"add_capabilities": []string{"SYS_ADMIN"}}
+		id, r := createContainerWith(t, p, cfg)
+		if id != "" {
+			r = crictl(t, "start", id)
+		}
+		wantRefusedStart(t, r, "a container under its profile with CAP_SYS_ADMIN", "may hold CAP_SYS_ADMIN", "open_tree")
 	})
 	t.Run("wrong-annotation", func(t *testing.T) {
 		all := map[string]string{policiesKey: aaPolicyName,

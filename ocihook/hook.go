@@ -70,6 +70,9 @@ type Request struct {
 	// runc will put the container's process under ("" for none): the
 	// daemon checks that it is the container's own.
 	AppArmorProfile string `json:"apparmorProfile,omitempty"`
+	// Bounding is the spec's process.capabilities.bounding: what the
+	// container's processes can ever hold.
+	Bounding []string `json:"bounding,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -97,6 +100,9 @@ type ociSpec struct {
 	} `json:"linux"`
 	Process struct {
 		ApparmorProfile string `json:"apparmorProfile"`
+		Capabilities    struct {
+			Bounding []string `json:"bounding"`
+		} `json:"capabilities"`
 	} `json:"process"`
 }
 
@@ -107,7 +113,7 @@ func (s ociSpec) request(st ociState, err error) Request {
 		return Request{ContainerID: st.ID, PID: st.PID}
 	}
 	return Request{ContainerID: st.ID, PID: st.PID, Rootfs: s.rootfs(st.Bundle), SpecRead: true, Seccomp: s.Linux.Seccomp,
-		AppArmorProfile: s.Process.ApparmorProfile}
+		AppArmorProfile: s.Process.ApparmorProfile, Bounding: s.Process.Capabilities.Bounding}
 }
 
 // readSpec reads the bundle's config.json; file is its path.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
+	"github.com/nri-armor/nri-armor/enforce/seccomp"
+	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -177,20 +180,41 @@ func (p *Plugin) containerProfile(ctx context.Context, c *container) error {
 }
 
 // checkProfileSpec checks, for a container under AppArmor, the profile
-// its bundle's config.json names: runc puts the process under it. The
-// caller holds p.mu.
-func (p *Plugin) checkProfileSpec(c *container, specRead bool, named string) error {
+// its bundle's config.json names (runc puts the process under it), and
+// that nothing in the spec lets the container step around the profile's
+// file and process rules: open_tree(OPEN_TREE_CLONE) makes a detached
+// copy of a mount tree, which no LSM hook of AppArmor's sees (6.1), whose
+// files AppArmor names from their filesystem's root — other names than
+// the rules'. It takes CAP_SYS_ADMIN over the mount namespace (the
+// container's own, or a user namespace's of its own making), so such a
+// container must have open_tree refused by its seccomp filter (the
+// runtime's default does, without CAP_SYS_ADMIN) and no CAP_SYS_ADMIN
+// (with which the default allows it). pol is the bundle's seccomp policy
+// (nil for none). The caller holds p.mu.
+func (p *Plugin) checkProfileSpec(c *container, req ocihook.Request, pol *api.LinuxSeccomp) error {
 	if c.profile == "" || c.mode != policy.ModeEnforce || p.failOpen {
 		return nil
 	}
-	if !specRead {
+	if !req.SpecRead {
 		return fmt.Errorf("nri-armor: %s: the hook could not read the container's config.json, so not which AppArmor profile it runs under: refusing to start it", p.who(c))
 	}
-	if named != c.profile {
-		return fmt.Errorf("nri-armor: %s: its rules are enforced by AppArmor profile %s on this node, but its spec names %s: refusing to start it (set securityContext.appArmorProfile {type: Localhost, localhostProfile: %s}; nri-armor's admission webhook does)", p.who(c), c.profile, profileOrNone(named), c.profile)
+	if req.AppArmorProfile != c.profile {
+		return fmt.Errorf("nri-armor: %s: its rules are enforced by AppArmor profile %s on this node, but its spec names %s: refusing to start it (set securityContext.appArmorProfile {type: Localhost, localhostProfile: %s}; nri-armor's admission webhook does)", p.who(c), c.profile, profileOrNone(req.AppArmorProfile), c.profile)
 	}
 	if loaded, err := p.aa.loader.Loaded(c.profile); err != nil || !loaded {
 		return fmt.Errorf("nri-armor: %s: AppArmor profile %s is not loaded (%v): refusing to start it", p.who(c), c.profile, err)
+	}
+	if c.set != nil && len(c.set.File.Rules)+len(c.set.Process.Rules) > 0 {
+		const why = "AppArmor cannot hold its file and process rules against open_tree (a detached copy of a mount tree, named otherwise)"
+		if slices.Contains(req.Bounding, "CAP_SYS_ADMIN") {
+			return fmt.Errorf("nri-armor: %s: it may hold CAP_SYS_ADMIN, and %s: refusing to start it (drop CAP_SYS_ADMIN, or run it on a node with BPF-LSM)", p.who(c), why)
+		}
+		if pol == nil {
+			return fmt.Errorf("nri-armor: %s: it runs without a seccomp filter (Unconfined), and %s: refusing to start it (set securityContext.seccompProfile {type: RuntimeDefault})", p.who(c), why)
+		}
+		if err := seccomp.Carries(pol, seccomp.Plan{Blocked: []string{"open_tree"}}); err != nil {
+			return fmt.Errorf("nri-armor: %s: %v, and %s: refusing to start it (set securityContext.seccompProfile {type: RuntimeDefault})", p.who(c), err, why)
+		}
 	}
 	c.profileChecked = true
 	return nil

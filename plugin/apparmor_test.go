@@ -110,11 +110,27 @@ func TestAppArmorProfiles(t *testing.T) {
 			t.Errorf("the hook, spec naming %q (read %v): %v; want %q", tc.named, tc.read, err, tc.err)
 		}
 	}
+	// The right profile, but what lets a process step around it: no
+	// seccomp filter, one that lets open_tree through, CAP_SYS_ADMIN.
+	runtimeDefault := []byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","openat"],"action":"SCMP_ACT_ALLOW"}]}`)
+	for _, tc := range []struct {
+		what, err string
+		req       ocihook.Request
+	}{
+		{"Unconfined", "without a seccomp filter", ocihook.Request{}},
+		{"open_tree allowed", "does not refuse open_tree", ocihook.Request{Seccomp: []byte(`{"defaultAction":"SCMP_ACT_ALLOW"}`)}},
+		{"CAP_SYS_ADMIN", "may hold CAP_SYS_ADMIN", ocihook.Request{Seccomp: runtimeDefault, Bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}}},
+	} {
+		tc.req.ContainerID, tc.req.SpecRead, tc.req.AppArmorProfile = "ctr-1", true, name
+		if err := p.checkBundle(tc.req); err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "open_tree") {
+			t.Errorf("the hook, %s: %v; want %q", tc.what, err, tc.err)
+		}
+	}
 	// Not checked by the hook: StartContainer refuses.
 	if err := rt.Start(sb, ctr, os.Getpid()); err == nil || !strings.Contains(err.Error(), "no runtime hook of nri-armor's checked") {
 		t.Errorf("StartContainer unchecked: %v", err)
 	}
-	if err := p.checkBundle(ocihook.Request{ContainerID: "ctr-1", SpecRead: true, AppArmorProfile: name}); err != nil {
+	if err := p.checkBundle(ocihook.Request{ContainerID: "ctr-1", SpecRead: true, AppArmorProfile: name, Seccomp: runtimeDefault, Bounding: []string{"CAP_CHOWN"}}); err != nil {
 		t.Fatalf("the hook, spec naming the container's profile: %v", err)
 	}
 	c.cgroupID = 1

@@ -79,11 +79,8 @@ func (p *Plugin) checkBundle(req ocihook.Request) error {
 	if !ok {
 		return nil
 	}
-	if err := p.checkProfileSpec(c, req.SpecRead, req.AppArmorProfile); err != nil {
-		return err
-	}
 	if !req.SpecRead {
-		return nil
+		return p.checkProfileSpec(c, req, nil)
 	}
 	var pol *api.LinuxSeccomp
 	if len(req.Seccomp) > 0 && string(req.Seccomp) != "null" {
@@ -92,6 +89,9 @@ func (p *Plugin) checkBundle(req ocihook.Request) error {
 			return fmt.Errorf("nri-armor: %s: the bundle's seccomp section: %w", p.who(c), err)
 		}
 		pol = api.FromOCILinuxSeccomp(&spec)
+	}
+	if err := p.checkProfileSpec(c, req, pol); err != nil {
+		return err
 	}
 	return p.checkFilter(c, pol, "the bundle's config.json")
 }

@@ -310,6 +310,8 @@ step "Running pod $NAMESPACE/armor-demo (label app=armor-demo, host network, bus
 # nri-armor's admission webhook would: the container's securityContext and
 # the annotation nri-armor loads the profile by when the pod starts
 # (docs/apparmor.md). armorctl explain computes the name nri-armor does.
+# The runtime's default seccomp filter too: nri-armor requires it beside a
+# profile (it refuses open_tree, a way around AppArmor's file rules).
 profile=
 if [ "$(jq -r '.classes.file.backend' <<<"$probe")" = AppArmor ]; then
 	profile=$("$ARMORCTL" explain -o apparmor --policies "$ROOT/config/policies" --namespace "$NAMESPACE" \
@@ -326,7 +328,8 @@ jq -n --arg logs "$DEMO/logs" --arg parent "/$E2E_CGROUP_PARENT" --arg ns "$NAME
 jq -n --arg image "$E2E_BUSYBOX_IMAGE" --arg profile "$profile" '{
 	metadata: {name: "app"}, image: {image: $image},
 	command: ["sleep", "3600"], log_path: "app.log"}
-	+ (if $profile == "" then {} else {linux: {security_context: {apparmor: {profile_type: 2, localhost_ref: $profile}}}} end)' >"$DEMO/container.json"
+	+ (if $profile == "" then {} else {linux: {security_context: {apparmor: {profile_type: 2, localhost_ref: $profile},
+		seccomp: {profile_type: 0}}}} end)' >"$DEMO/container.json"
 pod=$(crictl_ runp "$DEMO/pod.json" 2>"$DEMO/crictl.err") || fail "crictl runp: $(cat "$DEMO/crictl.err")"
 cid=$(crictl_ create "$pod" "$DEMO/container.json" "$DEMO/pod.json" 2>"$DEMO/crictl.err") || fail "crictl create: $(cat "$DEMO/crictl.err")"
 crictl_ start "$cid" >/dev/null 2>"$DEMO/crictl.err" || fail "crictl start: $(cat "$DEMO/crictl.err")"
