@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -313,14 +314,15 @@ func ringReports(ev policy.Event, d policy.Decision, enforcers map[policy.Class]
 // appArmorLogs: the container's AppArmor profile logs operations of ev's
 // class decided d, so that its record (Tracer.AppArmor) is the alert. A
 // container has a profile when AppArmor enforces one of its classes; the
-// profile holds the process, file, network and capability rules it can
-// express (even for a class another backend enforces: network, beside
-// cgroup-BPF). It logs what its rules' lines decide — those of the rules
-// it enforces in part too (Partial: a process rule misses a script's
-// interpreter, which no exec event names either) — and a Block posture's
-// refusals, but not an Audit posture's (Profile.Unlogged).
+// profile holds the rules of apparmor.Classes it can express (the
+// daemon compiles apparmor.Restrict of the set: network rules are
+// cgroup-BPF's, and what cgroup-BPF leaves out — AF_PACKET, fromSource —
+// only the telemetry sees). It logs what its rules' lines decide — those
+// of the rules it enforces in part too (Partial: a process rule misses a
+// script's interpreter, which no exec event names either) — and a Block
+// posture's refusals, but not an Audit posture's (Profile.Unlogged).
 func appArmorLogs(set *ruleSet, enforcers map[policy.Class]string, class policy.Class, d policy.Decision) bool {
-	if set == nil || class == policy.ClassSyscalls {
+	if set == nil || !slices.Contains(apparmor.Classes, class) {
 		return false
 	}
 	for _, e := range enforcers {
@@ -347,14 +349,14 @@ func (s *ruleSet) inProfile(d policy.Decision) bool {
 		// those it enforces in part). The profile's name and raw rules
 		// change neither; a set it refuses has no profile at all.
 		s.aaNotWritten = map[int]bool{}
-		prof, err := apparmor.Compile(apparmor.NamePrefix+"tracer", s.rs, nil)
+		prof, err := apparmor.Compile(apparmor.NamePrefix+"tracer", apparmor.Restrict(s.rs), nil)
 		for _, u := range prof.Unenforced {
 			if !u.Partial {
 				s.aaNotWritten[u.Rule.ID] = true
 			}
 		}
 		if err != nil {
-			for _, cl := range []policy.Class{policy.ClassProcess, policy.ClassFile, policy.ClassNetwork, policy.ClassCapabilities} {
+			for _, cl := range apparmor.Classes {
 				for _, r := range s.rs.Class(cl).Rules {
 					s.aaNotWritten[r.ID] = true
 				}

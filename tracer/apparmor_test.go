@@ -210,13 +210,22 @@ func newAAEnv(t *testing.T, doc string, postures policy.Postures) *aaEnv {
 		t.Fatal(err)
 	}
 	writeProc(t, proc, aaPID, "/kubepods/web", 1000)
-	prof, err := apparmor.Compile(apparmor.NamePrefix+"shop.nginx.0123456789abcdef", rs, nil)
+	// What the plugin publishes: the profile of the set's process, file
+	// and capability rules (apparmor.Restrict) leaves some out, and
+	// cgroup-BPF enforces raw, packet and all rules only in part (not on
+	// AF_PACKET sockets: enforce/cgroupnet).
+	prof, err := apparmor.Compile(apparmor.NamePrefix+"shop.nginx.0123456789abcdef", apparmor.Restrict(rs), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var unenforced []int
 	for _, u := range prof.Unenforced {
 		unenforced = append(unenforced, u.Rule.ID)
+	}
+	for _, r := range rs.Network.Rules {
+		if v := r.Match.Value; v == "raw" || v == "packet" || v == "all" {
+			unenforced = append(unenforced, r.ID)
+		}
 	}
 	err = dir.PutContainer(state.Container{
 		CgroupID: cg, ContainerID: "c0ffee", ContainerName: "nginx", PodName: "web-1", PodNamespace: "shop",
@@ -416,5 +425,47 @@ func TestAppArmorNoDoubleAlert(t *testing.T) {
 	}
 	if a := got[1]; a.Resource != "CAP_SYS_ADMIN" || a.PolicyName != "DefaultPosture" || a.Action != "Audit" || a.Enforcer != alert.EnforcerMonitor {
 		t.Errorf("posture alert: %+v", a)
+	}
+
+	// What went through although a Block rule names it is never silent:
+	// an exec the profile did not check (the runtime's own, as for
+	// crictl exec), and an AF_PACKET socket, which neither the profile
+	// (no network rules: cgroup-BPF's) nor cgroup-BPF sees.
+	curl := execEv(e.cg, pid+2, 1, "/usr/bin/curl")
+	e.t.Telemetry(&curl)
+	packet := telemetry.Event{Kind: telemetry.KindSocket, CgroupID: e.cg, PID: pid + 2, TGID: pid + 2, Family: syscall.AF_PACKET, SockType: syscall.SOCK_RAW, Protocol: 0x0300, Ret: 3}
+	e.t.Telemetry(&packet)
+	got = e.alerts(t)
+	if len(got) != 2 {
+		t.Fatalf("%d alerts, want the exec and the packet socket Blocks that passed: %+v", len(got), got)
+	}
+	for i, op := range []string{"Process", "Network"} {
+		if a := got[i]; a.Operation != op || a.Action != "Block" || a.Result != alert.ResultPassed || a.Enforcer != alert.EnforcerMonitor ||
+			!strings.Contains(a.Data, "unenforced=true") || a.PolicyName != "shop-aa" {
+			t.Errorf("%s Block that passed: %+v", op, a)
+		}
+	}
+}
+
+// TestAppArmorNetworkAudit: the node's profile holds no network rules
+// (cgroup-BPF's), so the telemetry reports a network Audit rule's
+// operation that cgroup-BPF does not see (an AF_PACKET socket): nothing
+// else would.
+func TestAppArmorNetworkAudit(t *testing.T) {
+	e := newAAEnv(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: shop-aa, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  network:
+    matchProtocols:
+    - protocol: raw
+  action: Audit
+`, policy.DefaultDefaults().Postures)
+	packet := telemetry.Event{Kind: telemetry.KindSocket, CgroupID: e.cg, PID: 5000, TGID: 5000, Family: syscall.AF_PACKET, SockType: syscall.SOCK_RAW, Protocol: 0x0300, Ret: 3}
+	e.t.Telemetry(&packet)
+	got := e.alerts(t)
+	if len(got) != 1 || got[0].Operation != "Network" || got[0].Action != "Audit" || got[0].Result != alert.ResultPassed || got[0].PolicyName != "shop-aa" {
+		t.Fatalf("alerts %+v; want the raw rule's Audit of the AF_PACKET socket", got)
 	}
 }
