@@ -156,6 +156,14 @@ func TestAppArmorBlock(t *testing.T) {
 	wantRefused(t, execIn(t, id, "sh", "-c", "apt-get install x"), "sh -c apt-get", "sh: apt-get: "+aaDenied, "command terminated with exit code 126")
 	wantRefused(t, execIn(t, id, "cat", "/etc/shadow"), "cat /etc/shadow", "cat: can't open '/etc/shadow': "+aaDenied)
 	wantOK(t, execIn(t, id, "cat", "/etc/passwd"), "cat /etc/passwd in the guarded container", "root:")
+	// No detached mount tree (named otherwise than the rules, and no
+	// AppArmor hook on it): the runtime's default filter, which nri-armor
+	// requires beside the profile, refuses the calls that make one.
+	// (nettool run by crictl exec itself: the policy blocks it from a
+	// shell, see below.)
+	for _, call := range []string{"open_tree", "fsopen"} {
+		wantRefused(t, execIn(t, id, "nettool", "sys", call), "nettool sys "+call, "nettool: sys "+call+": operation not permitted")
+	}
 	wantOK(t, execIn(t, id, "cat", "/etc/hostname"), "cat /etc/hostname (Audit) in the guarded container", "")
 
 	// Untouched: containerd's default profile, none of nri-armor's.
@@ -238,15 +246,22 @@ spec:
 				return
 			}
 			wantOK(t, r, "apt-get (not allowed, posture audit)", "apt-get (fake): install x")
+			// AppArmor does not log an Audit posture: armor-tracer's
+			// telemetry reports it.
+			var found *alert
 			waitFor(t, "the posture's alert", 20*time.Second, func() bool {
 				for _, a := range tr.alerts(t, p.name) {
 					if a.Operation == "Process" && a.Resource == "/usr/bin/apt-get" {
-						t.Logf("alert: %s", a)
+						found = &a
 						return true
 					}
 				}
 				return false
 			})
+			t.Logf("alert: %s", *found)
+			if a := *found; a.PolicyName != "DefaultPosture" || a.Action != "Audit" || a.Result != "Passed" || a.ContainerName != "main" || a.NamespaceName != podNamespace {
+				t.Errorf("the posture's alert: %s; want DefaultPosture, Audit, Passed in container main", a)
+			}
 		})
 	}
 }

@@ -185,11 +185,12 @@ func (p *Plugin) containerProfile(ctx context.Context, c *container) error {
 // file and process rules: open_tree(OPEN_TREE_CLONE) makes a detached
 // copy of a mount tree, which no LSM hook of AppArmor's sees (6.1), whose
 // files AppArmor names from their filesystem's root — other names than
-// the rules'. It takes CAP_SYS_ADMIN over the mount namespace (the
+// the rules' (fsopen and fsmount likewise, for a new instance of a
+// filesystem). They take CAP_SYS_ADMIN over the mount namespace (the
 // container's own, or a user namespace's of its own making), so such a
-// container must have open_tree refused by its seccomp filter (the
-// runtime's default does, without CAP_SYS_ADMIN) and no CAP_SYS_ADMIN
-// (with which the default allows it). pol is the bundle's seccomp policy
+// container must have detachedMountCalls refused by its seccomp filter
+// (the runtime's default does, without CAP_SYS_ADMIN) and no
+// CAP_SYS_ADMIN (with which the default allows them). pol is the bundle's seccomp policy
 // (nil for none). The caller holds p.mu.
 func (p *Plugin) checkProfileSpec(c *container, req ocihook.Request, pol *api.LinuxSeccomp) error {
 	if c.profile == "" || c.mode != policy.ModeEnforce || p.failOpen {
@@ -205,20 +206,27 @@ func (p *Plugin) checkProfileSpec(c *container, req ocihook.Request, pol *api.Li
 		return fmt.Errorf("nri-armor: %s: AppArmor profile %s is not loaded (%v): refusing to start it", p.who(c), c.profile, err)
 	}
 	if c.set != nil && len(c.set.File.Rules)+len(c.set.Process.Rules) > 0 {
-		const why = "AppArmor cannot hold its file and process rules against open_tree (a detached copy of a mount tree, named otherwise)"
+		const why = "AppArmor cannot hold its file and process rules against detached mount trees (open_tree, fsopen and fsmount: their files are named otherwise)"
 		if slices.Contains(req.Bounding, "CAP_SYS_ADMIN") {
 			return fmt.Errorf("nri-armor: %s: it may hold CAP_SYS_ADMIN, and %s: refusing to start it (drop CAP_SYS_ADMIN, or run it on a node with BPF-LSM)", p.who(c), why)
 		}
 		if pol == nil {
 			return fmt.Errorf("nri-armor: %s: it runs without a seccomp filter (Unconfined), and %s: refusing to start it (set securityContext.seccompProfile {type: RuntimeDefault})", p.who(c), why)
 		}
-		if err := seccomp.Carries(pol, seccomp.Plan{Blocked: []string{"open_tree"}}); err != nil {
+		if err := seccomp.Carries(pol, seccomp.Plan{Blocked: detachedMountCalls}); err != nil {
 			return fmt.Errorf("nri-armor: %s: %v, and %s: refusing to start it (set securityContext.seccompProfile {type: RuntimeDefault})", p.who(c), err, why)
 		}
 	}
 	c.profileChecked = true
 	return nil
 }
+
+// detachedMountCalls make or attach detached mount trees: open_tree (a
+// copy of a tree the process sees), fsopen and fsmount (a new instance
+// of a filesystem), move_mount (attaching either). None has an AppArmor
+// hook on 6.1. The runtime's default seccomp filter refuses them all
+// without CAP_SYS_ADMIN.
+var detachedMountCalls = []string{"fsmount", "fsopen", "move_mount", "open_tree"}
 
 // checkProfileChecked, at StartContainer, refuses a container under
 // AppArmor whose bundle the runtime hook did not check (checkProfileSpec):
@@ -234,12 +242,20 @@ func (p *Plugin) checkProfileChecked(c *container) error {
 	return fmt.Errorf("nri-armor: %s: its rules are enforced by AppArmor profile %s, but no runtime hook of nri-armor's checked that its spec names it (the node's start gate, gateBinary, is needed for AppArmor): refusing to start it", p.who(c), c.profile)
 }
 
-// syncProfile, at Synchronize, gives a running container under AppArmor
-// its profile if its process runs under it; one that does not (created
-// while nri-armor was down, with no profile) keeps its rules unenforced
-// by AppArmor, which is logged. The caller holds p.mu.
+// syncProfile, at Synchronize, gives a container under AppArmor that a
+// restarted plugin did not know its profile. One created but not started
+// gets it as at CreateContainer (the hook checks its spec). A running
+// one keeps it only if its process runs under it; one that does not
+// (created while nri-armor was down, with no profile) keeps its rules
+// unenforced by AppArmor, which is logged. The caller holds p.mu.
 func (p *Plugin) syncProfile(ctx context.Context, c *container, pid int) {
-	if p.aa == nil || !apparmor.Needs(c.set) || pid == 0 {
+	if p.aa == nil || !apparmor.Needs(c.set) {
+		return
+	}
+	if pid == 0 {
+		if err := p.attachProfile(ctx, c); err != nil {
+			nrilog.Errorf(ctx, "synchronize: %v (the runtime hook refuses it if its profile is not loaded)", err)
+		}
 		return
 	}
 	name := apparmor.ProfileName(p.pods[c.pod].policyPod(), c.name)

@@ -111,18 +111,20 @@ func TestAppArmorProfiles(t *testing.T) {
 		}
 	}
 	// The right profile, but what lets a process step around it: no
-	// seccomp filter, one that lets open_tree through, CAP_SYS_ADMIN.
+	// seccomp filter, one that lets a detached mount tree be made,
+	// CAP_SYS_ADMIN.
 	runtimeDefault := []byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","openat"],"action":"SCMP_ACT_ALLOW"}]}`)
 	for _, tc := range []struct {
 		what, err string
 		req       ocihook.Request
 	}{
 		{"Unconfined", "without a seccomp filter", ocihook.Request{}},
-		{"open_tree allowed", "does not refuse open_tree", ocihook.Request{Seccomp: []byte(`{"defaultAction":"SCMP_ACT_ALLOW"}`)}},
+		{"open_tree allowed", "lets open_tree through", ocihook.Request{Seccomp: []byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","open_tree"],"action":"SCMP_ACT_ALLOW"}]}`)}},
+		{"fsopen allowed", "does not refuse fsopen", ocihook.Request{Seccomp: []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["open_tree","fsmount","move_mount"],"action":"SCMP_ACT_ERRNO"}]}`)}},
 		{"CAP_SYS_ADMIN", "may hold CAP_SYS_ADMIN", ocihook.Request{Seccomp: runtimeDefault, Bounding: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}}},
 	} {
 		tc.req.ContainerID, tc.req.SpecRead, tc.req.AppArmorProfile = "ctr-1", true, name
-		if err := p.checkBundle(tc.req); err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "open_tree") {
+		if err := p.checkBundle(tc.req); err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "detached mount trees") {
 			t.Errorf("the hook, %s: %v; want %q", tc.what, err, tc.err)
 		}
 	}

@@ -512,8 +512,10 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 		if ctr.GetPid() == 0 {
 			continue // created, not started: StartContainer follows
 		}
-		if label, err := apparmor.CurrentLabel(p.proc, int(ctr.GetPid())); err == nil {
-			labels[label] = true
+		if p.aa != nil {
+			if label, err := apparmor.CurrentLabel(p.proc, int(ctr.GetPid())); err == nil {
+				labels[label] = true
+			}
 		}
 		if err := p.start(ctx, ctr, c, p.rootOf(int(ctr.GetPid()))); err != nil {
 			nrilog.Errorf(ctx, "synchronize: %v", err)

@@ -43,7 +43,7 @@ func main() {
 		fmt.Printf("ok: connected to %s, read %q\n", os.Args[2], strings.TrimSpace(line))
 	case "sys":
 		if len(os.Args) < 3 {
-			fail("usage", fmt.Errorf("nettool sys getcpu|getpgid|personality [hold]"))
+			fail("usage", fmt.Errorf("nettool sys getcpu|getpgid|personality|open_tree|fsopen [hold]"))
 		}
 		name := os.Args[2]
 		call, ok := calls[name]
@@ -67,11 +67,16 @@ func main() {
 
 // calls are the system calls "nettool sys" makes: number and first
 // argument. personality(ADDR_NO_RANDOMIZE) is what the runtime default
-// refuses (it allows only a few personalities); the others it allows.
+// refuses (it allows only a few personalities); getcpu and getpgid it
+// allows. open_tree(AT_FDCWD, NULL) and fsopen(NULL) make no mount
+// tree: a filter that lets them through shows as EFAULT, one that
+// refuses them as EPERM.
 var calls = map[string][2]uintptr{
 	"getcpu":      {309, 0}, // x86_64; the syscall package lacks it,
 	"getpgid":     {syscall.SYS_GETPGID, 0},
 	"personality": {syscall.SYS_PERSONALITY, 0x0040000},
+	"open_tree":   {428, uintptr(0xffffffffffffff9c)}, // AT_FDCWD; 428 on x86_64 and arm64
+	"fsopen":      {430, 0},
 }
 
 func fail(op string, err error) {
