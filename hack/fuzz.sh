@@ -4,9 +4,22 @@
 # "context deadline exceeded" (its workers slow to stop when -fuzztime is
 # up). That run is tried once more, and says so; a run that found an input
 # ("Failing input written") or failed any other way fails at once.
+#
+# Go keeps every new input a run finds in its cache (GOCACHE/fuzz) and
+# replays all of them before fuzzing starts, inside -fuzztime. The cache
+# only grows, so on a CI machine that keeps its GOCACHE the replay alone
+# outgrew the run: FuzzCompile's inputs each take apparmor_parser runs, and
+# 165 cached ones did not finish replaying in 15 s. Only the newest
+# FUZZ_CACHE_KEEP cached inputs of the target are kept; the committed seeds
+# (testdata/fuzz) and the f.Add ones always run.
 set -uo pipefail
 target=$1 pkg=$2
 shift 2
+keep=${FUZZ_CACHE_KEEP:-40}
+cache="$(go env GOCACHE)/fuzz/$(go list "$pkg")/$target"
+if [[ -d $cache ]]; then
+	ls -1t "$cache" | tail -n +"$((keep + 1))" | while read -r f; do rm -f -- "$cache/$f"; done
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for try in 1 2; do

@@ -485,6 +485,15 @@ fi
 if ((result == 0)); then
 	log "PASS: every binary passed (VM ran ${elapsed}s)"
 else
+	# CI shows the head and tail of a long log: the failed tests and what
+	# they reported go last, where it is seen.
+	log "the failed tests, with the lines they logged from *_test.go (whole log: $consolelog):"
+	awk '
+		/^=== (RUN|CONT) / { cur = $3 }
+		/^[ \t]+[^ ]+_test\.go:[0-9]+:/ { if (n[cur]++ < 20) buf[cur] = buf[cur] $0 "\n" }
+		/^ *--- FAIL: / { print; printf "%s", buf[$3] }
+		/^panic: / { print }
+	' "$consolelog" | head -n 200
 	log "FAIL: combined exit status $result (VM ran ${elapsed}s)"
 fi
 exit "$result"
