@@ -117,6 +117,10 @@ type Store struct {
 
 	mu          sync.Mutex // serializes reloads; guards the fields below
 	files       map[string]*fileState
+	// docs are the documents of the sources that are not directories (the
+	// API server's policy objects), by source, then by name: each is loaded,
+	// accepted and rejected as a file of that name would be.
+	docs map[string]map[string][]byte
 	fingerprint string
 	subs        []chan *policy.Catalog
 	closed      bool
@@ -208,6 +212,27 @@ func (s *Store) Reload() error {
 		return ErrClosed
 	}
 	s.reloadLocked(true)
+	return nil
+}
+
+// SetDocuments replaces the documents of one source that is not a
+// directory (the daemon's Kubernetes watch) with docs, name → content, and
+// reloads. A name stands for its document as a file path does: it is
+// loaded, validated and kept at its last good version in the same way, and
+// a policy it defines that another file or document already has in force
+// is rejected. Names must not be file paths (they are never read from
+// disk); sources are disjoint. The error is ErrClosed after Close.
+func (s *Store) SetDocuments(source string, docs map[string][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.docs == nil {
+		s.docs = map[string]map[string][]byte{}
+	}
+	s.docs[source] = docs
+	s.reloadLocked(false)
 	return nil
 }
 
@@ -392,6 +417,16 @@ func under(path string, dirs []string) bool {
 // new catalog if that changed. manual is true for Reload.
 func (s *Store) reloadLocked(manual bool) {
 	paths, failed := s.scan()
+	// The documents of other sources load after every file, by source and
+	// name: when a file and a document define the same policy at once, the
+	// file's is the one in force.
+	docData := map[string][]byte{}
+	for _, src := range sortedKeys(s.docs) {
+		for _, name := range sortedKeys(s.docs[src]) {
+			docData[name] = s.docs[src][name]
+			paths = append(paths, name)
+		}
+	}
 	order := map[string]int{}
 	for i, p := range paths {
 		order[p] = i
@@ -410,7 +445,11 @@ func (s *Store) reloadLocked(manual bool) {
 	// Read each file; candidates are the valid versions not yet in force.
 	var pending []*fileState
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		data, isDoc := docData[p]
+		var err error
+		if !isDoc {
+			data, err = os.ReadFile(p)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			delete(s.files, p) // removed since the walk
 			continue
@@ -596,7 +635,7 @@ func (s *Store) publish(manual bool) {
 	}
 	s.fingerprint = fp.String()
 	s.catalog.Store(cat)
-	s.log.Infof("policy catalog: %d policies from %d files", cat.Len(), len(s.files))
+	s.log.Infof("policy catalog: %d policies from %d files and documents", cat.Len(), len(s.files))
 	if first {
 		return
 	}
@@ -613,4 +652,14 @@ func (s *Store) publish(manual bool) {
 		default:
 		}
 	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -606,3 +606,52 @@ func TestReloadIsSynchronous(t *testing.T) {
 		t.Fatalf("catalog after Reload %v, want %v", got, want)
 	}
 }
+
+// The API server's documents (SetDocuments) join the files' policies in
+// one catalog, follow create, update and delete, keep their last good
+// version when an update is invalid, and lose to a file defining the same
+// policy.
+func TestDocuments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "f.yaml"), ksp("file", "Block"))
+	h := newHarness(t, dir)
+	set := func(docs map[string][]byte) {
+		t.Helper()
+		if err := h.s.SetDocuments("kubernetes", docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const api = "kube-apiserver:KubeArmorPolicy/shop/api"
+	set(map[string][]byte{api: []byte(ksp("api", "Block"))})
+	c := h.waitRefs("file@f.yaml", "api@api")
+	before := digestOf(c, "api")
+
+	set(map[string][]byte{api: []byte(ksp("api", "Audit"))})
+	c = h.waitFor("the update", func(c *policy.Catalog) bool { return digestOf(c, "api") != before })
+	updated := digestOf(c, "api")
+
+	set(map[string][]byte{api: []byte(badKSP("api"))})
+	if r := h.waitRejected(); r.file != api || !strings.Contains(r.err.Error(), api+":13: spec.file.matchDirectories[0].recurive: unknown field") {
+		t.Fatalf("rejection %s: %v", r.file, r.err)
+	}
+	if got := digestOf(h.s.Catalog(), "api"); got != updated {
+		t.Fatalf("after an invalid update the policy in force has digest %s, want the last good %s", got, updated)
+	}
+	if st := h.file(api); st.Status != policy.FileInvalid || st.Policies != 1 {
+		t.Fatalf("FileState %+v", st)
+	}
+
+	const dup = "kube-apiserver:KubeArmorPolicy/shop/file"
+	set(map[string][]byte{dup: []byte(ksp("file", "Audit"))})
+	if r := h.waitRejected(); r.file != dup || !strings.Contains(r.err.Error(), "is already defined at "+filepath.Join(dir, "f.yaml")) {
+		t.Fatalf("rejection %s: %v", r.file, r.err)
+	}
+	h.waitRefs("file@f.yaml")
+
+	set(nil)
+	h.settle()
+	if got, want := refs(h.s.Catalog()), []string{"file@f.yaml"}; !slices.Equal(got, want) {
+		t.Fatalf("catalog %v, want %v", got, want)
+	}
+}
