@@ -72,6 +72,19 @@ type Config struct {
 	// of them: distinct rule sets, and rules over those sets (0: no bound).
 	NamespaceMaxSets  int `yaml:"namespaceMaxSets"`
 	NamespaceMaxRules int `yaml:"namespaceMaxRules"`
+	// KubernetesPolicies: policies also come from the API server's
+	// KubeArmorPolicy, KubeArmorClusterPolicy and KubeArmorHostPolicy
+	// objects (k8s/source), merged with PolicyDirs' into one catalog. The
+	// daemon serves the runtime only after the first full list: no
+	// container is decided on part of the policies.
+	KubernetesPolicies bool `yaml:"kubernetesPolicies"`
+	// Kubeconfig reaches the API server from outside a pod; empty means
+	// the pod's service account.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// KubernetesSyncTimeout bounds the wait for that first list; past it
+	// the daemon stops with the reason (restarted, it tries again; the
+	// runtime refuses containers meanwhile).
+	KubernetesSyncTimeout time.Duration `yaml:"kubernetesSyncTimeout"`
 	// ReconnectMax bounds the back-off between attempts to reach the runtime.
 	ReconnectMax time.Duration `yaml:"reconnectMax"`
 	// LogLevel (debug, info, warn, error) and LogFormat (text, json).
@@ -97,8 +110,10 @@ func Default() Config {
 		MaxContainers:  16384,
 		MaxRuleEntries: 1 << 18,
 		ReconnectMax:   30 * time.Second,
-		LogLevel:       "info",
-		LogFormat:      "text",
+
+		KubernetesSyncTimeout: time.Minute,
+		LogLevel:              "info",
+		LogFormat:             "text",
 	}
 }
 
@@ -192,6 +207,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		c.NodeLabels = labels
 		return nil
 	})
+	fs.BoolVar(&c.KubernetesPolicies, "kubernetesPolicies", c.KubernetesPolicies, "also watch the API server's KubeArmor policy objects")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig file (empty: the pod's service account)")
+	fs.DurationVar(&c.KubernetesSyncTimeout, "kubernetesSyncTimeout", c.KubernetesSyncTimeout, "longest wait for the first list of the policy objects")
 	fs.DurationVar(&c.SetLinger, "setLinger", c.SetLinger, "how long an unused rule set stays loaded for the next container with the same policies")
 	fs.IntVar(&c.MaxContainers, "maxContainers", c.MaxContainers, "containers with a rule set, at most")
 	fs.IntVar(&c.MaxRuleEntries, "maxRuleEntries", c.MaxRuleEntries, "kernel rule entries, at most")

@@ -13,11 +13,14 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/enforce/cgroupnet"
+	"github.com/nri-armor/nri-armor/k8s/source"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
@@ -39,6 +42,10 @@ type Daemon struct {
 	metrics  *metrics
 	rejected prometheus.Counter
 	ln       net.Listener
+	// kube watches the API server's policies (kubernetesPolicies), until
+	// stopKube; nil when off.
+	kube     *source.Source
+	stopKube context.CancelFunc
 }
 
 // New probes the node, opens the backend the probe chooses, loads the
@@ -93,6 +100,13 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
 	log.Infof("%d policies loaded from %v", d.store.Catalog().Len(), cfg.PolicyDirs)
+	if cfg.KubernetesPolicies {
+		if err := d.watchKubernetes(); err != nil {
+			d.store.Close()
+			backend.Close()
+			return nil, err
+		}
+	}
 	// The state for armor-tracer. Without it enforcement works all the
 	// same, so a directory that cannot be created is an error logged and
 	// counted, not a daemon that refuses to protect containers.
@@ -153,7 +167,42 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		log.Errorf("%v", err)
 	}
 	d.metrics = newMetrics(d.Plugin, backend, profiles != nil, d.rejected, stateErrs)
+	if d.kube != nil {
+		d.metrics.reg.MustRegister(d.kube)
+	}
 	return d, nil
+}
+
+// watchKubernetes starts the watch of the API server's policy objects and
+// waits for their first full list to be in the catalog.
+func (d *Daemon) watchKubernetes() error {
+	var rc *rest.Config
+	var err error
+	if d.cfg.Kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", d.cfg.Kubeconfig)
+	} else {
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetesPolicies: reaching the API server: %w", err)
+	}
+	d.kube, err = source.New(source.Options{
+		Config: rc, Logger: d.log,
+		Sink: func(docs map[string][]byte) error { return d.store.SetDocuments("kubernetes", docs) },
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopKube = cancel
+	sctx, done := context.WithTimeout(ctx, d.cfg.KubernetesSyncTimeout)
+	defer done()
+	if err := d.kube.Start(sctx); err != nil {
+		cancel()
+		return err
+	}
+	d.log.Infof("%d policy objects from the API server; %d policies in force", d.kube.Status().Objects, d.store.Catalog().Len())
+	return nil
 }
 
 // follow applies every new catalog the store publishes to the running
@@ -196,7 +245,7 @@ func (d *Daemon) ServeMetrics() error {
 		return fmt.Errorf("metrics address: %w", err)
 	}
 	d.ln = ln
-	go func() { _ = http.Serve(ln, d.metrics.handler(d.Plugin)) }()
+	go func() { _ = http.Serve(ln, d.metrics.handler(d.Plugin, d.kube)) }()
 	d.log.Infof("metrics and readiness on http://%s/metrics, /readyz", ln.Addr())
 	return nil
 }
@@ -269,6 +318,9 @@ func (d *Daemon) Close() error {
 	var errs []error
 	if d.ln != nil {
 		errs = append(errs, d.ln.Close())
+	}
+	if d.stopKube != nil {
+		d.stopKube()
 	}
 	errs = append(errs, d.store.Close(), d.Backend.Close())
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
+	"github.com/nri-armor/nri-armor/k8s/source"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -158,14 +160,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // handler serves /metrics, and /readyz: 200 once the runtime's Synchronize
-// has been handled, 503 before.
-func (m *metrics) handler(p *plugin.Plugin) http.Handler {
+// has been handled, 503 before, and 503 while the API server's policies
+// (kube, nil when not watched) are kept without it.
+func (m *metrics) handler(p *plugin.Plugin, kube *source.Source) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !p.Synchronized() {
 			http.Error(w, "not synchronized with the runtime yet", http.StatusServiceUnavailable)
 			return
+		}
+		if kube != nil {
+			if st := kube.Status(); !st.Connected {
+				http.Error(w, fmt.Sprintf("API server unreachable since %s (%s): the last good policies stay in force", st.Since.UTC().Format(time.RFC3339), st.LastError), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})

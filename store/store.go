@@ -115,12 +115,12 @@ type Store struct {
 
 	catalog atomic.Pointer[policy.Catalog]
 
-	mu          sync.Mutex // serializes reloads; guards the fields below
-	files       map[string]*fileState
+	mu    sync.Mutex // serializes reloads; guards the fields below
+	files map[string]*fileState
 	// docs are the documents of the sources that are not directories (the
 	// API server's policy objects), by source, then by name: each is loaded,
 	// accepted and rejected as a file of that name would be.
-	docs map[string]map[string][]byte
+	docs        map[string]map[string][]byte
 	fingerprint string
 	subs        []chan *policy.Catalog
 	closed      bool

@@ -1,0 +1,323 @@
+// Package source is the agent's Kubernetes policy source: it list-watches
+// KubeArmorPolicy, KubeArmorClusterPolicy and KubeArmorHostPolicy objects
+// through client-go informers and hands their documents to the policy
+// store, which merges them with the policy files into one catalog.
+//
+// An API server that cannot be reached changes nothing in force: the
+// informers keep the objects they last saw, so the last good catalog
+// stays, and Status (and the metrics) say since when the source is
+// disconnected.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/nri-armor/nri-armor/k8s"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// DefaultProbeEvery is how often the source asks the API server whether it
+// is reachable.
+const DefaultProbeEvery = 5 * time.Second
+
+// Options configure a Source.
+type Options struct {
+	// Config reaches the API server (in the cluster: rest.InClusterConfig).
+	Config *rest.Config
+	// Sink receives every document of the three kinds, by k8s.DocumentName,
+	// after the first full list and after every change (changes that come
+	// together are delivered once). The daemon passes the store's
+	// SetDocuments.
+	Sink func(docs map[string][]byte) error
+	// Logger; nil means logrus's standard logger.
+	Logger logrus.FieldLogger
+	// ProbeEvery is how often reachability is checked; 0 means
+	// DefaultProbeEvery.
+	ProbeEvery time.Duration
+}
+
+// Status is the state of the watch, for readiness and metrics.
+type Status struct {
+	// Synced is true once every kind has been listed in full.
+	Synced bool
+	// Connected says whether the API server answered the last probe and
+	// no list or watch has failed since.
+	Connected bool
+	// Since is when Connected last changed.
+	Since time.Time
+	// LastError is the last list, watch or probe error.
+	LastError string
+	// Objects and Bytes are the policy documents held and their size.
+	Objects, Bytes int
+}
+
+// Source watches the policy resources.
+type Source struct {
+	opts    Options
+	log     logrus.FieldLogger
+	factory dynamicinformer.DynamicSharedInformerFactory
+	synced  []cache.InformerSynced
+	client  rest.Interface
+	kick    chan struct{}
+
+	mu     sync.Mutex
+	docs   map[string][]byte
+	bytes  int
+	status Status
+	errs   int // list and watch errors since start
+}
+
+// New prepares a Source; Start begins the watch.
+func New(opts Options) (*Source, error) {
+	if opts.Config == nil || opts.Sink == nil {
+		return nil, errors.New("kubernetes policy source: Config and Sink are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = logrus.StandardLogger()
+	}
+	if opts.ProbeEvery <= 0 {
+		opts.ProbeEvery = DefaultProbeEvery
+	}
+	client, err := dynamic.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes policy source: %w", err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes policy source: %w", err)
+	}
+	s := &Source{
+		opts:    opts,
+		log:     opts.Logger.WithField("component", "kubernetes-policies"),
+		factory: dynamicinformer.NewDynamicSharedInformerFactory(client, 0),
+		client:  disc.RESTClient(),
+		kick:    make(chan struct{}, 1),
+		docs:    map[string][]byte{},
+		status:  Status{Connected: true, Since: time.Now()},
+	}
+	for _, r := range k8s.Resources {
+		inf := s.factory.ForResource(r.GVR).Informer()
+		// Objects are kept stripped: what the loader never reads is not
+		// held in memory either.
+		if err := inf.SetTransform(func(obj any) (any, error) {
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				k8s.Strip(u)
+			}
+			return obj, nil
+		}); err != nil {
+			return nil, err
+		}
+		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, ref *cache.Reflector, err error) {
+			s.failed(fmt.Sprintf("%s: %v", r.GVR.Resource, err))
+			cache.DefaultWatchErrorHandler(ctx, ref, err)
+		}); err != nil {
+			return nil, err
+		}
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { s.put(r, obj) },
+			UpdateFunc: func(_, obj any) { s.put(r, obj) },
+			DeleteFunc: func(obj any) { s.remove(r, obj) },
+		}); err != nil {
+			return nil, err
+		}
+		s.synced = append(s.synced, inf.HasSynced)
+	}
+	return s, nil
+}
+
+// Start begins the watch and returns once every kind is listed in full, so
+// that no container is decided on a partial catalog; an error (ctx ended
+// first) names what failed. The watch runs until ctx ends.
+func (s *Source) Start(ctx context.Context) error {
+	s.factory.Start(ctx.Done())
+	go s.probe(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+		s.mu.Lock()
+		last := s.status.LastError
+		s.mu.Unlock()
+		if last == "" {
+			last = "no answer"
+		}
+		return fmt.Errorf("kubernetes policy source: the first list of %s, %s and %s did not complete: %s (are the CRDs installed, and may the agent's service account list them?)",
+			k8s.Resources[0].GVR.Resource, k8s.Resources[1].GVR.Resource, k8s.Resources[2].GVR.Resource, last)
+	}
+	s.mu.Lock()
+	s.status.Synced = true
+	s.mu.Unlock()
+	if err := s.deliver(); err != nil {
+		return err
+	}
+	go s.loop(ctx)
+	return nil
+}
+
+// loop delivers the documents after each change, coalescing the changes
+// that arrive while a delivery is under way.
+func (s *Source) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			if err := s.deliver(); err != nil {
+				s.log.Errorf("%v", err)
+			}
+		}
+	}
+}
+
+func (s *Source) deliver() error {
+	s.mu.Lock()
+	docs := maps.Clone(s.docs)
+	s.mu.Unlock()
+	return s.opts.Sink(docs)
+}
+
+func (s *Source) put(r k8s.Resource, obj any) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	name := k8s.DocumentName(string(r.Kind), u.GetNamespace(), u.GetName())
+	doc, err := k8s.Document(u)
+	if err != nil { // cannot happen: the object came from JSON
+		s.log.Errorf("%s: %v", name, err)
+		return
+	}
+	s.mu.Lock()
+	s.bytes += len(doc) - len(s.docs[name])
+	s.docs[name] = doc
+	s.mu.Unlock()
+	s.changed()
+}
+
+func (s *Source) remove(r k8s.Resource, obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	name := k8s.DocumentName(string(r.Kind), u.GetNamespace(), u.GetName())
+	s.mu.Lock()
+	s.bytes -= len(s.docs[name])
+	delete(s.docs, name)
+	s.mu.Unlock()
+	s.changed()
+}
+
+// changed asks the loop for a delivery; one pending request is enough.
+func (s *Source) changed() {
+	s.mu.Lock()
+	synced := s.status.Synced
+	s.mu.Unlock()
+	if !synced {
+		return // Start delivers the full list once
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// failed records a list or watch error: the source is disconnected until
+// a probe succeeds again.
+func (s *Source) failed(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs++
+	s.status.LastError = msg
+	if s.status.Connected {
+		s.status.Connected, s.status.Since = false, time.Now()
+		s.log.Errorf("API server: %s: the last good policies stay in force", msg)
+	}
+}
+
+// probe asks the API server's /readyz every ProbeEvery: a watch that breaks
+// says so at once (failed), but only an answer says the server is back.
+func (s *Source) probe(ctx context.Context) {
+	t := time.NewTicker(s.opts.ProbeEvery)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.opts.ProbeEvery)
+		err := s.client.Get().AbsPath("/readyz").Do(pctx).Error()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.failed("probe: " + err.Error())
+		} else {
+			s.mu.Lock()
+			if !s.status.Connected {
+				s.status.Connected, s.status.Since = true, time.Now()
+				s.log.Infof("API server reachable again")
+			}
+			s.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Status reports the watch's state.
+func (s *Source) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Objects, st.Bytes = len(s.docs), s.bytes
+	return st
+}
+
+var (
+	descConnected = prometheus.NewDesc("nri_armor_kubernetes_connected",
+		"1 while the API server answers and the policy watch has not failed since; 0 while the last good policies are kept without it.", nil, nil)
+	descSince = prometheus.NewDesc("nri_armor_kubernetes_connected_change_timestamp_seconds",
+		"When nri_armor_kubernetes_connected last changed.", nil, nil)
+	descObjects = prometheus.NewDesc("nri_armor_kubernetes_policy_objects",
+		"Policy objects held from the API server (all three kinds, valid or not).", nil, nil)
+	descBytes = prometheus.NewDesc("nri_armor_kubernetes_policy_bytes",
+		"Size of the policy documents held from the API server, as JSON.", nil, nil)
+	descErrors = prometheus.NewDesc("nri_armor_kubernetes_watch_errors_total",
+		"List and watch errors of the policy watch.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (s *Source) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnected, descSince, descObjects, descBytes, descErrors} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *Source) Collect(ch chan<- prometheus.Metric) {
+	st := s.Status()
+	s.mu.Lock()
+	errs := s.errs
+	s.mu.Unlock()
+	connected := 0.0
+	if st.Connected {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descConnected, prometheus.GaugeValue, connected)
+	ch <- prometheus.MustNewConstMetric(descSince, prometheus.GaugeValue, float64(st.Since.UnixNano())/1e9)
+	ch <- prometheus.MustNewConstMetric(descObjects, prometheus.GaugeValue, float64(st.Objects))
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(errs))
+}
