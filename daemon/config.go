@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/enforce/events"
+	"github.com/nri-armor/nri-armor/internal/cli"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/plugin"
 	"github.com/nri-armor/nri-armor/policy"
@@ -196,16 +197,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GateSocket, "gateSocket", c.GateSocket, "where the daemon answers the start gate's hook")
 	fs.StringVar(&c.NodeName, "nodeName", c.NodeName, "this node's name for host policies (empty: the host name)")
 	fs.Func("nodeLabels", "this node's labels for host policies, k=v,k=v (replaces the config's)", func(v string) error {
-		labels := map[string]string{}
-		for _, kv := range strings.Split(v, ",") {
-			k, val, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return fmt.Errorf("%q: want key=value", kv)
-			}
-			labels[k] = val
-		}
+		labels, err := cli.KeyValues(v)
 		c.NodeLabels = labels
-		return nil
+		return err
 	})
 	fs.BoolVar(&c.KubernetesPolicies, "kubernetesPolicies", c.KubernetesPolicies, "also watch the API server's KubeArmor policy objects")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig file (empty: the pod's service account)")

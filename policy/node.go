@@ -1,6 +1,11 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // NodeDefaults is the part of a node's configuration (nri-armor.yaml) that
 // says what pods get when their annotations say nothing, and whose
@@ -40,5 +45,24 @@ func (n NodeDefaults) Defaults() (Defaults, error) {
 	}
 	d.Postures, d.Mode, d.Visibility = s.Postures, s.Mode, s.Visibility
 	d.WeakenNamespaces = append([]string(nil), n.WeakenNamespaces...)
+	return d, nil
+}
+
+// ReadNodeDefaults reads the node's defaults from its nri-armor.yaml, as the
+// daemon does; the file's other keys are the daemon's business. what names
+// the file's origin in errors (a flag).
+func ReadNodeDefaults(path, what string) (Defaults, error) {
+	nd := DefaultNodeDefaults()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Defaults{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := yaml.Unmarshal(data, &nd); err != nil {
+		return Defaults{}, fmt.Errorf("%s %s: %v", what, path, err)
+	}
+	d, err := nd.Defaults()
+	if err != nil {
+		return d, fmt.Errorf("%s %s: %v", what, path, err)
+	}
 	return d, nil
 }

@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/rootpath"
@@ -222,7 +220,7 @@ func (p *podFlags) compile(stderr io.Writer, cmd string) (*policy.Explanation, [
 		return nil, nil, err
 	}
 	if p.nodeConfig != "" {
-		if defaults, err = readNodeDefaults(p.nodeConfig); err != nil {
+		if defaults, err = policy.ReadNodeDefaults(p.nodeConfig, "--node-config"); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -405,24 +403,6 @@ func (p *podFlags) noneSelects(cat *policy.Catalog) string {
 			p.namespace, strings.Join(here, ", "), policy.AnnotationPolicies)
 	}
 	return msg
-}
-
-// readNodeDefaults reads the node's defaults from its nri-armor.yaml, as
-// the daemon does; the file's other keys are the daemon's business.
-func readNodeDefaults(path string) (policy.Defaults, error) {
-	nd := policy.DefaultNodeDefaults()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return policy.Defaults{}, fmt.Errorf("--node-config: %w", err)
-	}
-	if err := yaml.Unmarshal(data, &nd); err != nil {
-		return policy.Defaults{}, fmt.Errorf("--node-config %s: %v", path, err)
-	}
-	d, err := nd.Defaults()
-	if err != nil {
-		return d, fmt.Errorf("--node-config %s: %v", path, err)
-	}
-	return d, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

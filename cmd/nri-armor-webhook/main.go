@@ -12,8 +12,10 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/internal/cli"
+	"github.com/nri-armor/nri-armor/k8s/source"
 	"github.com/nri-armor/nri-armor/k8s/webhook"
 	"github.com/nri-armor/nri-armor/policy"
+	"github.com/nri-armor/nri-armor/store"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -32,6 +34,9 @@ func run(args []string, stderr io.Writer) int {
 	webhookConfig := fs.String("webhook-config", "nri-armor", "name of the Validating- and MutatingWebhookConfiguration whose caBundle this process sets")
 	tlsDir := fs.String("tls-dir", "", "directory with tls.crt and tls.key (cert-manager); empty makes a self-signed certificate")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; empty means the in-cluster service account")
+	agentConfig := fs.String("agent-config", "", "the agents' nri-armor.yaml, for the nodes' defaults (empty: nri-armor's defaults)")
+	appArmor := fs.Bool("apparmor", false, "the nodes enforce with AppArmor: pods whose rules need it get the profile their node's agent loads")
+	nodeSelector := fs.String("node-selector", "", "k=v,... where the agents run: added to the pods given a profile")
 	logLevel := fs.String("log-level", "info", "log level")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -55,14 +60,40 @@ func run(args []string, stderr io.Writer) int {
 	} else if *namespace == "" && *tlsDir == "" {
 		return cli.Fail(stderr, "nri-armor-webhook", fmt.Errorf("--namespace (or POD_NAMESPACE) is needed to name the certificate"))
 	}
+	defaults := policy.DefaultDefaults()
+	if *agentConfig != "" {
+		if defaults, err = policy.ReadNodeDefaults(*agentConfig, "--agent-config"); err != nil {
+			return cli.Fail(stderr, "nri-armor-webhook", err)
+		}
+	}
+	sel, err := cli.KeyValues(*nodeSelector)
+	if err != nil {
+		return cli.Fail(stderr, "nri-armor-webhook", fmt.Errorf("--node-selector: %w", err))
+	}
 	// Policies' raw AppArmor rules are checked as the agents check them.
 	policy.SetAppArmorChecker(apparmor.Parser{}.RawChecker())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// The pods' policies, watched as the agents watch them.
+	policies, err := store.New(nil, store.Options{Logger: log})
+	if err != nil {
+		return cli.Fail(stderr, "nri-armor-webhook", err)
+	}
+	defer policies.Close()
+	src, err := source.New(source.Options{Config: cfg, Logger: log,
+		Sink: func(docs map[string][]byte) error { return policies.SetDocuments("kubernetes", docs) }})
+	if err == nil {
+		err = src.Start(ctx)
+	}
+	if err != nil {
+		log.Errorf("%v", err)
+		return 1
+	}
+	mutator := &webhook.PodMutator{Catalog: policies.Catalog, Defaults: defaults, AppArmor: *appArmor, NodeSelector: sel, Compiler: policy.NewCompiler(0)}
 	err = webhook.Serve(ctx, webhook.Options{
 		Listen: *listen, Config: cfg, TLSDir: *tlsDir, Hosts: h, WebhookConfig: *webhookConfig,
-		Log: log, Server: &webhook.Server{Log: log},
+		Log: log, Server: &webhook.Server{Log: log, Mutate: mutator.Review},
 	})
 	if err != nil && ctx.Err() == nil {
 		log.Errorf("%v", err)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 )
@@ -72,4 +73,20 @@ func Fail(stderr io.Writer, name string, err error) int {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 	}
 	return 2
+}
+
+// KeyValues parses "k=v,k=v" (a flag's labels); "" is no labels.
+func KeyValues(v string) (map[string]string, error) {
+	out := map[string]string{}
+	if v == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: want key=value", kv)
+		}
+		out[k] = val
+	}
+	return out, nil
 }
