@@ -33,8 +33,15 @@ type Options struct {
 	Ready func(addr net.Addr)
 }
 
-// Serve serves the webhooks until ctx ends.
+// Serve serves the webhooks until ctx ends. It listens first, so that the
+// CA goes into the webhook configurations only once its certificate can be
+// served.
 func Serve(ctx context.Context, o Options) error {
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.TLSDir != "" {
 		tlsCfg.GetCertificate = DirCertificate(o.TLSDir)
@@ -67,10 +74,6 @@ func Serve(ctx context.Context, o Options) error {
 			}
 		}
 		o.Log.Infof("self-signed certificate for %v; its CA is in the webhook configurations named %s", o.Hosts, o.WebhookConfig)
-	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return err
 	}
 	srv := &http.Server{Handler: o.Server.Handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
