@@ -50,22 +50,27 @@ type Source struct {
 }
 
 // Metadata is the part of Kubernetes' ObjectMeta that matters here. The
-// fields a cluster adds on its own are accepted and ignored.
+// fields a cluster adds on its own are accepted and ignored: every field
+// of ObjectMeta is here (k8s/api/v1's TestFieldsMatchPolicy), because the
+// agent loads an API object's JSON as it is — an object being deleted
+// carries deletionGracePeriodSeconds.
 type Metadata struct {
 	Name        string            `yaml:"name,required"`
 	Namespace   string            `yaml:"namespace"`
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 
-	GenerateName      any `yaml:"generateName"`
-	UID               any `yaml:"uid"`
-	ResourceVersion   any `yaml:"resourceVersion"`
-	Generation        any `yaml:"generation"`
-	CreationTimestamp any `yaml:"creationTimestamp"`
-	DeletionTimestamp any `yaml:"deletionTimestamp"`
-	Finalizers        any `yaml:"finalizers"`
-	ManagedFields     any `yaml:"managedFields"`
-	OwnerReferences   any `yaml:"ownerReferences"`
+	GenerateName               any `yaml:"generateName"`
+	SelfLink                   any `yaml:"selfLink"`
+	UID                        any `yaml:"uid"`
+	ResourceVersion            any `yaml:"resourceVersion"`
+	Generation                 any `yaml:"generation"`
+	CreationTimestamp          any `yaml:"creationTimestamp"`
+	DeletionTimestamp          any `yaml:"deletionTimestamp"`
+	DeletionGracePeriodSeconds any `yaml:"deletionGracePeriodSeconds"`
+	Finalizers                 any `yaml:"finalizers"`
+	ManagedFields              any `yaml:"managedFields"`
+	OwnerReferences            any `yaml:"ownerReferences"`
 }
 
 // Provenance is what every section and rule may carry and inherit
