@@ -21,7 +21,7 @@ VMTEST_ARGS      ?= -test.v
 VMTEST_RUN_FLAGS ?= --timeout 600 --preempt full
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 
-.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench
+.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench helm manifests image
 
 all: build
 
@@ -54,8 +54,27 @@ demo-vm:
 # need the VM (BPF-LSM), and the end-to-end tests in the VM.
 test: lint bpf-check unit fuzz e2e vmtest vmtest-e2e vmtest-apparmor
 
-unit:
+# The chart's tests (package charts) run helm: built first, once.
+unit: helm
 	$(GO) test -race -count=1 $(PKGS)
+
+# helm, pinned, built from the Go module proxy into .cache/k8s/bin on first
+# use (hack/k8s/helm.sh; a few minutes cold).
+helm:
+	@hack/k8s/helm.sh version >/dev/null
+
+# deploy/nri-armor.yaml: charts/nri-armor rendered with its defaults, and
+# the chart's copies of config/'s node files refreshed (a test fails when
+# either is stale).
+manifests:
+	hack/k8s/render.sh
+
+# The image the chart runs, nri-armor.local/nri-armor:<appVersion>, as an
+# OCI archive in .cache/image (hack/image/build.sh; import it on a node
+# with ctr -n k8s.io images import). Not part of make test (about a minute
+# warm, more with a cold Go cache).
+image:
+	hack/image/build.sh
 
 fuzz:
 	hack/fuzz.sh FuzzLoad ./policy $(FUZZFLAGS)

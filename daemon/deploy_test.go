@@ -124,8 +124,9 @@ func (pod podSpec) source(c k8sContainer, path string) (hostPath, configMap, rel
 	return "", "", ""
 }
 
-// TestDaemonSetManifest reads config/daemonset.yaml and checks what the
-// daemon needs of it: the tolerate-missing annotation (or the fail-closed
+// TestDaemonSetManifest reads deploy/nri-armor.yaml (charts/nri-armor
+// rendered with its defaults; package charts keeps it current and checks
+// the chart under other values) and checks what the daemon needs of it: the tolerate-missing annotation (or the fail-closed
 // validator would keep nri-armor's own pod from starting), hostPID, a
 // privileged daemon in the host's cgroup namespace, its config from the
 // ConfigMap loading with the daemon's own loader, every host path that
@@ -138,7 +139,7 @@ func (pod podSpec) source(c k8sContainer, path string) (hostPath, configMap, rel
 // (armor-tracer's alert stream is on none of them), and that the guard's
 // base spec agrees with it (checkGuardSpec).
 func TestDaemonSetManifest(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "deploy", "nri-armor.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestDaemonSetManifest(t *testing.T) {
 		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("daemonset.yaml: %v", err)
+			t.Fatalf("deploy/nri-armor.yaml: %v", err)
 		}
 		objs[o.Kind+"/"+o.Metadata.Name] = o
 	}
@@ -396,7 +397,7 @@ func checkImage(t *testing.T, pod podSpec, cfg Config, manifest string) {
 	}
 	for _, f := range image {
 		if !strings.Contains(manifest, f) {
-			t.Errorf("config/daemonset.yaml does not say that its image holds %s", f)
+			t.Errorf("deploy/nri-armor.yaml (charts/nri-armor/templates/daemonset.yaml) does not say that its image holds %s", f)
 		}
 	}
 }

@@ -49,7 +49,7 @@ install_tool runc "$RUNC_VERSION" github.com/opencontainers/runc -tags seccomp
 # --- Local OCI images ------------------------------------------------------
 # The helpers are built from this checkout; a changed source rebuilds the
 # images (the stamp is a hash over every input).
-stamp=$( (cat "$0" "$(dirname "$0")/lib.sh" "$E2E_ROOT"/hack/e2e/{pause,nettool}/*.go; dpkg -s busybox-static | grep '^Version') | sha256sum | cut -c1-16)
+stamp=$( (cat "$0" "$(dirname "$0")/lib.sh" "$E2E_ROOT/hack/oci-archive.sh" "$E2E_ROOT"/hack/e2e/{pause,nettool}/*.go; dpkg -s busybox-static | grep '^Version') | sha256sum | cut -c1-16)
 if [ "$(cat "$E2E_IMAGES/.stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$E2E_IMAGES/busybox.tar" ] && [ -s "$E2E_IMAGES/pause.tar" ] && [ -s "$E2E_IMAGES/usrmerge.tar" ]; then
 	say "images up to date ($E2E_IMAGES)"
 	exit 0
@@ -60,34 +60,8 @@ trap 'rm -rf "$work"' EXIT
 (cd "$E2E_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$work/pause.bin" ./hack/e2e/pause &&
 	CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$work/nettool" ./hack/e2e/nettool)
 
-# oci_archive DIR NAME OUT CONFIG_JSON: packs rootfs DIR as one uncompressed
-# layer into an OCI image layout tar named NAME (io.containerd.image.name is
-# what `ctr images import` names the image by). Fixed mtimes and owners make
-# the layer, and so the image id, the same on every build.
-oci_archive() {
-	local dir=$1 name=$2 out=$3 cfg=$4 lay=$work/layout
-	rm -rf "$lay" && mkdir -p "$lay/blobs/sha256"
-	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf "$lay/layer.tar" .
-	local ld ls cd cs md ms
-	ld=$(sha256sum "$lay/layer.tar" | cut -d' ' -f1) ls=$(stat -c %s "$lay/layer.tar")
-	mv "$lay/layer.tar" "$lay/blobs/sha256/$ld"
-	jq -cn --argjson c "$cfg" --arg diff "sha256:$ld" \
-		'{architecture: "amd64", os: "linux", config: $c, rootfs: {type: "layers", diff_ids: [$diff]}}' >"$lay/config.json"
-	cd=$(sha256sum "$lay/config.json" | cut -d' ' -f1) cs=$(stat -c %s "$lay/config.json")
-	mv "$lay/config.json" "$lay/blobs/sha256/$cd"
-	jq -cn --arg cd "sha256:$cd" --argjson cs "$cs" --arg ld "sha256:$ld" --argjson ls "$ls" \
-		'{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-		  config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $cd, size: $cs},
-		  layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $ld, size: $ls}]}' >"$lay/manifest.json"
-	md=$(sha256sum "$lay/manifest.json" | cut -d' ' -f1) ms=$(stat -c %s "$lay/manifest.json")
-	mv "$lay/manifest.json" "$lay/blobs/sha256/$md"
-	jq -cn --arg md "sha256:$md" --argjson ms "$ms" --arg name "$name" \
-		'{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $md, size: $ms,
-		  annotations: {"io.containerd.image.name": $name, "org.opencontainers.image.ref.name": ($name | sub(".*:"; ""))}}]}' >"$lay/index.json"
-	echo '{"imageLayoutVersion":"1.0.0"}' >"$lay/oci-layout"
-	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$lay" -cf "$out.tmp" oci-layout index.json blobs
-	mv "$out.tmp" "$out"
-}
+# oci_archive: hack/oci-archive.sh (shared with the nri-armor image's recipe).
+. "$E2E_ROOT/hack/oci-archive.sh"
 
 # busybox: busybox-static with a link per applet, plus what the tests probe:
 # a secret file, a fake package manager, and nettool.

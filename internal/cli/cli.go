@@ -75,13 +75,17 @@ func Fail(stderr io.Writer, name string, err error) int {
 	return 2
 }
 
-// KeyValues parses "k=v,k=v" (a flag's labels); "" is no labels.
+// KeyValues parses "k=v,k=v" (a flag's labels); "" is no labels, and an
+// empty item (a trailing comma, as a template writes it) is none.
 func KeyValues(v string) (map[string]string, error) {
 	out := map[string]string{}
 	if v == "" {
 		return out, nil
 	}
 	for _, kv := range strings.Split(v, ",") {
+		if kv == "" {
+			continue
+		}
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return nil, fmt.Errorf("%q: want key=value", kv)

@@ -87,13 +87,13 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestDaemonSetConfig: the armor-tracer.yaml that config/daemonset.yaml
-// ships loads (strictly), and agrees with nri-armor's on where the state
+// TestDaemonSetConfig: the armor-tracer.yaml that deploy/nri-armor.yaml
+// (the chart, charts/nri-armor, rendered) ships loads (strictly), and agrees with nri-armor's on where the state
 // and the pins are; its alert stream is on no listener of the pod IP: on
 // loopback (or a unix socket), in a pod that has its own (no hostNetwork),
 // and no container port.
 func TestDaemonSetConfig(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "config", "daemonset.yaml"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "deploy", "nri-armor.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestDaemonSetConfig(t *testing.T) {
 		}
 	}
 	if tracerYAML == "" || pod == nil {
-		t.Fatal("no armor-tracer.yaml in a ConfigMap, or no DaemonSet, in config/daemonset.yaml")
+		t.Fatal("no armor-tracer.yaml in a ConfigMap, or no DaemonSet, in deploy/nri-armor.yaml")
 	}
 	c, err := LoadConfig(testenv.WriteFile(t, t.TempDir(), "armor-tracer.yaml", tracerYAML))
 	if err != nil {
