@@ -42,23 +42,24 @@ func DocumentName(kind, namespace, name string) string {
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // Strip removes from a policy object what the API server and kubectl add
-// and nri-armor never reads: managed fields, kubectl's last-applied copy
-// (each as large as the policy) and the status. The watch keeps objects
-// stripped, which halves the memory a policy costs the agent.
+// and nri-armor never reads: managed fields and kubectl's last-applied
+// copy, each as large as the policy. The watch keeps objects stripped,
+// which halves the memory a policy costs.
 func Strip(u *unstructured.Unstructured) {
 	u.SetManagedFields(nil)
 	if a := u.GetAnnotations(); a[lastApplied] != "" {
 		delete(a, lastApplied)
 		u.SetAnnotations(a)
 	}
-	unstructured.RemoveNestedField(u.Object, "status")
 }
 
-// Document is the form a policy object is loaded in: its JSON, which the
-// policy loader reads as YAML, so that an object and a file are checked by
-// the same code and their errors name the same fields.
+// Document is the form a policy object is loaded in: its JSON without the
+// status, which the policy loader reads as YAML, so that an object and a
+// file are checked by the same code and their errors name the same
+// fields.
 func Document(u *unstructured.Unstructured) ([]byte, error) {
 	c := u.DeepCopy()
 	Strip(c)
+	unstructured.RemoveNestedField(c.Object, "status")
 	return json.Marshal(c.Object)
 }

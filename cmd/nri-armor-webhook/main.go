@@ -16,6 +16,7 @@ import (
 	"github.com/nri-armor/nri-armor/k8s/webhook"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/store"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -81,7 +82,14 @@ func run(args []string, stderr io.Writer) int {
 		return cli.Fail(stderr, "nri-armor-webhook", err)
 	}
 	defer policies.Close()
-	src, err := source.New(source.Options{Config: cfg, Logger: log,
+	// Each policy's verdict goes in its status, written from here only.
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return cli.Fail(stderr, "nri-armor-webhook", err)
+	}
+	status := &webhook.Status{Client: dyn, Log: log}
+	go status.Run(ctx)
+	src, err := source.New(source.Options{Config: cfg, Logger: log, Observe: status.Observe,
 		Sink: func(docs map[string][]byte) error { return policies.SetDocuments("kubernetes", docs) }})
 	if err == nil {
 		err = src.Start(ctx)

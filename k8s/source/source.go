@@ -41,6 +41,9 @@ type Options struct {
 	// together are delivered once). The daemon passes the store's
 	// SetDocuments.
 	Sink func(docs map[string][]byte) error
+	// Observe, when set, is shown each object added or updated, from the
+	// informer's goroutine (the webhook's status writer); it must not block.
+	Observe func(r k8s.Resource, u *unstructured.Unstructured)
 	// Logger; nil means logrus's standard logger.
 	Logger logrus.FieldLogger
 	// ProbeEvery is how often reachability is checked; 0 means
@@ -195,6 +198,9 @@ func (s *Source) put(r k8s.Resource, obj any) {
 	if err != nil { // cannot happen: the object came from JSON
 		s.log.Errorf("%s: %v", name, err)
 		return
+	}
+	if s.opts.Observe != nil {
+		s.opts.Observe(r, u)
 	}
 	s.mu.Lock()
 	s.bytes += len(doc) - len(s.docs[name])

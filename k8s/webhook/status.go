@@ -1,0 +1,116 @@
+package webhook
+
+import (
+	"context"
+	"sync"
+
+	"github.com/nri-armor/nri-armor/k8s"
+	"github.com/nri-armor/nri-armor/policy"
+	"github.com/sirupsen/logrus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+)
+
+// StatusValid is the status KubeArmor's controller writes on a policy; an
+// invalid one gets StatusInvalidPrefix and its errors.
+const (
+	StatusValid         = "OK"
+	StatusInvalidPrefix = "Invalid: "
+)
+
+// maxStatus bounds the errors written in a status.
+const maxStatus = 1024
+
+// Status writes each policy's verdict in its status.status, the field
+// KubeArmor's CRDs have: "OK", or "Invalid: " and the errors that keep it
+// out of force (a policy stored before the webhook ran, or that a newer
+// nri-armor refuses). One component writes it, the webhook Deployment,
+// not every node's agent.
+type Status struct {
+	Client dynamic.Interface
+	Log    logrus.FieldLogger
+
+	mu      sync.Mutex
+	pending map[string]statusUpdate // by resource/namespace/name: the last verdict wins
+	kick    chan struct{}
+}
+
+type statusUpdate struct {
+	r    k8s.Resource
+	obj  *unstructured.Unstructured
+	want string
+}
+
+// StatusOf is the status a policy object's document gets.
+func StatusOf(u *unstructured.Unstructured) string {
+	doc, err := k8s.Document(u)
+	if err != nil {
+		return StatusInvalidPrefix + err.Error()
+	}
+	res := policy.LoadBytes(k8s.DocumentName(u.GetKind(), u.GetNamespace(), u.GetName()), doc)
+	if errs := res.Errors(); len(errs) > 0 {
+		msg := StatusInvalidPrefix + Explain(errs)
+		if len(msg) > maxStatus {
+			msg = msg[:maxStatus-3] + "..."
+		}
+		return msg
+	}
+	return StatusValid
+}
+
+// Observe is the source's Observe hook: it queues a write when the
+// object's status is not its verdict.
+func (s *Status) Observe(r k8s.Resource, u *unstructured.Unstructured) {
+	want := StatusOf(u)
+	if got, _, _ := unstructured.NestedString(u.Object, "status", "status"); got == want {
+		return
+	}
+	s.mu.Lock()
+	if s.pending == nil {
+		s.pending = map[string]statusUpdate{}
+		s.kick = make(chan struct{}, 1)
+	}
+	s.pending[r.GVR.Resource+"/"+u.GetNamespace()+"/"+u.GetName()] = statusUpdate{r, u.DeepCopy(), want}
+	kick := s.kick
+	s.mu.Unlock()
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes the queued statuses until ctx ends. A write that fails (the
+// object changed meanwhile) is not retried: the change comes back through
+// Observe with the new object.
+func (s *Status) Run(ctx context.Context) {
+	s.mu.Lock()
+	if s.kick == nil {
+		s.pending, s.kick = map[string]statusUpdate{}, make(chan struct{}, 1)
+	}
+	kick := s.kick
+	s.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = map[string]statusUpdate{}
+		s.mu.Unlock()
+		for _, up := range batch {
+			if err := unstructured.SetNestedField(up.obj.Object, up.want, "status", "status"); err != nil {
+				continue
+			}
+			var ri dynamic.ResourceInterface = s.Client.Resource(up.r.GVR)
+			if up.r.Namespaced {
+				ri = s.Client.Resource(up.r.GVR).Namespace(up.obj.GetNamespace())
+			}
+			if _, err := ri.UpdateStatus(ctx, up.obj, metav1.UpdateOptions{}); err != nil {
+				s.Log.Debugf("status of %s %s/%s: %v", up.r.Kind, up.obj.GetNamespace(), up.obj.GetName(), err)
+			}
+		}
+	}
+}
