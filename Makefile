@@ -20,8 +20,12 @@ VMTEST_ARGS      ?= -test.v
 # scratch-race-preempt needs it, and fails without it).
 VMTEST_RUN_FLAGS ?= --timeout 600 --preempt full
 vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
+# Packages whose tests (build tag k8s) run against a real etcd and
+# kube-apiserver (internal/k8stest), built by hack/k8s/build.sh into
+# K8S_CACHE (default .cache/k8s).
+K8S_PKGS         ?= ./internal/k8stest ./k8s/apiserver
 
-.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench helm manifests image
+.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench helm manifests image k8s
 
 all: build
 
@@ -50,9 +54,10 @@ demo-vm:
 
 # Every test: lint, the BPF regeneration check, unit, conformance and host
 # privileged tests (root) with the race detector, a short run of each fuzz
-# target, the end-to-end tests with a real containerd, then the tests that
-# need the VM (BPF-LSM), and the end-to-end tests in the VM.
-test: lint bpf-check unit fuzz e2e vmtest vmtest-e2e vmtest-apparmor
+# target, the end-to-end tests with a real containerd, the tests against a
+# real API server, then the tests that need the VM (BPF-LSM), and the
+# end-to-end tests in the VM.
+test: lint bpf-check unit fuzz e2e k8s vmtest vmtest-e2e vmtest-apparmor
 
 # The chart's tests (package charts) run helm: built first, once.
 unit: helm
@@ -89,10 +94,12 @@ lint:
 	$(GO) vet -tags 'e2e vme2e' ./e2e
 	$(GO) vet -tags 'e2e vmapparmor' ./e2e
 	$(GO) vet -tags vmtest ./enforce/apparmor
+	$(GO) vet -tags k8s $(K8S_PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) run $(STATICCHECK) -tags e2e ./e2e
 	$(GO) run $(STATICCHECK) -tags 'e2e vme2e' ./e2e
 	$(GO) run $(STATICCHECK) -tags 'e2e vmapparmor' ./e2e
+	$(GO) run $(STATICCHECK) -tags k8s $(K8S_PKGS)
 
 # The committed BPF objects must be what the pinned clang builds.
 bpf-generate:
@@ -159,6 +166,15 @@ E2E_FLAGS ?= -v
 e2e:
 	@if [ "$$(id -u)" = 0 ]; then hack/e2e/setup.sh; fi
 	$(GO) test -tags e2e -race -count=1 -timeout 10m $(E2E_FLAGS) ./e2e
+
+# Tests against a real etcd and kube-apiserver (no root needed):
+# hack/k8s/build.sh builds the pinned binaries once (cached in K8S_CACHE;
+# a no-op after), then the packages of K8S_PKGS run with the build tag k8s,
+# each starting its own cluster on loopback ports (internal/k8stest).
+K8S_FLAGS ?= -v
+k8s:
+	hack/k8s/build.sh
+	$(GO) test -tags k8s -race -count=1 -timeout 10m $(K8S_FLAGS) $(K8S_PKGS)
 
 # Container start latency with nri-armor (a 1,000-rule policy) and without,
 # through crictl (figures, not a test).
