@@ -195,9 +195,7 @@ func (d *Daemon) watchKubernetes() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopKube = cancel
-	sctx, done := context.WithTimeout(ctx, d.cfg.KubernetesSyncTimeout)
-	defer done()
-	if err := d.kube.Start(sctx); err != nil {
+	if err := d.kube.Start(ctx, d.cfg.KubernetesSyncTimeout); err != nil {
 		cancel()
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
 	"github.com/nri-armor/nri-armor/internal/cli"
@@ -38,6 +39,7 @@ func run(args []string, stderr io.Writer) int {
 	agentConfig := fs.String("agent-config", "", "the agents' nri-armor.yaml, for the nodes' defaults (empty: nri-armor's defaults)")
 	appArmor := fs.Bool("apparmor", false, "the nodes enforce with AppArmor: pods whose rules need it get the profile their node's agent loads")
 	nodeSelector := fs.String("node-selector", "", "k=v,... where the agents run: added to the pods given a profile")
+	syncTimeout := fs.Duration("sync-timeout", time.Minute, "longest wait for the first list of the policy objects")
 	logLevel := fs.String("log-level", "info", "log level")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -83,7 +85,11 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer policies.Close()
 	// Each policy's verdict goes in its status, written from here only.
-	dyn, err := dynamic.NewForConfig(cfg)
+	// client-go's default rate (5 requests/s) would take a minute over a
+	// few hundred policies applied at once.
+	statusCfg := rest.CopyConfig(cfg)
+	statusCfg.QPS, statusCfg.Burst = 50, 100
+	dyn, err := dynamic.NewForConfig(statusCfg)
 	if err != nil {
 		return cli.Fail(stderr, "nri-armor-webhook", err)
 	}
@@ -92,7 +98,7 @@ func run(args []string, stderr io.Writer) int {
 	src, err := source.New(source.Options{Config: cfg, Logger: log, Observe: status.Observe,
 		Sink: func(docs map[string][]byte) error { return policies.SetDocuments("kubernetes", docs) }})
 	if err == nil {
-		err = src.Start(ctx)
+		err = src.Start(ctx, *syncTimeout)
 	}
 	if err != nil {
 		log.Errorf("%v", err)

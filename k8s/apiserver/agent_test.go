@@ -33,9 +33,7 @@ func watchInto(t *testing.T, c *k8stest.Cluster, probeEvery time.Duration) (*sto
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	sctx, done := context.WithTimeout(ctx, 30*time.Second)
-	defer done()
-	if err := src.Start(sctx); err != nil {
+	if err := src.Start(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return st, src

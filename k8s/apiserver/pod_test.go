@@ -37,6 +37,8 @@ spec:
 func TestPodWebhook(t *testing.T) {
 	startWebhook(t)
 	mustKubectl(t, "", "create", "namespace", "webhook-pods")
+	// No controller-manager makes the namespace's default service account.
+	mustKubectl(t, "", "create", "serviceaccount", "default", "-n", "webhook-pods")
 	mustKubectl(t, strings.ReplaceAll(ksp("block-apt", "Block"), "namespace: agent", "namespace: webhook-pods"), "apply", "-f", "-")
 	// The webhook's watch has the policy once a dry run of the pod shows it.
 	var pod corev1.Pod

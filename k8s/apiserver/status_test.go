@@ -3,6 +3,7 @@
 package apiserver
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,17 +41,18 @@ spec:
 	}
 }
 
-// waitStatus waits up to 10 s for ksp name of namespace status to have a
+// waitStatus waits up to 30 s for ksp name of namespace status to have a
 // status starting with want, and returns it.
 func waitStatus(t *testing.T, name, want string) string {
 	t.Helper()
 	var got string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		got = strings.TrimSpace(mustKubectl(t, "", "get", "ksp", "-n", "status", name, "-o", "jsonpath={.status.status}"))
 		if strings.HasPrefix(got, want) {
 			return got
 		}
 	}
-	t.Fatalf("ksp status/%s: status %q, want %q…", name, got, want)
+	log, _ := os.ReadFile(webhookLog)
+	t.Fatalf("ksp status/%s: status %q, want %q…; the webhook's log:\n%s", name, got, want, log)
 	return ""
 }

@@ -140,13 +140,16 @@ func New(opts Options) (*Source, error) {
 	return s, nil
 }
 
-// Start begins the watch and returns once every kind is listed in full, so
-// that no container is decided on a partial catalog; an error (ctx ended
-// first) names what failed. The watch runs until ctx ends.
-func (s *Source) Start(ctx context.Context) error {
+// Start begins the watch, which runs until ctx ends, and returns once
+// every kind is listed in full, so that no container is decided on a
+// partial catalog; past syncTimeout (or ctx's end) the error names what
+// failed.
+func (s *Source) Start(ctx context.Context, syncTimeout time.Duration) error {
 	s.factory.Start(ctx.Done())
 	go s.probe(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+	wait, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(wait.Done(), s.synced...) {
 		s.mu.Lock()
 		last := s.status.LastError
 		s.mu.Unlock()

@@ -100,17 +100,39 @@ func (s *Status) Run(ctx context.Context) {
 		batch := s.pending
 		s.pending = map[string]statusUpdate{}
 		s.mu.Unlock()
-		for _, up := range batch {
-			if err := unstructured.SetNestedField(up.obj.Object, up.want, "status", "status"); err != nil {
-				continue
-			}
-			var ri dynamic.ResourceInterface = s.Client.Resource(up.r.GVR)
-			if up.r.Namespaced {
-				ri = s.Client.Resource(up.r.GVR).Namespace(up.obj.GetNamespace())
-			}
-			if _, err := ri.UpdateStatus(ctx, up.obj, metav1.UpdateOptions{}); err != nil {
-				s.Log.Debugf("status of %s %s/%s: %v", up.r.Kind, up.obj.GetNamespace(), up.obj.GetName(), err)
-			}
+		// A few writes at once: a thousand policies applied together
+		// (a chart of templates) are not written one round trip at a time.
+		work := make(chan statusUpdate)
+		var wg sync.WaitGroup
+		for range statusWriters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for up := range work {
+					s.write(ctx, up)
+				}
+			}()
 		}
+		for _, up := range batch {
+			work <- up
+		}
+		close(work)
+		wg.Wait()
+	}
+}
+
+// statusWriters is how many status writes are under way at once.
+const statusWriters = 8
+
+func (s *Status) write(ctx context.Context, up statusUpdate) {
+	if err := unstructured.SetNestedField(up.obj.Object, up.want, "status", "status"); err != nil {
+		return
+	}
+	var ri dynamic.ResourceInterface = s.Client.Resource(up.r.GVR)
+	if up.r.Namespaced {
+		ri = s.Client.Resource(up.r.GVR).Namespace(up.obj.GetNamespace())
+	}
+	if _, err := ri.UpdateStatus(ctx, up.obj, metav1.UpdateOptions{}); err != nil {
+		s.Log.Debugf("status of %s %s/%s: %v", up.r.Kind, up.obj.GetNamespace(), up.obj.GetName(), err)
 	}
 }
