@@ -15,18 +15,19 @@ import (
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/store"
 	"github.com/sirupsen/logrus"
+	"k8s.io/client-go/rest"
 )
 
 // watchInto starts the agent's watch of c into a new policy store, as the
 // daemon wires it, and returns the store once the first list is in it.
-func watchInto(t *testing.T, c *k8stest.Cluster, probeEvery time.Duration) (*store.Store, *source.Source) {
+func watchInto(t testing.TB, cfg *rest.Config, probeEvery time.Duration) (*store.Store, *source.Source) {
 	t.Helper()
 	st, err := store.New(nil, store.Options{Logger: logrus.StandardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	src, err := source.New(source.Options{Config: c.Config, ProbeEvery: probeEvery,
+	src, err := source.New(source.Options{Config: cfg, ProbeEvery: probeEvery,
 		Sink: func(docs map[string][]byte) error { return st.SetDocuments("kubernetes", docs) }})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ spec:
 func TestAgentCatalogFollows(t *testing.T) {
 	startWebhook(t)
 	mustKubectl(t, "", "create", "namespace", "agent")
-	st, _ := watchInto(t, cluster, 0)
+	st, _ := watchInto(t, cluster.Config, 0)
 	sub := st.Subscribe()
 	has := func(ref, action string) func(*policy.Catalog) bool {
 		return func(c *policy.Catalog) bool {
@@ -133,7 +134,7 @@ func TestAgentOutage(t *testing.T) {
 	if _, errOut, err := c.Kubectl(ctxT(t, time.Minute), []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: agent}\n---\n"+ksp("kept", "Block")), "apply", "-f", "-"); err != nil {
 		t.Fatalf("%v: %s", err, errOut)
 	}
-	st, src := watchInto(t, c, 200*time.Millisecond)
+	st, src := watchInto(t, c.Config, 200*time.Millisecond)
 	if got := refsOf(st.Catalog()); len(got) != 1 || !strings.HasPrefix(got[0], "KubeArmorPolicy/agent/kept@") {
 		t.Fatalf("catalog %v", got)
 	}

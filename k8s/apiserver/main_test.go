@@ -22,14 +22,14 @@ var cluster *k8stest.Cluster
 
 func TestMain(m *testing.M) { os.Exit(k8stest.Main(m, &cluster)) }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // kubectl runs kubectl against the cluster; stdin may be nil.
-func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
+func kubectl(t testing.TB, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var in []byte
 	if stdin != "" {
@@ -42,7 +42,7 @@ func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
 	return out, nil
 }
 
-func mustKubectl(t *testing.T, stdin string, args ...string) string {
+func mustKubectl(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
 	out, err := kubectl(t, stdin, args...)
 	if err != nil {
@@ -52,13 +52,13 @@ func mustKubectl(t *testing.T, stdin string, args ...string) string {
 }
 
 // crdDir holds the generated CRDs.
-func crdDir(t *testing.T) string { return filepath.Join(testenv.RepoRoot(t), "config", "crd") }
+func crdDir(t testing.TB) string { return filepath.Join(testenv.RepoRoot(t), "config", "crd") }
 
 var crdsOnce sync.Once
 
 // installCRDs applies the generated CRDs (config/crd) once and waits for
 // the API server to serve them.
-func installCRDs(t *testing.T) {
+func installCRDs(t testing.TB) {
 	t.Helper()
 	k8stest.Require(t, cluster)
 	crdsOnce.Do(func() {

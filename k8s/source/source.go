@@ -128,14 +128,18 @@ func New(opts Options) (*Source, error) {
 		}); err != nil {
 			return nil, err
 		}
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.put(r, obj) },
 			UpdateFunc: func(_, obj any) { s.put(r, obj) },
 			DeleteFunc: func(obj any) { s.remove(r, obj) },
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, err
 		}
-		s.synced = append(s.synced, inf.HasSynced)
+		// The handler's own sync, not the informer's: the informer is
+		// synced once its cache has the first list, while the handler may
+		// still be given it; a catalog built then would miss policies.
+		s.synced = append(s.synced, reg.HasSynced)
 	}
 	return s, nil
 }
