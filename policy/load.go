@@ -359,6 +359,7 @@ func loadDocument(file string, doc *yaml.Node) (*Policy, []*Issue) {
 		return nil, issues
 	}
 	p.Digest = policyDigest(p)
+	p.ref = p.computeRef()
 	return p, issues
 }
 
@@ -378,7 +379,15 @@ func policyDigest(p *Policy) string {
 }
 
 // Ref names a policy: Kind/namespace/name (namespace empty for csp and hsp).
+// The loader computes it once: catalogs of thousands sort by it.
 func (p *Policy) Ref() string {
+	if p.ref != "" {
+		return p.ref
+	}
+	return p.computeRef()
+}
+
+func (p *Policy) computeRef() string {
 	if p.Kind == KindPolicy {
 		return string(p.Kind) + "/" + p.Metadata.Namespace + "/" + p.Metadata.Name
 	}

@@ -41,6 +41,8 @@ type Policy struct {
 	// AppArmorSource locates spec.apparmor in the file, for the errors of
 	// the profile it is placed in (enforce/apparmor).
 	AppArmorSource TextSource `yaml:"-"`
+	// ref caches Ref, set by the loader.
+	ref string
 }
 
 // Source locates a document: file name and the line its document starts on.
