@@ -127,7 +127,9 @@ func kubectlNormalizes(t *testing.T, file string) bool {
 }
 
 // namesField says whether a refusal names a field path ("spec.…").
-func namesField(msg string) bool { return strings.Contains(msg, "spec.") || strings.Contains(msg, "metadata.") }
+func namesField(msg string) bool {
+	return strings.Contains(msg, "spec.") || strings.Contains(msg, "metadata.")
+}
 
 type expectation struct{ path, expected, why string }
 
