@@ -41,9 +41,11 @@ type Options struct {
 	// together are delivered once). The daemon passes the store's
 	// SetDocuments.
 	Sink func(docs map[string][]byte) error
-	// Observe, when set, is shown each object added or updated, from the
-	// informer's goroutine (the webhook's status writer); it must not block.
-	Observe func(r k8s.Resource, u *unstructured.Unstructured)
+	// Observe, when set, is shown each object added or updated (its
+	// document and its status.status), from the informer's goroutine (the
+	// webhook's status writer); it must not block or keep doc's bytes
+	// beyond the call's use.
+	Observe func(r k8s.Resource, namespace, name string, doc []byte, status string)
 	// Logger; nil means logrus's standard logger.
 	Logger logrus.FieldLogger
 	// ProbeEvery is how often reachability is checked; 0 means
@@ -112,11 +114,14 @@ func New(opts Options) (*Source, error) {
 	}
 	for _, r := range k8s.Resources {
 		inf := s.factory.ForResource(r.GVR).Informer()
-		// Objects are kept stripped: what the loader never reads is not
-		// held in memory either.
+		// The informer keeps each object as only what is read of it: its
+		// name, its document and its status (compact); a generic map of
+		// the whole object costs several times the document.
 		if err := inf.SetTransform(func(obj any) (any, error) {
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				k8s.Strip(u)
+			// client-go may pass an object through twice (a watch-list's
+			// replace): a compact one stays as it is.
+			if u, ok := obj.(*unstructured.Unstructured); ok && u.Object[docKey] == nil {
+				return compact(u)
 			}
 			return obj, nil
 		}); err != nil {
@@ -195,19 +200,45 @@ func (s *Source) deliver() error {
 	return s.opts.Sink(docs)
 }
 
+// docKey holds a compact object's document; statusKey its status.status.
+const (
+	docKey    = "nri-armor.dev/document"
+	statusKey = "nri-armor.dev/status"
+)
+
+// compact is the object the informer keeps for u: name, namespace and
+// resource version (the informer's key and bookkeeping), the document
+// (k8s.Document) and status.status. Nothing deep-copies it (a []byte
+// would not survive DeepCopy): the handlers only read it.
+func compact(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	doc, err := k8s.Document(u)
+	if err != nil {
+		return nil, err
+	}
+	status, _, _ := unstructured.NestedString(u.Object, "status", "status")
+	c := &unstructured.Unstructured{Object: map[string]any{docKey: doc, statusKey: status}}
+	c.SetAPIVersion(u.GetAPIVersion())
+	c.SetKind(u.GetKind())
+	c.SetNamespace(u.GetNamespace())
+	c.SetName(u.GetName())
+	c.SetResourceVersion(u.GetResourceVersion())
+	return c, nil
+}
+
 func (s *Source) put(r k8s.Resource, obj any) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return
 	}
 	name := k8s.DocumentName(string(r.Kind), u.GetNamespace(), u.GetName())
-	doc, err := k8s.Document(u)
-	if err != nil { // cannot happen: the object came from JSON
-		s.log.Errorf("%s: %v", name, err)
+	doc, ok := u.Object[docKey].([]byte)
+	if !ok { // cannot happen: the transform made every object compact
+		s.log.Errorf("%s: not a compact object", name)
 		return
 	}
 	if s.opts.Observe != nil {
-		s.opts.Observe(r, u)
+		status, _ := u.Object[statusKey].(string)
+		s.opts.Observe(r, u.GetNamespace(), u.GetName(), doc, status)
 	}
 	s.mu.Lock()
 	s.bytes += len(doc) - len(s.docs[name])

@@ -2,13 +2,14 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 
 	"github.com/nri-armor/nri-armor/k8s"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/sirupsen/logrus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -37,18 +38,14 @@ type Status struct {
 }
 
 type statusUpdate struct {
-	r    k8s.Resource
-	obj  *unstructured.Unstructured
-	want string
+	r               k8s.Resource
+	namespace, name string
+	want            string
 }
 
-// StatusOf is the status a policy object's document gets.
-func StatusOf(u *unstructured.Unstructured) string {
-	doc, err := k8s.Document(u)
-	if err != nil {
-		return StatusInvalidPrefix + err.Error()
-	}
-	res := policy.LoadBytes(k8s.DocumentName(u.GetKind(), u.GetNamespace(), u.GetName()), doc)
+// StatusOf is the status a policy document (k8s.Document) named name gets.
+func StatusOf(name string, doc []byte) string {
+	res := policy.LoadBytes(name, doc)
 	if errs := res.Errors(); len(errs) > 0 {
 		msg := StatusInvalidPrefix + Explain(errs)
 		if len(msg) > maxStatus {
@@ -61,9 +58,9 @@ func StatusOf(u *unstructured.Unstructured) string {
 
 // Observe is the source's Observe hook: it queues a write when the
 // object's status is not its verdict.
-func (s *Status) Observe(r k8s.Resource, u *unstructured.Unstructured) {
-	want := StatusOf(u)
-	if got, _, _ := unstructured.NestedString(u.Object, "status", "status"); got == want {
+func (s *Status) Observe(r k8s.Resource, namespace, name string, doc []byte, status string) {
+	want := StatusOf(k8s.DocumentName(string(r.Kind), namespace, name), doc)
+	if status == want {
 		return
 	}
 	s.mu.Lock()
@@ -71,7 +68,7 @@ func (s *Status) Observe(r k8s.Resource, u *unstructured.Unstructured) {
 		s.pending = map[string]statusUpdate{}
 		s.kick = make(chan struct{}, 1)
 	}
-	s.pending[r.GVR.Resource+"/"+u.GetNamespace()+"/"+u.GetName()] = statusUpdate{r, u.DeepCopy(), want}
+	s.pending[r.GVR.Resource+"/"+namespace+"/"+name] = statusUpdate{r, namespace, name, want}
 	kick := s.kick
 	s.mu.Unlock()
 	select {
@@ -80,9 +77,9 @@ func (s *Status) Observe(r k8s.Resource, u *unstructured.Unstructured) {
 	}
 }
 
-// Run writes the queued statuses until ctx ends. A write that fails (the
-// object changed meanwhile) is not retried: the change comes back through
-// Observe with the new object.
+// Run writes the queued statuses until ctx ends, as merge patches of the
+// status subresource. A write that fails is not retried: the object's next
+// change comes back through Observe.
 func (s *Status) Run(ctx context.Context) {
 	s.mu.Lock()
 	if s.kick == nil {
@@ -125,14 +122,15 @@ func (s *Status) Run(ctx context.Context) {
 const statusWriters = 8
 
 func (s *Status) write(ctx context.Context, up statusUpdate) {
-	if err := unstructured.SetNestedField(up.obj.Object, up.want, "status", "status"); err != nil {
+	patch, err := json.Marshal(map[string]any{"status": map[string]string{"status": up.want}})
+	if err != nil {
 		return
 	}
 	var ri dynamic.ResourceInterface = s.Client.Resource(up.r.GVR)
 	if up.r.Namespaced {
-		ri = s.Client.Resource(up.r.GVR).Namespace(up.obj.GetNamespace())
+		ri = s.Client.Resource(up.r.GVR).Namespace(up.namespace)
 	}
-	if _, err := ri.UpdateStatus(ctx, up.obj, metav1.UpdateOptions{}); err != nil {
-		s.Log.Debugf("status of %s %s/%s: %v", up.r.Kind, up.obj.GetNamespace(), up.obj.GetName(), err)
+	if _, err := ri.Patch(ctx, up.name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		s.Log.Debugf("status of %s %s/%s: %v", up.r.Kind, up.namespace, up.name, err)
 	}
 }
