@@ -487,11 +487,11 @@ if ((result == 0)); then
 else
 	# CI shows the head and tail of a long log: the failed tests and what
 	# they reported go last, where it is seen.
-	log "the failed tests, with the lines they logged from *_test.go (whole log: $consolelog):"
+	log "the failed tests, with the last 20 lines each logged from *_test.go (whole log: $consolelog):"
 	awk '
 		/^=== (RUN|CONT) / { cur = $3 }
-		/^[ \t]+[^ ]+_test\.go:[0-9]+:/ { if (n[cur]++ < 20) buf[cur] = buf[cur] $0 "\n" }
-		/^ *--- FAIL: / { print; printf "%s", buf[$3] }
+		/^[ \t]+[^ ]+_test\.go:[0-9]+:/ { line[cur, n[cur]++ % 20] = $0 }
+		/^ *--- FAIL: / { print; t = $3; for (i = (n[t] > 20 ? n[t] - 20 : 0); i < n[t]; i++) print line[t, i % 20] }
 		/^panic: / { print }
 	' "$consolelog" | head -n 200
 	log "FAIL: combined exit status $result (VM ran ${elapsed}s)"
