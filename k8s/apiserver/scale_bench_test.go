@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nri-armor/nri-armor/internal/k8stest"
 	"github.com/nri-armor/nri-armor/k8s"
 	"github.com/nri-armor/nri-armor/k8s/webhook"
 	"github.com/nri-armor/nri-armor/policy"
@@ -70,9 +71,7 @@ func heapInUse() uint64 {
 // it, and the webhook's p99 for a policy review and a pod review against
 // that catalog (in process). `make k8s-bench`.
 func BenchmarkWatchScale(b *testing.B) {
-	if cluster == nil {
-		b.Skip("no API server (make k8s-bench builds it)")
-	}
+	k8stest.Require(b, cluster)
 	installCRDs(b)
 	const namespaces, perNS = 1000, 10
 	ctx := context.Background()
