@@ -10,7 +10,6 @@ import (
 
 	"github.com/nri-armor/nri-armor/enforce"
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
-	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/policy"
 	"github.com/nri-armor/nri-armor/tracer/alert"
 )
@@ -201,12 +200,12 @@ func (r *AppArmorRecord) operation() (ev policy.Event, op, resource, data string
 // by AppArmor; a logged operation of an Audit rule is Passed by AppArmor;
 // one that a rule the profile does not have (fromSource …) decides is
 // the tracer's, eBPF Monitor, a Block saying unenforced=true. Records of
-// processes outside published containers or gone before the record was
-// read are counted (events_unattributed_total{type="apparmor"}); records
+// processes outside published containers or that Audit could not place
+// (cg 0) are counted (events_unattributed_total{type="apparmor"}); records
 // of other profiles, of operations no rule decides, and refusals that no
 // Block rule or posture explains (the base profile's, raw rules') are
 // counted by reason (apparmor_unreported_total), not reported.
-func (t *Tracer) AppArmor(r *AppArmorRecord) {
+func (t *Tracer) AppArmor(r *AppArmorRecord, cg uint64) {
 	ev, op, resource, data, why := r.operation()
 	kind := string(ev.Class)
 	if why != "" {
@@ -221,11 +220,6 @@ func (t *Tracer) AppArmor(r *AppArmorRecord) {
 	}
 	if why != "" {
 		t.m.aaUnreported.WithLabelValues(why).Inc()
-		return
-	}
-	cg, err := cgroups.IDOfPID(t.cfg.ProcRoot, t.cgroup2(), r.PID)
-	if err != nil {
-		t.m.unknown.WithLabelValues("apparmor").Inc()
 		return
 	}
 	c := t.ids.Container(cg)

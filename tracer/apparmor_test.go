@@ -343,8 +343,16 @@ func TestAppArmorAlerts(t *testing.T) {
 			t.Errorf("%s: %s counted %v times", c.rec, c.reason, n-before)
 		}
 	}
-	// Gone before its record was read: no /proc entry, no guess.
+	// Gone before its record was read, and no telemetry event of it: no
+	// /proc entry, no guess — once the record has waited for telemetry.
 	e.feed(t, aaRecord("DENIED", "open", "file", `name="/etc/shadow" pid=999999 comm="cat" requested_mask="r" denied_mask="r" fsuid=0 ouid=0`))
+	if n := counterValue(t, e.m, "nri_armor_tracer_events_unattributed_total", "type", "apparmor"); n != 0 {
+		t.Errorf("unattributed apparmor records before the wait: %v, want 0", n)
+	}
+	e.clock.add(auditRetry)
+	if due := e.t.settleAudit(false); !due.IsZero() {
+		t.Errorf("a record still waits after auditRetry (due %v)", due)
+	}
 	if n := counterValue(t, e.m, "nri_armor_tracer_events_unattributed_total", "type", "apparmor"); n != 1 {
 		t.Errorf("unattributed apparmor records: %v, want 1", n)
 	}
@@ -353,6 +361,40 @@ func TestAppArmorAlerts(t *testing.T) {
 	}
 	if n := counterValue(t, e.m, "nri_armor_tracer_events_total", "source", "apparmor"); n != float64(len(want)+7) {
 		t.Errorf("apparmor records read: %v, want %d", n, len(want)+7)
+	}
+}
+
+// TestAppArmorGoneProcess: a short-lived process (a cat refused and gone)
+// has no /proc entry when its record is read; its telemetry events place
+// it in its container, whether they are read before the record or up to
+// auditRetry after it.
+func TestAppArmorGoneProcess(t *testing.T) {
+	e := newAAEnv(t, aaPolicy, policy.DefaultDefaults().Postures)
+	rec := func(pid int) string {
+		return aaRecord("DENIED", "open", "file", `name="/etc/shadow" pid=`+strconv.Itoa(pid)+` comm="cat" requested_mask="r" denied_mask="r" fsuid=0 ouid=0`)
+	}
+	// Read before: the exec and the exit.
+	ev := execEv(e.cg, 5001, aaPID, "/bin/cat")
+	e.t.Telemetry(&ev)
+	exit := telemetry.Event{Kind: telemetry.KindExit, CgroupID: e.cg, PID: 5001, TGID: 5001, Comm: "cat", Ret: 1}
+	e.t.Telemetry(&exit)
+	e.feed(t, rec(5001))
+	// Read after: only the exit (a process that started before the tracer).
+	e.feed(t, rec(5002))
+	if got := e.alerts(t); len(got) != 1 || got[0].HostPID != 5001 {
+		t.Fatalf("alerts before the late exit: %+v; want the one of pid 5001", got)
+	}
+	exit.PID, exit.TGID = 5002, 5002
+	e.t.Telemetry(&exit)
+	e.clock.add(auditRetry)
+	e.t.settleAudit(false)
+	got := e.alerts(t)
+	if len(got) != 1 || got[0].HostPID != 5002 || got[0].PodName != "web-1" || got[0].ContainerName != "nginx" ||
+		got[0].Resource != "/etc/shadow" || got[0].Action != "Block" || got[0].PolicyName != "shop-aa" {
+		t.Fatalf("alerts after the late exit: %+v; want pid 5002's Block of /etc/shadow in web-1/nginx", got)
+	}
+	if n := counterValue(t, e.m, "nri_armor_tracer_events_unattributed_total", "type", "apparmor"); n != 0 {
+		t.Errorf("unattributed apparmor records: %v, want 0", n)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 )
 
 // AuditRecord is a record of the kernel's audit log that the tracer
@@ -106,12 +108,77 @@ func auditString(v string) string {
 	return v
 }
 
-// Audit handles one record of the kernel's audit log.
+// auditRetry is how long a record whose process the tracer cannot place
+// waits for the telemetry events that may place it: the telemetry reader
+// leaves a lone event unread up to its PollInterval (100 ms), and the two
+// inputs are read independently. maxAuditPending bounds those waiting.
+const (
+	auditRetry      = time.Second
+	maxAuditPending = 4096
+)
+
+type pendingAudit struct {
+	r  AuditRecord
+	at time.Time
+}
+
+// Audit handles one record of the kernel's audit log. The record names
+// its process by pid: the cgroup comes from /proc while the process is
+// there, else from the process table (its last exec, fork or exit event).
+// A record neither can place yet waits auditRetry once (settleAudit) for
+// telemetry still to be read, then is counted unattributed.
 func (t *Tracer) Audit(r AuditRecord) {
+	if !t.placeAudit(r, false) && len(t.auditPending) < maxAuditPending {
+		t.auditPending = append(t.auditPending, pendingAudit{r, t.now()})
+	}
+}
+
+// placeAudit handles r when its process's cgroup is known, or when last;
+// false when it was not handled.
+func (t *Tracer) placeAudit(r AuditRecord, last bool) bool {
+	var pid int
 	switch r := r.(type) {
 	case *SeccompRecord:
-		t.Seccomp(r)
+		pid = r.PID
 	case *AppArmorRecord:
-		t.AppArmor(r)
+		pid = r.PID
 	}
+	cg, err := cgroups.IDOfPID(t.cfg.ProcRoot, t.cgroup2(), pid)
+	if err != nil {
+		cg = t.procs.cgroupOf(uint32(pid))
+	}
+	if cg == 0 && !last {
+		return false
+	}
+	switch r := r.(type) {
+	case *SeccompRecord:
+		t.Seccomp(r, cg)
+	case *AppArmorRecord:
+		t.AppArmor(r, cg)
+	}
+	return true
+}
+
+// settleAudit handles the records that waited auditRetry (all when all),
+// and says when the next one is due (zero when none waits).
+func (t *Tracer) settleAudit(all bool) time.Time {
+	if len(t.auditPending) == 0 {
+		return time.Time{}
+	}
+	now := t.now()
+	n := 0
+	for _, p := range t.auditPending {
+		if all || !now.Before(p.at.Add(auditRetry)) {
+			t.placeAudit(p.r, true)
+			continue
+		}
+		t.auditPending[n] = p
+		n++
+	}
+	clear(t.auditPending[n:])
+	t.auditPending = t.auditPending[:n]
+	if n == 0 {
+		return time.Time{}
+	}
+	return t.auditPending[0].at.Add(auditRetry)
 }

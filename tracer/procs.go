@@ -20,6 +20,10 @@ type proc struct {
 	// inherited: exe is the parent's, from a fork; the process's own exec
 	// may not be read yet.
 	inherited bool
+	// cgroup: the cgroup v2 id of the last telemetry event of the process
+	// (its exec, fork or exit), 0 when none was seen: audit records of a
+	// process gone before they are read name it by pid alone.
+	cgroup uint64
 }
 
 // procTable remembers processes from the exec and fork events seen, and
@@ -51,7 +55,7 @@ func (t *procTable) observe(ev *telemetry.Event, exe string) (prevExe string) {
 		} else if ev.PPID != 0 {
 			prevExe = t.get(ev.PPID).exe
 		}
-		np.exe, np.comm, np.inherited = exe, ev.Comm, false
+		np.exe, np.comm, np.inherited, np.cgroup = exe, ev.Comm, false, ev.CgroupID
 		if ev.PPID != 0 {
 			np.ppid = ev.PPID
 		}
@@ -61,11 +65,20 @@ func (t *procTable) observe(ev *telemetry.Event, exe string) (prevExe string) {
 		if ev.PID != ev.TGID {
 			return "" // a thread: same process
 		}
+		// The child starts in its parent's cgroup, the event's.
 		parent := t.get(ev.PPID)
-		t.m.Put(ev.TGID, &proc{exe: parent.exe, comm: ev.Comm, ppid: ev.PPID, nsppid: parent.nspid, inherited: true})
+		t.m.Put(ev.TGID, &proc{exe: parent.exe, comm: ev.Comm, ppid: ev.PPID, nsppid: parent.nspid, inherited: true, cgroup: ev.CgroupID})
+	case telemetry.KindExit:
+		// Exits are not removed: enforcement events and audit records of
+		// the process may still be queued, and the LRU ages it out. The
+		// exit says the cgroup it ended in (runc exec's process moved
+		// into the container's after its fork). One exit per process.
+		if p, ok := t.m.Get(ev.TGID); ok {
+			p.cgroup = ev.CgroupID
+		} else {
+			t.m.Put(ev.TGID, &proc{comm: ev.Comm, ppid: ev.PPID, procRead: true, cgroup: ev.CgroupID})
+		}
 	}
-	// Exits are not removed: enforcement events of the process may still
-	// be queued, and the LRU ages it out.
 	return prevExe
 }
 
@@ -145,6 +158,15 @@ func (p *proc) name() string {
 		return p.exe
 	}
 	return p.comm
+}
+
+// cgroupOf is the cgroup of tgid's last telemetry event, 0 when the
+// table has none.
+func (t *procTable) cgroupOf(tgid uint32) uint64 {
+	if p, ok := t.m.Get(tgid); ok {
+		return p.cgroup
+	}
+	return 0
 }
 
 // nspid is the pid of tgid in its own namespace as far as the table knows

@@ -102,16 +102,11 @@ var archNames = map[uint32]string{
 // filter cannot decide (fromSource) matches is decided here, Enforcer
 // eBPF Monitor, a Block saying unenforced=true. Records of calls no rule
 // names (the runtime default's own refusals, under FLAG_LOG), of
-// processes outside published containers or gone before the record was
-// read, and of architectures without a name table are counted, not
+// processes outside published containers or that Audit could not place
+// (cg 0), and of architectures without a name table are counted, not
 // reported.
-func (t *Tracer) Seccomp(r *SeccompRecord) {
+func (t *Tracer) Seccomp(r *SeccompRecord, cg uint64) {
 	t.countEvent("seccomp", "syscall")
-	cg, err := cgroups.IDOfPID(t.cfg.ProcRoot, t.cgroup2(), r.PID)
-	if err != nil {
-		t.m.unknown.WithLabelValues("seccomp").Inc()
-		return
-	}
 	c := t.ids.Container(cg)
 	arch, known := archNames[r.Arch]
 	if c == nil || !known {

@@ -63,6 +63,9 @@ type Tracer struct {
 	scratch   alert.Alert
 	evCount   map[[2]string]prometheus.Counter // (source, type): no label hashing per event
 	cg2       string                           // the cgroup v2 mount (seccomp.go)
+	// auditPending: audit records waiting for telemetry to place their
+	// process (Audit).
+	auditPending []pendingAudit
 }
 
 type setName struct {
@@ -134,7 +137,18 @@ func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan te
 	tick := time.NewTicker(t.cfg.ThresholdWindow)
 	defer tick.Stop()
 	defer t.Flush()
+	defer t.settleAudit(true)
+	retry := time.NewTimer(time.Hour)
+	retry.Stop() // armed by settleAudit's answer
+	defer retry.Stop()
+	var retryAt time.Time // when retry fires; zero when it is stopped
 	for enf != nil || tel != nil || audit != nil {
+		if due := t.settleAudit(false); !due.Equal(retryAt) {
+			retry.Stop()
+			if retryAt = due; !due.IsZero() {
+				retry.Reset(due.Sub(t.now()))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -156,6 +170,8 @@ func (t *Tracer) Run(ctx context.Context, enf <-chan events.Event, tel <-chan te
 				continue
 			}
 			t.Audit(r)
+		case <-retry.C:
+			retryAt = time.Time{}
 		case <-tick.C:
 			t.Flush()
 			t.syncBootClock()
