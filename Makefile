@@ -172,7 +172,7 @@ e2e:
 # a no-op after), then the packages of K8S_PKGS run with the build tag k8s,
 # each starting its own cluster on loopback ports (internal/k8stest).
 K8S_FLAGS ?= -v
-k8s:
+k8s: helm
 	hack/k8s/build.sh
 	$(GO) test -tags k8s -race -count=1 -timeout 10m $(K8S_FLAGS) $(K8S_PKGS)
 

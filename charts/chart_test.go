@@ -84,7 +84,7 @@ var (
 	// namespace: a name the templates hard-code shows there.
 	extras = valueSet{name: "extras", release: "sec", namespace: "armor-system", sets: []string{
 		"webhook.certManager.enabled=true", "webhook.replicas=2", "metrics.serviceMonitor.enabled=true",
-		"webhook.allowNamespaceOptOut=true", "createNamespace=true", "webhook.appArmor=true",
+		"agent.config.weakenNamespaces={trusted,armor-system}", "createNamespace=true", "webhook.appArmor=true",
 	}, appArmor: true}
 	filesOnly = valueSet{name: "files-only", release: "nri-armor", namespace: "nri-armor", sets: []string{"policies.fromKubernetes=false"}}
 )
@@ -538,34 +538,63 @@ func checkWebhook(t *testing.T, r rendered, full string) {
 		t.Errorf("validating webhook %+v", vw)
 	}
 
+	// One pod webhook, and a second for the namespaces the nodes trust
+	// (weakenNamespaces) when there are any: both the same but for their
+	// namespace selectors.
+	trusted := slices.ContainsFunc(r.v.sets, func(s string) bool { return strings.HasPrefix(s, "agent.config.weakenNamespaces=") })
 	mwc := r.get(t, "MutatingWebhookConfiguration", full).(*admissionregistrationv1.MutatingWebhookConfiguration)
-	if !reflect.DeepEqual(mwc.Annotations, wantAnn) || len(mwc.Webhooks) != 1 {
-		t.Fatalf("mutating configuration: annotations %v (want %v), %d webhooks", mwc.Annotations, wantAnn, len(mwc.Webhooks))
+	wantHooks := 1
+	if trusted {
+		wantHooks = 2
 	}
-	mw := mwc.Webhooks[0]
-	ref(mw.ClientConfig, "/mutate-pod")
+	if !reflect.DeepEqual(mwc.Annotations, wantAnn) || len(mwc.Webhooks) != wantHooks {
+		t.Fatalf("mutating configuration: annotations %v (want %v), %d webhooks, want %d", mwc.Annotations, wantAnn, len(mwc.Webhooks), wantHooks)
+	}
 	wantRules = []admissionregistrationv1.RuleWithOperations{{
 		Operations: []admissionregistrationv1.OperationType{"CREATE"},
 		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
 	}}
-	if !reflect.DeepEqual(mw.Rules, wantRules) || deref(mw.FailurePolicy) != admissionregistrationv1.Fail ||
-		deref(mw.SideEffects) != admissionregistrationv1.SideEffectClassNone || !slices.Equal(mw.AdmissionReviewVersions, []string{"v1"}) ||
-		deref(mw.ReinvocationPolicy) != admissionregistrationv1.IfNeededReinvocationPolicy {
-		t.Errorf("mutating webhook %+v", mw)
+	var sels []labels.Selector
+	for _, mw := range mwc.Webhooks {
+		ref(mw.ClientConfig, "/mutate-pod")
+		if !reflect.DeepEqual(mw.Rules, wantRules) || deref(mw.FailurePolicy) != admissionregistrationv1.Fail ||
+			deref(mw.SideEffects) != admissionregistrationv1.SideEffectClassNone || !slices.Equal(mw.AdmissionReviewVersions, []string{"v1"}) ||
+			deref(mw.ReinvocationPolicy) != admissionregistrationv1.IfNeededReinvocationPolicy {
+			t.Errorf("mutating webhook %+v", mw)
+		}
+		sel, err := metav1.LabelSelectorAsSelector(mw.NamespaceSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sels = append(sels, sel)
 	}
-	sel, err := metav1.LabelSelectorAsSelector(mw.NamespaceSelector)
-	if err != nil {
-		t.Fatal(err)
-	}
-	optOut := slices.Contains(r.v.sets, "webhook.allowNamespaceOptOut=true")
-	for ns, want := range map[string]labels.Set{
-		r.v.namespace: {"kubernetes.io/metadata.name": r.v.namespace},
-		"shop":        {"kubernetes.io/metadata.name": "shop"},
-		"opted-out":   {"kubernetes.io/metadata.name": "opted-out", "nri-armor.dev/webhook": "disabled"},
+	// Which namespaces' pods are reviewed, as the API server matches them:
+	// the label opts out only a namespace the nodes trust; the release
+	// namespace never goes (listed as trusted or not).
+	for ns, l := range map[string]labels.Set{
+		r.v.namespace:   {},
+		"shop":          {},
+		"shop-labelled": {"nri-armor.dev/webhook": "disabled"},
+		"trusted":       {},
+		"trusted-opted": {"nri-armor.dev/webhook": "disabled"},
 	} {
-		mutated := sel.Matches(want)
-		if wantMutated := ns == "shop" || ns == "opted-out" && !optOut; mutated != wantMutated {
-			t.Errorf("pods of namespace %s (%v) sent to the pod webhook: %v, want %v", ns, want, mutated, wantMutated)
+		name, _, _ := strings.Cut(ns, "-opted")
+		set := labels.Set{"kubernetes.io/metadata.name": name}
+		for k, v := range l {
+			set[k] = v
+		}
+		n := 0
+		for _, sel := range sels {
+			if sel.Matches(set) {
+				n++
+			}
+		}
+		want := 1
+		if ns == r.v.namespace || ns == "trusted-opted" && trusted {
+			want = 0
+		}
+		if n != want {
+			t.Errorf("pods of namespace %s (%v) sent to %d pod webhooks, want %d", name, set, n, want)
 		}
 	}
 }

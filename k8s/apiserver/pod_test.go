@@ -4,13 +4,20 @@ package apiserver
 
 import (
 	"encoding/json"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nri-armor/nri-armor/enforce/apparmor"
-	"github.com/nri-armor/nri-armor/policy"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nri-armor/nri-armor/enforce/apparmor"
+	"github.com/nri-armor/nri-armor/internal/testenv"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 const webPod = `apiVersion: v1
@@ -79,5 +86,80 @@ func TestPodWebhook(t *testing.T) {
 	}
 	if len(plain.Annotations) != 0 || plain.Spec.NodeSelector != nil || plain.Spec.Containers[0].SecurityContext.AppArmorProfile.Type != corev1.AppArmorProfileTypeUnconfined {
 		t.Errorf("pod no policy selects was changed: %+v %+v", plain.ObjectMeta, plain.Spec)
+	}
+}
+
+// The chart's pod webhooks as the API server applies them: a namespace
+// labelled nri-armor.dev/webhook=disabled opts out only when the nodes
+// trust it (agent.config.weakenNamespaces); elsewhere the label changes
+// nothing. The chart rendered with one trusted namespace, its mutating
+// configuration pointed at the test's webhook by URL.
+func TestPodWebhookOptOut(t *testing.T) {
+	startWebhook(t)
+	out, err := exec.Command(filepath.Join(testenv.RepoRoot(t), "hack", "k8s", "helm.sh"), "template", "nri-armor",
+		filepath.Join(testenv.RepoRoot(t), "charts", "nri-armor"), "--namespace", "nri-armor",
+		"--set", "agent.config.weakenNamespaces={optout-trusted}", "--show-only", "templates/webhook.yaml").Output()
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	for doc := range strings.SplitSeq(string(out), "\n---") {
+		if strings.Contains(doc, "kind: MutatingWebhookConfiguration") {
+			if err := yaml.UnmarshalStrict([]byte(doc), &mwc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(mwc.Webhooks) != 2 {
+		t.Fatalf("the chart's pod webhooks with a trusted namespace: %d, want 2", len(mwc.Webhooks))
+	}
+	// Served by the test's webhook, whose CA it put in its own configuration.
+	ctx := ctxT(t, time.Minute)
+	own, err := cluster.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "nri-armor", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mwc.ObjectMeta = metav1.ObjectMeta{Name: "nri-armor-optout"}
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].ClientConfig = own.Webhooks[0].ClientConfig
+	}
+	if _, err := cluster.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, &mwc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctxT(t, time.Minute), mwc.Name, metav1.DeleteOptions{})
+
+	mutated := func(ns string) bool {
+		t.Helper()
+		pod := strings.ReplaceAll(webPod, "namespace: webhook-pods", "namespace: "+ns)
+		var p corev1.Pod
+		if err := json.Unmarshal([]byte(mustKubectl(t, pod, "create", "--dry-run=server", "-o", "json", "-f", "-")), &p); err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Annotations) > 0
+	}
+	for _, ns := range []string{"optout-trusted", "optout-untrusted"} {
+		mustKubectl(t, "", "create", "namespace", ns)
+		mustKubectl(t, "", "create", "serviceaccount", "default", "-n", ns)
+		mustKubectl(t, strings.ReplaceAll(ksp("block-apt", "Block"), "namespace: agent", "namespace: "+ns), "apply", "-f", "-")
+		// Reviewed before the label (once the webhook's watch has the policy).
+		for i := 0; !mutated(ns); i++ {
+			if i == 50 {
+				t.Fatalf("pods of %s are not mutated before the label", ns)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		mustKubectl(t, "", "label", "namespace", ns, "nri-armor.dev/webhook=disabled")
+	}
+	if mutated("optout-untrusted") {
+		t.Log("optout-untrusted, labelled: still reviewed (the nodes do not trust it)")
+	} else {
+		t.Error("a namespace the nodes do not trust opted out of the pod webhook by its label")
+	}
+	if mutated("optout-trusted") {
+		t.Error("a trusted namespace labelled nri-armor.dev/webhook=disabled: its pods are still reviewed")
+	}
+	mustKubectl(t, "", "label", "namespace", "optout-trusted", "nri-armor.dev/webhook-")
+	if !mutated("optout-trusted") {
+		t.Error("a trusted namespace without the label: its pods are not reviewed")
 	}
 }
