@@ -28,6 +28,9 @@ type metrics struct {
 	ignored  *prometheus.CounterVec
 	// quotaRefused counts containers refused for their namespace's quota.
 	quotaRefused *prometheus.CounterVec
+	// policyUpdate: from a policy change's first sign to the running
+	// containers' kernel state having it.
+	policyUpdate prometheus.Histogram
 }
 
 func newRejectedCounter() prometheus.Counter {
@@ -54,7 +57,12 @@ func newMetrics(p *plugin.Plugin, backend enforce.Backend, appArmor bool, reject
 		Name: "nri_armor_namespace_quota_refused_total",
 		Help: "Containers refused because their namespace would pass its quota of rule sets or rules (namespaceMaxSets, namespaceMaxRules).",
 	}, []string{"namespace"})
-	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored, m.quotaRefused,
+	m.policyUpdate = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "nri_armor_policy_update_seconds",
+		Help: "From a policy change's first sign (the policy file's event, the API server's watch event) to every running container's kernel state having it (changes that come together count once, from the first).",
+		Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored, m.quotaRefused, m.policyUpdate,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{p: p, backend: backend.Name(), appArmor: appArmor, kernel: kernel, stateErrs: stateErrs})
 	return m

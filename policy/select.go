@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Pod is what selection needs to know about a pod.
@@ -27,7 +28,17 @@ type Catalog struct {
 	// rejected says, by Ref, why a policy that a file defines is not in
 	// force (its file was rejected), for the error of a pod that names it.
 	rejected map[string]string
+	changed  time.Time
 }
+
+// Changed is when the change that made this catalog was first seen — a
+// policy file's event, an API server watch event — zero when not known
+// (the first catalog): how long a change takes to reach the kernel is
+// measured from it.
+func (c *Catalog) Changed() time.Time { return c.changed }
+
+// SetChanged records Changed; as SetRejected, right after NewCatalog.
+func (c *Catalog) SetChanged(t time.Time) { c.changed = t }
 
 // SetRejected records why the policy ref (Policy.Ref) is not in force. A
 // catalog is immutable once in use: call it right after NewCatalog.

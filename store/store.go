@@ -123,9 +123,12 @@ type Store struct {
 	// accepted and rejected as a file of that name would be.
 	docs        map[string]map[string][]byte
 	fingerprint string
-	subs        []chan *policy.Catalog
-	closed      bool
-	dirErrs     map[string]string // directory → its read error last reported
+	// changed is when the first change not yet in a published catalog was
+	// seen (zero: none, or not known): the next catalog's Changed.
+	changed time.Time
+	subs    []chan *policy.Catalog
+	closed  bool
+	dirErrs map[string]string // directory → its read error last reported
 
 	watcher *fsnotify.Watcher
 	done    chan struct{}
@@ -212,8 +215,16 @@ func (s *Store) Reload() error {
 	if s.closed {
 		return ErrClosed
 	}
+	s.noteChange(time.Now())
 	s.reloadLocked(true)
 	return nil
+}
+
+// noteChange records that a change was seen at t (nothing when t is zero).
+func (s *Store) noteChange(t time.Time) {
+	if !t.IsZero() && (s.changed.IsZero() || t.Before(s.changed)) {
+		s.changed = t
+	}
 }
 
 // SetDocuments replaces the documents of one source that is not a
@@ -223,12 +234,15 @@ func (s *Store) Reload() error {
 // a policy it defines that another file or document already has in force
 // is rejected. Names must not be file paths (they are never read from
 // disk); sources are disjoint. The error is ErrClosed after Close.
-func (s *Store) SetDocuments(source string, docs map[string][]byte) error {
+// changed is when the first change among them was seen (the watch
+// event), zero when not known: the next catalog's Changed.
+func (s *Store) SetDocuments(source string, docs map[string][]byte, changed time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
+	s.noteChange(changed)
 	if s.docs == nil {
 		s.docs = map[string]map[string][]byte{}
 	}
@@ -322,11 +336,12 @@ func (s *Store) watch() {
 			}
 			timer.Reset(s.opts.Debounce)
 		case <-timer.C:
-			first = time.Time{}
 			s.mu.Lock()
 			if !s.closed {
+				s.noteChange(first)
 				s.reloadLocked(false)
 			}
+			first = time.Time{}
 			s.mu.Unlock()
 		}
 	}
@@ -626,6 +641,8 @@ func (s *Store) publish(manual bool) {
 		fp.WriteString("rejected\x00" + ref + "\x00" + rejected[ref] + "\n")
 	}
 	first := s.catalog.Load() == nil
+	changed := s.changed
+	s.changed = time.Time{}
 	if !first && fp.String() == s.fingerprint {
 		if manual {
 			s.log.Infof("reload: no change (%d policies)", len(all))
@@ -641,6 +658,18 @@ func (s *Store) publish(manual bool) {
 	for _, ref := range refs {
 		cat.SetRejected(ref, rejected[ref])
 	}
+	// A catalog a subscriber has not read gives way to this one, which
+	// then stands for its change too: measured from the earlier.
+	for _, ch := range s.subs {
+		select {
+		case stale := <-ch:
+			if c := stale.Changed(); !c.IsZero() && (changed.IsZero() || c.Before(changed)) {
+				changed = c
+			}
+		default:
+		}
+	}
+	cat.SetChanged(changed)
 	s.fingerprint = fp.String()
 	s.catalog.Store(cat)
 	s.log.Infof("policy catalog: %d policies from %d files and documents", cat.Len(), len(s.files))
@@ -651,10 +680,6 @@ func (s *Store) publish(manual bool) {
 		s.opts.OnChange(cat)
 	}
 	for _, ch := range s.subs {
-		select {
-		case <-ch: // drop the stale catalog the subscriber has not read
-		default:
-		}
 		select {
 		case ch <- cat:
 		default:

@@ -618,7 +618,7 @@ func TestDocuments(t *testing.T) {
 	h := newHarness(t, dir)
 	set := func(docs map[string][]byte) {
 		t.Helper()
-		if err := h.s.SetDocuments("kubernetes", docs); err != nil {
+		if err := h.s.SetDocuments("kubernetes", docs, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -653,5 +653,40 @@ func TestDocuments(t *testing.T) {
 	h.settle()
 	if got, want := refs(h.s.Catalog()), []string{"file@f.yaml"}; !slices.Equal(got, want) {
 		t.Fatalf("catalog %v, want %v", got, want)
+	}
+}
+
+// Each catalog says when the change behind it was first seen (Changed):
+// the file's event, after the write; a document's own time; and a catalog
+// its subscriber did not read hands its earlier time to the next one.
+func TestCatalogChanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h := newHarness(t, dir)
+	if c := h.s.Catalog(); !c.Changed().IsZero() {
+		t.Fatalf("the first catalog has a change time %v", c.Changed())
+	}
+	wrote := time.Now()
+	write(t, filepath.Join(dir, "a.yaml"), ksp("p1", "Block"))
+	c := h.waitRefs("p1@a.yaml")
+	if ch := c.Changed(); ch.Before(wrote) || ch.After(time.Now()) {
+		t.Fatalf("file change seen at %v; written at %v", ch, wrote)
+	}
+
+	// Two document changes, the subscriber reading neither until both are in.
+	t1 := time.Now().Add(-time.Second)
+	if err := h.s.SetDocuments("kubernetes", map[string][]byte{"kubernetes:KubeArmorPolicy/x/d1": []byte(ksp("d1", "Block"))}, t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.SetDocuments("kubernetes", map[string][]byte{"kubernetes:KubeArmorPolicy/x/d1": []byte(ksp("d1", "Audit"))}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c = <-h.sub:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no catalog")
+	}
+	if !c.Changed().Equal(t1) {
+		t.Fatalf("the catalog after two unread changes: changed %v, want the first's %v", c.Changed(), t1)
 	}
 }

@@ -28,7 +28,7 @@ func watchInto(t testing.TB, cfg *rest.Config, probeEvery time.Duration) (*store
 	}
 	t.Cleanup(func() { st.Close() })
 	src, err := source.New(source.Options{Config: cfg, ProbeEvery: probeEvery,
-		Sink: func(docs map[string][]byte) error { return st.SetDocuments("kubernetes", docs) }})
+		Sink: func(docs map[string][]byte, changed time.Time) error { return st.SetDocuments("kubernetes", docs, changed) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,9 +38,10 @@ type Options struct {
 	Config *rest.Config
 	// Sink receives every document of the three kinds, by k8s.DocumentName,
 	// after the first full list and after every change (changes that come
-	// together are delivered once). The daemon passes the store's
+	// together are delivered once), and when the first change among them
+	// was seen (zero for the first list). The daemon passes the store's
 	// SetDocuments.
-	Sink func(docs map[string][]byte) error
+	Sink func(docs map[string][]byte, changed time.Time) error
 	// Observe, when set, is shown each object added or updated (its
 	// document and its status.status), from the informer's goroutine (the
 	// webhook's status writer); it must not block or keep doc's bytes
@@ -77,11 +78,13 @@ type Source struct {
 	client  rest.Interface
 	kick    chan struct{}
 
-	mu     sync.Mutex
-	docs   map[string][]byte
-	bytes  int
-	status Status
-	errs   int // list and watch errors since start
+	mu    sync.Mutex
+	docs  map[string][]byte
+	bytes int
+	// changedAt: when the first change not yet delivered was seen.
+	changedAt time.Time
+	status    Status
+	errs      int // list and watch errors since start
 }
 
 // New prepares a Source; Start begins the watch.
@@ -195,9 +198,10 @@ func (s *Source) loop(ctx context.Context) {
 
 func (s *Source) deliver() error {
 	s.mu.Lock()
-	docs := maps.Clone(s.docs)
+	docs, changed := maps.Clone(s.docs), s.changedAt
+	s.changedAt = time.Time{}
 	s.mu.Unlock()
-	return s.opts.Sink(docs)
+	return s.opts.Sink(docs, changed)
 }
 
 // docKey holds a compact object's document; statusKey its status.status.
@@ -243,6 +247,7 @@ func (s *Source) put(r k8s.Resource, obj any) {
 	s.mu.Lock()
 	s.bytes += len(doc) - len(s.docs[name])
 	s.docs[name] = doc
+	s.noteChangeLocked()
 	s.mu.Unlock()
 	s.changed()
 }
@@ -259,8 +264,17 @@ func (s *Source) remove(r k8s.Resource, obj any) {
 	s.mu.Lock()
 	s.bytes -= len(s.docs[name])
 	delete(s.docs, name)
+	s.noteChangeLocked()
 	s.mu.Unlock()
 	s.changed()
+}
+
+// noteChangeLocked records the time of the first change not yet delivered
+// (after the first list: that one is not a change).
+func (s *Source) noteChangeLocked() {
+	if s.status.Synced && s.changedAt.IsZero() {
+		s.changedAt = time.Now()
+	}
 }
 
 // changed asks the loop for a delivery; one pending request is enough.
