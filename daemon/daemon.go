@@ -188,7 +188,9 @@ func (d *Daemon) watchKubernetes() error {
 	}
 	d.kube, err = source.New(source.Options{
 		Config: rc, Logger: d.log,
-		Sink: func(docs map[string][]byte, changed time.Time) error { return d.store.SetDocuments("kubernetes", docs, changed) },
+		Sink: func(docs map[string][]byte, changed time.Time) error {
+			return d.store.SetDocuments("kubernetes", docs, changed)
+		},
 	})
 	if err != nil {
 		return err

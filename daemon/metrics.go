@@ -58,8 +58,8 @@ func newMetrics(p *plugin.Plugin, backend enforce.Backend, appArmor bool, reject
 		Help: "Containers refused because their namespace would pass its quota of rule sets or rules (namespaceMaxSets, namespaceMaxRules).",
 	}, []string{"namespace"})
 	m.policyUpdate = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "nri_armor_policy_update_seconds",
-		Help: "From a policy change's first sign (the policy file's event, the API server's watch event) to every running container's kernel state having it (changes that come together count once, from the first).",
+		Name:    "nri_armor_policy_update_seconds",
+		Help:    "From a policy change's first sign (the policy file's event, the API server's watch event) to every running container's kernel state having it (changes that come together count once, from the first).",
 		Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 	m.reg.MustRegister(m.events, m.latency, m.rejected, m.ignored, m.quotaRefused, m.policyUpdate,

@@ -28,7 +28,9 @@ func watchInto(t testing.TB, cfg *rest.Config, probeEvery time.Duration) (*store
 	}
 	t.Cleanup(func() { st.Close() })
 	src, err := source.New(source.Options{Config: cfg, ProbeEvery: probeEvery,
-		Sink: func(docs map[string][]byte, changed time.Time) error { return st.SetDocuments("kubernetes", docs, changed) }})
+		Sink: func(docs map[string][]byte, changed time.Time) error {
+			return st.SetDocuments("kubernetes", docs, changed)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
