@@ -165,6 +165,7 @@ vmtest-apparmor:
 E2E_FLAGS ?= -v
 e2e:
 	@if [ "$$(id -u)" = 0 ]; then hack/e2e/setup.sh; fi
+	hack/k8s/build.sh
 	$(GO) test -tags e2e -race -count=1 -timeout 10m $(E2E_FLAGS) ./e2e
 
 # Tests against a real etcd and kube-apiserver (no root needed):

@@ -316,6 +316,12 @@ func runPodIn(t testing.TB, ns, name string, annotations map[string]string) pod 
 // default, runc; runc-flags: the newer runc, hack/e2e/containerd.sh).
 func runPodOn(t testing.TB, handler, ns, name string, annotations map[string]string) pod {
 	t.Helper()
+	return runPodLabelled(t, handler, ns, name, nil, annotations)
+}
+
+// runPodLabelled is runPodOn with the pod's labels.
+func runPodLabelled(t testing.TB, handler, ns, name string, labels, annotations map[string]string) pod {
+	t.Helper()
 	name = name + "-" + randomSuffix()
 	logs := filepath.Join(env.tmp, "logs", name)
 	if err := os.MkdirAll(logs, 0o755); err != nil {
@@ -323,6 +329,7 @@ func runPodOn(t testing.TB, handler, ns, name string, annotations map[string]str
 	}
 	cfg := writeJSON(t, map[string]any{
 		"metadata":      map[string]any{"name": name, "namespace": ns, "uid": name, "attempt": 0},
+		"labels":        labels,
 		"annotations":   annotations,
 		"log_directory": logs,
 		"linux": map[string]any{
