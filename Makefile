@@ -25,7 +25,7 @@ vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 # K8S_CACHE (default .cache/k8s).
 K8S_PKGS         ?= ./internal/k8stest ./k8s/apiserver
 
-.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench helm manifests image k8s k8s-bench
+.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench helm manifests image k8s k8s-bench e2e-k8s-bench
 
 all: build
 
@@ -183,6 +183,14 @@ k8s: helm
 k8s-bench:
 	hack/k8s/build.sh
 	$(GO) test -tags k8s -count=1 -run '^$$' -bench WatchScale -benchtime 1x -timeout 20m ./k8s/apiserver
+
+# The whole agent with 10,000 API policies on the e2e node (root): its RSS,
+# and each update's time from the watch event to the running containers'
+# kernel state (figures, not a test).
+e2e-k8s-bench:
+	hack/e2e/setup.sh
+	hack/k8s/build.sh
+	$(GO) test -tags e2e -count=1 -run '^$$' -bench KubernetesScale -benchtime 1x -timeout 20m ./e2e
 
 # Container start latency with nri-armor (a 1,000-rule policy) and without,
 # through crictl (figures, not a test).

@@ -4,10 +4,19 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/nri-armor/nri-armor/internal/k8stest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -29,7 +38,7 @@ spec:
 // startCluster starts a real kube-apiserver and etcd (internal/k8stest,
 // built by hack/k8s/build.sh; make e2e builds them) with nri-armor's CRDs
 // and the e2e namespace.
-func startCluster(t *testing.T) *k8stest.Cluster {
+func startCluster(t testing.TB) *k8stest.Cluster {
 	t.Helper()
 	c := k8stest.StartT(t, k8stest.Options{})
 	kubectl := func(stdin string, args ...string) {
@@ -97,4 +106,95 @@ func TestKubernetesPolicy(t *testing.T) {
 	if within := a.metric(t, fmt.Sprintf(`nri_armor_policy_update_seconds_bucket{le=%q}`, "1")); within != n {
 		t.Errorf("%v of %v policy updates took over a second from the watch event to the kernel", n-within, n)
 	}
+}
+
+// BenchmarkKubernetesScale: the whole agent with 10,000 KubeArmorPolicies
+// across 1,000 namespaces from a real API server, on a real node: its
+// resident memory (VmRSS after the first catalog, VmHWM its peak) against
+// the same agent with none, and, with containers running under some of
+// them, the time from each update's watch event to every running
+// container's kernel state having it (nri_armor_policy_update_seconds, one
+// update at a time: the figure of each from nri-armor's log). make
+// e2e-k8s-bench; -benchtime 1x.
+func BenchmarkKubernetesScale(b *testing.B) {
+	need(b)
+	const namespaces, perNS, pods, updates = 1000, 10, 20, 200
+	c := startCluster(b)
+	rss := func(a *armor) (rss, hwm float64) {
+		b.Helper()
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range strings.Lines(string(status)) {
+			if f := strings.Fields(line); len(f) == 3 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				if f[0] == "VmRSS:" {
+					rss = v / 1024
+				} else {
+					hwm = v / 1024
+				}
+			}
+		}
+		return rss, hwm
+	}
+	empty := startArmor(b, "-kubernetesPolicies", "-kubeconfig", c.Kubeconfig)
+	time.Sleep(2 * time.Second) // settled
+	rss0, hwm0 := rss(empty)
+	empty.stop()
+
+	start := time.Now()
+	if err := k8stest.Populate(b.Context(), c, namespaces, perNS); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("created %d policies in %d namespaces in %v", namespaces*perNS, namespaces, time.Since(start))
+	start = time.Now()
+	a := startArmor(b, "-kubernetesPolicies", "-kubeconfig", c.Kubeconfig)
+	b.Logf("nri-armor ready with the 10,000 policies %v after its start", time.Since(start).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	rss1, hwm1 := rss(a)
+	heap := a.metric(b, "go_memstats_heap_inuse_bytes") / (1 << 20)
+	b.ReportMetric(rss1, "rss-MiB")
+	b.ReportMetric(hwm1, "peak-rss-MiB")
+	b.ReportMetric(rss0, "rss-no-policies-MiB")
+	b.ReportMetric(heap, "heap-inuse-MiB")
+	b.Logf("nri-armor: RSS %.1f MiB (peak %.1f), heap in use %.1f MiB with the 10,000 policies; RSS %.1f MiB (peak %.1f) with none", rss1, hwm1, heap, rss0, hwm0)
+
+	// Pods under policies of namespace scale-0000 (app0 … app9, two each).
+	ns := k8stest.ScaleNamespace(0)
+	for i := range pods {
+		p := runPodLabelled(b, "", ns, "scale", map[string]string{"app": fmt.Sprintf("app%d", i%perNS)}, nil)
+		startContainer(b, p, "main", sleeper...)
+	}
+	cfg := rest.CopyConfig(c.Config)
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	policies := dyn.Resource(k8stest.KubeArmorPolicies).Namespace(ns)
+	updated := regexp.MustCompile(`running containers updated in (\S+), (\S+) after the change was seen`)
+	var lat []time.Duration
+	for i := range updates {
+		before := a.metric(b, "nri_armor_policy_update_seconds_count")
+		u, err := policies.Get(b.Context(), fmt.Sprintf("p%d", i%perNS), metav1.GetOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// A change of the rules (not only of a tag): the kernel's sets change.
+		_ = unstructured.SetNestedField(u.Object, []string{"Audit", "Block"}[i/perNS%2], "spec", "action")
+		if _, err := policies.Update(b.Context(), u, metav1.UpdateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, "the update in nri_armor_policy_update_seconds", 10*time.Second, func() bool {
+			return a.metric(b, "nri_armor_policy_update_seconds_count") > before
+		})
+		m := updated.FindAllStringSubmatch(a.log(b), -1)
+		d, err := time.ParseDuration(m[len(m)-1][2])
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	b.ReportMetric(float64(p50.Microseconds())/1000, "update-p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "update-p99-ms")
+	b.Logf("%d updates of a policy over %d running containers, watch event to kernel: p50 %v, p99 %v, max %v", updates, pods/perNS, p50, p99, lat[len(lat)-1])
 }

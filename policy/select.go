@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,8 +55,12 @@ func (c *Catalog) SetRejected(ref, why string) {
 func NewCatalog(policies []*Policy) (*Catalog, error) {
 	c := &Catalog{ksp: map[string]map[string]*Policy{}, csp: map[string]*Policy{}, kspSelected: map[string][]*Policy{}}
 	seen := map[string]*Policy{}
-	sorted := append([]*Policy(nil), policies...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Ref() < sorted[j].Ref() })
+	byRef := func(a, b *Policy) int { return strings.Compare(a.Ref(), b.Ref()) }
+	sorted := policies // the store's are sorted already
+	if !slices.IsSortedFunc(sorted, byRef) {
+		sorted = slices.Clone(policies)
+		slices.SortStableFunc(sorted, byRef)
+	}
 	for _, p := range sorted {
 		if prev, dup := seen[p.Ref()]; dup {
 			return nil, fmt.Errorf("%s:%d: %s is already defined at %s:%d", p.Source.File, p.Source.Line, p.Ref(), prev.Source.File, prev.Source.Line)

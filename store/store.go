@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,7 +123,8 @@ type Store struct {
 	// API server's policy objects), by source, then by name: each is loaded,
 	// accepted and rejected as a file of that name would be.
 	docs        map[string]map[string][]byte
-	fingerprint string
+	// fingerprint: a digest of what the last catalog was built from.
+	fingerprint [sha256.Size]byte
 	// changed is when the first change not yet in a published catalog was
 	// seen (zero: none, or not known): the next catalog's Changed.
 	changed time.Time
@@ -436,14 +438,18 @@ func (s *Store) reloadLocked(manual bool) {
 	// The documents of other sources load after every file, by source and
 	// name: when a file and a document define the same policy at once, the
 	// file's is the one in force.
-	docData := map[string][]byte{}
+	nDocs := 0
+	for _, docs := range s.docs {
+		nDocs += len(docs)
+	}
+	docData := make(map[string][]byte, nDocs)
 	for _, src := range sortedKeys(s.docs) {
 		for _, name := range sortedKeys(s.docs[src]) {
 			docData[name] = s.docs[src][name]
 			paths = append(paths, name)
 		}
 	}
-	order := map[string]int{}
+	order := make(map[string]int, len(paths))
 	for i, p := range paths {
 		order[p] = i
 	}
@@ -508,10 +514,13 @@ func (s *Store) reloadLocked(manual bool) {
 	// Accept the pending versions that define no policy another file has in
 	// force, in load order; repeat while an acceptance (which may withdraw
 	// policies) lets another in. In force, no name is ever defined twice.
-	claims := map[string]*policy.Policy{}
-	for _, f := range s.files {
-		for _, p := range f.inForce {
-			claims[p.Ref()] = p
+	var claims map[string]*policy.Policy
+	if len(pending) > 0 {
+		claims = make(map[string]*policy.Policy, len(s.files))
+		for _, f := range s.files {
+			for _, p := range f.inForce {
+				claims[p.Ref()] = p
+			}
 		}
 	}
 	sort.Slice(pending, func(i, j int) bool { return order[pending[i].path] < order[pending[j].path] })
@@ -608,23 +617,39 @@ func samePolicies(a, b []*policy.Policy) bool {
 // publish builds the catalog of the policies in force and delivers it if it
 // differs from the last one (or, the first time, installs it).
 func (s *Store) publish(manual bool) {
-	var all []*policy.Policy
+	// With thousands of documents (the API server's) this runs at every
+	// change of one: no per-policy allocation, maps only when needed.
+	n := 0
+	for _, f := range s.files {
+		n += len(f.inForce)
+	}
+	all := make([]*policy.Policy, 0, n)
 	for _, f := range s.files {
 		all = append(all, f.inForce...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Ref() < all[j].Ref() })
-	var fp bytes.Buffer
-	inForce := map[string]bool{}
+	slices.SortFunc(all, func(a, b *policy.Policy) int { return strings.Compare(a.Ref(), b.Ref()) })
+	h := sha256.New()
+	var line []byte
 	for _, p := range all {
-		fp.WriteString(p.Ref() + "\x00" + p.Digest + "\x00" + p.Source.File + "\x00" + strconv.Itoa(p.Source.Line) + "\n")
-		inForce[p.Ref()] = true
+		line = append(line[:0], p.Ref()...)
+		line = append(append(line, 0), p.Digest...)
+		line = append(append(line, 0), p.Source.File...)
+		line = strconv.AppendInt(append(line, 0), int64(p.Source.Line), 10)
+		h.Write(append(line, '\n'))
 	}
 	// The policies of rejected files that nothing keeps in force: a pod
 	// naming one is told why it is missing.
 	rejected := map[string]string{}
+	var inForce map[string]bool
 	for _, f := range s.files {
 		if f.err == nil || f.result == nil || len(f.result.Errors()) == 0 {
 			continue
+		}
+		if inForce == nil {
+			inForce = make(map[string]bool, len(all))
+			for _, p := range all {
+				inForce[p.Ref()] = true
+			}
 		}
 		for _, ref := range f.result.Rejected {
 			if !inForce[ref] {
@@ -632,18 +657,16 @@ func (s *Store) publish(manual bool) {
 			}
 		}
 	}
-	refs := make([]string, 0, len(rejected))
-	for ref := range rejected {
-		refs = append(refs, ref)
-	}
-	sort.Strings(refs)
+	refs := sortedKeys(rejected)
 	for _, ref := range refs {
-		fp.WriteString("rejected\x00" + ref + "\x00" + rejected[ref] + "\n")
+		h.Write([]byte("rejected\x00" + ref + "\x00" + rejected[ref] + "\n"))
 	}
+	var fp [sha256.Size]byte
+	h.Sum(fp[:0])
 	first := s.catalog.Load() == nil
 	changed := s.changed
 	s.changed = time.Time{}
-	if !first && fp.String() == s.fingerprint {
+	if !first && fp == s.fingerprint {
 		if manual {
 			s.log.Infof("reload: no change (%d policies)", len(all))
 		}
@@ -670,7 +693,7 @@ func (s *Store) publish(manual bool) {
 		}
 	}
 	cat.SetChanged(changed)
-	s.fingerprint = fp.String()
+	s.fingerprint = fp
 	s.catalog.Store(cat)
 	s.log.Infof("policy catalog: %d policies from %d files and documents", cat.Len(), len(s.files))
 	if first {

@@ -7,48 +7,19 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nri-armor/nri-armor/internal/k8stest"
-	"github.com/nri-armor/nri-armor/k8s"
 	"github.com/nri-armor/nri-armor/k8s/webhook"
 	"github.com/nri-armor/nri-armor/policy"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
-
-// scaleObject is policy i of namespace ns: a few rules of each kind, as a
-// real hardening policy has.
-func scaleObject(ns string, i int) *unstructured.Unstructured {
-	doc := fmt.Sprintf(`apiVersion: security.kubearmor.com/v1
-kind: KubeArmorPolicy
-metadata: {name: p%d, namespace: %s}
-spec:
-  selector: {matchLabels: {app: app%d}}
-  process:
-    matchPaths: [{path: /usr/bin/apt-get}, {path: /usr/bin/curl}]
-  file:
-    matchDirectories: [{dir: /etc/ssl/, recursive: true, readOnly: true}]
-  network:
-    matchProtocols: [{protocol: raw}]
-  action: Block
-`, i, ns, i)
-	var u unstructured.Unstructured
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		panic(err)
-	}
-	return &u
-}
 
 func percentile(d []time.Duration, p float64) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
@@ -77,38 +48,11 @@ func BenchmarkWatchScale(b *testing.B) {
 	ctx := context.Background()
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000
-	cs := kubernetes.NewForConfigOrDie(cfg)
 	dyn := dynamic.NewForConfigOrDie(cfg)
-	gvr := schema.GroupVersionResource{Group: k8s.Group, Version: "v1", Resource: "kubearmorpolicies"}
-	work := make(chan func())
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range work {
-				f()
-			}
-		}()
-	}
+	gvr := k8stest.KubeArmorPolicies
 	start := time.Now()
-	for n := range namespaces {
-		ns := fmt.Sprintf("scale-%04d", n)
-		work <- func() {
-			if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				b.Error(err)
-			}
-			for i := range perNS {
-				if _, err := dyn.Resource(gvr).Namespace(ns).Create(ctx, scaleObject(ns, i), metav1.CreateOptions{}); err != nil {
-					b.Error(err)
-				}
-			}
-		}
-	}
-	close(work)
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
+	if err := k8stest.Populate(ctx, cluster, namespaces, perNS); err != nil {
+		b.Fatal(err)
 	}
 	b.Logf("created %d policies in %d namespaces in %v", namespaces*perNS, namespaces, time.Since(start))
 
@@ -127,7 +71,7 @@ func BenchmarkWatchScale(b *testing.B) {
 	sub := st.Subscribe()
 	var lat []time.Duration
 	for i := range 200 {
-		ns := fmt.Sprintf("scale-%04d", i*5)
+		ns := k8stest.ScaleNamespace(i * 5)
 		u, err := dyn.Resource(gvr).Namespace(ns).Get(ctx, "p0", metav1.GetOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -161,7 +105,7 @@ func BenchmarkWatchScale(b *testing.B) {
 	// The webhook's reviews against the 10,000-policy catalog.
 	m := &webhook.PodMutator{Catalog: st.Catalog, Defaults: policy.DefaultDefaults(), AppArmor: true, Compiler: policy.NewCompiler(0)}
 	podJSON := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"scale-0007","labels":{"app":"app3"}},"spec":{"containers":[{"name":"main","image":"x"}]}}`)
-	polJSON, _ := scaleObject("scale-0007", 99).MarshalJSON()
+	polJSON, _ := k8stest.ScalePolicy("scale-0007", 99).MarshalJSON()
 	var podLat, polLat []time.Duration
 	for range 2000 {
 		t0 := time.Now()
