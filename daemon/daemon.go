@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -202,6 +203,11 @@ func (d *Daemon) watchKubernetes() error {
 		return err
 	}
 	d.log.Infof("%d policy objects from the API server; %d policies in force", d.kube.Status().Objects, d.store.Catalog().Len())
+	// The first list's decoding and parsing (of thousands of objects, in
+	// a large cluster) is garbage now: hand it back to the kernel at once
+	// instead of keeping the agent's resident memory at that peak until
+	// the runtime's scavenger gets to it (docs/benchmarks.md).
+	debug.FreeOSMemory()
 	return nil
 }
 
