@@ -122,7 +122,7 @@ type Store struct {
 	// docs are the documents of the sources that are not directories (the
 	// API server's policy objects), by source, then by name: each is loaded,
 	// accepted and rejected as a file of that name would be.
-	docs        map[string]map[string][]byte
+	docs map[string]map[string][]byte
 	// fingerprint: a digest of what the last catalog was built from.
 	fingerprint [sha256.Size]byte
 	// changed is when the first change not yet in a published catalog was
