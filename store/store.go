@@ -123,6 +123,11 @@ type Store struct {
 	// API server's policy objects), by source, then by name: each is loaded,
 	// accepted and rejected as a file of that name would be.
 	docs map[string]map[string][]byte
+	// docData and order are reloadLocked's scratch maps, kept between
+	// reloads (cleared, not reallocated): with thousands of documents,
+	// rebuilding them at each change is most of its garbage.
+	docData map[string][]byte
+	order   map[string]int
 	// fingerprint: a digest of what the last catalog was built from.
 	fingerprint [sha256.Size]byte
 	// changed is when the first change not yet in a published catalog was
@@ -438,18 +443,18 @@ func (s *Store) reloadLocked(manual bool) {
 	// The documents of other sources load after every file, by source and
 	// name: when a file and a document define the same policy at once, the
 	// file's is the one in force.
-	nDocs := 0
-	for _, docs := range s.docs {
-		nDocs += len(docs)
+	if s.docData == nil {
+		s.docData, s.order = map[string][]byte{}, map[string]int{}
 	}
-	docData := make(map[string][]byte, nDocs)
+	clear(s.docData)
+	clear(s.order)
+	docData, order := s.docData, s.order
 	for _, src := range sortedKeys(s.docs) {
 		for _, name := range sortedKeys(s.docs[src]) {
 			docData[name] = s.docs[src][name]
 			paths = append(paths, name)
 		}
 	}
-	order := make(map[string]int, len(paths))
 	for i, p := range paths {
 		order[p] = i
 	}
