@@ -20,7 +20,9 @@ import (
 	"github.com/nri-armor/nri-armor/k8s"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -123,7 +125,7 @@ func New(opts Options) (*Source, error) {
 		if err := inf.SetTransform(func(obj any) (any, error) {
 			// client-go may pass an object through twice (a watch-list's
 			// replace): a compact one stays as it is.
-			if u, ok := obj.(*unstructured.Unstructured); ok && u.Object[docKey] == nil {
+			if u, ok := obj.(*unstructured.Unstructured); ok {
 				return compact(u)
 			}
 			return obj, nil
@@ -204,45 +206,47 @@ func (s *Source) deliver() error {
 	return s.opts.Sink(docs, changed)
 }
 
-// docKey holds a compact object's document; statusKey its status.status.
-const (
-	docKey    = "nri-armor.dev/document"
-	statusKey = "nri-armor.dev/status"
-)
+// compactObject is what the informer keeps of a policy object: name,
+// namespace and resource version (the informer's key and bookkeeping), the
+// document (k8s.Document) and status.status — a few hundred bytes beside
+// the document, where a generic map of even that much costs over a
+// kilobyte more. The handlers only read it.
+type compactObject struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	doc    []byte
+	status string
+}
 
-// compact is the object the informer keeps for u: name, namespace and
-// resource version (the informer's key and bookkeeping), the document
-// (k8s.Document) and status.status. Nothing deep-copies it (a []byte
-// would not survive DeepCopy): the handlers only read it.
-func compact(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+// DeepCopyObject is a shallow copy: nothing changes a compact object.
+func (c *compactObject) DeepCopyObject() runtime.Object {
+	cp := *c
+	return &cp
+}
+
+func compact(u *unstructured.Unstructured) (*compactObject, error) {
 	doc, err := k8s.Document(u)
 	if err != nil {
 		return nil, err
 	}
 	status, _, _ := unstructured.NestedString(u.Object, "status", "status")
-	c := &unstructured.Unstructured{Object: map[string]any{docKey: doc, statusKey: status}}
-	c.SetAPIVersion(u.GetAPIVersion())
-	c.SetKind(u.GetKind())
-	c.SetNamespace(u.GetNamespace())
-	c.SetName(u.GetName())
-	c.SetResourceVersion(u.GetResourceVersion())
-	return c, nil
+	return &compactObject{
+		ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), ResourceVersion: u.GetResourceVersion()},
+		doc:        doc,
+		status:     status,
+	}, nil
 }
 
 func (s *Source) put(r k8s.Resource, obj any) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
-	name := k8s.DocumentName(string(r.Kind), u.GetNamespace(), u.GetName())
-	doc, ok := u.Object[docKey].([]byte)
+	c, ok := obj.(*compactObject)
 	if !ok { // cannot happen: the transform made every object compact
-		s.log.Errorf("%s: not a compact object", name)
+		s.log.Errorf("%s: an object of type %T", r.Kind, obj)
 		return
 	}
+	name := k8s.DocumentName(string(r.Kind), c.Namespace, c.Name)
+	doc := c.doc
 	if s.opts.Observe != nil {
-		status, _ := u.Object[statusKey].(string)
-		s.opts.Observe(r, u.GetNamespace(), u.GetName(), doc, status)
+		s.opts.Observe(r, c.Namespace, c.Name, doc, c.status)
 	}
 	s.mu.Lock()
 	s.bytes += len(doc) - len(s.docs[name])
@@ -256,11 +260,11 @@ func (s *Source) remove(r k8s.Resource, obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	u, ok := obj.(*unstructured.Unstructured)
+	c, ok := obj.(*compactObject)
 	if !ok {
 		return
 	}
-	name := k8s.DocumentName(string(r.Kind), u.GetNamespace(), u.GetName())
+	name := k8s.DocumentName(string(r.Kind), c.Namespace, c.Name)
 	s.mu.Lock()
 	s.bytes -= len(s.docs[name])
 	delete(s.docs, name)
