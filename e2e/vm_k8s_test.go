@@ -75,6 +75,9 @@ func TestK8sNode(t *testing.T) {
 	need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	// Where the time goes, emulated: each step's time since the start.
+	begin := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(begin).Seconds(), what) }
 
 	// The CNI bridge needs these (the root's modprobe has them, and
 	// nothing else: hack/vmtest/e2e.sh); loading them here names the
@@ -104,6 +107,7 @@ func TestK8sNode(t *testing.T) {
 			"--kubelet-client-key=" + filepath.Join(dir, "admin.key"),
 		},
 	})
+	step("API server ready")
 	kubectl := func(args ...string) string {
 		t.Helper()
 		out, _, err := cluster.Kubectl(ctx, nil, args...)
@@ -116,6 +120,7 @@ func TestK8sNode(t *testing.T) {
 	kubectl("wait", "--for=condition=Established", "--timeout=120s",
 		"crd/kubearmorpolicies.security.kubearmor.com", "crd/kubearmorclusterpolicies.security.kubearmor.com", "crd/kubearmorhostpolicies.security.kubearmor.com")
 	prepareNamespace(ctx, t, cluster)
+	step("CRDs established, namespace e2e prepared")
 
 	// nri-armor before the kubelet runs anything: containerd is
 	// fail-closed and refuses containers while no nri-armor is connected.
@@ -123,13 +128,17 @@ func TestK8sNode(t *testing.T) {
 	// tested in k8s/apiserver.
 	a := startArmor(t, "-kubernetesPolicies", "-kubeconfig", cluster.Kubeconfig)
 	tr := startTracer(t)
+	step("nri-armor and armor-tracer ready")
 	startKubelet(ctx, t, cluster, dir)
+	step("kubelet listening")
 	waitNodeReady(ctx, t, cluster)
+	step("node Ready")
 
 	applyPolicy(ctx, t, cluster)
 	waitFor(t, "nri-armor to hold the policy object", 60*time.Second, func() bool {
 		return a.metric(t, "nri_armor_kubernetes_policy_objects") == 1
 	})
+	step("nri-armor holds the policy")
 
 	kubectl("run", "web", "-n", podNamespace, "--image="+env.busybox, "--image-pull-policy=Never", "--restart=Never",
 		"--labels=app=web", `--overrides={"apiVersion":"v1","spec":{"nodeName":"`+nodeName+`"}}`,
@@ -140,6 +149,7 @@ func TestK8sNode(t *testing.T) {
 		_, _, _ = cluster.Kubectl(context.Background(), nil, "delete", "pod", "web", "-n", podNamespace, "--wait=false")
 	})
 	kubectl("wait", "--for=condition=Ready", "--timeout=180s", "-n", podNamespace, "pod/web")
+	step("pod web Ready")
 
 	// The kernel refuses the exec: runc's exec of the binary itself, and
 	// a shell's (busybox sh prints the kernel's message, status 126).
@@ -161,6 +171,7 @@ func TestK8sNode(t *testing.T) {
 	tr.waitAlertLike(t, pod{name: "web"}, alert{ContainerName: "web", Operation: "Process", Resource: "/usr/bin/apt-get",
 		PolicyName: k8sPolicyName, Enforcer: "BPFLSM", Action: "Block", Result: "Permission denied"})
 
+	step("exec refused, alert read")
 	// kubectl delete of the policy: the same exec runs again, in the
 	// running pod, once nri-armor has followed the deletion.
 	kubectl("delete", "kubearmorpolicy", k8sPolicyName, "-n", podNamespace)
@@ -172,6 +183,7 @@ func TestK8sNode(t *testing.T) {
 	if !strings.Contains(last.stdout, "apt-get (fake): install x") {
 		t.Errorf("kubectl exec web -- apt-get install x after the deletion: %v; want the fake apt-get's output", last)
 	}
+	step("exec runs after the policy's deletion")
 	// And the node is still Ready after all that.
 	waitNodeReady(ctx, t, cluster)
 }
