@@ -55,9 +55,9 @@ demo-vm:
 # Every test: lint, the BPF regeneration check, unit, conformance and host
 # privileged tests (root) with the race detector, a short run of each fuzz
 # target, the end-to-end tests with a real containerd, the tests against a
-# real API server, then the tests that need the VM (BPF-LSM), and the
-# end-to-end tests in the VM.
-test: lint bpf-check unit fuzz e2e k8s vmtest vmtest-e2e vmtest-apparmor
+# real API server, then the tests that need the VM (BPF-LSM), the
+# end-to-end tests in the VM, and one Kubernetes node in the VM.
+test: lint bpf-check unit fuzz e2e k8s vmtest vmtest-e2e vmtest-apparmor k8s-node
 
 # The chart's tests (package charts) run helm: built first, once.
 unit: helm
