@@ -71,7 +71,12 @@ mkdir -p "$work"
 # through the root's modprobe. All of the kernel's modules would add
 # 400 MB to the image.
 k8s_modules() {
-	local kernel release kroot dir ko n=0
+	local kernel release kroot dir ko f n=0
+	# modprobe and depmod (run.sh installs kmod too, but later).
+	if ! command -v modprobe >/dev/null || ! command -v depmod >/dev/null; then
+		log "installing kmod with apt-get"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends kmod >&2 || die "apt-get install kmod failed"
+	fi
 	kernel=$("$here/fetch-kernel.sh" --boot-image) || die "fetch-kernel.sh failed"
 	release=$(basename "$kernel" | sed 's/^vmlinu[xz]-//')
 	kroot=$(cd "$(dirname "$kernel")/.." && pwd)
@@ -84,6 +89,11 @@ k8s_modules() {
 		n=$((n + 1))
 	done < <(modprobe -d "$kroot" -S "$release" --show-depends -a bridge veth | grep '^insmod ')
 	((n)) || die "modprobe --show-depends found no modules for bridge and veth in $kroot"
+	# What depmod and modprobe read beside the modules: which are built in
+	# (modprobe then reports those as loaded), and the kernel's order.
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		cp "$kroot/lib/modules/$release/$f" "$dir/lib/modules/$release/"
+	done
 	depmod -b "$dir" "$release" || die "depmod -b $dir $release failed"
 	echo "$dir/lib/modules"
 }
@@ -99,7 +109,8 @@ if [[ $k8s == 1 ]]; then
 	for b in etcd kube-apiserver kubectl kubelet; do
 		adds+=(--add "$k8s_bin/$b:$vm_k8s/bin/$b")
 	done
-	adds+=(--add "$cni:$vm_k8s/cni" --add "$(k8s_modules):/lib/modules")
+	modules=$(k8s_modules) || exit 2
+	adds+=(--add "$cni:$vm_k8s/cni" --add "$modules:/lib/modules")
 	adds+=(--name k8s-node)
 fi
 img=$("$here/rootfs.sh" "${adds[@]}") || die "building the root image failed"
