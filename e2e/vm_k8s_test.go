@@ -44,6 +44,8 @@ const (
 	// kube-apiserver reaches the kubelet there (exec) without leaving the
 	// VM.
 	nodeIP = "10.87.0.1"
+	// podCIDR is the CNI bridge's range (hack/e2e/containerd.sh).
+	podCIDR = "10.88.0.0/16"
 
 	k8sPolicyName = "web-no-apt"
 	// k8sPolicy blocks the package manager in pods labelled app=web of
@@ -150,6 +152,15 @@ func TestK8sNode(t *testing.T) {
 	})
 	kubectl("wait", "--for=condition=Ready", "--timeout=180s", "-n", podNamespace, "pod/web")
 	step("pod web Ready")
+	// On the pod network of the CNI bridge (hack/e2e/containerd.sh), not
+	// the node's.
+	web, err := cluster.Clientset().CoreV1().Pods(podNamespace).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, podNet, _ := net.ParseCIDR(podCIDR); !podNet.Contains(net.ParseIP(web.Status.PodIP)) {
+		t.Errorf("pod web has IP %q; want one of the CNI bridge's %s", web.Status.PodIP, podCIDR)
+	}
 
 	// The kernel refuses the exec: runc's exec of the binary itself, and
 	// a shell's (busybox sh prints the kernel's message, status 126).
