@@ -25,7 +25,7 @@ vmtest_name       = $(subst /,-,$(patsubst ./%,%,$(1)))
 # K8S_CACHE (default .cache/k8s).
 K8S_PKGS         ?= ./internal/k8stest ./k8s/apiserver
 
-.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor e2e e2e-bench helm manifests image k8s k8s-bench e2e-k8s-bench
+.PHONY: all build demo demo-vm test unit fuzz lint bench clean bpf-generate bpf-check generate-crds vmtest vmbench vmtest-e2e vmtest-apparmor k8s-node e2e e2e-bench helm manifests image k8s k8s-bench e2e-k8s-bench
 
 all: build
 
@@ -55,9 +55,9 @@ demo-vm:
 # Every test: lint, the BPF regeneration check, unit, conformance and host
 # privileged tests (root) with the race detector, a short run of each fuzz
 # target, the end-to-end tests with a real containerd, the tests against a
-# real API server, then the tests that need the VM (BPF-LSM), and the
-# end-to-end tests in the VM.
-test: lint bpf-check unit fuzz e2e k8s vmtest vmtest-e2e vmtest-apparmor
+# real API server, then the tests that need the VM (BPF-LSM), the
+# end-to-end tests in the VM, and one Kubernetes node in the VM.
+test: lint bpf-check unit fuzz e2e k8s vmtest vmtest-e2e vmtest-apparmor k8s-node
 
 # The chart's tests (package charts) run helm: built first, once.
 unit: helm
@@ -93,12 +93,14 @@ lint:
 	$(GO) vet -tags e2e ./e2e
 	$(GO) vet -tags 'e2e vme2e' ./e2e
 	$(GO) vet -tags 'e2e vmapparmor' ./e2e
+	$(GO) vet -tags 'e2e vmk8s' ./e2e
 	$(GO) vet -tags vmtest ./enforce/apparmor
 	$(GO) vet -tags k8s $(K8S_PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) run $(STATICCHECK) -tags e2e ./e2e
 	$(GO) run $(STATICCHECK) -tags 'e2e vme2e' ./e2e
 	$(GO) run $(STATICCHECK) -tags 'e2e vmapparmor' ./e2e
+	$(GO) run $(STATICCHECK) -tags 'e2e vmk8s' ./e2e
 	$(GO) run $(STATICCHECK) -tags k8s $(K8S_PKGS)
 
 # The committed BPF objects must be what the pinned clang builds.
@@ -156,6 +158,14 @@ vmtest-e2e:
 # tests tagged vmapparmor (TestAppArmor*).
 vmtest-apparmor:
 	VME2E_LSM=apparmor hack/vmtest/e2e.sh
+
+# One real Kubernetes node in the VM (root): etcd, kube-apiserver, a kubelet
+# (hack/k8s/build.sh, from Go modules) with the private containerd, runc,
+# the standard CNI plugins (hack/k8s/cni.sh), nri-armor watching
+# KubeArmorPolicy objects and armor-tracer; kubectl apply, run, exec and
+# delete (e2e TestK8sNode, build tag vmk8s; docs/testing.md).
+k8s-node:
+	VME2E_K8S=1 hack/vmtest/e2e.sh
 
 # End-to-end (root): hack/e2e/setup.sh installs runc, containerd, crictl and
 # builds the local images (cached in .cache/e2e); the tests (build tag e2e)

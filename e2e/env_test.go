@@ -63,12 +63,15 @@ type environment struct {
 	tmp       string // this run's scratch directory, .cache/e2e/run/test
 	bin       string // containerd, crictl … (hack/e2e/setup.sh)
 	crictlCfg string
-	nriSock   string
-	busybox   string // the local busybox image's name
-	usrmerge  string // the local merged-/usr image's name (hack/e2e/setup.sh)
-	armorBin  string // nri-armor built from this checkout
-	tracerBin string // armor-tracer built from this checkout
-	hookBin   string // nri-armor-hook built from this checkout
+	// containerdSock is the private containerd's CRI socket (a kubelet's
+	// containerRuntimeEndpoint).
+	containerdSock string
+	nriSock        string
+	busybox        string // the local busybox image's name
+	usrmerge       string // the local merged-/usr image's name (hack/e2e/setup.sh)
+	armorBin       string // nri-armor built from this checkout
+	tracerBin      string // armor-tracer built from this checkout
+	hookBin        string // nri-armor-hook built from this checkout
 	// gate holds what a node has in /opt/nri-armor/bin and
 	// /run/nri-armor: the guard's hook (config/containerd-base-spec.json,
 	// containerd.sh), its trust file and the gate socket.
@@ -129,9 +132,9 @@ func setup() error {
 		vars[k] = strings.Trim(v, "'")
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
-	env.usrmerge, env.gate = vars["E2E_USRMERGE_IMAGE"], vars["E2E_GATE"]
+	env.usrmerge, env.gate, env.containerdSock = vars["E2E_USRMERGE_IMAGE"], vars["E2E_GATE"], vars["E2E_CONTAINERD_SOCK"]
 	env.pinPath, env.cgroupParent = "/sys/fs/bpf/nri-armor-e2e-"+vars["E2E_ID"], vars["E2E_CGROUP_PARENT"]
-	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || env.usrmerge == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" || env.gate == "" {
+	if env.bin == "" || env.crictlCfg == "" || env.nriSock == "" || env.busybox == "" || env.usrmerge == "" || vars["E2E_ID"] == "" || env.cgroupParent == "" || vars["E2E_RUN"] == "" || env.gate == "" || env.containerdSock == "" {
 		return fmt.Errorf("hack/e2e/containerd.sh env printed %q", out)
 	}
 	// A run that was killed may have left its pins, containerd and pods,

@@ -1,4 +1,4 @@
-//go:build e2e && !vme2e && !vmapparmor
+//go:build e2e && !vme2e && !vmapparmor && !vmk8s
 
 package e2e
 

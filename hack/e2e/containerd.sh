@@ -17,6 +17,13 @@
 #   env     prints shell assignments for the other tools:
 #           eval "$(hack/e2e/containerd.sh env)"
 #   status  exits 0 when containerd answers.
+#
+# NRI_ARMOR_E2E_CNI=DIR gives pods a network of their own from the standard
+# CNI plugins in DIR (bridge, host-local, loopback; hack/k8s/cni.sh builds
+# them): a bridge cni0 on 10.88.0.0/16, no masquerading. A kubelet needs it
+# (containerd reports the network ready only with a CNI configuration, and
+# the node is Ready only then): make k8s-node. Without it there is no CNI
+# and pods use the host's network.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +44,32 @@ export PATH=$E2E_BIN:$PATH
 
 write_config() {
 	mkdir -p "$E2E_RUN"/{root,state,cni,nri-plugins,nri-conf,cdi} "$gate"
+	local cni_bin=$E2E_RUN/cni
+	rm -f "$E2E_RUN"/cni/*.conflist
+	if [[ -n ${NRI_ARMOR_E2E_CNI:-} ]]; then
+		cni_bin=$NRI_ARMOR_E2E_CNI
+		for p in bridge host-local loopback; do
+			[ -x "$cni_bin/$p" ] || die "NRI_ARMOR_E2E_CNI: $cni_bin/$p missing (hack/k8s/cni.sh builds it)"
+		done
+		cat >"$E2E_RUN/cni/10-nri-armor-e2e.conflist" <<-JSON
+			{
+			  "cniVersion": "1.0.0",
+			  "name": "nri-armor-e2e",
+			  "plugins": [{
+			    "type": "bridge",
+			    "bridge": "cni0",
+			    "isGateway": true,
+			    "ipMasq": false,
+			    "ipam": {
+			      "type": "host-local",
+			      "dataDir": "$E2E_RUN/cni-ipam",
+			      "ranges": [[{"subnet": "10.88.0.0/16"}]],
+			      "routes": [{"dst": "0.0.0.0/0"}]
+			    }
+			  }]
+			}
+		JSON
+	fi
 	local nri frag=$E2E_ROOT/config/containerd-nri.toml runc_table
 	# The fail-closed NRI section, verbatim but for the socket: the tests
 	# prove that this file, as shipped, makes containerd refuse containers.
@@ -91,10 +124,10 @@ disabled_plugins = ['io.containerd.internal.v1.opt', 'io.containerd.snapshotter.
   restrict_oom_score_adj = true
   cdi_spec_dirs = ['$E2E_RUN/cdi']
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    # No CNI here: pods use the host's network; an empty directory keeps
-    # the node's CNI configuration (if any) out.
+    # No CNI unless NRI_ARMOR_E2E_CNI (above): pods use the host's
+    # network; our own directory keeps the node's CNI configuration out.
     conf_dir = '$E2E_RUN/cni'
-    bin_dirs = ['$E2E_RUN/cni']
+    bin_dirs = ['$cni_bin']
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = 'runc'
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]

@@ -43,8 +43,12 @@ case $lsm in
 bpf | apparmor) ;;
 *) echo "vmtest-e2e: error: VME2E_LSM takes bpf or apparmor, got '$lsm'" >&2; exit 2 ;;
 esac
-# Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there).
+k8s=${VME2E_K8S:-}
+[[ -z $k8s || ($k8s == 1 && $lsm == bpf) ]] || { echo "vmtest-e2e: error: VME2E_K8S takes 1, with BPF-LSM" >&2; exit 2; }
+# Where the tools and images are inside the VM (NRI_ARMOR_E2E_CACHE there),
+# and with VME2E_K8S the Kubernetes binaries (K8S_CACHE there).
 vm_cache=/var/lib/nri-armor-e2e
+vm_k8s=/var/lib/nri-armor-k8s
 log() { echo "vmtest-e2e: $*" >&2; }
 die() { echo "vmtest-e2e: error: $*" >&2; exit 2; }
 
@@ -57,14 +61,60 @@ if ((EUID != 0)); then
 	die "needs root (debootstrap, the e2e set-up); NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1 skips instead"
 fi
 start=$SECONDS
+# Not in .cache/vmtest/bin, which make vmtest empties.
+work=$cache/e2e
+mkdir -p "$work"
+
+# k8s_modules prints a directory holding lib/modules/RELEASE of the booted
+# kernel with only what the CNI bridge plugin needs (bridge, veth and their
+# dependencies) and its modules.dep: the kernel loads them on demand
+# through the root's modprobe. All of the kernel's modules would add
+# 400 MB to the image.
+k8s_modules() {
+	local kernel release kroot dir ko f n=0
+	# modprobe and depmod (run.sh installs kmod too, but later).
+	if ! command -v modprobe >/dev/null || ! command -v depmod >/dev/null; then
+		log "installing kmod with apt-get"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends kmod >&2 || die "apt-get install kmod failed"
+	fi
+	kernel=$("$here/fetch-kernel.sh" --boot-image) || die "fetch-kernel.sh failed"
+	release=$(basename "$kernel" | sed 's/^vmlinu[xz]-//')
+	kroot=$(cd "$(dirname "$kernel")/.." && pwd)
+	[[ -s $kroot/lib/modules/$release/modules.dep ]] || depmod -b "$kroot" "$release" || die "depmod -b $kroot $release failed"
+	dir=$work/k8s-modules
+	rm -rf "$dir"
+	while read -r _ ko _; do
+		mkdir -p "$dir/$(dirname "${ko#"$kroot"/}")"
+		cp "$ko" "$dir/${ko#"$kroot"/}"
+		n=$((n + 1))
+	done < <(modprobe -d "$kroot" -S "$release" --show-depends -a bridge veth | grep '^insmod ')
+	((n)) || die "modprobe --show-depends found no modules for bridge and veth in $kroot"
+	# What depmod and modprobe read beside the modules: which are built in
+	# (modprobe then reports those as loaded), and the kernel's order.
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		cp "$kroot/lib/modules/$release/$f" "$dir/lib/modules/$release/"
+	done
+	depmod -b "$dir" "$release" || die "depmod -b $dir $release failed"
+	echo "$dir/lib/modules"
+}
 
 "$root/hack/e2e/setup.sh" || die "hack/e2e/setup.sh failed"
 e2e_cache=${NRI_ARMOR_E2E_CACHE:-$root/.cache/e2e}
-img=$("$here/rootfs.sh" --add "$e2e_cache/bin:$vm_cache/bin" --add "$e2e_cache/images:$vm_cache/images") ||
-	die "building the root image failed"
+adds=(--add "$e2e_cache/bin:$vm_cache/bin" --add "$e2e_cache/images:$vm_cache/images")
+if [[ $k8s == 1 ]]; then
+	"$root/hack/k8s/build.sh" etcd kube-apiserver kubectl kubelet >&2 || die "hack/k8s/build.sh failed"
+	cni=$("$root/hack/k8s/cni.sh") || die "hack/k8s/cni.sh failed"
+	k8s_bin=${K8S_CACHE:-$root/.cache/k8s}/bin
+	# Not the whole bin/: helm is built there too, and is not needed.
+	for b in etcd kube-apiserver kubectl kubelet; do
+		adds+=(--add "$k8s_bin/$b:$vm_k8s/bin/$b")
+	done
+	modules=$(k8s_modules) || exit 2
+	adds+=(--add "$cni:$vm_k8s/cni" --add "$modules:/lib/modules")
+	adds+=(--name k8s-node)
+fi
+img=$("$here/rootfs.sh" "${adds[@]}") || die "building the root image failed"
 
-# Not in .cache/vmtest/bin, which make vmtest empties.
-work=$cache/e2e
 files=$work/files
 rm -rf "$files"
 mkdir -p "$files/bin" "$files/repo/hack/e2e" "$files/repo/config"
@@ -72,7 +122,9 @@ log "building nri-armor, armor-tracer and the test binary"
 (
 	cd "$root"
 	CGO_ENABLED=0 go build -trimpath -o "$files/bin/" ./cmd/nri-armor ./cmd/nri-armor-hook ./cmd/armor-tracer
-	if [[ $lsm == apparmor ]]; then
+	if [[ $k8s == 1 ]]; then
+		CGO_ENABLED=0 go test -c -tags 'e2e vmk8s' -o "$work/e2e-vm.test" ./e2e
+	elif [[ $lsm == apparmor ]]; then
 		CGO_ENABLED=0 go test -c -tags 'e2e vmapparmor' -o "$work/e2e-vm.test" ./e2e
 		CGO_ENABLED=0 go test -c -tags vmtest -o "$work/apparmor-vm.test" ./enforce/apparmor
 	else
@@ -81,6 +133,8 @@ log "building nri-armor, armor-tracer and the test binary"
 ) || die "go build failed"
 cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/"
 cp "$root/config/containerd-nri.toml" "$root/config/containerd-base-spec.json" "$files/repo/config/"
+# The CRDs, which the one-node test applies with kubectl.
+[[ $k8s == 1 ]] && cp -r "$root/config/crd" "$files/repo/config/"
 log "ready after $((SECONDS - start)) s; booting the VM"
 
 args=("$@")
@@ -91,6 +145,10 @@ if [[ $lsm == apparmor ]]; then
 	# The last lsm= wins: run.sh's own lists bpf.
 	boot=(--append "lsm=landlock,lockdown,yama,apparmor" --env NRI_ARMOR_E2E_APPARMOR=1
 		--run "$work/apparmor-vm.test -test.v -test.run AppArmor$ -test.timeout 600s")
+fi
+if [[ $k8s == 1 ]]; then
+	((${#@})) || args+=(-test.run '^TestK8sNode$')
+	boot+=(--env "K8S_CACHE=$vm_k8s" --env "NRI_ARMOR_E2E_CNI=$vm_k8s/cni")
 fi
 rc=0
 # One virtual CPU: with two, software emulation was once seen to soft-lock

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: hack/vmtest/rootfs.sh [--add SRC:DEST ...]
+# Usage: hack/vmtest/rootfs.sh [--name NAME] [--add SRC:DEST ...]
 #
 # Builds (cached) an ext4 image of a Debian root for hack/vmtest/run.sh
 # --rootfs and prints its path on stdout (progress goes to stderr):
@@ -23,9 +23,13 @@
 # of its inputs, only the latest of each kept:
 #   root/debootstrap-KEY/   the debootstrap tree (key: the recipe version,
 #                           suite, mirror, packages), ~30 s to build;
-#   root/root-KEY.img       the image (key: the tree's key, this script and
+#   root/NAME-KEY.img       the image (key: the tree's key, this script and
 #                           the path, mode and content of every added file),
-#                           a few seconds from the tree.
+#                           a few seconds from the tree; NAME is root unless
+#                           --name says otherwise: images of other names
+#                           are kept (make k8s-node adds the Kubernetes
+#                           binaries, and would otherwise evict the image of
+#                           make vmtest-e2e on every alternation).
 # So changing an added file rebuilds the image only, not the tree.
 set -euo pipefail
 export LC_ALL=C
@@ -38,14 +42,20 @@ die() { echo "rootfs: error: $*" >&2; exit 1; }
 
 packages=runc,iproute2,procps,kmod,busybox-static,jq,apparmor
 adds=()
+name=root
 while (($#)); do
 	case $1 in
+	--name)
+		[[ ${2:-} =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "--name takes lower-case letters, digits and dashes, got '${2:-}'"
+		name=$2
+		shift 2
+		;;
 	--add)
 		[[ ${2:-} == ?*:/?* ]] || die "--add takes SRC:/ABSOLUTE/DEST, got '${2:-}'"
 		adds+=("$2")
 		shift 2
 		;;
-	*) die "unknown argument $1 (usage: rootfs.sh [--add SRC:DEST ...])" ;;
+	*) die "unknown argument $1 (usage: rootfs.sh [--name NAME] [--add SRC:DEST ...])" ;;
 	esac
 done
 for a in "${adds[@]}"; do
@@ -109,7 +119,7 @@ img_key=$({
 			{ stat -c '%a %s' "$src"; sha256sum <"$src"; }
 	done
 } | sha256sum | cut -c1-16)
-img=$cache/root-$img_key.img
+img=$cache/$name-$img_key.img
 if [[ -f $img ]]; then
 	log "cached $img"
 	echo "$img"
@@ -142,7 +152,7 @@ used_mb=$(du -sm "$stage" | cut -f1)
 size_mb=$((used_mb * 5 / 4 + 1024))
 mkfs.ext4 -q -F -L nri-armor-root -d "$stage" "$img.tmp" "${size_mb}M" >&2 || die "mkfs.ext4 -d failed"
 mv "$img.tmp" "$img"
-for old in "$cache"/root-*.img; do
+for old in "$cache/$name"-*.img; do
 	[[ $old == "$img" ]] || rm -f "$old"
 done
 log "packed $img (${used_mb} MiB used of ${size_mb} MiB) in $((SECONDS - start)) s"

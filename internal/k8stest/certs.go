@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -23,6 +24,13 @@ type pki struct {
 	caPEM, servingCertPEM, servingKeyPEM []byte
 	adminCertPEM, adminKeyPEM            []byte
 	saKeyPEM, saPubPEM                   []byte
+
+	// The CA's certificate and key stay with the cluster, which issues
+	// more client certificates on demand (Cluster.UserKubeconfig).
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	mu     sync.Mutex // serial
+	serial int64
 }
 
 func newPKI() (*pki, error) {
@@ -48,37 +56,12 @@ func newPKI() (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pki{caPEM: pemBlock("CERTIFICATE", caDER)}
+	p := &pki{caPEM: pemBlock("CERTIFICATE", caDER), ca: ca, caKey: caKey, serial: 1}
 
-	leaf := func(serial int64, subject pkix.Name, usage x509.ExtKeyUsage, dns []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      subject,
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			DNSNames:     dns,
-			IPAddresses:  ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", keyDER), nil
-	}
 	// The names a client may use for the API server: the loopback address it
 	// listens on, and the in-cluster names of the kubernetes Service (which
 	// webhooks and agents configured for a real cluster may use).
-	p.servingCertPEM, p.servingKeyPEM, err = leaf(2, pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
+	p.servingCertPEM, p.servingKeyPEM, err = p.leaf(pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.ParseIP(serviceIP)})
 	if err != nil {
@@ -86,7 +69,7 @@ func newPKI() (*pki, error) {
 	}
 	// The client certificate's organisation is its group: system:masters
 	// passes every authorizer, as kubeadm's admin.conf does.
-	p.adminCertPEM, p.adminKeyPEM, err = leaf(3, pkix.Name{CommonName: AdminUser, Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil)
+	p.adminCertPEM, p.adminKeyPEM, err = p.leaf(pkix.Name{CommonName: AdminUser, Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +87,39 @@ func newPKI() (*pki, error) {
 	}
 	p.saKeyPEM, p.saPubPEM = pemBlock("EC PRIVATE KEY", saDER), pemBlock("PUBLIC KEY", saPubDER)
 	return p, nil
+}
+
+// leaf issues a certificate signed by the CA, with a fresh key, for a
+// subject (a client's user name and groups, or a server's names).
+func (p *pki) leaf(subject pkix.Name, usage x509.ExtKeyUsage, dns []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	p.mu.Lock()
+	p.serial++
+	serial := p.serial
+	p.mu.Unlock()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      subject,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		DNSNames:     dns,
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", keyDER), nil
 }
 
 func pemBlock(typ string, der []byte) []byte {

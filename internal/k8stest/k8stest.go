@@ -12,6 +12,8 @@ package k8stest
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +100,7 @@ type Cluster struct {
 	CAData []byte
 
 	bin       string
+	pki       *pki
 	removeDir bool
 	etcd, kas *process
 	clientset *kubernetes.Clientset
@@ -205,6 +208,7 @@ func Start(opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c.CAData = p.caPEM
+	c.pki = p
 
 	// Ports are picked by listening on port 0 and closing; another process
 	// could take one in between, which the start then reports.
@@ -376,13 +380,31 @@ func waitHTTP(ctx context.Context, p *process, hc *http.Client, url string) erro
 }
 
 func (c *Cluster) writeKubeconfig(p *pki) (string, error) {
+	return c.writeKubeconfigFor("kubeconfig", p.adminCertPEM, p.adminKeyPEM)
+}
+
+// writeKubeconfigFor writes Dir/name: this cluster, reached with the client
+// certificate certPEM and its key.
+func (c *Cluster) writeKubeconfigFor(name string, certPEM, keyPEM []byte) (string, error) {
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["k8stest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: p.caPEM}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.adminCertPEM, ClientKeyData: p.adminKeyPEM}
-	cfg.Contexts["k8stest"] = &clientcmdapi.Context{Cluster: "k8stest", AuthInfo: "admin", Namespace: "default"}
+	cfg.Clusters["k8stest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
+	cfg.AuthInfos["user"] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.Contexts["k8stest"] = &clientcmdapi.Context{Cluster: "k8stest", AuthInfo: "user", Namespace: "default"}
 	cfg.CurrentContext = "k8stest"
-	path := filepath.Join(c.Dir, "kubeconfig")
+	path := filepath.Join(c.Dir, name)
 	return path, clientcmd.WriteToFile(*cfg, path)
+}
+
+// UserKubeconfig writes Dir/name, a kubeconfig authenticating as user in
+// groups with a client certificate the cluster's CA signs: a kubelet's
+// identity (system:node:NODE in system:nodes, which the Node authorizer and
+// NodeRestriction check as in a real cluster) or any other user's.
+func (c *Cluster) UserKubeconfig(name, user string, groups ...string) (string, error) {
+	certPEM, keyPEM, err := c.pki.leaf(pkix.Name{CommonName: user, Organization: groups}, x509.ExtKeyUsageClientAuth, nil, nil)
+	if err != nil {
+		return "", fmt.Errorf("k8stest: a certificate for %s: %w", user, err)
+	}
+	return c.writeKubeconfigFor(name, certPEM, keyPEM)
 }
 
 // Stop ends kube-apiserver, then etcd (SIGTERM, SIGKILL after 10 s), and

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nri-armor/nri-armor/internal/k8stest"
 )
@@ -206,5 +208,34 @@ func TestListensOnLoopbackOnly(t *testing.T) {
 	// etcd's client and peer ports and the API server's secure port at least.
 	if listening < 3 {
 		t.Errorf("found %d listening sockets of the cluster's processes, want at least 3", listening)
+	}
+}
+
+// UserKubeconfig's certificate authenticates as the user in the groups:
+// a kubelet's identity is what the API server's Node authorizer sees.
+func TestUserKubeconfig(t *testing.T) {
+	k8stest.Require(t, cluster)
+	path, err := cluster.UserKubeconfig("node.kubeconfig", "system:node:n1", "system:nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx(t), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := r.Status.UserInfo; u.Username != "system:node:n1" || !slices.Contains(u.Groups, "system:nodes") {
+		t.Errorf("authenticated as %q in %v; want system:node:n1 in system:nodes", u.Username, u.Groups)
+	}
+	// The Node authorizer: a node may read its own Node, not list secrets.
+	if _, err := cs.CoreV1().Secrets("default").List(ctx(t), metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("listing secrets as a node: %v; want forbidden", err)
 	}
 }
