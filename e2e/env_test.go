@@ -593,3 +593,45 @@ func (a *armor) log(t testing.TB) string {
 	}
 	return string(b)
 }
+
+// startProcess starts cmd, a process the test runs beside the node (its
+// output already pointed at logPath): the test binary's death kills it
+// (Pdeathsig), and when the test ends it is stopped (SIGTERM, SIGKILL
+// after grace) and, if the test failed, the last lines lines of its log
+// are shown (0: all). done is closed when it exits.
+func startProcess(t testing.TB, what string, cmd *exec.Cmd, logPath string, grace time.Duration, lines int) (done <-chan struct{}) {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			text := string(b)
+			if lines > 0 {
+				text = tail(text, lines)
+			}
+			t.Logf("%s log (%s):\n%s", what, logPath, text)
+		}
+	})
+	return exited
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,25 +78,7 @@ func startTracer(t *testing.T) *tracer {
 		"-streamAddress", tr.stream,
 		"-retryInterval", "200ms")
 	cmd.Stdout, cmd.Stderr = out, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("armor-tracer log (%s):\n%s", logPath, b)
-		}
-	})
+	done := startProcess(t, "armor-tracer", cmd, logPath, 10*time.Second, 0)
 	t.Cleanup(func() {
 		if t.Failed() {
 			tr.dump(t) // before it stops (cleanups run last first)

@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -309,26 +308,8 @@ imageGCLowThresholdPercent: 99
 		"--cert-dir="+filepath.Join(dir, "kubelet-pki"),
 		"--v=2")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	done := startProcess(t, "kubelet", cmd, logPath, 20*time.Second, 80)
 	kubeletDone = done
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("kubelet log (%s), last lines:\n%s", logPath, tail(string(b), 80))
-		}
-	})
 	// The kubelet serves the API server's exec on the node's address.
 	waitFor(t, "the kubelet to listen on "+nodeIP+":10250", 3*time.Minute, func() bool {
 		select {
@@ -349,7 +330,7 @@ imageGCLowThresholdPercent: 99
 }
 
 // kubeletDone is closed when the kubelet exits.
-var kubeletDone chan struct{}
+var kubeletDone <-chan struct{}
 
 // waitNodeReady waits until the kubelet has registered the Node and it
 // reports Ready=True, as `kubectl get nodes` shows it.
@@ -385,13 +366,4 @@ func waitNodeReady(ctx context.Context, t *testing.T, c *k8stest.Cluster) {
 	}
 	out, _, _ := c.Kubectl(ctx, nil, "get", "nodes", "-o", "wide")
 	t.Logf("node %s is Ready (%s):\n%s", nodeName, why, out)
-}
-
-// tail is the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
