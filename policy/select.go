@@ -249,3 +249,113 @@ func (c *Catalog) ResolveHost(nodeLabels map[string]string) []*Policy {
 	}
 	return out
 }
+
+// Update returns a catalog of c's policies without those whose Ref is in
+// remove and with add (a policy of add replaces the one of its Ref only
+// when that Ref is removed too; otherwise it is an error, as in
+// NewCatalog). The result equals NewCatalog of the same policies, but is
+// built from c: what no change touches (other namespaces' indexes) is
+// shared, so a change of one policy among thousands costs a copy of the
+// sorted list and of the namespace index, not a rebuild. c is unchanged;
+// the result has no rejected policies or change time (SetRejected,
+// SetChanged).
+func (c *Catalog) Update(add []*Policy, remove []string) (*Catalog, error) {
+	byRef := func(a, b *Policy) int { return strings.Compare(a.Ref(), b.Ref()) }
+	gone := make(map[string]bool, len(remove))
+	for _, ref := range remove {
+		gone[ref] = true
+	}
+	adds := slices.Clone(add)
+	slices.SortStableFunc(adds, byRef)
+	for i, p := range adds {
+		if i > 0 && adds[i-1].Ref() == p.Ref() {
+			prev := adds[i-1]
+			return nil, fmt.Errorf("%s:%d: %s is already defined at %s:%d", p.Source.File, p.Source.Line, p.Ref(), prev.Source.File, prev.Source.Line)
+		}
+	}
+	// The sorted list: the old one without the removed, merged with adds.
+	all := make([]*Policy, 0, len(c.all)+len(adds))
+	i := 0
+	for _, p := range c.all {
+		if gone[p.Ref()] {
+			continue
+		}
+		for i < len(adds) && adds[i].Ref() < p.Ref() {
+			all = append(all, adds[i])
+			i++
+		}
+		if i < len(adds) && adds[i].Ref() == p.Ref() {
+			q := adds[i]
+			return nil, fmt.Errorf("%s:%d: %s is already defined at %s:%d", q.Source.File, q.Source.Line, q.Ref(), p.Source.File, p.Source.Line)
+		}
+		all = append(all, p)
+	}
+	all = append(all, adds[i:]...)
+
+	// The kinds and namespaces the change touches are indexed again from
+	// the new list; the others' indexes are shared.
+	var clusterTouched, hostTouched bool
+	nsTouched := map[string]bool{}
+	touch := func(kind Kind, ns string) {
+		switch kind {
+		case KindPolicy:
+			nsTouched[ns] = true
+		case KindClusterPolicy:
+			clusterTouched = true
+		case KindHostPolicy:
+			hostTouched = true
+		}
+	}
+	for _, p := range c.all {
+		if gone[p.Ref()] {
+			touch(p.Kind, p.Metadata.Namespace)
+		}
+	}
+	for _, p := range adds {
+		touch(p.Kind, p.Metadata.Namespace)
+	}
+	n := &Catalog{ksp: make(map[string]map[string]*Policy, len(c.ksp)), csp: c.csp, hsp: c.hsp,
+		kspSelected: make(map[string][]*Policy, len(c.kspSelected)), cspSelected: c.cspSelected, all: all}
+	for ns, m := range c.ksp {
+		if !nsTouched[ns] {
+			n.ksp[ns] = m
+		}
+	}
+	for ns, s := range c.kspSelected {
+		if !nsTouched[ns] {
+			n.kspSelected[ns] = s
+		}
+	}
+	if clusterTouched {
+		n.csp, n.cspSelected = map[string]*Policy{}, nil
+	}
+	if hostTouched {
+		n.hsp = nil
+	}
+	for _, p := range all {
+		switch p.Kind {
+		case KindPolicy:
+			ns := p.Metadata.Namespace
+			if !nsTouched[ns] {
+				continue
+			}
+			if n.ksp[ns] == nil {
+				n.ksp[ns] = map[string]*Policy{}
+			}
+			n.ksp[ns][p.Metadata.Name] = p
+			if p.Spec.Selector != nil {
+				n.kspSelected[ns] = append(n.kspSelected[ns], p)
+			}
+		case KindClusterPolicy:
+			if clusterTouched {
+				n.csp[p.Metadata.Name] = p
+				n.cspSelected = append(n.cspSelected, p)
+			}
+		case KindHostPolicy:
+			if hostTouched {
+				n.hsp = append(n.hsp, p)
+			}
+		}
+	}
+	return n, nil
+}

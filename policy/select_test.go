@@ -2,7 +2,11 @@ package policy
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -429,4 +433,112 @@ func TestTolerateMissingAnnotation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `annotation nri-armor.dev/tolerate-missing="maybe"`) {
 		t.Fatalf("bad value: %v", err)
 	}
+}
+
+// Catalog.Update gives what NewCatalog of the same policies gives, over a
+// random run of additions, replacements and removals of every kind, and
+// refuses a policy defined twice.
+func TestCatalogUpdate(t *testing.T) {
+	// A pool: every policy of selectYAML, and the same names edited (other
+	// sources, so that a replacement is a different *Policy).
+	pool := utLoad(t, "select.yaml", selectYAML)
+	edited := utLoad(t, "edited.yaml", selectYAML)
+	rng := rand.New(rand.NewPCG(1, 2))
+	cur := map[string]*Policy{}
+	cat, err := NewCatalog(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range 300 {
+		var add []*Policy
+		var remove []string
+		for range 1 + rng.IntN(4) {
+			i := rng.IntN(len(pool))
+			ref := pool[i].Ref()
+			switch p, in := cur[ref]; {
+			case !in:
+				p = pool[i]
+				if rng.IntN(2) == 0 {
+					p = edited[i]
+				}
+				if slices.ContainsFunc(add, func(q *Policy) bool { return q.Ref() == ref }) {
+					continue
+				}
+				add = append(add, p)
+			case !slices.Contains(remove, ref):
+				remove = append(remove, ref)
+				if rng.IntN(2) == 0 { // replaced
+					next := pool[i]
+					if p == pool[i] {
+						next = edited[i]
+					}
+					add = append(add, next)
+				}
+			}
+		}
+		got, err := cat.Update(add, remove)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		for _, ref := range remove {
+			delete(cur, ref)
+		}
+		for _, p := range add {
+			cur[p.Ref()] = p
+		}
+		want, err := NewCatalog(slices.Collect(maps.Values(cur)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d (add %v, remove %v): Update gives\n%+v\nNewCatalog gives\n%+v", step, utNames(add), remove, got, want)
+		}
+		cat = got
+	}
+	// Defined twice: by an addition beside the policy in force, or twice in
+	// one update.
+	if _, err := cat.Update([]*Policy{pool[0]}, nil); err == nil && cur[pool[0].Ref()] != nil {
+		t.Error("an addition of a policy in force was taken")
+	}
+	if _, err := cat.Update([]*Policy{pool[1], edited[1]}, []string{pool[1].Ref()}); err == nil || !strings.Contains(err.Error(), "is already defined at") {
+		t.Errorf("the same policy twice in one update: %v", err)
+	}
+}
+
+// BenchmarkCatalogChange: one policy of 10,000 (1,000 namespaces) changes;
+// the catalog rebuilt (NewCatalog) or updated (Catalog.Update).
+func BenchmarkCatalogChange(b *testing.B) {
+	var sb strings.Builder
+	for i := range 10000 {
+		if i > 0 {
+			sb.WriteString("---\n")
+		}
+		sb.WriteString(utPolicyDoc(KindPolicy, fmt.Sprintf("p%d", i%10), fmt.Sprintf("ns-%04d", i/10), fmt.Sprintf("  selector:\n    matchLabels:\n      app: app%d\n", i%10)))
+	}
+	all := utLoad(b, "scale.yaml", sb.String())
+	edit := utLoad(b, "edit.yaml", utPolicyDoc(KindPolicy, "p3", "ns-0500", "  selector:\n    matchLabels:\n      app: other\n"))
+	cat, err := NewCatalog(all)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("rebuild", func(b *testing.B) {
+		next := slices.Clone(all)
+		for i, p := range next {
+			if p.Ref() == edit[0].Ref() {
+				next[i] = edit[0]
+			}
+		}
+		for b.Loop() {
+			if _, err := NewCatalog(next); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("update", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := cat.Update(edit, []string{edit[0].Ref()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
