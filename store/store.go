@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,8 +127,12 @@ type Store struct {
 	// rebuilding them at each change is most of its garbage.
 	docData map[string][]byte
 	order   map[string]int
-	// fingerprint: a digest of what the last catalog was built from.
-	fingerprint [sha256.Size]byte
+	// added and removed are the policies put in force and withdrawn since
+	// the last catalog (by Ref), which publish updates it with; rejected
+	// is the last catalog's SetRejected.
+	added    []*policy.Policy
+	removed  []string
+	rejected map[string]string
 	// changed is when the first change not yet in a published catalog was
 	// seen (zero: none, or not known): the next catalog's Changed.
 	changed time.Time
@@ -465,6 +468,7 @@ func (s *Store) reloadLocked(manual bool) {
 			if len(f.inForce) > 0 {
 				s.log.WithField("file", p).Infof("file removed: %d policies withdrawn", len(f.inForce))
 			}
+			s.withdraw(f)
 			delete(s.files, p)
 		}
 	}
@@ -478,7 +482,10 @@ func (s *Store) reloadLocked(manual bool) {
 			data, err = os.ReadFile(p)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			delete(s.files, p) // removed since the walk
+			if f := s.files[p]; f != nil { // removed since the walk
+				s.withdraw(f)
+				delete(s.files, p)
+			}
 			continue
 		}
 		f := s.files[p]
@@ -549,7 +556,9 @@ func (s *Store) reloadLocked(manual bool) {
 			for _, p := range f.inForce {
 				delete(claims, p.Ref())
 			}
+			s.withdraw(f)
 			f.inForce = f.result.Policies
+			s.added = append(s.added, f.inForce...)
 			for _, p := range f.inForce {
 				claims[p.Ref()] = p
 			}
@@ -564,6 +573,13 @@ func (s *Store) reloadLocked(manual bool) {
 	}
 
 	s.publish(manual)
+}
+
+// withdraw records that f's policies in force leave the catalog.
+func (s *Store) withdraw(f *fileState) {
+	for _, p := range f.inForce {
+		s.removed = append(s.removed, p.Ref())
+	}
 }
 
 // accept marks f's current content as in force.
@@ -623,24 +639,31 @@ func samePolicies(a, b []*policy.Policy) bool {
 // differs from the last one (or, the first time, installs it).
 func (s *Store) publish(manual bool) {
 	// With thousands of documents (the API server's) this runs at every
-	// change of one: no per-policy allocation, maps only when needed.
-	n := 0
-	for _, f := range s.files {
-		n += len(f.inForce)
+	// change of one: the catalog is updated with what changed (added,
+	// removed), not rebuilt; maps only when needed.
+	added, removed := s.added, s.removed
+	s.added, s.removed = nil, nil
+	old := s.catalog.Load()
+	var cat *policy.Catalog
+	var err error
+	switch {
+	case old == nil:
+		var all []*policy.Policy
+		for _, f := range s.files {
+			all = append(all, f.inForce...)
+		}
+		cat, err = policy.NewCatalog(all)
+	case len(added)+len(removed) > 0:
+		cat, err = old.Update(added, removed)
 	}
-	all := make([]*policy.Policy, 0, n)
-	for _, f := range s.files {
-		all = append(all, f.inForce...)
+	if err != nil {
+		// Cannot happen: no name is ever in force twice. Keep the old catalog.
+		s.log.WithError(err).Error("internal error: building the catalog")
+		return
 	}
-	slices.SortFunc(all, func(a, b *policy.Policy) int { return strings.Compare(a.Ref(), b.Ref()) })
-	h := sha256.New()
-	var line []byte
-	for _, p := range all {
-		line = append(line[:0], p.Ref()...)
-		line = append(append(line, 0), p.Digest...)
-		line = append(append(line, 0), p.Source.File...)
-		line = strconv.AppendInt(append(line, 0), int64(p.Source.Line), 10)
-		h.Write(append(line, '\n'))
+	inCatalog := cat
+	if inCatalog == nil {
+		inCatalog = old
 	}
 	// The policies of rejected files that nothing keeps in force: a pod
 	// naming one is told why it is missing.
@@ -651,8 +674,8 @@ func (s *Store) publish(manual bool) {
 			continue
 		}
 		if inForce == nil {
-			inForce = make(map[string]bool, len(all))
-			for _, p := range all {
+			inForce = make(map[string]bool, inCatalog.Len())
+			for _, p := range inCatalog.Policies() {
 				inForce[p.Ref()] = true
 			}
 		}
@@ -662,30 +685,25 @@ func (s *Store) publish(manual bool) {
 			}
 		}
 	}
-	refs := sortedKeys(rejected)
-	for _, ref := range refs {
-		h.Write([]byte("rejected\x00" + ref + "\x00" + rejected[ref] + "\n"))
-	}
-	var fp [sha256.Size]byte
-	h.Sum(fp[:0])
-	first := s.catalog.Load() == nil
 	changed := s.changed
 	s.changed = time.Time{}
-	if !first && fp == s.fingerprint {
+	if old != nil && cat == nil && maps.Equal(rejected, s.rejected) {
 		if manual {
-			s.log.Infof("reload: no change (%d policies)", len(all))
+			s.log.Infof("reload: no change (%d policies)", old.Len())
 		}
 		return
 	}
-	cat, err := policy.NewCatalog(all)
-	if err != nil {
-		// Cannot happen: no name is ever in force twice. Keep the old catalog.
-		s.log.WithError(err).Error("internal error: building the catalog")
-		return
+	if cat == nil { // only what is rejected changed: a new catalog all the same
+		if cat, err = old.Update(nil, nil); err != nil {
+			s.log.WithError(err).Error("internal error: building the catalog")
+			return
+		}
 	}
-	for _, ref := range refs {
-		cat.SetRejected(ref, rejected[ref])
+	for ref, why := range rejected {
+		cat.SetRejected(ref, why)
 	}
+	s.rejected = rejected
+	first := old == nil
 	// A catalog a subscriber has not read gives way to this one, which
 	// then stands for its change too: measured from the earlier.
 	for _, ch := range s.subs {
@@ -698,7 +716,6 @@ func (s *Store) publish(manual bool) {
 		}
 	}
 	cat.SetChanged(changed)
-	s.fingerprint = fp
 	s.catalog.Store(cat)
 	s.log.Infof("policy catalog: %d policies from %d files and documents", cat.Len(), len(s.files))
 	if first {
