@@ -646,15 +646,24 @@ func (s *Store) publish(manual bool) {
 	old := s.catalog.Load()
 	var cat *policy.Catalog
 	var err error
-	switch {
-	case old == nil:
+	rebuild := func() (*policy.Catalog, error) {
 		var all []*policy.Policy
 		for _, f := range s.files {
 			all = append(all, f.inForce...)
 		}
-		cat, err = policy.NewCatalog(all)
+		return policy.NewCatalog(all)
+	}
+	switch {
+	case old == nil:
+		cat, err = rebuild()
 	case len(added)+len(removed) > 0:
-		cat, err = old.Update(added, removed)
+		if cat, err = old.Update(added, removed); err != nil {
+			// Cannot happen (no name is in force twice); were it to, the
+			// catalog is rebuilt from what is in force rather than later
+			// changes being applied to a catalog that missed this one.
+			s.log.WithError(err).Error("internal error: updating the catalog; rebuilding it")
+			cat, err = rebuild()
+		}
 	}
 	if err != nil {
 		// Cannot happen: no name is ever in force twice. Keep the old catalog.
