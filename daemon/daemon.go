@@ -171,6 +171,13 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 	if d.kube != nil {
 		d.metrics.reg.MustRegister(d.kube)
 	}
+	// Starting leaves garbage several times what stays: the BPF objects'
+	// ELF and BTF decoded and loaded, the API server's first list decoded
+	// and parsed (thousands of objects in a large cluster). Hand it back to
+	// the kernel at once instead of keeping the agent's resident memory at
+	// that peak until the runtime's scavenger gets to it
+	// (docs/benchmarks.md).
+	debug.FreeOSMemory()
 	return d, nil
 }
 
@@ -189,8 +196,8 @@ func (d *Daemon) watchKubernetes() error {
 	}
 	d.kube, err = source.New(source.Options{
 		Config: rc, Logger: d.log,
-		Sink: func(docs map[string][]byte, changed time.Time) error {
-			return d.store.SetDocuments("kubernetes", docs, changed)
+		Sink: func(put map[string][]byte, removed []string, changed time.Time) error {
+			return d.store.UpdateDocuments("kubernetes", put, removed, changed)
 		},
 	})
 	if err != nil {
@@ -203,11 +210,6 @@ func (d *Daemon) watchKubernetes() error {
 		return err
 	}
 	d.log.Infof("%d policy objects from the API server; %d policies in force", d.kube.Status().Objects, d.store.Catalog().Len())
-	// The first list's decoding and parsing (of thousands of objects, in
-	// a large cluster) is garbage now: hand it back to the kernel at once
-	// instead of keeping the agent's resident memory at that peak until
-	// the runtime's scavenger gets to it (docs/benchmarks.md).
-	debug.FreeOSMemory()
 	return nil
 }
 

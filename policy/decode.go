@@ -136,6 +136,8 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
+var ignoredType = reflect.TypeFor[Ignored]()
+
 // decode fills v (settable) from n; path names n in error messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if d.budget--; d.budget < 0 {
@@ -165,10 +167,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.nulls[path] = true
 		}
 	}
-	switch v.Kind() {
-	case reflect.Interface:
+	if v.Type() == ignoredType {
 		// Accepted and ignored (status, managedFields …): keep nothing.
 		return
+	}
+	switch v.Kind() {
 	case reflect.Pointer:
 		if isNull(n) {
 			return

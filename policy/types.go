@@ -31,7 +31,7 @@ type Policy struct {
 	Spec       Spec     `yaml:"spec,required"`
 	// Status is written by the Kubernetes controller; accepted and ignored so
 	// that `kubectl get -o yaml` output loads.
-	Status any `yaml:"status"`
+	Status Ignored `yaml:"status"`
 
 	// Source is where the document was read from; not part of the YAML.
 	Source Source `yaml:"-"`
@@ -62,18 +62,24 @@ type Metadata struct {
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 
-	GenerateName               any `yaml:"generateName"`
-	SelfLink                   any `yaml:"selfLink"`
-	UID                        any `yaml:"uid"`
-	ResourceVersion            any `yaml:"resourceVersion"`
-	Generation                 any `yaml:"generation"`
-	CreationTimestamp          any `yaml:"creationTimestamp"`
-	DeletionTimestamp          any `yaml:"deletionTimestamp"`
-	DeletionGracePeriodSeconds any `yaml:"deletionGracePeriodSeconds"`
-	Finalizers                 any `yaml:"finalizers"`
-	ManagedFields              any `yaml:"managedFields"`
-	OwnerReferences            any `yaml:"ownerReferences"`
+	GenerateName               Ignored `yaml:"generateName"`
+	SelfLink                   Ignored `yaml:"selfLink"`
+	UID                        Ignored `yaml:"uid"`
+	ResourceVersion            Ignored `yaml:"resourceVersion"`
+	Generation                 Ignored `yaml:"generation"`
+	CreationTimestamp          Ignored `yaml:"creationTimestamp"`
+	DeletionTimestamp          Ignored `yaml:"deletionTimestamp"`
+	DeletionGracePeriodSeconds Ignored `yaml:"deletionGracePeriodSeconds"`
+	Finalizers                 Ignored `yaml:"finalizers"`
+	ManagedFields              Ignored `yaml:"managedFields"`
+	OwnerReferences            Ignored `yaml:"ownerReferences"`
 }
+
+// Ignored is a field accepted in any form and kept in none: what the API
+// server adds to an object and the agent never reads. It takes no memory,
+// where an interface of nothing would take 16 bytes (with 10,000 policies
+// from the API server, 2 MiB).
+type Ignored struct{}
 
 // Provenance is what every section and rule may carry and inherit
 // (rule, else section, else spec).

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -96,7 +95,6 @@ type FileState struct {
 type fileState struct {
 	path    string
 	sum     [32]byte // of the content last read
-	doc     []byte   // a document's content (shared with its source), nil for a file
 	result  *policy.FileResult
 	inForce []*policy.Policy
 	status  policy.FileStatus
@@ -120,7 +118,9 @@ type Store struct {
 	files map[string]*fileState
 	// docs are the documents of the sources that are not directories (the
 	// API server's policy objects), by source, then by name: each is loaded,
-	// accepted and rejected as a file of that name would be.
+	// accepted and rejected as a file of that name would be. A content is
+	// kept only until it is loaded (nil after): thousands of them would
+	// double what their policies cost.
 	docs map[string]map[string][]byte
 	// docData and order are reloadLocked's scratch maps, kept between
 	// reloads (cleared, not reallocated): with thousands of documents,
@@ -237,16 +237,17 @@ func (s *Store) noteChange(t time.Time) {
 	}
 }
 
-// SetDocuments replaces the documents of one source that is not a
-// directory (the daemon's Kubernetes watch) with docs, name → content, and
-// reloads. A name stands for its document as a file path does: it is
-// loaded, validated and kept at its last good version in the same way, and
-// a policy it defines that another file or document already has in force
-// is rejected. Names must not be file paths (they are never read from
-// disk); sources are disjoint. The error is ErrClosed after Close.
-// changed is when the first change among them was seen (the watch
-// event), zero when not known: the next catalog's Changed.
-func (s *Store) SetDocuments(source string, docs map[string][]byte, changed time.Time) error {
+// UpdateDocuments changes the documents of one source that is not a
+// directory (the daemon's Kubernetes watch) and reloads: put adds or
+// replaces documents (name → content), removed names those gone. A name
+// stands for its document as a file path does: it is loaded, validated and
+// kept at its last good version in the same way, and a policy it defines
+// that another file or document already has in force is rejected. Names
+// must not be file paths (they are never read from disk); sources are
+// disjoint. The error is ErrClosed after Close. changed is when the first
+// change among them was seen (the watch event), zero when not known: the
+// next catalog's Changed. The store does not keep put's contents.
+func (s *Store) UpdateDocuments(source string, put map[string][]byte, removed []string, changed time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -256,8 +257,26 @@ func (s *Store) SetDocuments(source string, docs map[string][]byte, changed time
 	if s.docs == nil {
 		s.docs = map[string]map[string][]byte{}
 	}
-	s.docs[source] = docs
+	docs := s.docs[source]
+	if docs == nil {
+		docs = make(map[string][]byte, len(put))
+		s.docs[source] = docs
+	}
+	for _, name := range removed {
+		delete(docs, name)
+	}
+	for name, data := range put {
+		if data == nil { // nil stands for "loaded" below
+			data = []byte{}
+		}
+		docs[name] = data
+	}
 	s.reloadLocked(false)
+	for name := range put {
+		if _, ok := docs[name]; ok {
+			docs[name] = nil // loaded: its sum and policies are kept
+		}
+	}
 	return nil
 }
 
@@ -497,9 +516,9 @@ func (s *Store) reloadLocked(manual bool) {
 		if err != nil {
 			sum = sha256.Sum256([]byte("read error: " + err.Error()))
 			f.result = &policy.FileResult{File: p, Issues: []*policy.Issue{{Level: policy.LevelError, File: p, Message: err.Error()}}}
-		} else if isDoc && f.result != nil && bytes.Equal(f.doc, data) {
-			// A document as it was: no hash (thousands of them are
-			// compared at each change of one).
+		} else if isDoc && data == nil && f.result != nil {
+			// A document loaded before and not put since: no hash
+			// (thousands of them at each change of one).
 			sum = f.sum
 		} else {
 			sum = sha256.Sum256(data)
@@ -508,9 +527,6 @@ func (s *Store) reloadLocked(manual bool) {
 			}
 		}
 		f.sum = sum
-		if isDoc {
-			f.doc = data
-		}
 		f.status = f.result.Status()
 		if f.status == policy.FileInvalid {
 			s.reject(f, &FileError{File: p, Issues: f.result.Errors()})
@@ -571,6 +587,7 @@ func (s *Store) reloadLocked(manual bool) {
 		f.status = policy.FileInvalid
 		s.reject(f, &FileError{File: f.path, Issues: conflicts[f]})
 	}
+	clear(docData) // the contents loaded: not kept here either
 
 	s.publish(manual)
 }

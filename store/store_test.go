@@ -607,29 +607,33 @@ func TestReloadIsSynchronous(t *testing.T) {
 	}
 }
 
-// The API server's documents (SetDocuments) join the files' policies in
+// The API server's documents (UpdateDocuments) join the files' policies in
 // one catalog, follow create, update and delete, keep their last good
 // version when an update is invalid, and lose to a file defining the same
-// policy.
+// policy; a change of one leaves the others in force though the store no
+// longer holds their contents.
 func TestDocuments(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "f.yaml"), ksp("file", "Block"))
 	h := newHarness(t, dir)
-	set := func(docs map[string][]byte) {
+	set := func(put map[string][]byte, removed ...string) {
 		t.Helper()
-		if err := h.s.SetDocuments("kubernetes", docs, time.Time{}); err != nil {
+		if err := h.s.UpdateDocuments("kubernetes", put, removed, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	const api = "kube-apiserver:KubeArmorPolicy/shop/api"
-	set(map[string][]byte{api: []byte(ksp("api", "Block"))})
-	c := h.waitRefs("file@f.yaml", "api@api")
-	before := digestOf(c, "api")
+	const api, other = "kube-apiserver:KubeArmorPolicy/shop/api", "kube-apiserver:KubeArmorPolicy/shop/other"
+	set(map[string][]byte{api: []byte(ksp("api", "Block")), other: []byte(ksp("other", "Block"))})
+	c := h.waitRefs("api@api", "file@f.yaml", "other@other")
+	before, otherDigest := digestOf(c, "api"), digestOf(c, "other")
 
 	set(map[string][]byte{api: []byte(ksp("api", "Audit"))})
 	c = h.waitFor("the update", func(c *policy.Catalog) bool { return digestOf(c, "api") != before })
 	updated := digestOf(c, "api")
+	if got := digestOf(c, "other"); got != otherDigest {
+		t.Fatalf("another document's policy changed with the update: digest %s, was %s", got, otherDigest)
+	}
 
 	set(map[string][]byte{api: []byte(badKSP("api"))})
 	if r := h.waitRejected(); r.file != api || !strings.Contains(r.err.Error(), api+":13: spec.file.matchDirectories[0].recurive: unknown field") {
@@ -647,9 +651,13 @@ func TestDocuments(t *testing.T) {
 	if r := h.waitRejected(); r.file != dup || !strings.Contains(r.err.Error(), "is already defined at "+filepath.Join(dir, "f.yaml")) {
 		t.Fatalf("rejection %s: %v", r.file, r.err)
 	}
-	h.waitRefs("file@f.yaml")
+	if got, want := refs(h.s.Catalog()), []string{"api@api", "file@f.yaml", "other@other"}; !slices.Equal(got, want) {
+		t.Fatalf("catalog %v after the duplicate, want %v", got, want)
+	}
 
-	set(nil)
+	set(nil, api, dup)
+	h.waitRefs("file@f.yaml", "other@other")
+	set(nil, other)
 	h.settle()
 	if got, want := refs(h.s.Catalog()), []string{"file@f.yaml"}; !slices.Equal(got, want) {
 		t.Fatalf("catalog %v, want %v", got, want)
@@ -675,10 +683,10 @@ func TestCatalogChanged(t *testing.T) {
 
 	// Two document changes, the subscriber reading neither until both are in.
 	t1 := time.Now().Add(-time.Second)
-	if err := h.s.SetDocuments("kubernetes", map[string][]byte{"kubernetes:KubeArmorPolicy/x/d1": []byte(ksp("d1", "Block"))}, t1); err != nil {
+	if err := h.s.UpdateDocuments("kubernetes", map[string][]byte{"kubernetes:KubeArmorPolicy/x/d1": []byte(ksp("d1", "Block"))}, nil, t1); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.SetDocuments("kubernetes", map[string][]byte{"kubernetes:KubeArmorPolicy/x/d1": []byte(ksp("d1", "Audit"))}, time.Now()); err != nil {
+	if err := h.s.UpdateDocuments("kubernetes", map[string][]byte{"kubernetes:KubeArmorPolicy/x/d1": []byte(ksp("d1", "Audit"))}, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -96,8 +96,8 @@ func run(args []string, stderr io.Writer) int {
 	status := &webhook.Status{Client: dyn, Log: log}
 	go status.Run(ctx)
 	src, err := source.New(source.Options{Config: cfg, Logger: log, Observe: status.Observe,
-		Sink: func(docs map[string][]byte, changed time.Time) error {
-			return policies.SetDocuments("kubernetes", docs, changed)
+		Sink: func(put map[string][]byte, removed []string, changed time.Time) error {
+			return policies.UpdateDocuments("kubernetes", put, removed, changed)
 		}})
 	if err == nil {
 		err = src.Start(ctx, *syncTimeout)

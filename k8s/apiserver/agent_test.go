@@ -28,8 +28,8 @@ func watchInto(t testing.TB, cfg *rest.Config, probeEvery time.Duration) (*store
 	}
 	t.Cleanup(func() { st.Close() })
 	src, err := source.New(source.Options{Config: cfg, ProbeEvery: probeEvery,
-		Sink: func(docs map[string][]byte, changed time.Time) error {
-			return st.SetDocuments("kubernetes", docs, changed)
+		Sink: func(put map[string][]byte, removed []string, changed time.Time) error {
+			return st.UpdateDocuments("kubernetes", put, removed, changed)
 		}})
 	if err != nil {
 		t.Fatal(err)

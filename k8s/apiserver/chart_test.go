@@ -70,7 +70,7 @@ func TestChartRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := source.New(source.Options{Config: cfg, Sink: func(map[string][]byte, time.Time) error { return nil }})
+	src, err := source.New(source.Options{Config: cfg, Sink: func(map[string][]byte, []string, time.Time) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,9 +24,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/discovery"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -38,12 +40,13 @@ const DefaultProbeEvery = 5 * time.Second
 type Options struct {
 	// Config reaches the API server (in the cluster: rest.InClusterConfig).
 	Config *rest.Config
-	// Sink receives every document of the three kinds, by k8s.DocumentName,
-	// after the first full list and after every change (changes that come
-	// together are delivered once), and when the first change among them
-	// was seen (zero for the first list). The daemon passes the store's
-	// SetDocuments.
-	Sink func(docs map[string][]byte, changed time.Time) error
+	// Sink receives the documents of the three kinds, by k8s.DocumentName:
+	// all of them after the first full list, then after every change
+	// (changes that come together are delivered once) those added or
+	// changed (put) and those gone (removed), and when the first change
+	// among them was seen (zero for the first list). The daemon passes the
+	// store's UpdateDocuments. The source keeps no document it delivered.
+	Sink func(put map[string][]byte, removed []string, changed time.Time) error
 	// Observe, when set, is shown each object added or updated (its
 	// document and its status.status), from the informer's goroutine (the
 	// webhook's status writer); it must not block or keep doc's bytes
@@ -73,20 +76,31 @@ type Status struct {
 
 // Source watches the policy resources.
 type Source struct {
-	opts    Options
-	log     logrus.FieldLogger
-	factory dynamicinformer.DynamicSharedInformerFactory
-	synced  []cache.InformerSynced
-	client  rest.Interface
-	kick    chan struct{}
+	opts Options
+	log  logrus.FieldLogger
+	// informers: one per kind, made here rather than by client-go's
+	// dynamic informer factory, which would link (and initialize at
+	// start) a typed client and scheme for every built-in kind: several
+	// MiB of the agent's memory for kinds it never reads.
+	informers []cache.SharedIndexInformer
+	synced    []cache.InformerSynced
+	client    rest.Interface
+	kick      chan struct{}
 
-	mu    sync.Mutex
-	docs  map[string][]byte
-	bytes int
+	mu sync.Mutex
+	// pending (put) and removed are the changes not yet delivered (a name is in
+	// at most one of them).
+	pending map[string][]byte
+	removed map[string]struct{}
+	// objects and bytes are the documents held and their size.
+	objects, bytes int
 	// changedAt: when the first change not yet delivered was seen.
 	changedAt time.Time
 	status    Status
 	errs      int // list and watch errors since start
+	// delivered: the first list was (later deliveries without a
+	// change are skipped).
+	delivered bool
 }
 
 // New prepares a Source; Start begins the watch.
@@ -104,21 +118,25 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes policy source: %w", err)
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(opts.Config)
+	// The probe's client: plain requests (/readyz), no kinds to decode.
+	probeCfg := rest.CopyConfig(opts.Config)
+	probeCfg.NegotiatedSerializer = serializer.NewCodecFactory(runtime.NewScheme()).WithoutConversion()
+	probe, err := rest.UnversionedRESTClientFor(probeCfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes policy source: %w", err)
 	}
 	s := &Source{
 		opts:    opts,
 		log:     opts.Logger.WithField("component", "kubernetes-policies"),
-		factory: dynamicinformer.NewDynamicSharedInformerFactory(client, 0),
-		client:  disc.RESTClient(),
+		client:  probe,
 		kick:    make(chan struct{}, 1),
-		docs:    map[string][]byte{},
+		pending: map[string][]byte{},
+		removed: map[string]struct{}{},
 		status:  Status{Connected: true, Since: time.Now()},
 	}
 	for _, r := range k8s.Resources {
-		inf := s.factory.ForResource(r.GVR).Informer()
+		inf := newInformer(client, r)
+		s.informers = append(s.informers, inf)
 		// The informer keeps each object as only what is read of it: its
 		// name, its document and its status (compact); a generic map of
 		// the whole object costs several times the document.
@@ -139,8 +157,8 @@ func New(opts Options) (*Source, error) {
 			return nil, err
 		}
 		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { s.put(r, obj) },
-			UpdateFunc: func(_, obj any) { s.put(r, obj) },
+			AddFunc:    func(obj any) { s.put(r, nil, obj) },
+			UpdateFunc: func(old, obj any) { s.put(r, old, obj) },
 			DeleteFunc: func(obj any) { s.remove(r, obj) },
 		})
 		if err != nil {
@@ -159,7 +177,9 @@ func New(opts Options) (*Source, error) {
 // partial catalog; past syncTimeout (or ctx's end) the error names what
 // failed.
 func (s *Source) Start(ctx context.Context, syncTimeout time.Duration) error {
-	s.factory.Start(ctx.Done())
+	for _, inf := range s.informers {
+		go inf.RunWithContext(ctx)
+	}
 	go s.probe(ctx)
 	wait, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
@@ -183,6 +203,25 @@ func (s *Source) Start(ctx context.Context, syncTimeout time.Duration) error {
 	return nil
 }
 
+// newInformer lists and watches one kind in every namespace, as client-go's
+// dynamic informer does, without its namespace index (nothing looks
+// objects up by namespace).
+func newInformer(client dynamic.Interface, r k8s.Resource) cache.SharedIndexInformer {
+	res := client.Resource(r.GVR)
+	return cache.NewSharedIndexInformerWithOptions(
+		cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return res.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return res.Watch(ctx, o)
+			},
+		}, client),
+		&unstructured.Unstructured{},
+		cache.SharedIndexInformerOptions{ObjectDescription: r.GVR.String()},
+	)
+}
+
 // loop delivers the documents after each change, coalescing the changes
 // that arrive while a delivery is under way.
 func (s *Source) loop(ctx context.Context) {
@@ -200,23 +239,42 @@ func (s *Source) loop(ctx context.Context) {
 
 func (s *Source) deliver() error {
 	s.mu.Lock()
-	docs, changed := maps.Clone(s.docs), s.changedAt
-	s.changedAt = time.Time{}
+	put, changed := s.pending, s.changedAt
+	removed := slices.Collect(maps.Keys(s.removed))
+	s.pending, s.changedAt = map[string][]byte{}, time.Time{}
+	clear(s.removed)
+	first := !s.delivered
+	s.delivered = true
 	s.mu.Unlock()
-	return s.opts.Sink(docs, changed)
+	if len(put)+len(removed) == 0 && !first {
+		return nil
+	}
+	return s.opts.Sink(put, removed, changed)
 }
 
 // compactObject is what the informer keeps of a policy object: name,
 // namespace and resource version (the informer's key and bookkeeping), the
-// document (k8s.Document) and status.status — a few hundred bytes beside
-// the document, where a generic map of even that much costs over a
-// kilobyte more. The handlers only read it.
+// size of its document and status.status — about a hundred bytes, where a
+// generic map of the object costs several kilobytes (and an embedded
+// ObjectMeta alone 250). The document (k8s.Document) is carried from the
+// transform to the handler, which hands it on and drops it: the store
+// keeps the policies it defines, not it.
 type compactObject struct {
-	metav1.TypeMeta
-	metav1.ObjectMeta
-	doc    []byte
-	status string
+	name, namespace, resourceVersion string
+	doc                              []byte // nil once handed on
+	size                             int
+	status                           string
 }
+
+// GetObjectMeta makes it a metav1.ObjectMetaAccessor, which is how the
+// informer reads name, namespace and resource version (meta.Accessor): a
+// short-lived ObjectMeta of them, made when asked.
+func (c *compactObject) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Name: c.name, Namespace: c.namespace, ResourceVersion: c.resourceVersion}
+}
+
+// GetObjectKind makes it a runtime.Object; nothing reads its kind.
+func (c *compactObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
 // DeepCopyObject is a shallow copy: nothing changes a compact object.
 func (c *compactObject) DeepCopyObject() runtime.Object {
@@ -231,26 +289,38 @@ func compact(u *unstructured.Unstructured) (*compactObject, error) {
 	}
 	status, _, _ := unstructured.NestedString(u.Object, "status", "status")
 	return &compactObject{
-		ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), ResourceVersion: u.GetResourceVersion()},
-		doc:        doc,
-		status:     status,
+		name: u.GetName(), namespace: u.GetNamespace(), resourceVersion: u.GetResourceVersion(),
+		doc:    doc,
+		size:   len(doc),
+		status: status,
 	}, nil
 }
 
-func (s *Source) put(r k8s.Resource, obj any) {
+// put hands on an object added (old nil) or updated.
+func (s *Source) put(r k8s.Resource, old, obj any) {
 	c, ok := obj.(*compactObject)
 	if !ok { // cannot happen: the transform made every object compact
 		s.log.Errorf("%s: an object of type %T", r.Kind, obj)
 		return
 	}
-	name := k8s.DocumentName(string(r.Kind), c.Namespace, c.Name)
 	doc := c.doc
+	if doc == nil { // handed on already (an object passed through twice)
+		return
+	}
+	c.doc = nil
+	name := k8s.DocumentName(string(r.Kind), c.namespace, c.name)
 	if s.opts.Observe != nil {
-		s.opts.Observe(r, c.Namespace, c.Name, doc, c.status)
+		s.opts.Observe(r, c.namespace, c.name, doc, c.status)
 	}
 	s.mu.Lock()
-	s.bytes += len(doc) - len(s.docs[name])
-	s.docs[name] = doc
+	if old, ok := old.(*compactObject); ok {
+		s.bytes -= old.size
+	} else {
+		s.objects++
+	}
+	s.bytes += c.size
+	s.pending[name] = doc
+	delete(s.removed, name)
 	s.noteChangeLocked()
 	s.mu.Unlock()
 	s.changed()
@@ -264,10 +334,12 @@ func (s *Source) remove(r k8s.Resource, obj any) {
 	if !ok {
 		return
 	}
-	name := k8s.DocumentName(string(r.Kind), c.Namespace, c.Name)
+	name := k8s.DocumentName(string(r.Kind), c.namespace, c.name)
 	s.mu.Lock()
-	s.bytes -= len(s.docs[name])
-	delete(s.docs, name)
+	s.objects--
+	s.bytes -= c.size
+	delete(s.pending, name)
+	s.removed[name] = struct{}{}
 	s.noteChangeLocked()
 	s.mu.Unlock()
 	s.changed()
@@ -343,7 +415,7 @@ func (s *Source) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
-	st.Objects, st.Bytes = len(s.docs), s.bytes
+	st.Objects, st.Bytes = s.objects, s.bytes
 	return st
 }
 

@@ -132,7 +132,8 @@ func walkFields(typ reflect.Type, tag, path string, out map[string]map[string]bo
 		if ft.Kind() == reflect.Slice {
 			ft, child = deref(ft.Elem()), child+"[]"
 		}
-		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(jsonMarshaler) && !ft.Implements(jsonMarshaler) {
+		// policy.Ignored takes any form: nothing below it to compare.
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[policy.Ignored]() && !reflect.PointerTo(ft).Implements(jsonMarshaler) && !ft.Implements(jsonMarshaler) {
 			walkFields(ft, tag, child, out)
 		}
 	}
