@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"runtime/debug"
+	runtimemetrics "runtime/metrics"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -178,6 +180,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 	// that peak until the runtime's scavenger gets to it
 	// (docs/benchmarks.md).
 	debug.FreeOSMemory()
+	checkMemoryLimit(log)
 	return d, nil
 }
 
@@ -340,4 +343,24 @@ func (d *Daemon) Close() error {
 	}
 	errs = append(errs, d.store.Close(), d.Backend.Close())
 	return errors.Join(errs...)
+}
+
+// checkMemoryLimit warns when the Go runtime's soft memory limit
+// (GOMEMLIMIT, the chart's agent.goMemoryLimit) leaves the heap live after
+// the start less than a quarter more: the collector would run nearly all
+// the time, and every policy update would wait for it.
+func checkMemoryLimit(log logrus.FieldLogger) {
+	limit := debug.SetMemoryLimit(-1)
+	if limit == math.MaxInt64 {
+		return
+	}
+	sample := []runtimemetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	runtimemetrics.Read(sample)
+	if sample[0].Value.Kind() != runtimemetrics.KindUint64 {
+		return
+	}
+	if live := sample[0].Value.Uint64(); float64(live)*1.25 > float64(limit) {
+		log.Warnf("the Go memory limit (GOMEMLIMIT) is %d MiB with %d MiB of heap live after the start: the collector will run nearly all the time; raise it (the chart's agent.goMemoryLimit: about 16 MiB plus 3.5 KiB per policy object)",
+			limit>>20, live>>20)
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/nri-armor/nri-armor/enforce/bpflsm"
 	"github.com/nri-armor/nri-armor/internal/nritest"
@@ -264,4 +267,25 @@ func TestConfigStrict(t *testing.T) {
 // digest of each one's set).
 func enforcedCgroups(d *Daemon) map[uint64]string {
 	return d.Backend.(*bpflsm.Backend).Engine().Cgroups()
+}
+
+// A Go memory limit under what the agent holds after its start is
+// named in a warning (the chart's agent.goMemoryLimit); none or a roomy
+// one says nothing.
+func TestMemoryLimitWarning(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	for _, tc := range []struct {
+		limit int64
+		warn  bool
+	}{{math.MaxInt64, false}, {1 << 40, false}, {1 << 16, true}} {
+		log, hook := logtest.NewNullLogger()
+		debug.SetMemoryLimit(tc.limit)
+		debug.FreeOSMemory() // as the daemon does before: the live heap is measured
+		checkMemoryLimit(log)
+		warned := len(hook.Entries) == 1 && strings.Contains(hook.LastEntry().Message, "raise it (the chart's agent.goMemoryLimit")
+		if warned != tc.warn || len(hook.Entries) > 1 {
+			t.Errorf("limit %d: log %v, want a warning: %v", tc.limit, hook.AllEntries(), tc.warn)
+		}
+	}
 }

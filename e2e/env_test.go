@@ -425,6 +425,13 @@ var metricsLine = regexp.MustCompile(`metrics and readiness on http://([0-9.:]+)
 // shown when the test failed.
 func startArmor(t testing.TB, extra ...string) *armor {
 	t.Helper()
+	return startArmorEnv(t, nil, extra...)
+}
+
+// startArmorEnv is startArmor with variables added to nri-armor's
+// environment (KEY=value).
+func startArmorEnv(t testing.TB, environ []string, extra ...string) *armor {
+	t.Helper()
 	logPath := filepath.Join(env.tmp, fmt.Sprintf("nri-armor-%s.log", randomSuffix()))
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -445,6 +452,9 @@ func startArmor(t testing.TB, extra ...string) *armor {
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")
 	cmd.Args = append(cmd.Args, extra...)
+	if environ != nil {
+		cmd.Env = append(os.Environ(), environ...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A test binary killed (timeout, ^C) takes nri-armor with it; the next
 	// run removes what else it left (teardownLeftovers).

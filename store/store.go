@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -122,11 +123,14 @@ type Store struct {
 	// kept only until it is loaded (nil after): thousands of them would
 	// double what their policies cost.
 	docs map[string]map[string][]byte
-	// docData and order are reloadLocked's scratch maps, kept between
-	// reloads (cleared, not reallocated): with thousands of documents,
-	// rebuilding them at each change is most of its garbage.
+	// docData, order, paths and claims are reloadLocked's scratch, kept
+	// between reloads (cleared, not reallocated): with thousands of
+	// documents, making them anew at each change of one was most of the
+	// agent's garbage.
 	docData map[string][]byte
 	order   map[string]int
+	paths   []string
+	claims  map[string]*policy.Policy
 	// added and removed are the policies put in force and withdrawn since
 	// the last catalog (by Ref), which publish updates it with; rejected
 	// is the last catalog's SetRejected.
@@ -461,22 +465,26 @@ func under(path string, dirs []string) bool {
 // reloadLocked reads every file, decides what is in force, and publishes a
 // new catalog if that changed. manual is true for Reload.
 func (s *Store) reloadLocked(manual bool) {
-	paths, failed := s.scan()
+	files, failed := s.scan()
 	// The documents of other sources load after every file, by source and
 	// name: when a file and a document define the same policy at once, the
 	// file's is the one in force.
 	if s.docData == nil {
-		s.docData, s.order = map[string][]byte{}, map[string]int{}
+		s.docData, s.order, s.claims = map[string][]byte{}, map[string]int{}, map[string]*policy.Policy{}
 	}
 	clear(s.docData)
 	clear(s.order)
 	docData, order := s.docData, s.order
+	paths := append(s.paths[:0], files...)
 	for _, src := range sortedKeys(s.docs) {
-		for _, name := range sortedKeys(s.docs[src]) {
-			docData[name] = s.docs[src][name]
+		from := len(paths)
+		for name, data := range s.docs[src] {
+			docData[name] = data
 			paths = append(paths, name)
 		}
+		slices.Sort(paths[from:])
 	}
+	s.paths = paths
 	for i, p := range paths {
 		order[p] = i
 	}
@@ -542,9 +550,8 @@ func (s *Store) reloadLocked(manual bool) {
 	// Accept the pending versions that define no policy another file has in
 	// force, in load order; repeat while an acceptance (which may withdraw
 	// policies) lets another in. In force, no name is ever defined twice.
-	var claims map[string]*policy.Policy
+	claims := s.claims
 	if len(pending) > 0 {
-		claims = make(map[string]*policy.Policy, len(s.files))
 		for _, f := range s.files {
 			for _, p := range f.inForce {
 				claims[p.Ref()] = p
@@ -588,6 +595,7 @@ func (s *Store) reloadLocked(manual bool) {
 		s.reject(f, &FileError{File: f.path, Issues: conflicts[f]})
 	}
 	clear(docData) // the contents loaded: not kept here either
+	clear(claims)  // nor policies withdrawn
 
 	s.publish(manual)
 }
