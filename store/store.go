@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -123,14 +124,19 @@ type Store struct {
 	// kept only until it is loaded (nil after): thousands of them would
 	// double what their policies cost.
 	docs map[string]map[string][]byte
-	// docData, order, paths and claims are reloadLocked's scratch, kept
-	// between reloads (cleared, not reallocated): with thousands of
-	// documents, making them anew at each change of one was most of the
-	// agent's garbage.
+	// docData, order and paths are reloadLocked's scratch, kept between
+	// reloads (cleared, not reallocated): with thousands of documents,
+	// making them anew at each change of one was most of the agent's
+	// garbage. order is the last full reload's load order.
 	docData map[string][]byte
 	order   map[string]int
 	paths   []string
-	claims  map[string]*policy.Policy
+	// claims names the policy in force for each Ref (kept by accept and
+	// withdraw; rebuilt by each full reload); conflicted are the versions
+	// last refused because another file has one of their policies in
+	// force: candidates again at every reload.
+	claims     map[string]*policy.Policy
+	conflicted map[*fileState]bool
 	// added and removed are the policies put in force and withdrawn since
 	// the last catalog (by Ref), which publish updates it with; rejected
 	// is the last catalog's SetRejected.
@@ -269,13 +275,15 @@ func (s *Store) UpdateDocuments(source string, put map[string][]byte, removed []
 	for _, name := range removed {
 		delete(docs, name)
 	}
+	names := append([]string{}, removed...)
 	for name, data := range put {
 		if data == nil { // nil stands for "loaded" below
 			data = []byte{}
 		}
 		docs[name] = data
+		names = append(names, name)
 	}
-	s.reloadLocked(false)
+	s.reloadDocsLocked(docs, names)
 	for name := range put {
 		if _, ok := docs[name]; ok {
 			docs[name] = nil // loaded: its sum and policies are kept
@@ -469,9 +477,7 @@ func (s *Store) reloadLocked(manual bool) {
 	// The documents of other sources load after every file, by source and
 	// name: when a file and a document define the same policy at once, the
 	// file's is the one in force.
-	if s.docData == nil {
-		s.docData, s.order, s.claims = map[string][]byte{}, map[string]int{}, map[string]*policy.Policy{}
-	}
+	s.initScratch()
 	clear(s.docData)
 	clear(s.order)
 	docData, order := s.docData, s.order
@@ -515,50 +521,132 @@ func (s *Store) reloadLocked(manual bool) {
 			}
 			continue
 		}
-		f := s.files[p]
-		if f == nil {
-			f = &fileState{path: p}
-			s.files[p] = f
+		if f := s.load(p, data, isDoc, err); f != nil {
+			pending = append(pending, f)
 		}
-		var sum [32]byte
-		if err != nil {
-			sum = sha256.Sum256([]byte("read error: " + err.Error()))
-			f.result = &policy.FileResult{File: p, Issues: []*policy.Issue{{Level: policy.LevelError, File: p, Message: err.Error()}}}
-		} else if isDoc && data == nil && f.result != nil {
-			// A document loaded before and not put since: no hash
-			// (thousands of them at each change of one).
-			sum = f.sum
-		} else {
-			sum = sha256.Sum256(data)
-			if f.result == nil || sum != f.sum {
-				f.result = policy.LoadBytes(p, data)
-			}
-		}
-		f.sum = sum
-		f.status = f.result.Status()
-		if f.status == policy.FileInvalid {
-			s.reject(f, &FileError{File: p, Issues: f.result.Errors()})
-			continue
-		}
-		if samePolicies(f.inForce, f.result.Policies) {
-			s.accept(f)
-			continue
-		}
-		pending = append(pending, f)
 	}
+	clear(docData) // the contents loaded: not kept here either
+	// The claims again from what is in force (they are kept as it
+	// changes; a full reload starts them over).
+	clear(s.claims)
+	for _, f := range s.files {
+		for _, p := range f.inForce {
+			s.claims[p.Ref()] = p
+		}
+	}
+	s.acceptPending(pending)
+	s.publish(manual)
+}
 
-	// Accept the pending versions that define no policy another file has in
-	// force, in load order; repeat while an acceptance (which may withdraw
-	// policies) lets another in. In force, no name is ever defined twice.
-	claims := s.claims
-	if len(pending) > 0 {
-		for _, f := range s.files {
-			for _, p := range f.inForce {
-				claims[p.Ref()] = p
+// reloadDocsLocked is UpdateDocuments' reload: only the documents named
+// (put or removed) are loaded again, with the versions refused for a
+// conflict, which a removal may let in; the files and the other documents
+// stay as they are. With thousands of documents this is what keeps a
+// change of one from costing a walk over all of them.
+func (s *Store) reloadDocsLocked(docs map[string][]byte, names []string) {
+	s.initScratch()
+	var pending []*fileState
+	for _, name := range names {
+		data, ok := docs[name]
+		if !ok {
+			if f := s.files[name]; f != nil {
+				s.withdraw(f)
+				delete(s.files, name)
 			}
+			continue
+		}
+		if f := s.load(name, data, true, nil); f != nil && !slices.Contains(pending, f) {
+			pending = append(pending, f)
 		}
 	}
-	sort.Slice(pending, func(i, j int) bool { return order[pending[i].path] < order[pending[j].path] })
+	s.acceptPending(pending)
+	s.publish(false)
+}
+
+// docSource is the source that holds document name, "" for a file.
+func (s *Store) docSource(name string) string {
+	for src, docs := range s.docs {
+		if _, ok := docs[name]; ok {
+			return src
+		}
+	}
+	return ""
+}
+
+func (s *Store) initScratch() {
+	if s.docData == nil {
+		s.docData, s.order = map[string][]byte{}, map[string]int{}
+		s.claims, s.conflicted = map[string]*policy.Policy{}, map[*fileState]bool{}
+	}
+}
+
+// load reads one file's or document's content (data; readErr, a file's
+// read error): an invalid version is rejected, one that means what is in
+// force is accepted, and a valid one not in force is returned, a candidate.
+func (s *Store) load(p string, data []byte, isDoc bool, readErr error) *fileState {
+	f := s.files[p]
+	if f == nil {
+		f = &fileState{path: p}
+		s.files[p] = f
+	}
+	var sum [32]byte
+	if readErr != nil {
+		sum = sha256.Sum256([]byte("read error: " + readErr.Error()))
+		f.result = &policy.FileResult{File: p, Issues: []*policy.Issue{{Level: policy.LevelError, File: p, Message: readErr.Error()}}}
+	} else if isDoc && data == nil && f.result != nil {
+		// A document loaded before and not put since: no hash
+		// (thousands of them at each change of one).
+		sum = f.sum
+	} else {
+		sum = sha256.Sum256(data)
+		if f.result == nil || sum != f.sum {
+			f.result = policy.LoadBytes(p, data)
+		}
+	}
+	f.sum = sum
+	f.status = f.result.Status()
+	if f.status == policy.FileInvalid {
+		s.reject(f, &FileError{File: p, Issues: f.result.Errors()})
+		return nil
+	}
+	if samePolicies(f.inForce, f.result.Policies) {
+		s.accept(f)
+		return nil
+	}
+	return f
+}
+
+// acceptPending accepts the candidates (in load order), and those refused
+// for a conflict before, whose policies no other file has in force; it
+// repeats while an acceptance (which may withdraw policies) lets another
+// in. In force, no name is ever defined twice. What is left is refused for
+// the conflict.
+func (s *Store) acceptPending(pending []*fileState) {
+	for f := range s.conflicted {
+		// Still the current version, still valid, still not in force.
+		if s.files[f.path] == f && len(f.result.Errors()) == 0 && !samePolicies(f.inForce, f.result.Policies) && !slices.Contains(pending, f) {
+			pending = append(pending, f)
+		}
+	}
+	clear(s.conflicted)
+	// In load order: the files as the last full reload found them, then
+	// each source's documents by name (a full reload's order too).
+	type rank struct {
+		src  string // "" for a file, which comes first
+		file int
+		name string
+	}
+	rankOf := func(f *fileState) rank {
+		if src := s.docSource(f.path); src != "" {
+			return rank{src: src, name: f.path}
+		}
+		return rank{file: s.order[f.path]}
+	}
+	sort.Slice(pending, func(i, j int) bool {
+		a, b := rankOf(pending[i]), rankOf(pending[j])
+		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.file, b.file), cmp.Compare(a.name, b.name)) < 0
+	})
+	claims := s.claims
 	conflicts := map[*fileState][]*policy.Issue{}
 	for progress := true; progress; {
 		progress = false
@@ -576,11 +664,9 @@ func (s *Store) reloadLocked(manual bool) {
 				rest = append(rest, f)
 				continue
 			}
-			for _, p := range f.inForce {
-				delete(claims, p.Ref())
-			}
 			s.withdraw(f)
 			f.inForce = f.result.Policies
+			f.status = f.result.Status() // a version refused before for a conflict
 			s.added = append(s.added, f.inForce...)
 			for _, p := range f.inForce {
 				claims[p.Ref()] = p
@@ -593,17 +679,17 @@ func (s *Store) reloadLocked(manual bool) {
 	for _, f := range pending {
 		f.status = policy.FileInvalid
 		s.reject(f, &FileError{File: f.path, Issues: conflicts[f]})
+		s.conflicted[f] = true
 	}
-	clear(docData) // the contents loaded: not kept here either
-	clear(claims)  // nor policies withdrawn
-
-	s.publish(manual)
 }
 
 // withdraw records that f's policies in force leave the catalog.
 func (s *Store) withdraw(f *fileState) {
 	for _, p := range f.inForce {
 		s.removed = append(s.removed, p.Ref())
+		if c := s.claims[p.Ref()]; c != nil && c.Source.File == f.path {
+			delete(s.claims, p.Ref())
+		}
 	}
 }
 

@@ -3,6 +3,9 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -696,5 +699,68 @@ func TestCatalogChanged(t *testing.T) {
 	}
 	if !c.Changed().Equal(t1) {
 		t.Fatalf("the catalog after two unread changes: changed %v, want the first's %v", c.Changed(), t1)
+	}
+}
+
+// UpdateDocuments loads only the documents it is given (and the versions
+// refused for a conflict): over a random run of puts (valid, invalid, a
+// name another document or a file has in force) and removals, what it
+// puts in force is what a full reload of the same files and documents
+// keeps, and the catalog is what NewCatalog makes of it.
+func TestDocumentsIncremental(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "f.yaml"), ksp("p0", "Block"))
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s, err := store.New([]string{dir}, store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	state := func() string {
+		var out []string
+		for _, p := range s.Catalog().Policies() {
+			out = append(out, p.Ref()+"@"+p.Source.File+"#"+p.Digest[:8])
+		}
+		slices.Sort(out)
+		for _, f := range s.Files() {
+			out = append(out, fmt.Sprintf("%s:%s:%d", f.Path, f.Status, f.Policies))
+		}
+		return strings.Join(out, " ")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 1000 {
+		put := map[string][]byte{}
+		var removed []string
+		for range 1 + rng.IntN(3) {
+			doc := fmt.Sprintf("kubernetes:KubeArmorPolicy/shop/d%d", rng.IntN(12))
+			switch rng.IntN(6) {
+			case 0:
+				removed = append(removed, doc)
+				delete(put, doc)
+			case 1:
+				put[doc] = []byte(badKSP(fmt.Sprint("p", rng.IntN(5))))
+			default: // p0 is the file's: a conflict
+				put[doc] = []byte(ksp(fmt.Sprint("p", rng.IntN(5)), []string{"Block", "Audit"}[rng.IntN(2)]))
+			}
+		}
+		if err := s.UpdateDocuments("kubernetes", put, removed, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		got := state()
+		if err := s.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if want := state(); got != want {
+			t.Fatalf("step %d (put %v, removed %v):\nincremental: %s\nfull reload: %s", i, slices.Sorted(maps.Keys(put)), removed, got, want)
+		}
+		want, err := policy.NewCatalog(s.Catalog().Policies())
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if !slices.Equal(refs(want), refs(s.Catalog())) {
+			t.Fatalf("step %d: catalog %v, NewCatalog of its policies %v", i, refs(s.Catalog()), refs(want))
+		}
 	}
 }
