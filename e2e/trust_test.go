@@ -87,6 +87,16 @@ func testTolerateMissingTrust(t *testing.T) {
 			t.Errorf("start refused, but crictl says %q: want it to say %q", crictlSays(r), want)
 		}
 	}
+	// A pod cannot name another namespace, or pass for a sandbox, through
+	// its annotations: containerd does not copy them into the spec, CRI-O
+	// does, before its own keys (which the guard reads there).
+	forged := runPod(t, "forged", map[string]string{tolerateKey: "true",
+		"io.kubernetes.cri.sandbox-namespace": ownNamespace, "io.kubernetes.cri.container-type": "sandbox",
+		"io.kubernetes.cri-o.Name": "k8s_main_x_" + ownNamespace + "_x_0", "io.kubernetes.cri-o.ContainerType": "sandbox",
+		"io.container.manager": "containerd"})
+	if r, started := createThenStart(t, forged, "main"); started || !strings.Contains(crictlSays(r), `the node does not trust namespace "`+podNamespace+`"`) {
+		t.Errorf("a tolerating pod of namespace %s whose annotations name namespace %s: %v; want it refused as %s", podNamespace, ownNamespace, r, podNamespace)
+	}
 	// (Second containers of the same pods below: pods are slow in the VM.)
 	trusted := runPodIn(t, trustedNS, "trusted", tolerate)
 	startContainer(t, trusted, "main", sleeper...)
