@@ -36,8 +36,9 @@ build:
 # .cache/e2e), runs nri-armor and armor-tracer against a private containerd
 # with config/policies/demo-hardening.yaml, shows what is blocked and what is
 # audited on this kernel, and tears everything down.
+RUNTIME ?= containerd
 demo:
-	hack/demo/demo.sh
+	DEMO_RUNTIME=$(RUNTIME) hack/demo/demo.sh
 
 # The same demo in the QEMU VM of hack/vmtest, where BPF-LSM is active
 # (root): process and file Block rules refused with EPERM, alerts with
