@@ -162,8 +162,11 @@ teardown() {
 	fi
 	stop_pid armor-tracer
 	stop_pid nri-armor
-	# Both runtimes: a killed demo may have run on the other one.
-	"$ROOT/hack/e2e/crio.sh" stop 2>&1 | sed 's/^e2e: /    /' || ok=1
+	# Both runtimes: a killed demo may have run on the other one (the VM's
+	# copy of the scripts has no crio.sh: make demo-vm).
+	if [ -x "$ROOT/hack/e2e/crio.sh" ]; then
+		"$ROOT/hack/e2e/crio.sh" stop 2>&1 | sed 's/^e2e: /    /' || ok=1
+	fi
 	"$ROOT/hack/e2e/containerd.sh" stop 2>&1 | sed 's/^e2e: /    /' || ok=1
 	rm -rf "$PINS" || ok=1
 	[ ! -e "$PINS" ] || { echo "demo: error: could not remove the pins $PINS" >&2; ok=1; }
@@ -228,7 +231,7 @@ ARMORCTL=$DEMO/bin/armorctl
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-if [ -e "$PINS" ] || ls "$DEMO"/*.pid >/dev/null 2>&1 || "$ROOT/hack/e2e/containerd.sh" status 2>/dev/null || "$ROOT/hack/e2e/crio.sh" status 2>/dev/null; then
+if [ -e "$PINS" ] || ls "$DEMO"/*.pid >/dev/null 2>&1 || "$ROOT/hack/e2e/containerd.sh" status 2>/dev/null || { [ -x "$ROOT/hack/e2e/crio.sh" ] && "$ROOT/hack/e2e/crio.sh" status 2>/dev/null; }; then
 	info "removing what an earlier demo left running (it was killed)"
 	teardown >/dev/null 2>&1 || true
 fi
