@@ -217,7 +217,7 @@ e2e-k8s-bench:
 # through crictl (figures, not a test).
 e2e-bench:
 	hack/e2e/setup.sh
-	hack/e2e/bench-start.sh
+	RUNTIME=$(RUNTIME) hack/e2e/bench-start.sh
 
 # Benchmarks; hack/bench-policy.sh prints the policy engine's figures.
 bench:
