@@ -435,3 +435,30 @@ func testPolicyEdit(t *testing.T) {
 	// Put the file back as the other tests expect it.
 	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
 }
+
+// TestNoStartGate: without the start gate (gateBinary empty) a container's
+// rules are installed at StartContainer. containerd fails the start when
+// that fails, and the container starts enforced; CRI-O only logs a
+// StartContainer error, so there nri-armor refuses the container at
+// create, saying why, rather than risk it running without its rules. (In
+// nri-armor's own namespace, which the node's guard trusts while no gate
+// answers.)
+func TestNoStartGate(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt *criRuntime) {
+		need(t)
+		writePolicy(t, "own-no-raw-no-tcp.yaml", strings.Replace(noRawNoTCP, "namespace: "+podNamespace, "namespace: "+ownNamespace, 1))
+		startArmor(t, "-gateBinary", "")
+		addr := listen(t)
+		p := runPodIn(t, ownNamespace, "nogate", map[string]string{policiesKey: policyName})
+		id, r := createContainer(t, p, "main", sleeper...)
+		if rt == crioRuntime {
+			wantRefusedCreate(t, id, r, "with rules and no start gate on CRI-O", "CRI-O only logs a plugin's refusal at StartContainer", "gateBinary is empty")
+			return
+		}
+		if id == "" {
+			t.Fatalf("crictl create: %v", r)
+		}
+		mustCrictl(t, "start", id)
+		checkGuarded(t, id, addr)
+	})
+}
