@@ -36,8 +36,9 @@ build:
 # .cache/e2e), runs nri-armor and armor-tracer against a private containerd
 # with config/policies/demo-hardening.yaml, shows what is blocked and what is
 # audited on this kernel, and tears everything down.
+RUNTIME ?= containerd
 demo:
-	hack/demo/demo.sh
+	DEMO_RUNTIME=$(RUNTIME) hack/demo/demo.sh
 
 # The same demo in the QEMU VM of hack/vmtest, where BPF-LSM is active
 # (root): process and file Block rules refused with EPERM, alerts with
@@ -175,16 +176,18 @@ vmtest-apparmor:
 k8s-node:
 	VME2E_K8S=1 hack/vmtest/e2e.sh
 
-# End-to-end (root): hack/e2e/setup.sh installs runc, containerd, crictl and
-# builds the local images (cached in .cache/e2e); the tests (build tag e2e)
-# run the real nri-armor against a private containerd and tear it down. Not
+# End-to-end (root): hack/e2e/setup.sh installs runc, containerd, crictl,
+# CRI-O (crio, pinns; conmon and skopeo from Debian) and builds the local
+# images (cached in .cache/e2e); the tests (build tag e2e) run the real
+# nri-armor against a private containerd and a private CRI-O (the subtests
+# named crio) and tear them down. Not
 # root, set-up (apt) is left out and the tests fail, or skip when
 # NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1.
 E2E_FLAGS ?= -v
 e2e:
 	@if [ "$$(id -u)" = 0 ]; then hack/e2e/setup.sh; fi
 	hack/k8s/build.sh
-	$(GO) test -tags e2e -race -count=1 -timeout 10m $(E2E_FLAGS) ./e2e
+	$(GO) test -tags e2e -race -count=1 -timeout 20m $(E2E_FLAGS) ./e2e
 
 # Tests against a real etcd and kube-apiserver (no root needed):
 # hack/k8s/build.sh builds the pinned binaries once (cached in K8S_CACHE;
@@ -214,7 +217,7 @@ e2e-k8s-bench:
 # through crictl (figures, not a test).
 e2e-bench:
 	hack/e2e/setup.sh
-	hack/e2e/bench-start.sh
+	RUNTIME=$(RUNTIME) hack/e2e/bench-start.sh
 
 # Benchmarks; hack/bench-policy.sh prints the policy engine's figures.
 bench:

@@ -93,8 +93,13 @@ func median(ds []time.Duration) time.Duration {
 // interleaved rounds: E2E_BENCH_ROUNDS rounds (default 6) of
 // E2E_BENCH_PER_ROUND starts per variant (default 5), the side going first
 // alternating. hack/e2e/bench-start.sh runs it; run with -benchtime 1x.
+// E2E_BENCH_RUNTIME=crio runs it against the private CRI-O.
 func BenchmarkStartLatency(b *testing.B) {
+	if os.Getenv("E2E_BENCH_RUNTIME") == "crio" {
+		runtimeTests.Store(b.Name(), crioRuntime)
+	}
 	need(b)
+	fmt.Printf("runtime: %s\n", runtimeOf(b).name)
 	rounds, per := envInt("E2E_BENCH_ROUNDS", 6), envInt("E2E_BENCH_PER_ROUND", 5)
 	writePolicy(b, "bench.yaml", benchPolicy(1000))
 	b.Cleanup(func() { os.Remove(filepath.Join(env.policies, "bench.yaml")) })

@@ -141,6 +141,11 @@ func startWithPolicy(t *testing.T) (*armor, string) {
 // while the rest works; a pod without the annotation can; the metrics count
 // it.
 func TestNetworkBlock(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testNetworkBlock(t) })
+}
+
+// testNetworkBlock is TestNetworkBlock against one runtime.
+func testNetworkBlock(t *testing.T) {
 	a, addr := startWithPolicy(t)
 
 	guarded := runPod(t, "guarded", map[string]string{policiesKey: policyName})
@@ -239,6 +244,11 @@ func wantRefusedCreate(t *testing.T, id string, r result, what string, names ...
 // TestUnknownPolicyRefused: a pod naming a policy that does not exist gets
 // no container, and crictl's error says which annotation and name.
 func TestUnknownPolicyRefused(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testUnknownPolicyRefused(t) })
+}
+
+// testUnknownPolicyRefused is TestUnknownPolicyRefused against one runtime.
+func testUnknownPolicyRefused(t *testing.T) {
 	need(t)
 	a := startArmor(t)
 	p := runPod(t, "unknown", map[string]string{policiesKey: "no-such-policy"})
@@ -256,6 +266,11 @@ func TestUnknownPolicyRefused(t *testing.T) {
 // plugin is missing; a pod carrying the toleration in nri-armor's own
 // namespace still starts (see TestTolerateMissingTrust for the others).
 func TestFailClosed(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testFailClosed(t) })
+}
+
+// testFailClosed is TestFailClosed against one runtime.
+func testFailClosed(t *testing.T) {
 	need(t)
 	p := runPod(t, "closed", nil)
 	id, r := createContainer(t, p, "main", sleeper...)
@@ -275,6 +290,11 @@ func TestFailClosed(t *testing.T) {
 // and after a restart it knows the running containers again and protects
 // new pods.
 func TestRestart(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testRestart(t) })
+}
+
+// testRestart is TestRestart against one runtime.
+func testRestart(t *testing.T) {
 	a, addr := startWithPolicy(t)
 	before := runPod(t, "before", map[string]string{policiesKey: policyName})
 	id := startContainer(t, before, "main", sleeper...)
@@ -309,6 +329,11 @@ func TestRestart(t *testing.T) {
 // (plugin.ValidateContainerAdjustment), this container started
 // unprotected.
 func TestCrashWindow(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testCrashWindow(t) })
+}
+
+// testCrashWindow is TestCrashWindow against one runtime.
+func testCrashWindow(t *testing.T) {
 	a, addr := startWithPolicy(t)
 	p := runPod(t, "window", map[string]string{policiesKey: policyName})
 	startContainer(t, p, "first", sleeper...)
@@ -335,7 +360,17 @@ func TestCrashWindow(t *testing.T) {
 // CreateContainer, finds no daemon and fails the start, and crictl says
 // why. A restarted nri-armor then lets a new container of the pod start,
 // enforced.
+//
+// CRI-O has no such window: it runs `runc create`, and with it the
+// createRuntime hooks, at CreateContainer, so the start gate ran while
+// nri-armor was up and the rules were in the kernel before nri-armor died;
+// `crictl start` then starts the container enforced (asserted).
 func TestStartWindow(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testStartWindow(t) })
+}
+
+// testStartWindow is TestStartWindow against one runtime.
+func testStartWindow(t *testing.T) {
 	a, addr := startWithPolicy(t)
 	p := runPod(t, "startwindow", map[string]string{policiesKey: policyName})
 	id, r := createContainer(t, p, "main", sleeper...)
@@ -343,6 +378,13 @@ func TestStartWindow(t *testing.T) {
 		t.Fatalf("crictl create: %v", r)
 	}
 	a.kill(t)
+	if isCRIO(t) {
+		mustCrictl(t, "start", id)
+		checkGuarded(t, id, addr)
+		startArmor(t)
+		checkGuarded(t, startContainer(t, p, "again", sleeper...), addr)
+		return
+	}
 	r = crictl(t, "start", id)
 	if r.code == 0 {
 		t.Errorf("a container naming %s was started after nri-armor was killed", policyName)
@@ -362,6 +404,11 @@ func TestStartWindow(t *testing.T) {
 // kernel set is swapped), and a bad edit leaves the last good version in
 // force and is counted.
 func TestPolicyEdit(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testPolicyEdit(t) })
+}
+
+// testPolicyEdit is TestPolicyEdit against one runtime.
+func testPolicyEdit(t *testing.T) {
 	need(t)
 	rawOnly := strings.Replace(noRawNoTCP, "    - protocol: tcp\n", "", 1)
 	writePolicy(t, "no-raw-no-tcp.yaml", rawOnly)
@@ -387,4 +434,31 @@ func TestPolicyEdit(t *testing.T) {
 	checkGuarded(t, id, addr)
 	// Put the file back as the other tests expect it.
 	writePolicy(t, "no-raw-no-tcp.yaml", noRawNoTCP)
+}
+
+// TestNoStartGate: without the start gate (gateBinary empty) a container's
+// rules are installed at StartContainer. containerd fails the start when
+// that fails, and the container starts enforced; CRI-O only logs a
+// StartContainer error, so there nri-armor refuses the container at
+// create, saying why, rather than risk it running without its rules. (In
+// nri-armor's own namespace, which the node's guard trusts while no gate
+// answers.)
+func TestNoStartGate(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt *criRuntime) {
+		need(t)
+		writePolicy(t, "own-no-raw-no-tcp.yaml", strings.Replace(noRawNoTCP, "namespace: "+podNamespace, "namespace: "+ownNamespace, 1))
+		startArmor(t, "-gateBinary", "")
+		addr := listen(t)
+		p := runPodIn(t, ownNamespace, "nogate", map[string]string{policiesKey: policyName})
+		id, r := createContainer(t, p, "main", sleeper...)
+		if rt == crioRuntime {
+			wantRefusedCreate(t, id, r, "with rules and no start gate on CRI-O", "CRI-O only logs a plugin's refusal at StartContainer", "gateBinary is empty")
+			return
+		}
+		if id == "" {
+			t.Fatalf("crictl create: %v", r)
+		}
+		mustCrictl(t, "start", id)
+		checkGuarded(t, id, addr)
+	})
 }

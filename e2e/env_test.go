@@ -86,6 +86,70 @@ type environment struct {
 	cgroupParent string
 }
 
+// criRuntime is a container runtime the tests run against: its CRI socket,
+// NRI socket, crictl configuration, pod cgroup parent, and the script that
+// starts and stops it. The private containerd (hack/e2e/containerd.sh) is
+// every test's; the private CRI-O (hack/e2e/crio.sh) is the one of the
+// subtests named crio (forEachRuntime).
+type criRuntime struct {
+	name      string // the subtest's name: containerd or crio
+	script    string // hack/e2e/containerd.sh or hack/e2e/crio.sh
+	criSock   string
+	nriSock   string
+	crictlCfg string
+	// cgroupParent holds the runtime's test pods' cgroups.
+	cgroupParent string
+	log          string // the runtime's own log
+	// setupErr says why the runtime could not be started.
+	setupErr error
+}
+
+var (
+	containerdRuntime = &criRuntime{name: "containerd", script: "hack/e2e/containerd.sh"}
+	crioRuntime       = &criRuntime{name: "crio", script: "hack/e2e/crio.sh"}
+)
+
+// noCRIOVar, set to 1, skips the crio subtests (a node where CRI-O cannot
+// be built); CI does not set it, and without it a CRI-O that does not start
+// fails them.
+const noCRIOVar = "NRI_ARMOR_E2E_NO_CRIO"
+
+// runtimeTests maps a forEachRuntime subtest's name to its runtime.
+var runtimeTests sync.Map
+
+// runtimeOf is the runtime of the test t (or of the forEachRuntime subtest
+// it is part of): containerd unless it runs under a crio subtest.
+func runtimeOf(t testing.TB) *criRuntime {
+	name := t.Name()
+	for {
+		if rt, ok := runtimeTests.Load(name); ok {
+			return rt.(*criRuntime)
+		}
+		i := strings.LastIndex(name, "/")
+		if i < 0 {
+			return containerdRuntime
+		}
+		name = name[:i]
+	}
+}
+
+// forEachRuntime runs f as two subtests, containerd and crio, each against
+// its runtime: crictl, runPod and startArmor in f reach that runtime. The
+// crio subtest fails when CRI-O did not start, and skips only with
+// NRI_ARMOR_E2E_NO_CRIO=1.
+func forEachRuntime(t *testing.T, f func(t *testing.T, rt *criRuntime)) {
+	t.Helper()
+	for _, rt := range []*criRuntime{containerdRuntime, crioRuntime} {
+		t.Run(rt.name, func(t *testing.T) {
+			runtimeTests.Store(t.Name(), rt)
+			f(t, rt)
+		})
+	}
+}
+
+// isCRIO says whether t runs against CRI-O.
+func isCRIO(t testing.TB) bool { return runtimeOf(t) == crioRuntime }
+
 func TestMain(m *testing.M) {
 	code := 1
 	if os.Geteuid() == 0 {
@@ -113,6 +177,14 @@ func need(t testing.TB) {
 	testenv.RequireRoot(t)
 	if setupErr != nil {
 		t.Fatalf("e2e environment: %v (run hack/e2e/setup.sh first; make e2e does)", setupErr)
+	}
+	if rt := runtimeOf(t); rt == crioRuntime {
+		if os.Getenv(noCRIOVar) == "1" {
+			t.Skipf("%s=1: no CRI-O", noCRIOVar)
+		}
+		if rt.setupErr != nil {
+			t.Fatalf("e2e environment: CRI-O: %v (run hack/e2e/setup.sh first; make e2e does)", rt.setupErr)
+		}
 	}
 }
 
@@ -152,6 +224,15 @@ func setup() error {
 	if _, err := command(root, "hack/e2e/containerd.sh", "start"); err != nil {
 		return err
 	}
+	*containerdRuntime = criRuntime{name: "containerd", script: "hack/e2e/containerd.sh", criSock: env.containerdSock, nriSock: env.nriSock,
+		crictlCfg: env.crictlCfg, cgroupParent: env.cgroupParent, log: filepath.Join(vars["E2E_RUN"], "containerd.log")}
+	// CRI-O beside it: a failure fails its subtests only.
+	if os.Getenv(noCRIOVar) != "1" {
+		crioRuntime.setupErr = setupCRIO(root)
+		if crioRuntime.setupErr != nil {
+			fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)
+		}
+	}
 	// In the VM the binaries come built (NRI_ARMOR_E2E_ARMOR_BIN, the
 	// others beside it); on the host they are built from this checkout.
 	if env.armorBin = os.Getenv(armorBinVar); env.armorBin == "" {
@@ -168,6 +249,27 @@ func setup() error {
 		return err
 	}
 	return os.MkdirAll(env.policies, 0o755)
+}
+
+// setupCRIO starts the private CRI-O (hack/e2e/crio.sh) and fills in
+// crioRuntime.
+func setupCRIO(root string) error {
+	out, err := command(root, crioRuntime.script, "env")
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		vars[k] = strings.Trim(v, "'")
+	}
+	crioRuntime.criSock, crioRuntime.nriSock, crioRuntime.crictlCfg = vars["E2E_CRIO_SOCK"], vars["E2E_CRIO_NRI_SOCK"], vars["E2E_CRIO_CRICTL_CONFIG"]
+	crioRuntime.cgroupParent, crioRuntime.log = vars["E2E_CRIO_CGROUP_PARENT"], vars["E2E_CRIO_LOG"]
+	if crioRuntime.criSock == "" || crioRuntime.nriSock == "" || crioRuntime.crictlCfg == "" || crioRuntime.cgroupParent == "" {
+		return fmt.Errorf("%s env printed %q", crioRuntime.script, out)
+	}
+	_, err = command(root, crioRuntime.script, "start")
+	return err
 }
 
 // provisionGuard does what a node's provisioning does for the guard (the
@@ -195,6 +297,12 @@ func teardownLeftovers() error {
 		return nil
 	}
 	var errs []error
+	// (The VM has no CRI-O, nor its script: make vmtest-e2e.)
+	if _, err := os.Stat(filepath.Join(env.root, crioRuntime.script)); err == nil {
+		if _, err := command(env.root, crioRuntime.script, "stop"); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if _, err := command(env.root, "hack/e2e/containerd.sh", "stop"); err != nil {
 		errs = append(errs, err)
 	}
@@ -241,13 +349,14 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 }
 
-// crictl runs crictl against the private containerd. A non-zero exit is a
-// result, not an error: tests assert on it.
+// crictl runs crictl against the test's runtime (runtimeOf: the private
+// containerd, or CRI-O in a crio subtest). A non-zero exit is a result,
+// not an error: tests assert on it.
 func crictl(t testing.TB, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "crictl"), append([]string{"--config", env.crictlCfg}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, "crictl"), append([]string{"--config", runtimeOf(t).crictlCfg}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -276,7 +385,7 @@ func mustCrictl(t testing.TB, args ...string) string {
 // pod is a running pod sandbox and the config it was created with (crictl
 // create needs it again).
 type pod struct {
-	id, config, name string
+	id, config, name, namespace string
 }
 
 func randomSuffix() string {
@@ -336,7 +445,7 @@ func runPodLabelled(t testing.TB, handler, ns, name string, labels, annotations 
 		"annotations":   annotations,
 		"log_directory": logs,
 		"linux": map[string]any{
-			"cgroup_parent":    "/" + env.cgroupParent,
+			"cgroup_parent":    "/" + runtimeOf(t).cgroupParent,
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
 		},
 	})
@@ -344,7 +453,7 @@ func runPodLabelled(t testing.TB, handler, ns, name string, labels, annotations 
 	if handler != "" {
 		args = []string{"runp", "--runtime", handler, cfg}
 	}
-	p := pod{id: mustCrictl(t, args...), config: cfg, name: name}
+	p := pod{id: mustCrictl(t, args...), config: cfg, name: name, namespace: ns}
 	t.Cleanup(func() { crictl(t, "rmp", "-f", p.id) })
 	return p
 }
@@ -368,12 +477,41 @@ func containerConfig(name string, cmd []string) map[string]any {
 
 func createContainerWith(t testing.TB, p pod, config map[string]any) (string, result) {
 	t.Helper()
+	if isCRIO(t) {
+		config = withKubeletLabels(p, config)
+	}
 	cfg := writeJSON(t, config)
 	r := crictl(t, "create", p.id, cfg, p.config)
 	if r.code != 0 {
 		return "", r
 	}
 	return strings.TrimSpace(r.stdout), r
+}
+
+// withKubeletLabels is config with the labels a kubelet gives every
+// container (kuberuntime's newContainerLabels). CRI-O tells NRI plugins a
+// container's name from its io.kubernetes.container.name label alone (the
+// spec annotation CRI-O copies it to; 1.36.3 server/nri-api.go), where
+// containerd uses the CRI metadata: without it, every container is
+// nameless to nri-armor.
+func withKubeletLabels(p pod, config map[string]any) map[string]any {
+	out := make(map[string]any, len(config)+1)
+	for k, v := range config {
+		out[k] = v
+	}
+	labels := map[string]string{}
+	if l, ok := config["labels"].(map[string]string); ok {
+		for k, v := range l {
+			labels[k] = v
+		}
+	}
+	name, _ := config["metadata"].(map[string]any)["name"].(string)
+	labels["io.kubernetes.container.name"] = name
+	labels["io.kubernetes.pod.name"] = p.name
+	labels["io.kubernetes.pod.namespace"] = p.namespace
+	labels["io.kubernetes.pod.uid"] = p.name
+	out["labels"] = labels
+	return out
 }
 
 // startContainer creates and starts a container and fails the test if
@@ -419,8 +557,8 @@ var armors struct {
 
 var metricsLine = regexp.MustCompile(`metrics and readiness on http://([0-9.:]+)/metrics`)
 
-// startArmor starts the nri-armor binary against the private containerd
-// and waits until it is synchronized with it (/readyz), with extra flags
+// startArmor starts the nri-armor binary against the test's runtime
+// (runtimeOf) and waits until it is synchronized with it (/readyz), with extra flags
 // after the environment's. It is killed when the test ends; its log is
 // shown when the test failed.
 func startArmor(t testing.TB, extra ...string) *armor {
@@ -439,7 +577,7 @@ func startArmorEnv(t testing.TB, environ []string, extra ...string) *armor {
 	}
 	defer logf.Close()
 	cmd := exec.Command(env.armorBin,
-		"-socket", env.nriSock,
+		"-socket", runtimeOf(t).nriSock,
 		"-policyDirs", env.policies,
 		"-bpffs", env.pinPath,
 		"-stateDir", env.stateDir,

@@ -87,7 +87,39 @@ func wantSys(t *testing.T, r result, call string, refused bool, where string) {
 // default still refuses what it refused (personality(ADDR_NO_RANDOMIZE));
 // an Unconfined container gets the rules on a default-allow filter; a pod
 // without rules is untouched.
+//
+// On CRI-O it is refused instead: testSeccompBlockRefused.
 func TestSeccompBlock(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt *criRuntime) {
+		if rt == crioRuntime {
+			testSeccompBlockRefused(t)
+			return
+		}
+		testSeccompBlock(t)
+	})
+}
+
+// testSeccompBlockRefused: CRI-O never shows plugins a container's seccomp
+// profile or policy (and 1.35–1.36, this one, vendor NRI v0.11.0, which
+// crashes the runtime on a rule with ErrnoRet): a container whose pod names
+// syscall Block rules is refused at create, crictl saying why — never
+// started with its rules silently missing. CRI-O itself lives on, and a pod
+// without rules starts.
+func testSeccompBlockRefused(t *testing.T) {
+	need(t)
+	writePolicy(t, "seccomp.yaml", seccompPolicy)
+	a := startArmor(t)
+	p := runPod(t, "seccomp", map[string]string{policiesKey: "e2e-seccomp"})
+	id, r := createContainerWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
+	wantRefusedCreate(t, id, r, "with syscall Block rules on CRI-O", "syscall Block rules cannot be enforced", "CRI-O never shows plugins a container's seccomp profile")
+	a.wantMetric(t, events("CreateContainer", "error"), 1)
+	open := runPod(t, "seccomp-open", nil)
+	openID := startWith(t, open, withSeccomp("main", runtimeDefault, sleeper...))
+	wantSys(t, execIn(t, openID, "nettool", "sys", "getcpu"), "getcpu", false, "in the pod without rules")
+}
+
+// testSeccompBlock is TestSeccompBlock on containerd.
+func testSeccompBlock(t *testing.T) {
 	need(t)
 	writePolicy(t, "seccomp.yaml", seccompPolicy)
 	a := startArmor(t)

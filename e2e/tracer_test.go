@@ -51,6 +51,11 @@ func fileBackend() string {
 // audited file read and exec, which that kernel cannot enforce; in the VM
 // BPF-LSM for all three. Its metrics count them.
 func TestAlerts(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testAlerts(t) })
+}
+
+// testAlerts is TestAlerts against one runtime.
+func testAlerts(t *testing.T) {
 	need(t)
 	writePolicy(t, "audit.yaml", auditPolicy)
 	startArmor(t)

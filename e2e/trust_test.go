@@ -17,6 +17,11 @@ import (
 // it did not honour; once the node trusts the pod's namespace
 // (weakenNamespaces), the same pod is not enforced.
 func TestWeakeningAnnotation(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testWeakeningAnnotation(t) })
+}
+
+// testWeakeningAnnotation is TestWeakeningAnnotation against one runtime.
+func testWeakeningAnnotation(t *testing.T) {
 	a, addr := startWithPolicy(t)
 	ann := map[string]string{policiesKey: policyName, "nri-armor.dev/mode": "disabled"}
 
@@ -52,6 +57,11 @@ func TestWeakeningAnnotation(t *testing.T) {
 // file, or nri-armor's own namespace (the hook's bootstrap list). A trust
 // file that does not parse refuses, naming the file.
 func TestTolerateMissingTrust(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testTolerateMissingTrust(t) })
+}
+
+// testTolerateMissingTrust is TestTolerateMissingTrust against one runtime.
+func testTolerateMissingTrust(t *testing.T) {
 	need(t)
 	const trustedNS = "e2e-trusted"
 	tolerate := map[string]string{tolerateKey: "true"}
@@ -67,19 +77,25 @@ func TestTolerateMissingTrust(t *testing.T) {
 	a.kill(t)
 
 	untrusted := runPod(t, "untrusted", tolerate)
-	id, r := createContainer(t, untrusted, "main", sleeper...)
-	if id == "" {
-		t.Fatalf("crictl create of a tolerating pod while nri-armor is down: %v (the validator should let it through)", r)
-	}
-	r = crictl(t, "start", id)
-	if r.code == 0 {
+	r, started := createThenStart(t, untrusted, "main")
+	if started {
 		t.Fatalf("a tolerating pod of namespace %s, which the node does not trust, started while nri-armor was down", podNamespace)
 	}
-	t.Logf("crictl start: %s", crictlSays(r))
+	t.Logf("refused: %s", crictlSays(r))
 	for _, want := range []string{"nri-armor is not running", `the node does not trust namespace "` + podNamespace + `"`, trustFile} {
 		if !strings.Contains(crictlSays(r), want) {
 			t.Errorf("start refused, but crictl says %q: want it to say %q", crictlSays(r), want)
 		}
+	}
+	// A pod cannot name another namespace, or pass for a sandbox, through
+	// its annotations: containerd does not copy them into the spec, CRI-O
+	// does, before its own keys (which the guard reads there).
+	forged := runPod(t, "forged", map[string]string{tolerateKey: "true",
+		"io.kubernetes.cri.sandbox-namespace": ownNamespace, "io.kubernetes.cri.container-type": "sandbox",
+		"io.kubernetes.cri-o.Name": "k8s_main_x_" + ownNamespace + "_x_0", "io.kubernetes.cri-o.ContainerType": "sandbox",
+		"io.container.manager": "containerd"})
+	if r, started := createThenStart(t, forged, "main"); started || !strings.Contains(crictlSays(r), `the node does not trust namespace "`+podNamespace+`"`) {
+		t.Errorf("a tolerating pod of namespace %s whose annotations name namespace %s: %v; want it refused as %s", podNamespace, ownNamespace, r, podNamespace)
 	}
 	// (Second containers of the same pods below: pods are slow in the VM.)
 	trusted := runPodIn(t, trustedNS, "trusted", tolerate)
@@ -92,14 +108,17 @@ func TestTolerateMissingTrust(t *testing.T) {
 	if err := os.WriteFile(trustFile, []byte("weakenNamespaces: [e2e-trusted]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	id, r = createContainer(t, trusted, "badfile", sleeper...)
-	if id == "" {
-		t.Fatalf("crictl create: %v", r)
-	}
-	if r = crictl(t, "start", id); r.code == 0 || !strings.Contains(crictlSays(r), "trust file "+trustFile) {
+	if r, started := createThenStart(t, trusted, "badfile"); started || !strings.Contains(crictlSays(r), "trust file "+trustFile) {
 		t.Errorf("start with a malformed trust file: %v; want it refused naming %s", r, trustFile)
 	}
 	startContainer(t, own, "badfile", sleeper...)
+
+	// On CRI-O a container of an untrusted namespace is never created
+	// while nri-armor is down (the guard refuses at create, above): there
+	// is no late start.
+	if isCRIO(t) {
+		return
+	}
 
 	// A container created while nri-armor is down and started once it is
 	// back: nri-armor (which Synchronize told of it) decides, and installs
@@ -116,4 +135,23 @@ func TestTolerateMissingTrust(t *testing.T) {
 	mustCrictl(t, "start", lateID)
 	checkGuarded(t, lateID, addr)
 	a.wantMetric(t, enforcedSeries(), 1)
+}
+
+// createThenStart creates a container in p and starts it: the result of
+// the step that failed (or of the start), and whether it started. The
+// guard is a createRuntime hook: containerd runs it at StartContainer (the
+// task's creation), CRI-O at CreateContainer (`runc create`), so on CRI-O
+// its refusal may come from the create; on containerd the create must
+// succeed (the validator lets a tolerating pod through).
+func createThenStart(t *testing.T, p pod, name string) (result, bool) {
+	t.Helper()
+	id, r := createContainer(t, p, name, sleeper...)
+	if id == "" {
+		if !isCRIO(t) {
+			t.Fatalf("crictl create of %s in pod %s: %v (the validator should let it through)", name, p.name, r)
+		}
+		return r, false
+	}
+	r = crictl(t, "start", id)
+	return r, r.code == 0
 }

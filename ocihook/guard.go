@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,39 @@ const (
 	AnnotationSandboxNamespace = "io.kubernetes.cri.sandbox-namespace"
 	AnnotationContainerType    = "io.kubernetes.cri.container-type"
 )
+
+// What CRI-O (checked in 1.36.3, internal/factory/container) sets in every
+// container's OCI spec instead. CRI-O copies the pod's annotations into the
+// spec first and sets its own after them, so a pod cannot override these
+// (the container config's annotations and labels, which come last, are the
+// kubelet's); but a pod can set containerd's keys above: on a spec CRI-O
+// made (AnnotationContainerManager), only CRI-O's own keys are read. CRI-O
+// has no namespace annotation of its own on a container (the pod's could
+// be forged): the namespace is read from the container name CRI-O makes,
+// k8s_CONTAINER_POD_NAMESPACE_UID_ATTEMPT (none of which may contain "_"
+// in Kubernetes; a name that does not split in six is refused).
+const (
+	AnnotationContainerManager = "io.container.manager"
+	ContainerManagerCRIO       = "cri-o"
+	AnnotationCRIOName         = "io.kubernetes.cri-o.Name"
+	AnnotationCRIOType         = "io.kubernetes.cri-o.ContainerType"
+)
+
+// podOf is the container's pod namespace ("" when the spec names none)
+// and whether it is a pod's sandbox (pause) container, and which
+// annotation named the namespace (for the refusal's message).
+func podOf(ann map[string]string) (ns string, sandbox bool, from string) {
+	if ann[AnnotationContainerManager] == ContainerManagerCRIO {
+		if ann[AnnotationCRIOType] == "sandbox" {
+			return "", true, AnnotationCRIOName
+		}
+		if f := strings.Split(ann[AnnotationCRIOName], "_"); len(f) == 6 && f[0] == "k8s" {
+			return f[3], false, AnnotationCRIOName
+		}
+		return "", false, AnnotationCRIOName
+	}
+	return ann[AnnotationSandboxNamespace], ann[AnnotationContainerType] == "sandbox", AnnotationSandboxNamespace
+}
 
 // TrustFileName is the trust file's name, beside the installed hook.
 const TrustFileName = "trusted-namespaces.json"
@@ -109,24 +143,24 @@ func Guard(stdin io.Reader, cfg GuardConfig) error {
 	// A pod's sandbox (pause) container: its image is the node's, not the
 	// pod author's, and NRI's validator does not gate it either.
 	// (containerd 2.4.2 does not apply the base spec to it anyway.)
-	if spec.Annotations[AnnotationContainerType] == "sandbox" {
+	ns, sandbox, from := podOf(spec.Annotations)
+	if sandbox {
 		return nil
 	}
-	ns := spec.Annotations[AnnotationSandboxNamespace]
 	req := spec.request(st, nil)
 	req.Guard, req.Namespace = true, ns
 	down, err := ask(cfg.Socket, cfg.Timeout, req)
 	if down == nil {
 		return err
 	}
-	return trusted(st.ID, ns, file, down, cfg)
+	return trusted(st.ID, ns, from, file, down, cfg)
 }
 
 // trusted decides while the daemon is down (why: down): nil when the node
 // trusts namespace ns.
-func trusted(id, ns, file string, down error, cfg GuardConfig) error {
+func trusted(id, ns, from, file string, down error, cfg GuardConfig) error {
 	if ns == "" {
-		return fmt.Errorf("nri-armor hook: container %s: %v, and %s names no pod namespace (annotation %s): refusing to start it", id, down, file, AnnotationSandboxNamespace)
+		return fmt.Errorf("nri-armor hook: container %s: %v, and %s names no pod namespace (annotation %s): refusing to start it", id, down, file, from)
 	}
 	if slices.Contains(cfg.Bootstrap, ns) {
 		return nil

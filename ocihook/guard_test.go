@@ -79,6 +79,32 @@ func TestGuardDaemonDown(t *testing.T) {
 		t.Errorf("sandbox container: %v", err)
 	}
 
+	// CRI-O: the namespace is read from the container name CRI-O makes,
+	// never from annotations a pod can set (containerd's keys, which CRI-O
+	// would copy from the pod's annotations).
+	crio := func(name, typ string, extra map[string]string) map[string]string {
+		ann := map[string]string{AnnotationContainerManager: ContainerManagerCRIO, AnnotationCRIOName: name, AnnotationCRIOType: typ}
+		for k, v := range extra {
+			ann[k] = v
+		}
+		return ann
+	}
+	if err := guard(crio("k8s_main_pod-1_team-a_uid-1_0", "container", nil)); err != nil {
+		t.Errorf("CRI-O container in the trust file's namespace: %v", err)
+	}
+	forged := map[string]string{AnnotationSandboxNamespace: "nri-armor", AnnotationContainerType: "sandbox"}
+	if err := guard(crio("k8s_main_pod-1_team-b_uid-1_0", "container", forged)); err == nil || !strings.Contains(err.Error(), `does not trust namespace "team-b"`) {
+		t.Errorf("CRI-O container of team-b with containerd's annotations forged: %v; want team-b refused", err)
+	}
+	for _, name := range []string{"", "main", "k8s_main_pod_with_underscore_team-a_uid_0", "x8s_main_pod-1_team-a_uid-1_0"} {
+		if err := guard(crio(name, "container", nil)); err == nil || !strings.Contains(err.Error(), "names no pod namespace (annotation "+AnnotationCRIOName+")") {
+			t.Errorf("CRI-O container named %q: %v; want it refused", name, err)
+		}
+	}
+	if err := guard(crio("k8s_POD_pod-1_team-b_uid-1_0", "sandbox", nil)); err != nil {
+		t.Errorf("CRI-O sandbox container: %v", err)
+	}
+
 	// A trust file that does not parse refuses every namespace it would
 	// be asked about, naming the file; the bootstrap list still works.
 	for _, bad := range []string{`{"weakenNamespaces": "team-a"}`, `not json`, `{"weakenNamespaces": ["team-a", ""]}`} {

@@ -371,6 +371,10 @@ func (p *Plugin) CreateContainer(ctx context.Context, sb *api.PodSandbox, ctr *a
 	if c.set == nil {
 		return nil, nil, nil
 	}
+	if err := p.checkStartRefusable(c); err != nil {
+		delete(p.containers, c.id)
+		return nil, nil, err
+	}
 	adjust := &api.ContainerAdjustment{}
 	if err := p.seccompFilter(ctx, c, ctr, adjust); err != nil {
 		delete(p.containers, c.id)
@@ -388,6 +392,19 @@ func (p *Plugin) CreateContainer(ctx context.Context, sb *api.PodSandbox, ctr *a
 		adjust.AddHooks(p.hook.Hooks())
 	}
 	return adjust, nil, nil
+}
+
+// checkStartRefusable refuses, at CreateContainer, an enforced container
+// with rules on CRI-O when there is no start gate: its rules would be
+// installed at StartContainer, whose error CRI-O only logs (every version;
+// 1.36.3 server/container_start.go), so a failure there would start it
+// without them. With the gate, its createRuntime hook installs them and
+// fails the container when it cannot. The caller holds p.mu.
+func (p *Plugin) checkStartRefusable(c *container) error {
+	if p.hook.Binary != "" || p.failOpen || c.mode != policy.ModeEnforce || p.runtime.Runtime.Name != "cri-o" {
+		return nil
+	}
+	return fmt.Errorf("nri-armor: %s: CRI-O only logs a plugin's refusal at StartContainer, where this container's rules would be installed without the start gate (gateBinary is empty): refusing to create it", p.who(c))
 }
 
 // StartContainer applies the container's set to its cgroup and publishes

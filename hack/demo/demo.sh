@@ -10,7 +10,8 @@
 #     it only audits;
 #  3. starts a private containerd (hack/e2e/containerd.sh, environment
 #     "demo": own sockets, NRI socket and cgroups, fail-closed NRI and the
-#     guard of every container start), then nri-armor (with its start gate,
+#     guard of every container start; or CRI-O, hack/e2e/crio.sh, with
+#     DEMO_RUNTIME=crio: make demo RUNTIME=crio), then nri-armor (with its start gate,
 #     which installs the guard's hook) and armor-tracer with their own bpffs
 #     pins, state directory and ports on 127.0.0.1 — never the node's
 #     defaults;
@@ -36,6 +37,10 @@
 #                          is needed then: `make demo-vm` (hack/vmtest/demo.sh)
 #                          runs the demo this way in the QEMU VM with BPF-LSM.
 #   DEMO_ALERT_WAIT=S      how long to wait for the expected alerts (5 s).
+#   DEMO_RUNTIME=crio      run the demo on a private CRI-O (hack/e2e/crio.sh,
+#                          config/crio-nri.conf and the guard of
+#                          config/crio-hook.json) instead of containerd
+#                          (make demo RUNTIME=crio).
 set -euo pipefail
 
 # The demo's own environment beside the e2e tests' (hack/e2e/lib.sh).
@@ -45,6 +50,26 @@ export NRI_ARMOR_E2E_RUN_NAME=demo
 export LC_ALL=C
 # E2E_NRI_SOCK, E2E_CGROUP_PARENT … of the demo's containerd.
 eval "$("$E2E_ROOT/hack/e2e/containerd.sh" env)"
+# The runtime the demo runs on: RT_SCRIPT starts and stops it, CRICTL_CFG
+# reaches it; on CRI-O its NRI socket and cgroup parent replace
+# containerd's.
+RUNTIME=${DEMO_RUNTIME:-containerd}
+case $RUNTIME in
+containerd)
+	RT_SCRIPT=containerd.sh CRICTL_CFG=$E2E_CRICTL_CONFIG RT_LOG=$E2E_RUN/containerd.log
+	RT_BINS="containerd ctr containerd-shim-runc-v2 crictl"
+	;;
+crio)
+	eval "$("$E2E_ROOT/hack/e2e/crio.sh" env)"
+	RT_SCRIPT=crio.sh CRICTL_CFG=$E2E_CRIO_CRICTL_CONFIG RT_LOG=$E2E_CRIO_LOG
+	E2E_NRI_SOCK=$E2E_CRIO_NRI_SOCK E2E_CGROUP_PARENT=$E2E_CRIO_CGROUP_PARENT
+	RT_BINS="crio pinns crictl"
+	;;
+*)
+	echo "demo: error: DEMO_RUNTIME takes containerd or crio, got '$RUNTIME'" >&2
+	exit 2
+	;;
+esac
 
 ROOT=$E2E_ROOT
 POLICY=$ROOT/config/policies/demo-hardening.yaml
@@ -124,7 +149,7 @@ stop_pid() {
 	rm -f "$pidfile"
 }
 
-crictl_() { timeout 60 "$E2E_BIN/crictl" --config "$E2E_RUN/crictl.yaml" "$@"; }
+crictl_() { timeout 60 "$E2E_BIN/crictl" --config "$CRICTL_CFG" "$@"; }
 
 # teardown removes everything the demo (or a killed one) started: the pod
 # first, while nri-armor still follows it, then the daemons, containerd
@@ -132,11 +157,16 @@ crictl_() { timeout 60 "$E2E_BIN/crictl" --config "$E2E_RUN/crictl.yaml" "$@"; }
 # keep the cgroup programs attached to the node's cgroup2 root.
 teardown() {
 	local ok=0
-	if "$ROOT/hack/e2e/containerd.sh" status 2>/dev/null; then
+	if "$ROOT/hack/e2e/$RT_SCRIPT" status 2>/dev/null; then
 		crictl_ rmp -fa >/dev/null 2>&1 || true
 	fi
 	stop_pid armor-tracer
 	stop_pid nri-armor
+	# Both runtimes: a killed demo may have run on the other one (the VM's
+	# copy of the scripts has no crio.sh: make demo-vm).
+	if [ -x "$ROOT/hack/e2e/crio.sh" ]; then
+		"$ROOT/hack/e2e/crio.sh" stop 2>&1 | sed 's/^e2e: /    /' || ok=1
+	fi
 	"$ROOT/hack/e2e/containerd.sh" stop 2>&1 | sed 's/^e2e: /    /' || ok=1
 	rm -rf "$PINS" || ok=1
 	[ ! -e "$PINS" ] || { echo "demo: error: could not remove the pins $PINS" >&2; ok=1; }
@@ -154,8 +184,8 @@ on_exit() {
 	set +e
 	step "Tearing down"
 	if teardown; then
-		info "nothing left: no pod, no containerd, no nri-armor or armor-tracer, no pins ($PINS), no cgroups, no mounts"
-		info "logs kept until the next run: $DEMO/*.log, $E2E_RUN/containerd.log"
+		info "nothing left: no pod, no $RUNTIME, no nri-armor or armor-tracer, no pins ($PINS), no cgroups, no mounts"
+		info "logs kept until the next run: $DEMO/*.log, $RT_LOG"
 	else
 		echo "demo: error: teardown incomplete (see above)" >&2
 		rc=1
@@ -179,7 +209,7 @@ if [ -n "$PREBUILT" ]; then
 	for b in nri-armor nri-armor-hook armor-tracer armorctl; do
 		[ -x "$PREBUILT/$b" ] || fail "DEMO_PREBUILT_BIN: $PREBUILT/$b missing"
 	done
-	for b in containerd ctr containerd-shim-runc-v2 crictl; do
+	for b in $RT_BINS; do
 		[ -x "$E2E_BIN/$b" ] || fail "DEMO_PREBUILT_BIN skips hack/e2e/setup.sh, but $E2E_BIN/$b is missing"
 	done
 	for b in nri-armor nri-armor-hook armor-tracer armorctl; do
@@ -201,7 +231,7 @@ ARMORCTL=$DEMO/bin/armorctl
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-if [ -e "$PINS" ] || ls "$DEMO"/*.pid >/dev/null 2>&1 || "$ROOT/hack/e2e/containerd.sh" status 2>/dev/null; then
+if [ -e "$PINS" ] || ls "$DEMO"/*.pid >/dev/null 2>&1 || "$ROOT/hack/e2e/containerd.sh" status 2>/dev/null || { [ -x "$ROOT/hack/e2e/crio.sh" ] && "$ROOT/hack/e2e/crio.sh" status 2>/dev/null; }; then
 	info "removing what an earlier demo left running (it was killed)"
 	teardown >/dev/null 2>&1 || true
 fi
@@ -235,9 +265,9 @@ step "The policy (config/policies/demo-hardening.yaml)"
 "$ARMORCTL" validate "$POLICY" | indent
 sed -n '/^apiVersion/,$p' "$POLICY" | indent
 
-step "Starting a private containerd, nri-armor and armor-tracer"
-"$ROOT/hack/e2e/containerd.sh" start 2>&1 | sed 's/^e2e: /    /' ||
-	fail "hack/e2e/containerd.sh start failed (log: $E2E_RUN/containerd.log)"
+step "Starting a private $RUNTIME, nri-armor and armor-tracer"
+"$ROOT/hack/e2e/$RT_SCRIPT" start 2>&1 | sed 's/^e2e: /    /' ||
+	fail "hack/e2e/$RT_SCRIPT start failed (log: $RT_LOG)"
 mkdir -p "$DEMO/state" "$DEMO/logs"
 
 # await DAEMON WHAT CMD...: waits up to 20 s for CMD; when it does not
@@ -276,7 +306,7 @@ launch() {
 # file as shipped. The start gate puts nri-armor-hook where the demo
 # containerd's guard (config/containerd-base-spec.json) runs it: no
 # container of the demo starts before nri-armor has.
-launch nri-armor "synchronized with containerd" -socket "$E2E_NRI_SOCK" \
+launch nri-armor "synchronized with $RUNTIME" -socket "$E2E_NRI_SOCK" \
 	-policyDirs "$ROOT/config/policies" -bpffs "$PINS" -stateDir "$DEMO/state" \
 	-gateBinary "$E2E_GATE/nri-armor-hook" -gateSocket "$E2E_GATE/gate.sock" \
 	-metricsAddress 127.0.0.1:0 -reconnectMax 1s
@@ -325,8 +355,12 @@ jq -n --arg logs "$DEMO/logs" --arg parent "/$E2E_CGROUP_PARENT" --arg ns "$NAME
 	annotations: (if $profile == "" then {} else {"container.apparmor.security.beta.kubernetes.io/app": ("localhost/" + $profile)} end),
 	log_directory: $logs,
 	linux: {cgroup_parent: $parent, security_context: {namespace_options: {network: 2}}}}' >"$DEMO/pod.json"
-jq -n --arg image "$E2E_BUSYBOX_IMAGE" --arg profile "$profile" '{
+# The labels a kubelet gives every container: CRI-O tells NRI plugins a
+# container's name from io.kubernetes.container.name alone.
+jq -n --arg image "$E2E_BUSYBOX_IMAGE" --arg profile "$profile" --arg ns "$NAMESPACE" '{
 	metadata: {name: "app"}, image: {image: $image},
+	labels: {"io.kubernetes.container.name": "app", "io.kubernetes.pod.name": "armor-demo",
+		"io.kubernetes.pod.namespace": $ns, "io.kubernetes.pod.uid": "armor-demo"},
 	command: ["sleep", "3600"], log_path: "app.log"}
 	+ (if $profile == "" then {} else {linux: {security_context: {apparmor: {profile_type: 2, localhost_ref: $profile},
 		seccomp: {profile_type: 0}}}} end)' >"$DEMO/container.json"

@@ -20,6 +20,8 @@ E2E_CGROUP_PARENT=nri-armor-e2e-$E2E_ID
 
 CONTAINERD_VERSION=v2.4.2
 CRICTL_VERSION=v1.37.0
+# CRI-O beside containerd (hack/e2e/crio.sh): it vendors NRI v0.11.0.
+CRIO_VERSION=v1.36.3
 # A runc that takes seccomp flags (Debian's 1.1.5 refuses any), for the
 # runtime handler runc-flags (TestSeccompBlockAlert); cgo, libseccomp.
 RUNC_VERSION=v1.5.2
