@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,13 +134,17 @@ func runtimeOf(t testing.TB) *criRuntime {
 	}
 }
 
-// forEachRuntime runs f as two subtests, containerd and crio, each against
-// its runtime: crictl, runPod and startArmor in f reach that runtime. The
-// crio subtest fails when CRI-O did not start, and skips only with
-// NRI_ARMOR_E2E_NO_CRIO=1.
+// runtimes are this environment's runtimes: both on the host; the VM's
+// builds (runtimes_vm_test.go) have containerd only.
+var runtimes = []*criRuntime{containerdRuntime, crioRuntime}
+
+// forEachRuntime runs f as a subtest per runtime, containerd and crio, each
+// against its runtime: crictl, runPod and startArmor in f reach that
+// runtime. The crio subtest fails when CRI-O did not start, and skips only
+// with NRI_ARMOR_E2E_NO_CRIO=1.
 func forEachRuntime(t *testing.T, f func(t *testing.T, rt *criRuntime)) {
 	t.Helper()
-	for _, rt := range []*criRuntime{containerdRuntime, crioRuntime} {
+	for _, rt := range runtimes {
 		t.Run(rt.name, func(t *testing.T) {
 			runtimeTests.Store(t.Name(), rt)
 			f(t, rt)
@@ -227,7 +232,7 @@ func setup() error {
 	*containerdRuntime = criRuntime{name: "containerd", script: "hack/e2e/containerd.sh", criSock: env.containerdSock, nriSock: env.nriSock,
 		crictlCfg: env.crictlCfg, cgroupParent: env.cgroupParent, log: filepath.Join(vars["E2E_RUN"], "containerd.log")}
 	// CRI-O beside it: a failure fails its subtests only.
-	if os.Getenv(noCRIOVar) != "1" {
+	if slices.Contains(runtimes, crioRuntime) && os.Getenv(noCRIOVar) != "1" {
 		crioRuntime.setupErr = setupCRIO(root)
 		if crioRuntime.setupErr != nil {
 			fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)

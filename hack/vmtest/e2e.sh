@@ -152,14 +152,14 @@ if [[ $k8s == 1 ]]; then
 fi
 rc=0
 # No CRI-O in the VM yet (issue 17: its root would need crio, pinns, conmon
-# and skopeo): the crio subtests skip there, saying so (NRI_ARMOR_E2E_NO_CRIO).
+# and skopeo): its builds of the tests run them on containerd only
+# (e2e/runtimes_vm_test.go).
 # One virtual CPU: with two, software emulation was once seen to soft-lock
 # (make demo-vm, while nri-armor attached its LSM programs); one is as fast.
 "$here/run.sh" --rootfs "$img" --files "$files" --smp 1 --mem 4096 --timeout "$timeout_s" "${boot[@]}" \
 	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
 	--env NRI_ARMOR_E2E_ROOT=/vmtest/files/repo \
 	--env NRI_ARMOR_E2E_ARMOR_BIN=/vmtest/files/bin/nri-armor \
-	--env NRI_ARMOR_E2E_NO_CRIO=1 \
 	"$work/e2e-vm.test" "${args[@]}" || rc=$?
 log "exit status $rc after $((SECONDS - start)) s in all"
 exit "$rc"
