@@ -199,14 +199,9 @@ func setup() error {
 		return err
 	}
 	env.root = root
-	out, err := command(root, "hack/e2e/containerd.sh", "env")
+	vars, out, err := scriptEnv(root, containerdRuntime.script)
 	if err != nil {
 		return err
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		vars[k] = strings.Trim(v, "'")
 	}
 	env.bin, env.crictlCfg, env.nriSock, env.busybox = vars["E2E_BIN"], vars["E2E_CRICTL_CONFIG"], vars["E2E_NRI_SOCK"], vars["E2E_BUSYBOX_IMAGE"]
 	env.usrmerge, env.gate, env.containerdSock = vars["E2E_USRMERGE_IMAGE"], vars["E2E_GATE"], vars["E2E_CONTAINERD_SOCK"]
@@ -256,17 +251,27 @@ func setup() error {
 	return os.MkdirAll(env.policies, 0o755)
 }
 
-// setupCRIO starts the private CRI-O (hack/e2e/crio.sh) and fills in
-// crioRuntime.
-func setupCRIO(root string) error {
-	out, err := command(root, crioRuntime.script, "env")
+// scriptEnv reads what a runtime's script (hack/e2e/containerd.sh,
+// crio.sh) prints for `env`: its KEY='value' lines, and the output itself.
+func scriptEnv(root, script string) (map[string]string, string, error) {
+	out, err := command(root, script, "env")
 	if err != nil {
-		return err
+		return nil, out, err
 	}
 	vars := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		k, v, _ := strings.Cut(line, "=")
 		vars[k] = strings.Trim(v, "'")
+	}
+	return vars, out, nil
+}
+
+// setupCRIO starts the private CRI-O (hack/e2e/crio.sh) and fills in
+// crioRuntime.
+func setupCRIO(root string) error {
+	vars, out, err := scriptEnv(root, crioRuntime.script)
+	if err != nil {
+		return err
 	}
 	crioRuntime.criSock, crioRuntime.nriSock, crioRuntime.crictlCfg = vars["E2E_CRIO_SOCK"], vars["E2E_CRIO_NRI_SOCK"], vars["E2E_CRIO_CRICTL_CONFIG"]
 	crioRuntime.cgroupParent, crioRuntime.log = vars["E2E_CRIO_CGROUP_PARENT"], vars["E2E_CRIO_LOG"]

@@ -201,59 +201,9 @@ start() {
 }
 
 stop() {
-	if running; then
-		say "removing pods of the private containerd"
-		crictl --config "$crictl_cfg" rmp -fa >/dev/null 2>&1 || true
-		local pid
-		pid=$(cat "$pidfile")
-		say "stopping containerd (pid $pid)"
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidfile"
-	# Shims outlive containerd by design; ours are the ones whose
-	# -address is our socket. Their containers' processes would outlive
-	# them: those left in the test pods' cgroups are killed first (when
-	# containerd was gone and rmp could not remove the pods).
-	local p cg
-	for cg in $(cgroup_dirs); do
-		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null || true
-		done
-	done
-	for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $sock( |$)" || true); do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	# Mounts under our root and state (overlay snapshots, rootfs, shm).
-	if [ -d "$E2E_RUN" ]; then
-		awk -v r="$E2E_RUN/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-			umount -l "$m" 2>/dev/null || true
-		done
-	fi
-	# The cgroups, deepest first, once their processes are gone.
-	for _ in $(seq 50); do
-		for cg in $(cgroup_dirs | sort -r); do
-			rmdir "$cg" 2>/dev/null || true
-		done
-		[ -z "$(cgroup_dirs)" ] && break
-		sleep 0.1
-	done
-	[ -z "$(cgroup_dirs)" ] || die "cgroups left: $(cgroup_dirs | tr '\n' ' ')"
-	say "containerd stopped"
-}
-
-# cgroup_dirs lists E2E_CGROUP_PARENT and everything below it, in every
-# hierarchy (v1 controllers and cgroup2, hybrid or not).
-cgroup_dirs() {
-	local top
-	for top in /sys/fs/cgroup/*/"$E2E_CGROUP_PARENT" /sys/fs/cgroup/"$E2E_CGROUP_PARENT"; do
-		[ -d "$top" ] && find "$top" -type d
-	done
-	return 0
+	# Shims outlive containerd by design; ours are the ones whose -address
+	# is our socket.
+	stop_runtime containerd "$pidfile" "$crictl_cfg" "$E2E_CGROUP_PARENT" "$E2E_RUN" "containerd-shim-runc-v2 .*-address $sock( |\$)"
 }
 
 case "${1:-}" in

@@ -216,58 +216,9 @@ start() {
 }
 
 stop() {
-	if running; then
-		say "removing pods of the private crio"
-		crictl --config "$crictl_cfg" rmp -fa >/dev/null 2>&1 || true
-		local pid
-		pid=$(cat "$pidfile")
-		say "stopping crio (pid $pid)"
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	fi
-	rm -f "$pidfile"
 	# conmon outlives crio by design; ours are the ones whose bundle or
-	# socket directories are ours. The containers' processes first (those
-	# left in the pods' cgroups, when crio could not remove the pods).
-	local p cg
-	for cg in $(cgroup_dirs); do
-		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null || true
-		done
-	done
-	for p in $(pgrep -f "conmon .*$run/" || true); do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	# Mounts under our run directory (overlay layers, shm, pinned
-	# namespaces).
-	if [ -d "$run" ]; then
-		awk -v r="$run/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-			umount -l "$m" 2>/dev/null || true
-		done
-	fi
-	for _ in $(seq 50); do
-		for cg in $(cgroup_dirs | sort -r); do
-			rmdir "$cg" 2>/dev/null || true
-		done
-		[ -z "$(cgroup_dirs)" ] && break
-		sleep 0.1
-	done
-	[ -z "$(cgroup_dirs)" ] || die "cgroups left: $(cgroup_dirs | tr '\n' ' ')"
-	say "crio stopped"
-}
-
-# cgroup_dirs lists the pods' cgroup parent and everything below it, in
-# every hierarchy.
-cgroup_dirs() {
-	local top
-	for top in /sys/fs/cgroup/*/"$cgroup_parent" /sys/fs/cgroup/"$cgroup_parent"; do
-		[ -d "$top" ] && find "$top" -type d
-	done
-	return 0
+	# socket directories are ours.
+	stop_runtime crio "$pidfile" "$crictl_cfg" "$cgroup_parent" "$run" "conmon .*$run/"
 }
 
 case "${1:-}" in
