@@ -876,6 +876,13 @@ func (e *Engine) ProgramStats() map[string]ebpf.ProgramStats {
 			out[name] = *st
 		}
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for hook, a := range e.sysHooks { // armor_sys, one per hook
+		if st, err := a.prog.Stats(); err == nil {
+			out[armorProgArmorSys+"/"+hook] = *st
+		}
+	}
 	return out
 }
 
