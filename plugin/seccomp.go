@@ -129,11 +129,15 @@ func withFilter(f *filter, rs *policy.RuleSet, enforcers map[policy.Class]string
 		}
 	}
 	slices.Sort(out)
-	if len(decided) > 0 {
+	if len(decided) > 0 || len(f.plan.Kernel) > 0 {
 		if enforcers == nil {
 			enforcers = map[policy.Class]string{}
 		}
 		enforcers[policy.ClassSyscalls] = seccomp.Enforcer
+		if len(decided) == 0 {
+			// Only rules BPF-LSM decides in the kernel (plan.Kernel).
+			enforcers[policy.ClassSyscalls] = enforce.BackendBPFLSM
+		}
 	}
 	return enforcers, out
 }

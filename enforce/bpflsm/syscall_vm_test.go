@@ -273,3 +273,92 @@ spec:
 		t.Errorf("hooks %v after both sets went", h)
 	}
 }
+
+func init() {
+	low := func(n int) ([]byte, error) { // memory below 4 GiB, for the 32-bit entry's pointers
+		return syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON|0x40 /* MAP_32BIT */)
+	}
+	closeIf := func(r int32) error {
+		if r < 0 {
+			return syscall.Errno(-r)
+		}
+		syscall.Close(int(r))
+		return nil
+	}
+	// x32: the 64-bit table's numbers with bit 30 set.
+	bypassOps["fchmod-x32"] = func(arg string) error {
+		fd, err := syscall.Open(arg, syscall.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer syscall.Close(fd)
+		_, _, e := syscall.Syscall(syscall.SYS_FCHMOD|0x40000000, uintptr(fd), 0o644, 0)
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+	bypassOps["socket64"] = func(string) error {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+		if err == nil {
+			syscall.Close(fd)
+		}
+		return err
+	}
+	// socket(2) through the 32-bit table: the call itself (359) and the
+	// socketcall multiplexer (102, SYS_SOCKET = 1).
+	bypassOps["socket32"] = func(string) error {
+		return closeIf(int80.Syscall(359, syscall.AF_INET, syscall.SOCK_DGRAM, 0))
+	}
+	bypassOps["socketcall32"] = func(string) error {
+		mem, err := low(4096)
+		if err != nil {
+			return err
+		}
+		defer syscall.Munmap(mem)
+		args := (*[3]uint32)(unsafe.Pointer(&mem[0]))
+		args[0], args[1], args[2] = syscall.AF_INET, syscall.SOCK_DGRAM, 0
+		return closeIf(int80.Syscall(102, 1, uintptr(unsafe.Pointer(&mem[0])), 0))
+	}
+}
+
+// TestSyscallBypass: other ways into the same system call for the named
+// executable — the x32 entry, socket(2) through the 32-bit table and
+// through its socketcall multiplexer — are refused (or do not exist: x32
+// is off by default in Debian's kernel, ENOSYS), while another executable
+// makes them.
+func TestSyscallBypass(t *testing.T) {
+	f := newLSMFixture(t)
+	self, _ := os.Executable()
+	a, b := "/tmp/vms/a", "/tmp/vms/b"
+	copyFile(t, self, a)
+	copyFile(t, self, b)
+	file := "/tmp/vms/file3"
+	touch(t, file, 0)
+	rs := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: sys-bypass, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  syscalls:
+    matchSyscalls:
+    - syscall: [fchmod, socket]
+      fromSource: [{path: /tmp/vms/a}]
+  action: Block
+`)
+	if _, err := f.e.Apply(f.cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	ops := []string{"fchmod-x32 " + file, "socket64", "socket32", "socketcall32"}
+	got := batch(t, f.cg, a, 0, ops)
+	for i, op := range ops {
+		if got[i] != "EPERM" && !(op == "fchmod-x32 "+file && got[i] == fmt.Sprintf("errno %d", int(syscall.ENOSYS))) {
+			t.Errorf("%s by %s: %s, want EPERM", op, a, got[i])
+		}
+	}
+	t.Logf("x32 fchmod by the named executable: %s", got[0])
+	got = batch(t, f.cg, b, 0, ops[1:])
+	if strings.Join(got, " ") != "ok ok ok" {
+		t.Errorf("%v by %s: %v, want every call to pass", ops[1:], b, got)
+	}
+}
