@@ -5,6 +5,7 @@ package bpflsm
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/nri-armor/nri-armor/internal/cgroups"
 	"github.com/nri-armor/nri-armor/internal/int80"
 	"github.com/nri-armor/nri-armor/internal/policytest"
 	"github.com/nri-armor/nri-armor/internal/testenv"
@@ -360,5 +362,73 @@ spec:
 	got = batch(t, f.cg, b, 0, ops[1:])
 	if strings.Join(got, " ") != "ok ok ok" {
 		t.Errorf("%v by %s: %v, want every call to pass", ops[1:], b, got)
+	}
+}
+
+// TestSyscallFromSourceRestart: the engine's process goes (its descriptors
+// closed, the pins stay) and the rule stays in force; the next engine
+// finds the set's hooks in the pins, holds them, and releases them when
+// the set goes.
+func TestSyscallFromSourceRestart(t *testing.T) {
+	vmtest.RequireLSM(t, "bpf")
+	root, err := cgroups.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := testPinPath(t)
+	cfg := Config{PinPath: pin, MaxContainers: 64, MaxRuleEntries: 1 << 12, RingBytes: 1 << 16}
+	e, err := OpenEngine(cfg, HooksLSM, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	a := "/tmp/vms/a"
+	copyFile(t, self, a)
+	file := "/tmp/vms/file4"
+	touch(t, file, 0)
+	cg := testenv.NewCgroup(t)
+	rs := policytest.Compile(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: sys-restart, namespace: default}
+spec:
+  selector: {matchLabels: {app: t}}
+  syscalls:
+    matchSyscalls:
+    - syscall: [fchmod]
+      fromSource: [{path: /tmp/vms/a}]
+  action: Block
+`)
+	if _, err := e.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if got := batch(t, cg, a, 0, []string{"fchmod " + file}); got[0] != "EPERM" {
+		t.Errorf("with no engine running: %v, want EPERM", got)
+	}
+	e, err = OpenEngine(cfg, HooksLSM, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if h := e.SysHooks(); h["path_chmod"] != 1 || len(h) != 1 {
+		t.Errorf("hooks after the restart: %v", h)
+	}
+	if _, err := e.Apply(cg.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	if got := batch(t, cg, a, 0, []string{"fchmod " + file}); got[0] != "EPERM" {
+		t.Errorf("after the restart: %v, want EPERM", got)
+	}
+	if err := e.Remove(cg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if h := e.SysHooks(); len(h) != 0 {
+		t.Errorf("hooks after the set went: %v", h)
+	}
+	if pins, _ := filepath.Glob(filepath.Join(pin, "links", "sys_*")); len(pins) != 0 {
+		t.Errorf("pins left: %v", pins)
+	}
+	if got := batch(t, cg, a, 0, []string{"fchmod " + file}); got[0] != "ok" {
+		t.Errorf("after the set went: %v, want ok", got)
 	}
 }
