@@ -86,6 +86,14 @@ func NotEnforced(rs *policy.RuleSet, classes []policy.Class, reason string) []Un
 	return out
 }
 
+// SyscallEnforcer is a Backend that enforces some syscall rules in the
+// kernel itself (BPF-LSM: those with fromSource that a hook can decide),
+// which a seccomp filter cannot: the filter leaves them out, and
+// armor-tracer does not decide them again.
+type SyscallEnforcer interface {
+	KernelSyscalls(rs *policy.RuleSet) []int
+}
+
 // KernelStater is a Backend that keeps rule sets in kernel maps and can say
 // how full they are (the daemon exports it as metrics).
 type KernelStater interface {

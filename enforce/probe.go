@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -102,6 +103,16 @@ type SeccompProbe struct {
 // (enforce/seccomp.Table decides it for the runtime nri-armor connects to).
 const SeccompRoutes = "seccomp filters set through NRI at container creation: containerd >= 2.3.0 merged into the container's policy; containerd 2.2.1-2.2.x Unconfined containers only; containerd < 2.2.1 and CRI-O: none (containers with syscall Block rules are refused; docs/seccomp.md)"
 
+// SyscallFromSourceNote says, for the probe and explain, who decides syscall
+// rules with fromSource (which seccomp cannot see) on a node with BPF-LSM
+// active or without.
+func SyscallFromSourceNote(bpfLSM bool) string {
+	if bpfLSM && runtime.GOARCH == "amd64" {
+		return "matchSyscalls with fromSource paths on calls that pass an LSM hook: enforced by BPF-LSM in the kernel (64-bit and int 0x80 calls; docs/seccomp.md); matchPaths with syscalls and other calls: logged by the filter, decided after the fact by armor-tracer (unenforced)"
+	}
+	return "rules with fromSource or a path: logged by the filter, decided after the fact by armor-tracer (unenforced): BPF-LSM, which enforces matchSyscalls with fromSource, is not active here"
+}
+
 // AppArmorNote says, for the probe, what AppArmor's enforcement needs.
 const AppArmorNote = "a profile per container, loaded by nri-armor when the pod starts; the pod names it (securityContext.appArmorProfile Localhost, set by the admission webhook) and the container is refused otherwise; fromSource rules and #! interpreters are not enforced (docs/apparmor.md)"
 
@@ -114,6 +125,11 @@ const (
 	loadTracepoint  = "tracepoint/sched/sched_process_exec"
 	loadCapTP       = "tracepoint/capability/cap_capable"
 	loadRingbuf     = "ringbuf"
+	// Not used: measured because it is the obvious way to refuse a
+	// system call by executable, and kernels without
+	// CONFIG_FUNCTION_ERROR_INJECTION (Debian's) refuse it ("is not
+	// modifiable"); BPF-LSM decides such rules at LSM hooks instead.
+	loadFmodRet = "fmod_ret/__x64_sys_fchmod (not used)"
 	// Not a program: an empty profile loaded with apparmor_parser.
 	loadAppArmor = "apparmor/profile"
 )
@@ -147,6 +163,9 @@ func RunProbe() *Probe {
 	p.Loads[loadTracepoint] = checkOf(tryTracepoint("sched", "sched_process_exec"))
 	p.Loads[loadCapTP] = checkOf(tryTracepoint("capability", "cap_capable"))
 	p.Loads[loadRingbuf] = checkOf(tryRingbuf())
+	if runtime.GOARCH == "amd64" {
+		p.Loads[loadFmodRet] = checkOf(tryFmodRet())
+	}
 	p.Loads[loadAppArmor] = checkOf(tryAppArmor(p.LSMs))
 
 	lsm := p.Loads[loadLSM]
@@ -191,7 +210,8 @@ func RunProbe() *Probe {
 	if err := seccompAvailable(); err != nil {
 		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendAuditOnly, Reason: "seccomp unavailable: " + err.Error()}
 	} else {
-		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendSeccomp, Enforcing: true, Note: SeccompRoutes}
+		note := SeccompRoutes + "; " + SyscallFromSourceNote(lsmOK)
+		p.Classes[policy.ClassSyscalls] = ClassSupport{Backend: BackendSeccomp, Enforcing: true, Note: note}
 	}
 	p.Seccomp = probeSeccompLog()
 	return p
@@ -351,6 +371,19 @@ func probeSeccompLog() SeccompProbe {
 
 var allow = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 var allowSock = asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}
+
+// tryFmodRet loads (without attaching) an fmod_ret program on a system
+// call's entry point.
+func tryFmodRet() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "probe_fmodret", Type: ebpf.Tracing, AttachType: ebpf.AttachModifyReturn, AttachTo: "__x64_sys_fchmod",
+		Instructions: allow, License: "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	return prog.Close()
+}
 
 func tryLSM() error {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{

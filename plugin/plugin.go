@@ -199,6 +199,10 @@ func New(cfg Config) (*Plugin, error) {
 	if cfg.AppArmor != nil {
 		aa = &profiles{loader: cfg.AppArmor, users: map[string]map[string]bool{}}
 	}
+	sc := seccomp.Node{Arch: cfg.Arch, LogRefusals: cfg.SeccompLogRefusals}
+	if k, ok := cfg.Backend.(enforce.SyscallEnforcer); ok {
+		sc.KernelSyscalls = k.KernelSyscalls
+	}
 	return &Plugin{
 		aa:         aa,
 		backend:    cfg.Backend,
@@ -216,7 +220,7 @@ func New(cfg Config) (*Plugin, error) {
 		catalog:    cfg.Catalog,
 		node:       cfg.Node,
 		hook:       cfg.Hook,
-		sc:         seccomp.Node{Arch: cfg.Arch, LogRefusals: cfg.SeccompLogRefusals},
+		sc:         sc,
 		runtime:    seccomp.Table(seccomp.Runtime{}),
 		pods:       map[string]*pod{},
 		containers: map[string]*container{},

@@ -129,11 +129,15 @@ func withFilter(f *filter, rs *policy.RuleSet, enforcers map[policy.Class]string
 		}
 	}
 	slices.Sort(out)
-	if len(decided) > 0 {
+	if len(decided) > 0 || len(f.plan.Kernel) > 0 {
 		if enforcers == nil {
 			enforcers = map[policy.Class]string{}
 		}
 		enforcers[policy.ClassSyscalls] = seccomp.Enforcer
+		if len(decided) == 0 {
+			// Only rules BPF-LSM decides in the kernel (plan.Kernel).
+			enforcers[policy.ClassSyscalls] = enforce.BackendBPFLSM
+		}
 	}
 	return enforcers, out
 }
@@ -159,7 +163,7 @@ func (p *Plugin) resyncFilter(ctx context.Context, c *container, ctr *api.Contai
 	if c.set == nil || len(c.set.Syscalls.Rules) == 0 {
 		return
 	}
-	plan, err := seccomp.PlanFor(c.set, p.sc.Arch)
+	plan, err := seccomp.PlanOn(c.set, p.sc)
 	if err != nil || plan.Empty() {
 		return
 	}
@@ -170,7 +174,7 @@ func (p *Plugin) resyncFilter(ctx context.Context, c *container, ctr *api.Contai
 	} else {
 		f.unenforced = nil
 		for _, r := range c.set.Syscalls.Rules {
-			if r.Action != policy.Allow {
+			if r.Action != policy.Allow && !slices.Contains(plan.Kernel, r.ID) {
 				f.unenforced = append(f.unenforced, enforce.Unenforced{Rule: r, Reason: "the container's seccomp filter, set when it was created, does not carry these rules (a filter cannot change once the container runs)"})
 			}
 		}
@@ -188,7 +192,7 @@ func (p *Plugin) refilter(ctx context.Context, c *container, old *filter) {
 	if old == nil && (c.set == nil || len(c.set.Syscalls.Rules) == 0) {
 		return
 	}
-	plan, _ := seccomp.PlanFor(c.set, p.sc.Arch)
+	plan, _ := seccomp.PlanOn(c.set, p.sc)
 	plan.LogRefusals = p.sc.LogRefusals
 	if old != nil && old.installed && slices.Equal(plan.Blocked, old.plan.Blocked) && slices.Equal(plan.Logged, old.plan.Logged) {
 		c.filter = &filter{plan: plan, installed: true, unenforced: plan.Unenforced}
@@ -197,7 +201,7 @@ func (p *Plugin) refilter(ctx context.Context, c *container, old *filter) {
 	f := &filter{plan: plan, installed: old != nil && old.installed}
 	if c.set != nil {
 		for _, r := range c.set.Syscalls.Rules {
-			if r.Action != policy.Allow {
+			if r.Action != policy.Allow && !slices.Contains(plan.Kernel, r.ID) { // BPF-LSM's change at once
 				f.unenforced = append(f.unenforced, enforce.Unenforced{Rule: r, Reason: "syscall rules changed while the container runs: its seccomp filter, set at creation, cannot change (they apply when it is created again)"})
 			}
 		}

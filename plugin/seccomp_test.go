@@ -224,3 +224,63 @@ func TestSeccompPolicyEdit(t *testing.T) {
 		t.Errorf("changed rules: enforcers %v unenforced %v (%+v)", enf, un, c.filter.unenforced)
 	}
 }
+
+// kernelBackend is a backend whose BPF-LSM enforces syscall rules with
+// fromSource in the kernel (enforce.SyscallEnforcer).
+type kernelBackend struct{ recorder }
+
+func (*kernelBackend) KernelSyscalls(rs *policy.RuleSet) []int {
+	var ids []int
+	for _, r := range rs.Syscalls.Rules {
+		if len(r.FromSource) > 0 {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// Where the backend enforces a fromSource syscall rule in the kernel, the
+// filter does not log its call and the rule is not published unenforced;
+// with a backend that does not, it is logged and unenforced, as before.
+func TestSeccompFromSourceByBPFLSM(t *testing.T) {
+	const docs = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: no-chmod, namespace: shop}
+spec:
+  syscalls:
+    matchSyscalls:
+    - syscall: [getppid]
+      action: Block
+    - syscall: [fchmodat]
+      fromSource: [{path: /bin/busybox}]
+      action: Block
+`
+	for _, kernel := range []bool{true, false} {
+		p := seccompPlugin(t, docs, func(c *Config) {
+			if kernel {
+				c.Backend = &kernelBackend{}
+			}
+		})
+		rt := newRuntime(t)
+		rt.connect(p)
+		sb := rt.RunPod("pod-1", "shop", "web-0", nil, map[string]string{policy.AnnotationPolicies: "no-chmod"})
+		resp, err := createWith(t, rt, sb, "ctr-1", defaultPolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		logged := false
+		for _, s := range resp.GetAdjust().GetLinux().GetSeccompPolicy().GetSyscalls() {
+			if s.Action == seccomp.ActLog && slices.Contains(s.Names, "fchmodat") {
+				logged = true
+			}
+		}
+		c := p.containers["ctr-1"]
+		c.cgroupID = 1
+		if err := p.enforce(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		if logged == kernel || (len(c.unenforced) == 0) != kernel || c.enforcers[policy.ClassSyscalls] != seccomp.Enforcer {
+			t.Errorf("BPF-LSM enforcing fromSource %t: fchmodat logged %t, unenforced %v, enforcers %v", kernel, logged, c.unenforced, c.enforcers)
+		}
+	}
+}

@@ -123,6 +123,13 @@ func (t *Tracer) Seccomp(r *SeccompRecord, cg uint64) {
 	if d.Rule == nil || d.Action == policy.Allow {
 		return
 	}
+	if len(d.Rule.FromSource) > 0 && d.Rule.Match.Path == "" && !c.unenforced[d.Rule.ID] {
+		// A fromSource rule the container's record does not list as
+		// unenforced is BPF-LSM's (enforce.SyscallEnforcer): the kernel
+		// decided the call and reported it; a record of it here comes
+		// from another rule's log (an Audit of the same call).
+		return
+	}
 	a := &t.scratch
 	*a = alert.Alert{Cgroup: cg, Time: r.Time}
 	if a.Time.IsZero() {

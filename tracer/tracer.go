@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -331,6 +332,9 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 		}
 	}
 	a.Enforcer = enforcers[ev.Class]
+	if ev.Class == policy.ClassSyscalls {
+		a.Enforcer = "" // the syscalls class's published enforcer is seccomp's filter; these come from BPF-LSM
+	}
 	if a.Enforcer == "" {
 		// Not published (the container's record is gone): the cgroup
 		// programs cannot read the parent, the LSM programs can.
@@ -350,6 +354,11 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 		a.Resource = socketResource(ev.Family, ev.SockType, ev.Protocol)
 	case policy.ClassCapabilities:
 		a.Resource = capResource(ev.Capability)
+	case policy.ClassSyscalls:
+		a.Resource = "SYS_" + strconv.Itoa(ev.Syscall)
+		if name, ok := policy.SyscallName("amd64", ev.Syscall); ok && !ev.Syscall32 {
+			a.Resource = "SYS_" + strings.ToUpper(name)
+		}
 	default:
 		a.Resource = ev.Resource
 	}
@@ -376,6 +385,15 @@ func (t *Tracer) Enforcement(ev *events.Event) {
 		setRule(a, set, rule)
 	}
 	data := "set=" + policy.ShortDigest(digest)
+	if ev.Class == policy.ClassSyscalls {
+		if rule != nil && ev.Syscall32 {
+			a.Resource = "SYS_" + strings.ToUpper(rule.Match.Value) // the rule's name for the 32-bit call
+		}
+		data = "syscall=" + a.Resource + " nr=" + strconv.Itoa(ev.Syscall) + " " + data
+		if ev.Syscall32 {
+			data += " abi=ia32"
+		}
+	}
 	if ev.RuleID != 0 {
 		data += " rule=" + strconv.FormatUint(uint64(ev.RuleID), 10)
 		if rule == nil {

@@ -299,7 +299,7 @@ static __always_inline int exe_entry(void)
 	__u64 cgid;
 	bool host;
 	struct cg_val *v = lookup_set(&cgid, &host);
-	if (!v || !(v->hdr.has_source[0] | v->hdr.has_source[1] | v->hdr.has_source[2] | v->hdr.has_source[3]))
+	if (!v || !(v->hdr.has_source[0] | v->hdr.has_source[1] | v->hdr.has_source[2] | v->hdr.has_source[3] | v->hdr.syscalls))
 		return 0;
 	if (bpf_task_storage_get(&exe_store, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE))
 		return 0;
@@ -478,6 +478,65 @@ int BPF_PROG(armor_capable, const struct cred *cred, struct user_namespace *ns, 
 	if (!enter(&dc, FOR_TASK) || skip_class(&dc, CLASS_CAPS, 0))
 		return 0;
 	return in_scratch(&dc, FOR_TASK, CLASS_CAPS, 0, cap, decide_cap(&dc, cap));
+}
+
+/* Syscall rules with fromSource (bpf/enforce/maps.h, sys_rules): seccomp
+ * sees a call's number, never the executable making it. fmod_ret on the
+ * syscalls' own entry points (__x64_sys_*) would need the kernel's
+ * error-injection list, which kernels built without
+ * CONFIG_FUNCTION_ERROR_INJECTION (Debian's) do not have: the verifier
+ * refuses them. So the call is decided at an LSM hook that every call of
+ * it with an effect passes (enforce/bpflsm, syscallHooks), by the number
+ * of the system call the task is in — its saved registers' orig_ax, in the
+ * 64-bit table or the 32-bit one (TS_COMPAT: int 0x80, sysenter) — and
+ * its executable's identity (exe_store, as the other classes' fromSource).
+ * One program; the loader loads it once per hook (its link's cookie
+ * numbers the hook), and attaches it only while a loaded set names a
+ * system call that passes the hook. */
+#define TS_COMPAT 0x0002
+#define X32_SYSCALL_BIT 0x40000000
+#define PF_KTHREAD 0x00200000
+
+SEC("lsm/path_chmod") /* the loader attaches it to each hook it needs */
+int BPF_PROG(armor_sys)
+{
+	struct decision dc;
+	if (!enter(&dc, FOR_TASK) || !dc.h->syscalls)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->flags & PF_KTHREAD)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs)
+		return 0;
+	long nr = (long)regs->orig_ax;
+	if (nr < 0)
+		return 0; /* not in a system call */
+	struct exe_info *x = bpf_task_storage_get(&exe_store, t, 0, 0);
+	if (!x || !x->len)
+		return 0; /* no executable known: no fromSource rule matches */
+	struct sys_key k = {};
+	k.set_id = dc.set_id;
+	k.abi = (t->thread_info.status & TS_COMPAT) ? SYS_ABI_IA32 : SYS_ABI_64;
+	k.nr = (__u16)(nr & ~X32_SYSCALL_BIT); /* x32 calls: the 64-bit numbers */
+	k.hook = (__u8)bpf_get_attach_cookie(ctx);
+	k.src_len = x->len;
+	k.src_hash = x->hash;
+	struct verdict *v = bpf_map_lookup_elem(&sys_rules, &k);
+	if (!v || v->action < ACT_AUDIT)
+		return 0;
+	__u8 action = v->action;
+	int ret = action == ACT_BLOCK ? -EPERM : 0;
+	__u64 size = __builtin_offsetof(struct event, res);
+	struct event *e = bpf_ringbuf_reserve(&events, size, 0);
+	if (!e) {
+		events_count_lost();
+		return ret;
+	}
+	event_head(e, &dc, v->rule_id, ret, CLASS_SYSCALLS, action, ORIGIN_RULE, 0, 0, true);
+	e->arg = ((__u32)k.abi << 16) | k.nr;
+	bpf_ringbuf_submit(e, events_wakeup(size));
+	return ret;
 }
 
 SEC("cgroup/sock_create")

@@ -16,7 +16,9 @@ struct set_hdr {
 	__u8 allowlist[NUM_CLASSES];
 	__u8 posture[NUM_CLASSES];
 	__u8 has_source[NUM_CLASSES];
-	__u8 pad[NUM_CLASSES];
+	/* 1: the set has syscall rules that armor_sys enforces (sys_rules). */
+	__u8 syscalls;
+	__u8 pad[NUM_CLASSES - 1];
 	/* Pre-filters, so that a lookup that cannot hit is not made:
 	 * kinds: bit k when the class has rules of kind k;
 	 * depths: bit d when a recursive directory or a pattern prefix has d
@@ -117,6 +119,29 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } patterns SEC(".maps");
+
+/* A syscall rule with fromSource that the kernel enforces (armor_sys):
+ * the system call (its number in its table), the hook it is decided at
+ * (a multiplexer such as the 32-bit socketcall passes several), and the
+ * source executable's identity as exe_store holds it. */
+struct sys_key {
+	__u32 set_id;
+	__u16 nr;
+	__u8 abi;  /* enum armor_sys_abi */
+	__u8 hook; /* the LSM hook, as its link's cookie numbers it */
+	__u32 src_len;
+	__u32 pad2;
+	__u64 src_hash;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sys_key);
+	__type(value, struct verdict);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sys_rules SEC(".maps");
 
 #include "../include/events.h" /* events, events_lost, wakeup_bytes */
 

@@ -23,6 +23,16 @@ enum armor_class {
 	CLASS_NETWORK = 2,
 	CLASS_CAPS = 3,
 	NUM_CLASSES = 4,
+	/* Not in a set's header arrays: syscall rules enforced in the kernel
+	 * (armor_sys) come only in events (event.arg: abi << 16 | number). */
+	CLASS_SYSCALLS = 4,
+};
+
+/* The system call table a syscall rule entry is for (sys_key.abi): on
+ * x86_64 a 64-bit process may also enter the 32-bit table (int 0x80). */
+enum armor_sys_abi {
+	SYS_ABI_64 = 0,
+	SYS_ABI_IA32 = 1,
 };
 
 /* What a rules-map key matches (rule_key.kind). */
@@ -72,7 +82,7 @@ struct event {
 	__u32 rule_id;
 	__u32 set_id;
 	__s32 retval;
-	__u32 arg; /* network: family<<16|type<<8|protocol; capabilities: cap */
+	__u32 arg; /* network: family<<16|type<<8|protocol; capabilities: cap; syscalls: abi<<16|number */
 	__u8 cls;     /* enum armor_class */
 	__u8 action;  /* enum armor_action */
 	__u8 posture; /* enum armor_origin */
@@ -112,6 +122,7 @@ const volatile struct abi_enums {
 	enum armor_class cls;
 	enum armor_kind kind;
 	enum armor_socktype socktype;
+	enum armor_sys_abi sys_abi;
 	enum armor_action action;
 	enum armor_origin origin;
 	enum tel_kind tel_kind;

@@ -138,7 +138,20 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 } __attribute__((preserve_access_index));
 
+/* x86: the thread's status (TS_COMPAT while in a 32-bit system call). */
+struct thread_info {
+	__u32 status;
+} __attribute__((preserve_access_index));
+
+/* A task's saved user registers (bpf_task_pt_regs): orig_ax holds the
+ * number of the system call it is in, -1 outside one. */
+struct pt_regs {
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	struct thread_info thread_info;
+	unsigned int flags;
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;

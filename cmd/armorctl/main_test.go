@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -347,6 +348,7 @@ spec:
 	var x struct {
 		Blocked, Logged []string
 		Unenforced      []struct{ Rule int } `json:"notDecidedByTheFilter"`
+		BPFLSM          []int                `json:"enforcedByBPFLSMWhereActive"`
 		Unconfined      struct {
 			DefaultAction string
 			Syscalls      []struct {
@@ -362,10 +364,15 @@ spec:
 		x.Unconfined.DefaultAction != "SCMP_ACT_ALLOW" || len(x.Unconfined.Syscalls) != 2 || x.Unconfined.Syscalls[0].Action != "SCMP_ACT_ERRNO" {
 		t.Errorf("explain -o seccomp:\n%s", out)
 	}
+	// The fromSource rule: BPF-LSM's where it is active (x86_64).
+	if want := runtime.GOARCH == "amd64"; (len(x.BPFLSM) == 1 && x.BPFLSM[0] == x.Unenforced[0].Rule) != want {
+		t.Errorf("enforcedByBPFLSMWhereActive %v (unenforced %v)", x.BPFLSM, x.Unenforced)
+	}
 	// The text: the syscall rules are the filter's, not "audit only".
 	text, _, code := armorctl(t, "explain", "--policies", f, "--namespace", "shop", "--labels", "app=web")
 	if code != 0 || !strings.Contains(text, "syscall rules: a seccomp filter merged into the container's own") ||
-		!strings.Contains(text, "refused (EPERM): getcpu\n") || strings.Contains(text, "not enforced by the BPF programs") {
+		!strings.Contains(text, "refused (EPERM): getcpu\n") || strings.Contains(text, "not enforced by the BPF programs") ||
+		strings.Contains(text, "where BPF-LSM is active: enforced in the kernel instead") != (runtime.GOARCH == "amd64") {
 		t.Errorf("explain:\n%s", text)
 	}
 	if _, errOut, code := armorctl(t, "explain", "-o", "seccomp", "--policies", f, "--host"); code != 2 {

@@ -18,6 +18,7 @@ type armorAbiEnums struct {
 	Cls           uint32
 	Kind          uint32
 	Socktype      uint32
+	SysAbi        uint32
 	Action        uint32
 	Origin        uint32
 	TelKind       uint32
@@ -36,11 +37,12 @@ const (
 type armorArmorClass uint32
 
 const (
-	armorArmorClassCLASS_PROCESS armorArmorClass = 0
-	armorArmorClassCLASS_FILE    armorArmorClass = 1
-	armorArmorClassCLASS_NETWORK armorArmorClass = 2
-	armorArmorClassCLASS_CAPS    armorArmorClass = 3
-	armorArmorClassNUM_CLASSES   armorArmorClass = 4
+	armorArmorClassCLASS_PROCESS  armorArmorClass = 0
+	armorArmorClassCLASS_FILE     armorArmorClass = 1
+	armorArmorClassCLASS_NETWORK  armorArmorClass = 2
+	armorArmorClassCLASS_CAPS     armorArmorClass = 3
+	armorArmorClassNUM_CLASSES    armorArmorClass = 4
+	armorArmorClassCLASS_SYSCALLS armorArmorClass = 4
 )
 
 type armorArmorKind uint32
@@ -61,6 +63,13 @@ type armorArmorSocktype uint32
 
 const (
 	armorArmorSocktypeSOCKTYPE_PACKET armorArmorSocktype = 256
+)
+
+type armorArmorSysAbi uint32
+
+const (
+	armorArmorSysAbiSYS_ABI_64   armorArmorSysAbi = 0
+	armorArmorSysAbiSYS_ABI_IA32 armorArmorSysAbi = 1
 )
 
 type armorCgVal struct {
@@ -235,7 +244,8 @@ type armorSetHdr struct {
 	Allowlist [4]uint8
 	Posture   [4]uint8
 	HasSource [4]uint8
-	Pad       [4]uint8
+	Syscalls  uint8
+	Pad       [3]uint8
 	Kinds     [4]uint32
 	Depths    [4]uint64
 }
@@ -251,6 +261,17 @@ type armorSipKey struct {
 	_  structs.HostLayout
 	K0 uint64
 	K1 uint64
+}
+
+type armorSysKey struct {
+	_       structs.HostLayout
+	SetId   uint32
+	Nr      uint16
+	Abi     uint8
+	Hook    uint8
+	SrcLen  uint32
+	Pad2    uint32
+	SrcHash uint64
 }
 
 type armorVerdict struct {
@@ -280,6 +301,7 @@ const (
 	armorMapScratchStats           = "scratch_stats"
 	armorMapSetupCount             = "setup_count"
 	armorMapSetupStore             = "setup_store"
+	armorMapSysRules               = "sys_rules"
 	armorProgArmorBprmCheck        = "armor_bprm_check"
 	armorProgArmorBprmCommitted    = "armor_bprm_committed"
 	armorProgArmorCapable          = "armor_capable"
@@ -311,6 +333,7 @@ const (
 	armorProgArmorSbUmount         = "armor_sb_umount"
 	armorProgArmorSocketConnect    = "armor_socket_connect"
 	armorProgArmorSocketCreate     = "armor_socket_create"
+	armorProgArmorSys              = "armor_sys"
 	armorProgArmorTaskAlloc        = "armor_task_alloc"
 	armorProgArmorTaskFree         = "armor_task_free"
 	armorVarAbiEnums               = "abi_enums"
@@ -392,6 +415,7 @@ type armorProgramSpecs struct {
 	ArmorSbUmount         *ebpf.ProgramSpec `ebpf:"armor_sb_umount"`
 	ArmorSocketConnect    *ebpf.ProgramSpec `ebpf:"armor_socket_connect"`
 	ArmorSocketCreate     *ebpf.ProgramSpec `ebpf:"armor_socket_create"`
+	ArmorSys              *ebpf.ProgramSpec `ebpf:"armor_sys"`
 	ArmorTaskAlloc        *ebpf.ProgramSpec `ebpf:"armor_task_alloc"`
 	ArmorTaskFree         *ebpf.ProgramSpec `ebpf:"armor_task_free"`
 }
@@ -415,6 +439,7 @@ type armorMapSpecs struct {
 	ScratchStats *ebpf.MapSpec `ebpf:"scratch_stats"`
 	SetupCount   *ebpf.MapSpec `ebpf:"setup_count"`
 	SetupStore   *ebpf.MapSpec `ebpf:"setup_store"`
+	SysRules     *ebpf.MapSpec `ebpf:"sys_rules"`
 }
 
 // armorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -462,6 +487,7 @@ type armorMaps struct {
 	ScratchStats *ebpf.Map `ebpf:"scratch_stats"`
 	SetupCount   *ebpf.Map `ebpf:"setup_count"`
 	SetupStore   *ebpf.Map `ebpf:"setup_store"`
+	SysRules     *ebpf.Map `ebpf:"sys_rules"`
 }
 
 func (m *armorMaps) Close() error {
@@ -481,6 +507,7 @@ func (m *armorMaps) Close() error {
 		m.ScratchStats,
 		m.SetupCount,
 		m.SetupStore,
+		m.SysRules,
 	)
 }
 
@@ -529,6 +556,7 @@ type armorPrograms struct {
 	ArmorSbUmount         *ebpf.Program `ebpf:"armor_sb_umount"`
 	ArmorSocketConnect    *ebpf.Program `ebpf:"armor_socket_connect"`
 	ArmorSocketCreate     *ebpf.Program `ebpf:"armor_socket_create"`
+	ArmorSys              *ebpf.Program `ebpf:"armor_sys"`
 	ArmorTaskAlloc        *ebpf.Program `ebpf:"armor_task_alloc"`
 	ArmorTaskFree         *ebpf.Program `ebpf:"armor_task_free"`
 }
@@ -566,6 +594,7 @@ func (p *armorPrograms) Close() error {
 		p.ArmorSbUmount,
 		p.ArmorSocketConnect,
 		p.ArmorSocketCreate,
+		p.ArmorSys,
 		p.ArmorTaskAlloc,
 		p.ArmorTaskFree,
 	)

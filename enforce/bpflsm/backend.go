@@ -27,9 +27,11 @@ func Open(cfg Config) (*Backend, error) {
 	return OpenBackend(enforce.BackendBPFLSM, classes, HooksLSM, cfg, lsmLimits)
 }
 
-// lsmLimits: the BPF-LSM backend enforces every class but syscalls.
+// lsmLimits: the BPF-LSM backend enforces every class but syscalls, and
+// of those the rules with fromSource that a hook can decide (syscalls.go);
+// seccomp enforces the rest where it can.
 func lsmLimits(rs *policy.RuleSet) []enforce.Unenforced {
-	return enforce.NotEnforced(rs, classes, "syscall rules are enforced by seccomp, not BPF-LSM")
+	return syscallLimits(rs)
 }
 
 // OpenBackend loads (or re-opens from the pins) the engine with the programs

@@ -92,6 +92,12 @@ type Encoded struct {
 	PatternKeys []armorRuleKey
 	Patterns    []armorPatVal
 	Unenforced  []enforce.Unenforced // reported (explain, probe, alerts), never silently dropped
+	// Syscall rules enforced in the kernel (syscalls.go): the sys_rules
+	// entries, the ids of the rules they hold and the LSM hooks they need.
+	SysKeys   []armorSysKey
+	SysValues []armorVerdict
+	SysRules  []int
+	SysHooks  []string
 }
 
 // group is the rules that share one kernel key: the same matcher and, for
@@ -236,6 +242,7 @@ func Encode(rs *policy.RuleSet, setID uint32, paths PathKey) (*Encoded, error) {
 		enc.Keys = append(enc.Keys, g.key)
 		enc.Values = append(enc.Values, armorRuleVal{V: verdicts(policy.Class(classOf(g.key.Cls)), g.source, g.rules)})
 	}
+	encodeSyscalls(enc, rs, setID, paths)
 	return enc, nil
 }
 

@@ -104,6 +104,11 @@ type Engine struct {
 	names *ebpf.Map // set id → digest, so that a restarted engine knows its sets
 	links []link.Link
 	key   PathKey // the programs' path-hash key (pathKey)
+	hooks Hooks
+	// sysProg is armor_sys (syscalls.go), loaded and attached once per LSM
+	// hook while a loaded set needs the hook (sysHooks, by hook name).
+	sysProg  *ebpf.ProgramSpec
+	sysHooks map[string]*sysAttach
 
 	mu      sync.Mutex
 	sets    map[string]*loadedSet // by digest
@@ -118,6 +123,8 @@ type loadedSet struct {
 	id         uint32
 	digest     string
 	keys       []armorRuleKey // its entries in the rules map
+	sysKeys    []armorSysKey  // its entries in the sys_rules map
+	hooksHeld  []string       // the armor_sys hooks it holds (Engine.sysHooks)
 	patKeys    []armorRuleKey // its entries in the patterns map
 	recovered  bool           // found in the pins at Open: unenforced not known yet
 	header     armorSetHdr    // copied into each cgroup's entry
@@ -168,6 +175,10 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 			want[p.name] = true
 		}
 	}
+	var sysProg *ebpf.ProgramSpec
+	if hooks&HooksLSM != 0 {
+		sysProg = spec.Programs[armorProgArmorSys].Copy()
+	}
 	for name := range spec.Programs {
 		if !want[name] {
 			delete(spec.Programs, name)
@@ -182,7 +193,8 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
-	e := &Engine{cfg: cfg, coll: coll, sets: map[string]*loadedSet{}, byID: map[uint32]*loadedSet{}, cgroups: map[uint64]*loadedSet{}, exempt: map[uint64]bool{}, nextID: 1}
+	e := &Engine{cfg: cfg, coll: coll, sets: map[string]*loadedSet{}, byID: map[uint32]*loadedSet{}, cgroups: map[uint64]*loadedSet{}, exempt: map[uint64]bool{}, nextID: 1,
+		hooks: hooks, sysProg: sysProg, sysHooks: map[string]*sysAttach{}}
 	for _, name := range unneeded {
 		// Assign wants every map of the objects: a stand-in no program
 		// uses (closed with the collection).
@@ -222,6 +234,11 @@ func OpenEngine(cfg Config, hooks Hooks, cgroup2 string) (*Engine, error) {
 	}
 	e.key = key
 	if err := e.attach(hooks, cgroup2); err != nil {
+		e.Close()
+		return nil, err
+	}
+	// The syscall hooks the recovered sets hold; pins of others go.
+	if err := e.recoverSysHooks(); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -490,6 +507,13 @@ func (e *Engine) recover(stale bool) error {
 			s.patKeys = append(s.patKeys, k)
 		}
 	}
+	var sk armorSysKey
+	var sv armorVerdict
+	for it := e.maps.SysRules.Iterate(); it.Next(&sk, &sv); {
+		if s := e.byID[sk.SetId]; s != nil {
+			s.sysKeys = append(s.sysKeys, sk)
+		}
+	}
 	// Sets no cgroup points at any more (their last container went while
 	// no engine ran) linger like any other, then go.
 	now := time.Now()
@@ -687,7 +711,27 @@ func (e *Engine) load(rs *policy.RuleSet) (*loadedSet, error) {
 	for i := range enc.PatternKeys {
 		enc.PatternKeys[i].SetId = id
 	}
-	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, patKeys: enc.PatternKeys, unenforced: enc.Unenforced, header: enc.Header}
+	for i := range enc.SysKeys {
+		enc.SysKeys[i].SetId = id
+	}
+	if len(enc.SysKeys) > 0 && e.hooks&HooksLSM == 0 {
+		// No LSM programs on this node: seccomp's log and armor-tracer
+		// decide these rules, as syscallLimits says of the others.
+		enc.SysKeys, enc.SysValues, enc.SysHooks, enc.Header.Syscalls = nil, nil, nil, 0
+	}
+	s := &loadedSet{id: id, digest: rs.Digest, keys: enc.Keys, patKeys: enc.PatternKeys, sysKeys: enc.SysKeys, unenforced: enc.Unenforced, header: enc.Header}
+	// The syscall hooks before the entries, the entries before any cgroup
+	// points at the set: a set that asks for them is never in force
+	// without them (fail closed: Apply fails, the container is refused).
+	if err := e.holdHooks(s, enc.SysHooks); err != nil {
+		return nil, fmt.Errorf("rule set %s: syscall rules with fromSource: %w", rs.ShortDigest(), err)
+	}
+	for i := range enc.SysKeys {
+		if err := e.maps.SysRules.Update(&enc.SysKeys[i], &enc.SysValues[i], ebpf.UpdateAny); err != nil {
+			e.deleteKeys(s)
+			return nil, fmt.Errorf("writing rule set %s syscall rules: %w", rs.ShortDigest(), err)
+		}
+	}
 	// Patterns first: a rule entry must never point at a missing pattern.
 	for i := range enc.PatternKeys {
 		if err := e.maps.Patterns.Update(&enc.PatternKeys[i], &enc.Patterns[i], ebpf.UpdateAny); err != nil {
@@ -757,6 +801,10 @@ func (e *Engine) deleteKeys(s *loadedSet) {
 	for i := range s.patKeys {
 		_ = e.maps.Patterns.Delete(&s.patKeys[i])
 	}
+	for i := range s.sysKeys {
+		_ = e.maps.SysRules.Delete(&s.sysKeys[i])
+	}
+	e.releaseHooks(s) // once no entry needs them
 }
 
 // Stats is what the kernel state holds now.
@@ -828,6 +876,13 @@ func (e *Engine) ProgramStats() map[string]ebpf.ProgramStats {
 			out[name] = *st
 		}
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for hook, a := range e.sysHooks { // armor_sys, one per hook
+		if st, err := a.prog.Stats(); err == nil {
+			out[armorProgArmorSys+"/"+hook] = *st
+		}
+	}
 	return out
 }
 
@@ -874,6 +929,9 @@ func (e *Engine) EventsMap() *ebpf.Map { return e.maps.Events }
 func (e *Engine) Close() error {
 	for _, l := range e.links {
 		l.Close()
+	}
+	for _, a := range e.sysHooks {
+		a.close()
 	}
 	if e.names != nil {
 		e.names.Close()

@@ -39,6 +39,10 @@ type Event struct {
 	// Network events: the socket's family, type and protocol; capabilities: the number.
 	Family, SockType, Protocol uint32
 	Capability                 int
+	// Syscall events (a fromSource rule BPF-LSM enforces): the call's
+	// number in its table, and whether that is the 32-bit one (int 0x80).
+	Syscall   int
+	Syscall32 bool
 
 	raw eventHead
 }
@@ -57,10 +61,11 @@ type eventHead struct {
 var eventHeader = int(unsafe.Offsetof(eventsEvent{}.Res))
 
 var classNames = map[uint8]policy.Class{
-	uint8(eventsArmorClassCLASS_PROCESS): policy.ClassProcess,
-	uint8(eventsArmorClassCLASS_FILE):    policy.ClassFile,
-	uint8(eventsArmorClassCLASS_NETWORK): policy.ClassNetwork,
-	uint8(eventsArmorClassCLASS_CAPS):    policy.ClassCapabilities,
+	uint8(eventsArmorClassCLASS_PROCESS):  policy.ClassProcess,
+	uint8(eventsArmorClassCLASS_FILE):     policy.ClassFile,
+	uint8(eventsArmorClassCLASS_NETWORK):  policy.ClassNetwork,
+	uint8(eventsArmorClassCLASS_CAPS):     policy.ClassCapabilities,
+	uint8(eventsArmorClassCLASS_SYSCALLS): policy.ClassSyscalls,
 }
 
 var actionNames = map[uint8]policy.Action{
@@ -107,6 +112,8 @@ func DecodeEvent(b []byte) (Event, error) {
 		ev.Family, ev.SockType, ev.Protocol = r.Arg>>16, (r.Arg>>8)&0xff, r.Arg&0xff
 	case policy.ClassCapabilities:
 		ev.Capability = int(r.Arg)
+	case policy.ClassSyscalls:
+		ev.Syscall, ev.Syscall32 = int(r.Arg&0xffff), r.Arg>>16 == uint32(eventsArmorSysAbiSYS_ABI_IA32)
 	}
 	return ev, nil
 }
@@ -153,6 +160,11 @@ func Encode(ev Event) []byte {
 		a.Arg = ev.Family<<16 | (ev.SockType&0xff)<<8 | ev.Protocol&0xff
 	case policy.ClassCapabilities:
 		a.Arg = uint32(ev.Capability)
+	case policy.ClassSyscalls:
+		a.Arg = uint32(ev.Syscall) & 0xffff
+		if ev.Syscall32 {
+			a.Arg |= uint32(eventsArmorSysAbiSYS_ABI_IA32) << 16
+		}
 	}
 	a.ResLen = uint16(len(ev.Resource))
 	var buf bytes.Buffer

@@ -18,6 +18,7 @@ type eventsAbiEnums struct {
 	Cls           uint32
 	Kind          uint32
 	Socktype      uint32
+	SysAbi        uint32
 	Action        uint32
 	Origin        uint32
 	TelKind       uint32
@@ -36,11 +37,12 @@ const (
 type eventsArmorClass uint32
 
 const (
-	eventsArmorClassCLASS_PROCESS eventsArmorClass = 0
-	eventsArmorClassCLASS_FILE    eventsArmorClass = 1
-	eventsArmorClassCLASS_NETWORK eventsArmorClass = 2
-	eventsArmorClassCLASS_CAPS    eventsArmorClass = 3
-	eventsArmorClassNUM_CLASSES   eventsArmorClass = 4
+	eventsArmorClassCLASS_PROCESS  eventsArmorClass = 0
+	eventsArmorClassCLASS_FILE     eventsArmorClass = 1
+	eventsArmorClassCLASS_NETWORK  eventsArmorClass = 2
+	eventsArmorClassCLASS_CAPS     eventsArmorClass = 3
+	eventsArmorClassNUM_CLASSES    eventsArmorClass = 4
+	eventsArmorClassCLASS_SYSCALLS eventsArmorClass = 4
 )
 
 type eventsArmorOrigin uint32
@@ -51,6 +53,13 @@ const (
 	eventsArmorOriginORIGIN_BUILTIN   eventsArmorOrigin = 2
 	eventsArmorOriginORIGIN_UNNAMED   eventsArmorOrigin = 3
 	eventsArmorOriginORIGIN_NO_MEMORY eventsArmorOrigin = 4
+)
+
+type eventsArmorSysAbi uint32
+
+const (
+	eventsArmorSysAbiSYS_ABI_64   eventsArmorSysAbi = 0
+	eventsArmorSysAbiSYS_ABI_IA32 eventsArmorSysAbi = 1
 )
 
 type eventsEvent struct {

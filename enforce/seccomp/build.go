@@ -64,6 +64,10 @@ type Plan struct {
 	// Unenforced are the rules it cannot decide (a path, a fromSource):
 	// their calls are logged, and armor-tracer decides them.
 	Unenforced []enforce.Unenforced
+	// Kernel are the ids of the rules the node's BPF-LSM enforces
+	// (Node.KernelSyscalls): left out of the filter, neither logged nor
+	// unenforced.
+	Kernel []int
 	// LogRefusals: the filter logs its refusals too (FlagLog), for
 	// armor-tracer's Block alerts; set by the caller where the node's OCI
 	// runtime accepts seccomp flags.
@@ -80,7 +84,20 @@ func (p Plan) Empty() bool { return len(p.Blocked) == 0 && len(p.Logged) == 0 }
 // nothing (syscalls have no allow-list mode). It fails, naming the policy
 // and field, when a rule names a call arch does not have.
 func PlanFor(rs *policy.RuleSet, arch string) (Plan, error) {
+	return PlanOn(rs, Node{Arch: arch})
+}
+
+// PlanOn is PlanFor on node n: the rules n's BPF-LSM enforces in the
+// kernel (n.KernelSyscalls) are left to it.
+func PlanOn(rs *policy.RuleSet, n Node) (Plan, error) {
+	arch := n.Arch
 	var p Plan
+	kernel := map[int]bool{}
+	if rs != nil && n.KernelSyscalls != nil {
+		for _, id := range n.KernelSyscalls(rs) {
+			kernel[id] = true
+		}
+	}
 	if rs == nil {
 		return p, nil
 	}
@@ -93,6 +110,10 @@ func PlanFor(rs *policy.RuleSet, arch string) (Plan, error) {
 			continue
 		}
 		name := r.Match.Value
+		if kernel[r.ID] {
+			p.Kernel = append(p.Kernel, r.ID)
+			continue
+		}
 		if len(r.FromSource) > 0 || r.Match.Path != "" {
 			log[name] = true
 			p.Unenforced = append(p.Unenforced, enforce.Unenforced{Rule: r, Reason: Unexpressible})

@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/containerd/nri/pkg/api"
 
@@ -34,13 +35,17 @@ type Node struct {
 	// LogRefusals: its OCI runtime accepts seccomp flags (runc 1.2 and
 	// later, crun), so filters log their refusals (FlagLog).
 	LogRefusals bool
+	// KernelSyscalls, when set, says which of a set's syscall rules the
+	// node's BPF-LSM enforces in the kernel (enforce.SyscallEnforcer):
+	// the filter leaves them out.
+	KernelSyscalls func(*policy.RuleSet) []int
 }
 
 // Decide builds the filter of container ctr for rs's syscall rules on
 // node n, connected to the runtime s describes.
 func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision {
 	arch := n.Arch
-	plan, err := PlanFor(rs, arch)
+	plan, err := PlanOn(rs, n)
 	if err != nil {
 		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}
 	}
@@ -62,8 +67,8 @@ func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision 
 	d.Plan.Enforced, d.Unenforced = nil, nil
 	blocks := false
 	for _, r := range rs.Syscalls.Rules {
-		if r.Action == policy.Allow {
-			continue
+		if r.Action == policy.Allow || slices.Contains(plan.Kernel, r.ID) {
+			continue // BPF-LSM's, whatever the filter
 		}
 		blocks = blocks || r.Action == policy.Block
 		d.Unenforced = append(d.Unenforced, enforce.Unenforced{Rule: r, Reason: "no seccomp filter: " + why})

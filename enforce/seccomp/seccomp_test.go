@@ -103,6 +103,36 @@ func TestPlan(t *testing.T) {
 	if len(p.Enforced) != 4 {
 		t.Errorf("enforced %v", p.Enforced)
 	}
+
+	// On a node whose BPF-LSM enforces the fromSource rule in the kernel,
+	// the filter leaves it out: not logged, not unenforced.
+	var fromSource int
+	for _, r := range rs.Syscalls.Rules {
+		if len(r.FromSource) > 0 {
+			fromSource = r.ID
+		}
+	}
+	n := seccomp.Node{Arch: "amd64", KernelSyscalls: func(*policy.RuleSet) []int { return []int{fromSource} }}
+	k, err := seccomp.PlanOn(rs, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(k.Logged, ","); got != "chmod,getpid" {
+		t.Errorf("logged with BPF-LSM %s", got)
+	}
+	if len(k.Unenforced) != 1 || k.Unenforced[0].Rule.Match.Path == "" || len(k.Kernel) != 1 || k.Kernel[0] != fromSource {
+		t.Errorf("with BPF-LSM: unenforced %v, kernel %v", k.Unenforced, k.Kernel)
+	}
+	// Where no filter can be set, the kernel's rules still do not refuse
+	// the container.
+	d := seccomp.Decide(seccomp.Support{Reason: "no route"}, rules(t, `    matchSyscalls:
+    - syscall: [unlink]
+      fromSource: [{path: /bin/rm}]
+      action: Block
+`), seccomp.Node{Arch: "amd64", KernelSyscalls: func(rs *policy.RuleSet) []int { return []int{rs.Syscalls.Rules[0].ID} }}, nil)
+	if d.Refuse != nil || len(d.Unenforced) != 0 || d.Policy != nil {
+		t.Errorf("kernel-enforced Block, no filter: %+v", d)
+	}
 }
 
 // Merged into the runtime default: what it refused stays refused, with

@@ -18,6 +18,7 @@ type telemetryAbiEnums struct {
 	Cls           uint32
 	Kind          uint32
 	Socktype      uint32
+	SysAbi        uint32
 	Action        uint32
 	Origin        uint32
 	TelKind       uint32
