@@ -226,13 +226,6 @@ func setup() error {
 	}
 	*containerdRuntime = criRuntime{name: "containerd", script: "hack/e2e/containerd.sh", criSock: env.containerdSock, nriSock: env.nriSock,
 		crictlCfg: env.crictlCfg, cgroupParent: env.cgroupParent, log: filepath.Join(vars["E2E_RUN"], "containerd.log")}
-	// CRI-O beside it: a failure fails its subtests only.
-	if slices.Contains(runtimes, crioRuntime) && os.Getenv(noCRIOVar) != "1" {
-		crioRuntime.setupErr = setupCRIO(root)
-		if crioRuntime.setupErr != nil {
-			fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)
-		}
-	}
 	// In the VM the binaries come built (NRI_ARMOR_E2E_ARMOR_BIN, the
 	// others beside it); on the host they are built from this checkout.
 	if env.armorBin = os.Getenv(armorBinVar); env.armorBin == "" {
@@ -247,6 +240,16 @@ func setup() error {
 	env.policies = filepath.Join(env.tmp, "policies")
 	if err := provisionGuard(); err != nil {
 		return err
+	}
+	// CRI-O beside containerd, once the guard's program is in place: CRI-O
+	// drops a hook whose program does not exist when it reads its hooks
+	// directory (crio.sh refuses to start it so). A failure fails its
+	// subtests only.
+	if slices.Contains(runtimes, crioRuntime) && os.Getenv(noCRIOVar) != "1" {
+		crioRuntime.setupErr = setupCRIO(root)
+		if crioRuntime.setupErr != nil {
+			fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)
+		}
 	}
 	return os.MkdirAll(env.policies, 0o755)
 }

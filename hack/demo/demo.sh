@@ -266,6 +266,11 @@ step "The policy (config/policies/demo-hardening.yaml)"
 sed -n '/^apiVersion/,$p' "$POLICY" | indent
 
 step "Starting a private $RUNTIME, nri-armor and armor-tracer"
+# The guard's program in place before the runtime starts, as a node's
+# provisioning puts it (CRI-O drops a hook whose program is missing when
+# it starts; nri-armor installs it there again from its own).
+mkdir -p "$E2E_GATE" && install -m 0755 "$DEMO/bin/nri-armor-hook" "$E2E_GATE/nri-armor-hook" ||
+	fail "installing the guard in $E2E_GATE"
 "$ROOT/hack/e2e/$RT_SCRIPT" start 2>&1 | sed 's/^e2e: /    /' ||
 	fail "hack/e2e/$RT_SCRIPT start failed (log: $RT_LOG)"
 mkdir -p "$DEMO/state" "$DEMO/logs"

@@ -56,6 +56,11 @@ write_config() {
 	sed "s|/opt/nri-armor/bin/|$gate/|g; s|/run/nri-armor/gate.sock|$gate/gate.sock|g" "$E2E_ROOT/config/crio-hook.json" >"$hooks/nri-armor-guard.json"
 	grep -q "\"$gate/nri-armor-hook\"" "$hooks/nri-armor-guard.json" && grep -q "\"$gate/gate.sock\"" "$hooks/nri-armor-guard.json" ||
 		die "config/crio-hook.json: no hook at /opt/nri-armor/bin/nri-armor-hook with -socket /run/nri-armor/gate.sock"
+	# CRI-O drops a hook whose program does not exist when it reads the
+	# hooks directory (containers/common's hook Validate), logs it at most,
+	# and reads the directory again only when a hook file changes: started
+	# before the guard is installed, it would run every container unguarded.
+	[ -x "$gate/nri-armor-hook" ] || die "the guard $gate/nri-armor-hook is not installed: CRI-O would drop its hook (install it first; the e2e's provisionGuard does)"
 	# CRI-O sets every pod's pause process to oom_score_adj -998, which
 	# needs CAP_SYS_RESOURCE (this CI host's root lacks it, and runc then
 	# fails the sandbox). containerd has restrict_oom_score_adj for that;
