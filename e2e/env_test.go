@@ -110,11 +110,6 @@ var (
 	crioRuntime       = &criRuntime{name: "crio", script: "hack/e2e/crio.sh"}
 )
 
-// noCRIOVar, set to 1, skips the crio subtests (a node where CRI-O cannot
-// be built); CI does not set it, and without it a CRI-O that does not start
-// fails them.
-const noCRIOVar = "NRI_ARMOR_E2E_NO_CRIO"
-
 // runtimeTests maps a forEachRuntime subtest's name to its runtime.
 var runtimeTests sync.Map
 
@@ -140,8 +135,7 @@ var runtimes = []*criRuntime{containerdRuntime, crioRuntime}
 
 // forEachRuntime runs f as a subtest per runtime, containerd and crio, each
 // against its runtime: crictl, runPod and startArmor in f reach that
-// runtime. The crio subtest fails when CRI-O did not start, and skips only
-// with NRI_ARMOR_E2E_NO_CRIO=1.
+// runtime. The crio subtest fails when CRI-O did not start: it never skips.
 func forEachRuntime(t *testing.T, f func(t *testing.T, rt *criRuntime)) {
 	t.Helper()
 	for _, rt := range runtimes {
@@ -184,9 +178,6 @@ func need(t testing.TB) {
 		t.Fatalf("e2e environment: %v (run hack/e2e/setup.sh first; make e2e does)", setupErr)
 	}
 	if rt := runtimeOf(t); rt == crioRuntime {
-		if os.Getenv(noCRIOVar) == "1" {
-			t.Skipf("%s=1: no CRI-O", noCRIOVar)
-		}
 		if rt.setupErr != nil {
 			t.Fatalf("e2e environment: CRI-O: %v (run hack/e2e/setup.sh first; make e2e does)", rt.setupErr)
 		}
@@ -245,7 +236,7 @@ func setup() error {
 	// drops a hook whose program does not exist when it reads its hooks
 	// directory (crio.sh refuses to start it so). A failure fails its
 	// subtests only.
-	if slices.Contains(runtimes, crioRuntime) && os.Getenv(noCRIOVar) != "1" {
+	if slices.Contains(runtimes, crioRuntime) {
 		crioRuntime.setupErr = setupCRIO(root)
 		if crioRuntime.setupErr != nil {
 			fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)
