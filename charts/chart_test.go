@@ -132,7 +132,7 @@ func TestRendered(t *testing.T) {
 // ConfigMap holds them as they are.
 func TestRuntimeFiles(t *testing.T) {
 	root := testenv.RepoRoot(t)
-	files := []string{"containerd-nri.toml", "containerd-base-spec.json"}
+	files := []string{"containerd-nri.toml", "containerd-base-spec.json", "crio-nri.conf", "crio-hook.json"}
 	for _, f := range files {
 		link := filepath.Join(root, "charts", "nri-armor", "files", f)
 		if target, err := os.Readlink(link); err != nil || target != "../../../config/"+f {
