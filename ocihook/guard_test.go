@@ -150,7 +150,7 @@ func TestGuardDaemonUp(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "container ctr-1: namespace team-a may not") {
 		t.Errorf("daemon refuses: %v", err)
 	}
-	if got := <-reqs; !reflect.DeepEqual(got, Request{ContainerID: "ctr-1", PID: 4242, Guard: true, Namespace: "team-a", SpecRead: true}) {
+	if got := <-reqs; !reflect.DeepEqual(got, Request{ContainerID: "ctr-1", PID: 4242, Guard: true, Namespace: "team-a", SpecRead: true, HooksRead: true}) {
 		t.Errorf("daemon asked %+v", got)
 	}
 	if err := Guard(strings.NewReader(bundle(t, "ctr-2", inNamespace("team-b"))), cfg); err != nil {

@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // maxRequest bounds a request the daemon reads.
@@ -73,6 +75,13 @@ type Request struct {
 	// Bounding is the spec's process.capabilities.bounding: what the
 	// container's processes can ever hold.
 	Bounding []string `json:"bounding,omitempty"`
+	// CreateRuntime is the spec's hooks.createRuntime, the hooks runc is
+	// about to run: the daemon checks that the one it added through NRI
+	// (Spec.Hooks) is there, since a runtime is free to filter a plugin's
+	// adjustments. HooksRead says the hook sent it (an older hook does
+	// not).
+	HooksRead     bool         `json:"hooksRead,omitempty"`
+	CreateRuntime []rspec.Hook `json:"createRuntime,omitempty"`
 }
 
 // Reply is the daemon's answer; Error is empty when the container is
@@ -98,6 +107,9 @@ type ociSpec struct {
 	Linux struct {
 		Seccomp json.RawMessage `json:"seccomp"`
 	} `json:"linux"`
+	Hooks struct {
+		CreateRuntime []rspec.Hook `json:"createRuntime"`
+	} `json:"hooks"`
 	Process struct {
 		ApparmorProfile string `json:"apparmorProfile"`
 		Capabilities    struct {
@@ -113,7 +125,20 @@ func (s ociSpec) request(st ociState, err error) Request {
 		return Request{ContainerID: st.ID, PID: st.PID}
 	}
 	return Request{ContainerID: st.ID, PID: st.PID, Rootfs: s.rootfs(st.Bundle), SpecRead: true, Seccomp: s.Linux.Seccomp,
-		AppArmorProfile: s.Process.ApparmorProfile, Bounding: s.Process.Capabilities.Bounding}
+		AppArmorProfile: s.Process.ApparmorProfile, Bounding: s.Process.Capabilities.Bounding,
+		HooksRead: true, CreateRuntime: s.Hooks.CreateRuntime}
+}
+
+// Added says whether hooks, a spec's createRuntime hooks, hold the one the
+// plugin added (Hooks): same program, arguments and timeout.
+func (s Spec) Added(hooks []rspec.Hook) bool {
+	want := s.Hooks().CreateRuntime[0]
+	for _, h := range hooks {
+		if h.Path == want.Path && slices.Equal(h.Args, want.Args) && h.Timeout != nil && int64(*h.Timeout) == want.Timeout.Value {
+			return true
+		}
+	}
+	return false
 }
 
 // readSpec reads the bundle's config.json; file is its path.

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestHook(t *testing.T) {
 	// The bundle's config.json names the root filesystem relative to it.
 	bundle := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.2.0","root":{"path":"rootfs"},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.2.0","root":{"path":"rootfs"},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}},"hooks":{"createRuntime":[{"path":"/opt/nri-armor/bin/nri-armor-hook","args":["nri-armor-hook","-socket","/run/nri-armor/gate.sock"],"timeout":5}]}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	state := `{"ociVersion":"1.2.0","id":"ctr-1","status":"creating","pid":4242,"bundle":"` + bundle + `"}`
@@ -38,8 +40,11 @@ func TestHook(t *testing.T) {
 	if err := Hook(strings.NewReader(state), sock, time.Second); err != nil {
 		t.Fatalf("hook: %v", err)
 	}
-	// The bundle's seccomp section goes to the daemon as it is, for its check.
-	if want := (Request{ContainerID: "ctr-1", PID: 4242, Rootfs: filepath.Join(bundle, "rootfs"), SpecRead: true, Seccomp: json.RawMessage(`{"defaultAction":"SCMP_ACT_ALLOW"}`)}); !reflect.DeepEqual(got, want) {
+	// The bundle's seccomp section goes to the daemon as it is, and its
+	// createRuntime hooks, for its checks.
+	five := 5
+	if want := (Request{ContainerID: "ctr-1", PID: 4242, Rootfs: filepath.Join(bundle, "rootfs"), SpecRead: true, Seccomp: json.RawMessage(`{"defaultAction":"SCMP_ACT_ALLOW"}`),
+		HooksRead: true, CreateRuntime: []rspec.Hook{{Path: "/opt/nri-armor/bin/nri-armor-hook", Args: []string{"nri-armor-hook", "-socket", "/run/nri-armor/gate.sock"}, Timeout: &five}}}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("daemon asked for %+v, want %+v", got, want)
 	}
 	// A bundle without a readable config: no rootfs, the start goes on.

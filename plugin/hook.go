@@ -69,9 +69,9 @@ func (p *Plugin) Gate(ctx context.Context, req ocihook.Request) error {
 }
 
 // checkBundle checks, for a known container, that the bundle's
-// config.json the hook read carries its seccomp filter and names its
-// AppArmor profile: what runc is about to install, after every plugin and
-// the runtime had their say.
+// config.json the hook read carries its start gate, its seccomp filter and
+// names its AppArmor profile: what runc is about to run and install, after
+// every plugin and the runtime had their say.
 func (p *Plugin) checkBundle(req ocihook.Request) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -81,6 +81,13 @@ func (p *Plugin) checkBundle(req ocihook.Request) error {
 	}
 	if !req.SpecRead {
 		return p.checkProfileSpec(c, req, nil)
+	}
+	// Without its gate the rules would be installed at StartContainer,
+	// whose refusal CRI-O only logs: a runtime that filtered the hook out
+	// of the adjustment (none checked does: containerd 2.4.2, CRI-O 1.36.3)
+	// is caught here, by the guard, which runs before it would have.
+	if c.gated && req.HooksRead && !p.hook.Added(req.CreateRuntime) {
+		return fmt.Errorf("nri-armor: %s: the bundle's config.json lacks the start gate nri-armor added through NRI (createRuntime hook %s): the runtime or another plugin dropped it, and the container's rules could not be installed before its first instruction: refusing to start it", p.who(c), p.hook.Binary)
 	}
 	var pol *api.LinuxSeccomp
 	if len(req.Seccomp) > 0 && string(req.Seccomp) != "null" {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/policy"
@@ -38,6 +40,24 @@ func TestGateEnforcesBeforeStart(t *testing.T) {
 	if len(hooks) != 1 || hooks[0].Path != "/opt/nri-armor/bin/nri-armor-hook" ||
 		strings.Join(hooks[0].Args, " ") != "/opt/nri-armor/bin/nri-armor-hook -socket /run/nri-armor/gate.sock -timeout 5s" {
 		t.Fatalf("createRuntime hooks %v", hooks)
+	}
+	// The bundle must carry the gate: were it filtered out of the
+	// adjustment, the rules would wait for StartContainer, whose refusal
+	// CRI-O ignores. The guard, which runs first, sends the hooks it read.
+	bundle := func(h ...rspec.Hook) error {
+		return p.checkBundle(ocihook.Request{ContainerID: ctr.Id, SpecRead: true, HooksRead: true, CreateRuntime: h})
+	}
+	five := 5
+	for _, h := range [][]rspec.Hook{nil, {{Path: "/usr/bin/true", Args: hooks[0].Args, Timeout: &five}}, {{Path: hooks[0].Path, Args: hooks[0].Args[:1], Timeout: &five}}} {
+		if err := bundle(h...); err == nil || !strings.Contains(err.Error(), "lacks the start gate") {
+			t.Errorf("a bundle with createRuntime hooks %+v: %v, want refused", h, err)
+		}
+	}
+	if err := bundle(rspec.Hook{Path: "/opt/other"}, rspec.Hook{Path: hooks[0].Path, Args: hooks[0].Args, Timeout: &five}); err != nil {
+		t.Errorf("a bundle with the gate: %v", err)
+	}
+	if err := p.checkBundle(ocihook.Request{ContainerID: ctr.Id, SpecRead: true}); err != nil {
+		t.Errorf("an older hook, which sends no hooks: %v", err)
 	}
 	plain := rt.RunPod("pod-2", "shop", "plain", nil, nil)
 	if _, resp, err := rt.Create(plain, "ctr-2", "app"); err != nil || len(resp.GetAdjust().GetHooks().GetCreateRuntime()) != 0 {

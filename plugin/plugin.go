@@ -162,6 +162,9 @@ type container struct {
 	profile        string
 	apparmor       *apparmor.Profile
 	profileChecked bool
+	// gated: CreateContainer added the start gate (the per-container OCI
+	// hook) through NRI, and the bundle must carry it (checkBundle).
+	gated bool
 }
 
 // New returns a plugin for cfg.
@@ -394,6 +397,7 @@ func (p *Plugin) CreateContainer(ctx context.Context, sb *api.PodSandbox, ctr *a
 	adjust.AddAnnotation(policy.AnnotationPolicySet, c.set.Digest)
 	if p.hook.Binary != "" && !p.failOpen && c.mode == policy.ModeEnforce {
 		adjust.AddHooks(p.hook.Hooks())
+		c.gated = true
 	}
 	return adjust, nil, nil
 }
