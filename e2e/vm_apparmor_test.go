@@ -199,7 +199,7 @@ func TestAppArmorBlock(t *testing.T) {
 			return false
 		})
 	}
-	if as := tr.alerts(t, open.name); len(as) != 0 {
+	if as := tr.policyAlerts(t, open.name); len(as) != 0 {
 		t.Errorf("alerts for the unannotated pod %s: %v; want none", open.name, as)
 	}
 

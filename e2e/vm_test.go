@@ -113,7 +113,7 @@ func TestVMProcessFileBlock(t *testing.T) {
 	tr.waitAlert(t, guarded, "first", "Process", "/usr/bin/apt-get")
 	tr.waitAlert(t, guarded, "main", "Process", "/usr/bin/apt-get")
 	tr.waitAlert(t, guarded, "main", "File", "/etc/shadow")
-	if as := tr.alerts(t, open.name); len(as) != 0 {
+	if as := tr.policyAlerts(t, open.name); len(as) != 0 {
 		t.Errorf("alerts for the unannotated pod %s: %v; want none", open.name, as)
 	}
 	// The same alerts on armor-tracer's stdout (one JSON object a line).
