@@ -37,7 +37,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${VMTEST_CACHE:-$root/.cache/vmtest}
-timeout_s=${VME2E_TIMEOUT:-1200}
+timeout_s=${VME2E_TIMEOUT:-1800}
 lsm=${VME2E_LSM:-bpf}
 case $lsm in
 bpf | apparmor) ;;
@@ -61,9 +61,17 @@ if ((EUID != 0)); then
 	die "needs root (debootstrap, the e2e set-up); NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1 skips instead"
 fi
 start=$SECONDS
-# Not in .cache/vmtest/bin, which make vmtest empties.
-work=$cache/e2e
+kind=$lsm
+[[ $k8s == 1 ]] && kind=k8s-node
+# Not in .cache/vmtest/bin, which make vmtest empties; one per kind, since
+# make test boots them at the same time (hack/vmtest/lanes.sh).
+work=$cache/e2e/$kind
 mkdir -p "$work"
+# One set-up at a time: the scripts below fill shared caches (the e2e
+# tools, the kernel, the root images), and a cold cache must be filled once.
+# The VMs themselves run in parallel: the lock is let go before the boot.
+exec 8>"$cache/.e2e-setup.lock"
+flock 8
 
 # k8s_modules prints a directory holding lib/modules/RELEASE of the booted
 # kernel with only what the CNI bridge plugin needs (bridge, veth and their
@@ -80,7 +88,7 @@ k8s_modules() {
 	kernel=$("$here/fetch-kernel.sh" --boot-image) || die "fetch-kernel.sh failed"
 	release=$(basename "$kernel" | sed 's/^vmlinu[xz]-//')
 	kroot=$(cd "$(dirname "$kernel")/.." && pwd)
-	[[ -s $kroot/lib/modules/$release/modules.dep ]] || depmod -b "$kroot" "$release" || die "depmod -b $kroot $release failed"
+	[[ -s $kroot/lib/modules/$release/modules.dep ]] || die "no modules.dep in $kroot/lib/modules/$release (fetch-kernel.sh makes it when depmod is installed)"
 	dir=$work/k8s-modules
 	rm -rf "$dir"
 	while read -r _ ko _; do
@@ -135,6 +143,7 @@ cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/
 cp "$root/config/containerd-nri.toml" "$root/config/containerd-base-spec.json" "$files/repo/config/"
 # The CRDs, which the one-node test applies with kubectl.
 [[ $k8s == 1 ]] && cp -r "$root/config/crd" "$files/repo/config/"
+exec 8>&-
 log "ready after $((SECONDS - start)) s; booting the VM"
 
 args=("$@")
@@ -157,6 +166,7 @@ rc=0
 # One virtual CPU: with two, software emulation was once seen to soft-lock
 # (make demo-vm, while nri-armor attached its LSM programs); one is as fast.
 "$here/run.sh" --rootfs "$img" --files "$files" --smp 1 --mem 4096 --timeout "$timeout_s" "${boot[@]}" \
+	--console-log "$cache/console-$kind.log" \
 	--env "NRI_ARMOR_E2E_CACHE=$vm_cache" \
 	--env NRI_ARMOR_E2E_ROOT=/vmtest/files/repo \
 	--env NRI_ARMOR_E2E_ARMOR_BIN=/vmtest/files/bin/nri-armor \

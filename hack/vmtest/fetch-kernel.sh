@@ -11,8 +11,9 @@
 # version or mirror is written down here). The .deb is fetched with
 # `apt-get download` into .cache/vmtest/debs/ and unpacked with `dpkg-deb -x`
 # into .cache/vmtest/kernel/<package>_<version>/ (boot/vmlinuz-* plus
-# lib/modules for later layers; with CONFIG_PVH also boot/vmlinux-<release>,
-# the same kernel uncompressed, which run.sh boots faster). Cached: when that
+# lib/modules with its modules.dep for later layers; with CONFIG_PVH also
+# boot/vmlinux-<release>, the same kernel uncompressed, which run.sh boots
+# faster). Cached: when that
 # directory is complete the script prints the path without touching the
 # network (apt-cache still resolves the package, ~1 s). Only the kernel fetched
 # last is kept: other versions' trees and .debs are removed.
@@ -84,10 +85,24 @@ print_image() {
 # Cache key: package and version (':' from an epoch is not welcome in paths).
 key="${pkg}_${version//:/%3a}"
 dir="$cache/kernel/$key"
+# modules_dep makes lib/modules/RELEASE/modules.dep in the tree $1 for the
+# kernel $2 (the .deb carries none: its postinst runs depmod), here under the
+# lock, once: run.sh and e2e.sh read it to find the modules a root image
+# needs. Only where depmod is installed (run.sh and e2e.sh install kmod
+# before they call this script when they need the modules).
+modules_dep() {
+	local release
+	release=$(basename "$2" | sed 's/^vmlinuz-//')
+	[[ -s $1/lib/modules/$release/modules.dep ]] && return 0
+	command -v depmod >/dev/null || return 0
+	depmod -b "$1" "$release" || die "depmod -b $1 $release failed"
+}
+
 if [[ -f $dir/.complete ]]; then
 	vmlinuz=$(cat "$dir/.complete")
 	[[ -f $vmlinuz ]] || die "cache $dir is damaged (no $vmlinuz); remove it and rerun"
 	log "cached $pkg $version"
+	modules_dep "$dir" "$vmlinuz"
 	print_image "$vmlinuz"
 	exit 0
 fi
@@ -146,6 +161,7 @@ if grep -qx 'CONFIG_PVH=y' "$dir.tmp/boot/config-$release" 2>/dev/null; then
 fi
 mv "$dir.tmp" "$dir"
 vmlinuz="$dir/boot/$(basename "$vmlinuz")"
+modules_dep "$dir" "$vmlinuz"
 echo "$vmlinuz" >"$dir/.complete"
 
 # Keep only this kernel: drop other versions' unpacked trees and .debs.

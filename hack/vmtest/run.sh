@@ -40,6 +40,9 @@
 #     --files DIR         copy DIR's contents into the VM at /vmtest/files
 #                         (data, scripts, or binaries for the rootfs's libc:
 #                         not checked for being static)
+#     --console-log FILE  where the copy of the console goes (default
+#                         .cache/vmtest/console.log; VMs that run at the same
+#                         time each need their own)
 #
 # Examples:
 #   CGO_ENABLED=0 go test -c -tags vmtest -o /tmp/smoke.test ./hack/vmtest/smoke
@@ -65,7 +68,7 @@
 # prints the marker with status 125.
 #
 # This script streams the VM's console to stdout as it comes (a copy of the
-# last run is left in .cache/vmtest/console.log) and exits with:
+# last run is left in --console-log's file) and exits with:
 #   the combined status  when the marker appeared (0 = every binary passed;
 #                        125 = the VM's set-up failed: a mount, or with
 #                        --rootfs a module or the image, before any binary)
@@ -96,6 +99,7 @@ usage() {
 }
 
 timeout_s=600 smp=2 mem=2048 kernel="" extra_append="" quiet_console=0 rootfs="" files="" icount=0 preempt=""
+console_copy=$cache/console.log
 runs=() envs=() qemu_extra=()
 while (($#)); do
 	case $1 in
@@ -112,6 +116,7 @@ while (($#)); do
 	--quiet-console) quiet_console=1; shift ;;
 	--rootfs) rootfs=${2:?--rootfs needs IMAGE}; shift 2 ;;
 	--files) files=${2:?--files needs DIR}; shift 2 ;;
+	--console-log) console_copy=${2:?--console-log needs FILE}; shift 2 ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) echo "vmtest: unknown option $1" >&2; usage ;;
@@ -234,11 +239,8 @@ fi
 # into /vmtest/modules with their load order in /vmtest/modules/order.
 modules_for_rootfs() {
 	local dir=$kroot/lib/modules/$release line n=0 ko
-	# The .deb carries no modules.dep (its postinst runs depmod): make it
-	# in the cached tree, once.
-	if [[ ! -s $dir/modules.dep ]]; then
-		depmod -b "$kroot" "$release" || die 2 "depmod -b $kroot $release failed"
-	fi
+	# fetch-kernel.sh makes modules.dep (the .deb carries none).
+	[[ -s $dir/modules.dep ]] || die 2 "no $dir/modules.dep (fetch-kernel.sh makes it when depmod is installed)"
 	mkdir -p "$stage/vmtest/modules"
 	# crc32c is not a dependency of ext4 in modules.dep (ext4 asks the
 	# crypto API for it at mount time, which would need modprobe).
@@ -465,8 +467,8 @@ wait "$!"
 set -e
 qrc=$(cat "$work/qemu.rc" 2>/dev/null || echo 255)
 elapsed=$((SECONDS - start))
-cp "$consolelog" "$cache/console.log"
-consolelog=$cache/console.log
+cp "$consolelog" "$console_copy"
+consolelog=$console_copy
 
 # The marker may share its line with a kernel message; match it anywhere.
 result=$(grep -ao "$marker rc=[0-9]*" "$consolelog" | tail -n1 | sed 's/.*rc=//' || true)
