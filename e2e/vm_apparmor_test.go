@@ -296,8 +296,8 @@ func TestAppArmorPolicyEdit(t *testing.T) {
 
 // TestAppArmorRefused: a container whose rules need AppArmor is refused
 // when its profile is not loaded, when its spec names another profile or
-// none, when the pod's annotation names a profile that is not the pod's,
-// and while nri-armor is down.
+// none, when it is privileged, when the pod's annotation names a profile
+// that is not the pod's, and while nri-armor is down.
 func TestAppArmorRefused(t *testing.T) {
 	vmtest.RequireLSM(t, "apparmor")
 	need(t)
@@ -356,6 +356,33 @@ func TestAppArmorRefused(t *testing.T) {
 			r = crictl(t, "start", id)
 		}
 		wantRefusedStart(t, r, "a container under its profile with CAP_SYS_ADMIN", "may hold CAP_SYS_ADMIN", "open_tree")
+	})
+	// A privileged container: containerd puts it under the profile it
+	// names, CRI-O under none (it sets privileged containers no AppArmor
+	// profile at all); either way it may hold CAP_SYS_ADMIN, and it is
+	// refused, never started with its rules unenforced.
+	t.Run("privileged", func(t *testing.T) {
+		all := map[string]string{policiesKey: aaPolicyName}
+		all["container.apparmor.security.beta.kubernetes.io/priv"] = "localhost/" + profileName(ann, "priv")
+		name := "priv-" + randomSuffix()
+		cfg := writeJSON(t, map[string]any{
+			"metadata":    map[string]any{"name": name, "namespace": podNamespace, "uid": name, "attempt": 0},
+			"annotations": all,
+			"linux": map[string]any{"cgroup_parent": "/" + runtimeOf(t).cgroupParent,
+				"security_context": map[string]any{"privileged": true, "namespace_options": map[string]any{"network": 2}}},
+		})
+		q := pod{id: mustCrictl(t, "runp", cfg), config: cfg, name: name, namespace: podNamespace}
+		t.Cleanup(func() { crictl(t, "rmp", "-f", q.id) })
+		c := aaContainer("priv", profileName(ann, "priv"), sleeper...)
+		c["linux"].(map[string]any)["security_context"].(map[string]any)["privileged"] = true
+		id, r := createContainerWith(t, q, c)
+		if id != "" {
+			r = crictl(t, "start", id)
+		}
+		wantRefusedStart(t, r, "a privileged container", "refusing to start it")
+		if !strings.Contains(crictlSays(r), "may hold CAP_SYS_ADMIN") && !strings.Contains(crictlSays(r), "names none") {
+			t.Errorf("a privileged container: refused for another reason than its capabilities or its missing profile: %s", crictlSays(r))
+		}
 	})
 	t.Run("wrong-annotation", func(t *testing.T) {
 		all := map[string]string{policiesKey: aaPolicyName,
