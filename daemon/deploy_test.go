@@ -461,11 +461,7 @@ func checkGuardSpec(t *testing.T, cfg Config, namespace string) {
 			Seccomp any `json:"seccomp"`
 		} `json:"linux"`
 		Hooks struct {
-			CreateRuntime []struct {
-				Path    string   `json:"path"`
-				Args    []string `json:"args"`
-				Timeout int      `json:"timeout"`
-			} `json:"createRuntime"`
+			CreateRuntime []guardHook `json:"createRuntime"`
 		} `json:"hooks"`
 	}
 	if err := json.Unmarshal(data, &spec); err != nil {
@@ -478,7 +474,38 @@ func checkGuardSpec(t *testing.T, cfg Config, namespace string) {
 	if len(hooks) != 1 {
 		t.Fatalf("config/containerd-base-spec.json: createRuntime hooks %+v, want the guard alone", hooks)
 	}
-	h := hooks[0]
+	checkGuardHook(t, "config/containerd-base-spec.json", hooks[0], cfg, namespace, ocihook.RuntimeContainerd)
+
+	// CRI-O's: the same guard, as a hook file for its hooks_dir.
+	data, err = os.ReadFile(filepath.Join(root, "config", "crio-hook.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Hook   guardHook             `json:"hook"`
+		When   struct{ Always bool } `json:"when"`
+		Stages []string              `json:"stages"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatalf("config/crio-hook.json: %v", err)
+	}
+	if !file.When.Always || !slices.Equal(file.Stages, []string{"createRuntime"}) {
+		t.Errorf("config/crio-hook.json: when %+v, stages %v; want always, createRuntime", file.When, file.Stages)
+	}
+	checkGuardHook(t, "config/crio-hook.json", file.Hook, cfg, namespace, ocihook.RuntimeCRIO)
+}
+
+// guardHook is an OCI hook as config/'s files write the guard.
+type guardHook struct {
+	Path    string   `json:"path"`
+	Args    []string `json:"args"`
+	Timeout int      `json:"timeout"`
+}
+
+// checkGuardHook checks the guard h of file against the DaemonSet's
+// config cfg and namespace, on runtime.
+func checkGuardHook(t *testing.T, file string, h guardHook, cfg Config, namespace, runtime string) {
+	t.Helper()
 	arg := func(flag string) string {
 		if i := slices.Index(h.Args, flag); i >= 0 && i+1 < len(h.Args) {
 			return h.Args[i+1]
@@ -486,19 +513,22 @@ func checkGuardSpec(t *testing.T, cfg Config, namespace string) {
 		return ""
 	}
 	if h.Path != cfg.GateBinary || len(h.Args) == 0 || h.Args[0] != cfg.GateBinary || !slices.Contains(h.Args, "-guard") {
-		t.Errorf("the guard runs %s %v, want %s -guard", h.Path, h.Args, cfg.GateBinary)
+		t.Errorf("%s: the guard runs %s %v, want %s -guard", file, h.Path, h.Args, cfg.GateBinary)
 	}
 	if got := arg("-socket"); got != cfg.GateSocket {
-		t.Errorf("the guard's -socket %q, want gateSocket %q", got, cfg.GateSocket)
+		t.Errorf("%s: the guard's -socket %q, want gateSocket %q", file, got, cfg.GateSocket)
 	}
 	if got := arg("-trust"); got != ocihook.TrustFile(cfg.GateBinary) {
-		t.Errorf("the guard's -trust %q, want %q (where the daemon writes it)", got, ocihook.TrustFile(cfg.GateBinary))
+		t.Errorf("%s: the guard's -trust %q, want %q (where the daemon writes it)", file, got, ocihook.TrustFile(cfg.GateBinary))
 	}
 	if got := strings.Split(arg("-trusted"), ","); !slices.Contains(got, namespace) {
-		t.Errorf("the guard's -trusted %v lacks the DaemonSet's namespace %q", got, namespace)
+		t.Errorf("%s: the guard's -trusted %v lacks the DaemonSet's namespace %q", file, got, namespace)
+	}
+	if got := arg("-runtime"); got != runtime {
+		t.Errorf("%s: the guard's -runtime %q, want %q: told, it reads that runtime's annotations only", file, got, runtime)
 	}
 	timeout, err := time.ParseDuration(arg("-timeout"))
 	if err != nil || timeout <= 0 || timeout >= time.Duration(h.Timeout)*time.Second {
-		t.Errorf("the guard's -timeout %q must be shorter than the runtime's timeout %ds (or the runtime kills it before it decides)", arg("-timeout"), h.Timeout)
+		t.Errorf("%s: the guard's -timeout %q must be shorter than the runtime's timeout %ds (or the runtime kills it before it decides)", file, arg("-timeout"), h.Timeout)
 	}
 }

@@ -47,11 +47,21 @@ const (
 	AnnotationCRIOType         = "io.kubernetes.cri-o.ContainerType"
 )
 
+// The runtimes the guard knows (GuardConfig.Runtime, the hook's -runtime).
+const (
+	RuntimeContainerd = "containerd"
+	RuntimeCRIO       = "cri-o"
+)
+
 // podOf is the container's pod namespace ("" when the spec names none)
 // and whether it is a pod's sandbox (pause) container, and which
-// annotation named the namespace (for the refusal's message).
-func podOf(ann map[string]string) (ns string, sandbox bool, from string) {
-	if ann[AnnotationContainerManager] == ContainerManagerCRIO {
+// annotation named the namespace (for the refusal's message), on runtime
+// (RuntimeContainerd, RuntimeCRIO, or "": told by the spec's
+// AnnotationContainerManager). Told, it never reads the other runtime's
+// keys: a containerd configured to pass a pod's annotations through
+// (pod_annotations) would otherwise let the pod claim to be CRI-O's.
+func podOf(ann map[string]string, runtime string) (ns string, sandbox bool, from string) {
+	if runtime == RuntimeCRIO || (runtime == "" && ann[AnnotationContainerManager] == ContainerManagerCRIO) {
 		if ann[AnnotationCRIOType] == "sandbox" {
 			return "", true, AnnotationCRIOName
 		}
@@ -126,6 +136,10 @@ type GuardConfig struct {
 	// nri-armor's own, whose pod must start before the daemon ever wrote
 	// the file.
 	Bootstrap []string
+	// Runtime is the runtime that runs the guard (RuntimeContainerd or
+	// RuntimeCRIO; config/ names it), whose annotations alone are read;
+	// "" tells it by the spec (a guard installed before -runtime existed).
+	Runtime string
 }
 
 // Guard is the guard's side of the hook: the daemon, when it answers,
@@ -143,7 +157,7 @@ func Guard(stdin io.Reader, cfg GuardConfig) error {
 	// A pod's sandbox (pause) container: its image is the node's, not the
 	// pod author's, and NRI's validator does not gate it either.
 	// (containerd 2.4.2 does not apply the base spec to it anyway.)
-	ns, sandbox, from := podOf(spec.Annotations)
+	ns, sandbox, from := podOf(spec.Annotations, cfg.Runtime)
 	if sandbox {
 		return nil
 	}

@@ -104,6 +104,24 @@ func TestGuardDaemonDown(t *testing.T) {
 	if err := guard(crio("k8s_POD_pod-1_team-b_uid-1_0", "sandbox", nil)); err != nil {
 		t.Errorf("CRI-O sandbox container: %v", err)
 	}
+	// Told its runtime (-runtime, as config/ does), the guard reads that
+	// runtime's keys only: on containerd a pod whose annotations reach the
+	// spec (pod_annotations) cannot pass for CRI-O's, nor the reverse.
+	cfg.Runtime = RuntimeContainerd
+	if err := guard(crio("k8s_main_pod-1_team-a_uid-1_0", "container", inNamespace("team-b"))); err == nil || !strings.Contains(err.Error(), `does not trust namespace "team-b"`) {
+		t.Errorf("containerd guard, a container claiming CRI-O's team-a: %v; want team-b (containerd's key) refused", err)
+	}
+	if err := guard(crio("k8s_POD_pod-1_team-b_uid-1_0", "sandbox", inNamespace("team-b"))); err == nil {
+		t.Errorf("containerd guard, a container claiming to be CRI-O's sandbox: started")
+	}
+	cfg.Runtime = RuntimeCRIO
+	if err := guard(inNamespace("team-a")); err == nil || !strings.Contains(err.Error(), "names no pod namespace (annotation "+AnnotationCRIOName+")") {
+		t.Errorf("CRI-O guard, containerd's keys only: %v; want refused", err)
+	}
+	if err := guard(map[string]string{AnnotationCRIOName: "k8s_main_pod-1_team-a_uid-1_0", AnnotationCRIOType: "container"}); err != nil {
+		t.Errorf("CRI-O guard, CRI-O's keys without io.container.manager: %v", err)
+	}
+	cfg.Runtime = ""
 
 	// A trust file that does not parse refuses every namespace it would
 	// be asked about, naming the file; the bootstrap list still works.

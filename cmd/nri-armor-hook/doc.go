@@ -8,10 +8,13 @@
 // With -guard it is the runtime's hook for every container (the base spec
 // config/containerd-base-spec.json): nri-armor decides when it answers;
 // when it does not, only containers of the namespaces the node trusts
-// start (the trust file nri-armor writes beside the hook, and -trusted):
+// start (the trust file nri-armor writes beside the hook, and -trusted).
+// -runtime names the runtime that runs it (containerd or cri-o), whose
+// annotations alone then name a container's pod:
 //
 //	nri-armor-hook -guard -socket /run/nri-armor/gate.sock \
-//	    -trust /opt/nri-armor/bin/trusted-namespaces.json -trusted nri-armor
+//	    -trust /opt/nri-armor/bin/trusted-namespaces.json -trusted nri-armor \
+//	    -runtime containerd
 //
 // A binary of its own, not a subcommand of nri-armor: it runs on every
 // container's start, and a small binary starts in a fraction of the time.
