@@ -106,6 +106,9 @@ func DecideLocalhost(s Support, rs *policy.RuleSet, n Node, ctr *api.Container, 
 			return unfiltered(d, rs, fmt.Sprintf("the container's seccomp profile is %s, not nri-armor's Localhost profile %s, which its pod names for it", what, want))
 		}
 	}
+	if ref, ok := ctr.GetAnnotations()[CRIOProfileAnnotation]; ok && path.Clean(ref) != want {
+		return unfiltered(d, rs, fmt.Sprintf("the runtime loaded seccomp profile %q for the container, not nri-armor's Localhost profile %s, which its pod names for it", ref, want))
+	}
 	d.Localhost = want
 	return d
 }
