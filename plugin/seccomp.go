@@ -227,10 +227,15 @@ func (p *Plugin) refilter(ctx context.Context, c *container, old *filter) {
 	plan, _ := seccomp.PlanOn(c.set, p.sc)
 	plan.LogRefusals = p.sc.LogRefusals
 	if old != nil && old.installed && slices.Equal(plan.Blocked, old.plan.Blocked) && slices.Equal(plan.Logged, old.plan.Logged) {
-		c.filter = &filter{plan: plan, installed: true, unenforced: plan.Unenforced}
+		c.filter = &filter{plan: plan, installed: true, unenforced: plan.Unenforced, localhost: old.localhost, checked: old.checked}
 		return
 	}
 	f := &filter{plan: plan, installed: old != nil && old.installed}
+	if old != nil {
+		// The profile the container was created with, and what it holds:
+		// the start gate checks the bundle against that, not the edit.
+		f.localhost, f.checked = old.localhost, old.checked
+	}
 	if c.set != nil {
 		for _, r := range c.set.Syscalls.Rules {
 			if r.Action != policy.Allow && !slices.Contains(plan.Kernel, r.ID) { // BPF-LSM's change at once

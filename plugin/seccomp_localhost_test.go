@@ -159,6 +159,11 @@ func TestSeccompLocalhostCRIO(t *testing.T) {
 	if b, _ := os.ReadFile(file); !strings.Contains(string(b), `"getcpu"`) {
 		t.Errorf("not rewritten on a policy edit: %.300s", b)
 	}
+	// The container created before the edit keeps the profile it was
+	// created with (its filter cannot change): the gate still checks it.
+	if f := p.containers["ctr-1"].filter; f == nil || f.localhost == nil || f.localhost.Path != file || !f.checked {
+		t.Errorf("filter after the edit: %+v", f)
+	}
 	if err := p.RemovePodSandbox(ctx, sb); err != nil {
 		t.Fatal(err)
 	}

@@ -176,14 +176,22 @@ func TestCheckBundle(t *testing.T) {
 	missing.Syscalls = slices.DeleteFunc(missing.Syscalls, func(r *api.LinuxSyscall) bool { return slices.Contains(r.Names, "getcpu") })
 	allowAll := seccomp.Build(p, "amd64", nil) // another profile: the rules, but not the runtime default
 	for what, pol := range map[string]*api.LinuxSeccomp{
-		"unconfined":        nil,
-		"runtime default":   seccomp.ContainerdDefault(),
-		"weaker action":     weaker,
-		"missing rule":      missing,
-		"default-allow":     allowAll,
-		"other base errno":  func() *api.LinuxSeccomp { x := proto.Clone(good).(*api.LinuxSeccomp); x.DefaultAction = "SCMP_ACT_LOG"; return x }(),
-		"flag log dropped":  func() *api.LinuxSeccomp { x := proto.Clone(good).(*api.LinuxSeccomp); x.Flags = nil; return x }(),
-		"extra allow added": func() *api.LinuxSeccomp { x := proto.Clone(good).(*api.LinuxSeccomp); x.Syscalls = append(x.Syscalls, &api.LinuxSyscall{Names: []string{"kexec_load"}, Action: "SCMP_ACT_ALLOW"}); return x }(),
+		"unconfined":      nil,
+		"runtime default": seccomp.ContainerdDefault(),
+		"weaker action":   weaker,
+		"missing rule":    missing,
+		"default-allow":   allowAll,
+		"other base errno": func() *api.LinuxSeccomp {
+			x := proto.Clone(good).(*api.LinuxSeccomp)
+			x.DefaultAction = "SCMP_ACT_LOG"
+			return x
+		}(),
+		"flag log dropped": func() *api.LinuxSeccomp { x := proto.Clone(good).(*api.LinuxSeccomp); x.Flags = nil; return x }(),
+		"extra allow added": func() *api.LinuxSeccomp {
+			x := proto.Clone(good).(*api.LinuxSeccomp)
+			x.Syscalls = append(x.Syscalls, &api.LinuxSyscall{Names: []string{"kexec_load"}, Action: "SCMP_ACT_ALLOW"})
+			return x
+		}(),
 	} {
 		if err := seccomp.CheckBundle(oci, pol, ""); err == nil {
 			t.Errorf("containerd, %s: passed", what)
