@@ -82,7 +82,9 @@ func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision 
 func DecideLocalhost(s Support, rs *policy.RuleSet, n Node, ctr *api.Container, want string) Decision {
 	if want == "" && s.UnconfinedNRI {
 		if prof := ctr.GetLinux().GetSeccompProfile(); prof != nil && prof.GetProfileType() == api.SecurityProfile_UNCONFINED {
-			return Decide(Support{Runtime: s.Runtime, Route: RouteMerge, ErrnoRetCrash: s.ErrnoRetCrash}, rs, n, ctr)
+			// Unconfined: no base, whatever else the container shows.
+			bare := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: prof}}
+			return Decide(Support{Runtime: s.Runtime, Route: RouteMerge, ErrnoRetCrash: s.ErrnoRetCrash}, rs, n, bare)
 		}
 	}
 	plan, err := PlanOn(rs, n)

@@ -283,6 +283,14 @@ func TestNoErrnoRetForCrashingNRI(t *testing.T) {
 	for _, prof := range []api.SecurityProfile_ProfileType{api.SecurityProfile_UNCONFINED, api.SecurityProfile_RUNTIME_DEFAULT} {
 		ctr := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: &api.SecurityProfile{ProfileType: prof}, SeccompPolicy: runtimeDefault()}}
 		d := seccomp.Decide(crashing, rs, node, ctr)
+		if prof == api.SecurityProfile_UNCONFINED {
+			// The Localhost route's fallback for an Unconfined container
+			// whose pod names no profile: through NRI.
+			d = seccomp.DecideLocalhost(crashing, rs, node, ctr, "")
+			if d.Policy == nil {
+				t.Errorf("containerd 2.2.5, Unconfined: no policy through NRI: %+v", d)
+			}
+		}
 		if d.Policy == nil {
 			if d.Refuse == nil {
 				t.Errorf("%s: neither a policy nor a refusal", prof)
