@@ -76,6 +76,7 @@ type valueSet struct {
 	name, release, namespace string
 	sets                     []string
 	appArmor                 bool // webhook.appArmor is set
+	seccompLocalhost         bool // webhook.seccompLocalhost is set
 }
 
 var (
@@ -85,7 +86,8 @@ var (
 	extras = valueSet{name: "extras", release: "sec", namespace: "armor-system", sets: []string{
 		"webhook.certManager.enabled=true", "webhook.replicas=2", "metrics.serviceMonitor.enabled=true",
 		"agent.config.weakenNamespaces={trusted,armor-system}", "createNamespace=true", "webhook.appArmor=true",
-	}, appArmor: true}
+		"webhook.seccompLocalhost=true",
+	}, appArmor: true, seccompLocalhost: true}
 	filesOnly = valueSet{name: "files-only", release: "nri-armor", namespace: "nri-armor", sets: []string{"policies.fromKubernetes=false"}}
 )
 
@@ -377,6 +379,7 @@ func checkAgent(t *testing.T, r rendered, full string) {
 	want := map[string]string{
 		"bpffs": "/sys/fs/bpf", "securityfs": "/sys/kernel/security", "cgroup": "/sys/fs/cgroup",
 		"nri": "/var/run/nri", "state": "/run/nri-armor", "gate-bin": "/opt/nri-armor/bin",
+		"seccomp": "/var/lib/kubelet/seccomp/nri-armor", // the Localhost seccomp profiles, nothing else of the kubelet's
 	}
 	if !reflect.DeepEqual(hostPaths, want) {
 		t.Errorf("host paths %v, want %v", hostPaths, want)
@@ -469,6 +472,9 @@ func checkWebhook(t *testing.T, r rendered, full string) {
 	wantArgs := []string{"--listen=:9443", "--namespace=$(POD_NAMESPACE)", "--service=" + svc.Name, "--agent-config=/etc/nri-armor/nri-armor.yaml"}
 	if r.v.appArmor {
 		wantArgs = append(wantArgs, "--apparmor")
+	}
+	if r.v.seccompLocalhost {
+		wantArgs = append(wantArgs, "--seccomp-localhost")
 	}
 	if cm {
 		wantArgs = append(wantArgs, "--tls-dir=/tls")

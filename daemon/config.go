@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nri-armor/nri-armor/enforce/events"
+	"github.com/nri-armor/nri-armor/enforce/seccomp"
 	"github.com/nri-armor/nri-armor/internal/cli"
 	"github.com/nri-armor/nri-armor/ocihook"
 	"github.com/nri-armor/nri-armor/plugin"
@@ -51,6 +52,11 @@ type Config struct {
 	// loads (where AppArmor enforces: docs/apparmor.md). Under /run by
 	// default: they must not outlive the pods that need them.
 	AppArmorDir string `yaml:"appArmorDir"`
+	// SeccompProfileRoot is the kubelet's seccomp root (its --root-dir
+	// plus /seccomp): on runtimes that take syscall rules through a
+	// Localhost profile (CRI-O, containerd < 2.3; docs/seccomp.md) the
+	// agent writes the profiles pods name under its nri-armor folder.
+	SeccompProfileRoot string `yaml:"seccompProfileRoot"`
 	// GateBinary, when set, is where nri-armor-hook is installed on the
 	// host for the start gate's createRuntime hook (package ocihook); the
 	// daemon copies it there, from next to its own binary, at start, and
@@ -96,21 +102,22 @@ type Config struct {
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		Socket:         "/var/run/nri/nri.sock",
-		PluginName:     "nri-armor",
-		PluginIndex:    "10",
-		PolicyDirs:     []string{"/etc/nri-armor/policies"},
-		NodeDefaults:   policy.DefaultNodeDefaults(),
-		FailMode:       "closed",
-		MetricsAddress: ":9481",
-		BPFFS:          events.DefaultPinPath,
-		StateDir:       state.DefaultRoot,
-		AppArmorDir:    "/run/nri-armor/apparmor",
-		GateSocket:     ocihook.DefaultSocket,
-		SetLinger:      time.Minute,
-		MaxContainers:  16384,
-		MaxRuleEntries: 1 << 18,
-		ReconnectMax:   30 * time.Second,
+		Socket:             "/var/run/nri/nri.sock",
+		PluginName:         "nri-armor",
+		PluginIndex:        "10",
+		PolicyDirs:         []string{"/etc/nri-armor/policies"},
+		NodeDefaults:       policy.DefaultNodeDefaults(),
+		FailMode:           "closed",
+		MetricsAddress:     ":9481",
+		BPFFS:              events.DefaultPinPath,
+		StateDir:           state.DefaultRoot,
+		AppArmorDir:        "/run/nri-armor/apparmor",
+		SeccompProfileRoot: seccomp.DefaultProfileRoot,
+		GateSocket:         ocihook.DefaultSocket,
+		SetLinger:          time.Minute,
+		MaxContainers:      16384,
+		MaxRuleEntries:     1 << 18,
+		ReconnectMax:       30 * time.Second,
 
 		KubernetesSyncTimeout: time.Minute,
 		LogLevel:              "info",
@@ -193,6 +200,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BPFFS, "bpffs", c.BPFFS, "where kernel state is pinned")
 	fs.StringVar(&c.StateDir, "stateDir", c.StateDir, "where containers and rule sets are published for armor-tracer (empty: nowhere)")
 	fs.StringVar(&c.AppArmorDir, "appArmorDir", c.AppArmorDir, "where the AppArmor backend keeps the profiles it loads")
+	fs.StringVar(&c.SeccompProfileRoot, "seccompProfileRoot", c.SeccompProfileRoot, "the kubelet's seccomp root, under which Localhost seccomp profiles are written (CRI-O, containerd < 2.3)")
 	fs.StringVar(&c.GateBinary, "gateBinary", c.GateBinary, "install nri-armor-hook here for the start gate (empty: no gate)")
 	fs.StringVar(&c.GateSocket, "gateSocket", c.GateSocket, "where the daemon answers the start gate's hook")
 	fs.StringVar(&c.NodeName, "nodeName", c.NodeName, "this node's name for host policies (empty: the host name)")

@@ -141,6 +141,7 @@ func New(cfg Config, log *logrus.Logger) (*Daemon, error) {
 		Hook:  ocihook.Spec{Binary: cfg.GateBinary, Socket: cfg.GateSocket},
 
 		SeccompLogRefusals: cfg.SeccompLogRefusals,
+		SeccompProfileRoot: cfg.SeccompProfileRoot,
 		AppArmor:           profiles,
 	})
 	if err != nil {

@@ -590,6 +590,9 @@ func startArmorEnv(t testing.TB, environ []string, extra ...string) *armor {
 		// and writes the trust file beside it.
 		"-gateBinary", filepath.Join(env.gate, "nri-armor-hook"),
 		"-gateSocket", filepath.Join(env.gate, "gate.sock"),
+		// The kubelet's seccomp root, where the Localhost route writes
+		// the profiles pods name (seccomp_test.go): the test's own.
+		"-seccompProfileRoot", seccompRoot(),
 		"-metricsAddress", "127.0.0.1:0",
 		"-reconnectMax", "1s",
 		"-logLevel", "debug")

@@ -4,10 +4,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nri-armor/nri-armor/enforce/seccomp"
 	"github.com/nri-armor/nri-armor/policy"
 )
 
@@ -88,34 +91,146 @@ func wantSys(t *testing.T, r result, call string, refused bool, where string) {
 // an Unconfined container gets the rules on a default-allow filter; a pod
 // without rules is untouched.
 //
-// On CRI-O it is refused instead: testSeccompBlockRefused.
+// On containerd 2.4 the rules are merged into the container's policy
+// through NRI; on CRI-O, which shows plugins neither, through the
+// Localhost profile the pod names (testSeccompBlockLocalhost).
 func TestSeccompBlock(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt *criRuntime) {
 		if rt == crioRuntime {
-			testSeccompBlockRefused(t)
+			testSeccompBlockLocalhost(t)
 			return
 		}
 		testSeccompBlock(t)
 	})
 }
 
-// testSeccompBlockRefused: CRI-O never shows plugins a container's seccomp
-// profile or policy (and 1.35–1.36, this one, vendor NRI v0.11.0, which
-// crashes the runtime on a rule with ErrnoRet): a container whose pod names
-// syscall Block rules is refused at create, crictl saying why — never
-// started with its rules silently missing. CRI-O itself lives on, and a pod
-// without rules starts.
-func testSeccompBlockRefused(t *testing.T) {
+// seccompRoot is the kubelet's seccomp root the e2e's nri-armor writes
+// Localhost profiles under.
+func seccompRoot() string { return filepath.Join(env.tmp, "seccomp") }
+
+// localhostPod runs a pod naming policy e2e-seccomp and, for each of its
+// containers, the Localhost profile nri-armor's pod webhook would name
+// (the annotation the agent reads; the field is withLocalhost's). It
+// returns the pod and each container's profile path (the localhost_ref the
+// kubelet would pass the runtime).
+func localhostPod(t *testing.T, name string, ctrs map[string]seccomp.Base) (pod, map[string]string) {
+	t.Helper()
+	ann := map[string]string{policiesKey: "e2e-seccomp"}
+	pp := policy.Pod{Namespace: podNamespace, Annotations: map[string]string{policiesKey: "e2e-seccomp"}}
+	paths := map[string]string{}
+	for c, base := range ctrs {
+		ref := seccomp.ProfileName(pp, c, base)
+		ann[seccomp.ProfileAnnotation+c] = ref
+		paths[c] = seccomp.ProfilePath(seccompRoot(), ref)
+	}
+	return runPod(t, name, ann), paths
+}
+
+// withLocalhost is a container config whose seccomp profile is the
+// Localhost profile at path (CRI: profile_type 2), as the kubelet passes
+// it for securityContext.seccompProfile {type: Localhost}.
+func withLocalhost(name, path string, cmd ...string) map[string]any {
+	c := containerConfig(name, cmd)
+	c["linux"] = map[string]any{"security_context": map[string]any{"seccomp": map[string]any{"profile_type": 2, "localhost_ref": path}}}
+	return c
+}
+
+// testSeccompBlockLocalhost is TestSeccompBlock on CRI-O, which never shows
+// plugins a container's seccomp profile or policy (and whose NRI, v0.11.0,
+// crashes it on a rule with ErrnoRet): the agent writes, at RunPodSandbox,
+// CRI-O's default profile with the rules merged in (and, for the
+// Unconfined container, a default-allow one) where the pod's annotations
+// name them; CRI-O reads it while it builds the spec; nothing is sent
+// through NRI; the start gate checks the bundle's filter. A container
+// whose config names another profile, or Unconfined, or none, is refused,
+// crictl saying why.
+func testSeccompBlockLocalhost(t *testing.T) {
 	need(t)
 	writePolicy(t, "seccomp.yaml", seccompPolicy)
 	a := startArmor(t)
-	p := runPod(t, "seccomp", map[string]string{policiesKey: "e2e-seccomp"})
-	id, r := createContainerWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
-	wantRefusedCreate(t, id, r, "with syscall Block rules on CRI-O", "syscall Block rules cannot be enforced", "CRI-O never shows plugins a container's seccomp profile")
-	a.wantMetric(t, events("CreateContainer", "error"), 1)
+
+	guarded, paths := localhostPod(t, "seccomp", map[string]seccomp.Base{
+		"first": seccomp.BaseDefault, "main": seccomp.BaseDefault, "loose": seccomp.BaseUnconfined, "evil": seccomp.BaseDefault})
+	for c, path := range paths {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("container %s's profile not written at RunPodSandbox: %v", c, err)
+		}
+	}
+	first := startWith(t, guarded, withLocalhost("first", paths["first"], "sh", "-c", "nettool sys getcpu 2>&1; echo exit=$?; exec sleep 3600"))
+	id := startWith(t, guarded, withLocalhost("main", paths["main"], sleeper...))
+	loose := startWith(t, guarded, withLocalhost("loose", paths["loose"], sleeper...))
 	open := runPod(t, "seccomp-open", nil)
 	openID := startWith(t, open, withSeccomp("main", runtimeDefault, sleeper...))
+
+	var logs string
+	waitFor(t, "the first container's call", 10*time.Second, func() bool {
+		logs = mustCrictl(t, "logs", first)
+		return strings.Contains(logs, "exit=")
+	})
+	if !strings.Contains(logs, "nettool: sys getcpu: "+denied) || !strings.Contains(logs, "exit=1") {
+		t.Errorf("the guarded container's first command: %q; want getcpu refused (%s), exit=1", logs, denied)
+	}
+	wantSys(t, execIn(t, id, "nettool", "sys", "getcpu"), "getcpu", true, "")
+	// The runtime default: CRI-O's refuses personality(ADDR_NO_RANDOMIZE)
+	// with its default errno, ENOSYS, in the guarded container as in one
+	// without rules.
+	wantENOSYS(t, execIn(t, id, "nettool", "sys", "personality"), "personality in the guarded container")
+	wantSys(t, execIn(t, id, "nettool", "sys", "getpgid"), "getpgid", false, "(audited) in the guarded container")
+	wantOK(t, execIn(t, id, "cat", "/etc/hostname"), "cat in the guarded container", "")
+
+	wantSys(t, execIn(t, loose, "nettool", "sys", "getcpu"), "getcpu", true, "")
+	wantSys(t, execIn(t, loose, "nettool", "sys", "personality"), "personality", false, "in the unconfined container")
+
 	wantSys(t, execIn(t, openID, "nettool", "sys", "getcpu"), "getcpu", false, "in the pod without rules")
+	wantENOSYS(t, execIn(t, openID, "nettool", "sys", "personality"), "personality in the pod without rules")
+
+	// What runc got: CRI-O's default (clone3 → ENOSYS kept) with getcpu
+	// refused and getpgid logged; the unconfined one allows by default.
+	b, _ := json.Marshal(seccompOf(t, id))
+	if sc := seccompOf(t, id); sc["defaultAction"] != "SCMP_ACT_ERRNO" || !strings.Contains(string(b), `"errnoRet":38`) || !strings.Contains(string(b), `"SCMP_ACT_LOG"`) || !strings.Contains(string(b), `"getcpu"`) {
+		t.Errorf("guarded container's seccomp: %.400s…; want CRI-O's default with getcpu refused and getpgid logged", b)
+	}
+	if sc := seccompOf(t, loose); sc["defaultAction"] != "SCMP_ACT_ALLOW" {
+		t.Errorf("unconfined container's seccomp default action %v, want SCMP_ACT_ALLOW", sc["defaultAction"])
+	}
+	if rec := published(t, id); rec.Enforcers[policy.ClassSyscalls] != "Seccomp" || len(rec.Unenforced) != 0 {
+		t.Errorf("published record: enforcers %v unenforced %v; want syscalls by Seccomp", rec.Enforcers, rec.Unenforced)
+	}
+
+	// Attacks: the container names another Localhost profile (the rules,
+	// without the runtime default), Unconfined, or the runtime default
+	// without the rules.
+	mine := filepath.Join(seccompRoot(), "mine.json")
+	if err := os.WriteFile(mine, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getcpu"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	attempt := 0
+	for what, cfg := range map[string]map[string]any{
+		"another Localhost profile": withLocalhost("evil", mine, sleeper...),
+		"Unconfined":                withSeccomp("evil", unconfined, sleeper...),
+		"RuntimeDefault":            withSeccomp("evil", runtimeDefault, sleeper...),
+	} {
+		attempt++ // CRI-O hands back the container of the same name and attempt
+		cfg["metadata"] = map[string]any{"name": "evil", "attempt": attempt}
+		id, r := createContainerWith(t, guarded, cfg)
+		if id != "" {
+			r = crictl(t, "start", id)
+		}
+		if r.code == 0 {
+			t.Errorf("a container naming %s started", what)
+			continue
+		}
+		t.Logf("%s: %s", what, crictlSays(r))
+		if !strings.Contains(crictlSays(r), "nri-armor's Localhost profile "+paths["evil"]) {
+			t.Errorf("a container naming %s: %s; want the refusal to name nri-armor's profile %s", what, crictlSays(r), paths["evil"])
+		}
+	}
+	// A pod that names no profile: its containers with Block rules are
+	// refused at create, saying what to set.
+	bare := runPod(t, "seccomp-bare", map[string]string{policiesKey: "e2e-seccomp"})
+	bareID, r := createContainerWith(t, bare, withSeccomp("main", runtimeDefault, sleeper...))
+	wantRefusedCreate(t, bareID, r, "whose pod names no profile", "syscall Block rules cannot be enforced", "names no Localhost seccomp profile of nri-armor's")
+	a.wantMetric(t, events("ValidateContainerAdjustment", "error"), 0)
 }
 
 // testSeccompBlock is TestSeccompBlock on containerd.
@@ -195,14 +310,28 @@ func TestSeccompInvalidSyscall(t *testing.T) {
 
 // TestSeccompAudit: an Audit rule's call runs, the kernel logs it
 // (SCMP_ACT_LOG), and armor-tracer's alert names the pod, container,
-// policy and severity, with Enforcer Seccomp.
+// policy and severity, with Enforcer Seccomp: on containerd through NRI,
+// on CRI-O through the Localhost profile.
 func TestSeccompAudit(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testSeccompAudit(t) })
+}
+
+// testSeccompAudit is TestSeccompAudit against one runtime.
+func testSeccompAudit(t *testing.T) {
 	need(t)
 	writePolicy(t, "seccomp.yaml", seccompPolicy)
 	startArmor(t)
 	tr := startTracer(t)
-	p := runPod(t, "seccomp-audit", map[string]string{policiesKey: "e2e-seccomp"})
-	id := startWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
+	var p pod
+	var id string
+	if isCRIO(t) {
+		var paths map[string]string
+		p, paths = localhostPod(t, "seccomp-audit", map[string]seccomp.Base{"main": seccomp.BaseDefault})
+		id = startWith(t, p, withLocalhost("main", paths["main"], sleeper...))
+	} else {
+		p = runPod(t, "seccomp-audit", map[string]string{policiesKey: "e2e-seccomp"})
+		id = startWith(t, p, withSeccomp("main", runtimeDefault, sleeper...))
+	}
 	// hold: the process stays while armor-tracer finds its cgroup.
 	wantSys(t, execIn(t, id, "nettool", "sys", "getpgid", "hold"), "getpgid", false, "(audited)")
 	var got alert
@@ -267,5 +396,14 @@ func TestSeccompBlockAlert(t *testing.T) {
 	}
 	if len(got) != 1 {
 		t.Errorf("%d syscall alerts, want 1", len(got))
+	}
+}
+
+// wantENOSYS asserts that nettool's call failed with ENOSYS (CRI-O's
+// default profile's errno).
+func wantENOSYS(t *testing.T, r result, what string) {
+	t.Helper()
+	if out := crictlSays(r) + r.stdout; r.code != 1 || !strings.Contains(out, "function not implemented") {
+		t.Errorf("%s: %v; want exit 1 and ENOSYS (function not implemented)", what, r)
 	}
 }

@@ -101,7 +101,7 @@ type SeccompProbe struct {
 
 // SeccompRoutes says, for the probe, which runtimes take syscall rules
 // (enforce/seccomp.Table decides it for the runtime nri-armor connects to).
-const SeccompRoutes = "seccomp filters set through NRI at container creation: containerd >= 2.3.0 merged into the container's policy; containerd 2.2.1-2.2.x Unconfined containers only; containerd < 2.2.1 and CRI-O: none (containers with syscall Block rules are refused; docs/seccomp.md)"
+const SeccompRoutes = "seccomp filters merged into the runtime default at container creation: containerd >= 2.3.0 through NRI; CRI-O and containerd < 2.3.0 through a Localhost profile under the kubelet's seccomp root that the pod names (nri-armor's pod webhook, webhook.seccompLocalhost; containerd 2.2.1-2.2.x also through NRI for Unconfined containers); other runtimes: none (containers with syscall Block rules are refused; docs/seccomp.md)"
 
 // SyscallFromSourceNote says, for the probe and explain, who decides syscall
 // rules with fromSource (which seccomp cannot see) on a node with BPF-LSM

@@ -68,7 +68,7 @@ func TestProbeHost(t *testing.T) {
 	if err := p.WriteText(&out); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"kernel:", "cgroup2:", "lsm/file_open", "network", "syscalls      Seccomp     enforced: seccomp filters set through NRI", "kernel.seccomp.actions_logged:"}
+	want := []string{"kernel:", "cgroup2:", "lsm/file_open", "network", "syscalls      Seccomp     enforced: seccomp filters merged into the runtime default", "kernel.seccomp.actions_logged:"}
 	if !lsmUsable {
 		want = append(want, "telemetry does not see: 32-bit system calls")
 	}

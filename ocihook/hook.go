@@ -17,6 +17,11 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// crioSeccompProfile is the annotation in which CRI-O records the seccomp
+// profile it loaded (enforce/seccomp.CRIOProfileAnnotation; not imported:
+// the hook binary stays small).
+const crioSeccompProfile = "io.kubernetes.cri-o.SeccompProfilePath"
+
 // maxRequest bounds a request the daemon reads.
 const maxRequest = 4 << 20
 
@@ -68,6 +73,10 @@ type Request struct {
 	// older hook sends neither.
 	SpecRead bool            `json:"specRead,omitempty"`
 	Seccomp  json.RawMessage `json:"seccomp,omitempty"`
+	// SeccompRef is the seccomp profile the runtime says it loaded for the
+	// container, where it says so: CRI-O's spec annotation
+	// io.kubernetes.cri-o.SeccompProfilePath (a Localhost profile's path).
+	SeccompRef string `json:"seccompRef,omitempty"`
 	// AppArmorProfile is the spec's process.apparmorProfile, the profile
 	// runc will put the container's process under ("" for none): the
 	// daemon checks that it is the container's own.
@@ -125,6 +134,7 @@ func (s ociSpec) request(st ociState, err error) Request {
 		return Request{ContainerID: st.ID, PID: st.PID}
 	}
 	return Request{ContainerID: st.ID, PID: st.PID, Rootfs: s.rootfs(st.Bundle), SpecRead: true, Seccomp: s.Linux.Seccomp,
+		SeccompRef:      s.Annotations[crioSeccompProfile],
 		AppArmorProfile: s.Process.ApparmorProfile, Bounding: s.Process.Capabilities.Bounding,
 		HooksRead: true, CreateRuntime: s.Hooks.CreateRuntime}
 }

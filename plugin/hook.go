@@ -11,6 +11,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/nri-armor/nri-armor/ocihook"
+	"github.com/nri-armor/nri-armor/policy"
 )
 
 // EnforceNow answers the start gate's hook (package ocihook): container
@@ -80,6 +81,9 @@ func (p *Plugin) checkBundle(req ocihook.Request) error {
 		return nil
 	}
 	if !req.SpecRead {
+		if f := c.filter; f != nil && f.installed && f.localhost != nil && c.mode == policy.ModeEnforce && !p.failOpen {
+			return fmt.Errorf("nri-armor: %s: the hook could not read the container's config.json, so not its seccomp filter (nri-armor's Localhost profile %s): refusing to start it", p.who(c), f.localhost.Path)
+		}
 		return p.checkProfileSpec(c, req, nil)
 	}
 	// Without its gate the rules would be installed at StartContainer,
@@ -99,6 +103,9 @@ func (p *Plugin) checkBundle(req ocihook.Request) error {
 	}
 	if err := p.checkProfileSpec(c, req, pol); err != nil {
 		return err
+	}
+	if f := c.filter; f != nil && f.installed && f.localhost != nil {
+		return p.checkLocalhost(c, pol, req.SeccompRef)
 	}
 	return p.checkFilter(c, pol, "the bundle's config.json")
 }

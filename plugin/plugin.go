@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,10 @@ type Config struct {
 	// (runc ≥ 1.2, crun), so seccomp filters log their refusals for
 	// armor-tracer's Block alerts (enforce/seccomp.FlagLog).
 	SeccompLogRefusals bool
+	// SeccompProfileRoot is the kubelet's seccomp root, under which the
+	// Localhost route writes its profiles (seccomp_localhost.go); empty
+	// means seccomp.DefaultProfileRoot.
+	SeccompProfileRoot string
 	// AppArmor, when set, loads the profiles of containers whose process,
 	// file and capability rules AppArmor enforces: on a node where it is
 	// active and BPF-LSM is not (apparmor.go).
@@ -113,6 +118,10 @@ type Plugin struct {
 
 	// aa is the AppArmor backend's state; nil where it does not enforce.
 	aa *profiles
+	// scRoot is the kubelet's seccomp root; scFiles the seccomp profiles
+	// written under it (seccomp_localhost.go).
+	scRoot  string
+	scFiles scProfiles
 
 	mu sync.Mutex
 	// runtime is what the runtime allows for seccomp (seccomp.go).
@@ -206,8 +215,13 @@ func New(cfg Config) (*Plugin, error) {
 	if k, ok := cfg.Backend.(enforce.SyscallEnforcer); ok {
 		sc.KernelSyscalls = k.KernelSyscalls
 	}
+	if cfg.SeccompProfileRoot == "" {
+		cfg.SeccompProfileRoot = seccomp.DefaultProfileRoot
+	}
 	return &Plugin{
 		aa:         aa,
+		scRoot:     filepath.Clean(cfg.SeccompProfileRoot),
+		scFiles:    scProfiles{},
 		backend:    cfg.Backend,
 		compiler:   cfg.Compiler,
 		defaults:   cfg.Defaults,
@@ -288,6 +302,9 @@ func (p *Plugin) Reapply(ctx context.Context, cat *policy.Catalog) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.rewriteSeccompProfiles(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for id, c := range p.containers {
 		pd := p.pods[c.pod]
 		if pd == nil {
@@ -339,7 +356,7 @@ func (p *Plugin) RunPodSandbox(ctx context.Context, sb *api.PodSandbox) (err err
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.recordPod(sb)
-	return p.podProfiles(ctx, sb)
+	return errors.Join(p.podProfiles(ctx, sb), p.podSeccompProfiles(ctx, sb))
 }
 
 // RemovePodSandbox forgets the pod and releases any container of it that is
@@ -355,7 +372,7 @@ func (p *Plugin) RemovePodSandbox(ctx context.Context, sb *api.PodSandbox) (err 
 		}
 	}
 	delete(p.pods, sb.GetId())
-	errs = append(errs, p.dropProfiles(ctx, "pod:"+sb.GetId()))
+	errs = append(errs, p.dropProfiles(ctx, "pod:"+sb.GetId()), p.dropSeccompProfiles(ctx, sb.GetId()))
 	return errors.Join(errs...)
 }
 
@@ -436,6 +453,9 @@ func (p *Plugin) StartContainer(ctx context.Context, sb *api.PodSandbox, ctr *ap
 	if err := p.checkProfileChecked(c); err != nil {
 		return p.verdict(ctx, c, err)
 	}
+	if err := p.checkLocalhostChecked(c); err != nil {
+		return p.verdict(ctx, c, err)
+	}
 	// After runc create: the process has its root, the container's.
 	return p.startOrRefuse(ctx, ctr, c, p.rootOf(int(ctr.GetPid())))
 }
@@ -492,6 +512,9 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 		livePods[sb.GetId()] = true
 		byID[sb.GetId()] = sb
 		if err := p.podProfiles(ctx, sb); err != nil {
+			nrilog.Errorf(ctx, "synchronize: %v", err)
+		}
+		if err := p.podSeccompProfiles(ctx, sb); err != nil {
 			nrilog.Errorf(ctx, "synchronize: %v", err)
 		}
 	}
@@ -559,9 +582,13 @@ func (p *Plugin) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 			if err := p.dropProfiles(ctx, "pod:"+id); err != nil {
 				nrilog.Errorf(ctx, "synchronize: %v", err)
 			}
+			if err := p.dropSeccompProfiles(ctx, id); err != nil {
+				nrilog.Errorf(ctx, "synchronize: %v", err)
+			}
 		}
 	}
 	p.pruneProfiles(ctx, labels)
+	p.pruneSeccompProfiles(ctx)
 	p.sweep(ctx)
 	return nil, nil
 }

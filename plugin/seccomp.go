@@ -28,6 +28,11 @@ type filter struct {
 	installed bool
 	// unenforced are the syscall rules no filter decides, with the reason.
 	unenforced []enforce.Unenforced
+	// localhost, on the Localhost route, is the profile that carries the
+	// filter (seccomp_localhost.go); checked says that the start gate
+	// found the bundle's filter to be it.
+	localhost *seccomp.Expected
+	checked   bool
 }
 
 // Configure records the runtime, whose name, version and NRI version
@@ -64,7 +69,23 @@ func (p *Plugin) seccompFilter(ctx context.Context, c *container, ctr *api.Conta
 	if c.set == nil || len(c.set.Syscalls.Rules) == 0 {
 		return nil
 	}
-	d := seccomp.Decide(p.runtime, c.set, p.sc, ctr)
+	var d seccomp.Decision
+	if p.runtime.Route == seccomp.RouteLocalhost {
+		want, base, err := p.localhostWant(c)
+		if err != nil {
+			return err
+		}
+		d = seccomp.DecideLocalhost(p.runtime, c.set, p.sc, ctr, want)
+		if d.Localhost != "" {
+			c.filter = &filter{plan: d.Plan, installed: true, unenforced: d.Unenforced,
+				localhost: &seccomp.Expected{Path: d.Localhost, Format: p.runtime.Format, Arch: p.sc.Arch, Base: base, Plan: d.Plan}}
+			nrilog.Infof(ctx, "%s: seccomp profile %s refuses %v, logs %v", p.who(c), d.Localhost, d.Plan.Blocked, d.Plan.Logged)
+			p.logFilterUnenforced(ctx, c)
+			return nil
+		}
+	} else {
+		d = seccomp.Decide(p.runtime, c.set, p.sc, ctr)
+	}
 	c.filter = &filter{plan: d.Plan, installed: d.Policy != nil, unenforced: d.Unenforced}
 	if d.Refuse != nil {
 		err := fmt.Errorf("nri-armor: %s: %w", p.who(c), d.Refuse)
@@ -149,6 +170,12 @@ func (p *Plugin) checkFilter(c *container, pol *api.LinuxSeccomp, where string) 
 	if c.filter == nil || !c.filter.installed {
 		return nil
 	}
+	if c.filter.localhost != nil {
+		if pol != nil {
+			return fmt.Errorf("nri-armor: %s: %s sets a seccomp policy, which would replace nri-armor's Localhost profile %s", p.who(c), where, c.filter.localhost.Path)
+		}
+		return nil
+	}
 	if err := seccomp.Carries(pol, c.filter.plan); err != nil {
 		return fmt.Errorf("nri-armor: %s: %s: %w (another NRI plugin or the runtime replaced nri-armor's seccomp policy)", p.who(c), where, err)
 	}
@@ -171,6 +198,11 @@ func (p *Plugin) resyncFilter(ctx context.Context, c *container, ctr *api.Contai
 	f := &filter{plan: plan, unenforced: plan.Unenforced}
 	if p.runtime.Route == seccomp.RouteMerge && seccomp.Carries(ctr.GetLinux().GetSeccompPolicy(), plan) == nil {
 		f.installed = true
+	} else if want, _, _ := p.localhostWant(c); p.runtime.Route == seccomp.RouteLocalhost && want != "" && ranWith(ctr) == want {
+		// Started under its profile (the gate checked it then); the file
+		// may have changed since, and its filter with it only if the
+		// rules did: a restart of nri-armor alone changes neither.
+		f.installed, f.checked = true, true
 	} else {
 		f.unenforced = nil
 		for _, r := range c.set.Syscalls.Rules {
@@ -195,10 +227,15 @@ func (p *Plugin) refilter(ctx context.Context, c *container, old *filter) {
 	plan, _ := seccomp.PlanOn(c.set, p.sc)
 	plan.LogRefusals = p.sc.LogRefusals
 	if old != nil && old.installed && slices.Equal(plan.Blocked, old.plan.Blocked) && slices.Equal(plan.Logged, old.plan.Logged) {
-		c.filter = &filter{plan: plan, installed: true, unenforced: plan.Unenforced}
+		c.filter = &filter{plan: plan, installed: true, unenforced: plan.Unenforced, localhost: old.localhost, checked: old.checked}
 		return
 	}
 	f := &filter{plan: plan, installed: old != nil && old.installed}
+	if old != nil {
+		// The profile the container was created with, and what it holds:
+		// the start gate checks the bundle against that, not the edit.
+		f.localhost, f.checked = old.localhost, old.checked
+	}
 	if c.set != nil {
 		for _, r := range c.set.Syscalls.Rules {
 			if r.Action != policy.Allow && !slices.Contains(plan.Kernel, r.ID) { // BPF-LSM's change at once
@@ -215,4 +252,14 @@ func (p *Plugin) refilter(ctx context.Context, c *container, old *filter) {
 // ("<index>-<name>").
 func seccompOwnedBy(owner, name string) bool {
 	return owner == name || strings.HasSuffix(owner, "-"+name)
+}
+
+// ranWith is the Localhost profile a running container was created with,
+// as its runtime shows it: containerd 2.2.1 and later in its seccomp
+// profile, CRI-O in its spec's annotation; "" when neither says.
+func ranWith(ctr *api.Container) string {
+	if prof := ctr.GetLinux().GetSeccompProfile(); prof != nil && prof.GetProfileType() == api.SecurityProfile_LOCALHOST {
+		return prof.GetLocalhostRef()
+	}
+	return ctr.GetAnnotations()[seccomp.CRIOProfileAnnotation]
 }

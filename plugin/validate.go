@@ -34,6 +34,9 @@ func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.Validat
 		return nil
 	}
 	if owners := req.GetOwners(); owners != nil {
+		if owner, owned := owners.SeccompPolicyOwner(id); owned && c.filter.localhost != nil {
+			return fmt.Errorf("nri-armor: %s: plugin %s sets the seccomp policy, replacing nri-armor's Localhost profile %s: its syscall rules would not be enforced", p.who(c), owner, c.filter.localhost.Path)
+		}
 		if owner, owned := owners.SeccompPolicyOwner(id); owned && !seccompOwnedBy(owner, p.name) {
 			return fmt.Errorf("nri-armor: %s: plugin %s owns the seccomp policy, not nri-armor: its syscall rules would not be enforced", p.who(c), owner)
 		}

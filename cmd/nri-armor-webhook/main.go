@@ -38,6 +38,7 @@ func run(args []string, stderr io.Writer) int {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; empty means the in-cluster service account")
 	agentConfig := fs.String("agent-config", "", "the agents' nri-armor.yaml, for the nodes' defaults (empty: nri-armor's defaults)")
 	appArmor := fs.Bool("apparmor", false, "the nodes enforce with AppArmor: pods whose rules need it get the profile their node's agent loads")
+	seccompLocalhost := fs.Bool("seccomp-localhost", false, "the nodes' runtimes take syscall rules through a Localhost seccomp profile (CRI-O, containerd < 2.3): pods with syscall rules get the profile their node's agent writes")
 	nodeSelector := fs.String("node-selector", "", "k=v,... where the agents run: added to the pods given a profile")
 	syncTimeout := fs.Duration("sync-timeout", time.Minute, "longest wait for the first list of the policy objects")
 	logLevel := fs.String("log-level", "info", "log level")
@@ -106,7 +107,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Errorf("%v", err)
 		return 1
 	}
-	mutator := &webhook.PodMutator{Catalog: policies.Catalog, Defaults: defaults, AppArmor: *appArmor, NodeSelector: sel, Compiler: policy.NewCompiler(0)}
+	mutator := &webhook.PodMutator{Catalog: policies.Catalog, Defaults: defaults, AppArmor: *appArmor, SeccompLocalhost: *seccompLocalhost, NodeSelector: sel, Compiler: policy.NewCompiler(0)}
 	err = webhook.Serve(ctx, webhook.Options{
 		Listen: *listen, Config: cfg, TLSDir: *tlsDir, Hosts: h, WebhookConfig: *webhookConfig,
 		Log: log, Server: &webhook.Server{Log: log, Mutate: mutator.Review},

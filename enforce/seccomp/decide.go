@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"fmt"
+	"path"
 	"slices"
 
 	"github.com/containerd/nri/pkg/api"
@@ -16,6 +17,10 @@ type Decision struct {
 	// Policy is the seccomp policy to set (SetLinuxSeccompPolicy); nil when
 	// there is none to set.
 	Policy *api.LinuxSeccomp
+	// Localhost is the path of the Localhost profile that carries the
+	// filter instead (RouteLocalhost): nothing is set through NRI, and the
+	// start gate checks that the bundle's filter is that profile's.
+	Localhost string
 	// Plan is what the filter does with the rules.
 	Plan Plan
 	// Refuse, when set, is why the container may not be created: its
@@ -63,7 +68,57 @@ func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision 
 		}
 		why = err.Error()
 	}
-	// No filter: every rule goes unenforced.
+	return unfiltered(d, rs, why)
+}
+
+// DecideLocalhost is Decide on the Localhost route: the filter is the
+// Localhost profile at path want (the one nri-armor writes for the
+// container: "" when its pod names none), which the runtime read before
+// CreateContainer. A runtime that shows the container's profile
+// (containerd 2.2.1 and later) must show want; one that does not (CRI-O)
+// leaves it to the start gate, which checks the bundle. A pod that names
+// none has its Block rules refused, except for an Unconfined container
+// where the runtime takes a default-allow policy through NRI.
+func DecideLocalhost(s Support, rs *policy.RuleSet, n Node, ctr *api.Container, want string) Decision {
+	if want == "" && s.UnconfinedNRI {
+		if prof := ctr.GetLinux().GetSeccompProfile(); prof != nil && prof.GetProfileType() == api.SecurityProfile_UNCONFINED {
+			// Unconfined: no base, whatever else the container shows.
+			bare := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: prof}}
+			return Decide(Support{Runtime: s.Runtime, Route: RouteMerge, ErrnoRetCrash: s.ErrnoRetCrash}, rs, n, bare)
+		}
+	}
+	plan, err := PlanOn(rs, n)
+	if err != nil {
+		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}
+	}
+	plan.LogRefusals = n.LogRefusals
+	if plan.Empty() {
+		return Decision{Plan: plan}
+	}
+	d := Decision{Plan: plan, Unenforced: plan.Unenforced}
+	if want == "" {
+		return unfiltered(d, rs, fmt.Sprintf("%s; its pod names no Localhost seccomp profile of nri-armor's for it (securityContext.seccompProfile {type: Localhost, localhostProfile: %s/…} and the annotation %sCONTAINER, which nri-armor's pod webhook sets)", s.Reason, ProfileDir, ProfileAnnotation))
+	}
+	if prof := ctr.GetLinux().GetSeccompProfile(); prof != nil {
+		if prof.GetProfileType() != api.SecurityProfile_LOCALHOST || path.Clean(prof.GetLocalhostRef()) != want {
+			what := prof.GetProfileType().String()
+			if ref := prof.GetLocalhostRef(); ref != "" {
+				what += " " + ref
+			}
+			return unfiltered(d, rs, fmt.Sprintf("the container's seccomp profile is %s, not nri-armor's Localhost profile %s, which its pod names for it", what, want))
+		}
+	}
+	if ref, ok := ctr.GetAnnotations()[CRIOProfileAnnotation]; ok && path.Clean(ref) != want {
+		return unfiltered(d, rs, fmt.Sprintf("the runtime loaded seccomp profile %q for the container, not nri-armor's Localhost profile %s, which its pod names for it", ref, want))
+	}
+	d.Localhost = want
+	return d
+}
+
+// unfiltered is d when no filter can carry rs's rules: every rule goes
+// unenforced, and Block rules refuse the container.
+func unfiltered(d Decision, rs *policy.RuleSet, why string) Decision {
+	plan := d.Plan
 	d.Plan.Enforced, d.Unenforced = nil, nil
 	blocks := false
 	for _, r := range rs.Syscalls.Rules {
@@ -83,22 +138,8 @@ func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision 
 // cannot be known or merged into on this runtime.
 func baseOf(s Support, ctr *api.Container) (*api.LinuxSeccomp, string) {
 	lin := ctr.GetLinux()
-	switch s.Route {
-	case RouteMerge:
+	if s.Route == RouteMerge {
 		return lin.GetSeccompPolicy(), ""
-	case RouteUnconfinedOnly:
-		prof := lin.GetSeccompProfile()
-		if prof != nil && prof.GetProfileType() == api.SecurityProfile_UNCONFINED {
-			return nil, ""
-		}
-		what := "no seccomp profile shown"
-		if prof != nil {
-			what = "seccomp profile " + prof.GetProfileType().String()
-			if ref := prof.GetLocalhostRef(); ref != "" {
-				what += " " + ref
-			}
-		}
-		return nil, fmt.Sprintf("the container has %s; %s", what, s.Reason)
 	}
 	return nil, s.Reason
 }

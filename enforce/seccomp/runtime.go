@@ -30,12 +30,16 @@ const (
 	// (containerd 2.3.0 and later): the rules are merged into it and the
 	// whole is set through NRI.
 	RouteMerge Route = "merge"
-	// RouteUnconfinedOnly: the runtime shows the container's seccomp
-	// profile type but not its policy (containerd 2.2.1 to 2.2.x): an
-	// Unconfined container gets a default-allow policy with the rules
-	// through NRI; one with a profile (RuntimeDefault, Localhost) cannot
-	// have them merged.
-	RouteUnconfinedOnly Route = "unconfined-only"
+	// RouteLocalhost: the runtime does not show the container's seccomp
+	// policy (CRI-O, containerd before 2.3): nothing is set through NRI;
+	// the agent writes the runtime's default profile with the rules merged
+	// in as a Localhost profile under the kubelet's seccomp root
+	// (localhost.go), the pod names it (the pod webhook), and the start
+	// gate checks that the bundle's filter is it. containerd 2.2.1 to
+	// 2.2.x also take, for an Unconfined container whose pod names no such
+	// profile, a default-allow policy with the rules through NRI
+	// (Support.UnconfinedNRI).
+	RouteLocalhost Route = "localhost"
 	// RouteNone: nri-armor cannot put the rules in this runtime's
 	// containers' filters (no seccomp adjustment in its NRI, or it never
 	// shows what the container has, so setting a policy would replace the
@@ -51,7 +55,16 @@ type Support struct {
 	// pointer converting a rule that carries ErrnoRet, which crashes the
 	// runtime; no policy with one may be sent (fixed in NRI v0.12.0).
 	ErrnoRetCrash bool `json:"errnoRetCrashes,omitempty"`
-	// Reason says why, for RouteNone and RouteUnconfinedOnly.
+	// Format is the language of the Localhost profiles this runtime reads
+	// (RouteLocalhost; the merge route also writes them for pods that name
+	// one).
+	Format Format `json:"format,omitempty"`
+	// UnconfinedNRI: the runtime shows a container's seccomp profile type
+	// (containerd 2.2.1 to 2.2.x), so an Unconfined container whose pod
+	// names no Localhost profile of nri-armor's can take a default-allow
+	// policy with the rules through NRI.
+	UnconfinedNRI bool `json:"unconfinedNRI,omitempty"`
+	// Reason says why, for RouteNone and RouteLocalhost.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -65,6 +78,10 @@ type Support struct {
 //     2.2.1–2.2.7, CRI-O 1.35–1.36).
 //   - containerd shows plugins the container's seccomp profile type from
 //     2.2.1 and its policy from 2.3.0. CRI-O shows neither, in any version.
+//   - Both read a Localhost profile named in the container's CRI config
+//     while they build its spec, before NRI's CreateContainer: containerd
+//     as runtime-spec's LinuxSeccomp, CRI-O as containers/common's profile.
+//     That route sends nothing through NRI, so it needs no NRI version.
 func Table(rt Runtime) Support {
 	s := Support{Runtime: rt, Route: RouteNone}
 	nri, nriOK := parseVersion(rt.NRIVersion)
@@ -90,20 +107,21 @@ func Table(rt Runtime) Support {
 			nri = version{0, 12, 0}
 		}
 	}
+	const localhost = ": syscall rules reach its containers through a Localhost seccomp profile nri-armor writes under the kubelet's seccomp root (the runtime's default with the rules merged in), which the pod must name (nri-armor's pod webhook does)"
 	switch {
-	case nriOK && nri.less(version{0, 10, 0}):
-		s.Reason = fmt.Sprintf("%s: its NRI (%s) has no seccomp adjustment (NRI v0.10.0 added it); the runtime would drop it silently", rt.Name, rt.NRIVersion)
 	case rt.Name == "containerd" && verOK && !ver.less(version{2, 3, 0}):
-		s.Route = RouteMerge
+		s.Route, s.Format = RouteMerge, FormatOCI
 	case rt.Name == "containerd" && verOK && !ver.less(version{2, 2, 1}):
-		s.Route = RouteUnconfinedOnly
-		s.Reason = fmt.Sprintf("containerd %s shows plugins a container's seccomp profile type but not its policy (from 2.3.0): nri-armor cannot merge into a RuntimeDefault or Localhost profile", rt.Version)
+		s.Route, s.Format, s.UnconfinedNRI = RouteLocalhost, FormatOCI, !(nriOK && nri.less(version{0, 10, 0}))
+		s.Reason = fmt.Sprintf("containerd %s shows plugins a container's seccomp profile type but not its policy (from 2.3.0)%s; an Unconfined container whose pod names none gets a default-allow policy with the rules through NRI", rt.Version, localhost)
 	case rt.Name == "containerd" && verOK:
-		s.Reason = fmt.Sprintf("containerd %s shows plugins neither a container's seccomp profile nor its policy (the type from 2.2.1, the policy from 2.3.0): setting one would replace the runtime default", rt.Version)
+		s.Route, s.Format = RouteLocalhost, FormatOCI
+		s.Reason = fmt.Sprintf("containerd %s shows plugins neither a container's seccomp profile nor its policy (the type from 2.2.1, the policy from 2.3.0)%s", rt.Version, localhost)
 	case rt.Name == "cri-o":
-		s.Reason = "CRI-O never shows plugins a container's seccomp profile or policy: setting one through NRI would replace the runtime default with nri-armor's guess of it"
+		s.Route, s.Format = RouteLocalhost, FormatContainers
+		s.Reason = "CRI-O never shows plugins a container's seccomp profile or policy" + localhost
 	default:
-		s.Reason = fmt.Sprintf("runtime %q version %q: not in nri-armor's table", rt.Name, rt.Version)
+		s.Reason = fmt.Sprintf("runtime %q version %q: not in nri-armor's table (neither how it shows a container's seccomp policy nor how it reads a Localhost profile is known)", rt.Name, rt.Version)
 	}
 	return s
 }

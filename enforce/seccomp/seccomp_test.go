@@ -222,18 +222,27 @@ func TestTable(t *testing.T) {
 		{seccomp.Runtime{"containerd", "v2.4.2", "v0.12.3"}, seccomp.RouteMerge, false},
 		{seccomp.Runtime{"containerd", "2.3.0", "v0.12.0"}, seccomp.RouteMerge, false},
 		{seccomp.Runtime{"containerd", "v2.5.0", "v0.11.0"}, seccomp.RouteMerge, false}, // NRI's stub infers v0.11.0 past its table
-		{seccomp.Runtime{"containerd", "v2.2.7", "v0.11.0"}, seccomp.RouteUnconfinedOnly, true},
-		{seccomp.Runtime{"containerd", "v2.2.1", ""}, seccomp.RouteUnconfinedOnly, true}, // NRI inferred
-		{seccomp.Runtime{"containerd", "v2.2.0", "v0.10.0"}, seccomp.RouteNone, false},
-		{seccomp.Runtime{"containerd", "v2.1.4", "unknown"}, seccomp.RouteNone, false},
-		{seccomp.Runtime{"containerd", "v1.7.30", "v0.8.0"}, seccomp.RouteNone, false},
-		{seccomp.Runtime{"cri-o", "1.36.3", "v0.11.0"}, seccomp.RouteNone, true},
-		{seccomp.Runtime{"cri-o", "1.37.0", "v0.12.2"}, seccomp.RouteNone, false},
+		{seccomp.Runtime{"containerd", "v2.2.7", "v0.11.0"}, seccomp.RouteLocalhost, true},
+		{seccomp.Runtime{"containerd", "v2.2.1", ""}, seccomp.RouteLocalhost, true}, // NRI inferred
+		{seccomp.Runtime{"containerd", "v2.2.0", "v0.10.0"}, seccomp.RouteLocalhost, false},
+		{seccomp.Runtime{"containerd", "v2.1.4", "unknown"}, seccomp.RouteLocalhost, false},
+		{seccomp.Runtime{"containerd", "v1.7.30", "v0.8.0"}, seccomp.RouteLocalhost, false},
+		{seccomp.Runtime{"cri-o", "1.36.3", "v0.11.0"}, seccomp.RouteLocalhost, true},
+		{seccomp.Runtime{"cri-o", "1.37.0", "v0.12.2"}, seccomp.RouteLocalhost, false},
 		{seccomp.Runtime{"podman", "5.0.0", ""}, seccomp.RouteNone, true},
 	} {
 		s := seccomp.Table(c.rt)
 		if s.Route != c.route || s.ErrnoRetCrash != c.crash {
 			t.Errorf("%s: route %s crash %v, want %s %v (%s)", c.rt, s.Route, s.ErrnoRetCrash, c.route, c.crash, s.Reason)
+		}
+		// Each runtime's file format; NRI used only by containerd 2.2.1 and
+		// later for Unconfined containers (none with NRI < v0.10).
+		wantFormat := map[string]seccomp.Format{"containerd": seccomp.FormatOCI, "cri-o": seccomp.FormatContainers}[c.rt.Name]
+		if s.Format != wantFormat {
+			t.Errorf("%s: format %q, want %q", c.rt, s.Format, wantFormat)
+		}
+		if want := c.rt.Name == "containerd" && (c.rt.Version == "v2.2.7" || c.rt.Version == "v2.2.1"); s.UnconfinedNRI != want {
+			t.Errorf("%s: UnconfinedNRI %v", c.rt, s.UnconfinedNRI)
 		}
 		if s.Route != seccomp.RouteMerge && s.Reason == "" {
 			t.Errorf("%s: no reason", c.rt)
@@ -274,6 +283,14 @@ func TestNoErrnoRetForCrashingNRI(t *testing.T) {
 	for _, prof := range []api.SecurityProfile_ProfileType{api.SecurityProfile_UNCONFINED, api.SecurityProfile_RUNTIME_DEFAULT} {
 		ctr := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: &api.SecurityProfile{ProfileType: prof}, SeccompPolicy: runtimeDefault()}}
 		d := seccomp.Decide(crashing, rs, node, ctr)
+		if prof == api.SecurityProfile_UNCONFINED {
+			// The Localhost route's fallback for an Unconfined container
+			// whose pod names no profile: through NRI.
+			d = seccomp.DecideLocalhost(crashing, rs, node, ctr, "")
+			if d.Policy == nil {
+				t.Errorf("containerd 2.2.5, Unconfined: no policy through NRI: %+v", d)
+			}
+		}
 		if d.Policy == nil {
 			if d.Refuse == nil {
 				t.Errorf("%s: neither a policy nor a refusal", prof)
@@ -309,19 +326,42 @@ func TestDecide(t *testing.T) {
 	if d := seccomp.Decide(merge, block, node, unconfined); d.Policy == nil || d.Policy.DefaultAction != "SCMP_ACT_ALLOW" {
 		t.Errorf("merge, unconfined: %+v", d)
 	}
-	if d := seccomp.Decide(unconfOnly, block, node, unconfined); d.Policy == nil || d.Refuse != nil {
+	const want = "/var/lib/kubelet/seccomp/nri-armor/x.json"
+	// containerd 2.2.x: an Unconfined container whose pod names no profile
+	// still takes default-allow + the rules through NRI (no ErrnoRet).
+	if d := seccomp.DecideLocalhost(unconfOnly, block, node, unconfined, ""); d.Policy == nil || d.Refuse != nil || d.Localhost != "" {
 		t.Errorf("2.2.x unconfined: %+v", d)
 	}
-	if d := seccomp.Decide(unconfOnly, block, node, withDefault); d.Policy != nil || d.Refuse == nil || !strings.Contains(d.Refuse.Error(), "RUNTIME_DEFAULT") {
+	// With the runtime default and no profile named: refused, saying what to set.
+	if d := seccomp.DecideLocalhost(unconfOnly, block, node, withDefault, ""); d.Policy != nil || d.Refuse == nil || !strings.Contains(d.Refuse.Error(), "names no Localhost seccomp profile") {
 		t.Errorf("2.2.x runtime default: %+v", d)
 	}
-	d := seccomp.Decide(crio, block, node, withDefault)
+	localhost := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: &api.SecurityProfile{ProfileType: api.SecurityProfile_LOCALHOST, LocalhostRef: want}}}
+	if d := seccomp.DecideLocalhost(unconfOnly, block, node, localhost, want); d.Policy != nil || d.Refuse != nil || d.Localhost != want || len(d.Plan.Blocked) != 1 {
+		t.Errorf("2.2.x localhost: %+v", d)
+	}
+	// The runtime shows another profile than the pod's annotation names.
+	other := &api.Container{Linux: &api.LinuxContainer{SeccompProfile: &api.SecurityProfile{ProfileType: api.SecurityProfile_LOCALHOST, LocalhostRef: "/var/lib/kubelet/seccomp/mine.json"}}}
+	for _, ctr := range []*api.Container{other, withDefault, unconfined} {
+		if d := seccomp.DecideLocalhost(unconfOnly, block, node, ctr, want); d.Refuse == nil || d.Localhost != "" || !strings.Contains(d.Refuse.Error(), "not nri-armor's Localhost profile") {
+			t.Errorf("2.2.x, the pod names %s, the runtime shows %v: %+v", want, ctr.Linux.SeccompProfile, d)
+		}
+	}
+	// CRI-O shows nothing: the start gate checks the bundle.
+	if d := seccomp.DecideLocalhost(crio, block, node, &api.Container{}, want); d.Policy != nil || d.Refuse != nil || d.Localhost != want {
+		t.Errorf("cri-o localhost: %+v", d)
+	}
+	d := seccomp.DecideLocalhost(crio, block, node, withDefault, "")
 	if d.Policy != nil || d.Refuse == nil || !strings.Contains(d.Refuse.Error(), "CRI-O never shows") || len(d.Unenforced) != 1 {
 		t.Errorf("cri-o block: %+v", d)
 	}
 	// Audit rules that no filter can carry: started, reported unenforced.
-	if d := seccomp.Decide(crio, audit, node, withDefault); d.Policy != nil || d.Refuse != nil || len(d.Unenforced) != 1 {
+	if d := seccomp.DecideLocalhost(crio, audit, node, withDefault, ""); d.Policy != nil || d.Refuse != nil || len(d.Unenforced) != 1 {
 		t.Errorf("cri-o audit: %+v", d)
+	}
+	// A runtime not in the table.
+	if d := seccomp.Decide(seccomp.Table(seccomp.Runtime{Name: "podman", Version: "5.0.0"}), block, node, withDefault); d.Refuse == nil {
+		t.Errorf("podman: %+v", d)
 	}
 	// No syscall rules: nothing set, the container untouched.
 	if d := seccomp.Decide(merge, rules(t, "    matchSyscalls:\n    - syscall: [read]\n      action: Allow\n"), node, withDefault); d.Policy != nil || d.Refuse != nil {

@@ -99,7 +99,7 @@ func startWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "--listen="+addr, "--kubeconfig="+cluster.Kubeconfig, "--hosts=127.0.0.1",
-			"--webhook-config=nri-armor", "--apparmor", "--node-selector=nri-armor.dev/agent=true", "--log-level=debug")
+			"--webhook-config=nri-armor", "--apparmor", "--seccomp-localhost", "--node-selector=nri-armor.dev/agent=true", "--log-level=debug")
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
+	"github.com/nri-armor/nri-armor/enforce/seccomp"
 	"github.com/nri-armor/nri-armor/internal/testenv"
 	"github.com/nri-armor/nri-armor/policy"
 )
@@ -76,6 +77,51 @@ func TestPodWebhook(t *testing.T) {
 	unknown := strings.Replace(webPod, "labels: {app: web}", "labels: {app: web}\n  annotations: {nri-armor.dev/policies: no-such}", 1)
 	if out, err := kubectl(t, unknown, "create", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(err.Error(), `no policy named "no-such"`) {
 		t.Errorf("pod naming an unknown policy: %v %s", err, out)
+	}
+
+	// Syscall rules on nodes whose runtimes take them through a Localhost
+	// seccomp profile (--seccomp-localhost): the API server stores the
+	// field and the annotation the agent reads; a container asking for a
+	// Localhost profile of its own is refused.
+	mustKubectl(t, `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata: {name: no-getcpu, namespace: webhook-pods}
+spec:
+  selector: {matchLabels: {app: sys}}
+  syscalls:
+    matchSyscalls:
+    - syscall: [getcpu]
+  action: Block
+`, "apply", "-f", "-")
+	sysPod := strings.Replace(strings.Replace(webPod, "app: web", "app: sys", 1), "appArmorProfile: {type: Unconfined}", "seccompProfile: {type: Unconfined}", 1)
+	var sys corev1.Pod
+	for i := 0; ; i++ {
+		out := mustKubectl(t, sysPod, "create", "--dry-run=server", "-o", "json", "-f", "-")
+		if err := json.Unmarshal([]byte(out), &sys); err != nil {
+			t.Fatal(err)
+		}
+		if len(sys.Annotations) > 0 || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	spp := policy.Pod{Namespace: "webhook-pods", Labels: map[string]string{"app": "sys"}}
+	for _, c := range append(sys.Spec.InitContainers, sys.Spec.Containers...) {
+		base := seccomp.BaseDefault
+		if c.Name == "main" {
+			base = seccomp.BaseUnconfined
+		}
+		want := seccomp.ProfileName(spp, c.Name, base)
+		if sc := c.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeLocalhost || *sc.SeccompProfile.LocalhostProfile != want {
+			t.Errorf("container %s: security context %+v, want seccomp Localhost %s", c.Name, sc, want)
+		}
+		if a := sys.Annotations[seccomp.ProfileAnnotation+c.Name]; a != want {
+			t.Errorf("container %s: annotation %q, want %s", c.Name, a, want)
+		}
+	}
+	own := strings.Replace(sysPod, "seccompProfile: {type: Unconfined}", "seccompProfile: {type: Localhost, localhostProfile: mine.json}", 1)
+	if out, err := kubectl(t, own, "create", "--dry-run=server", "-f", "-"); err == nil || !strings.Contains(err.Error(), "its seccompProfile is Localhost") {
+		t.Errorf("pod naming its own Localhost profile: %v %s", err, out)
 	}
 
 	other := strings.Replace(webPod, "app: web", "app: db", 1)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/nri-armor/nri-armor/enforce/apparmor"
+	"github.com/nri-armor/nri-armor/enforce/seccomp"
 	"github.com/nri-armor/nri-armor/policy"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,13 @@ type PodMutator struct {
 	// AppArmor (no BPF-LSM): a container with such rules is given the
 	// profile the agent loads for it.
 	AppArmor bool
+	// SeccompLocalhost: the nodes' runtimes take syscall rules through a
+	// Localhost seccomp profile the agent writes (CRI-O, containerd < 2.3:
+	// enforce/seccomp.RouteLocalhost): a container with syscall Block or
+	// Audit rules is given it. containerd >= 2.3 merges the rules into it
+	// again through NRI, which changes nothing, so one setting serves a
+	// mixed cluster.
+	SeccompLocalhost bool
 	// NodeSelector is where the agents run: merged into the pods given a
 	// profile, which no other node can run.
 	NodeSelector map[string]string
@@ -59,24 +67,42 @@ func (m *PodMutator) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admi
 		annotations[k] = v
 	}
 	for _, c := range containersOf(&pod) {
-		name, err := m.profileFor(pp, c.name)
+		name, syscalls, err := m.profileFor(pp, c.name)
 		if err != nil {
 			return deny(http.StatusForbidden, err.Error())
 		}
-		if name == "" {
+		var aa *corev1.AppArmorProfile
+		if name != "" {
+			aa = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeLocalhost, LocalhostProfile: &name}
+			if c.sc != nil && c.sc.AppArmorProfile != nil && !sameProfile(c.sc.AppArmorProfile, aa) {
+				warnings = append(warnings, fmt.Sprintf("container %s: appArmorProfile replaced by %s: its policies need it", c.name, name))
+			}
+			annotations[AppArmorAnnotation+c.name] = "localhost/" + name
+		}
+		var sc *corev1.SeccompProfile
+		if syscalls {
+			ref, err := seccompFor(pp, &pod, c)
+			if err != nil {
+				return deny(http.StatusForbidden, err.Error())
+			}
+			sc = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &ref}
+			annotations[seccomp.ProfileAnnotation+c.name] = ref
+		}
+		if aa == nil && sc == nil {
 			continue
 		}
 		needs = true
-		want := &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeLocalhost, LocalhostProfile: &name}
-		if c.sc != nil && c.sc.AppArmorProfile != nil && !sameProfile(c.sc.AppArmorProfile, want) {
-			warnings = append(warnings, fmt.Sprintf("container %s: appArmorProfile replaced by %s: its policies need it", c.name, name))
+		switch {
+		case c.sc == nil:
+			patch = append(patch, jsonPatch{"add", c.path + "/securityContext", corev1.SecurityContext{AppArmorProfile: aa, SeccompProfile: sc}})
+		default:
+			if aa != nil {
+				patch = append(patch, jsonPatch{"add", c.path + "/securityContext/appArmorProfile", aa})
+			}
+			if sc != nil {
+				patch = append(patch, jsonPatch{"add", c.path + "/securityContext/seccompProfile", sc})
+			}
 		}
-		if c.sc == nil {
-			patch = append(patch, jsonPatch{"add", c.path + "/securityContext", corev1.SecurityContext{AppArmorProfile: want}})
-		} else {
-			patch = append(patch, jsonPatch{"add", c.path + "/securityContext/appArmorProfile", want})
-		}
-		annotations[AppArmorAnnotation+c.name] = "localhost/" + name
 	}
 	if !needs {
 		return &admissionv1.AdmissionResponse{Allowed: true}
@@ -100,20 +126,65 @@ func (m *PodMutator) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admi
 	return &admissionv1.AdmissionResponse{Allowed: true, Patch: body, PatchType: &pt, Warnings: warnings}
 }
 
-// profileFor is the AppArmor profile container c of pod needs, "" for none;
-// the error is the agent's for a pod it would refuse.
-func (m *PodMutator) profileFor(pod policy.Pod, c string) (string, error) {
+// profileFor is the AppArmor profile container c of pod needs ("" for
+// none) and whether it needs a Localhost seccomp profile (syscall Block or
+// Audit rules, where SeccompLocalhost); the error is the agent's for a pod
+// it would refuse.
+func (m *PodMutator) profileFor(pod policy.Pod, c string) (string, bool, error) {
 	target, err := m.Catalog().Resolve(pod, c, m.Defaults)
 	if err != nil {
-		return "", fmt.Errorf("nri-armor: container %s: %w", c, err)
+		return "", false, fmt.Errorf("nri-armor: container %s: %w", c, err)
 	}
-	if !m.AppArmor || target.Settings.Mode == policy.ModeDisabled || len(target.Policies) == 0 {
-		return "", nil
+	if !m.AppArmor && !m.SeccompLocalhost || target.Settings.Mode == policy.ModeDisabled || len(target.Policies) == 0 {
+		return "", false, nil
 	}
-	if rs := m.Compiler.Compile(target.Policies, target.Settings.Options()); apparmor.Needs(rs) {
-		return apparmor.ProfileName(pod, c), nil
+	rs := m.Compiler.Compile(target.Policies, target.Settings.Options())
+	name := ""
+	if m.AppArmor && apparmor.Needs(rs) {
+		name = apparmor.ProfileName(pod, c)
 	}
-	return "", nil
+	syscalls := false
+	if m.SeccompLocalhost && rs != nil {
+		for _, r := range rs.Syscalls.Rules {
+			syscalls = syscalls || r.Action != policy.Allow
+		}
+	}
+	return name, syscalls, nil
+}
+
+// seccompFor is the Localhost seccomp profile container c of pod gets:
+// the runtime's default with its rules, or, where it asks for Unconfined,
+// a default-allow profile with them. One that asks for RuntimeDefault, or
+// for nothing (the kubelet's default: RuntimeDefault with
+// --seccomp-default, else Unconfined; the runtime default is the stricter
+// guess), gets the runtime default. Its own Localhost profile cannot be
+// merged into (the webhook cannot read the node's file): refused. A
+// profile of nri-armor's named already (the webhook reinvoked) is kept if
+// it is the one it would give.
+func seccompFor(pp policy.Pod, pod *corev1.Pod, c podContainer) (string, error) {
+	prof := (*corev1.SeccompProfile)(nil)
+	if c.sc != nil && c.sc.SeccompProfile != nil {
+		prof = c.sc.SeccompProfile
+	} else if pod.Spec.SecurityContext != nil {
+		prof = pod.Spec.SecurityContext.SeccompProfile
+	}
+	base := seccomp.BaseDefault
+	if prof != nil {
+		switch prof.Type {
+		case corev1.SeccompProfileTypeUnconfined:
+			base = seccomp.BaseUnconfined
+		case corev1.SeccompProfileTypeLocalhost:
+			ref := ""
+			if prof.LocalhostProfile != nil {
+				ref = *prof.LocalhostProfile
+			}
+			if b, ours := seccomp.ParseProfileName(ref); ours && ref == seccomp.ProfileName(pp, c.name, b) {
+				return ref, nil
+			}
+			return "", fmt.Errorf("nri-armor: container %s: its seccompProfile is Localhost %q, into which nri-armor cannot merge its syscall rules on these nodes (the profile is a file on the node): use RuntimeDefault or Unconfined, and nri-armor gives it a profile with the rules", c.name, ref)
+		}
+	}
+	return seccomp.ProfileName(pp, c.name, base), nil
 }
 
 func sameProfile(a, b *corev1.AppArmorProfile) bool {

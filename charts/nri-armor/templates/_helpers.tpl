@@ -60,4 +60,5 @@ policyDirs:
 metricsAddress: {{ printf ":%d" (int .Values.agent.metricsPort) | quote }}
 bpffs: /sys/fs/bpf/nri-armor
 stateDir: /run/nri-armor/state
+seccompProfileRoot: {{ .Values.agent.kubeletSeccompRoot }}
 {{- end -}}
