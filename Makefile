@@ -157,7 +157,7 @@ vmbench:
 # (process and file Block, armor-tracer's alerts). hack/vmtest/e2e.sh builds
 # and caches a Debian root with containerd, runc and crictl (rootfs.sh),
 # boots it with run.sh --rootfs and runs the e2e tests tagged vme2e
-# (TestVM*) there; hard timeout VME2E_TIMEOUT (1200 s). Not root it fails,
+# (TestVM*) there; hard timeout VME2E_TIMEOUT (1500 s). Not root it fails,
 # or skips when NRI_ARMOR_ALLOW_SKIP_PRIVILEGED=1.
 vmtest-e2e:
 	hack/vmtest/e2e.sh

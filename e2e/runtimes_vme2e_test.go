@@ -17,10 +17,15 @@ import (
 // gate at CRI-O's create), and fail-closed with BPF-LSM active — CRI-O's
 // NRI validator refusing containers while nri-armor is down, the guard
 // hook refusing a tolerating pod of an untrusted namespace, the crash
-// window, a restart, a start after nri-armor died. The host's `make e2e`
+// window, and a restart (the pinned BPF-LSM rules keep CRI-O's running
+// containers enforced while nri-armor is down). The host's `make e2e`
 // runs the rest on CRI-O (network rules there by cgroup-BPF), and the
 // containerd subtests here cover BPF-LSM for them: under software
-// emulation each subtest costs 15–60 s, so the list stays short.
+// emulation each subtest costs 15–60 s, so the list stays short. Measured
+// on a busy machine, these four cost about 155 s; TestStartWindow/crio
+// (53 s) is left out: CRI-O has no start window (its hooks run at create,
+// while nri-armor is up), so on CRI-O that test is no fail-closed case,
+// and the host's run asserts it.
 //
 // Functions, not names: a test renamed or removed fails to compile here
 // instead of silently leaving CRI-O out.
@@ -29,7 +34,6 @@ var crioInVM = []func(*testing.T){
 	TestFailClosed,
 	TestCrashWindow,
 	TestRestart,
-	TestStartWindow,
 }
 
 func init() {

@@ -37,7 +37,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${VMTEST_CACHE:-$root/.cache/vmtest}
-timeout_s=${VME2E_TIMEOUT:-1200}
+timeout_s=${VME2E_TIMEOUT:-1500}
 lsm=${VME2E_LSM:-bpf}
 case $lsm in
 bpf | apparmor) ;;
