@@ -261,10 +261,14 @@ func testUnknownPolicyRefused(t *testing.T) {
 	}
 }
 
-// TestFailClosed: while nri-armor is not connected, containerd (with
-// config/containerd-nri.toml) refuses to create containers and says which
-// plugin is missing; a pod carrying the toleration in nri-armor's own
-// namespace still starts (see TestTolerateMissingTrust for the others).
+// TestFailClosed: while nri-armor is not connected, the runtime (containerd
+// with config/containerd-nri.toml, CRI-O with config/crio-nri.conf)
+// refuses to create containers and says which plugin is missing; a pod
+// carrying the toleration, which the validator lets through, does not
+// start in a namespace the node does not trust — the guard refuses it
+// (config/containerd-base-spec.json, config/crio-hook.json; on CRI-O the
+// only refusal left) — and starts in nri-armor's own namespace (see
+// TestTolerateMissingTrust for the trust file).
 func TestFailClosed(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testFailClosed(t) })
 }
@@ -280,6 +284,20 @@ func testFailClosed(t *testing.T) {
 	t.Logf("crictl create without nri-armor: %s", crictlSays(r))
 	if want := `required plugin "nri-armor" not present`; !strings.Contains(crictlSays(r), want) {
 		t.Errorf("crictl create without nri-armor: %v; want the error to say %q", r, want)
+	}
+	// A namespace no test trusts (weakenNamespaces): whatever trust file
+	// an earlier test left, the guard must refuse.
+	const untrustedNS = "e2e-never-trusted"
+	untrusted := runPodIn(t, untrustedNS, "untrusted", map[string]string{tolerateKey: "true"})
+	if r, started := createThenStart(t, untrusted, "main"); started {
+		t.Errorf("a tolerating pod of namespace %s, which the node does not trust, started while nri-armor was down", untrustedNS)
+	} else {
+		t.Logf("the guard: %s", crictlSays(r))
+		for _, want := range []string{"nri-armor hook: container ", "nri-armor is not running", `the node does not trust namespace "` + untrustedNS + `"`} {
+			if !strings.Contains(crictlSays(r), want) {
+				t.Errorf("a tolerating pod of an untrusted namespace: %v; want the guard's refusal saying %q", r, want)
+			}
+		}
 	}
 	tolerated := runPodIn(t, ownNamespace, "tolerated", map[string]string{tolerateKey: "true"})
 	startContainer(t, tolerated, "main", sleeper...)

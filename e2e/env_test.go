@@ -28,7 +28,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,16 +128,21 @@ func runtimeOf(t testing.TB) *criRuntime {
 	}
 }
 
-// runtimes are this environment's runtimes: both on the host; the VM's
-// builds (runtimes_vm_test.go) have containerd only.
-var runtimes = []*criRuntime{containerdRuntime, crioRuntime}
+// runtimesFor are the runtimes the forEachRuntime test named test (its
+// top-level name) runs against: both on the host; the VM's builds choose
+// per test (runtimes_vme2e_test.go, runtimes_vm_test.go).
+var runtimesFor = func(test string) []*criRuntime {
+	return []*criRuntime{containerdRuntime, crioRuntime}
+}
 
-// forEachRuntime runs f as a subtest per runtime, containerd and crio, each
-// against its runtime: crictl, runPod and startArmor in f reach that
-// runtime. The crio subtest fails when CRI-O did not start: it never skips.
+// forEachRuntime runs f as a subtest per runtime of runtimesFor, containerd
+// and crio, each against its runtime: crictl, runPod and startArmor in f
+// reach that runtime. The crio subtest fails when CRI-O did not start: it
+// never skips.
 func forEachRuntime(t *testing.T, f func(t *testing.T, rt *criRuntime)) {
 	t.Helper()
-	for _, rt := range runtimes {
+	test, _, _ := strings.Cut(t.Name(), "/")
+	for _, rt := range runtimesFor(test) {
 		t.Run(rt.name, func(t *testing.T) {
 			runtimeTests.Store(t.Name(), rt)
 			f(t, rt)
@@ -178,6 +182,14 @@ func need(t testing.TB) {
 		t.Fatalf("e2e environment: %v (run hack/e2e/setup.sh first; make e2e does)", setupErr)
 	}
 	if rt := runtimeOf(t); rt == crioRuntime {
+		// Started by the first test that needs it (a crio subtest), so
+		// that a run without one never waits for CRI-O.
+		crioOnce.Do(func() {
+			crioRuntime.setupErr = setupCRIO(env.root)
+			if crioRuntime.setupErr != nil {
+				fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)
+			}
+		})
 		if rt.setupErr != nil {
 			t.Fatalf("e2e environment: CRI-O: %v (run hack/e2e/setup.sh first; make e2e does)", rt.setupErr)
 		}
@@ -229,18 +241,11 @@ func setup() error {
 	env.hookBin = filepath.Join(filepath.Dir(env.armorBin), "nri-armor-hook")
 	env.stateDir = filepath.Join(env.tmp, "state")
 	env.policies = filepath.Join(env.tmp, "policies")
+	// Before CRI-O starts (need, at the first crio subtest): CRI-O drops a
+	// hook whose program does not exist when it reads its hooks directory
+	// (crio.sh refuses to start it so).
 	if err := provisionGuard(); err != nil {
 		return err
-	}
-	// CRI-O beside containerd, once the guard's program is in place: CRI-O
-	// drops a hook whose program does not exist when it reads its hooks
-	// directory (crio.sh refuses to start it so). A failure fails its
-	// subtests only.
-	if slices.Contains(runtimes, crioRuntime) {
-		crioRuntime.setupErr = setupCRIO(root)
-		if crioRuntime.setupErr != nil {
-			fmt.Fprintf(os.Stderr, "e2e: CRI-O set-up failed: %v\n", crioRuntime.setupErr)
-		}
 	}
 	return os.MkdirAll(env.policies, 0o755)
 }
@@ -259,6 +264,10 @@ func scriptEnv(root, script string) (map[string]string, string, error) {
 	}
 	return vars, out, nil
 }
+
+// crioOnce starts CRI-O once (need); a failure fails the crio subtests
+// only.
+var crioOnce sync.Once
 
 // setupCRIO starts the private CRI-O (hack/e2e/crio.sh) and fills in
 // crioRuntime.
@@ -301,11 +310,9 @@ func teardownLeftovers() error {
 		return nil
 	}
 	var errs []error
-	// (The VM has no CRI-O, nor its script: make vmtest-e2e.)
-	if _, err := os.Stat(filepath.Join(env.root, crioRuntime.script)); err == nil {
-		if _, err := command(env.root, crioRuntime.script, "stop"); err != nil {
-			errs = append(errs, err)
-		}
+	// Whether or not this run started CRI-O: a killed run may have.
+	if _, err := command(env.root, crioRuntime.script, "stop"); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := command(env.root, "hack/e2e/containerd.sh", "stop"); err != nil {
 		errs = append(errs, err)

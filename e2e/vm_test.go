@@ -54,8 +54,13 @@ func (tr *tracer) waitAlert(t *testing.T, p pod, container, operation, resource 
 // instruction and in every later exec, refused by BPF-LSM with EPERM —
 // while a pod without the annotation can; armor-tracer reports each
 // refusal as an alert naming the pod, container and policy, enforced by
-// BPFLSM.
+// BPFLSM. On containerd and on CRI-O (runtimes_vme2e_test.go).
 func TestVMProcessFileBlock(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, _ *criRuntime) { testVMProcessFileBlock(t) })
+}
+
+// testVMProcessFileBlock is TestVMProcessFileBlock against one runtime.
+func testVMProcessFileBlock(t *testing.T) {
 	vmtest.RequireLSM(t, "bpf")
 	need(t)
 	writePolicy(t, "no-apt-no-shadow.yaml", vmPolicy)

@@ -122,12 +122,18 @@ pinns_path = "$E2E_BIN/pinns"
 container_exits_dir = "$run/exits"
 container_attach_socket_dir = "$run/attach"
 cdi_spec_dirs = ["$run/cdi"]
-# The CI host's kernel has no AppArmor.
-apparmor_profile = ""
+# No AppArmor profile from CRI-O: the CI host's kernel has no AppArmor, and
+# in the VM's BPF-LSM boot, where it is active, containerd runs its
+# containers unconfined too (containerd.sh's disable_apparmor): the tests
+# see nri-armor's refusals only. ("" would load crio-default there.)
+apparmor_profile = "unconfined"
 # containerd's default set (CRI-O's leaves out NET_RAW, MKNOD, SYS_CHROOT,
 # AUDIT_WRITE, SETFCAP): a raw socket the tests see refused is then
 # nri-armor's refusal on both runtimes, not a missing capability.
 default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"]
+# Pods use the host's network: no host ports to map (CRI-O refuses to
+# start without iptables or nft otherwise, and the VM's root has neither).
+disable_hostport_mapping = true
 
 [crio.runtime.runtimes.runc]
 runtime_path = "$runtime_path"

@@ -15,9 +15,9 @@
 #      only when they change).
 #   3. What changes every run, statically linked, into the initramfs
 #      (run.sh --files): nri-armor, nri-armor-hook, armor-tracer, the
-#      scripts that run containerd (hack/e2e/{lib,containerd}.sh,
-#      config/containerd-nri.toml and containerd-base-spec.json) and the
-#      test binary.
+#      scripts that run containerd and CRI-O (hack/e2e/{lib,containerd,
+#      crio}.sh, config/containerd-nri.toml, containerd-base-spec.json,
+#      crio-nri.conf and crio-hook.json) and the test binary.
 #   4. hack/vmtest/run.sh --rootfs: boots, switches root, runs the test
 #      binary, streams the console and exits with its status (124 when the
 #      hard timeout, VME2E_TIMEOUT seconds, expires; 3 without a result).
@@ -139,8 +139,11 @@ log "building nri-armor, armor-tracer and the test binary"
 		CGO_ENABLED=0 go test -c -tags 'e2e vme2e' -o "$work/e2e-vm.test" ./e2e
 	fi
 ) || die "go build failed"
-cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$files/repo/hack/e2e/"
+cp "$root/hack/e2e/lib.sh" "$root/hack/e2e/containerd.sh" "$root/hack/e2e/crio.sh" "$files/repo/hack/e2e/"
 cp "$root/config/containerd-nri.toml" "$root/config/containerd-base-spec.json" "$files/repo/config/"
+# CRI-O's, for the tests the BPF-LSM build runs on CRI-O too (crio and
+# pinns come with the tools' bin/, conmon and skopeo with the root).
+cp "$root/config/crio-nri.conf" "$root/config/crio-hook.json" "$files/repo/config/"
 # The CRDs, which the one-node test applies with kubectl.
 [[ $k8s == 1 ]] && cp -r "$root/config/crd" "$files/repo/config/"
 exec 8>&-
@@ -160,9 +163,8 @@ if [[ $k8s == 1 ]]; then
 	boot+=(--env "K8S_CACHE=$vm_k8s" --env "NRI_ARMOR_E2E_CNI=$vm_k8s/cni")
 fi
 rc=0
-# No CRI-O in the VM yet (issue 17: its root would need crio, pinns, conmon
-# and skopeo): its builds of the tests run them on containerd only
-# (e2e/runtimes_vm_test.go).
+# CRI-O runs in the BPF-LSM build only, for the tests its list names
+# (e2e/runtimes_vme2e_test.go); the others run on containerd only.
 # One virtual CPU: with two, software emulation was once seen to soft-lock
 # (make demo-vm, while nri-armor attached its LSM programs); one is as fast.
 "$here/run.sh" --rootfs "$img" --files "$files" --smp 1 --mem 4096 --timeout "$timeout_s" "${boot[@]}" \

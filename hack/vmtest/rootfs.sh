@@ -16,7 +16,13 @@
 # runc (containerd's runtime), iproute2 (lo; ss in hack/demo/demo.sh), procps
 # (pgrep in hack/e2e/containerd.sh), kmod, busybox-static (run.sh's init
 # applets), jq (hack/demo/demo.sh), apparmor (apparmor_parser: nri-armor's
-# AppArmor backend, and containerd's default profile in the AppArmor boot).
+# AppArmor backend, and containerd's default profile in the AppArmor boot),
+# conmon (CRI-O's container monitor) and skopeo (copies the local images
+# into CRI-O's storage), and netavark only because skopeo's
+# golang-github-containers-common depends on container-network-stack, a
+# virtual package debootstrap cannot resolve (nothing runs it): CRI-O
+# itself (crio, pinns) comes with the e2e tools' bin/ that make vmtest-e2e
+# adds, for the tests it runs on CRI-O too.
 # make vmtest-e2e and make demo-vm add the same files, so they share one image.
 #
 # Two caches under VMTEST_CACHE (default .cache/vmtest), each keyed by a hash
@@ -40,7 +46,7 @@ cache=${VMTEST_CACHE:-$root/.cache/vmtest}/root
 log() { echo "rootfs: $*" >&2; }
 die() { echo "rootfs: error: $*" >&2; exit 1; }
 
-packages=runc,iproute2,procps,kmod,busybox-static,jq,apparmor
+packages=runc,iproute2,procps,kmod,busybox-static,jq,apparmor,conmon,skopeo,netavark
 adds=()
 name=root
 while (($#)); do
