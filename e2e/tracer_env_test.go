@@ -138,22 +138,6 @@ func (tr *tracer) alerts(t *testing.T, pod string) []alert {
 	return decodeAlerts(t, bufio.NewScanner(resp.Body))
 }
 
-// policyAlerts is tr.alerts of pod without the flood summaries that
-// count only dropped logs (AlertThreshold with droppedAlerts=0): a pod
-// without rules has telemetry logs, whose summary the alert stream carries
-// too, and no alert.
-func (tr *tracer) policyAlerts(t *testing.T, pod string) []alert {
-	t.Helper()
-	var as []alert
-	for _, a := range tr.alerts(t, pod) {
-		if a.Operation == "AlertThreshold" && strings.Contains(" "+a.Data+" ", " droppedAlerts=0 ") {
-			continue
-		}
-		as = append(as, a)
-	}
-	return as
-}
-
 func decodeAlerts(t *testing.T, sc *bufio.Scanner) []alert {
 	t.Helper()
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)

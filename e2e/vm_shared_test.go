@@ -22,3 +22,19 @@ func wantRefused(t *testing.T, r result, what string, messages ...string) {
 		}
 	}
 }
+
+// policyAlerts is tr.alerts of pod without the flood summaries that
+// count only dropped logs (AlertThreshold with droppedAlerts=0): a pod
+// without rules has telemetry logs, whose summary the alert stream carries
+// too, and no alert.
+func (tr *tracer) policyAlerts(t *testing.T, pod string) []alert {
+	t.Helper()
+	var as []alert
+	for _, a := range tr.alerts(t, pod) {
+		if a.Operation == "AlertThreshold" && strings.Contains(" "+a.Data+" ", " droppedAlerts=0 ") {
+			continue
+		}
+		as = append(as, a)
+	}
+	return as
+}
