@@ -162,14 +162,7 @@ func testSeccompBlockLocalhost(t *testing.T) {
 	open := runPod(t, "seccomp-open", nil)
 	openID := startWith(t, open, withSeccomp("main", runtimeDefault, sleeper...))
 
-	var logs string
-	waitFor(t, "the first container's call", 10*time.Second, func() bool {
-		logs = mustCrictl(t, "logs", first)
-		return strings.Contains(logs, "exit=")
-	})
-	if !strings.Contains(logs, "nettool: sys getcpu: "+denied) || !strings.Contains(logs, "exit=1") {
-		t.Errorf("the guarded container's first command: %q; want getcpu refused (%s), exit=1", logs, denied)
-	}
+	wantFirstRefused(t, first)
 	wantSys(t, execIn(t, id, "nettool", "sys", "getcpu"), "getcpu", true, "")
 	// The runtime default: CRI-O's refuses personality(ADDR_NO_RANDOMIZE)
 	// with its default errno, ENOSYS, in the guarded container as in one
@@ -246,14 +239,7 @@ func testSeccompBlock(t *testing.T) {
 	open := runPod(t, "seccomp-open", nil)
 	openID := startWith(t, open, withSeccomp("main", runtimeDefault, sleeper...))
 
-	var logs string
-	waitFor(t, "the first container's call", 10*time.Second, func() bool {
-		logs = mustCrictl(t, "logs", first)
-		return strings.Contains(logs, "exit=")
-	})
-	if !strings.Contains(logs, "nettool: sys getcpu: "+denied) || !strings.Contains(logs, "exit=1") {
-		t.Errorf("the guarded container's first command: %q; want getcpu refused (%s), exit=1", logs, denied)
-	}
+	wantFirstRefused(t, first)
 	wantSys(t, execIn(t, id, "nettool", "sys", "getcpu"), "getcpu", true, "")
 	wantSys(t, execIn(t, id, "nettool", "sys", "personality"), "personality", true, "") // the runtime default
 	wantSys(t, execIn(t, id, "nettool", "sys", "getpgid"), "getpgid", false, "(audited) in the guarded container")
@@ -401,6 +387,20 @@ func TestSeccompBlockAlert(t *testing.T) {
 
 // wantENOSYS asserts that nettool's call failed with ENOSYS (CRI-O's
 // default profile's errno).
+// wantFirstRefused asserts that the container first's own command, its
+// first instruction on, had getcpu refused with EPERM.
+func wantFirstRefused(t *testing.T, first string) {
+	t.Helper()
+	var logs string
+	waitFor(t, "the first container's call", 10*time.Second, func() bool {
+		logs = mustCrictl(t, "logs", first)
+		return strings.Contains(logs, "exit=")
+	})
+	if !strings.Contains(logs, "nettool: sys getcpu: "+denied) || !strings.Contains(logs, "exit=1") {
+		t.Errorf("the guarded container's first command: %q; want getcpu refused (%s), exit=1", logs, denied)
+	}
+}
+
 func wantENOSYS(t *testing.T, r result, what string) {
 	t.Helper()
 	if out := crictlSays(r) + r.stdout; r.code != 1 || !strings.Contains(out, "function not implemented") {

@@ -49,19 +49,13 @@ type Node struct {
 // Decide builds the filter of container ctr for rs's syscall rules on
 // node n, connected to the runtime s describes.
 func Decide(s Support, rs *policy.RuleSet, n Node, ctr *api.Container) Decision {
-	arch := n.Arch
-	plan, err := PlanOn(rs, n)
-	if err != nil {
-		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}
+	d, done := planned(rs, n)
+	if done {
+		return d
 	}
-	plan.LogRefusals = n.LogRefusals
-	if plan.Empty() {
-		return Decision{Plan: plan}
-	}
-	d := Decision{Plan: plan, Unenforced: plan.Unenforced}
 	base, why := baseOf(s, ctr)
 	if why == "" {
-		pol, err := ForRuntime(s, Build(plan, arch, base))
+		pol, err := ForRuntime(s, Build(d.Plan, n.Arch, base))
 		if err == nil {
 			d.Policy = pol
 			return d
@@ -87,15 +81,10 @@ func DecideLocalhost(s Support, rs *policy.RuleSet, n Node, ctr *api.Container, 
 			return Decide(Support{Runtime: s.Runtime, Route: RouteMerge, ErrnoRetCrash: s.ErrnoRetCrash}, rs, n, bare)
 		}
 	}
-	plan, err := PlanOn(rs, n)
-	if err != nil {
-		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}
+	d, done := planned(rs, n)
+	if done {
+		return d
 	}
-	plan.LogRefusals = n.LogRefusals
-	if plan.Empty() {
-		return Decision{Plan: plan}
-	}
-	d := Decision{Plan: plan, Unenforced: plan.Unenforced}
 	if want == "" {
 		return unfiltered(d, rs, fmt.Sprintf("%s; its pod names no Localhost seccomp profile of nri-armor's for it (securityContext.seccompProfile {type: Localhost, localhostProfile: %s/…} and the annotation %sCONTAINER, which nri-armor's pod webhook sets)", s.Reason, ProfileDir, ProfileAnnotation))
 	}
@@ -142,4 +131,18 @@ func baseOf(s Support, ctr *api.Container) (*api.LinuxSeccomp, string) {
 		return lin.GetSeccompPolicy(), ""
 	}
 	return nil, s.Reason
+}
+
+// planned plans rs's syscall rules on node n, both routes' first step:
+// done says that the decision is made (a refusal, or nothing to filter).
+func planned(rs *policy.RuleSet, n Node) (d Decision, done bool) {
+	plan, err := PlanOn(rs, n)
+	if err != nil {
+		return Decision{Refuse: fmt.Errorf("syscall rules: %w", err)}, true
+	}
+	plan.LogRefusals = n.LogRefusals
+	if plan.Empty() {
+		return Decision{Plan: plan}, true
+	}
+	return Decision{Plan: plan, Unenforced: plan.Unenforced}, false
 }
