@@ -401,6 +401,8 @@ func wantFirstRefused(t *testing.T, first string) {
 	}
 }
 
+// wantENOSYS asserts that r, a call the runtime's default seccomp profile
+// refuses with its own errno, failed with ENOSYS (not nri-armor's EPERM).
 func wantENOSYS(t *testing.T, r result, what string) {
 	t.Helper()
 	if out := crictlSays(r) + r.stdout; r.code != 1 || !strings.Contains(out, "function not implemented") {

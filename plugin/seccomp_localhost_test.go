@@ -42,15 +42,7 @@ func bundleSeccomp(t *testing.T, pol *api.LinuxSeccomp) json.RawMessage {
 // refused.
 func TestSeccompLocalhostCRIO(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	p := seccompPlugin(t, syscallPolicies, func(c *Config) {
-		c.SeccompProfileRoot = root
-		c.Arch = "amd64"
-		c.Hook = ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock"}
-	})
-	if _, err := p.Configure(ctx, "", "cri-o", "1.36.3"); err != nil {
-		t.Fatal(err)
-	}
+	p, root := localhostPlugin(t, "cri-o", "1.36.3")
 	if s := p.Runtime(); s.Route != seccomp.RouteLocalhost || s.Format != seccomp.FormatContainers {
 		t.Fatalf("runtime %+v", s)
 	}
@@ -177,15 +169,7 @@ func TestSeccompLocalhostCRIO(t *testing.T) {
 // refused at create; its bundle must be the file exactly.
 func TestSeccompLocalhostContainerd22(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
-	p := seccompPlugin(t, syscallPolicies, func(c *Config) {
-		c.SeccompProfileRoot = root
-		c.Arch = "amd64"
-		c.Hook = ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock"}
-	})
-	if _, err := p.Configure(ctx, "", "containerd", "v2.2.7"); err != nil {
-		t.Fatal(err)
-	}
+	p, root := localhostPlugin(t, "containerd", "v2.2.7")
 	labels := map[string]string{"app": "web"}
 	ann := map[string]string{policy.AnnotationPolicies: "no-getppid"}
 	name := seccomp.ProfileName(policy.Pod{Namespace: "shop", Labels: labels, Annotations: ann}, "app", seccomp.BaseDefault)
@@ -228,4 +212,20 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// localhostPlugin is a plugin with the start gate on x86_64, connected to
+// runtime version, writing its Localhost profiles under root.
+func localhostPlugin(t *testing.T, runtime, version string) (p *Plugin, root string) {
+	t.Helper()
+	root = t.TempDir()
+	p = seccompPlugin(t, syscallPolicies, func(c *Config) {
+		c.SeccompProfileRoot = root
+		c.Arch = "amd64"
+		c.Hook = ocihook.Spec{Binary: "/opt/nri-armor/bin/nri-armor-hook", Socket: "/run/nri-armor/gate.sock"}
+	})
+	if _, err := p.Configure(context.Background(), "", runtime, version); err != nil {
+		t.Fatal(err)
+	}
+	return p, root
 }
